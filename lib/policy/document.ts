@@ -1,0 +1,81 @@
+/**
+ * The verifier policy document: what the attestation verifier enforces. It carries the
+ * same CEL string as the workload identity provider. Its type is the one thing the
+ * attestation-verifier package shares with lib/policy.
+ */
+import { createHash } from "node:crypto";
+import { compileAttributeCondition } from "./condition";
+import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy } from "./model";
+import { approvalEnd } from "./members";
+import { manateeContract } from "./names";
+
+export const VERIFIER_POLICY_VERSION = 1;
+
+export interface VerifierApproval {
+  readonly imageDigest: string;
+  readonly datasets: readonly string[];
+  readonly purpose: string;
+  readonly approvedBy: string;
+  /** Last valid day (ISO date), as written in the policy. */
+  readonly expires?: string;
+  /** First instant the approval no longer holds (RFC 3339, UTC). */
+  readonly notAfter?: string;
+}
+
+export interface VerifierPolicyDocument {
+  readonly version: typeof VERIFIER_POLICY_VERSION;
+  readonly cleanRoom: string;
+  readonly project: string;
+  readonly issuer: string;
+  /** The `aud` a release token must carry. */
+  readonly audience: string;
+  /** The workload identity provider's attribute condition, verbatim. */
+  readonly attributeCondition: string;
+  readonly teeServiceAccount: string;
+  readonly allowDebug: boolean;
+  readonly datasets: readonly string[];
+  readonly approvals: readonly VerifierApproval[];
+}
+
+export interface CompiledVerifierPolicy {
+  readonly document: VerifierPolicyDocument;
+  /** Canonical JSON (sorted keys, no whitespace): what is hashed and delivered. */
+  readonly json: string;
+  /** Hex SHA-256 of `json`. */
+  readonly sha256: string;
+}
+
+/** JSON with object keys sorted at every level: stable bytes for hashing. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifierPolicy {
+  const document: VerifierPolicyDocument = {
+    version: VERIFIER_POLICY_VERSION,
+    cleanRoom: policy.name,
+    project: policy.project,
+    issuer: CONFIDENTIAL_SPACE_ISSUER,
+    audience: policy.verifier.audience,
+    attributeCondition: compileAttributeCondition(policy),
+    teeServiceAccount: manateeContract(policy.name, policy.project).teeServiceAccountEmail,
+    allowDebug: policy.tee.allowDebug,
+    datasets: policy.datasets.map((d) => d.name),
+    approvals: policy.approvals.map((a) => ({
+      imageDigest: a.imageDigest,
+      datasets: [...a.datasets],
+      purpose: a.purpose,
+      approvedBy: a.approvedBy,
+      ...(a.expires !== undefined ? { expires: a.expires, notAfter: approvalEnd(a.expires) } : {}),
+    })),
+  };
+  const json = canonicalJson(document);
+  return { document, json, sha256: createHash("sha256").update(json).digest("hex") };
+}

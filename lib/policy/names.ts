@@ -1,0 +1,190 @@
+/**
+ * Resource naming within Google's limits. A name that is too long keeps a readable
+ * prefix and ends in a short hash of the full name, so two long names that share a
+ * prefix stay distinct (never a plain truncation into a collision).
+ */
+import { createHash } from "node:crypto";
+
+export interface NameRule {
+  readonly min: number;
+  readonly max: number;
+  /** The full pattern a valid name matches. */
+  readonly pattern: RegExp;
+  /** Where the limit is documented. */
+  readonly source: string;
+}
+
+/** Google's documented limits for each kind of name this library generates. */
+export const NAME_RULES = {
+  // https://cloud.google.com/iam/docs/service-accounts-create#creating (account ID: 6-30 chars)
+  serviceAccountId: {
+    min: 6,
+    max: 30,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])$/,
+    source: "IAM service account ID: 6-30 lowercase letters, digits, hyphens",
+  },
+  // https://cloud.google.com/iam/docs/workload-identity-federation (pool/provider IDs: 4-32 chars, no gcp- prefix)
+  workloadIdentityPoolId: {
+    min: 4,
+    max: 32,
+    pattern: /^(?!gcp-)[a-z0-9]([-a-z0-9]*[a-z0-9])$/,
+    source: "Workload identity pool ID: 4-32 lowercase letters, digits, hyphens; not gcp-",
+  },
+  workloadIdentityProviderId: {
+    min: 4,
+    max: 32,
+    pattern: /^(?!gcp-)[a-z0-9]([-a-z0-9]*[a-z0-9])$/,
+    source: "Workload identity pool provider ID: 4-32 chars",
+  },
+  // https://cloud.google.com/storage/docs/buckets#naming (3-63 chars without dots)
+  bucket: {
+    min: 3,
+    max: 63,
+    pattern: /^[a-z0-9][-_a-z0-9]*[a-z0-9]$/,
+    source: "Cloud Storage bucket name: 3-63 chars, lowercase letters, digits, -, _",
+  },
+  // https://cloud.google.com/kms/docs/create-key-ring (1-63 chars [a-zA-Z0-9_-])
+  keyRing: { min: 1, max: 63, pattern: /^[a-zA-Z0-9_-]+$/, source: "Cloud KMS key ring: 1-63 chars" },
+  cryptoKey: { min: 1, max: 63, pattern: /^[a-zA-Z0-9_-]+$/, source: "Cloud KMS key: 1-63 chars" },
+  // https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters (name: 1-40 chars)
+  gkeCluster: {
+    min: 1,
+    max: 40,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    source: "GKE cluster name: 1-40 chars, starts with a letter",
+  },
+  gkeNodePool: {
+    min: 1,
+    max: 40,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    source: "GKE node pool name: 1-40 chars",
+  },
+  // https://cloud.google.com/sql/docs/mysql/create-instance (instance ID: up to 98 chars incl. project; we keep 63)
+  sqlInstance: {
+    min: 1,
+    max: 63,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    source: "Cloud SQL instance ID: lowercase letters, digits, hyphens; starts with a letter",
+  },
+  // RFC 1035 label, used by Compute Engine resources (networks, routers, templates, firewalls)
+  computeName: {
+    min: 1,
+    max: 63,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    source: "Compute Engine resource name: RFC 1035, 1-63 chars",
+  },
+  // https://cloud.google.com/artifact-registry/docs/repositories/create-repos (repository ID: up to 63 chars)
+  artifactRepository: {
+    min: 1,
+    max: 63,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    source: "Artifact Registry repository ID: 1-63 chars",
+  },
+  // https://cloud.google.com/functions/docs/reference/rest/v2/projects.locations.functions (63 chars)
+  cloudFunction: {
+    min: 1,
+    max: 63,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    source: "Cloud Functions gen2 name: 1-63 chars",
+  },
+  // https://cloud.google.com/resource-manager/docs/labels-overview (values: up to 63 chars)
+  labelValue: {
+    min: 0,
+    max: 63,
+    pattern: /^[-_a-z0-9]*$/,
+    source: "Label value: up to 63 lowercase letters, digits, -, _",
+  },
+  // Kubernetes DNS-1123 label (namespaces, service names)
+  kubernetesName: {
+    min: 1,
+    max: 63,
+    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+    source: "Kubernetes DNS-1123 label: 1-63 chars",
+  },
+} satisfies Record<string, NameRule>;
+
+export type NameKind = keyof typeof NAME_RULES;
+
+const HASH_LEN = 6;
+
+/** Short, stable hash of a string (hex). */
+export function shortHash(value: string, length = HASH_LEN): string {
+  return createHash("sha256").update(value).digest("hex").slice(0, length);
+}
+
+/**
+ * Fit `name` into `max` characters: unchanged when it fits, otherwise a readable
+ * prefix, '-', and a hash of the whole name. Deterministic.
+ */
+export function fitName(name: string, max: number): string {
+  if (name.length <= max) return name;
+  const hash = shortHash(name);
+  const prefix = name.slice(0, max - hash.length - 1).replace(/[-_.]+$/, "");
+  return `${prefix}-${hash}`;
+}
+
+/**
+ * A name of `kind` built from `parts` joined by '-', shortened to fit the rule.
+ * Throws when the result still breaks the rule (e.g. bad characters).
+ */
+export function resourceName(kind: NameKind, ...parts: string[]): string {
+  const rule: NameRule = NAME_RULES[kind];
+  const name = fitName(parts.filter((p) => p.length > 0).join("-"), rule.max);
+  if (name.length < rule.min || !rule.pattern.test(name)) {
+    throw new Error(
+      `Generated ${kind} name "${name}" does not satisfy Google's rule (${rule.source}). ` +
+        `Change the clean room or dataset name so that it only uses lowercase letters, digits and '-'.`,
+    );
+  }
+  return name;
+}
+
+/**
+ * The `ENV` value the ManaTEE images use in the names they hard-code
+ * (`dcr-ENV-cvm-sa`, `dcr-ENV-hub`, `dcr-ENV-user-images`, `dcr-ENV-network`, ...).
+ * `dcr-ENV-cvm-sa` must be a 30-char service account ID, so ENV has at most 19 chars.
+ */
+export function manateeEnv(roomName: string): string {
+  return fitName(roomName, 19);
+}
+
+/**
+ * Every name the ManaTEE runtime images hard-code, in one place
+ * (reference/manatee-runtime.md §10.4). Our constructs must create exactly these.
+ */
+export function manateeContract(roomName: string, project: string) {
+  const env = manateeEnv(roomName);
+  return {
+    env,
+    /** Bucket for build contexts and job outputs (app/api/.../storage.go). */
+    hubBucket: `dcr-${env}-hub`,
+    /** Artifact Registry repo for the executor base and per-job images (registry.go). */
+    userImagesRepository: `dcr-${env}-user-images`,
+    /** Its location: `us-docker.pkg.dev` is hard-coded in registry.go. */
+    userImagesLocation: "us",
+    /** VPC and subnet the reconciler attaches Confidential Space VMs to (confidential_space.go). */
+    network: `dcr-${env}-network`,
+    subnetwork: `dcr-${env}-subnetwork`,
+    /** Service account attached to every Confidential Space VM (confidential_space.go). */
+    teeServiceAccountId: `dcr-${env}-cvm-sa`,
+    teeServiceAccountEmail: `dcr-${env}-cvm-sa@${project}.iam.gserviceaccount.com`,
+    /** Kubernetes SA the reconciler's Kaniko and mock-TEE jobs run as (kaniko.go). */
+    jobServiceKsa: "dcr-k8s-pod-sa",
+    /** Kubernetes SA of the JupyterLab single-user pods. */
+    jupyterKsa: "jupyter-k8s-pod-sa",
+    /** Secret the API and reconciler read MySQL settings from (deployment templates). */
+    mysqlSecret: "mysql-secret",
+    /** Role the reconciler's service account needs for Kaniko jobs. */
+    jobServiceRole: "dcr-pod-role",
+    /** OIDC provider ID ManaTEE's data SDK hard-codes (tutorials/code/sdk/data.py). */
+    wifProviderId: "attestation-verifier",
+    /** Image names pushed by `bazel run //:push_all_images`. */
+    images: {
+      api: "manatee-api",
+      reconciler: "manatee-reconciler",
+      jupyterlab: "manatee-jupyterlab-singleuser",
+      executorBase: "manatee-executor-base",
+    },
+  } as const;
+}
+export type ManateeContract = ReturnType<typeof manateeContract>;
