@@ -1,0 +1,95 @@
+/** Test helpers: synthesize a stack and look into the JSON. */
+import { App, TerraformStack, Testing } from "cdktf";
+import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
+import { Construct } from "constructs";
+import { CleanRoomPolicy, normalizePolicy } from "../lib/policy/model";
+
+export type SynthJson = {
+  resource?: Record<string, Record<string, any>>;
+  data?: Record<string, Record<string, any>>;
+  output?: Record<string, any>;
+  provider?: Record<string, any>;
+  terraform?: any;
+  locals?: Record<string, any>;
+};
+
+/** A stack with a Google provider, filled by `build`, synthesized to parsed JSON. */
+export function synthWith(build: (stack: TerraformStack) => void, app: App = Testing.app()): SynthJson {
+  const stack = new TerraformStack(app, "test");
+  new GoogleProvider(stack, "google", { project: "acme-clean-room", region: "us-central1" });
+  build(stack);
+  return JSON.parse(Testing.synth(stack));
+}
+
+/** Parse a stack that already exists. */
+export function synthStack(stack: TerraformStack): SynthJson {
+  return JSON.parse(Testing.synth(stack));
+}
+
+/** All resources of a Terraform type, as [logicalId, config] pairs. */
+export function resources(json: SynthJson, type: string): [string, any][] {
+  return Object.entries(json.resource?.[type] ?? {});
+}
+
+export function resourceConfigs(json: SynthJson, type: string): any[] {
+  return resources(json, type).map(([, c]) => c);
+}
+
+export function dataSources(json: SynthJson, type: string): [string, any][] {
+  return Object.entries(json.data?.[type] ?? {});
+}
+
+/** Every IAM member (member or members[]) on resources whose type ends in `_iam_member`/`_iam_binding`. */
+export function iamGrants(json: SynthJson): { type: string; id: string; role: string; member: string; config: any }[] {
+  const out: { type: string; id: string; role: string; member: string; config: any }[] = [];
+  for (const [type, byId] of Object.entries(json.resource ?? {})) {
+    if (!/_iam_(member|binding)$/.test(type)) continue;
+    for (const [id, config] of Object.entries(byId)) {
+      const members: string[] = config.member ? [config.member] : (config.members ?? []);
+      for (const member of members) out.push({ type, id, role: config.role, member, config });
+    }
+  }
+  return out;
+}
+
+export const EXAMPLE_DIGEST_A = "sha256:1580f84f1585dbecd84479ae867b6d586de31a19bbc9e551f2fbc20f9df59ec9";
+export const EXAMPLE_DIGEST_B = "sha256:67682bda769fae1ccf5183192b8daf37b64cae99c6c3302650f6f8bf5f0f95df";
+
+/** A policy equal to stacks/example.cleanroom.yaml, built in TypeScript (no loader). */
+export function examplePolicy(overrides: Partial<Parameters<typeof normalizePolicy>[0]> = {}): CleanRoomPolicy {
+  return normalizePolicy({
+    name: "insurance-study",
+    project: "acme-clean-room",
+    region: "us-central1",
+    zone: "us-central1-a",
+    residency: ["us-central1"],
+    tee: { hardware: ["GCP_INTEL_TDX"], machineType: "c3-standard-8", allowDebug: false },
+    verifier: { audience: "https://verifier.acme-clean-room.example.org/release" },
+    datasets: {
+      insurance: { retentionDays: 30, stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1.0 } },
+      claims: { retentionDays: 90, stage1: { kind: "sample", fraction: 0.05 }, access: "impersonation" },
+    },
+    approvals: [
+      {
+        imageDigest: EXAMPLE_DIGEST_A,
+        datasets: ["insurance"],
+        purpose: "XGBoost regression of insurance charges",
+        approvedBy: "owner@example.org",
+        expires: "2027-01-31",
+      },
+      {
+        imageDigest: EXAMPLE_DIGEST_B,
+        datasets: ["insurance", "claims"],
+        purpose: "Descriptive statistics of claims by region",
+        approvedBy: "owner@example.org",
+      },
+    ],
+    researchers: ["group:researchers@example.org"],
+    ...overrides,
+  });
+}
+
+/** Unused-construct guard for tests that only need a scope. */
+export function scopeOf(stack: TerraformStack): Construct {
+  return stack;
+}
