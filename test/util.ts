@@ -66,7 +66,11 @@ export function examplePolicy(overrides: Partial<Parameters<typeof normalizePoli
     tee: { hardware: ["GCP_INTEL_TDX"], machineType: "c3-standard-8", allowDebug: false },
     verifier: { audience: "https://verifier.acme-clean-room.example.org/release" },
     datasets: {
-      insurance: { retentionDays: 30, stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1.0 } },
+      insurance: {
+        retentionDays: 30,
+        stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1.0 },
+        owners: ["user:data-owner@example.org"],
+      },
       claims: { retentionDays: 90, stage1: { kind: "sample", fraction: 0.05 }, access: "impersonation" },
     },
     approvals: [

@@ -41,6 +41,12 @@ export interface DatasetPolicy {
   readonly stage1: Stage1Policy;
   /** @default "direct" */
   readonly access: AccessMode;
+  /**
+   * Data owners: principals who upload this dataset (object creator on its stage-1 and
+   * stage-2 buckets) and wrap data keys with its dataset key (encrypt-only, never decrypt).
+   * @default []
+   */
+  readonly owners: readonly string[];
 }
 
 export interface Approval {
@@ -103,7 +109,7 @@ export interface CleanRoomPolicyInput {
   readonly verifier?: Partial<VerifierPolicy>;
   readonly datasets: Record<
     string,
-    { retentionDays?: number; stage1: Stage1Policy; access?: AccessMode }
+    { retentionDays?: number; stage1: Stage1Policy; access?: AccessMode; owners?: readonly string[] }
   >;
   readonly approvals?: readonly Approval[];
   readonly researchers?: readonly string[];
@@ -141,6 +147,7 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       retentionDays: d.retentionDays ?? DEFAULT_RETENTION_DAYS,
       stage1: d.stage1,
       access: d.access ?? "direct",
+      owners: d.owners ?? [],
     })),
     approvals: input.approvals ?? [],
     researchers: input.researchers ?? [],
