@@ -44,3 +44,27 @@ export function conditionBlock(condition: IamCondition | undefined) {
     ? { title: condition.title, description: condition.description, expression: condition.expression }
     : undefined;
 }
+
+/**
+ * Label contract between the constructs and the guardrails (lib/checks): rules find
+ * what a resource is in the clean room from these labels, whoever created it.
+ */
+export const CLEAN_ROOM_LABEL = {
+  room: "clean-room",
+  component: "component",
+  dataset: "dataset",
+  retentionDays: "retention-days",
+} as const;
+
+/** Values of the `component` label. */
+export const COMPONENT = {
+  stage1Bucket: "stage1",
+  stage2Bucket: "stage2",
+  outputsBucket: "outputs",
+  hubBucket: "hub",
+  auditBucket: "audit",
+  datasetKey: "dataset-key",
+  storageKey: "storage-key",
+  receiptKey: "receipt-key",
+} as const;
+export type ComponentLabel = (typeof COMPONENT)[keyof typeof COMPONENT];
