@@ -188,3 +188,30 @@ export function manateeContract(roomName: string, project: string) {
   } as const;
 }
 export type ManateeContract = ReturnType<typeof manateeContract>;
+
+/** Purposes of the per-dataset buckets. */
+export type DatasetBucketPurpose = "stage1" | "stage2" | "outputs";
+
+/**
+ * The names of the clean room's data-plane resources, derived from the policy alone so
+ * the constructs, the access report and the guardrails name the same things.
+ */
+export function dataPlaneNames(policy: { name: string; project: string }) {
+  const room = policy.name;
+  return {
+    /** Workload identity pool of the room's Confidential Space workloads. */
+    poolId: resourceName("workloadIdentityPoolId", room, "tee"),
+    providerId: manateeContract(room, policy.project).wifProviderId,
+    /** Key ring of the attestation-bound dataset keys. */
+    datasetKeyRing: resourceName("keyRing", room, "datasets"),
+    /** Key ring of the CMEK storage key, kept apart from the dataset keys. */
+    storageKeyRing: resourceName("keyRing", room, "storage"),
+    storageKey: resourceName("cryptoKey", room, "storage"),
+    datasetKey: (dataset: string) => resourceName("cryptoKey", dataset),
+    /** Bucket names are global: the project id makes them unique. */
+    datasetBucket: (dataset: string, purpose: DatasetBucketPurpose) =>
+      resourceName("bucket", policy.project, room, dataset, purpose === "stage1" ? "s1" : purpose === "stage2" ? "s2" : "out"),
+    /** Per-dataset reader service account (impersonation mode). */
+    readerServiceAccountId: (dataset: string) => resourceName("serviceAccountId", room, dataset, "rd"),
+  };
+}
