@@ -215,3 +215,24 @@ export function dataPlaneNames(policy: { name: string; project: string }) {
     readerServiceAccountId: (dataset: string) => resourceName("serviceAccountId", room, dataset, "rd"),
   };
 }
+
+/** Names of the platform's Google identities, derived from the policy alone. */
+export function platformNames(policy: { name: string; project: string }) {
+  const c = manateeContract(policy.name, policy.project);
+  const saEmail = (id: string) => `${id}@${policy.project}.iam.gserviceaccount.com`;
+  const jobServiceSaId = resourceName("serviceAccountId", "dcr", c.env, "pod-sa");
+  const jupyterSaId = resourceName("serviceAccountId", "jupyter", c.env, "pod-sa");
+  const verifierSaId = resourceName("serviceAccountId", policy.name, "verifier");
+  return {
+    /** Google SA of the ManaTEE API, reconciler and Kaniko builds (ManaTEE: dcr-ENV-pod-sa). */
+    jobServiceSaId,
+    jobServiceSaEmail: saEmail(jobServiceSaId),
+    /** Google SA of the JupyterLab single-user pods (ManaTEE: jupyter-ENV-pod-sa). */
+    jupyterSaId,
+    jupyterSaEmail: saEmail(jupyterSaId),
+    /** Google SA of the attestation verifier function. */
+    verifierSaId,
+    verifierSaEmail: saEmail(verifierSaId),
+    teeSaEmail: c.teeServiceAccountEmail,
+  };
+}
