@@ -4,7 +4,15 @@ module.exports = {
   roots: ["<rootDir>/test", "<rootDir>/attestation-verifier/test"],
   testMatch: ["**/*.test.ts"],
   setupFilesAfterEnv: ["<rootDir>/test/setup-jest.ts"],
-  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/tsconfig.test.json" }] },
+  transform: {
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/tsconfig.test.json" }],
+    // jose 6 ships ESM only; Node's require(esm) works at runtime but not inside jest's module registry.
+    "/node_modules/jose/.+\\.js$": [
+      "ts-jest",
+      { tsconfig: { allowJs: true, module: "CommonJS", target: "ES2022", isolatedModules: true } },
+    ],
+  },
+  transformIgnorePatterns: ["/node_modules/(?!jose/)"],
   testTimeout: 30000,
   maxWorkers: 2,
 };
