@@ -185,6 +185,36 @@ export function manateeContract(roomName: string, project: string) {
       jupyterlab: "manatee-jupyterlab-singleuser",
       executorBase: "manatee-executor-base",
     },
+    /** What the images hard-code besides resource names (reference/manatee-runtime.md §3.3, §3.4, §4.3, §6). */
+    runtime: {
+      /** The API listens here and answers `GET /health` (app/api/main.go, router.go). */
+      apiPort: 8080,
+      apiHealthPath: "/health",
+      /** Keys of `mysqlSecret` the API and reconciler read. */
+      mysqlSecretKeys: { username: "mysql-username", password: "mysql-password", database: "mysql-database" },
+      /** Environment the API and reconciler read (db/init.go, storage.go, registry.go, reconciler.go, confidential_space.go). */
+      serviceEnv: {
+        mysqlUsername: "MYSQL_USERNAME",
+        mysqlPassword: "MYSQL_PASSWORD",
+        mysqlDatabase: "MYSQL_DATABASE",
+        mysqlHost: "MYSQL_HOST",
+        mysqlPort: "MYSQL_PORT",
+        env: "ENV",
+        projectId: "PROJECT_ID",
+        region: "REGION",
+        zone: "ZONE",
+        debug: "DEBUG",
+        storageType: "STORAGE_TYPE",
+        registryType: "REGISTRY_TYPE",
+        teeBackend: "TEE_BACKEND",
+      },
+      /** The JupyterLab extension finds the API through this variable (handlers.py). */
+      apiHostEnv: "DATA_CLEAN_ROOM_HOST",
+      /** Single-user variables with this prefix reach the TEE as `tee-env-*` (handlers.py, confidential_space.go). */
+      extraEnvPrefix: "MANATEE_EXTRA_ENV_",
+      /** The data SDK reads the execution stage (1 or 2) from this variable (tutorials/code/sdk/data.py). */
+      stageEnv: "EXECUTION_STAGE",
+    },
   } as const;
 }
 export type ManateeContract = ReturnType<typeof manateeContract>;
