@@ -1,0 +1,577 @@
+/**
+ * The clean-room policy rules, written once over plain values. The YAML loader
+ * (load.ts) and TypeScript callers (constructs, `assertValidPolicy`) go through the
+ * same function; only the locator that turns a field path into a line and column differs.
+ * Pure: no cdktf imports.
+ */
+import {
+  ACCESS_MODES,
+  CleanRoomPolicy,
+  DEFAULT_TEE_HARDWARE,
+  STAGE1_KINDS,
+  STS_AUDIENCE,
+  TEE_HARDWARE,
+  TeeHardware,
+} from "./model";
+
+/** One problem in a policy, located when it came from a file. */
+export interface PolicyIssue {
+  readonly file?: string;
+  /** 1-based. */
+  readonly line?: number;
+  /** 1-based. */
+  readonly column?: number;
+  /** Field path, e.g. `datasets.insurance.stage1.epsilon` or `approvals[0].datasets[1]`; empty for the document itself. */
+  readonly path: string;
+  readonly expected: string;
+  readonly found: string;
+  /** `file:line:col: path: ...`, ready to print. */
+  readonly message: string;
+}
+
+/** Thrown with every issue of a policy at once. */
+export class PolicyError extends Error {
+  constructor(readonly issues: readonly PolicyIssue[]) {
+    super(issues.map((i) => i.message).join("\n"));
+    this.name = "PolicyError";
+  }
+}
+
+export type PolicyPath = readonly (string | number)[];
+export interface SourcePosition {
+  readonly line: number;
+  readonly column: number;
+}
+/**
+ * Maps a field path to a source position. `key` asks for the field's key (unknown fields,
+ * dataset names), `value` for its value; a path that does not exist resolves to its
+ * deepest existing ancestor.
+ */
+export type PolicyLocator = (path: PolicyPath, at: "key" | "value") => SourcePosition | undefined;
+
+export interface ValidateOptions {
+  /** File name put in front of every message. */
+  readonly file?: string;
+  readonly locate?: PolicyLocator;
+}
+
+// ---- the rules' vocabulary (the JSON schema encodes the same; test/policy/schema.test.ts keeps them in step)
+
+export const POLICY_LIMITS = {
+  /** Longest retention the loader accepts: ten years. Longer is a typo more often than a need. */
+  maxRetentionDays: 3650,
+  /** Confidential Space caps a custom token audience at 512 bytes. */
+  maxAudienceBytes: 512,
+  maxDatasetNameLength: 30,
+} as const;
+
+const ROOM_NAME = /^[a-z][a-z0-9-]{1,18}[a-z0-9]$/;
+const PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+const REGION = /^[a-z]+-[a-z]+[0-9]{1,2}$/;
+const ZONE = /^([a-z]+-[a-z]+[0-9]{1,2})-[a-z]$/;
+const DATASET_NAME = /^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$/;
+const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const EMAIL = /^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
+const DOMAIN = /^([A-Za-z0-9-]+\.)+[A-Za-z]{2,}$/;
+const BUCKET = /^[a-z0-9][-_a-z0-9]{1,61}[a-z0-9]$/;
+const MACHINE_TYPE = /^([a-z][a-z0-9]*)-[a-z0-9-]+$/;
+const STATE_PREFIX = /^[^/\s](.*[^/\s])?$/;
+
+/** Machine families that run Confidential Space, by the hardware they need (reference/confidential-space.md §4). */
+const TDX_FAMILIES = ["c3", "a3"] as const;
+const AMD_FAMILIES = ["n2d", "c2d", "c3d"] as const;
+const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES"];
+
+const FIELDS = {
+  root: ["name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend"],
+  tee: ["hardware", "machineType", "allowDebug"],
+  verifier: ["audience"],
+  dataset: ["retentionDays", "stage1", "access", "owners"],
+  approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires"],
+  backend: ["bucket", "prefix"],
+} as const;
+
+/** Parameters each stage-1 kind takes, besides `kind`. */
+const STAGE1_PARAMETERS: Record<(typeof STAGE1_KINDS)[number], readonly string[]> = {
+  "dp-synthetic": ["mechanism", "epsilon", "delta"],
+  sample: ["fraction"],
+  none: [],
+};
+
+const EXPECT = {
+  name: "a clean room name: 3-20 lowercase letters, digits or '-', starting with a letter and not ending with '-'",
+  project: "a Google Cloud project ID: 6-30 lowercase letters, digits or '-', starting with a letter and not ending with '-'",
+  region: 'a Google Cloud region such as "us-central1"',
+  zone: 'a Google Cloud zone such as "us-central1-a"',
+  datasetName: `a dataset name: up to ${POLICY_LIMITS.maxDatasetNameLength} lowercase letters, digits or '-', starting with a letter and not ending with '-'`,
+  principal: "an IAM principal: user:<email>, group:<email>, serviceAccount:<email> or domain:<domain>",
+  digest: 'an image digest: "sha256:" followed by 64 lowercase hex digits',
+  date: "an ISO date YYYY-MM-DD that exists in the calendar",
+  email: "the approver's e-mail address",
+  datasets: "a map of at least one dataset name to its settings",
+  approvalDatasets: "a non-empty list of declared dataset names",
+  purpose: "a non-empty description of what the image computes",
+  stage1: "the stage-1 settings: { kind: dp-synthetic | sample | none, ... }",
+  kind: `one of ${STAGE1_KINDS.join(", ")}`,
+  mechanism: 'a DP mechanism name such as "mst" or "aim"',
+  machineType:
+    "a Confidential Space machine type: c3-* or a3-* (Intel TDX), n2d-*, c2d-* or c3d-* (AMD SEV)",
+  audience: `an https:// URL of at most ${POLICY_LIMITS.maxAudienceBytes} bytes (Confidential Space's custom audience limit)`,
+  bucket: "a Cloud Storage bucket name: 3-63 lowercase letters, digits, '-' or '_'",
+  prefix: 'a path inside the bucket such as "manatee/insurance-study" (no leading or trailing \'/\')',
+} as const;
+
+// ---- describing what was found
+
+/** A short description of a value as found in the input: `a list`, `the string "yes"`, `-1`. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return "nothing (the field is missing)";
+  if (value === null) return "an empty value";
+  if (Array.isArray(value)) return value.length === 0 ? "an empty list" : "a list";
+  if (value instanceof Date) return "a date object";
+  switch (typeof value) {
+    case "string": {
+      if (value.length === 0) return "an empty string";
+      const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
+      return `the string ${JSON.stringify(shown)}`;
+    }
+    case "number":
+    case "boolean":
+    case "bigint":
+      return String(value);
+    case "object":
+      return Object.keys(value as object).length === 0 ? "an empty map" : "a map";
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+/** `datasets.insurance.stage1`, `approvals[0].datasets[1]`; odd keys are quoted. */
+export function formatPath(path: PolicyPath): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+/** Damerau-free Levenshtein distance; inputs are short field names. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const saved = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = saved;
+    }
+  }
+  return row[b.length];
+}
+
+/** The known word a typo most likely meant, if one is close enough. */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  const squash = (s: string) => s.toLowerCase().replace(/[-_ ]/g, "");
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const candidate of known) {
+    const [w, k] = [squash(word), squash(candidate)];
+    // Same word up to case and separators, or a clear abbreviation ("dp-synth"), else edit distance.
+    const score = w === k ? 0 : w.length >= 3 && k.startsWith(w) ? 1 : distance(word.toLowerCase(), candidate.toLowerCase());
+    if (score < bestScore) {
+      best = candidate;
+      bestScore = score;
+    }
+  }
+  const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
+  return bestScore <= limit ? best : undefined;
+}
+
+// ---- the checker
+
+interface RawIssue {
+  readonly path: PolicyPath;
+  readonly at: "key" | "value";
+  readonly expected: string;
+  readonly found: string;
+  /** Replaces `expected X, found Y` in the message. */
+  readonly detail?: string;
+}
+
+type Plain = Record<string, unknown>;
+
+function isPlainMap(value: unknown): value is Plain {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Date);
+}
+
+class Checker {
+  readonly issues: RawIssue[] = [];
+
+  fail(path: PolicyPath, expected: string, value: unknown, extra: Partial<Pick<RawIssue, "at" | "detail" | "found">> = {}): undefined {
+    this.issues.push({ path, at: extra.at ?? "value", expected, found: extra.found ?? describeValue(value), detail: extra.detail });
+    return undefined;
+  }
+
+  /** A map with only `known` fields (undefined values count as absent) and every `required` field (name → expectation). */
+  map(path: PolicyPath, value: unknown, expected: string, known: readonly string[], required: Record<string, string> = {}): Plain | undefined {
+    if (!isPlainMap(value)) return this.fail(path, expected, value);
+    for (const key of Object.keys(value)) {
+      if (value[key] === undefined || known.includes(key)) continue;
+      this.unknownField([...path, key], key, known);
+    }
+    for (const [key, expectation] of Object.entries(required)) {
+      if (value[key] === undefined) this.fail([...path, key], expectation, undefined);
+    }
+    return value;
+  }
+
+  unknownField(path: PolicyPath, key: string, known: readonly string[], detailPrefix = "unknown field"): void {
+    const guess = closest(key, known);
+    const list = `one of ${known.join(", ")}`;
+    this.issues.push({
+      path,
+      at: "key",
+      expected: list,
+      found: `the field ${JSON.stringify(key)}`,
+      detail: `${detailPrefix}; expected ${list}${guess ? `; did you mean "${guess}"?` : ""}`,
+    });
+  }
+
+  string(path: PolicyPath, value: unknown, expected: string, valid: (s: string) => boolean): string | undefined {
+    if (typeof value !== "string" || !valid(value)) return this.fail(path, expected, value);
+    return value;
+  }
+
+  oneOf<T extends string>(path: PolicyPath, value: unknown, allowed: readonly T[], hint?: (found: string) => string | undefined): T | undefined {
+    if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
+    const expected = `one of ${allowed.join(", ")}`;
+    if (typeof value !== "string") return this.fail(path, expected, value);
+    const extra = hint?.(value) ?? (closest(value, allowed) ? `did you mean "${closest(value, allowed)}"?` : undefined);
+    return this.fail(path, expected, value, extra ? { detail: `expected ${expected}, found ${describeValue(value)}; ${extra}` } : {});
+  }
+
+  number(path: PolicyPath, value: unknown, expected: string, valid: (n: number) => boolean): number | undefined {
+    if (typeof value !== "number" || !Number.isFinite(value) || !valid(value)) return this.fail(path, expected, value);
+    return value;
+  }
+
+  /** A list whose items pass `item`; duplicates are errors (they would become duplicate IAM grants). */
+  list<T>(
+    path: PolicyPath,
+    value: unknown,
+    expected: string,
+    item: (path: PolicyPath, value: unknown) => T | undefined,
+    opts: { nonEmpty?: boolean; unique?: boolean } = {},
+  ): T[] | undefined {
+    if (!Array.isArray(value) || (opts.nonEmpty && value.length === 0)) return this.fail(path, expected, value);
+    const out: T[] = [];
+    const seen = new Map<string, number>();
+    value.forEach((v, i) => {
+      const checked = item([...path, i], v);
+      if (checked === undefined) return;
+      const key = JSON.stringify(v);
+      if (opts.unique !== false && seen.has(key)) {
+        this.fail([...path, i], "each entry once", v, {
+          detail: `duplicate entry ${describeValue(v)}, already at ${formatPath([...path, seen.get(key)!])}; list each entry once`,
+        });
+        return;
+      }
+      seen.set(key, i);
+      out.push(checked);
+    });
+    return out;
+  }
+
+  principal(path: PolicyPath, value: unknown): string | undefined {
+    if (value === "allUsers" || value === "allAuthenticatedUsers") {
+      return this.fail(path, EXPECT.principal, value, {
+        detail: `expected ${EXPECT.principal}, found ${describeValue(value)}: a clean room never grants public access`,
+      });
+    }
+    if (typeof value !== "string") return this.fail(path, EXPECT.principal, value);
+    const colon = value.indexOf(":");
+    const kind = colon > 0 ? value.slice(0, colon) : "";
+    const id = value.slice(colon + 1);
+    const ok =
+      (["user", "group", "serviceAccount"].includes(kind) && EMAIL.test(id)) || (kind === "domain" && DOMAIN.test(id));
+    return ok ? value : this.fail(path, EXPECT.principal, value);
+  }
+}
+
+// ---- the rules
+
+/** Zone `us-central1-a` lies in region `us-central1`. */
+function zoneRegion(zone: string): string | undefined {
+  return ZONE.exec(zone)?.[1];
+}
+
+/** A real calendar date (rejects 2027-02-30). */
+export function isCalendarDate(value: string): boolean {
+  const m = ISO_DATE.exec(value);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
+}
+
+function machineFamily(machineType: string): string | undefined {
+  return MACHINE_TYPE.exec(machineType)?.[1];
+}
+
+function checkAudience(c: Checker, path: PolicyPath, value: unknown): void {
+  if (typeof value !== "string") {
+    c.fail(path, EXPECT.audience, value);
+    return;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== "https:" || !url.hostname || Buffer.byteLength(value, "utf8") > POLICY_LIMITS.maxAudienceBytes) {
+    const bytes = Buffer.byteLength(value, "utf8");
+    c.fail(path, EXPECT.audience, value, bytes > POLICY_LIMITS.maxAudienceBytes ? { found: `a string of ${bytes} bytes` } : {});
+    return;
+  }
+  if (url.hostname === new URL(STS_AUDIENCE).hostname) {
+    c.fail(
+      path,
+      `your verifier's own audience, not ${STS_AUDIENCE} (reserved for the default token Google STS accepts; a verifier accepting it would accept replayed STS tokens)`,
+      value,
+    );
+  }
+}
+
+function checkStage1(c: Checker, path: PolicyPath, value: unknown): void {
+  const all = ["kind", ...new Set(Object.values(STAGE1_PARAMETERS).flat())];
+  if (!isPlainMap(value)) {
+    c.fail(path, EXPECT.stage1, value);
+    return;
+  }
+  const kind = value.kind === undefined ? c.fail([...path, "kind"], EXPECT.kind, undefined) : c.oneOf([...path, "kind"], value.kind, STAGE1_KINDS);
+  // With an unknown kind, only flag fields no kind takes: anything more would be noise.
+  const params = kind ? STAGE1_PARAMETERS[kind] : all.slice(1);
+  const known = ["kind", ...params];
+  for (const key of Object.keys(value)) {
+    if (value[key] === undefined || known.includes(key)) continue;
+    if (kind && all.includes(key)) c.unknownField([...path, key], key, known, `not a parameter of stage1 kind ${kind}`);
+    else c.unknownField([...path, key], key, known);
+  }
+  if (kind === "dp-synthetic") {
+    const p = (k: string) => [...path, k];
+    if (value.mechanism === undefined) c.fail(p("mechanism"), EXPECT.mechanism, undefined);
+    else c.string(p("mechanism"), value.mechanism, EXPECT.mechanism, (s) => s.trim().length > 0);
+    c.number(p("epsilon"), value.epsilon, "a number > 0", (n) => n > 0);
+    if (value.delta !== undefined) c.number(p("delta"), value.delta, "a number >= 0 and < 1", (n) => n >= 0 && n < 1);
+  } else if (kind === "sample") {
+    c.number([...path, "fraction"], value.fraction, "a number > 0 and <= 1", (n) => n > 0 && n <= 1);
+  }
+}
+
+function checkTee(c: Checker, value: unknown): void {
+  if (value === undefined) return;
+  const tee = c.map(["tee"], value, "the TEE settings: { hardware, machineType, allowDebug }", FIELDS.tee);
+  if (!tee) return;
+  let hardware: readonly TeeHardware[] | undefined = DEFAULT_TEE_HARDWARE;
+  if (tee.hardware !== undefined) {
+    hardware = c.list(
+      ["tee", "hardware"],
+      tee.hardware,
+      `a non-empty list of ${TEE_HARDWARE.join(", ")}`,
+      (p, v) =>
+        c.oneOf(p, v, TEE_HARDWARE, (found) =>
+          found === "INTEL_TDX"
+            ? 'INTEL_TDX is what Intel Trust Authority tokens carry; Google\'s attestation says "GCP_INTEL_TDX"'
+            : undefined,
+        ),
+      { nonEmpty: true },
+    );
+    if (hardware && (tee.hardware as unknown[]).length !== hardware.length) hardware = undefined;
+  }
+  if (tee.machineType !== undefined) {
+    const machineType = c.string(["tee", "machineType"], tee.machineType, EXPECT.machineType, (s) => {
+      const family = machineFamily(s);
+      return family !== undefined && [...TDX_FAMILIES, ...AMD_FAMILIES].includes(family as never);
+    });
+    const family = machineType && machineFamily(machineType);
+    if (family && hardware) {
+      const tdx = (TDX_FAMILIES as readonly string[]).includes(family);
+      if (tdx && !hardware.includes("GCP_INTEL_TDX")) {
+        c.fail(["tee", "machineType"], `an AMD SEV machine type (n2d-*, c2d-*, c3d-*) for tee.hardware [${hardware.join(", ")}]`, machineType, {
+          found: `${describeValue(machineType)}, which runs Intel TDX; add GCP_INTEL_TDX to tee.hardware or pick an AMD machine type`,
+        });
+      } else if (!tdx && !hardware.some((h) => AMD_MODELS.includes(h))) {
+        c.fail(["tee", "machineType"], `an Intel TDX machine type (c3-*, a3-*) for tee.hardware [${hardware.join(", ")}]`, machineType, {
+          found: `${describeValue(machineType)}, which runs AMD SEV; add GCP_AMD_SEV to tee.hardware or pick a c3-* machine type`,
+        });
+      }
+    }
+  }
+  if (tee.allowDebug !== undefined && typeof tee.allowDebug !== "boolean") {
+    c.fail(["tee", "allowDebug"], "true or false (true only for non-production rooms)", tee.allowDebug);
+  }
+}
+
+function checkDatasets(c: Checker, value: unknown): string[] {
+  const expected = EXPECT.datasets;
+  if (value === undefined) return [];
+  if (!isPlainMap(value) || Object.keys(value).length === 0) {
+    c.fail(["datasets"], expected, value);
+    return [];
+  }
+  for (const [name, settings] of Object.entries(value)) {
+    const path = ["datasets", name];
+    if (!DATASET_NAME.test(name)) c.fail(path, EXPECT.datasetName, name, { at: "key" });
+    const d = c.map(path, settings, "the dataset's settings: { stage1, retentionDays, access, owners }", FIELDS.dataset, {
+      stage1: EXPECT.stage1,
+    });
+    if (!d) continue;
+    if (d.retentionDays !== undefined) {
+      c.number([...path, "retentionDays"], d.retentionDays, `a whole number of days from 1 to ${POLICY_LIMITS.maxRetentionDays}`, (n) =>
+        Number.isInteger(n) && n >= 1 && n <= POLICY_LIMITS.maxRetentionDays,
+      );
+    }
+    if (d.stage1 !== undefined) checkStage1(c, [...path, "stage1"], d.stage1);
+    if (d.access !== undefined) c.oneOf([...path, "access"], d.access, ACCESS_MODES);
+    if (d.owners !== undefined) {
+      c.list([...path, "owners"], d.owners, `a list of ${EXPECT.principal.replace(/^an /, "")}s`, (p, v) => c.principal(p, v));
+    }
+  }
+  return Object.keys(value);
+}
+
+function checkApprovals(c: Checker, value: unknown, datasets: readonly string[]): void {
+  if (value === undefined) return;
+  c.list(["approvals"], value, "a list of approvals", (path, item) => {
+    const a = c.map(path, item, "an approval: { imageDigest, datasets, purpose, approvedBy, expires }", FIELDS.approval, {
+      imageDigest: EXPECT.digest,
+      datasets: EXPECT.approvalDatasets,
+      purpose: EXPECT.purpose,
+      approvedBy: EXPECT.email,
+    });
+    if (!a) return undefined;
+    if (a.imageDigest !== undefined) c.string([...path, "imageDigest"], a.imageDigest, EXPECT.digest, (s) => IMAGE_DIGEST.test(s));
+    if (a.datasets !== undefined) {
+      const expected = datasets.length ? `a declared dataset (one of ${datasets.join(", ")})` : "a declared dataset";
+      c.list([...path, "datasets"], a.datasets, EXPECT.approvalDatasets, (p, v) => {
+        if (typeof v === "string" && datasets.includes(v)) return v;
+        const guess = typeof v === "string" ? closest(v, datasets) : undefined;
+        return c.fail(p, expected, v, guess ? { detail: `expected ${expected}, found ${describeValue(v)}; did you mean "${guess}"?` } : {});
+      }, { nonEmpty: true });
+    }
+    if (a.purpose !== undefined) c.string([...path, "purpose"], a.purpose, EXPECT.purpose, (s) => s.trim().length > 0);
+    if (a.approvedBy !== undefined) c.string([...path, "approvedBy"], a.approvedBy, EXPECT.email, (s) => EMAIL.test(s));
+    if (a.expires !== undefined) c.string([...path, "expires"], a.expires, EXPECT.date, isCalendarDate);
+    return a;
+  }, { unique: false });
+}
+
+/**
+ * Every issue of a policy in input form (what YAML parses to, or a `CleanRoomPolicyInput`).
+ * Undefined fields count as absent. Past expiry dates are NOT issues: loading must be
+ * reproducible; the guardrails flag expired approvals.
+ */
+export function validatePolicyInput(input: unknown, options: ValidateOptions = {}): PolicyIssue[] {
+  const c = new Checker();
+  const root = c.map([], input, "a map of clean room settings (name, project, region, zone, datasets, ...)", FIELDS.root, {
+    name: EXPECT.name,
+    project: EXPECT.project,
+    region: EXPECT.region,
+    zone: EXPECT.zone,
+    datasets: EXPECT.datasets,
+  });
+  if (root) {
+    if (root.name !== undefined) c.string(["name"], root.name, EXPECT.name, (s) => ROOM_NAME.test(s));
+    if (root.project !== undefined) c.string(["project"], root.project, EXPECT.project, (s) => PROJECT_ID.test(s));
+    const region = root.region === undefined ? undefined : c.string(["region"], root.region, EXPECT.region, (s) => REGION.test(s));
+    if (root.zone !== undefined) {
+      const zone = c.string(["zone"], root.zone, EXPECT.zone, (s) => ZONE.test(s));
+      if (zone && region && zoneRegion(zone) !== region) {
+        c.fail(["zone"], `a zone of region "${region}", such as "${region}-a"`, zone);
+      }
+    }
+    if (root.residency !== undefined) {
+      const residency = c.list(["residency"], root.residency, "a non-empty list of regions", (p, v) => c.string(p, v, EXPECT.region, (s) => REGION.test(s)), {
+        nonEmpty: true,
+      });
+      if (residency && region && !residency.includes(region)) {
+        c.fail(["residency"], `a list that includes the clean room's region "${region}" (every data location must lie in it)`, residency, {
+          found: `[${residency.join(", ")}]`,
+        });
+      }
+    }
+    checkTee(c, root.tee);
+    if (root.verifier !== undefined) {
+      const verifier = c.map(["verifier"], root.verifier, "the verifier settings: { audience }", FIELDS.verifier);
+      if (verifier?.audience !== undefined) checkAudience(c, ["verifier", "audience"], verifier.audience);
+    }
+    const datasets = checkDatasets(c, root.datasets);
+    checkApprovals(c, root.approvals, datasets);
+    if (root.researchers !== undefined) {
+      c.list(["researchers"], root.researchers, `a list of ${EXPECT.principal.replace(/^an /, "")}s`, (p, v) => c.principal(p, v));
+    }
+    if (root.backend !== undefined) {
+      const backend = c.map(["backend"], root.backend, "the state backend: { bucket, prefix }", FIELDS.backend, { bucket: EXPECT.bucket });
+      if (backend?.bucket !== undefined) c.string(["backend", "bucket"], backend.bucket, EXPECT.bucket, (s) => BUCKET.test(s));
+      if (backend?.prefix !== undefined) {
+        c.string(["backend", "prefix"], backend.prefix, EXPECT.prefix, (s) => STATE_PREFIX.test(s));
+      }
+    }
+  }
+  return located(c.issues, options);
+}
+
+function located(raw: readonly RawIssue[], options: ValidateOptions): PolicyIssue[] {
+  const issues = raw.map((r) => {
+    const pos = options.locate?.(r.path, r.at);
+    return toIssue({
+      file: options.file,
+      line: pos?.line,
+      column: pos?.column,
+      path: formatPath(r.path),
+      expected: r.expected,
+      found: r.found,
+      detail: r.detail,
+    });
+  });
+  // Top to bottom when located; otherwise in rule order.
+  return issues
+    .map((issue, i) => ({ issue, i }))
+    .sort((a, b) => (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || (a.issue.column ?? 0) - (b.issue.column ?? 0) || a.i - b.i)
+    .map(({ issue }) => issue);
+}
+
+/** Build an issue and its one-line message: `file:line:col: path: expected X, found Y`. */
+export function toIssue(fields: Omit<PolicyIssue, "message"> & { detail?: string }): PolicyIssue {
+  const { detail, ...issue } = fields;
+  const where = [issue.file, issue.line, issue.line !== undefined ? issue.column : undefined].filter((x) => x !== undefined).join(":");
+  const text = detail ?? `expected ${issue.expected}, found ${issue.found}`;
+  const message = `${where ? `${where}: ` : ""}${issue.path ? `${issue.path}: ` : ""}${text}`;
+  return { ...issue, message };
+}
+
+/** Every issue of a normalized policy (e.g. `normalizePolicy` output), by the same rules as YAML. */
+export function validatePolicy(policy: CleanRoomPolicy): PolicyIssue[] {
+  const issues: PolicyIssue[] = [];
+  const datasets: Record<string, unknown> = {};
+  for (const { name, ...settings } of policy.datasets ?? []) {
+    if (Object.prototype.hasOwnProperty.call(datasets, name)) {
+      issues.push(
+        toIssue({ path: formatPath(["datasets", name]), expected: "each dataset name once", found: `the dataset ${JSON.stringify(name)} twice` }),
+      );
+    }
+    datasets[name] = settings;
+  }
+  return [...issues, ...validatePolicyInput({ ...policy, datasets })];
+}
+
+/** Throw a PolicyError listing every issue of `policy`; constructs call this on their input. */
+export function assertValidPolicy(policy: CleanRoomPolicy): void {
+  const issues = validatePolicy(policy);
+  if (issues.length > 0) throw new PolicyError(issues);
+}
