@@ -1,0 +1,698 @@
+/**
+ * The attestation verifier: the clean room's policy decision point, deployed as a Cloud
+ * Functions gen2 function beside its receipt-signing key, the policy it enforces, the IAM
+ * that may call it and the bucket its decisions are audited into (DESIGN.md §4, §6).
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { AssetType, TerraformAsset, TerraformProvider, Token } from "cdktf";
+import { Construct } from "constructs";
+import { Cloudfunctions2Function } from "@cdktf/provider-google/lib/cloudfunctions2-function";
+import { CloudRunV2ServiceIamMember } from "@cdktf/provider-google/lib/cloud-run-v2-service-iam-member";
+import { KmsCryptoKey } from "@cdktf/provider-google/lib/kms-crypto-key";
+import { KmsCryptoKeyIamMember } from "@cdktf/provider-google/lib/kms-crypto-key-iam-member";
+import { KmsKeyRing } from "@cdktf/provider-google/lib/kms-key-ring";
+import { LoggingProjectSink } from "@cdktf/provider-google/lib/logging-project-sink";
+import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
+import { StorageBucket } from "@cdktf/provider-google/lib/storage-bucket";
+import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
+import { StorageBucketObject } from "@cdktf/provider-google/lib/storage-bucket-object";
+import { COMPONENT, cleanRoomLabels, requireInResidency } from "./common";
+import { CompiledVerifierPolicy, compileVerifierPolicy } from "./policy/document";
+import { CleanRoomPolicy } from "./policy/model";
+import { NAME_RULES, fitName, platformNames, resourceName } from "./policy/names";
+
+/** How the verifier's endpoint may be reached (Cloud Functions `ingress_settings`). */
+export const VerifierIngress = {
+  /** Only from VPC networks of the project (or its Shared VPC / VPC-SC perimeter). */
+  INTERNAL_ONLY: "ALLOW_INTERNAL_ONLY",
+  /** Internal traffic plus an external Application Load Balancer in front of it. */
+  INTERNAL_AND_GCLB: "ALLOW_INTERNAL_AND_GCLB",
+  /** From the internet (IAM still required). Needs `acknowledgeInternetIngress: true`. */
+  ALL: "ALLOW_ALL",
+} as const;
+export type VerifierIngress = (typeof VerifierIngress)[keyof typeof VerifierIngress];
+
+/** Protection level of the receipt-signing key. */
+export type ReceiptKeyProtection = "HSM" | "SOFTWARE";
+
+/**
+ * The function's runtime contract: the env it reads (attestation-verifier/README.md).
+ * Exported so tests and the CleanRoom outputs name the same variables.
+ */
+export const VERIFIER_ENV = {
+  policyUri: "VERIFIER_POLICY_URI",
+  policySha256: "VERIFIER_POLICY_SHA256",
+  kmsKeyVersion: "VERIFIER_KMS_KEY_VERSION",
+} as const;
+
+/** Command that assembles the deployable bundle (attestation-verifier/scripts/build.js). */
+export const VERIFIER_BUILD_COMMAND = "node attestation-verifier/scripts/build.js";
+
+/** Function settings. */
+export interface VerifierFunctionOptions {
+  /**
+   * Upper bound on concurrent instances: caps cost and the rate at which a caller can
+   * spend KMS signing operations.
+   * @default 5
+   */
+  readonly maxInstances?: number;
+  /**
+   * Memory per instance (`<n>Mi` or `<n>Gi`).
+   * @default "256Mi"
+   */
+  readonly memory?: string;
+  /**
+   * Request timeout in seconds (1-3600). A decision is a JWKS fetch plus one KMS sign.
+   * @default 30
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * Cloud Functions runtime.
+   * @default "nodejs22"
+   */
+  readonly runtime?: string;
+  /**
+   * Email of the service account Cloud Build uses to build the function, where an
+   * organization policy disables the project's default build identity.
+   * @default the project's default Cloud Build service account
+   */
+  readonly buildServiceAccount?: string;
+}
+
+/** The receipt-signing key. */
+export interface ReceiptKeyOptions {
+  /**
+   * An existing key ring (`projects/P/locations/L/keyRings/R`) to create the key in. Its
+   * location must lie in the residency set.
+   * @default a new key ring `<room>-verifier` in `region`
+   */
+  readonly keyRing?: string;
+  /**
+   * `HSM` keeps the receipt key, the root of trust auditors verify against, in a FIPS
+   * 140-2 Level 3 module; `SOFTWARE` is for throwaway rooms.
+   * @default "HSM"
+   */
+  readonly protectionLevel?: ReceiptKeyProtection;
+  /**
+   * How long a destroyed key version stays recoverable (`<seconds>s`, 1 to 120 days).
+   * @default "2592000s" (30 days)
+   */
+  readonly destroyScheduledDuration?: string;
+  /**
+   * The key version the function signs with. Rotation: create version N+1, let the
+   * JWKS serve both, then set this to N+1.
+   * @default 1
+   */
+  readonly version?: number;
+  /**
+   * Refuse `terraform destroy` of the key (a destroyed key invalidates every receipt).
+   * @default true
+   */
+  readonly preventDestroy?: boolean;
+}
+
+/** Where the verifier's decisions are kept. */
+export interface VerifierAuditOptions {
+  /**
+   * Name of an existing audit bucket to route decisions into instead of creating one.
+   * @default a new bucket `<project>-<room>-verifier-audit`
+   */
+  readonly existingBucketName?: string;
+  /**
+   * Days each decision record is kept undeletable (retention policy).
+   * @default 400
+   */
+  readonly retentionDays?: number;
+  /**
+   * Lock the retention policy. Irreversible: the bucket cannot be deleted and the
+   * period only raised until every object has aged out.
+   * @default false
+   */
+  readonly lockRetention?: boolean;
+}
+
+export interface AttestationVerifierProps {
+  /** The clean-room policy the verifier enforces. */
+  readonly policy: CleanRoomPolicy;
+  /**
+   * Region of the function, its buckets and key ring. Must lie in the residency set.
+   * @default policy.region
+   */
+  readonly region?: string;
+  /**
+   * Directory holding the assembled function bundle (`index.js`, `package.json`,
+   * `node_modules/`).
+   * @default the package's `attestation-verifier/build`
+   */
+  readonly sourceDir?: string;
+  /**
+   * Who may reach the endpoint at the network level.
+   * @default VerifierIngress.INTERNAL_ONLY
+   */
+  readonly ingress?: VerifierIngress;
+  /**
+   * Required with `VerifierIngress.ALL`: the endpoint is then reachable from the
+   * internet (callers still need `roles/run.invoker`).
+   * @default false
+   */
+  readonly acknowledgeInternetIngress?: boolean;
+  /**
+   * The job service's Google service account (`serviceAccount:…`), which submits release
+   * tokens. May be a token such as `ServiceAccount.member`.
+   * @default no job service invoker
+   */
+  readonly jobServiceMember?: string;
+  /**
+   * Invokers besides the job service and `policy.researchers`. Never `allUsers` or
+   * `allAuthenticatedUsers`.
+   * @default []
+   */
+  readonly invokers?: readonly string[];
+  /** @default see VerifierFunctionOptions */
+  readonly function?: VerifierFunctionOptions;
+  /** @default see ReceiptKeyOptions */
+  readonly receiptKey?: ReceiptKeyOptions;
+  /** @default see VerifierAuditOptions */
+  readonly audit?: VerifierAuditOptions;
+  /**
+   * CMEK (`projects/P/locations/L/keyRings/R/cryptoKeys/K`, L = `region`) for the buckets
+   * this construct creates. The Cloud Storage service agent must already hold
+   * `roles/cloudkms.cryptoKeyEncrypterDecrypter` on it.
+   * @default Google-managed encryption
+   */
+  readonly encryptionKey?: string;
+  /** @default the stack's default Google provider */
+  readonly provider?: TerraformProvider;
+}
+
+const DEFAULTS = {
+  maxInstances: 5,
+  memory: "256Mi",
+  timeoutSeconds: 30,
+  runtime: "nodejs22",
+  entryPoint: "verify",
+  destroyScheduledDuration: "2592000s",
+  auditRetentionDays: 400,
+} as const;
+
+/** Component label of the function and its artifacts bucket (not data, not audit). */
+const VERIFIER_COMPONENT = "verifier";
+const POLICY_PREFIX = "policy-";
+const SOURCE_PREFIX = "verifier-";
+const DAY_SECONDS = 86_400;
+const FORBIDDEN_MEMBERS = ["allUsers", "allAuthenticatedUsers"];
+const MEMBER_PATTERN = /^(user|group|serviceAccount|domain|principal|principalSet):\S+$/;
+
+/**
+ * SHA-256 (hex) over the sorted (relative path, content) pairs of a directory tree, so
+ * the hash depends on bytes and names only — not on readdir order, mtimes or the OS.
+ * Symlinks hash as their target path (the archive stores them as links).
+ */
+export function directoryHash(dir: string): string {
+  const entries: [string, Buffer][] = [];
+  const walk = (rel: string): void => {
+    for (const name of fs.readdirSync(path.join(dir, rel))) {
+      const relPath = rel === "" ? name : `${rel}/${name}`;
+      const abs = path.join(dir, relPath);
+      const stat = fs.lstatSync(abs);
+      if (stat.isDirectory()) walk(relPath);
+      else if (stat.isSymbolicLink()) entries.push([relPath, Buffer.from(`symlink:${fs.readlinkSync(abs)}`)]);
+      else if (stat.isFile()) entries.push([relPath, fs.readFileSync(abs)]);
+    }
+  };
+  walk("");
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const hash = createHash("sha256");
+  for (const [rel, content] of entries) {
+    // Length-prefixed fields: no two different trees can produce the same byte stream.
+    hash.update(`${Buffer.byteLength(rel)}:${rel}:${content.length}:`);
+    hash.update(content);
+  }
+  return hash.digest("hex");
+}
+
+/** `attestation-verifier/build` of the package this file belongs to (from lib/ or dist/lib/). */
+function defaultSourceDir(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(path.join(dir, "attestation-verifier"))) {
+      return path.join(dir, "attestation-verifier", "build");
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve(__dirname, "..", "attestation-verifier", "build");
+    dir = parent;
+  }
+}
+
+/** Terraform JSON would interpolate `${…}` and `%{…}` inside a literal: escape them. */
+function terraformLiteral(value: string): string {
+  return value.replace(/\$\{/g, () => "$${").replace(/%\{/g, () => "%%{");
+}
+
+function fail(prop: string, message: string): never {
+  throw new Error(`AttestationVerifier: ${prop} ${message}`);
+}
+
+function requireMember(prop: string, member: string): void {
+  if (Token.isUnresolved(member)) return;
+  if (FORBIDDEN_MEMBERS.includes(member)) {
+    fail(
+      prop,
+      `must not contain "${member}": the verifier is never public. ` +
+        `Name the callers (user:, group:, serviceAccount:, domain:, principal:, principalSet:).`,
+    );
+  }
+  if (!MEMBER_PATTERN.test(member)) {
+    fail(
+      prop,
+      `has "${member}", which is not an IAM member. ` +
+        `Use a prefix such as "user:", "group:" or "serviceAccount:" (e.g. "group:auditors@example.org").`,
+    );
+  }
+}
+
+function requireInteger(prop: string, value: number, min: number, max: number): void {
+  if (Token.isUnresolved(value)) return;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(prop, `is ${value}; use a whole number from ${min} to ${max}.`);
+  }
+}
+
+/** Validated props with defaults applied. Throws on the first invalid prop. */
+function resolveSettings(props: AttestationVerifierProps) {
+  const { policy } = props;
+  const region = props.region ?? policy.region;
+  requireInResidency(region, policy.residency, "AttestationVerifier: region");
+  const fnOpts = props.function ?? {};
+  const maxInstances = fnOpts.maxInstances ?? DEFAULTS.maxInstances;
+  requireInteger("function.maxInstances", maxInstances, 1, 1000);
+  const timeoutSeconds = fnOpts.timeoutSeconds ?? DEFAULTS.timeoutSeconds;
+  requireInteger("function.timeoutSeconds", timeoutSeconds, 1, 3600);
+  const memory = fnOpts.memory ?? DEFAULTS.memory;
+  if (!Token.isUnresolved(memory) && !/^[1-9]\d*(Mi|Gi)$/.test(memory)) {
+    fail("function.memory", `is "${memory}"; use mebibytes or gibibytes such as "256Mi" or "1Gi".`);
+  }
+  const runtime = fnOpts.runtime ?? DEFAULTS.runtime;
+  if (!/^nodejs\d+$/.test(runtime)) {
+    fail("function.runtime", `is "${runtime}"; the verifier is a Node.js bundle, use e.g. "nodejs22".`);
+  }
+
+  const buildSa = fnOpts.buildServiceAccount;
+  if (buildSa !== undefined && !Token.isUnresolved(buildSa) && !/^[^@\s/]+@[^@\s/]+$/.test(buildSa)) {
+    fail("function.buildServiceAccount", `is "${buildSa}"; give the service account's email.`);
+  }
+  // The API wants the resource name; the email alone is what users have at hand.
+  const buildServiceAccount = buildSa === undefined ? undefined : `projects/${policy.project}/serviceAccounts/${buildSa}`;
+
+  const ingress = props.ingress ?? VerifierIngress.INTERNAL_ONLY;
+  if (!(Object.values(VerifierIngress) as string[]).includes(ingress)) {
+    fail("ingress", `is "${ingress}"; use one of ${Object.values(VerifierIngress).join(", ")}.`);
+  }
+  if (ingress === VerifierIngress.ALL && props.acknowledgeInternetIngress !== true) {
+    fail(
+      "ingress",
+      `is ALLOW_ALL, which exposes the verifier to the internet. Prefer INTERNAL_ONLY or ` +
+        `INTERNAL_AND_GCLB (behind a load balancer); if you mean it, also set acknowledgeInternetIngress: true.`,
+    );
+  }
+
+  if (props.jobServiceMember !== undefined) {
+    requireMember("jobServiceMember", props.jobServiceMember);
+    if (!Token.isUnresolved(props.jobServiceMember) && !props.jobServiceMember.startsWith("serviceAccount:")) {
+      fail(
+        "jobServiceMember",
+        `is "${props.jobServiceMember}"; it must be the job service's Google service account, "serviceAccount:<email>".`,
+      );
+    }
+  }
+  for (const member of props.invokers ?? []) requireMember("invokers", member);
+  for (const member of policy.researchers) requireMember("policy.researchers", member);
+
+  const keyOpts = props.receiptKey ?? {};
+  const protectionLevel = keyOpts.protectionLevel ?? "HSM";
+  if (protectionLevel !== "HSM" && protectionLevel !== "SOFTWARE") {
+    fail("receiptKey.protectionLevel", `is "${protectionLevel}"; use "HSM" or "SOFTWARE".`);
+  }
+  const destroyScheduledDuration = keyOpts.destroyScheduledDuration ?? DEFAULTS.destroyScheduledDuration;
+  if (!Token.isUnresolved(destroyScheduledDuration)) {
+    const m = /^(\d+)s$/.exec(destroyScheduledDuration);
+    if (!m || Number(m[1]) < DAY_SECONDS || Number(m[1]) > 120 * DAY_SECONDS) {
+      fail(
+        "receiptKey.destroyScheduledDuration",
+        `is "${destroyScheduledDuration}"; use seconds from "86400s" (1 day) to "10368000s" (120 days).`,
+      );
+    }
+  }
+  const keyVersion = keyOpts.version ?? 1;
+  requireInteger("receiptKey.version", keyVersion, 1, Number.MAX_SAFE_INTEGER);
+  if (keyOpts.keyRing !== undefined && !Token.isUnresolved(keyOpts.keyRing)) {
+    const m = /^projects\/[^/]+\/locations\/([^/]+)\/keyRings\/[^/]+$/.exec(keyOpts.keyRing);
+    if (!m) fail("receiptKey.keyRing", `is "${keyOpts.keyRing}"; use the key ring's id "projects/P/locations/L/keyRings/R".`);
+    requireInResidency(m[1], policy.residency, "AttestationVerifier: receiptKey.keyRing location");
+  }
+
+  const auditOpts = props.audit ?? {};
+  const retentionDays = auditOpts.retentionDays ?? DEFAULTS.auditRetentionDays;
+  requireInteger("audit.retentionDays", retentionDays, 1, 36_500);
+  if (auditOpts.existingBucketName !== undefined && !Token.isUnresolved(auditOpts.existingBucketName)) {
+    if (!NAME_RULES.bucket.pattern.test(auditOpts.existingBucketName)) {
+      fail("audit.existingBucketName", `is "${auditOpts.existingBucketName}"; give the bucket's name, not a gs:// URL.`);
+    }
+    if (auditOpts.retentionDays !== undefined || auditOpts.lockRetention !== undefined) {
+      fail(
+        "audit.retentionDays/lockRetention",
+        `apply only to a bucket this construct creates; set retention on "${auditOpts.existingBucketName}" where it is declared.`,
+      );
+    }
+  }
+
+  if (props.encryptionKey !== undefined && !Token.isUnresolved(props.encryptionKey)) {
+    const m = /^projects\/[^/]+\/locations\/([^/]+)\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/.exec(props.encryptionKey);
+    if (!m) fail("encryptionKey", `is "${props.encryptionKey}"; use "projects/P/locations/L/keyRings/R/cryptoKeys/K".`);
+    const keyLocation = m[1];
+    if (!Token.isUnresolved(region) && keyLocation !== region.toLowerCase()) {
+      fail(
+        "encryptionKey",
+        `is in "${keyLocation}" but the buckets are in "${region}"; Cloud Storage needs a CMEK in the bucket's location.`,
+      );
+    }
+  }
+
+  const sourceDir = path.resolve(props.sourceDir ?? defaultSourceDir());
+  if (!fs.existsSync(path.join(sourceDir, "index.js")) || !fs.existsSync(path.join(sourceDir, "package.json"))) {
+    fail(
+      "sourceDir",
+      `"${sourceDir}" has no built verifier (index.js and package.json). ` +
+        `Build it first: run \`${VERIFIER_BUILD_COMMAND}\` (npm run synth does this).`,
+    );
+  }
+  // cdktf zips assets through an unquoted shell command line.
+  if (/[\s"'`$;&|<>()\\*?]/.test(sourceDir)) {
+    fail("sourceDir", `"${sourceDir}" contains spaces or shell characters, which cdktf cannot archive; move the build elsewhere.`);
+  }
+
+  return {
+    region,
+    sourceDir,
+    maxInstances,
+    timeoutSeconds,
+    memory,
+    runtime,
+    buildServiceAccount,
+    ingress,
+    protectionLevel,
+    destroyScheduledDuration,
+    keyVersion,
+    retentionDays,
+    keyOpts,
+    auditOpts,
+  };
+}
+
+/**
+ * The attestation verifier function with everything it needs and nothing more: its own
+ * service account, an asymmetric receipt-signing key, the compiled policy delivered as a
+ * content-addressed object, invoker IAM on the underlying Cloud Run service, and a log
+ * sink that keeps every decision in an audit bucket under a retention policy.
+ */
+export class AttestationVerifier extends Construct {
+  /** The Cloud Functions gen2 function. */
+  public readonly function: Cloudfunctions2Function;
+  /** HTTPS endpoint (the underlying Cloud Run service's URI). */
+  public readonly url: string;
+  /** Where receipts' public keys are served: `<url>/v1/jwks`. */
+  public readonly jwksUrl: string;
+  /** The function's runtime identity. */
+  public readonly serviceAccount: ServiceAccount;
+  /** The key ring, when this construct created it. */
+  public readonly receiptKeyRing?: KmsKeyRing;
+  /** The receipt-signing key (EC P-256, asymmetric sign). */
+  public readonly receiptKey: KmsCryptoKey;
+  /** Full name of the key version the function signs with. */
+  public readonly receiptKeyVersionName: string;
+  /** Holds the function's source zip and its policy objects. */
+  public readonly artifactsBucket: StorageBucket;
+  public readonly sourceObject: StorageBucketObject;
+  public readonly policyObject: StorageBucketObject;
+  /** The compiled verifier policy (document, canonical JSON, sha256). */
+  public readonly policy: CompiledVerifierPolicy;
+  /** Hex SHA-256 of the delivered policy JSON. */
+  public readonly policySha256: string;
+  /** Deterministic hash of the source directory; names the source object. */
+  public readonly assetHash: string;
+  /** The audit bucket, when this construct created it. */
+  public readonly auditBucket?: StorageBucket;
+  /** Name of the bucket decisions are routed to (created or existing). */
+  public readonly auditBucketName: string;
+  /** Routes the function's decision records to the audit bucket. */
+  public readonly auditSink: LoggingProjectSink;
+
+  private readonly provider?: TerraformProvider;
+  private readonly project: string;
+  private readonly region: string;
+  private readonly invokerGrants = new Map<string, CloudRunV2ServiceIamMember>();
+
+  constructor(scope: Construct, id: string, props: AttestationVerifierProps) {
+    super(scope, id);
+    const { policy, provider } = props;
+    const project = policy.project;
+    this.provider = provider;
+    this.project = project;
+
+    const { region, sourceDir, keyOpts, auditOpts, ...settings } = resolveSettings(props);
+    this.region = region;
+
+    // ---- names
+    const room = policy.name;
+    const names = {
+      function: resourceName("cloudFunction", room, "verifier"),
+      serviceAccountId: platformNames(policy).verifierSaId,
+      keyRing: resourceName("keyRing", room, "verifier"),
+      key: resourceName("cryptoKey", room, "receipts"),
+      artifactsBucket: resourceName("bucket", project, room, "verifier"),
+      auditBucket: resourceName("bucket", project, room, "verifier-audit"),
+      sink: fitName(`${room}-verifier-decisions`, 100),
+    };
+    const bucketLocation = Token.isUnresolved(region) ? region : region.toUpperCase();
+    const encryption = props.encryptionKey ? { defaultKmsKeyName: props.encryptionKey } : undefined;
+
+    // ---- identity
+    this.serviceAccount = new ServiceAccount(this, "sa", {
+      provider,
+      project,
+      accountId: names.serviceAccountId,
+      displayName: `Attestation verifier of clean room ${room}`,
+      description: "Runtime identity of the attestation verifier: signs release receipts, reads its policy.",
+    });
+
+    // ---- receipt-signing key
+    if (keyOpts.keyRing === undefined) {
+      this.receiptKeyRing = new KmsKeyRing(this, "key-ring", { provider, project, name: names.keyRing, location: region });
+    }
+    // Asymmetric keys have no automatic rotation (rotation_period is for symmetric keys):
+    // rotate by adding a version, serving both public keys in the JWKS, then moving
+    // receiptKey.version.
+    this.receiptKey = new KmsCryptoKey(this, "receipt-key", {
+      provider,
+      name: names.key,
+      keyRing: keyOpts.keyRing ?? this.receiptKeyRing!.id,
+      purpose: "ASYMMETRIC_SIGN",
+      versionTemplate: { algorithm: "EC_SIGN_P256_SHA256", protectionLevel: settings.protectionLevel },
+      destroyScheduledDuration: settings.destroyScheduledDuration,
+      labels: cleanRoomLabels(room, COMPONENT.receiptKey),
+      lifecycle: { preventDestroy: keyOpts.preventDestroy ?? true },
+    });
+    this.receiptKeyVersionName = `${this.receiptKey.id}/cryptoKeyVersions/${settings.keyVersion}`;
+    // signerVerifier = useToSign + viewPublicKey (for the JWKS); on this key only.
+    const signGrant = new KmsCryptoKeyIamMember(this, "sa-signs-receipts", {
+      provider,
+      cryptoKeyId: this.receiptKey.id,
+      role: "roles/cloudkms.signerVerifier",
+      member: this.serviceAccount.member,
+    });
+
+    // ---- artifacts: source zip and policy, content-addressed
+    // No age-based lifecycle rule: it would delete the live zip and policy. Names are
+    // content-addressed, so Terraform replaces (and deletes) the old objects itself.
+    this.artifactsBucket = new StorageBucket(this, "artifacts", {
+      provider,
+      project,
+      name: names.artifactsBucket,
+      location: bucketLocation,
+      storageClass: "STANDARD",
+      uniformBucketLevelAccess: true,
+      publicAccessPrevention: "enforced",
+      forceDestroy: false,
+      encryption,
+      labels: cleanRoomLabels(room, VERIFIER_COMPONENT),
+    });
+
+    this.assetHash = directoryHash(sourceDir);
+    const asset = new TerraformAsset(this, "bundle", {
+      path: sourceDir,
+      type: AssetType.ARCHIVE,
+      assetHash: this.assetHash,
+    });
+    // create_before_destroy: the new object exists before the function moves to it, and
+    // the old one is deleted only after the new revision serves.
+    this.sourceObject = new StorageBucketObject(this, "source", {
+      provider,
+      bucket: this.artifactsBucket.name,
+      name: `${SOURCE_PREFIX}${this.assetHash}.zip`,
+      source: asset.path,
+      contentType: "application/zip",
+      lifecycle: { createBeforeDestroy: true },
+    });
+
+    this.policy = compileVerifierPolicy(policy);
+    this.policySha256 = this.policy.sha256;
+    this.policyObject = new StorageBucketObject(this, "policy", {
+      provider,
+      bucket: this.artifactsBucket.name,
+      name: `${POLICY_PREFIX}${this.policy.sha256}.json`,
+      content: terraformLiteral(this.policy.json),
+      contentType: "application/json",
+      lifecycle: { createBeforeDestroy: true },
+    });
+    // Bucket IAM is the finest grain under uniform access; the condition narrows it to
+    // the policy objects (not the source zip). A prefix, not the exact object, so a new
+    // policy needs no IAM change (and no propagation delay) before the new revision reads it.
+    const policyGrant = new StorageBucketIamMember(this, "sa-reads-policy", {
+      provider,
+      bucket: this.artifactsBucket.name,
+      role: "roles/storage.objectViewer",
+      member: this.serviceAccount.member,
+      condition: {
+        title: "verifier-policy-objects",
+        description: "The verifier reads its policy documents only",
+        expression: `resource.name.startsWith("projects/_/buckets/${names.artifactsBucket}/objects/${POLICY_PREFIX}")`,
+      },
+    });
+
+    // ---- the function
+    // No roles/logging.logWriter: Cloud Run ships stdout/stderr to Cloud Logging itself;
+    // the verifier writes its decision records to stdout as structured JSON.
+    this.function = new Cloudfunctions2Function(this, "function", {
+      provider,
+      project,
+      location: region,
+      name: names.function,
+      description: `Attestation verifier (policy decision point) of clean room ${room}`,
+      labels: cleanRoomLabels(room, VERIFIER_COMPONENT),
+      buildConfig: {
+        runtime: settings.runtime,
+        entryPoint: DEFAULTS.entryPoint,
+        serviceAccount: settings.buildServiceAccount,
+        source: { storageSource: { bucket: this.artifactsBucket.name, object: this.sourceObject.name } },
+      },
+      serviceConfig: {
+        serviceAccountEmail: this.serviceAccount.email,
+        ingressSettings: settings.ingress,
+        minInstanceCount: 0,
+        maxInstanceCount: settings.maxInstances,
+        availableMemory: settings.memory,
+        timeoutSeconds: settings.timeoutSeconds,
+        allTrafficOnLatestRevision: true,
+        environmentVariables: {
+          // References (not literals): the function waits for the policy object.
+          [VERIFIER_ENV.policyUri]: `gs://${this.policyObject.bucket}/${this.policyObject.name}`,
+          [VERIFIER_ENV.policySha256]: this.policy.sha256,
+          [VERIFIER_ENV.kmsKeyVersion]: this.receiptKeyVersionName,
+        },
+      },
+      // The first revision starts (and loads its policy and key) with its grants in place.
+      dependsOn: [signGrant, policyGrant],
+    });
+    this.url = this.function.serviceConfig.uri;
+    this.jwksUrl = `${this.url}/v1/jwks`;
+
+    // ---- invokers
+    if (props.jobServiceMember !== undefined) this.grantInvoke(props.jobServiceMember, "job-service");
+    for (const member of [...policy.researchers, ...(props.invokers ?? [])]) {
+      // One binding, one resource: destroying a duplicate would revoke the other.
+      if (member !== props.jobServiceMember) this.grantInvoke(member);
+    }
+
+    // ---- audit
+    if (auditOpts.existingBucketName === undefined) {
+      this.auditBucket = new StorageBucket(this, "audit", {
+        provider,
+        project,
+        name: names.auditBucket,
+        location: bucketLocation,
+        storageClass: "STANDARD",
+        uniformBucketLevelAccess: true,
+        publicAccessPrevention: "enforced",
+        forceDestroy: false,
+        // Retention, not versioning: records can be neither deleted nor overwritten in time.
+        retentionPolicy: { retentionPeriod: settings.retentionDays * DAY_SECONDS, isLocked: auditOpts.lockRetention ?? false },
+        encryption,
+        labels: cleanRoomLabels(room, COMPONENT.auditBucket),
+      });
+    }
+    this.auditBucketName = this.auditBucket?.name ?? auditOpts.existingBucketName!;
+    this.auditSink = new LoggingProjectSink(this, "audit-sink", {
+      provider,
+      project,
+      name: names.sink,
+      description: `Decision records of the attestation verifier of clean room ${room}`,
+      destination: `storage.googleapis.com/${this.auditBucketName}`,
+      filter: [
+        `resource.type="cloud_run_revision"`,
+        `resource.labels.service_name="${names.function}"`,
+        `jsonPayload.decision:*`,
+      ].join(" AND "),
+      uniqueWriterIdentity: true,
+    });
+    new StorageBucketIamMember(this, "sink-writes-audit", {
+      provider,
+      bucket: this.auditBucketName,
+      role: "roles/storage.objectCreator",
+      member: this.auditSink.writerIdentity,
+    });
+  }
+
+  /**
+   * Allow `member` to call the verifier: `roles/run.invoker` on the function's Cloud Run
+   * service. Gen2 functions authorize invocation with `run.routes.invoke` on that service
+   * (cloud.google.com/functions/docs/securing/authenticating); `roles/cloudfunctions.invoker`
+   * on the function does not let a caller through. Additive; idempotent per member.
+   *
+   * @param id construct id of the grant; required when `member` is a token.
+   */
+  public grantInvoke(member: string, id?: string): CloudRunV2ServiceIamMember {
+    requireMember("grantInvoke(member)", member);
+    if (Token.isUnresolved(member) && id === undefined) {
+      fail("grantInvoke(member)", "is a token; pass a stable construct id as the second argument.");
+    }
+    const key = id ?? member;
+    const existing = this.invokerGrants.get(key);
+    if (existing) return existing;
+    const grant = new CloudRunV2ServiceIamMember(this, `invoker-${key}`, {
+      provider: this.provider,
+      project: this.project,
+      location: this.region,
+      name: this.function.serviceConfig.service,
+      role: "roles/run.invoker",
+      member,
+    });
+    this.invokerGrants.set(key, grant);
+    return grant;
+  }
+
+  /** Allow `member` (e.g. auditors) to read the decision records. Additive. */
+  public grantReadAudit(member: string, id?: string): StorageBucketIamMember {
+    requireMember("grantReadAudit(member)", member);
+    if (Token.isUnresolved(member) && id === undefined) {
+      fail("grantReadAudit(member)", "is a token; pass a stable construct id as the second argument.");
+    }
+    return new StorageBucketIamMember(this, `audit-reader-${id ?? member}`, {
+      provider: this.provider,
+      bucket: this.auditBucketName,
+      role: "roles/storage.objectViewer",
+      member,
+    });
+  }
+}

@@ -1,0 +1,503 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
+import { TerraformOutput } from "cdktf";
+import type { CelInput } from "@bufbuild/cel";
+import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directoryHash } from "../lib/verifier";
+import { compileVerifierPolicy } from "../lib/policy/document";
+import { platformNames } from "../lib/policy/names";
+import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
+
+const FIXTURE = path.resolve(__dirname, "fixtures", "verifier-build");
+const POLICY = examplePolicy();
+const JOB_SERVICE = `serviceAccount:${platformNames(POLICY).jobServiceSaEmail}`;
+
+function synthVerifier(props: Partial<AttestationVerifierProps> = {}): SynthJson {
+  return synthWith((stack) => {
+    new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE, jobServiceMember: JOB_SERVICE, ...props });
+  });
+}
+
+function construct(props: Partial<AttestationVerifierProps> = {}): () => void {
+  return () => synthVerifier(props);
+}
+
+/** The single resource of `type`, with its logical id. */
+function only(json: SynthJson, type: string): { id: string; config: any } {
+  const list = resources(json, type);
+  expect(list).toHaveLength(1);
+  return { id: list[0][0], config: list[0][1] };
+}
+
+/** `${type.id.attr}` for a resource. */
+const ref = (type: string, id: string, attr: string) => `\${${type}.${id}.${attr}}`;
+
+/** What Terraform stores for a JSON-syntax string literal (undo `$${` / `%%{` escapes). */
+const terraformValue = (literal: string) => literal.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{");
+
+function evaluateCel(expression: string, bindings: Record<string, Map<string, CelInput>>): unknown {
+  return plan(celEnv(), parse(expression))(bindings);
+}
+
+function copyFixture(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verifier-build-"));
+  for (const name of fs.readdirSync(FIXTURE)) fs.copyFileSync(path.join(FIXTURE, name), path.join(dir, name));
+  return dir;
+}
+
+describe("AttestationVerifier with defaults", () => {
+  let json: SynthJson;
+  let fn: { id: string; config: any };
+  let sa: { id: string; config: any };
+  let key: { id: string; config: any };
+  let buckets: Record<string, any>;
+  const compiled = compileVerifierPolicy(POLICY);
+
+  beforeAll(() => {
+    json = synthVerifier();
+    fn = only(json, "google_cloudfunctions2_function");
+    sa = only(json, "google_service_account");
+    key = only(json, "google_kms_crypto_key");
+    buckets = Object.fromEntries(resourceConfigs(json, "google_storage_bucket").map((b) => [b.labels.component, b]));
+  });
+
+  test("given the defaults, when synthesized, then the function runs the bundle's verify entry point, reachable only internally", () => {
+    expect(fn.config.build_config.runtime).toBe("nodejs22");
+    expect(fn.config.build_config.entry_point).toBe("verify");
+    expect(fn.config.location).toBe("us-central1");
+    expect(fn.config.service_config).toMatchObject({
+      ingress_settings: "ALLOW_INTERNAL_ONLY",
+      min_instance_count: 0,
+      max_instance_count: 5,
+      all_traffic_on_latest_revision: true,
+      available_memory: "256Mi",
+      timeout_seconds: 30,
+      service_account_email: ref("google_service_account", sa.id, "email"),
+    });
+  });
+
+  test("then the env points at a content-addressed policy object holding exactly the compiled policy", () => {
+    const [policyId, policyObject] = resources(json, "google_storage_bucket_object").find(([, o]) =>
+      o.name.startsWith("policy-"),
+    )!;
+    const env = fn.config.service_config.environment_variables;
+
+    expect(policyObject.name).toBe(`policy-${compiled.sha256}.json`);
+    expect(terraformValue(policyObject.content)).toBe(compiled.json);
+    expect(createHash("sha256").update(terraformValue(policyObject.content)).digest("hex")).toBe(compiled.sha256);
+    expect(env.VERIFIER_POLICY_SHA256).toBe(compiled.sha256);
+    expect(env.VERIFIER_POLICY_URI).toBe(
+      `gs://${ref("google_storage_bucket_object", policyId, "bucket")}/${ref("google_storage_bucket_object", policyId, "name")}`,
+    );
+    expect(env.VERIFIER_KMS_KEY_VERSION).toBe(`${ref("google_kms_crypto_key", key.id, "id")}/cryptoKeyVersions/1`);
+    expect(Object.keys(env).sort()).toEqual(["VERIFIER_KMS_KEY_VERSION", "VERIFIER_POLICY_SHA256", "VERIFIER_POLICY_URI"]);
+  });
+
+  test("then the receipt key is an HSM EC P-256 signing key that cannot be destroyed, in its own ring in the region", () => {
+    expect(key.config).toMatchObject({
+      purpose: "ASYMMETRIC_SIGN",
+      version_template: { algorithm: "EC_SIGN_P256_SHA256", protection_level: "HSM" },
+      destroy_scheduled_duration: "2592000s",
+      lifecycle: { prevent_destroy: true },
+      labels: { component: "receipt-key", "clean-room": "insurance-study" },
+    });
+    expect(key.config.rotation_period).toBeUndefined();
+    const ring = only(json, "google_kms_key_ring");
+    expect(ring.config.location).toBe("us-central1");
+    expect(key.config.key_ring).toBe(ref("google_kms_key_ring", ring.id, "id"));
+  });
+
+  test("then the function's identity can sign with the receipt key and read policy objects, and nothing else", () => {
+    const saMember = ref("google_service_account", sa.id, "member");
+    const grants = iamGrants(json).filter((g) => g.member === saMember);
+
+    expect(grants.map((g) => `${g.type} ${g.role}`).sort()).toEqual([
+      "google_kms_crypto_key_iam_member roles/cloudkms.signerVerifier",
+      "google_storage_bucket_iam_member roles/storage.objectViewer",
+    ]);
+    const kmsGrant = grants.find((g) => g.type === "google_kms_crypto_key_iam_member")!;
+    expect(kmsGrant.config.crypto_key_id).toBe(ref("google_kms_crypto_key", key.id, "id"));
+    // No project-wide (or key-ring-wide) role for anyone.
+    expect(Object.keys(json.resource ?? {}).filter((t) => /^google_(project|kms_key_ring)_iam_/.test(t))).toEqual([]);
+  });
+
+  test("then the policy-read condition, evaluated by a CEL engine, admits policy objects of its bucket only", () => {
+    const grant = iamGrants(json).find((g) => g.role === "roles/storage.objectViewer" && g.config.condition)!;
+    const bucket = buckets.verifier.name;
+    const allows = (objectPath: string) =>
+      evaluateCel(grant.config.condition.expression, { resource: new Map([["name", objectPath]]) });
+
+    expect(allows(`projects/_/buckets/${bucket}/objects/policy-${compiled.sha256}.json`)).toBe(true);
+    expect(allows(`projects/_/buckets/${bucket}/objects/verifier-0123.zip`)).toBe(false);
+    expect(allows(`projects/_/buckets/${bucket}-other/objects/policy-x.json`)).toBe(false);
+    expect(allows(`projects/_/buckets/${bucket}`)).toBe(false);
+    expect(isCelError(allows("x"))).toBe(false);
+  });
+
+  test("then exactly the job service and the researchers may invoke, through run.invoker on the function's Cloud Run service", () => {
+    const invokers = resourceConfigs(json, "google_cloud_run_v2_service_iam_member");
+
+    expect(invokers.map((i) => i.member).sort()).toEqual([...POLICY.researchers, JOB_SERVICE].sort());
+    for (const invoker of invokers) {
+      expect(invoker).toMatchObject({
+        role: "roles/run.invoker",
+        name: ref("google_cloudfunctions2_function", fn.id, "service_config[0].service"),
+        location: "us-central1",
+        project: "acme-clean-room",
+      });
+    }
+    expect(iamGrants(json).filter((g) => /^all(Authenticated)?Users$/.test(g.member))).toEqual([]);
+    expect(resources(json, "google_cloudfunctions2_function_iam_member")).toEqual([]);
+  });
+
+  test("then the audit bucket keeps records 400 days, unlocked, private and uniform, in the region", () => {
+    expect(buckets.audit).toMatchObject({
+      retention_policy: { retention_period: 400 * 86_400, is_locked: false },
+      uniform_bucket_level_access: true,
+      public_access_prevention: "enforced",
+      force_destroy: false,
+      location: "US-CENTRAL1",
+      labels: { component: "audit", "clean-room": "insurance-study" },
+    });
+    expect(buckets.verifier).toMatchObject({ uniform_bucket_level_access: true, public_access_prevention: "enforced" });
+  });
+
+  test("then the verifier's decision lines are routed to the audit bucket, whose only writer is the sink", () => {
+    const sink = only(json, "google_logging_project_sink");
+    const [auditId] = resources(json, "google_storage_bucket").find(([, b]) => b.labels.component === "audit")!;
+
+    expect(sink.config.unique_writer_identity).toBe(true);
+    expect(sink.config.destination).toBe(`storage.googleapis.com/${ref("google_storage_bucket", auditId, "name")}`);
+    expect(sink.config.filter).toBe(
+      'resource.type="cloud_run_revision" AND resource.labels.service_name="insurance-study-verifier" AND jsonPayload.decision:*',
+    );
+    expect(sink.config.filter).toContain(`"${fn.config.name}"`);
+
+    const writer = ref("google_logging_project_sink", sink.id, "writer_identity");
+    const writerGrants = iamGrants(json).filter((g) => g.member === writer);
+    expect(writerGrants).toHaveLength(1);
+    expect(writerGrants[0]).toMatchObject({
+      type: "google_storage_bucket_iam_member",
+      role: "roles/storage.objectCreator",
+      config: { bucket: ref("google_storage_bucket", auditId, "name") },
+    });
+  });
+
+  test("then the function builds from a source object named by the bundle's content hash", () => {
+    const [sourceId, source] = resources(json, "google_storage_bucket_object").find(([, o]) => o.name.endsWith(".zip"))!;
+    const hash = directoryHash(FIXTURE);
+
+    expect(source.name).toBe(`verifier-${hash}.zip`);
+    expect(source.source).toMatch(new RegExp(`^assets/[^/]+/${hash}/archive\\.zip$`));
+    expect(source.lifecycle).toEqual({ create_before_destroy: true });
+    expect(fn.config.build_config.source.storage_source.object).toBe(ref("google_storage_bucket_object", sourceId, "name"));
+  });
+
+  test("then the first revision waits for its key and policy grants", () => {
+    const dependsOn: string[] = fn.config.depends_on;
+    expect(dependsOn.some((d) => d.startsWith("google_kms_crypto_key_iam_member."))).toBe(true);
+    expect(dependsOn.some((d) => d.startsWith("google_storage_bucket_iam_member."))).toBe(true);
+  });
+
+  test("then the synthesized stack matches the snapshot", () => {
+    const { terraform: _versions, ...rest } = json;
+    expect(rest).toMatchSnapshot();
+  });
+});
+
+describe("AttestationVerifier public members", () => {
+  test("given a verifier, then its url, JWKS url and key version resolve to the resources it created", () => {
+    let verifier!: AttestationVerifier;
+    const json = synthWith((stack) => {
+      verifier = new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE });
+      // As a platform stack would publish them.
+      new TerraformOutput(stack, "url", { value: verifier.url, staticId: true });
+      new TerraformOutput(stack, "jwks", { value: verifier.jwksUrl, staticId: true });
+      new TerraformOutput(stack, "key-version", { value: verifier.receiptKeyVersionName, staticId: true });
+    });
+    const output = (name: string) => json.output![name].value;
+    const fnId = only(json, "google_cloudfunctions2_function").id;
+    const keyId = only(json, "google_kms_crypto_key").id;
+
+    expect(output("url")).toBe(ref("google_cloudfunctions2_function", fnId, "service_config[0].uri"));
+    expect(output("jwks")).toBe(`${ref("google_cloudfunctions2_function", fnId, "service_config[0].uri")}/v1/jwks`);
+    expect(output("key-version")).toBe(`${ref("google_kms_crypto_key", keyId, "id")}/cryptoKeyVersions/1`);
+    expect(verifier.policySha256).toBe(compileVerifierPolicy(POLICY).sha256);
+    expect(verifier.auditBucket).toBeDefined();
+    expect(verifier.receiptKeyRing).toBeDefined();
+  });
+});
+
+describe("AttestationVerifier policy delivery", () => {
+  test("given a changed approval, when synthesized, then the policy object and the function's env change with it", () => {
+    const before = synthVerifier();
+    const changed = examplePolicy({
+      approvals: [
+        {
+          imageDigest: EXAMPLE_DIGEST_A,
+          datasets: ["insurance"],
+          purpose: "XGBoost regression of insurance charges",
+          approvedBy: "owner@example.org",
+          expires: "2027-06-30",
+        },
+      ],
+    });
+    const after = synthVerifier({ policy: changed });
+    const envOf = (json: SynthJson) => only(json, "google_cloudfunctions2_function").config.service_config.environment_variables;
+    const policyNameOf = (json: SynthJson) =>
+      resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.name;
+
+    expect(envOf(after).VERIFIER_POLICY_SHA256).toBe(compileVerifierPolicy(changed).sha256);
+    expect(envOf(after).VERIFIER_POLICY_SHA256).not.toBe(envOf(before).VERIFIER_POLICY_SHA256);
+    expect(policyNameOf(after)).toBe(`policy-${compileVerifierPolicy(changed).sha256}.json`);
+    expect(policyNameOf(after)).not.toBe(policyNameOf(before));
+  });
+
+  test("given a purpose with Terraform template syntax, then the object content is escaped so the bytes stay the compiled policy", () => {
+    const tricky = examplePolicy({
+      approvals: [
+        {
+          imageDigest: EXAMPLE_DIGEST_A,
+          datasets: ["insurance"],
+          purpose: "costs in ${var.currency} %{ if true }",
+          approvedBy: "owner@example.org",
+        },
+      ],
+    });
+    const json = synthVerifier({ policy: tricky });
+    const content: string = resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.content;
+
+    expect(content).toContain("$${var.currency} %%{ if true }");
+    expect(content).not.toMatch(/(^|[^$])\$\{/);
+    expect(terraformValue(content)).toBe(compileVerifierPolicy(tricky).json);
+  });
+});
+
+describe("AttestationVerifier options", () => {
+  test("given INTERNAL_AND_GCLB, then ingress admits the load balancer", () => {
+    const json = synthVerifier({ ingress: VerifierIngress.INTERNAL_AND_GCLB });
+    expect(only(json, "google_cloudfunctions2_function").config.service_config.ingress_settings).toBe("ALLOW_INTERNAL_AND_GCLB");
+  });
+
+  test("given ALLOW_ALL with the acknowledgement, then ingress is open but invokers are still named", () => {
+    const json = synthVerifier({ ingress: VerifierIngress.ALL, acknowledgeInternetIngress: true });
+    expect(only(json, "google_cloudfunctions2_function").config.service_config.ingress_settings).toBe("ALLOW_ALL");
+    expect(resourceConfigs(json, "google_cloud_run_v2_service_iam_member").map((i) => i.member)).not.toContain("allUsers");
+  });
+
+  test("given an existing key ring, a software key and version 2, then the key lives there and the function signs with version 2", () => {
+    const ring = "projects/acme-clean-room/locations/us-central1/keyRings/shared";
+    const json = synthVerifier({ receiptKey: { keyRing: ring, protectionLevel: "SOFTWARE", version: 2 } });
+    const key = only(json, "google_kms_crypto_key");
+
+    expect(resources(json, "google_kms_key_ring")).toEqual([]);
+    expect(key.config.key_ring).toBe(ring);
+    expect(key.config.version_template.protection_level).toBe("SOFTWARE");
+    expect(only(json, "google_cloudfunctions2_function").config.service_config.environment_variables.VERIFIER_KMS_KEY_VERSION).toBe(
+      `${ref("google_kms_crypto_key", key.id, "id")}/cryptoKeyVersions/2`,
+    );
+  });
+
+  test("given an existing audit bucket, then no bucket is created and the sink writes there", () => {
+    const json = synthVerifier({ audit: { existingBucketName: "acme-clean-room-audit" } });
+    const sink = only(json, "google_logging_project_sink");
+
+    expect(resourceConfigs(json, "google_storage_bucket").map((b) => b.labels.component)).toEqual(["verifier"]);
+    expect(sink.config.destination).toBe("storage.googleapis.com/acme-clean-room-audit");
+    expect(iamGrants(json).find((g) => g.role === "roles/storage.objectCreator")!.config.bucket).toBe("acme-clean-room-audit");
+  });
+
+  test("given a locked 10-year retention and a CMEK, then the audit bucket carries both", () => {
+    const cmek = "projects/acme-clean-room/locations/us-central1/keyRings/storage/cryptoKeys/storage";
+    const json = synthVerifier({ audit: { retentionDays: 3650, lockRetention: true }, encryptionKey: cmek });
+    const audit = resourceConfigs(json, "google_storage_bucket").find((b) => b.labels.component === "audit");
+
+    expect(audit.retention_policy).toEqual({ retention_period: 3650 * 86_400, is_locked: true });
+    expect(audit.encryption).toEqual({ default_kms_key_name: cmek });
+  });
+
+  test("given an invoker listed twice and the job service repeated in invokers, then each member is bound once", () => {
+    const json = synthVerifier({ invokers: ["group:researchers@example.org", JOB_SERVICE, "user:auditor@example.org"] });
+    const members = resourceConfigs(json, "google_cloud_run_v2_service_iam_member").map((i) => i.member).sort();
+    expect(members).toEqual([JOB_SERVICE, "group:researchers@example.org", "user:auditor@example.org"].sort());
+  });
+
+  test("given grantReadAudit, then the reader gets objectViewer on the audit bucket only", () => {
+    const json = synthWith((stack) => {
+      const v = new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE });
+      v.grantReadAudit("group:auditors@example.org");
+    });
+    const grants = iamGrants(json).filter((g) => g.member === "group:auditors@example.org");
+    const [auditId] = resources(json, "google_storage_bucket").find(([, b]) => b.labels.component === "audit")!;
+    expect(grants).toHaveLength(1);
+    expect(grants[0]).toMatchObject({ role: "roles/storage.objectViewer", config: { bucket: ref("google_storage_bucket", auditId, "name") } });
+  });
+});
+
+describe("directoryHash (the bundle's asset hash)", () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  const fresh = () => {
+    const d = copyFixture();
+    dirs.push(d);
+    return d;
+  };
+
+  test("given two copies of the same bundle, then two constructions give the same hash and source object", () => {
+    const a = fresh();
+    const b = fresh();
+    const name = (dir: string) =>
+      resourceConfigs(synthVerifier({ sourceDir: dir }), "google_storage_bucket_object").find((o) => o.name.endsWith(".zip"))!.name;
+    expect(directoryHash(a)).toBe(directoryHash(b));
+    expect(name(a)).toBe(name(b));
+    expect(name(a)).toBe(`verifier-${directoryHash(FIXTURE)}.zip`);
+  });
+
+  test("given touched mtimes and files written in another order, then the hash does not change", () => {
+    const dir = fresh();
+    const before = directoryHash(dir);
+    const past = new Date("2001-01-01T00:00:00Z");
+    for (const f of fs.readdirSync(dir)) fs.utimesSync(path.join(dir, f), past, past);
+    expect(directoryHash(dir)).toBe(before);
+
+    const reordered = fs.mkdtempSync(path.join(os.tmpdir(), "verifier-build-"));
+    dirs.push(reordered);
+    for (const f of fs.readdirSync(FIXTURE).reverse()) fs.copyFileSync(path.join(FIXTURE, f), path.join(reordered, f));
+    expect(directoryHash(reordered)).toBe(before);
+  });
+
+  test("given a changed byte, an added file or a renamed file, then the hash changes", () => {
+    const base = directoryHash(FIXTURE);
+    const changed = fresh();
+    fs.appendFileSync(path.join(changed, "index.js"), " ");
+    const added = fresh();
+    fs.mkdirSync(path.join(added, "lib"));
+    fs.writeFileSync(path.join(added, "lib", "extra.js"), "");
+    const renamed = fresh();
+    fs.renameSync(path.join(renamed, "index.js"), path.join(renamed, "main.js"));
+
+    expect(new Set([base, directoryHash(changed), directoryHash(added), directoryHash(renamed)]).size).toBe(4);
+  });
+});
+
+describe("AttestationVerifier validation", () => {
+  test("given a directory without a built bundle, then it names the directory and the build command", () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "verifier-empty-"));
+    try {
+      expect(construct({ sourceDir: empty })).toThrow(
+        new Error(
+          `AttestationVerifier: sourceDir "${empty}" has no built verifier (index.js and package.json). ` +
+            "Build it first: run `node attestation-verifier/scripts/build.js` (npm run synth does this).",
+        ),
+      );
+    } finally {
+      fs.rmSync(empty, { recursive: true });
+    }
+  });
+
+  test("given a path that does not exist, then the same build hint", () => {
+    expect(construct({ sourceDir: "/nonexistent/verifier/build" })).toThrow(
+      /sourceDir "\/nonexistent\/verifier\/build" has no built verifier .*node attestation-verifier\/scripts\/build\.js/,
+    );
+  });
+
+  test("given allUsers among the invokers, then it refuses: the verifier is never public", () => {
+    expect(construct({ invokers: ["allUsers"] })).toThrow(
+      new Error(
+        'AttestationVerifier: invokers must not contain "allUsers": the verifier is never public. ' +
+          "Name the callers (user:, group:, serviceAccount:, domain:, principal:, principalSet:).",
+      ),
+    );
+    expect(construct({ policy: examplePolicy({ researchers: ["allAuthenticatedUsers"] }) })).toThrow(
+      'AttestationVerifier: policy.researchers must not contain "allAuthenticatedUsers"',
+    );
+  });
+
+  test("given grantInvoke(allUsers) after construction, then it refuses too", () => {
+    expect(() =>
+      synthWith((stack) => new AttestationVerifier(stack, "v", { policy: POLICY, sourceDir: FIXTURE }).grantInvoke("allUsers")),
+    ).toThrow('AttestationVerifier: grantInvoke(member) must not contain "allUsers"');
+  });
+
+  test("given an invoker without a member prefix, then it shows the expected form", () => {
+    expect(construct({ invokers: ["alice@example.org"] })).toThrow(
+      new Error(
+        'AttestationVerifier: invokers has "alice@example.org", which is not an IAM member. ' +
+          'Use a prefix such as "user:", "group:" or "serviceAccount:" (e.g. "group:auditors@example.org").',
+      ),
+    );
+  });
+
+  test("given ALLOW_ALL without the acknowledgement, then it refuses and names the safer options", () => {
+    expect(construct({ ingress: VerifierIngress.ALL })).toThrow(
+      new Error(
+        "AttestationVerifier: ingress is ALLOW_ALL, which exposes the verifier to the internet. Prefer INTERNAL_ONLY or " +
+          "INTERNAL_AND_GCLB (behind a load balancer); if you mean it, also set acknowledgeInternetIngress: true.",
+      ),
+    );
+  });
+
+  test("given a job service member that is not a service account, then it says what it must be", () => {
+    expect(construct({ jobServiceMember: "group:jobs@example.org" })).toThrow(
+      new Error(
+        'AttestationVerifier: jobServiceMember is "group:jobs@example.org"; ' +
+          `it must be the job service's Google service account, "serviceAccount:<email>".`,
+      ),
+    );
+  });
+
+  test("given a region outside the residency set, then it refuses", () => {
+    expect(construct({ region: "europe-west4" })).toThrow(
+      new Error(
+        'AttestationVerifier: region "europe-west4" lies outside the residency set [us-central1]. ' +
+          `Choose a location in the residency set, or add its region to "residency" if the data owner allows it.`,
+      ),
+    );
+  });
+
+  test("given an existing key ring outside the residency set, then it refuses", () => {
+    expect(construct({ receiptKey: { keyRing: "projects/p/locations/europe-west4/keyRings/r" } })).toThrow(
+      'AttestationVerifier: receiptKey.keyRing location "europe-west4" lies outside the residency set',
+    );
+    expect(construct({ receiptKey: { keyRing: "shared" } })).toThrow(
+      new Error(`AttestationVerifier: receiptKey.keyRing is "shared"; use the key ring's id "projects/P/locations/L/keyRings/R".`),
+    );
+  });
+
+  test("given a CMEK in another location, then it refuses: Cloud Storage needs a key in the bucket's location", () => {
+    expect(construct({ encryptionKey: "projects/p/locations/us/keyRings/r/cryptoKeys/k" })).toThrow(
+      new Error(
+        'AttestationVerifier: encryptionKey is in "us" but the buckets are in "us-central1"; ' +
+          "Cloud Storage needs a CMEK in the bucket's location.",
+      ),
+    );
+  });
+
+  test("given out-of-range numbers, then each names its prop and range", () => {
+    expect(construct({ function: { maxInstances: 0 } })).toThrow(
+      new Error("AttestationVerifier: function.maxInstances is 0; use a whole number from 1 to 1000."),
+    );
+    expect(construct({ function: { timeoutSeconds: 4000 } })).toThrow(
+      new Error("AttestationVerifier: function.timeoutSeconds is 4000; use a whole number from 1 to 3600."),
+    );
+    expect(construct({ audit: { retentionDays: 0 } })).toThrow(
+      new Error("AttestationVerifier: audit.retentionDays is 0; use a whole number from 1 to 36500."),
+    );
+    expect(construct({ receiptKey: { destroyScheduledDuration: "30d" } })).toThrow(
+      new Error(
+        'AttestationVerifier: receiptKey.destroyScheduledDuration is "30d"; use seconds from "86400s" (1 day) to "10368000s" (120 days).',
+      ),
+    );
+  });
+
+  test("given retention options with an existing audit bucket, then it says where retention belongs", () => {
+    expect(construct({ audit: { existingBucketName: "acme-audit", retentionDays: 30 } })).toThrow(
+      new Error(
+        "AttestationVerifier: audit.retentionDays/lockRetention apply only to a bucket this construct creates; " +
+          'set retention on "acme-audit" where it is declared.',
+      ),
+    );
+  });
+});
