@@ -1,0 +1,8 @@
+/** The clean-room policy: model, YAML loading, validation and its compilers. No cdktf imports. */
+export * from "./model";
+export * from "./validate";
+export * from "./load";
+export * from "./names";
+export * from "./condition";
+export * from "./members";
+export * from "./document";

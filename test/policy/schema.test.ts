@@ -1,0 +1,134 @@
+import Ajv from "ajv";
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import schema from "../../lib/policy/schema.json";
+import { validatePolicyInput } from "../../lib/policy/validate";
+import { EXAMPLE_DIGEST_A } from "../util";
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validateSchema = ajv.compile(schema);
+
+const schemaAccepts = (doc: unknown) => validateSchema(doc) === true;
+const loaderAccepts = (doc: unknown) => validatePolicyInput(doc).length === 0;
+
+/** A valid document; each table row changes one thing. */
+function room(patch: (doc: any) => void = () => undefined): any {
+  const doc: any = {
+    name: "insurance-study",
+    project: "acme-clean-room",
+    region: "us-central1",
+    zone: "us-central1-a",
+    datasets: { insurance: { stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1 } } },
+    approvals: [{ imageDigest: EXAMPLE_DIGEST_A, datasets: ["insurance"], purpose: "p", approvedBy: "owner@example.org" }],
+  };
+  patch(doc);
+  return doc;
+}
+
+describe("the editor schema (lib/policy/schema.json)", () => {
+  test("given the schema, when compiled by ajv in strict mode, then it is a draft-07 schema with an $id and closed objects", () => {
+    expect(schema.$schema).toBe("http://json-schema.org/draft-07/schema#");
+    expect(schema.$id).toMatch(/^https:\/\//);
+    // Every object schema forbids unknown keys, like the loader.
+    const open: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${at}[${i}]`));
+      else if (node && typeof node === "object") {
+        const n = node as Record<string, unknown>;
+        const branches = n.oneOf as Record<string, unknown>[] | undefined;
+        const closed = n.additionalProperties !== undefined || branches?.every((b) => b.additionalProperties === false);
+        if ((n.type === "object" || "properties" in n) && !closed) open.push(at);
+        for (const [k, v] of Object.entries(n)) walk(v, `${at}.${k}`);
+      }
+    };
+    walk(schema, "#");
+    expect(open).toEqual([]);
+  });
+
+  test("given stacks/example.cleanroom.yaml, when validated against the schema, then it is valid", () => {
+    const doc = parse(readFileSync("stacks/example.cleanroom.yaml", "utf8"));
+    expect(validateSchema(doc) ? [] : validateSchema.errors).toEqual([]);
+  });
+
+  test("given the test fixtures that load, when validated against the schema, then they are valid", () => {
+    for (const name of ["minimal", "sev-debug"]) {
+      const doc = parse(readFileSync(`test/fixtures/policies/${name}.cleanroom.yaml`, "utf8"));
+      expect({ name, errors: validateSchema(doc) ? [] : validateSchema.errors }).toEqual({ name, errors: [] });
+    }
+  });
+
+  // [case, document, schema accepts, loader accepts]
+  const table: [string, unknown, boolean, boolean][] = [
+    ["the base document", room(), true, true],
+    ["all optional fields", room((d) => {
+      d.residency = ["us-central1", "us-east5"];
+      d.tee = { hardware: ["GCP_AMD_SEV", "GCP_INTEL_TDX"], machineType: "c3d-standard-4", allowDebug: false };
+      d.verifier = { audience: "https://verifier.example.org/release" };
+      d.datasets.insurance = { retentionDays: 3650, stage1: { kind: "dp-synthetic", mechanism: "aim", epsilon: 0.1, delta: 0 }, access: "impersonation", owners: ["domain:example.org"] };
+      d.datasets.claims = { stage1: { kind: "sample", fraction: 1 } };
+      d.datasets.raw = { stage1: { kind: "none" } };
+      d.approvals[0].expires = "2024-02-29";
+      d.researchers = ["group:r@example.org", "serviceAccount:sa@p.iam.gserviceaccount.com", "user:u@example.org"];
+      d.backend = { bucket: "acme_tf-state", prefix: "manatee/insurance-study" };
+    }), true, true],
+    ["unknown top-level key", room((d) => (d.researcher = [])), false, false],
+    ["unknown dataset key", room((d) => (d.datasets.insurance.retentionDay = 30)), false, false],
+    ["unknown approval key", room((d) => (d.approvals[0].expiry = "2027-01-31")), false, false],
+    ["missing name", room((d) => delete d.name), false, false],
+    ["name with '_'", room((d) => (d.name = "insurance_study")), false, false],
+    ["name ending with '-'", room((d) => (d.name = "insurance-")), false, false],
+    ["name of 21 characters", room((d) => (d.name = "a".repeat(21))), false, false],
+    ["project of 5 characters", room((d) => (d.project = "acme1")), false, false],
+    ["region with capitals", room((d) => (d.region = "US-central1")), false, false],
+    ["empty residency", room((d) => (d.residency = [])), false, false],
+    ["duplicate residency", room((d) => (d.residency = ["us-central1", "us-central1"])), false, false],
+    ["ITA hardware literal", room((d) => (d.tee = { hardware: ["INTEL_TDX"] })), false, false],
+    ["empty hardware", room((d) => (d.tee = { hardware: [] })), false, false],
+    ["non-confidential machine type", room((d) => (d.tee = { machineType: "e2-standard-4" })), false, false],
+    ["allowDebug as a string", room((d) => (d.tee = { allowDebug: "yes" })), false, false],
+    ["http audience", room((d) => (d.verifier = { audience: "http://v.example.org" })), false, false],
+    ["STS audience", room((d) => (d.verifier = { audience: "https://sts.googleapis.com" })), false, false],
+    ["STS audience with a path", room((d) => (d.verifier = { audience: "https://sts.googleapis.com/v1/token" })), false, false],
+    ["no datasets", room((d) => (d.datasets = {})), false, false],
+    ["dataset name with capitals", room((d) => (d.datasets = { Insurance: d.datasets.insurance })), false, false],
+    ["dataset name of 31 characters", room((d) => (d.datasets = { ["d".repeat(31)]: d.datasets.insurance })), false, false],
+    ["retention of 0 days", room((d) => (d.datasets.insurance.retentionDays = 0)), false, false],
+    ["retention of 3651 days", room((d) => (d.datasets.insurance.retentionDays = 3651)), false, false],
+    ["fractional retention", room((d) => (d.datasets.insurance.retentionDays = 1.5)), false, false],
+    ["epsilon 0", room((d) => (d.datasets.insurance.stage1.epsilon = 0)), false, false],
+    ["missing epsilon", room((d) => delete d.datasets.insurance.stage1.epsilon), false, false],
+    ["blank mechanism", room((d) => (d.datasets.insurance.stage1.mechanism = " ")), false, false],
+    ["delta 1", room((d) => (d.datasets.insurance.stage1.delta = 1)), false, false],
+    ["fraction on dp-synthetic", room((d) => (d.datasets.insurance.stage1.fraction = 0.5)), false, false],
+    ["fraction 0", room((d) => (d.datasets.insurance.stage1 = { kind: "sample", fraction: 0 })), false, false],
+    ["parameters on none", room((d) => (d.datasets.insurance.stage1 = { kind: "none", epsilon: 1 })), false, false],
+    ["unknown kind", room((d) => (d.datasets.insurance.stage1 = { kind: "perturbed" })), false, false],
+    ["unknown access", room((d) => (d.datasets.insurance.access = "public")), false, false],
+    ["allUsers owner", room((d) => (d.datasets.insurance.owners = ["allUsers"])), false, false],
+    ["allAuthenticatedUsers researcher", room((d) => (d.researchers = ["allAuthenticatedUsers"])), false, false],
+    ["bare e-mail researcher", room((d) => (d.researchers = ["u@example.org"])), false, false],
+    ["duplicate researchers", room((d) => (d.researchers = ["user:u@example.org", "user:u@example.org"])), false, false],
+    ["uppercase digest", room((d) => (d.approvals[0].imageDigest = EXAMPLE_DIGEST_A.toUpperCase())), false, false],
+    ["empty approval datasets", room((d) => (d.approvals[0].datasets = [])), false, false],
+    ["duplicate approval datasets", room((d) => (d.approvals[0].datasets = ["insurance", "insurance"])), false, false],
+    ["blank purpose", room((d) => (d.approvals[0].purpose = "")), false, false],
+    ["approver not an e-mail", room((d) => (d.approvals[0].approvedBy = "owner")), false, false],
+    ["expiry not ISO", room((d) => (d.approvals[0].expires = "31/01/2027")), false, false],
+    ["backend without bucket", room((d) => (d.backend = { prefix: "x" })), false, false],
+    ["backend prefix with a leading '/'", room((d) => (d.backend = { bucket: "acme-state", prefix: "/x" })), false, false],
+    // Rules only the loader can check (cross-field or beyond a pattern): the schema accepts these.
+    ["LOADER ONLY: zone outside region", room((d) => (d.zone = "us-east1-b")), true, false],
+    ["LOADER ONLY: region outside residency", room((d) => (d.residency = ["europe-west4"])), true, false],
+    ["LOADER ONLY: c3 machine without TDX", room((d) => (d.tee = { hardware: ["GCP_AMD_SEV"], machineType: "c3-standard-8" })), true, false],
+    ["LOADER ONLY: n2d machine without an AMD model", room((d) => (d.tee = { machineType: "n2d-standard-4" })), true, false],
+    ["LOADER ONLY: approval names an undeclared dataset", room((d) => (d.approvals[0].datasets = ["claims"])), true, false],
+    ["LOADER ONLY: expiry not in the calendar", room((d) => (d.approvals[0].expires = "2027-02-30")), true, false],
+    ["LOADER ONLY: audience over 512 bytes but not 512 characters", room((d) => (d.verifier = { audience: `https://v.example.org/${"é".repeat(250)}` })), true, false],
+    ["LOADER ONLY: audience that is not a URL", room((d) => (d.verifier = { audience: "https://exa mple.org" })), true, false],
+  ];
+
+  test.each(table)("%s: schema %p, loader %p", (_case, doc, schemaOk, loaderOk) => {
+    expect(schemaAccepts(doc)).toBe(schemaOk);
+    expect(loaderAccepts(doc)).toBe(loaderOk);
+  });
+});
