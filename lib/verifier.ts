@@ -304,7 +304,8 @@ function resolveSettings(props: AttestationVerifierProps) {
     fail("function.buildServiceAccount", `is "${buildSa}"; give the service account's email.`);
   }
   // The API wants the resource name; the email alone is what users have at hand.
-  const buildServiceAccount = buildSa === undefined ? undefined : `projects/${policy.project}/serviceAccounts/${buildSa}`;
+  const buildServiceAccount =
+    buildSa === undefined ? undefined : `projects/${policy.project}/serviceAccounts/${buildSa}`;
 
   const ingress = props.ingress ?? VerifierIngress.INTERNAL_ONLY;
   if (!(Object.values(VerifierIngress) as string[]).includes(ingress)) {
@@ -349,7 +350,8 @@ function resolveSettings(props: AttestationVerifierProps) {
   requireInteger("receiptKey.version", keyVersion, 1, Number.MAX_SAFE_INTEGER);
   if (keyOpts.keyRing !== undefined && !Token.isUnresolved(keyOpts.keyRing)) {
     const m = /^projects\/[^/]+\/locations\/([^/]+)\/keyRings\/[^/]+$/.exec(keyOpts.keyRing);
-    if (!m) fail("receiptKey.keyRing", `is "${keyOpts.keyRing}"; use the key ring's id "projects/P/locations/L/keyRings/R".`);
+    if (!m)
+      fail("receiptKey.keyRing", `is "${keyOpts.keyRing}"; use the key ring's id "projects/P/locations/L/keyRings/R".`);
     requireInResidency(m[1], policy.residency, "AttestationVerifier: receiptKey.keyRing location");
   }
 
@@ -358,7 +360,10 @@ function resolveSettings(props: AttestationVerifierProps) {
   requireInteger("audit.retentionDays", retentionDays, 1, 36_500);
   if (auditOpts.existingBucketName !== undefined && !Token.isUnresolved(auditOpts.existingBucketName)) {
     if (!NAME_RULES.bucket.pattern.test(auditOpts.existingBucketName)) {
-      fail("audit.existingBucketName", `is "${auditOpts.existingBucketName}"; give the bucket's name, not a gs:// URL.`);
+      fail(
+        "audit.existingBucketName",
+        `is "${auditOpts.existingBucketName}"; give the bucket's name, not a gs:// URL.`,
+      );
     }
     if (auditOpts.retentionDays !== undefined || auditOpts.lockRetention !== undefined) {
       fail(
@@ -390,7 +395,10 @@ function resolveSettings(props: AttestationVerifierProps) {
   }
   // cdktf zips assets through an unquoted shell command line.
   if (/[\s"'`$;&|<>()\\*?]/.test(sourceDir)) {
-    fail("sourceDir", `"${sourceDir}" contains spaces or shell characters, which cdktf cannot archive; move the build elsewhere.`);
+    fail(
+      "sourceDir",
+      `"${sourceDir}" contains spaces or shell characters, which cdktf cannot archive; move the build elsewhere.`,
+    );
   }
 
   return {
@@ -489,7 +497,12 @@ export class AttestationVerifier extends Construct {
 
     // ---- receipt-signing key
     if (keyOpts.keyRing === undefined) {
-      this.receiptKeyRing = new KmsKeyRing(this, "key-ring", { provider, project, name: names.keyRing, location: region });
+      this.receiptKeyRing = new KmsKeyRing(this, "key-ring", {
+        provider,
+        project,
+        name: names.keyRing,
+        location: region,
+      });
     }
     // Asymmetric keys have no automatic rotation (rotation_period is for symmetric keys):
     // rotate by adding a version, serving both public keys in the JWKS, then moving
@@ -627,7 +640,10 @@ export class AttestationVerifier extends Construct {
         publicAccessPrevention: "enforced",
         forceDestroy: false,
         // Retention, not versioning: records can be neither deleted nor overwritten in time.
-        retentionPolicy: { retentionPeriod: settings.retentionDays * DAY_SECONDS, isLocked: auditOpts.lockRetention ?? false },
+        retentionPolicy: {
+          retentionPeriod: settings.retentionDays * DAY_SECONDS,
+          isLocked: auditOpts.lockRetention ?? false,
+        },
         encryption,
         labels: cleanRoomLabels(room, COMPONENT.auditBucket),
       });

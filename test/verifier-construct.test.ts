@@ -16,7 +16,12 @@ const JOB_SERVICE = `serviceAccount:${platformNames(POLICY).jobServiceSaEmail}`;
 
 function synthVerifier(props: Partial<AttestationVerifierProps> = {}): SynthJson {
   return synthWith((stack) => {
-    new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE, jobServiceMember: JOB_SERVICE, ...props });
+    new AttestationVerifier(stack, "verifier", {
+      policy: POLICY,
+      sourceDir: FIXTURE,
+      jobServiceMember: JOB_SERVICE,
+      ...props,
+    });
   });
 }
 
@@ -89,10 +94,18 @@ describe("AttestationVerifier with defaults", () => {
     expect(createHash("sha256").update(terraformValue(policyObject.content)).digest("hex")).toBe(compiled.sha256);
     expect(env.VERIFIER_POLICY_SHA256).toBe(compiled.sha256);
     expect(env.VERIFIER_POLICY_URI).toBe(
-      `gs://${ref("google_storage_bucket_object", policyId, "bucket")}/${ref("google_storage_bucket_object", policyId, "name")}`,
+      `gs://${ref("google_storage_bucket_object", policyId, "bucket")}/${ref(
+        "google_storage_bucket_object",
+        policyId,
+        "name",
+      )}`,
     );
     expect(env.VERIFIER_KMS_KEY_VERSION).toBe(`${ref("google_kms_crypto_key", key.id, "id")}/cryptoKeyVersions/1`);
-    expect(Object.keys(env).sort()).toEqual(["VERIFIER_KMS_KEY_VERSION", "VERIFIER_POLICY_SHA256", "VERIFIER_POLICY_URI"]);
+    expect(Object.keys(env).sort()).toEqual([
+      "VERIFIER_KMS_KEY_VERSION",
+      "VERIFIER_POLICY_SHA256",
+      "VERIFIER_POLICY_URI",
+    ]);
   });
 
   test("then the receipt key is an HSM EC P-256 signing key that cannot be destroyed, in its own ring in the region", () => {
@@ -186,13 +199,17 @@ describe("AttestationVerifier with defaults", () => {
   });
 
   test("then the function builds from a source object named by the bundle's content hash", () => {
-    const [sourceId, source] = resources(json, "google_storage_bucket_object").find(([, o]) => o.name.endsWith(".zip"))!;
+    const [sourceId, source] = resources(json, "google_storage_bucket_object").find(([, o]) =>
+      o.name.endsWith(".zip"),
+    )!;
     const hash = directoryHash(FIXTURE);
 
     expect(source.name).toBe(`verifier-${hash}.zip`);
     expect(source.source).toMatch(new RegExp(`^assets/[^/]+/${hash}/archive\\.zip$`));
     expect(source.lifecycle).toEqual({ create_before_destroy: true });
-    expect(fn.config.build_config.source.storage_source.object).toBe(ref("google_storage_bucket_object", sourceId, "name"));
+    expect(fn.config.build_config.source.storage_source.object).toBe(
+      ref("google_storage_bucket_object", sourceId, "name"),
+    );
   });
 
   test("then the first revision waits for its key and policy grants", () => {
@@ -245,7 +262,8 @@ describe("AttestationVerifier policy delivery", () => {
       ],
     });
     const after = synthVerifier({ policy: changed });
-    const envOf = (json: SynthJson) => only(json, "google_cloudfunctions2_function").config.service_config.environment_variables;
+    const envOf = (json: SynthJson) =>
+      only(json, "google_cloudfunctions2_function").config.service_config.environment_variables;
     const policyNameOf = (json: SynthJson) =>
       resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.name;
 
@@ -267,7 +285,9 @@ describe("AttestationVerifier policy delivery", () => {
       ],
     });
     const json = synthVerifier({ policy: tricky });
-    const content: string = resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.content;
+    const content: string = resourceConfigs(json, "google_storage_bucket_object").find((o) =>
+      o.name.startsWith("policy-"),
+    )!.content;
 
     expect(content).toContain("$${var.currency} %%{ if true }");
     expect(content).not.toMatch(/(^|[^$])\$\{/);
@@ -278,13 +298,17 @@ describe("AttestationVerifier policy delivery", () => {
 describe("AttestationVerifier options", () => {
   test("given INTERNAL_AND_GCLB, then ingress admits the load balancer", () => {
     const json = synthVerifier({ ingress: VerifierIngress.INTERNAL_AND_GCLB });
-    expect(only(json, "google_cloudfunctions2_function").config.service_config.ingress_settings).toBe("ALLOW_INTERNAL_AND_GCLB");
+    expect(only(json, "google_cloudfunctions2_function").config.service_config.ingress_settings).toBe(
+      "ALLOW_INTERNAL_AND_GCLB",
+    );
   });
 
   test("given ALLOW_ALL with the acknowledgement, then ingress is open but invokers are still named", () => {
     const json = synthVerifier({ ingress: VerifierIngress.ALL, acknowledgeInternetIngress: true });
     expect(only(json, "google_cloudfunctions2_function").config.service_config.ingress_settings).toBe("ALLOW_ALL");
-    expect(resourceConfigs(json, "google_cloud_run_v2_service_iam_member").map((i) => i.member)).not.toContain("allUsers");
+    expect(resourceConfigs(json, "google_cloud_run_v2_service_iam_member").map((i) => i.member)).not.toContain(
+      "allUsers",
+    );
   });
 
   test("given an existing key ring, a software key and version 2, then the key lives there and the function signs with version 2", () => {
@@ -295,9 +319,10 @@ describe("AttestationVerifier options", () => {
     expect(resources(json, "google_kms_key_ring")).toEqual([]);
     expect(key.config.key_ring).toBe(ring);
     expect(key.config.version_template.protection_level).toBe("SOFTWARE");
-    expect(only(json, "google_cloudfunctions2_function").config.service_config.environment_variables.VERIFIER_KMS_KEY_VERSION).toBe(
-      `${ref("google_kms_crypto_key", key.id, "id")}/cryptoKeyVersions/2`,
-    );
+    expect(
+      only(json, "google_cloudfunctions2_function").config.service_config.environment_variables
+        .VERIFIER_KMS_KEY_VERSION,
+    ).toBe(`${ref("google_kms_crypto_key", key.id, "id")}/cryptoKeyVersions/2`);
   });
 
   test("given an existing audit bucket, then no bucket is created and the sink writes there", () => {
@@ -306,7 +331,9 @@ describe("AttestationVerifier options", () => {
 
     expect(resourceConfigs(json, "google_storage_bucket").map((b) => b.labels.component)).toEqual(["verifier"]);
     expect(sink.config.destination).toBe("storage.googleapis.com/acme-clean-room-audit");
-    expect(iamGrants(json).find((g) => g.role === "roles/storage.objectCreator")!.config.bucket).toBe("acme-clean-room-audit");
+    expect(iamGrants(json).find((g) => g.role === "roles/storage.objectCreator")!.config.bucket).toBe(
+      "acme-clean-room-audit",
+    );
   });
 
   test("given a locked 10-year retention and a CMEK, then the audit bucket carries both", () => {
@@ -319,8 +346,12 @@ describe("AttestationVerifier options", () => {
   });
 
   test("given an invoker listed twice and the job service repeated in invokers, then each member is bound once", () => {
-    const json = synthVerifier({ invokers: ["group:researchers@example.org", JOB_SERVICE, "user:auditor@example.org"] });
-    const members = resourceConfigs(json, "google_cloud_run_v2_service_iam_member").map((i) => i.member).sort();
+    const json = synthVerifier({
+      invokers: ["group:researchers@example.org", JOB_SERVICE, "user:auditor@example.org"],
+    });
+    const members = resourceConfigs(json, "google_cloud_run_v2_service_iam_member")
+      .map((i) => i.member)
+      .sort();
     expect(members).toEqual([JOB_SERVICE, "group:researchers@example.org", "user:auditor@example.org"].sort());
   });
 
@@ -332,7 +363,10 @@ describe("AttestationVerifier options", () => {
     const grants = iamGrants(json).filter((g) => g.member === "group:auditors@example.org");
     const [auditId] = resources(json, "google_storage_bucket").find(([, b]) => b.labels.component === "audit")!;
     expect(grants).toHaveLength(1);
-    expect(grants[0]).toMatchObject({ role: "roles/storage.objectViewer", config: { bucket: ref("google_storage_bucket", auditId, "name") } });
+    expect(grants[0]).toMatchObject({
+      role: "roles/storage.objectViewer",
+      config: { bucket: ref("google_storage_bucket", auditId, "name") },
+    });
   });
 });
 
@@ -349,7 +383,9 @@ describe("directoryHash (the bundle's asset hash)", () => {
     const a = fresh();
     const b = fresh();
     const name = (dir: string) =>
-      resourceConfigs(synthVerifier({ sourceDir: dir }), "google_storage_bucket_object").find((o) => o.name.endsWith(".zip"))!.name;
+      resourceConfigs(synthVerifier({ sourceDir: dir }), "google_storage_bucket_object").find((o) =>
+        o.name.endsWith(".zip"),
+      )!.name;
     expect(directoryHash(a)).toBe(directoryHash(b));
     expect(name(a)).toBe(name(b));
     expect(name(a)).toBe(`verifier-${directoryHash(FIXTURE)}.zip`);
@@ -417,7 +453,9 @@ describe("AttestationVerifier validation", () => {
 
   test("given grantInvoke(allUsers) after construction, then it refuses too", () => {
     expect(() =>
-      synthWith((stack) => new AttestationVerifier(stack, "v", { policy: POLICY, sourceDir: FIXTURE }).grantInvoke("allUsers")),
+      synthWith((stack) =>
+        new AttestationVerifier(stack, "v", { policy: POLICY, sourceDir: FIXTURE }).grantInvoke("allUsers"),
+      ),
     ).toThrow('AttestationVerifier: grantInvoke(member) must not contain "allUsers"');
   });
 
@@ -462,7 +500,9 @@ describe("AttestationVerifier validation", () => {
       'AttestationVerifier: receiptKey.keyRing location "europe-west4" lies outside the residency set',
     );
     expect(construct({ receiptKey: { keyRing: "shared" } })).toThrow(
-      new Error(`AttestationVerifier: receiptKey.keyRing is "shared"; use the key ring's id "projects/P/locations/L/keyRings/R".`),
+      new Error(
+        `AttestationVerifier: receiptKey.keyRing is "shared"; use the key ring's id "projects/P/locations/L/keyRings/R".`,
+      ),
     );
   });
 
