@@ -2,8 +2,9 @@
  * Small pieces every construct family shares: labels, residency checks, IAM member
  * shapes. No resources are created here.
  */
-import { Token } from "cdktf";
+import { ITerraformDependable, Token } from "cdktf";
 import { IamCondition } from "./policy/members";
+import { shortHash } from "./policy/names";
 
 /** Labels every clean-room resource carries (values fit Google's label rules). */
 export function cleanRoomLabels(roomName: string, component: string): Record<string, string> {
@@ -66,5 +67,71 @@ export const COMPONENT = {
   datasetKey: "dataset-key",
   storageKey: "storage-key",
   receiptKey: "receipt-key",
+  teeWorkload: "tee-workload",
 } as const;
 export type ComponentLabel = (typeof COMPONENT)[keyof typeof COMPONENT];
+
+/**
+ * What a single construct needs to know about its clean room. A `CleanRoomPolicy`
+ * satisfies it as is, so constructs take `room: policy` when composed.
+ */
+export interface CleanRoomRef {
+  readonly name: string;
+  readonly project: string;
+  readonly region: string;
+  /** Regions every data location must lie in. */
+  readonly residency: readonly string[];
+}
+
+/** Options of a `grant*` method. */
+export interface GrantOptions {
+  /** IAM condition, e.g. an approval's expiry. @default - unconditional */
+  readonly condition?: IamCondition;
+  /**
+   * Resources the grant must wait for, e.g. the workload identity pool its principal set
+   * names (IAM rejects principals of a pool that does not exist yet).
+   * @default []
+   */
+  readonly dependsOn?: ITerraformDependable[];
+  /** Construct id of the grant. @default - derived from role and member */
+  readonly id?: string;
+}
+
+/** Accept either `GrantOptions` or a bare IAM condition (the short form `grantRead(member, condition)`). */
+export function toGrantOptions(options?: GrantOptions | IamCondition): GrantOptions {
+  if (options === undefined) return {};
+  return "expression" in options ? { condition: options as IamCondition } : (options as GrantOptions);
+}
+
+/**
+ * Throw on members no clean-room grant may name: the public, every Google account, or a
+ * whole workload identity pool (which would admit any attested image, approved or not).
+ */
+export function requireGrantableMember(member: string, field: string): void {
+  // No early return for tokens: a principal set embedding a project-number token is still checked.
+  if (member.trim() === "") {
+    throw new Error(`${field} is empty. Pass an IAM principal such as "group:analysts@example.org".`);
+  }
+  if (member === "allUsers" || member === "allAuthenticatedUsers") {
+    throw new Error(
+      `${field} "${member}" would make clean-room data public. Grant a named principal ` +
+        `(user:, group:, serviceAccount:, or a principalSet of one approved image digest).`,
+    );
+  }
+  if (/^principalSet:\/\/.*\/workloadIdentityPools\/[^/]+\/\*$/.test(member)) {
+    throw new Error(
+      `${field} "${member}" names a whole workload identity pool, which admits every attested image. ` +
+        `Grant the principal set of an approved image digest (principalSetForDigest) instead.`,
+    );
+  }
+}
+
+/**
+ * A stable construct id for a grant: `<prefix>-<hash of member and condition>` when the member
+ * is known at synth time, so reordering grants never renames their Terraform addresses.
+ * Returns undefined for a token member: the caller must then pass an explicit id.
+ */
+export function grantIdFor(prefix: string, member: string, condition?: IamCondition): string | undefined {
+  if (Token.isUnresolved(member)) return undefined;
+  return `${prefix}-${shortHash(`${member}|${condition?.expression ?? ""}`, 8)}`;
+}
