@@ -127,7 +127,7 @@ export function defaultMachineType(hardware: readonly TeeHardware[]): string {
   return hardware.includes("GCP_INTEL_TDX") ? "c3-standard-8" : "n2d-standard-4";
 }
 
-/** Fill in defaults of a TypeScript-built policy. Validation is `validatePolicy` (load.ts). */
+/** Fill in defaults of a TypeScript-built policy. Validation is `validatePolicy`/`assertValidPolicy` (validate.ts). */
 export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
   const hardware = input.tee?.hardware ?? DEFAULT_TEE_HARDWARE;
   return {

@@ -108,7 +108,8 @@ const EXPECT = {
   principal: "an IAM principal: user:<email>, group:<email>, serviceAccount:<email> or domain:<domain>",
   digest: 'an image digest: "sha256:" followed by 64 lowercase hex digits',
   date: "an ISO date YYYY-MM-DD that exists in the calendar",
-  email: "the approver's e-mail address",
+  approvedBy: "the approver's e-mail address",
+  principals: "a list of IAM principals (user:<email>, group:<email>, serviceAccount:<email> or domain:<domain>)",
   datasets: "a map of at least one dataset name to its settings",
   approvalDatasets: "a non-empty list of declared dataset names",
   purpose: "a non-empty description of what the image computes",
@@ -130,6 +131,7 @@ export function describeValue(value: unknown): string {
   if (value === null) return "an empty value";
   if (Array.isArray(value)) return value.length === 0 ? "an empty list" : "a list";
   if (value instanceof Date) return "a date object";
+  if (value instanceof Uint8Array) return "binary data";
   switch (typeof value) {
     case "string": {
       if (value.length === 0) return "an empty string";
@@ -205,7 +207,9 @@ interface RawIssue {
 type Plain = Record<string, unknown>;
 
 function isPlainMap(value: unknown): value is Plain {
-  return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Date);
+  return (
+    value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Date) && !(value instanceof Uint8Array)
+  );
 }
 
 class Checker {
@@ -250,7 +254,8 @@ class Checker {
     if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
     const expected = `one of ${allowed.join(", ")}`;
     if (typeof value !== "string") return this.fail(path, expected, value);
-    const extra = hint?.(value) ?? (closest(value, allowed) ? `did you mean "${closest(value, allowed)}"?` : undefined);
+    const guess = closest(value, allowed);
+    const extra = hint?.(value) ?? (guess ? `did you mean "${guess}"?` : undefined);
     return this.fail(path, expected, value, extra ? { detail: `expected ${expected}, found ${describeValue(value)}; ${extra}` } : {});
   }
 
@@ -439,7 +444,7 @@ function checkDatasets(c: Checker, value: unknown): string[] {
     if (d.stage1 !== undefined) checkStage1(c, [...path, "stage1"], d.stage1);
     if (d.access !== undefined) c.oneOf([...path, "access"], d.access, ACCESS_MODES);
     if (d.owners !== undefined) {
-      c.list([...path, "owners"], d.owners, `a list of ${EXPECT.principal.replace(/^an /, "")}s`, (p, v) => c.principal(p, v));
+      c.list([...path, "owners"], d.owners, EXPECT.principals, (p, v) => c.principal(p, v));
     }
   }
   return Object.keys(value);
@@ -452,7 +457,7 @@ function checkApprovals(c: Checker, value: unknown, datasets: readonly string[])
       imageDigest: EXPECT.digest,
       datasets: EXPECT.approvalDatasets,
       purpose: EXPECT.purpose,
-      approvedBy: EXPECT.email,
+      approvedBy: EXPECT.approvedBy,
     });
     if (!a) return undefined;
     if (a.imageDigest !== undefined) c.string([...path, "imageDigest"], a.imageDigest, EXPECT.digest, (s) => IMAGE_DIGEST.test(s));
@@ -465,7 +470,7 @@ function checkApprovals(c: Checker, value: unknown, datasets: readonly string[])
       }, { nonEmpty: true });
     }
     if (a.purpose !== undefined) c.string([...path, "purpose"], a.purpose, EXPECT.purpose, (s) => s.trim().length > 0);
-    if (a.approvedBy !== undefined) c.string([...path, "approvedBy"], a.approvedBy, EXPECT.email, (s) => EMAIL.test(s));
+    if (a.approvedBy !== undefined) c.string([...path, "approvedBy"], a.approvedBy, EXPECT.approvedBy, (s) => EMAIL.test(s));
     if (a.expires !== undefined) c.string([...path, "expires"], a.expires, EXPECT.date, isCalendarDate);
     return a;
   }, { unique: false });
@@ -513,7 +518,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     const datasets = checkDatasets(c, root.datasets);
     checkApprovals(c, root.approvals, datasets);
     if (root.researchers !== undefined) {
-      c.list(["researchers"], root.researchers, `a list of ${EXPECT.principal.replace(/^an /, "")}s`, (p, v) => c.principal(p, v));
+      c.list(["researchers"], root.researchers, EXPECT.principals, (p, v) => c.principal(p, v));
     }
     if (root.backend !== undefined) {
       const backend = c.map(["backend"], root.backend, "the state backend: { bucket, prefix }", FIELDS.backend, { bucket: EXPECT.bucket });

@@ -241,7 +241,7 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:8:35: researchers[1]: duplicate entry the string "user:a@example.org", already at researchers[0]; list each entry once`,
     ]],
     ["researchers: a list, not one string", `${BASE}researchers: group:researchers@example.org\n`, [
-      `room.yaml:8:14: researchers: expected a list of IAM principal: user:<email>, group:<email>, serviceAccount:<email> or domain:<domain>s, found the string "group:researchers@example.org"`,
+      `room.yaml:8:14: researchers: expected a list of IAM principals (user:<email>, group:<email>, serviceAccount:<email> or domain:<domain>), found the string "group:researchers@example.org"`,
     ]],
     ["approvals: every required field", `${BASE}approvals:\n  - expires: 2027-01-31\n`, [
       `room.yaml:9:5: approvals[0].imageDigest: expected an image digest: "sha256:" followed by 64 lowercase hex digits, found nothing (the field is missing)`,
