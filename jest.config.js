@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test", "<rootDir>/attestation-verifier/test"],
   testMatch: ["**/*.test.ts"],
+  // .ts first: bin/manatee.js is a shim over dist/; tests load the TypeScript sources.
+  moduleFileExtensions: ["ts", "js", "json"],
   setupFilesAfterEnv: ["<rootDir>/test/setup-jest.ts"],
   transform: {
     "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/tsconfig.test.json" }],
