@@ -1,0 +1,273 @@
+/**
+ * Who may do what in a clean room, derived from the policy alone with the same
+ * functions that compile the infrastructure (names, principal sets, expiry, CEL).
+ * The access report renders this model; nothing here reads Terraform.
+ *
+ * The roles below are the data plane's contract (CleanRoomDataPlane). They cannot be
+ * derived from lib/policy, so they live here in one place, and the report's
+ * cross-check compares them with the grants a synthesized stack really declares.
+ */
+import { ConditionClause, attributeConditionClauses, compileAttributeCondition } from "../policy/condition";
+import { compileVerifierPolicy } from "../policy/document";
+import { DatasetMember, approvalEnd, datasetMembers } from "../policy/members";
+import { Approval, CleanRoomPolicy, DatasetPolicy } from "../policy/model";
+import { DatasetBucketPurpose, dataPlaneNames, manateeContract, platformNames } from "../policy/names";
+
+/** The predefined roles the data plane grants. */
+export const DATA_PLANE_ROLES = {
+  read: "roles/storage.objectViewer",
+  write: "roles/storage.objectCreator",
+  decrypt: "roles/cloudkms.cryptoKeyDecrypter",
+  encryptOnly: "roles/cloudkms.cryptoKeyEncrypter",
+  impersonate: "roles/iam.workloadIdentityUser",
+} as const;
+
+/** Stands in for the project number in principal sets: Google assigns it at project creation. */
+export const PROJECT_NUMBER_PLACEHOLDER = "PROJECT_NUMBER";
+
+/** The dataset keys' rotation period unless the stack overrides it (AttestationBoundKey default). */
+export const DEFAULT_DATASET_KEY_ROTATION_DAYS = 90;
+
+export const BUCKET_PURPOSES: readonly DatasetBucketPurpose[] = ["stage1", "stage2", "outputs"];
+
+export type ResourceKind = "bucket" | "key" | "keyRing" | "serviceAccount" | "project";
+
+/** A resource a grant is made on: bucket name, `keyRing/key`, key ring, service account e-mail, project id. */
+export interface ResourceRef {
+  readonly kind: ResourceKind;
+  readonly name: string;
+}
+
+/** Who a member is in the clean room. */
+export type PrincipalRole = "researcher" | "jupyterlab" | "data-owner" | "approved-image" | "dataset-reader";
+
+/** One grant the data plane declares for the policy. */
+export interface ExpectedGrant {
+  readonly resource: ResourceRef;
+  readonly role: string;
+  readonly member: string;
+  readonly principal: PrincipalRole;
+  /** The IAM condition expression when the grant expires with its approval. */
+  readonly condition?: string;
+}
+
+/** One approved image as a stage-2 principal of one dataset. */
+export interface Stage2Principal {
+  /** The principal set of the digest (`PROJECT_NUMBER` unless a number was given). */
+  readonly member: string;
+  readonly imageDigest: string;
+  /** The approvals behind it (a digest may be approved more than once). */
+  readonly approvals: readonly Approval[];
+  /** Last valid day; absent when some approval never expires. */
+  readonly until?: string;
+  /** First instant the grant no longer holds (RFC 3339). */
+  readonly notAfter?: string;
+  /** Evaluated only when a `now` is given. */
+  readonly expired?: boolean;
+}
+
+export interface BucketView {
+  readonly purpose: DatasetBucketPurpose;
+  readonly name: string;
+  readonly location: string;
+}
+
+export interface DatasetKeyView {
+  readonly keyRing: string;
+  readonly name: string;
+  readonly location: string;
+  readonly rotationDays: number;
+}
+
+export interface DatasetAccess {
+  readonly dataset: DatasetPolicy;
+  readonly buckets: Readonly<Record<DatasetBucketPurpose, BucketView>>;
+  readonly key: DatasetKeyView;
+  /** Impersonation mode: the reader service account that holds the stage-2 grants. */
+  readonly readerServiceAccount?: string;
+  readonly stage2Principals: readonly Stage2Principal[];
+  /** Every grant the data plane declares on this dataset's buckets, key and reader. */
+  readonly grants: readonly ExpectedGrant[];
+}
+
+export interface ApprovalView {
+  readonly approval: Approval;
+  /** First instant the approval no longer holds (RFC 3339). */
+  readonly notAfter?: string;
+  /** Evaluated only when a `now` is given; never true for an approval without expiry. */
+  readonly expired?: boolean;
+}
+
+export interface AccessModelOptions {
+  /** Marks approvals and grants that have expired at this instant. @default - not evaluated */
+  readonly now?: Date | string;
+  /** The project number, to print principal sets exactly. @default "PROJECT_NUMBER" */
+  readonly projectNumber?: string;
+}
+
+export interface AccessModel {
+  readonly policy: CleanRoomPolicy;
+  readonly now?: Date;
+  readonly verifierPolicySha256: string;
+  readonly attributeCondition: string;
+  readonly clauses: readonly ConditionClause[];
+  readonly identities: {
+    readonly poolId: string;
+    readonly providerId: string;
+    readonly teeServiceAccount: string;
+    readonly jupyterServiceAccount: string;
+    readonly verifierServiceAccount: string;
+  };
+  readonly datasets: readonly DatasetAccess[];
+  readonly approvals: readonly ApprovalView[];
+}
+
+/** `sha256:1580f84f…`: enough to tell digests apart in a diagram, never used to match. */
+export function shortDigest(digest: string): string {
+  const [algorithm, hex] = digest.includes(":") ? digest.split(":", 2) : ["", digest];
+  const head = hex.length > 8 ? `${hex.slice(0, 8)}…` : hex;
+  return algorithm ? `${algorithm}:${head}` : head;
+}
+
+function parseNow(now: Date | string | undefined): Date | undefined {
+  if (now === undefined) return undefined;
+  const date = now instanceof Date ? now : new Date(now);
+  if (Number.isNaN(date.getTime())) {
+    throw new Error(`now: "${String(now)}" is not a date; pass an ISO 8601 date such as 2026-01-31T00:00:00Z.`);
+  }
+  return date;
+}
+
+function isExpired(notAfter: string | undefined, now: Date | undefined): boolean | undefined {
+  if (now === undefined) return undefined;
+  return notAfter !== undefined && now.getTime() >= Date.parse(notAfter);
+}
+
+function serviceAccountEmail(id: string, project: string): string {
+  return `${id}@${project}.iam.gserviceaccount.com`;
+}
+
+function datasetAccess(
+  policy: CleanRoomPolicy,
+  dataset: DatasetPolicy,
+  projectNumber: string,
+  now: Date | undefined,
+): DatasetAccess {
+  const names = dataPlaneNames(policy);
+  const bucket = (purpose: DatasetBucketPurpose): BucketView => ({
+    purpose,
+    name: names.datasetBucket(dataset.name, purpose),
+    location: policy.region,
+  });
+  const buckets = { stage1: bucket("stage1"), stage2: bucket("stage2"), outputs: bucket("outputs") };
+  const key: DatasetKeyView = {
+    keyRing: names.datasetKeyRing,
+    name: names.datasetKey(dataset.name),
+    location: policy.region,
+    rotationDays: DEFAULT_DATASET_KEY_ROTATION_DAYS,
+  };
+  const keyRef: ResourceRef = { kind: "key", name: `${key.keyRing}/${key.name}` };
+  const bucketRef = (purpose: DatasetBucketPurpose): ResourceRef => ({ kind: "bucket", name: buckets[purpose].name });
+
+  const members: DatasetMember[] = datasetMembers(policy, dataset.name, { projectNumber, poolId: names.poolId });
+  const stage2Principals: Stage2Principal[] = members.map((m) => {
+    const until = m.condition ? latestExpiry(m.approvals) : undefined;
+    const notAfter = until ? approvalEnd(until) : undefined;
+    return {
+      member: m.member,
+      imageDigest: m.imageDigest,
+      approvals: m.approvals,
+      ...(until ? { until, notAfter } : {}),
+      ...(now ? { expired: isExpired(notAfter, now) } : {}),
+    };
+  });
+
+  const readerServiceAccount =
+    dataset.access === "impersonation"
+      ? serviceAccountEmail(names.readerServiceAccountId(dataset.name), policy.project)
+      : undefined;
+
+  const grants: ExpectedGrant[] = [];
+  const grant = (resource: ResourceRef, role: string, member: string, principal: PrincipalRole, condition?: string) =>
+    grants.push({ resource, role, member, principal, ...(condition ? { condition } : {}) });
+
+  for (const researcher of policy.researchers) grant(bucketRef("stage1"), DATA_PLANE_ROLES.read, researcher, "researcher");
+  grant(
+    bucketRef("stage1"),
+    DATA_PLANE_ROLES.read,
+    `serviceAccount:${platformNames(policy).jupyterSaEmail}`,
+    "jupyterlab",
+  );
+  for (const owner of dataset.owners) {
+    grant(bucketRef("stage1"), DATA_PLANE_ROLES.write, owner, "data-owner");
+    grant(bucketRef("stage2"), DATA_PLANE_ROLES.write, owner, "data-owner");
+    grant(keyRef, DATA_PLANE_ROLES.encryptOnly, owner, "data-owner");
+  }
+  const stage2Grants = (member: string, principal: PrincipalRole, condition?: string) => {
+    grant(bucketRef("stage2"), DATA_PLANE_ROLES.read, member, principal, condition);
+    grant(keyRef, DATA_PLANE_ROLES.decrypt, member, principal, condition);
+    grant(bucketRef("outputs"), DATA_PLANE_ROLES.write, member, principal, condition);
+  };
+  if (readerServiceAccount) {
+    stage2Grants(`serviceAccount:${readerServiceAccount}`, "dataset-reader");
+    for (const m of members) {
+      grant(
+        { kind: "serviceAccount", name: readerServiceAccount },
+        DATA_PLANE_ROLES.impersonate,
+        m.member,
+        "approved-image",
+        m.condition?.expression,
+      );
+    }
+  } else {
+    for (const m of members) stage2Grants(m.member, "approved-image", m.condition?.expression);
+  }
+
+  return {
+    dataset,
+    buckets,
+    key,
+    ...(readerServiceAccount ? { readerServiceAccount } : {}),
+    stage2Principals,
+    grants,
+  };
+}
+
+function latestExpiry(approvals: readonly Approval[]): string | undefined {
+  return approvals
+    .map((a) => a.expires)
+    .filter((e): e is string => e !== undefined)
+    .sort()
+    .pop();
+}
+
+/** The access model of a policy: pure, deterministic for a given `now`. */
+export function buildAccessModel(policy: CleanRoomPolicy, options: AccessModelOptions = {}): AccessModel {
+  const now = parseNow(options.now);
+  const projectNumber = options.projectNumber ?? PROJECT_NUMBER_PLACEHOLDER;
+  const names = dataPlaneNames(policy);
+  const platform = platformNames(policy);
+  return {
+    policy,
+    ...(now ? { now } : {}),
+    verifierPolicySha256: compileVerifierPolicy(policy).sha256,
+    attributeCondition: compileAttributeCondition(policy),
+    clauses: attributeConditionClauses(policy),
+    identities: {
+      poolId: names.poolId,
+      providerId: names.providerId,
+      teeServiceAccount: manateeContract(policy.name, policy.project).teeServiceAccountEmail,
+      jupyterServiceAccount: platform.jupyterSaEmail,
+      verifierServiceAccount: platform.verifierSaEmail,
+    },
+    datasets: policy.datasets.map((d) => datasetAccess(policy, d, projectNumber, now)),
+    approvals: policy.approvals.map((approval) => {
+      const notAfter = approval.expires !== undefined ? approvalEnd(approval.expires) : undefined;
+      return {
+        approval,
+        ...(notAfter ? { notAfter } : {}),
+        ...(now ? { expired: isExpired(notAfter, now) } : {}),
+      };
+    }),
+  };
+}

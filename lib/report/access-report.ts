@@ -1,0 +1,419 @@
+/**
+ * The auditor's access report: who may read, write and decrypt what in a clean room,
+ * under which attestation, as Markdown with a Mermaid diagram. Rendered from the same
+ * compiled policy as the infrastructure (names, principal sets, expiry, CEL, verifier
+ * policy hash), optionally cross-checked against the synthesized stacks.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ATTRIBUTE_MAPPING } from "../policy/condition";
+import { CleanRoomPolicy, DatasetPolicy, Stage1Policy } from "../policy/model";
+import {
+  AccessModel,
+  AccessModelOptions,
+  DATA_PLANE_ROLES,
+  DatasetAccess,
+  Stage2Principal,
+  buildAccessModel,
+} from "./access-model";
+import { CrossCheckResult, crossCheck } from "./cross-check";
+import { BucketFact, KeyFact, SynthesizedStack, readInfrastructure } from "./infrastructure";
+import { bullets, code, fenced, table, text } from "./markdown";
+import { accessDiagram } from "./mermaid";
+import { ReportSuppression } from "./suppressions";
+
+/** The file `writeAccessReport` writes into the output directory. */
+export const ACCESS_REPORT_FILE = "access-report.md";
+
+
+export interface AccessReportOptions extends AccessModelOptions {
+  /** Guardrail suppressions in force; listed so a reviewer sees every exception. @default [] */
+  readonly suppressions?: readonly ReportSuppression[];
+  /** Printed in the header; the report carries no timestamp otherwise. @default - none */
+  readonly generatedAt?: string;
+  /**
+   * Synthesized stacks (parsed cdk.tf.json). When given, bucket and key facts come from
+   * them and the report cross-checks every grant on the dataset resources.
+   * @default - facts from the policy and the data plane's defaults, no cross-check
+   */
+  readonly synthesized?: SynthesizedStack | readonly SynthesizedStack[];
+}
+
+const DAY_SECONDS = 86_400;
+
+/** Numbers without binary noise: 0.07 * 100 prints 7, not 7.000000000000001. */
+function num(value: number): string {
+  return String(Number(value.toPrecision(12)));
+}
+
+function yesNo(value: boolean): string {
+  return value ? "**yes**" : "no";
+}
+
+function stage1Text(stage1: Stage1Policy): string {
+  switch (stage1.kind) {
+    case "dp-synthetic": {
+      const params = [
+        `mechanism ${code(stage1.mechanism ?? "unspecified")}`,
+        `ε = ${stage1.epsilon !== undefined ? num(stage1.epsilon) : "unspecified"}`,
+        ...(stage1.delta !== undefined ? [`δ = ${num(stage1.delta)}`] : []),
+      ];
+      return `differentially private synthetic data (${params.join(", ")}): no stage-1 record is a real record.`;
+    }
+    case "sample":
+      return (
+        `a random sample of the real data (fraction ${stage1.fraction !== undefined ? num(stage1.fraction) : "unspecified"}` +
+        `${stage1.fraction !== undefined ? `, ${num(stage1.fraction * 100)}%` : ""}): fewer records, but each one is real.`
+      );
+    case "none":
+      return "**stage-1 data is NOT weakened**: researchers and JupyterLab read the real data in stage 1 (kind `none`).";
+    default:
+      return `unknown kind ${code(String((stage1 as Stage1Policy).kind))}.`;
+  }
+}
+
+function seconds(period: string | undefined): number | undefined {
+  const match = period?.match(/^(\d+(?:\.\d+)?)s$/);
+  return match ? Number(match[1]) : undefined;
+}
+
+function lifecycleFromPolicy(dataset: DatasetPolicy): string {
+  return `deletes live objects and noncurrent versions older than ${dataset.retentionDays} days`;
+}
+
+function lifecycleFromFact(bucket: BucketFact): string {
+  const rules = bucket.lifecycle.map((rule) => {
+    const conditions = Object.entries(rule.condition)
+      .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
+      .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(",") : String(v)}`);
+    return `${rule.action} when ${conditions.join(", ") || "always"}`;
+  });
+  const softDelete =
+    bucket.softDeleteSeconds === undefined
+      ? "soft delete: Google's default (deleted objects recoverable 7 days)"
+      : bucket.softDeleteSeconds === 0
+        ? "soft delete: off"
+        : `soft delete: ${num(bucket.softDeleteSeconds / DAY_SECONDS)} days`;
+  return [...(rules.length > 0 ? rules : ["no lifecycle rules"]), softDelete].map(text).join("; ");
+}
+
+function until(principal: { until?: string; notAfter?: string }): string {
+  return principal.until ? `${text(principal.until)} (access ends ${code(principal.notAfter ?? "")})` : "no expiry";
+}
+
+function status(expired: boolean | undefined, expires: string | undefined): string {
+  if (expires === undefined) return "active, never expires";
+  if (expired === undefined) return "not evaluated (no date given)";
+  return expired ? "**EXPIRED**" : "active";
+}
+
+function stage2Table(principals: readonly Stage2Principal[]): string {
+  return table(
+    ["Approved image", "Principal set", "Until", "Status", "Purpose"],
+    principals.map((p) => [
+      code(p.imageDigest),
+      code(p.member),
+      until(p),
+      status(p.expired, p.until),
+      p.approvals.map((a) => text(a.purpose)).join("; "),
+    ]),
+  );
+}
+
+function bucketSection(access: DatasetAccess, facts: CrossCheckResult | undefined): string {
+  const purposeLabel = { stage1: "stage-1 data", stage2: "stage-2 data", outputs: "TEE outputs" } as const;
+  const rows = Object.values(access.buckets).map((b) => {
+    const fact = facts?.buckets.get(b.name);
+    return [
+      purposeLabel[b.purpose],
+      code(b.name),
+      code(fact?.location ?? b.location),
+      fact ? lifecycleFromFact(fact) : lifecycleFromPolicy(access.dataset),
+    ];
+  });
+  return table(["Purpose", "Bucket", "Location", "Lifecycle"], rows);
+}
+
+function keySection(access: DatasetAccess, facts: CrossCheckResult | undefined): string {
+  const fact: KeyFact | undefined = facts?.keys.get(`${access.key.keyRing}/${access.key.name}`);
+  const rotationSeconds = fact ? seconds(fact.rotationPeriod) : access.key.rotationDays * DAY_SECONDS;
+  const rotation =
+    rotationSeconds !== undefined
+      ? `every ${num(rotationSeconds / DAY_SECONDS)} days`
+      : fact?.rotationPeriod !== undefined
+        ? code(fact.rotationPeriod)
+        : "**none**";
+  const header = ["Key ring", "Key", "Location", "Rotation", ...(fact ? ["Protection"] : [])];
+  const row = [
+    code(access.key.keyRing),
+    code(access.key.name),
+    code(fact?.location ?? access.key.location),
+    rotation,
+    ...(fact ? [fact.protectionLevel ? code(fact.protectionLevel) : "provider default (SOFTWARE)"] : []),
+  ];
+  return table(header, [row]);
+}
+
+function datasetSection(model: AccessModel, access: DatasetAccess, facts: CrossCheckResult | undefined): string {
+  const d = access.dataset;
+  const readerGrants = access.grants.filter((g) => g.resource.name === access.buckets.stage1.name);
+  const who = { researcher: "researcher", jupyterlab: "JupyterLab single-user pods", "data-owner": "data owner" } as const;
+  const stage1Rows = readerGrants.map((g) => [
+    code(g.member),
+    who[g.principal as keyof typeof who] ?? g.principal,
+    g.role === DATA_PLANE_ROLES.read ? `read (${code(g.role)})` : `write only (${code(g.role)}): no read`,
+  ]);
+  const lines: string[] = [
+    `### Dataset ${code(d.name)}`,
+    "",
+    `- Retention: **${d.retentionDays} days**; the lifecycle rules below delete every object and every noncurrent version after that.`,
+    `- Stage-1 data: ${stage1Text(d.stage1)}`,
+    d.access === "impersonation"
+      ? `- Stage-2 access mode: **impersonation**: the reader service account ${code(access.readerServiceAccount ?? "")} holds the stage-2 grants; approved images reach them only by impersonating it.`
+      : "- Stage-2 access mode: **direct**: the principal sets of approved images hold the stage-2 grants themselves.",
+    "",
+    "#### Storage",
+    "",
+    bucketSection(access, facts),
+    "",
+    "#### Dataset key",
+    "",
+    keySection(access, facts),
+    "",
+    "#### Who can read stage-1 data",
+    "",
+    stage1Rows.length > 0 ? table(["Principal", "Who", "Access to the stage-1 bucket"], stage1Rows) : "No one.",
+    "",
+    "#### Who can read stage-2 data and decrypt",
+    "",
+  ];
+  const principals = access.stage2Principals;
+  const reader = access.readerServiceAccount;
+  if (principals.length === 0) {
+    lines.push(
+      "**No one**: no image is approved for this dataset, so no workload can read its stage-2 data or decrypt with its key.",
+    );
+  } else if (reader) {
+    lines.push(
+      `The reader service account ${code(`serviceAccount:${reader}`)} holds read (${code(DATA_PLANE_ROLES.read)}) on the stage-2 bucket ` +
+        `and decrypt (${code(DATA_PLANE_ROLES.decrypt)}) with the dataset key. Only these principal sets may impersonate it ` +
+        `(${code(DATA_PLANE_ROLES.impersonate)}), each only from a workload that meets the attestation requirements:`,
+      "",
+      stage2Table(principals),
+    );
+  } else {
+    lines.push(
+      `Only these principal sets hold read (${code(DATA_PLANE_ROLES.read)}) on the stage-2 bucket and decrypt ` +
+        `(${code(DATA_PLANE_ROLES.decrypt)}) with the dataset key, each only from a workload that meets the attestation requirements:`,
+      "",
+      stage2Table(principals),
+    );
+  }
+  lines.push(
+    "",
+    `No one else holds a grant on the stage-2 bucket or the key: not researchers, not the JupyterLab service account, not the TEE service account ${code(model.identities.teeServiceAccount)}.`,
+    "",
+    "#### Who writes outputs",
+    "",
+    principals.length === 0
+      ? "No one: without an approved image nothing writes to the outputs bucket."
+      : reader
+        ? `The reader service account ${code(`serviceAccount:${reader}`)}, impersonated by the approved images above, creates objects (${code(DATA_PLANE_ROLES.write)}): write only, it cannot read, overwrite or delete.`
+        : `The approved images above (same principal sets, same expiry) create objects (${code(DATA_PLANE_ROLES.write)}): write only, they cannot read, overwrite or delete.`,
+    "The clean room grants no one read on the outputs bucket.",
+    "",
+    "#### Data owners",
+    "",
+    bullets(
+      d.owners.map(
+        (o) =>
+          `${code(o)}: uploads to the stage-1 and stage-2 buckets (${code(DATA_PLANE_ROLES.write)}) and wraps data keys with the dataset key ` +
+          `(${code(DATA_PLANE_ROLES.encryptOnly)}: encrypt only, never decrypt).`,
+      ),
+      "- none declared",
+    ),
+  );
+  return lines.join("\n");
+}
+
+function notices(model: AccessModel, checked: CrossCheckResult | undefined, suppressions: readonly ReportSuppression[]): string[] {
+  const out: string[] = [];
+  for (const a of model.datasets) {
+    if (a.dataset.stage1.kind === "none") {
+      out.push(`**Stage-1 data of ${code(a.dataset.name)} is NOT weakened**: researchers read the real data in stage 1.`);
+    }
+    if (a.stage2Principals.length === 0) {
+      out.push(`No image is approved for ${code(a.dataset.name)}: its stage-2 data cannot be read by any workload.`);
+    }
+  }
+  if (model.policy.tee.allowDebug) {
+    out.push(
+      "**Debug Confidential Space images are allowed** (`tee.allowDebug`): an operator can inspect a running TEE. Never put production data in this room.",
+    );
+  }
+  for (const view of model.approvals) {
+    if (view.expired) {
+      out.push(
+        `Approval of ${code(view.approval.imageDigest)} (${text(view.approval.purpose)}) **expired** on ${code(view.notAfter ?? "")}; its grants remain declared but no longer hold.`,
+      );
+    }
+  }
+  const errors = checked?.findings.filter((f) => f.level === "error").length ?? 0;
+  if (errors > 0) {
+    out.push(`**${errors} cross-check error${errors === 1 ? "" : "s"}**: the synthesized infrastructure differs from this report (see the last section).`);
+  }
+  if (suppressions.length > 0) {
+    out.push(`${suppressions.length} guardrail finding${suppressions.length === 1 ? " is" : "s are"} suppressed (see "Suppressed guardrail findings").`);
+  }
+  return out;
+}
+
+function suppressionSection(suppressions: readonly ReportSuppression[]): string {
+  if (suppressions.length === 0) return "None: every guardrail applies to every resource.";
+  const sorted = [...suppressions].sort((a, b) =>
+    a.path === b.path ? (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0) : a.path < b.path ? -1 : 1,
+  );
+  return table(
+    ["Rule", "Resource", "Reason"],
+    sorted.map((s) => [code(s.ruleId), code(s.path), text(s.reason)]),
+  );
+}
+
+function crossCheckSection(checked: CrossCheckResult, stackCount: number): string {
+  const intro =
+    `Compared ${checked.grantsCompared} IAM grant${checked.grantsCompared === 1 ? "" : "s"} on the dataset buckets, keys and reader service accounts ` +
+    `of ${stackCount} synthesized stack${stackCount === 1 ? "" : "s"} with this report, and checked bucket locations, lifecycle rules and key rotation.`;
+  if (checked.findings.length === 0) return `${intro}\n\nNo discrepancies: the infrastructure grants exactly what this report states.`;
+  return `${intro}\n\n${table(
+    ["Level", "Subject", "Finding"],
+    checked.findings.map((f) => [f.level === "error" ? "**error**" : "warning", code(f.subject), text(f.message)]),
+  )}`;
+}
+
+/** Render the access report of `policy` as Markdown. Pure and deterministic for given options. */
+export function renderAccessReport(policy: CleanRoomPolicy, options: AccessReportOptions = {}): string {
+  const model = buildAccessModel(policy, options);
+  const stacks = options.synthesized === undefined ? [] : Array.isArray(options.synthesized) ? options.synthesized : [options.synthesized];
+  const checked = stacks.length > 0 ? crossCheck(model, readInfrastructure(stacks, policy.project)) : undefined;
+  const suppressions = options.suppressions ?? [];
+  const ids = model.identities;
+
+  const facts: [string, string][] = [
+    ["Clean room", code(policy.name)],
+    ["Project", code(policy.project)],
+    ["Region / zone", `${code(policy.region)} / ${code(policy.zone)}`],
+    ["Residency (every data location lies in)", policy.residency.map(code).join(", ")],
+    ["Verifier policy sha256", code(model.verifierPolicySha256)],
+    ["Verifier audience", code(policy.verifier.audience)],
+    ["Debug images allowed", yesNo(policy.tee.allowDebug)],
+    ["TEE hardware", `${policy.tee.hardware.map(code).join(", ")} on ${code(policy.tee.machineType)}`],
+    ["TEE service account", code(ids.teeServiceAccount)],
+    ["Workload identity pool / provider", `${code(ids.poolId)} / ${code(ids.providerId)}`],
+    ["Datasets", policy.datasets.map((d) => code(d.name)).join(", ") || "none"],
+    ["Researchers", policy.researchers.map(code).join(", ") || "none"],
+    ...(model.now ? ([["Approval status evaluated at", code(model.now.toISOString())]] as [string, string][]) : []),
+    ...(options.generatedAt !== undefined ? ([["Generated at", text(options.generatedAt)]] as [string, string][]) : []),
+  ];
+
+  const approvalsTable =
+    model.approvals.length === 0
+      ? "No image is approved: no workload can read stage-2 data."
+      : table(
+          ["Image digest", "Purpose", "Approved by", "Expires", "Status", "Datasets"],
+          model.approvals.map((v) => [
+            code(v.approval.imageDigest),
+            text(v.approval.purpose),
+            text(v.approval.approvedBy),
+            v.approval.expires !== undefined ? `${text(v.approval.expires)} (access ends ${code(v.notAfter ?? "")})` : "never",
+            status(v.expired, v.approval.expires),
+            v.approval.datasets.map(code).join(", "),
+          ]),
+        );
+
+  const sections: string[] = [
+    `# Access report: clean room ${code(policy.name)}`,
+    "",
+    "This report is compiled from the clean-room policy by the same functions that compile its infrastructure " +
+      "(resource names, the workload identity provider's attribute condition, the principal sets and expiry conditions " +
+      "of every grant, the verifier policy document). It states who can read, write and decrypt what, and under which attestation.",
+    "",
+    table(["Fact", "Value"], facts.map(([k, v]) => [k, v])),
+    "",
+    "## Notices",
+    "",
+    bullets(notices(model, checked, suppressions), "- none"),
+    "",
+    "## Diagram",
+    "",
+    fenced("mermaid", accessDiagram(model)),
+    "",
+    "## Datasets",
+    "",
+    model.datasets.map((a) => datasetSection(model, a, checked)).join("\n\n"),
+    "",
+    "## Attestation requirements",
+    "",
+    `A stage-2 workload gets a Google credential only when its Confidential Space attestation token satisfies the attribute ` +
+      `condition of the workload identity provider ${code(ids.providerId)} in pool ${code(ids.poolId)}. Google STS evaluates it ` +
+      "on every token exchange; the verifier evaluates the same string before it signs a receipt.",
+    "",
+    fenced("cel", model.attributeCondition),
+    "",
+    "Clause by clause (all must hold):",
+    "",
+    bullets(model.clauses.map((c) => `${code(c.cel)}: ${text(c.meaning)}`)),
+    "",
+    `The condition names no image. The provider maps ${code("attribute.image_digest")} from ` +
+      `${code(ATTRIBUTE_MAPPING["attribute.image_digest"])}, and every stage-2 grant names the principal set of one approved digest, ` +
+      "so a workload that meets the condition but runs any other image obtains a credential that opens nothing.",
+    "",
+    "## Approved images",
+    "",
+    approvalsTable,
+    "",
+    "## Verifier and release receipts",
+    "",
+    bullets([
+      `A stage-2 workload asks Confidential Space for a token with audience ${code(policy.verifier.audience)} and a nonce bound to its output, ` +
+        `and presents it to the verifier (service account ${code(ids.verifierServiceAccount)}) with the dataset name.`,
+      `The verifier enforces the verifier policy document with sha256 ${code(model.verifierPolicySha256)} ` +
+        `(${code("npx manatee policy --config FILE")} prints it). Every receipt carries this hash as ${code("policy_sha256")}.`,
+      `A receipt proves that the verifier checked a Google-signed Confidential Space token for this audience, that the attribute ` +
+        `condition above held, that the token's image digest was approved for the named dataset and not expired at that moment, and ` +
+        `that the token carried the receipt's ${code("nonce")}. It is an ES256 JWS (${code("typ")} ${code("manatee-receipt+jwt")}) ` +
+        `naming ${["clean_room", "dataset", "image_digest", "nonce", "token_sha256", "policy_sha256", "approval", "iat"].map(code).join(", ")}.`,
+      "A receipt does not prove that an output is safe to release or free of personal data: that stays a human decision.",
+    ]),
+    "",
+    "Verify a receipt offline (fetch the verifier's public keys once and keep them with the audit records):",
+    "",
+    fenced(
+      "sh",
+      [
+        "curl -s \"$VERIFIER_URL/v1/jwks\" > jwks.json",
+        "npx manatee verify-receipt receipt.jws --jwks jwks.json",
+      ].join("\n"),
+    ),
+    "",
+    `Then check that ${code("clean_room")} is ${code(policy.name)}, that ${code("policy_sha256")} equals the hash above, ` +
+      `that ${code("image_digest")} is approved for ${code("dataset")} in "Approved images", and that ${code("nonce")} matches the output you hold.`,
+    "",
+    "## Suppressed guardrail findings",
+    "",
+    suppressionSection(suppressions),
+    ...(checked ? ["", "## Cross-check with the synthesized infrastructure", "", crossCheckSection(checked, stacks.length)] : []),
+    "",
+  ];
+  return sections.join("\n");
+}
+
+/**
+ * Write `<outdir>/access-report.md` (creating `outdir`) and return its path. Deterministic:
+ * no timestamp unless `options.generatedAt` is given.
+ */
+export function writeAccessReport(outdir: string, policy: CleanRoomPolicy, options: AccessReportOptions = {}): string {
+  const path = join(outdir, ACCESS_REPORT_FILE);
+  mkdirSync(outdir, { recursive: true });
+  writeFileSync(path, renderAccessReport(policy, options), "utf8");
+  return path;
+}

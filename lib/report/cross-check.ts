@@ -1,0 +1,231 @@
+/**
+ * Does the synthesized infrastructure grant exactly what the report says? Compares the
+ * access model (from the policy) with the facts read from cdk.tf.json: every grant on a
+ * dataset's buckets, key, key ring and reader service account, project-wide data roles,
+ * authoritative IAM resources, bucket location and lifecycle, key presence and rotation.
+ */
+import { isInResidency } from "../common";
+import { AccessModel, DatasetAccess, ExpectedGrant, ResourceRef } from "./access-model";
+import { BucketFact, GrantFact, InfrastructureFacts, KeyFact, normalizeMember } from "./infrastructure";
+
+export type CrossCheckLevel = "error" | "warning";
+
+export interface CrossCheckFinding {
+  /** `error`: someone has access the report does not show, or a promise is not kept. */
+  readonly level: CrossCheckLevel;
+  /** What the finding is about: a resource (bucket name, key) or a Terraform address. */
+  readonly subject: string;
+  readonly message: string;
+}
+
+export interface CrossCheckResult {
+  readonly findings: readonly CrossCheckFinding[];
+  /** Facts of the dataset buckets and keys found, by bucket name and `keyRing/key`. */
+  readonly buckets: ReadonlyMap<string, BucketFact>;
+  readonly keys: ReadonlyMap<string, KeyFact>;
+  /** Number of grants compared on the dataset resources. */
+  readonly grantsCompared: number;
+}
+
+const PROJECT_WIDE_DATA_ROLE = /^roles\/(storage|cloudkms)\./;
+const PROJECT_WIDE_BROAD_ROLE = /^roles\/(owner|editor|iam\.serviceAccountTokenCreator|iam\.workloadIdentityUser)$/;
+
+function refKey(ref: ResourceRef): string {
+  return `${ref.kind}:${ref.name}`;
+}
+
+function describe(ref: ResourceRef): string {
+  return ref.kind === "key" ? `key ${ref.name}` : ref.kind === "keyRing" ? `key ring ${ref.name}` : `${ref.kind === "serviceAccount" ? "service account" : ref.kind} ${ref.name}`;
+}
+
+function grantKey(resource: ResourceRef, role: string, member: string): string {
+  return `${refKey(resource)}|${role}|${normalizeMember(member)}`;
+}
+
+/** Delete rules of a bucket that cover live objects and noncurrent versions within `days`. */
+export function lifecycleCoverage(bucket: BucketFact, days: number): { live: boolean; noncurrent: boolean } {
+  let live = false;
+  let noncurrent = false;
+  for (const rule of bucket.lifecycle) {
+    if (rule.action !== "Delete") continue;
+    const c = rule.condition;
+    const extraFilters = ["matches_prefix", "matches_suffix", "matches_storage_class", "created_before", "custom_time_before"].some(
+      (f) => c[f] !== undefined && !(Array.isArray(c[f]) && (c[f] as unknown[]).length === 0),
+    );
+    if (extraFilters) continue;
+    const state = typeof c.with_state === "string" ? c.with_state : "ANY";
+    const age = typeof c.age === "number" ? c.age : undefined;
+    if (age !== undefined && age <= days) {
+      if (state === "ANY" || state === "LIVE") live = true;
+      if (state === "ANY" || state === "ARCHIVED") noncurrent = true;
+    }
+    const sinceNoncurrent = c.days_since_noncurrent_time;
+    if (typeof sinceNoncurrent === "number" && sinceNoncurrent <= days && age === undefined) noncurrent = true;
+  }
+  return { live, noncurrent };
+}
+
+function checkDataset(
+  access: DatasetAccess,
+  model: AccessModel,
+  facts: InfrastructureFacts,
+  findings: CrossCheckFinding[],
+  buckets: Map<string, BucketFact>,
+  keys: Map<string, KeyFact>,
+): number {
+  const residency = model.policy.residency;
+  const days = access.dataset.retentionDays;
+  for (const view of Object.values(access.buckets)) {
+    const found = facts.buckets.filter((b) => b.name === view.name);
+    if (found.length === 0) {
+      findings.push({
+        level: "error",
+        subject: view.name,
+        message: `The ${view.purpose} bucket of dataset "${access.dataset.name}" is not in the synthesized configuration.`,
+      });
+      continue;
+    }
+    const bucket = found[0];
+    buckets.set(view.name, bucket);
+    if (bucket.location === undefined || bucket.location.includes("${") || !isInResidency(bucket.location, residency)) {
+      findings.push({
+        level: "error",
+        subject: view.name,
+        message: `Bucket location "${bucket.location ?? "(unset)"}" is not inside the residency set [${residency.join(", ")}].`,
+      });
+    }
+    const coverage = lifecycleCoverage(bucket, days);
+    if (!coverage.live || !coverage.noncurrent) {
+      const missing = [!coverage.live ? "live objects" : "", !coverage.noncurrent ? "noncurrent versions" : ""].filter(Boolean);
+      findings.push({
+        level: "error",
+        subject: view.name,
+        message: `No lifecycle rule deletes ${missing.join(" or ")} within the dataset's ${days} retention days.`,
+      });
+    }
+  }
+
+  const keyName = `${access.key.keyRing}/${access.key.name}`;
+  const key = facts.keys.find((k) => `${k.keyRing}/${k.name}` === keyName);
+  if (!key) {
+    findings.push({
+      level: "error",
+      subject: keyName,
+      message: `The key of dataset "${access.dataset.name}" is not in the synthesized configuration.`,
+    });
+  } else {
+    keys.set(keyName, key);
+    if (key.rotationPeriod === undefined) {
+      findings.push({ level: "warning", subject: keyName, message: "The dataset key has no rotation period." });
+    }
+  }
+
+  // Every grant on this dataset's resources, compared in both directions.
+  const resources: ResourceRef[] = [
+    ...Object.values(access.buckets).map((b): ResourceRef => ({ kind: "bucket", name: b.name })),
+    { kind: "key", name: keyName },
+    ...(access.readerServiceAccount ? [{ kind: "serviceAccount", name: access.readerServiceAccount } as ResourceRef] : []),
+  ];
+  const onResources = new Set(resources.map(refKey));
+  const actual = facts.grants.filter((g) => g.resource && onResources.has(refKey(g.resource)));
+  const actualByKey = new Map<string, GrantFact[]>();
+  for (const g of actual) {
+    const k = grantKey(g.resource!, g.role, g.member);
+    actualByKey.set(k, [...(actualByKey.get(k) ?? []), g]);
+  }
+  const expectedByKey = new Map<string, ExpectedGrant>(access.grants.map((g) => [grantKey(g.resource, g.role, g.member), g]));
+
+  for (const [k, expected] of expectedByKey) {
+    const found = actualByKey.get(k);
+    if (!found) {
+      findings.push({
+        level: "warning",
+        subject: describe(expected.resource),
+        message: `Missing grant: this report lists ${expected.role} for ${expected.member}, the configuration does not declare it.`,
+      });
+      continue;
+    }
+    for (const g of found) {
+      if ((g.condition ?? "") !== (expected.condition ?? "")) {
+        findings.push({
+          level: "error",
+          subject: g.address,
+          message:
+            `${g.role} for ${g.member} on ${describe(expected.resource)} has condition ` +
+            `${g.condition ? `"${g.condition}"` : "(none)"}; the approval requires ${expected.condition ? `"${expected.condition}"` : "none"}.`,
+        });
+      }
+    }
+  }
+  for (const [k, found] of actualByKey) {
+    if (expectedByKey.has(k)) continue;
+    for (const g of found) {
+      findings.push({
+        level: "error",
+        subject: g.address,
+        message: `Grant not explained by the policy: ${g.role} for ${g.member} on ${describe(g.resource!)}.`,
+      });
+    }
+  }
+  return actual.length;
+}
+
+/** Compare the model with the synthesized facts. */
+export function crossCheck(model: AccessModel, facts: InfrastructureFacts): CrossCheckResult {
+  const findings: CrossCheckFinding[] = [];
+  const buckets = new Map<string, BucketFact>();
+  const keys = new Map<string, KeyFact>();
+  let grantsCompared = 0;
+  for (const access of model.datasets) grantsCompared += checkDataset(access, model, facts, findings, buckets, keys);
+
+  const datasetRing = model.datasets[0]?.key.keyRing;
+  const dataTargets = new Set(
+    model.datasets.flatMap((a) => [
+      ...Object.values(a.buckets).map((b) => `bucket:${b.name}`),
+      `key:${a.key.keyRing}/${a.key.name}`,
+      ...(a.readerServiceAccount ? [`serviceAccount:${a.readerServiceAccount}`] : []),
+    ]),
+  );
+  for (const g of facts.grants) {
+    if (!g.resource) {
+      if (PROJECT_WIDE_DATA_ROLE.test(g.role) || PROJECT_WIDE_BROAD_ROLE.test(g.role)) {
+        findings.push({
+          level: "warning",
+          subject: g.address,
+          message: `Could not resolve what ${g.role} for ${g.member} is granted on; review it by hand.`,
+        });
+      }
+      continue;
+    }
+    if (g.resource.kind === "keyRing" && g.resource.name === datasetRing) {
+      findings.push({
+        level: "error",
+        subject: g.address,
+        message: `${g.role} for ${g.member} on the dataset key ring ${g.resource.name} reaches every dataset key.`,
+      });
+    } else if (g.resource.kind === "project" && PROJECT_WIDE_DATA_ROLE.test(g.role)) {
+      findings.push({
+        level: "error",
+        subject: g.address,
+        message: `Project-wide ${g.role} for ${g.member} reaches every dataset bucket or key, whatever the approvals say.`,
+      });
+    } else if (g.resource.kind === "project" && PROJECT_WIDE_BROAD_ROLE.test(g.role)) {
+      findings.push({
+        level: "warning",
+        subject: g.address,
+        message: `Project-wide ${g.role} for ${g.member} can reach clean-room data indirectly; review it.`,
+      });
+    }
+  }
+  for (const a of facts.authoritative) {
+    const onData = facts.grants.some((g) => g.address === a.address && g.resource && dataTargets.has(refKey(g.resource)));
+    if (onData || /_iam_policy$/.test(a.type)) {
+      findings.push({
+        level: "warning",
+        subject: a.address,
+        message: `${a.type} is authoritative: it removes grants made elsewhere on its target; review it by hand.`,
+      });
+    }
+  }
+  return { findings, buckets, keys, grantsCompared };
+}
