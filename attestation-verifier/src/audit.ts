@@ -1,0 +1,28 @@
+/**
+ * The audit trail: one JSON line per request on stdout, in Cloud Logging's structured
+ * format. It names the token by hash only; the token itself is a bearer credential for
+ * as long as it lives and must never reach a log.
+ */
+export type Severity = "INFO" | "WARNING" | "ERROR";
+
+export interface AuditRecord {
+  readonly severity: Severity;
+  readonly message: string;
+  /** allow / deny are decisions; rejected is a malformed request; error is the verifier's own failure. */
+  readonly decision: "allow" | "deny" | "rejected" | "error";
+  readonly reasons: readonly string[];
+  readonly clean_room: string;
+  readonly policy_sha256: string;
+  readonly dataset?: string;
+  readonly image_digest?: string;
+  readonly token_sha256?: string;
+  readonly receipt_jti?: string;
+  readonly component: "manatee-attestation-verifier";
+}
+
+export type AuditSink = (record: AuditRecord) => void;
+
+/** Cloud Logging (Cloud Functions, Cloud Run) turns each stdout JSON line into a structured entry. */
+export const stdoutSink: AuditSink = (record) => {
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+};

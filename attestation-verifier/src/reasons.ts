@@ -1,0 +1,61 @@
+/**
+ * Why a release was denied. Codes are stable API: clients, alerts and auditors match on
+ * them. Messages are for humans and may change. Neither ever carries the token itself.
+ */
+export const REASONS = {
+  // The token could not be authenticated: the decision stops here.
+  token_malformed: "The token is not a compact JWS with canonical base64url parts and a JSON header.",
+  token_alg_none: "The token is unsecured (alg none).",
+  token_alg_not_allowed: "The token is signed with an algorithm other than RS256.",
+  token_typ_invalid: "The token header declares a typ other than JWT.",
+  token_kid_missing: "The token header names no key (kid).",
+  token_key_unknown: "No key in the Confidential Space JWKS has the token's kid.",
+  token_signature_invalid: "The token signature does not verify with the Confidential Space key.",
+  jwks_unavailable: "The Confidential Space JWKS could not be fetched; the verifier fails closed.",
+  token_payload_invalid: "The token payload is not a JSON object.",
+  // Authenticated, but the claims are not acceptable: every failing check is reported.
+  token_issuer_invalid: "The token was not issued by Confidential Space.",
+  token_audience_invalid: "The token's audience is not the clean room's verifier audience.",
+  token_time_claims_invalid: "exp, nbf or iat is missing or not a number.",
+  token_expired: "The token has expired.",
+  token_not_yet_valid: "The token is not valid yet (nbf in the future).",
+  token_issued_in_future: "The token's iat lies in the future.",
+  token_too_old: "The token was issued more than an hour ago.",
+  attribute_condition_false: "The workload identity provider's attribute condition is false for these claims.",
+  attribute_condition_error: "The attribute condition could not be evaluated on these claims (e.g. a missing claim).",
+  debug_image: "The token comes from a debug Confidential Space image; the policy does not allow debug.",
+  image_digest_invalid: "submods.container.image_digest is missing or not a sha256:<64 hex> string.",
+  dataset_unknown: "The requested dataset is not part of the clean room's policy.",
+  image_not_approved: "The image digest is not approved for any dataset.",
+  image_not_approved_for_dataset: "The image digest is approved, but not for the requested dataset.",
+  approval_expired: "The approval of this image for this dataset has expired.",
+  eat_nonce_invalid: "eat_nonce is neither a string nor an array of strings.",
+  nonce_mismatch: "The requested nonce is not among the token's eat_nonce values.",
+} as const;
+
+export type ReasonCode = keyof typeof REASONS;
+
+export interface Reason {
+  readonly code: ReasonCode;
+  readonly message: string;
+}
+
+export function reason(code: ReasonCode, detail?: string): Reason {
+  return { code, message: detail ? `${REASONS[code]} ${detail}` : REASONS[code] };
+}
+
+/** Errors of the HTTP contract (4xx), not decisions. */
+export const REQUEST_ERRORS = {
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  invalid_json: 400,
+  invalid_request: 400,
+  unknown_field: 400,
+  signer_unavailable: 503,
+  verifier_unavailable: 503,
+  internal_error: 500,
+} as const;
+
+export type RequestErrorCode = keyof typeof REQUEST_ERRORS;

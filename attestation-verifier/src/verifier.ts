@@ -1,0 +1,248 @@
+/**
+ * The verifier core: `createVerifier(...)` validates everything once and returns a pure
+ * `handler(request) → response`. Routes:
+ *   POST /v1/verify   {"token", "dataset", "nonce"?} → {"decision", "reasons", "receipt"?}
+ *   GET  /v1/jwks     the receipt public keys
+ *   GET  /healthz     liveness
+ */
+import { AuditRecord, AuditSink, stdoutSink } from "./audit";
+import { decisionFor } from "./decision";
+import { MAX_BODY_BYTES, VerifierRequest, VerifierResponse, errorResponse, header, jsonResponse } from "./http";
+import { VerifierPolicyDocument, errorMessage, planAttributeCondition, policySha256, sha256Hex, validatePolicyDocument } from "./policy";
+import { Reason, RequestErrorCode } from "./reasons";
+import { receiptClaims, signReceipt } from "./receipt";
+import { ReceiptPublicJwk, ReceiptSigner } from "./signers";
+import { GOOGLE_CONFIDENTIAL_SPACE_JWKS_URL, JwksOptions, authenticate, checkTokenClaims, remoteKeyResolver } from "./token";
+
+export interface VerifierOptions {
+  /** The verifier policy document (`npx manatee policy`); validated here, and refused when invalid. */
+  readonly policy: VerifierPolicyDocument | unknown;
+  /** Signs release receipts (Cloud KMS in production, a local key in development). */
+  readonly signer: ReceiptSigner;
+  /**
+   * Where and how the Confidential Space token signing keys are fetched.
+   * @default Google's Confidential Space JWKS, 10 min cache, 30 s cooldown, 3 s timeout
+   */
+  readonly jwks?: JwksOptions;
+  /**
+   * The receipts' `iss`.
+   * @default the policy's audience (the verifier's own identity toward the TEE)
+   */
+  readonly receiptIssuer?: string;
+  /**
+   * Accepted clock skew on exp, nbf and iat, in seconds (at most 60).
+   * @default 30
+   */
+  readonly clockToleranceSec?: number;
+  /**
+   * Maximum token age (now - iat) in seconds (at most 3600, a Confidential Space token's lifetime).
+   * @default 3600
+   */
+  readonly maxTokenAgeSec?: number;
+  /**
+   * The verifier's clock in epoch milliseconds (token times, approval expiry, receipt iat).
+   * @default Date.now
+   */
+  readonly clock?: () => number;
+  /**
+   * Where audit records go.
+   * @default one JSON line per record on stdout (Cloud Logging's structured format)
+   */
+  readonly log?: AuditSink;
+  /**
+   * Fetch the token signing keys at creation, so the first request does not wait for them.
+   * @default true
+   */
+  readonly prefetchJwks?: boolean;
+}
+
+export interface Verifier {
+  readonly handler: (request: VerifierRequest) => Promise<VerifierResponse>;
+  readonly policy: VerifierPolicyDocument;
+  /** Hex SHA-256 of the canonical policy: equal to `manatee policy`'s. */
+  readonly policySha256: string;
+  readonly jwksUrl: string;
+  readonly receiptJwks: { readonly keys: readonly ReceiptPublicJwk[] };
+}
+
+const REQUEST_FIELDS = ["token", "dataset", "nonce"];
+const MAX_DATASET_CHARS = 256;
+const MAX_NONCE_CHARS = 512;
+
+export function createVerifier(options: VerifierOptions): Verifier {
+  const policy = validatePolicyDocument(options.policy);
+  const sha = policySha256(policy);
+  const condition = planAttributeCondition(policy.attributeCondition);
+  const decide = decisionFor(policy, condition);
+  const tolerance = options.clockToleranceSec ?? 30;
+  if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance > 60) {
+    throw new Error(`clockToleranceSec: expected 0 to 60 seconds, got ${tolerance}. Larger skews hide clock problems; fix the clock instead.`);
+  }
+  const maxAge = options.maxTokenAgeSec ?? 3600;
+  if (!Number.isFinite(maxAge) || maxAge <= 0 || maxAge > 3600) {
+    throw new Error(`maxTokenAgeSec: expected 1 to 3600 seconds, got ${maxAge}. Confidential Space tokens live one hour.`);
+  }
+  const signer = options.signer;
+  if (!signer || signer.alg !== "ES256" || typeof signer.sign !== "function") {
+    throw new Error("signer: expected an ES256 ReceiptSigner (kmsSigner, fileSigner or generatedSigner).");
+  }
+  const keys = remoteKeyResolver(options.jwks);
+  if (options.prefetchJwks ?? true) keys.reload().catch(() => undefined); // a failure is retried, and reported, per request
+  const clock = options.clock ?? Date.now;
+  const log = options.log ?? stdoutSink;
+  const issuer = options.receiptIssuer ?? policy.audience;
+  const rules = { audience: policy.audience, clockToleranceSec: tolerance, maxTokenAgeSec: maxAge };
+  const receiptJwks = { keys: [signer.publicJwk] };
+  const receiptJwksBody = JSON.stringify(receiptJwks);
+
+  const audit = (record: Omit<AuditRecord, "clean_room" | "policy_sha256" | "component">) => {
+    try {
+      log({ ...record, clean_room: policy.cleanRoom, policy_sha256: sha, component: "manatee-attestation-verifier" });
+    } catch {
+      // A broken log sink must not turn into an answer; stdout failures surface elsewhere.
+    }
+  };
+  const reject = (
+    code: RequestErrorCode,
+    message: string,
+    extra: { token_sha256?: string; dataset?: string } = {},
+    headers: Record<string, string> = {},
+  ): VerifierResponse => {
+    audit({ severity: "WARNING", message: `request rejected: ${code}`, decision: "rejected", reasons: [code], ...extra });
+    return errorResponse(code, message, headers);
+  };
+
+  async function verify(req: VerifierRequest): Promise<VerifierResponse> {
+    const nowMs = clock();
+    const body = req.body ?? "";
+    const size = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    if (size > MAX_BODY_BYTES) return reject("payload_too_large", `The body exceeds ${MAX_BODY_BYTES} bytes.`);
+    const contentType = header(req, "content-type")?.split(";")[0].trim().toLowerCase();
+    if (contentType !== "application/json") {
+      return reject("unsupported_media_type", "Send the request as Content-Type: application/json.");
+    }
+    let text: string;
+    try {
+      text = typeof body === "string" ? body : new TextDecoder("utf-8", { fatal: true }).decode(body);
+    } catch {
+      return reject("invalid_json", "The body is not UTF-8.");
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Never echo the parser's message: it quotes the body, and the body holds the token.
+      return reject("invalid_json", "The body is not JSON.");
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      return reject("invalid_request", 'The body must be a JSON object {"token", "dataset", "nonce"?}.');
+    }
+    const fields = parsed as Record<string, unknown>;
+    const unknown = Object.keys(fields).filter((k) => !REQUEST_FIELDS.includes(k));
+    if (unknown.length > 0) {
+      // Strict, so a misspelt "nonces" is never silently ignored (and the release unbound).
+      return reject("unknown_field", `Unknown field(s) ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40))).join(", ")}; allowed: ${REQUEST_FIELDS.join(", ")}.`);
+    }
+    const { token, dataset, nonce } = fields;
+    if (typeof token !== "string" || token === "") return reject("invalid_request", "token: expected a non-empty string (the attestation token).");
+    const tokenSha256 = sha256Hex(token);
+    if (typeof dataset !== "string" || dataset === "" || dataset.length > MAX_DATASET_CHARS) {
+      return reject("invalid_request", `dataset: expected a non-empty string of at most ${MAX_DATASET_CHARS} characters.`, { token_sha256: tokenSha256 });
+    }
+    if (nonce !== undefined && (typeof nonce !== "string" || nonce === "" || nonce.length > MAX_NONCE_CHARS)) {
+      return reject("invalid_request", `nonce: when present, expected a non-empty string of at most ${MAX_NONCE_CHARS} characters.`, {
+        token_sha256: tokenSha256,
+        dataset,
+      });
+    }
+
+    const deny = (reasons: Reason[], imageDigest?: string): VerifierResponse => {
+      audit({
+        severity: "WARNING",
+        message: `release denied: ${reasons.map((r) => r.code).join(", ")}`,
+        decision: "deny",
+        reasons: reasons.map((r) => r.code),
+        dataset,
+        ...(imageDigest ? { image_digest: imageDigest } : {}),
+        token_sha256: tokenSha256,
+      });
+      return jsonResponse(200, { decision: "deny", reasons });
+    };
+
+    const auth = await authenticate(token, keys);
+    if (!auth.ok) return deny(auth.reasons);
+    const reasons = checkTokenClaims(auth.claims, rules, nowMs);
+    const decision = decide({ claims: auth.claims, dataset, nonce: nonce as string | undefined, nowMs });
+    reasons.push(...decision.reasons);
+    if (reasons.length > 0 || !decision.approval || !decision.imageDigest) return deny(reasons, decision.imageDigest);
+
+    const claims = receiptClaims({
+      issuer,
+      cleanRoom: policy.cleanRoom,
+      dataset,
+      imageDigest: decision.imageDigest,
+      nonce: nonce as string | undefined,
+      tokenSha256,
+      policySha256: sha,
+      claims: auth.claims,
+      approval: decision.approval,
+      nowMs,
+    });
+    let receipt: string;
+    try {
+      receipt = await signReceipt(signer, claims);
+    } catch (err) {
+      audit({
+        severity: "ERROR",
+        message: `release allowed by policy but the receipt could not be signed: ${errorMessage(err)}`,
+        decision: "error",
+        reasons: ["signer_unavailable"],
+        dataset,
+        image_digest: decision.imageDigest,
+        token_sha256: tokenSha256,
+      });
+      return errorResponse("signer_unavailable", "The receipt could not be signed; retry later.", { "retry-after": "5" });
+    }
+    audit({
+      severity: "INFO",
+      message: `release allowed: ${dataset} for ${decision.imageDigest}`,
+      decision: "allow",
+      reasons: [],
+      dataset,
+      image_digest: decision.imageDigest,
+      token_sha256: tokenSha256,
+      receipt_jti: claims.jti,
+    });
+    return jsonResponse(200, { decision: "allow", reasons: [], receipt });
+  }
+
+  const routes: Record<string, { method: string; run: (req: VerifierRequest) => Promise<VerifierResponse> | VerifierResponse }> = {
+    "/v1/verify": { method: "POST", run: verify },
+    "/v1/jwks": {
+      method: "GET",
+      run: () => ({
+        status: 200,
+        headers: { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300", "x-content-type-options": "nosniff" },
+        body: receiptJwksBody,
+      }),
+    },
+    "/healthz": { method: "GET", run: () => jsonResponse(200, { status: "ok", policy_sha256: sha }) },
+  };
+
+  async function handler(req: VerifierRequest): Promise<VerifierResponse> {
+    try {
+      const path = typeof req.path === "string" ? req.path.split("?")[0] : "";
+      const route = Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : undefined;
+      if (!route) return reject("not_found", `No route ${JSON.stringify(path.slice(0, 100))}; the routes are POST /v1/verify, GET /v1/jwks, GET /healthz.`);
+      if (req.method !== route.method) {
+        return reject("method_not_allowed", `${path} accepts ${route.method} only.`, {}, { allow: route.method });
+      }
+      return await route.run(req);
+    } catch (err) {
+      audit({ severity: "ERROR", message: `internal error: ${errorMessage(err)}`, decision: "error", reasons: ["internal_error"] });
+      return errorResponse("internal_error", "The verifier failed; nothing was released.");
+    }
+  }
+
+  return { handler, policy, policySha256: sha, jwksUrl: options.jwks?.url ?? GOOGLE_CONFIDENTIAL_SPACE_JWKS_URL, receiptJwks };
+}
