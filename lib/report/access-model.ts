@@ -122,10 +122,17 @@ export interface AccessModel {
   readonly approvals: readonly ApprovalView[];
 }
 
-/** `sha256:1580f84f…`: enough to tell digests apart in a diagram, never used to match. */
-export function shortDigest(digest: string): string {
+/**
+ * `sha256:1580f84f…`: a digest shortened for a diagram, never used to match. Pass the
+ * other digests on display to lengthen the prefix until it tells them all apart.
+ */
+export function shortDigest(digest: string, others: readonly string[] = []): string {
   const [algorithm, hex] = digest.includes(":") ? digest.split(":", 2) : ["", digest];
-  const head = hex.length > 8 ? `${hex.slice(0, 8)}…` : hex;
+  let length = 8;
+  while (length < hex.length && others.some((o) => o !== digest && o.startsWith(`${algorithm}:${hex.slice(0, length)}`))) {
+    length += 4;
+  }
+  const head = hex.length > length ? `${hex.slice(0, length)}…` : hex;
   return algorithm ? `${algorithm}:${head}` : head;
 }
 

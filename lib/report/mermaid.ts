@@ -62,12 +62,13 @@ export function accessDiagram(model: AccessModel): string {
   edge(researchers, jupyter, "work in");
 
   const images = new Map<string, string>();
+  const digests = [...new Set(policy.approvals.map((a) => a.imageDigest))];
   lines.push(`  subgraph ${ids.id("sg", "stage2")}[${mermaidLabel("Stage 2: attested execution (Confidential Space)")}]`);
   for (const approval of policy.approvals) {
     if (images.has(approval.imageDigest)) continue;
     const id = ids.id("img", approval.imageDigest, approval.imageDigest.replace(/^sha256:/, "").slice(0, 12));
     images.set(approval.imageDigest, id);
-    node(id, `approved image ${shortDigest(approval.imageDigest)}`, "    ");
+    node(id, `approved image ${shortDigest(approval.imageDigest, digests)}`, "    ");
   }
   if (images.size === 0) node(ids.id("img", "none"), "no approved images", "    ");
   lines.push("  end");
