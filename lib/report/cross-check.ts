@@ -4,7 +4,7 @@
  * dataset's buckets, key, key ring and reader service account, project-wide data roles,
  * authoritative IAM resources, bucket location and lifecycle, key presence and rotation.
  */
-import { isInResidency } from "../common";
+import { CLEAN_ROOM_LABEL, COMPONENT, isInResidency } from "../common";
 import { AccessModel, DatasetAccess, ExpectedGrant, ResourceRef } from "./access-model";
 import { BucketFact, GrantFact, InfrastructureFacts, KeyFact, normalizeMember } from "./infrastructure";
 
@@ -75,9 +75,19 @@ function checkDataset(
 ): number {
   const residency = model.policy.residency;
   const days = access.dataset.retentionDays;
+  const room = model.policy.name;
+  // Actual resource name -> the name the policy gives it, for resources found by label only.
+  const aliases = new Map<string, string>();
   for (const view of Object.values(access.buckets)) {
-    const found = facts.buckets.filter((b) => b.name === view.name);
-    if (found.length === 0) {
+    const bucket =
+      facts.buckets.find((b) => b.name === view.name) ??
+      facts.buckets.find(
+        (b) =>
+          b.labels[CLEAN_ROOM_LABEL.room] === room &&
+          b.labels[CLEAN_ROOM_LABEL.component] === view.purpose &&
+          b.labels[CLEAN_ROOM_LABEL.dataset] === access.dataset.name,
+      );
+    if (!bucket) {
       findings.push({
         level: "error",
         subject: view.name,
@@ -85,7 +95,16 @@ function checkDataset(
       });
       continue;
     }
-    const bucket = found[0];
+    if (bucket.name !== view.name) {
+      aliases.set(`bucket:${bucket.name}`, `bucket:${view.name}`);
+      findings.push({
+        level: "error",
+        subject: bucket.address,
+        message:
+          `The ${view.purpose} bucket of dataset "${access.dataset.name}" is named "${bucket.name}", but the policy's names ` +
+          `(dataPlaneNames) give "${view.name}": the report, the guardrails and the constructs must name the same bucket.`,
+      });
+    }
     buckets.set(view.name, bucket);
     if (bucket.location === undefined || bucket.location.includes("${") || !isInResidency(bucket.location, residency)) {
       findings.push({
@@ -106,7 +125,14 @@ function checkDataset(
   }
 
   const keyName = `${access.key.keyRing}/${access.key.name}`;
-  const key = facts.keys.find((k) => `${k.keyRing}/${k.name}` === keyName);
+  const key =
+    facts.keys.find((k) => `${k.keyRing}/${k.name}` === keyName) ??
+    facts.keys.find(
+      (k) =>
+        k.labels[CLEAN_ROOM_LABEL.room] === room &&
+        k.labels[CLEAN_ROOM_LABEL.component] === COMPONENT.datasetKey &&
+        k.labels[CLEAN_ROOM_LABEL.dataset] === access.dataset.name,
+    );
   if (!key) {
     findings.push({
       level: "error",
@@ -114,6 +140,15 @@ function checkDataset(
       message: `The key of dataset "${access.dataset.name}" is not in the synthesized configuration.`,
     });
   } else {
+    const actualName = `${key.keyRing}/${key.name}`;
+    if (actualName !== keyName) {
+      aliases.set(`key:${actualName}`, `key:${keyName}`);
+      findings.push({
+        level: "error",
+        subject: key.address,
+        message: `The key of dataset "${access.dataset.name}" is "${actualName}", but the policy's names (dataPlaneNames) give "${keyName}".`,
+      });
+    }
     keys.set(keyName, key);
     if (key.rotationPeriod === undefined) {
       findings.push({ level: "warning", subject: keyName, message: "The dataset key has no rotation period." });
@@ -127,7 +162,14 @@ function checkDataset(
     ...(access.readerServiceAccount ? [{ kind: "serviceAccount", name: access.readerServiceAccount } as ResourceRef] : []),
   ];
   const onResources = new Set(resources.map(refKey));
-  const actual = facts.grants.filter((g) => g.resource && onResources.has(refKey(g.resource)));
+  const actual = facts.grants
+    .map((g): GrantFact => {
+      const alias = g.resource ? aliases.get(refKey(g.resource)) : undefined;
+      if (!alias) return g;
+      const [kind, ...name] = alias.split(":");
+      return { ...g, resource: { kind: kind as ResourceRef["kind"], name: name.join(":") } };
+    })
+    .filter((g) => g.resource && onResources.has(refKey(g.resource)));
   const actualByKey = new Map<string, GrantFact[]>();
   for (const g of actual) {
     const k = grantKey(g.resource!, g.role, g.member);
