@@ -1,0 +1,369 @@
+/**
+ * JupyterHub: the z2jh release whose values Helm would accept (validated against the chart's
+ * own 4.4.0 schema after Helm's merge with the chart defaults), with a real authenticator,
+ * no public plain-HTTP endpoint and the stage-1 settings ManaTEE's images need.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import Ajv from "ajv";
+import { TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
+import * as YAML from "yaml";
+import { JupyterHub, JupyterHubProps, RESEARCHER_USERNAME_PATTERN, Z2JH_CHART } from "../lib/jupyterhub";
+import { NAME_RULES } from "../lib/policy/names";
+import { SynthJson, resourceConfigs, synthStack } from "./util";
+
+const FIXTURES = path.join(__dirname, "fixtures", "z2jh");
+const schema = YAML.parse(fs.readFileSync(path.join(FIXTURES, "values.schema.4.4.0.yaml"), "utf8"));
+const chartDefaults = YAML.parse(fs.readFileSync(path.join(FIXTURES, "values.4.4.0.yaml"), "utf8"));
+// The chart's schema is written for Helm's validator, not ajv's strict mode (draft-07, `$schema` honoured).
+const validateValues = new Ajv({ strict: false, allErrors: true }).compile(schema);
+
+/**
+ * Helm's coalescing of user values over chart defaults: maps merge key by key, anything else
+ * replaces, and a user `null` deletes the default key.
+ */
+function helmMerge(defaults: any, user: any): any {
+  if (!isMap(defaults) || !isMap(user)) return user;
+  const out: Record<string, any> = { ...defaults };
+  for (const [key, value] of Object.entries(user)) {
+    if (value === null) delete out[key];
+    else out[key] = key in defaults ? helmMerge(defaults[key], value) : value;
+  }
+  return out;
+}
+function isMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** The values as Helm would validate them: YAML from the synthesized release, merged over the defaults. */
+function effectiveValues(json: SynthJson): any {
+  const [release] = resourceConfigs(json, "helm_release");
+  expect(release.values).toHaveLength(1);
+  return helmMerge(chartDefaults, YAML.parse(release.values[0]));
+}
+
+function schemaErrors(values: unknown): string[] {
+  return validateValues(values) ? [] : (validateValues.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
+}
+
+const GOOGLE: JupyterHubProps["authenticator"] = {
+  type: "google",
+  clientId: "1234567890-abc.apps.googleusercontent.com",
+  clientSecret: { secretName: "jupyterhub-oauth" },
+  callbackUrl: "https://hub.acme.example.org/hub/oauth_callback",
+  hostedDomains: ["acme.example.org"],
+};
+const RESEARCHERS = { "Alice.Smith@acme.example.org": "alice", "bob@acme.example.org": "bob" };
+const REGISTRY = "us-central1-docker.pkg.dev/acme-clean-room/insurance-study-images";
+
+function synthHub(props: Partial<JupyterHubProps> = {}): { json: SynthJson; hub: JupyterHub } {
+  const stack = new TerraformStack(Testing.app(), "workloads");
+  new HelmProvider(stack, "helm", { kubernetes: { host: "https://203.0.113.10", clusterCaCertificate: "placeholder-ca" } });
+  const hub = new JupyterHub(stack, "JupyterHub", {
+    roomName: "insurance-study",
+    project: "acme-clean-room",
+    authenticator: GOOGLE,
+    researchers: RESEARCHERS,
+    serviceImagesRegistry: REGISTRY,
+    ...props,
+  });
+  return { json: synthStack(stack), hub };
+}
+
+describe("JupyterHub (defaults)", () => {
+  let json: SynthJson;
+  let hub: JupyterHub;
+  let values: any;
+  beforeAll(() => {
+    ({ json, hub } = synthHub());
+    values = effectiveValues(json);
+  });
+
+  test("the chart is pinned: z2jh 4.4.0 from its public repository", () => {
+    const [release] = resourceConfigs(json, "helm_release");
+    expect(release).toMatchObject({
+      repository: "https://hub.jupyter.org/helm-chart/",
+      chart: "jupyterhub",
+      version: "4.4.0",
+      namespace: "manatee",
+      name: "jupyterhub",
+      atomic: true,
+    });
+    expect(Z2JH_CHART.version).toBe("4.4.0");
+  });
+
+  test("values validate against the chart's 4.4.0 schema, and the validator rejects a typo", () => {
+    expect(schemaErrors(chartDefaults)).toEqual([]);
+    expect(schemaErrors(values)).toEqual([]);
+    // a control: the schema forbids unknown keys, so validation is not vacuous
+    expect(schemaErrors(helmMerge(values, { singleuser: { cmdd: "start-notebook.py" } }))).not.toEqual([]);
+    expect(schemaErrors(helmMerge(values, { singleuser: { image: { tag: 4 } } }))).not.toEqual([]);
+  });
+
+  test("the YAML Helm receives is exactly the exposed values", () => {
+    const [release] = resourceConfigs(json, "helm_release");
+    expect(release.values[0]).toBe(hub.valuesYaml);
+    expect(YAML.parse(hub.valuesYaml)).toEqual(JSON.parse(JSON.stringify(hub.values)));
+  });
+
+  test("a real authenticator, no admin access to others' servers", () => {
+    expect(values.hub.config.JupyterHub.authenticator_class).toBe("google");
+    expect(values.hub.config.JupyterHub.authenticator_class).not.toBe("dummy");
+    expect(values.hub.config.JupyterHub.admin_access).toBe(false);
+    expect(values.hub.config.GoogleOAuthenticator).toEqual({
+      client_id: "1234567890-abc.apps.googleusercontent.com",
+      oauth_callback_url: "https://hub.acme.example.org/hub/oauth_callback",
+      hosted_domain: ["acme.example.org"],
+      login_service: "Google",
+    });
+    expect(values.hub.config.Authenticator.allow_all).toBe(false);
+    expect(values.hub.config.Authenticator.allowed_users).toEqual(["alice", "bob"]);
+  });
+
+  test("the client secret comes from a Kubernetes Secret, never from the values", () => {
+    expect(values.hub.extraEnv).toEqual({
+      OAUTH_CLIENT_SECRET: { valueFrom: { secretKeyRef: { name: "jupyterhub-oauth", key: "client-secret" } } },
+    });
+    const keys = JSON.stringify(values.hub.config);
+    expect(keys).not.toMatch(/client_secret|password|api_token|cookie_secret/);
+    expect(values.hub.cookieSecret ?? null).toBeNull();
+    expect(values.proxy.secretToken ?? null).toBeNull();
+  });
+
+  test("the proxy is not a public load balancer (the chart's default is LoadBalancer)", () => {
+    expect(chartDefaults.proxy.service.type).toBe("LoadBalancer");
+    expect(values.proxy.service.type).toBe("ClusterIP");
+    expect(values.proxy.https.enabled).toBe(false);
+  });
+
+  test("single-user pods: stage 1, the image's own command, Workload Identity reachable", () => {
+    const su = values.singleuser;
+    expect(su.extraEnv).toMatchObject({
+      EXECUTION_STAGE: "1",
+      MANATEE_EXTRA_ENV_EXECUTION_STAGE: "2",
+      DATA_CLEAN_ROOM_HOST: "http://manatee.manatee.svc.cluster.local",
+    });
+    // Helm deletes a null key: the chart's `jupyterhub-singleuser` default is gone, so the image's start-notebook runs
+    expect(YAML.parse(hub.valuesYaml).singleuser.cmd).toBeNull();
+    expect("cmd" in su).toBe(false);
+    expect(su.cloudMetadata).toEqual({ blockWithIptables: false, ip: "169.254.169.254" });
+    expect(su.serviceAccountName).toBe("jupyter-k8s-pod-sa");
+    expect(su.nodeSelector).toEqual({ "iam.gke.io/gke-metadata-server-enabled": "true" });
+    expect(su.image).toEqual({ name: `${REGISTRY}/manatee-jupyterlab-singleuser`, tag: "latest", pullPolicy: "Always", pullSecrets: [] });
+    expect(su.storage.capacity).toBe("20Gi");
+    expect(su.extraEnv.NOTEBOOK_ARGS).toBe("--ServerApp.terminals_enabled=False");
+    expect(values.hub.config.KubeSpawner.automount_service_account_token).toBe(false);
+  });
+
+  test("single-user egress: the job service API, DNS and the metadata server; no private ranges", () => {
+    const np = values.singleuser.networkPolicy;
+    expect(np.enabled).toBe(true);
+    expect(np.egressAllowRules).toMatchObject({ privateIPs: false, cloudMetadataServer: true, nonPrivateIPs: true });
+    expect(np.egress).toContainEqual({
+      to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "manatee", "app.kubernetes.io/component": "api" } } }],
+      ports: [{ port: 8080, protocol: "TCP" }],
+    });
+    expect(np.egress).toContainEqual({ to: [{ ipBlock: { cidr: "169.254.169.252/32" } }], ports: [{ port: 988, protocol: "TCP" }] });
+  });
+
+  test("no pre-pull hook, no user scheduler, debug off, idle servers culled", () => {
+    expect(values.prePuller.hook.enabled).toBe(false);
+    expect(values.scheduling.userScheduler.enabled).toBe(false);
+    expect(values.debug.enabled).toBe(false);
+    expect(values.cull.enabled).toBe(true);
+    expect(values.hub.networkPolicy.enabled).toBe(true);
+  });
+
+  test("usernames: e-mails map to short names; the pattern keeps `<user>-<uuid>` a valid GCE name", () => {
+    const auth = values.hub.config.Authenticator;
+    expect(auth.username_pattern).toBe(RESEARCHER_USERNAME_PATTERN);
+    // keys lower-cased (JupyterHub lower-cases before mapping); the local part too, for domain-stripping releases
+    expect(auth.username_map).toEqual({
+      "alice.smith@acme.example.org": "alice",
+      "alice.smith": "alice",
+      "bob@acme.example.org": "bob",
+    });
+    const pattern = new RegExp(RESEARCHER_USERNAME_PATTERN);
+    const uuid = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+    for (const ok of ["a", "alice", "bob-smith-2", "a".repeat(26)]) {
+      expect(ok).toMatch(pattern);
+      expect(`${ok}-${uuid}`).toMatch(NAME_RULES.computeName.pattern);
+      expect(`${ok}-${uuid}`.length).toBeLessThanOrEqual(NAME_RULES.computeName.max);
+    }
+    for (const bad of ["alice@acme.example.org", "Alice", "alice-", "1alice", "a.b", "a_b", "a".repeat(27), ""]) {
+      expect(bad).not.toMatch(pattern);
+    }
+  });
+
+  test("snapshot (paired with the property assertions above)", () => {
+    const { terraform: _t, ...rest } = json;
+    expect(rest).toMatchSnapshot();
+  });
+});
+
+describe("JupyterHub options", () => {
+  test("the dummy authenticator is refused unless the room is non-production", () => {
+    expect(() => synthHub({ authenticator: { type: "dummy", acknowledgeInsecure: true } })).toThrow(
+      'JupyterHub "authenticator": the dummy authenticator lets anyone sign in under any name. It is only allowed ' +
+        'when "nonProduction" is true; configure a "google", "github" or "generic-oauth" authenticator for this room.',
+    );
+    expect(() =>
+      synthHub({
+        authenticator: { type: "dummy", acknowledgeInsecure: true },
+        nonProduction: true,
+        exposure: { type: "internal-load-balancer" },
+      }),
+    ).toThrow('JupyterHub "exposure": with the dummy authenticator the hub must stay a ClusterIP service');
+
+    const { json } = synthHub({ authenticator: { type: "dummy", acknowledgeInsecure: true }, nonProduction: true, researchers: {} });
+    const values = effectiveValues(json);
+    expect(schemaErrors(values)).toEqual([]);
+    expect(values.hub.config.JupyterHub.authenticator_class).toBe("dummy");
+    expect(values.hub.config.Authenticator.allow_all).toBe(true);
+    expect(values.proxy.service.type).toBe("ClusterIP");
+  });
+
+  test("an internal load balancer is annotated Internal and restricted to the given ranges", () => {
+    const { json } = synthHub({ exposure: { type: "internal-load-balancer", sourceRanges: ["10.0.0.0/8"] } });
+    const values = effectiveValues(json);
+    expect(schemaErrors(values)).toEqual([]);
+    expect(values.proxy.service).toMatchObject({
+      type: "LoadBalancer",
+      annotations: { "networking.gke.io/load-balancer-type": "Internal" },
+      loadBalancerSourceRanges: ["10.0.0.0/8"],
+    });
+  });
+
+  test("https with Let's Encrypt or a provided certificate; Let's Encrypt cannot sit behind an internal LB", () => {
+    const le = effectiveValues(
+      synthHub({
+        exposure: { type: "https", hosts: ["hub.acme.example.org"], tls: { type: "letsencrypt", contactEmail: "ops@acme.example.org" } },
+      }).json,
+    );
+    expect(schemaErrors(le)).toEqual([]);
+    expect(le.proxy.https).toMatchObject({ enabled: true, type: "letsencrypt", hosts: ["hub.acme.example.org"] });
+    expect(le.proxy.service.annotations).toEqual({});
+
+    const own = effectiveValues(
+      synthHub({
+        exposure: { type: "https", hosts: ["hub.internal"], tls: { type: "secret", secretName: "hub-tls" }, loadBalancer: "internal" },
+      }).json,
+    );
+    expect(schemaErrors(own)).toEqual([]);
+    expect(own.proxy.https).toMatchObject({ enabled: true, type: "secret", secret: { name: "hub-tls" } });
+    expect(own.proxy.service.disableHttpPort).toBe(true);
+
+    expect(() =>
+      synthHub({
+        exposure: {
+          type: "https",
+          hosts: ["hub.internal"],
+          tls: { type: "letsencrypt", contactEmail: "ops@acme.example.org" },
+          loadBalancer: "internal",
+        },
+      }),
+    ).toThrow(`JupyterHub "exposure": Let's Encrypt cannot validate a host behind an internal load balancer.`);
+  });
+
+  test("GitHub and generic OAuth authenticators validate against the schema", () => {
+    const gh = effectiveValues(
+      synthHub({
+        authenticator: {
+          type: "github",
+          clientId: "Iv1.abc",
+          clientSecret: { secretName: "gh-oauth", key: "secret" },
+          callbackUrl: "http://localhost:8080/hub/oauth_callback",
+          allowedOrganizations: ["acme-research"],
+        },
+        researchers: {},
+      }).json,
+    );
+    expect(schemaErrors(gh)).toEqual([]);
+    expect(gh.hub.config.GitHubOAuthenticator).toMatchObject({ allowed_organizations: ["acme-research"] });
+    expect(gh.hub.extraEnv.OAUTH_CLIENT_SECRET.valueFrom.secretKeyRef).toEqual({ name: "gh-oauth", key: "secret" });
+
+    const generic = effectiveValues(
+      synthHub({
+        authenticator: {
+          type: "generic-oauth",
+          clientId: "hub",
+          clientSecret: { secretName: "sso" },
+          callbackUrl: "https://hub.acme.example.org/hub/oauth_callback",
+          authorizeUrl: "https://sso.acme.example.org/authorize",
+          tokenUrl: "https://sso.acme.example.org/token",
+          userdataUrl: "https://sso.acme.example.org/userinfo",
+        },
+        researchers: { "alice.smith": "alice" },
+      }).json,
+    );
+    expect(schemaErrors(generic)).toEqual([]);
+    expect(generic.hub.config.GenericOAuthenticator.username_claim).toBe("preferred_username");
+  });
+
+  test("researchers must map to safe, distinct usernames in the hosted domain", () => {
+    expect(() => synthHub({ researchers: { "alice@acme.example.org": "alice@acme.example.org" } })).toThrow(
+      'JupyterHub "researchers" maps "alice@acme.example.org" to "alice@acme.example.org", which is not a safe username',
+    );
+    expect(() => synthHub({ researchers: { "alice@acme.example.org": "a", "al@acme.example.org": "a" } })).toThrow(
+      'JupyterHub "researchers" maps both "alice@acme.example.org" and "al@acme.example.org" to "a": they would share one account and its jobs.',
+    );
+    expect(() => synthHub({ researchers: { "eve@evil.example.com": "eve" } })).toThrow(
+      'JupyterHub "researchers" key "eve@evil.example.com" is not an e-mail address in "authenticator.hostedDomains"',
+    );
+    expect(() => synthHub({ researchers: {} })).toThrow('JupyterHub "researchers" is empty, so nobody could sign in.');
+    expect(() => synthHub({ adminUsers: ["carol"] })).toThrow('JupyterHub "adminUsers" entry "carol" is not a username in "researchers".');
+  });
+
+  test("bad OAuth settings fail with the field and the fix", () => {
+    expect(() => synthHub({ authenticator: { ...GOOGLE, callbackUrl: "http://hub.acme.example.org/hub/oauth_callback" } as any })).toThrow(
+      'JupyterHub "authenticator.callbackUrl" "http://hub.acme.example.org/hub/oauth_callback" must be https://<host>/hub/oauth_callback',
+    );
+    expect(() => synthHub({ authenticator: { ...GOOGLE, hostedDomains: [] } as any })).toThrow(
+      'JupyterHub "authenticator.hostedDomains" is empty: any Google account could attempt to sign in.',
+    );
+  });
+
+  test("values are deterministic whatever the order researchers are given in", () => {
+    const a = synthHub({ researchers: { "alice.smith@acme.example.org": "alice", "bob@acme.example.org": "bob" } }).hub.valuesYaml;
+    const b = synthHub({ researchers: { "bob@acme.example.org": "bob", "alice.smith@acme.example.org": "alice" } }).hub.valuesYaml;
+    expect(a).toBe(b);
+  });
+
+  test("a digest-pinned image pulls by digest; a token registry resolves inside the YAML", () => {
+    const digest = `sha256:${"b".repeat(64)}`;
+    const pinned = effectiveValues(synthHub({ singleUserImage: `${REGISTRY}/manatee-jupyterlab-singleuser@${digest}` }).json);
+    expect(schemaErrors(pinned)).toEqual([]);
+    expect(`${pinned.singleuser.image.name}:${pinned.singleuser.image.tag}`).toBe(
+      `${REGISTRY}/manatee-jupyterlab-singleuser:pinned@${digest}`,
+    );
+    expect(pinned.singleuser.image.pullPolicy).toBe("IfNotPresent");
+
+    const stack = new TerraformStack(Testing.app(), "w");
+    new HelmProvider(stack, "helm", { kubernetes: { host: "https://203.0.113.10" } });
+    const registry = new TerraformVariable(stack, "registry", { type: "string" }).stringValue;
+    new JupyterHub(stack, "Hub", {
+      roomName: "r",
+      project: "p",
+      authenticator: GOOGLE,
+      researchers: RESEARCHERS,
+      serviceImagesRegistry: registry,
+    });
+    const values = YAML.parse(resourceConfigs(synthStack(stack), "helm_release")[0].values[0]);
+    expect(values.singleuser.image.name).toBe("${var.registry}/manatee-jupyterlab-singleuser");
+  });
+});
+
+describe("JupyterHub beside a job service in another namespace", () => {
+  test("the API URL and the egress rule follow the job service namespace", () => {
+    const values = effectiveValues(synthHub({ namespace: "hub", jobServiceNamespace: "jobs" }).json);
+    expect(schemaErrors(values)).toEqual([]);
+    expect(values.singleuser.extraEnv.DATA_CLEAN_ROOM_HOST).toBe("http://manatee.jobs.svc.cluster.local");
+    expect(values.singleuser.networkPolicy.egress[0].to).toEqual([
+      {
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "manatee", "app.kubernetes.io/component": "api" } },
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "jobs" } },
+      },
+    ]);
+  });
+});
