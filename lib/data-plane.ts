@@ -13,7 +13,7 @@ import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "./con
 import { AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./kms";
 import { DatasetMember, IamCondition, datasetMembers } from "./policy/members";
 import { AccessMode, CleanRoomPolicy, DatasetPolicy } from "./policy/model";
-import { resourceName } from "./policy/names";
+import { dataPlaneNames } from "./policy/names";
 import { CleanRoomBucket } from "./storage";
 import { ConfidentialSpacePool, ConfidentialSpacePoolProps } from "./workload-identity";
 
@@ -92,7 +92,7 @@ export class CleanRoomDataPlane extends Construct {
 
     this.datasetKeyRing = new KmsKeyRing(this, "dataset-keys", {
       project: policy.project,
-      name: resourceName("keyRing", policy.name, "datasets"),
+      name: dataPlaneNames(policy).datasetKeyRing,
       location: policy.region,
       provider,
     });
@@ -147,7 +147,7 @@ export class CleanRoomDataPlane extends Construct {
     } else {
       readerServiceAccount = new ServiceAccount(scope, "reader", {
         project: policy.project,
-        accountId: resourceName("serviceAccountId", policy.name, dataset.name, "reader"),
+        accountId: dataPlaneNames(policy).readerServiceAccountId(dataset.name),
         displayName: `Stage-2 reader of ${dataset.name}`,
         description: `Holds read and decrypt on dataset ${dataset.name}; only approved attested images may impersonate it.`,
         provider,

@@ -26,7 +26,7 @@ import {
   toGrantOptions,
 } from "./common";
 import { DatasetMember, IamCondition } from "./policy/members";
-import { resourceName } from "./policy/names";
+import { dataPlaneNames, resourceName } from "./policy/names";
 
 export const KMS_ROLES = {
   decrypter: "roles/cloudkms.cryptoKeyDecrypter",
@@ -34,7 +34,7 @@ export const KMS_ROLES = {
   encrypterDecrypter: "roles/cloudkms.cryptoKeyEncrypterDecrypter",
 } as const;
 
-/** 90 days: Google's recommended maximum rotation period for symmetric keys. */
+/** 90 days: the usual default (terraform-google-modules/kms); short enough to bound a leaked key version. */
 export const DEFAULT_ROTATION_PERIOD = "7776000s";
 /** 30 days: Cloud KMS's own default, spelled out so the window is deliberate and visible. */
 export const DEFAULT_DESTROY_SCHEDULED_DURATION = "2592000s";
@@ -79,7 +79,8 @@ export interface CleanRoomKeyProps {
   readonly destroyScheduledDuration?: string;
   /**
    * Defaults to HSM: these few keys gate all of the clean room's data, so the key material stays
-   * in FIPS 140-2 Level 3 hardware; the extra cost is about one dollar per key version per month.
+   * in FIPS 140-2 Level 3 hardware; the cost is a higher monthly price per key version (Cloud HSM
+   * pricing), negligible for a handful of keys.
    * @default "HSM"
    */
   readonly protectionLevel?: KeyProtectionLevel;
@@ -174,7 +175,7 @@ abstract class CleanRoomKeyBase extends Construct {
 export interface AttestationBoundKeyProps extends CleanRoomKeyProps {
   /** The dataset this key protects (lowercase letters, digits, '-'). */
   readonly dataset: string;
-  /** @default the dataset name */
+  /** @default dataPlaneNames(room).datasetKey(dataset): the dataset name */
   readonly keyName?: string;
   /**
    * Name of the key ring created when `keyRingId` is absent. Key ring names can never be reused
@@ -194,7 +195,7 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
 
   constructor(scope: Construct, id: string, props: AttestationBoundKeyProps) {
     super(scope, id, props, {
-      keyName: props.keyName ?? resourceName("cryptoKey", props.dataset),
+      keyName: props.keyName ?? dataPlaneNames(props.room).datasetKey(props.dataset),
       keyRingName: props.keyRingName ?? resourceName("keyRing", props.room.name, props.dataset),
       component: COMPONENT.datasetKey,
       labels: { [CLEAN_ROOM_LABEL.dataset]: props.dataset },
@@ -242,12 +243,12 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
 }
 
 export interface StorageEncryptionKeyProps extends CleanRoomKeyProps {
-  /** @default "buckets" */
+  /** @default dataPlaneNames(room).storageKey, e.g. "insurance-study-storage" */
   readonly keyName?: string;
   /**
    * Name of the key ring created when `keyRingId` is absent: a ring of its own, apart from the
    * dataset keys.
-   * @default resourceName("keyRing", room.name, "storage")
+   * @default dataPlaneNames(room).storageKeyRing, e.g. "insurance-study-storage"
    */
   readonly keyRingName?: string;
 }
@@ -264,8 +265,8 @@ export class StorageEncryptionKey extends CleanRoomKeyBase {
 
   constructor(scope: Construct, id: string, props: StorageEncryptionKeyProps) {
     super(scope, id, props, {
-      keyName: props.keyName ?? "buckets",
-      keyRingName: props.keyRingName ?? resourceName("keyRing", props.room.name, "storage"),
+      keyName: props.keyName ?? dataPlaneNames(props.room).storageKey,
+      keyRingName: props.keyRingName ?? dataPlaneNames(props.room).storageKeyRing,
       component: COMPONENT.storageKey,
     });
     this.serviceAgent = new DataGoogleStorageProjectServiceAccount(this, "storage-agent", {

@@ -26,7 +26,7 @@ import {
 import { AttestationBoundKey } from "./kms";
 import { IamCondition } from "./policy/members";
 import { DEFAULT_RETENTION_DAYS } from "./policy/model";
-import { NAME_RULES, resourceName } from "./policy/names";
+import { DatasetBucketPurpose, NAME_RULES, dataPlaneNames, resourceName } from "./policy/names";
 
 export const BUCKET_PURPOSES = ["stage1", "stage2", "outputs", "hub", "audit"] as const;
 export type BucketPurpose = (typeof BUCKET_PURPOSES)[number];
@@ -98,7 +98,8 @@ export interface CleanRoomBucketProps {
   readonly location?: string;
   /**
    * Globally unique bucket name. The hub bucket must be exactly `manateeContract().hubBucket`.
-   * @default resourceName("bucket", project, room.name, dataset, purpose)
+   * @default dataPlaneNames(room).datasetBucket(dataset, purpose) for data buckets (e.g. "PROJECT-ROOM-DATASET-s2"),
+   *   resourceName("bucket", project, room.name, purpose) otherwise
    */
   readonly bucketName?: string;
   /**
@@ -244,7 +245,12 @@ export class CleanRoomBucket extends Construct {
       );
     }
 
-    this.bucketName = props.bucketName ?? resourceName("bucket", project, room.name, dataset?.name ?? "", purpose);
+    // The shared names keep the constructs, the access report and the guardrails in agreement.
+    this.bucketName =
+      props.bucketName ??
+      (dataset
+        ? dataPlaneNames({ name: room.name, project }).datasetBucket(dataset.name, purpose as DatasetBucketPurpose)
+        : resourceName("bucket", project, room.name, purpose));
     requireBucketName(this.bucketName);
 
     const labels: Record<string, string> = {

@@ -16,7 +16,7 @@ import {
 } from "./policy/condition";
 import { PoolRef, principalSetForDigest } from "./policy/members";
 import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy, STS_AUDIENCE } from "./policy/model";
-import { NAME_RULES, manateeContract, resourceName } from "./policy/names";
+import { NAME_RULES, dataPlaneNames } from "./policy/names";
 
 /**
  * The provider's `issuer_uri`. Google's Confidential Space guides register the issuer with a
@@ -32,7 +32,7 @@ export interface ConfidentialSpacePoolProps {
   /**
    * Workload identity pool ID (4-32 characters). Deleted pools block their ID for 30 days,
    * so keep it stable.
-   * @default resourceName("workloadIdentityPoolId", policy.name, "tee"), e.g. "insurance-study-tee"
+   * @default dataPlaneNames(policy).poolId, e.g. "insurance-study-tee"
    */
   readonly poolId?: string;
   /**
@@ -82,8 +82,9 @@ export class ConfidentialSpacePool extends Construct {
   constructor(scope: Construct, id: string, props: ConfidentialSpacePoolProps) {
     super(scope, id);
     const { policy } = props;
-    this.poolId = props.poolId ?? resourceName("workloadIdentityPoolId", policy.name, "tee");
-    this.providerId = props.providerId ?? manateeContract(policy.name, policy.project).wifProviderId;
+    const names = dataPlaneNames(policy);
+    this.poolId = props.poolId ?? names.poolId;
+    this.providerId = props.providerId ?? names.providerId;
     requireName("poolId", this.poolId, NAME_RULES.workloadIdentityPoolId);
     requireName("providerId", this.providerId, NAME_RULES.workloadIdentityProviderId);
     this.attributeCondition = props.attributeCondition ?? compileAttributeCondition(policy);

@@ -1,6 +1,7 @@
 import { CleanRoomDataPlane } from "../lib/data-plane";
 import { compileAttributeCondition } from "../lib/policy/condition";
 import { DatasetMember, PoolRef, datasetMembers } from "../lib/policy/members";
+import { dataPlaneNames } from "../lib/policy/names";
 import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 
 const policy = examplePolicy();
@@ -48,7 +49,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
       const k = keys[refId(g.crypto_key_id, "google_kms_crypto_key")];
       return { component: k.labels.component, dataset: k.labels.dataset, role: g.role, member: g.member, config: g };
     });
-    readerId = resources(json, "google_service_account").find(([, sa]) => sa.account_id.endsWith("-reader"))![0];
+    readerId = resources(json, "google_service_account").find(([, sa]) => sa.account_id.endsWith("-rd"))![0];
     storageKeyId = Object.entries(keys).find(([, k]) => k.labels.component === "storage-key")![0];
   });
 
@@ -229,6 +230,26 @@ describe("CleanRoomDataPlane from the example policy", () => {
       );
       expect(dataSources(json, "google_compute_image")[0][1].family).toBe("confidential-space");
     });
+  });
+
+  test("every name is the one dataPlaneNames gives, so the access report and the guardrails find the same resources", () => {
+    const names = dataPlaneNames(policy);
+    for (const b of Object.values(buckets)) {
+      expect(b.name).toBe(names.datasetBucket(b.labels.dataset, b.labels.component));
+    }
+    expect(Object.values(resources(json, "google_kms_key_ring")).map(([, r]) => r.name).sort()).toEqual(
+      [names.datasetKeyRing, names.storageKeyRing].sort(),
+    );
+    for (const k of Object.values(keys)) {
+      expect(k.name).toBe(k.labels.component === "storage-key" ? names.storageKey : names.datasetKey(k.labels.dataset));
+    }
+    expect(resourceConfigs(json, "google_iam_workload_identity_pool")[0].workload_identity_pool_id).toBe(names.poolId);
+    expect(resourceConfigs(json, "google_iam_workload_identity_pool_provider")[0].workload_identity_pool_provider_id).toBe(
+      names.providerId,
+    );
+    const accountIds = resourceConfigs(json, "google_service_account").map((sa) => sa.account_id);
+    expect(accountIds).toContain(names.readerServiceAccountId("claims"));
+    expect(accountIds).not.toContain(names.readerServiceAccountId("insurance"));
   });
 
   test("the per-dataset handles expose what was created", () => {

@@ -178,7 +178,7 @@ describe("StorageEncryptionKey", () => {
     const [ring] = resourceConfigs(json, "google_kms_key_ring");
     expect(ring).toEqual({ name: "insurance-study-storage", location: "us-central1", project: "acme-clean-room" });
     expect(resourceConfigs(json, "google_kms_crypto_key")[0]).toMatchObject({
-      name: "buckets",
+      name: "insurance-study-storage",
       rotation_period: "7776000s",
       destroy_scheduled_duration: "2592000s",
       version_template: { protection_level: "HSM" },

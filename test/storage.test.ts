@@ -53,7 +53,7 @@ describe("CleanRoomBucket: a stage-2 data bucket", () => {
 
   test("then it lies in the residency set, with a generated global name and the clean-room labels", () => {
     expect(policy.residency).toContain(bucket.location);
-    expect(bucket.name).toBe("acme-clean-room-insurance-study-insurance-stage2");
+    expect(bucket.name).toBe("acme-clean-room-insurance-study-insurance-s2");
     expect(bucket.labels).toEqual({
       "managed-by": "manatee-cdktf",
       "clean-room": "insurance-study",
