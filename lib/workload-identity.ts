@@ -64,7 +64,10 @@ export class ConfidentialSpacePool extends Construct {
   public readonly oidcProvider: IamWorkloadIdentityPoolProvider;
   public readonly poolId: string;
   public readonly providerId: string;
-  /** The pool as principals name it: project number (a token) and pool ID. */
+  /**
+   * The pool as principals name it: project number (a token) and pool ID. Grants to its
+   * principal sets should depend on `oidcProvider`: IAM rejects principals of a missing pool.
+   */
   public readonly poolRef: PoolRef;
   /** The attribute condition the provider enforces. */
   public readonly attributeCondition: string;
