@@ -1,0 +1,581 @@
+/**
+ * The stage-1 GKE cluster: JupyterHub, the ManaTEE job service and Kaniko builds run here,
+ * on stage-1 data only. Hardened beyond ManaTEE's own cluster (reference/manatee-runtime.md
+ * §1.1): private nodes, no public control-plane IP, shielded nodes, least-privilege node
+ * service account, GKE metadata server, CMEK for secrets when given, and a tainted GPU pool.
+ */
+import { Fn, ITerraformDependable, TerraformProvider, Token } from "cdktf";
+import { Construct } from "constructs";
+import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
+import { ContainerCluster } from "@cdktf/provider-google/lib/container-cluster";
+import { ContainerNodePool, ContainerNodePoolNodeConfig } from "@cdktf/provider-google/lib/container-node-pool";
+import { DataGoogleClientConfig } from "@cdktf/provider-google/lib/data-google-client-config";
+import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
+import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
+import { CleanRoomRef, cleanRoomLabels, requireInResidency } from "./common";
+import { isPrivateCidr, parseCidr } from "./network";
+import { manateeEnv, resourceName } from "./policy/names";
+
+/**
+ * Project roles of the node service account: what the kubelet and GKE's system agents need to
+ * write logs and metrics, nothing more. Image pulls are granted per repository
+ * (`grantImagePull`), never project-wide; no storage or editor role.
+ */
+export const NODE_SERVICE_ACCOUNT_ROLES = [
+  "roles/logging.logWriter",
+  "roles/monitoring.metricWriter",
+  "roles/monitoring.viewer",
+  "roles/stackdriver.resourceMetadata.writer",
+] as const;
+
+export type ConfidentialNodeType = "SEV" | "SEV_SNP" | "TDX";
+
+/**
+ * Machine types each Confidential GKE Nodes technology runs on (Confidential VM supported
+ * configurations): AMD SEV on N2D, C2D and C3D; SEV-SNP on N2D; Intel TDX on C3, and on
+ * a3-highgpu-1g for H100 GPU nodes.
+ */
+export const CONFIDENTIAL_NODE_MACHINE_TYPES: Record<ConfidentialNodeType, { pattern: RegExp; examples: string }> = {
+  SEV: { pattern: /^(n2d|c2d|c3d)-/, examples: "n2d-, c2d- or c3d- types, e.g. n2d-standard-4" },
+  SEV_SNP: { pattern: /^n2d-/, examples: "n2d- types, e.g. n2d-standard-4" },
+  TDX: { pattern: /^(c3-(standard|highcpu|highmem)-\d+|a3-highgpu-1g)$/, examples: "c3-standard-*, c3-highcpu-*, c3-highmem-* or a3-highgpu-1g" },
+};
+
+/**
+ * 16 GB: Kaniko requests 6000M per build, next to the API and reconciler (each with a Cloud SQL
+ * proxy requesting 2 GiB) and the hub. N2D so `confidentialNodes: "SEV"` needs no type change.
+ * (ManaTEE's default `c3-highmen-8` is a typo of c3-highmem-8 and fails to create.)
+ */
+export const DEFAULT_CPU_MACHINE_TYPE = "n2d-standard-4";
+
+const MACHINE_TYPE =
+  /^[a-z][a-z0-9]*-(standard|highmem|highcpu|highgpu|megagpu|ultragpu|edgegpu|ultramem|megamem|hypermem|micro|small|medium|custom)(-[0-9a-z-]+)?$/;
+const GPU_DRIVER_VERSIONS = ["DEFAULT", "LATEST", "INSTALLATION_DISABLED"] as const;
+const RELEASE_CHANNELS = ["RAPID", "REGULAR", "STABLE"] as const;
+const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
+/** GKE's own convention for GPU nodes: pods that request nvidia.com/gpu get the toleration automatically. */
+export const GPU_TAINT = { key: "nvidia.com/gpu", value: "present", effect: "NO_SCHEDULE" } as const;
+
+/** The network the cluster runs in; a `CleanRoomNetwork` fits. */
+export interface ClusterNetworkRef {
+  readonly networkId: string;
+  readonly subnetworkId: string;
+  /** Secondary range of the subnet for pods. */
+  readonly podsRangeName: string;
+  /** Secondary range of the subnet for services. */
+  readonly servicesRangeName: string;
+  /**
+   * Network tag put on every node, so the network's node firewall rules apply. Without it, a
+   * `CleanRoomNetwork`'s deny-all egress rule cuts the nodes off.
+   * @default - no tag
+   */
+  readonly nodeTag?: string;
+  /** Region of the subnet; when known, the cluster location must lie in it. @default - not checked */
+  readonly region?: string;
+}
+
+export interface AuthorizedNetwork {
+  /** IPv4 CIDR block allowed to reach the IP-based control-plane endpoints. */
+  readonly cidrBlock: string;
+  readonly displayName: string;
+}
+
+/**
+ * Who may reach the Kubernetes API.
+ *
+ * Default: the DNS-based endpoint only for operators, and no public IP endpoint. Every request
+ * to the DNS endpoint needs a Google identity with `container.clusters.connect` (e.g.
+ * roles/container.developer) and then Kubernetes RBAC, and it can be fenced further with VPC
+ * Service Controls. So `cdktf deploy` of the workloads stack works from any machine whose
+ * credentials hold that permission, with no IP allow-list to maintain: `kubernetesConnection()`
+ * points the kubernetes and helm providers at the DNS endpoint.
+ */
+export interface ControlPlaneAccess {
+  /**
+   * Serve the API on the DNS-based endpoint (`gke-….<region>.gke.goog`), IAM-gated.
+   * @default true
+   */
+  readonly dnsEndpoint?: boolean;
+  /**
+   * Expose the public IP-based endpoint. Requires `authorizedNetworks`; the private IP endpoint
+   * always exists (nodes use it).
+   * @default false
+   */
+  readonly publicEndpoint?: boolean;
+  /**
+   * CIDR blocks allowed to reach the IP-based endpoints (public ones when `publicEndpoint`).
+   * Master authorized networks are always on; Google Cloud's public IPs are never allowed.
+   * @default []
+   */
+  readonly authorizedNetworks?: readonly AuthorizedNetwork[];
+}
+
+/** Size and shape of a node pool. */
+export interface NodePoolOptions {
+  /** @default DEFAULT_CPU_MACHINE_TYPE for the CPU pool */
+  readonly machineType?: string;
+  /** Autoscaling lower bound (per zone). @default 1 for the CPU pool, 0 for the GPU pool */
+  readonly minNodes?: number;
+  /** Autoscaling upper bound (per zone). @default 3 for the CPU pool, 1 for the GPU pool */
+  readonly maxNodes?: number;
+  /** @default 100 */
+  readonly diskSizeGb?: number;
+  /**
+   * Run the pool as Confidential GKE Nodes (memory encrypted by the CPU). The machine type
+   * must support the technology (`CONFIDENTIAL_NODE_MACHINE_TYPES`).
+   * @default - not confidential
+   */
+  readonly confidentialNodes?: ConfidentialNodeType;
+}
+
+export interface GpuAccelerator {
+  /** Accelerator type, e.g. "nvidia-l4" or "nvidia-h100-80gb". */
+  readonly type: string;
+  /** GPUs per node (must match what the machine type carries). */
+  readonly count: number;
+  /**
+   * GKE installs the NVIDIA driver ("DEFAULT" or "LATEST"); "INSTALLATION_DISABLED" leaves it
+   * to you (ManaTEE's choice).
+   * @default "DEFAULT"
+   */
+  readonly driverVersion?: (typeof GPU_DRIVER_VERSIONS)[number];
+}
+
+/** A GPU node pool, tainted `nvidia.com/gpu=present:NoSchedule` so ordinary pods never land on it. */
+export interface GpuPoolOptions extends NodePoolOptions {
+  /** GPU machine type, e.g. "g2-standard-8" or "a3-highgpu-1g". */
+  readonly machineType: string;
+  readonly accelerator: GpuAccelerator;
+}
+
+/** Customer-managed keys; each must be in the cluster's region (Cloud KMS key id). */
+export interface ClusterEncryption {
+  /**
+   * Encrypt Kubernetes Secrets in etcd with this key (application-layer secrets encryption).
+   * The GKE service agent (`service-PROJECT_NUMBER@container-engine-robot.iam.gserviceaccount.com`)
+   * needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it before the cluster is created.
+   * @default - Google-managed encryption only
+   */
+  readonly secretsKey?: string;
+  /**
+   * Encrypt node boot disks with this key. The Compute Engine service agent needs
+   * roles/cloudkms.cryptoKeyEncrypterDecrypter on it.
+   * @default - Google-managed encryption
+   */
+  readonly bootDiskKey?: string;
+}
+
+export interface CleanRoomClusterProps {
+  /** The clean room (a `CleanRoomPolicy` fits). */
+  readonly room: CleanRoomRef & { readonly zone: string };
+  readonly network: ClusterNetworkRef;
+  /**
+   * A regional cluster (control plane and nodes in three zones of `room.region`) instead of a
+   * zonal one. Regional survives a zone outage; it also triples the node count.
+   * @default false
+   */
+  readonly regional?: boolean;
+  /**
+   * Cluster location; must lie in `room.residency`.
+   * @default room.zone, or room.region when `regional`
+   */
+  readonly location?: string;
+  /** @default "REGULAR" */
+  readonly releaseChannel?: (typeof RELEASE_CHANNELS)[number];
+  /** @default { dnsEndpoint: true, publicEndpoint: false, authorizedNetworks: [] } */
+  readonly controlPlane?: ControlPlaneAccess;
+  /** @default { machineType: DEFAULT_CPU_MACHINE_TYPE, minNodes: 1, maxNodes: 3, diskSizeGb: 100 } */
+  readonly cpuPool?: NodePoolOptions;
+  /** @default - no GPU pool */
+  readonly gpuPool?: GpuPoolOptions;
+  /** @default - Google-managed keys */
+  readonly encryption?: ClusterEncryption;
+  /**
+   * Refuse `terraform destroy` of the cluster. Set false only for throwaway rooms.
+   * @default true
+   */
+  readonly deletionProtection?: boolean;
+  /** Resources to create first, typically `CleanRoomApis.dependables`. @default [] */
+  readonly dependsOn?: ITerraformDependable[];
+  /** @default room.project */
+  readonly project?: string;
+  /** @default the stack's default Google provider */
+  readonly provider?: TerraformProvider;
+}
+
+/** Provider settings for the kubernetes and helm providers of the workloads stack. */
+export interface KubernetesConnection {
+  /** `https://…` of the control-plane endpoint. */
+  readonly host: string;
+  /** OAuth access token of the Terraform caller (refreshed on every plan/apply). */
+  readonly token: string;
+  /** PEM CA of the IP-based endpoint; absent for the DNS endpoint, which has a publicly trusted certificate. */
+  readonly clusterCaCertificate?: string;
+}
+
+/** An Artifact Registry repository to pull from; an `ImageRegistry` repository fits. */
+export interface RepositoryRef {
+  readonly project: string;
+  readonly location: string;
+  readonly repositoryId: string;
+}
+
+/**
+ * GKE Standard cluster of the clean room, with its node service account, a CPU pool and an
+ * optional GPU pool.
+ *
+ * Deploying the workloads stack: build it in a second `TerraformStack`, spread
+ * `cluster.kubernetesConnection(workloadsStack)` into `KubernetesProvider` and into
+ * `HelmProvider({ kubernetes: … })`; cdktf wires the endpoint across stacks. Run
+ * `cdktf deploy platform` first, push the images, then `cdktf deploy workloads` with
+ * credentials that hold `container.clusters.connect` on the project.
+ */
+export class CleanRoomCluster extends Construct {
+  public readonly cluster: ContainerCluster;
+  public readonly name: string;
+  public readonly location: string;
+  /** Node service account (never the default compute service account). */
+  public readonly nodeServiceAccount: ServiceAccount;
+  public readonly nodeServiceAccountEmail: string;
+  /** `serviceAccount:<node SA email>` */
+  public readonly nodeServiceAccountMember: string;
+  public readonly nodeServiceAccountRoles: readonly ProjectIamMember[];
+  public readonly cpuPool: ContainerNodePool;
+  public readonly gpuPool?: ContainerNodePool;
+  /** `<project>.svc.id.goog` */
+  public readonly workloadPool: string;
+  /** IP-based endpoint (private unless `controlPlane.publicEndpoint`). */
+  public readonly endpoint: string;
+  /** DNS-based endpoint host name (set when `controlPlane.dnsEndpoint`). */
+  public readonly dnsEndpoint?: string;
+  /** Base64 PEM of the cluster CA (for the IP-based endpoints). */
+  public readonly clusterCaCertificate: string;
+  public readonly controlPlane: Readonly<Required<ControlPlaneAccess>>;
+  private readonly provider?: TerraformProvider;
+  private tokenPulls = 0;
+
+  constructor(scope: Construct, id: string, props: CleanRoomClusterProps) {
+    super(scope, id);
+    const { room, network, provider } = props;
+    const project = props.project ?? room.project;
+    this.provider = provider;
+    const env = manateeEnv(room.name);
+    const labels = cleanRoomLabels(room.name, "gke");
+
+    this.location = props.location ?? (props.regional ? room.region : room.zone);
+    requireInResidency(this.location, room.residency, "location");
+    requireInNetworkRegion(this.location, network.region);
+    const releaseChannel = props.releaseChannel ?? "REGULAR";
+    if (!RELEASE_CHANNELS.includes(releaseChannel)) {
+      throw new Error(`releaseChannel "${releaseChannel}" is not a GKE release channel. Use "RAPID", "REGULAR" or "STABLE".`);
+    }
+    this.controlPlane = validateControlPlane(props.controlPlane);
+    const cpu = validatePool("cpuPool", { machineType: DEFAULT_CPU_MACHINE_TYPE, minNodes: 1, maxNodes: 3, ...props.cpuPool });
+    const gpu = props.gpuPool ? validateGpuPool(props.gpuPool) : undefined;
+
+    this.name = resourceName("gkeCluster", "dcr", env, "cluster");
+    this.workloadPool = `${project}.svc.id.goog`;
+
+    this.nodeServiceAccount = new ServiceAccount(this, "node-sa", {
+      project,
+      accountId: resourceName("serviceAccountId", "dcr", env, "gke-node"),
+      displayName: `GKE nodes of clean room ${room.name}`,
+      description: "Node service account: logs and metrics only; image pulls granted per repository",
+      provider,
+    });
+    this.nodeServiceAccountEmail = this.nodeServiceAccount.email;
+    this.nodeServiceAccountMember = `serviceAccount:${this.nodeServiceAccount.email}`;
+    this.nodeServiceAccountRoles = NODE_SERVICE_ACCOUNT_ROLES.map(
+      (role) =>
+        new ProjectIamMember(this, `node-sa-${role.replace(/^roles\//, "").replace(/\./g, "-")}`, {
+          project,
+          role,
+          member: this.nodeServiceAccountMember,
+          provider,
+        }),
+    );
+
+    const nodeHardening = {
+      serviceAccount: this.nodeServiceAccount.email,
+      oauthScopes: [CLOUD_PLATFORM_SCOPE],
+      imageType: "COS_CONTAINERD",
+      // Pods see the GKE metadata server: Workload Identity, never the node's credentials.
+      workloadMetadataConfig: { mode: "GKE_METADATA" },
+      shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
+      metadata: { "disable-legacy-endpoints": "true" },
+      bootDiskKmsKey: props.encryption?.bootDiskKey,
+    };
+
+    this.cluster = new ContainerCluster(this, "cluster", {
+      project,
+      name: this.name,
+      location: this.location,
+      description: `Stage-1 cluster of clean room ${room.name}`,
+      network: network.networkId,
+      subnetwork: network.subnetworkId,
+      networkingMode: "VPC_NATIVE",
+      ipAllocationPolicy: {
+        clusterSecondaryRangeName: network.podsRangeName,
+        servicesSecondaryRangeName: network.servicesRangeName,
+        stackType: "IPV4",
+      },
+      // Node pools are managed below; the default pool exists only while the cluster is created,
+      // and even then runs hardened under the node service account (never the default compute SA).
+      removeDefaultNodePool: true,
+      initialNodeCount: 1,
+      nodeConfig: nodeHardening,
+      deletionProtection: props.deletionProtection ?? true,
+      releaseChannel: { channel: releaseChannel },
+      workloadIdentityConfig: { workloadPool: this.workloadPool },
+      datapathProvider: "ADVANCED_DATAPATH",
+      enableShieldedNodes: true,
+      enableLegacyAbac: false,
+      masterAuth: { clientCertificateConfig: { issueClientCertificate: false } },
+      privateClusterConfig: {
+        enablePrivateNodes: true,
+        enablePrivateEndpoint: !this.controlPlane.publicEndpoint,
+      },
+      controlPlaneEndpointsConfig: {
+        dnsEndpointConfig: { allowExternalTraffic: this.controlPlane.dnsEndpoint },
+        ipEndpointsConfig: { enabled: true },
+      },
+      masterAuthorizedNetworksConfig: {
+        gcpPublicCidrsAccessEnabled: false,
+        cidrBlocks: this.controlPlane.authorizedNetworks.map((n) => ({ cidrBlock: n.cidrBlock, displayName: n.displayName })),
+      },
+      databaseEncryption: props.encryption?.secretsKey
+        ? { state: "ENCRYPTED", keyName: props.encryption.secretsKey }
+        : { state: "DECRYPTED" },
+      // Anonymous requests only reach health endpoints; no RoleBinding may name every
+      // Google account (system:authenticated) or the unauthenticated.
+      anonymousAuthenticationConfig: { mode: "LIMITED" },
+      rbacBindingConfig: {
+        enableInsecureBindingSystemAuthenticated: false,
+        enableInsecureBindingSystemUnauthenticated: false,
+      },
+      nodePoolDefaults: { nodeConfigDefaults: { insecureKubeletReadonlyPortEnabled: "FALSE" } },
+      securityPostureConfig: { mode: "BASIC" },
+      loggingConfig: { enableComponents: ["SYSTEM_COMPONENTS", "WORKLOADS"] },
+      resourceLabels: labels,
+      // node_config only shapes the temporary default pool; never diff or recreate on it.
+      lifecycle: { ignoreChanges: ["node_config"] },
+      dependsOn: [...(props.dependsOn ?? []), ...this.nodeServiceAccountRoles],
+      provider,
+    });
+    this.endpoint = this.cluster.endpoint;
+    this.clusterCaCertificate = this.cluster.masterAuth.clusterCaCertificate;
+    this.dnsEndpoint = this.controlPlane.dnsEndpoint
+      ? this.cluster.controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint
+      : undefined;
+
+    const poolConfig = (options: NodePoolOptions & { machineType: string }, extra: Partial<ContainerNodePoolNodeConfig>) => ({
+      ...nodeHardening,
+      machineType: options.machineType,
+      diskSizeGb: options.diskSizeGb ?? 100,
+      diskType: "pd-balanced",
+      tags: network.nodeTag ? [network.nodeTag] : undefined,
+      resourceLabels: labels,
+      kubeletConfig: { insecureKubeletReadonlyPortEnabled: "FALSE" },
+      confidentialNodes: options.confidentialNodes
+        ? { enabled: true, confidentialInstanceType: options.confidentialNodes }
+        : undefined,
+      ...extra,
+    });
+    const poolCommon = {
+      project,
+      cluster: this.cluster.id,
+      location: this.location,
+      management: { autoRepair: true, autoUpgrade: true },
+      upgradeSettings: { maxSurge: 1, maxUnavailable: 0 },
+      provider,
+    };
+
+    this.cpuPool = new ContainerNodePool(this, "cpu-pool", {
+      ...poolCommon,
+      name: resourceName("gkeNodePool", "dcr", env, "cpu"),
+      initialNodeCount: cpu.minNodes,
+      autoscaling: { minNodeCount: cpu.minNodes, maxNodeCount: cpu.maxNodes },
+      nodeConfig: poolConfig(cpu, {}),
+    });
+
+    if (gpu) {
+      this.gpuPool = new ContainerNodePool(this, "gpu-pool", {
+        ...poolCommon,
+        name: resourceName("gkeNodePool", "dcr", env, "gpu"),
+        initialNodeCount: gpu.minNodes,
+        autoscaling: { minNodeCount: gpu.minNodes, maxNodeCount: gpu.maxNodes },
+        nodeConfig: poolConfig(gpu, {
+          guestAccelerator: [
+            {
+              type: gpu.accelerator.type,
+              count: gpu.accelerator.count,
+              gpuDriverInstallationConfig: { gpuDriverVersion: gpu.accelerator.driverVersion ?? "DEFAULT" },
+            },
+          ],
+          // ManaTEE's GPU pool has no taint, so any pod could be scheduled on (and pay for) it.
+          taint: [{ ...GPU_TAINT }],
+        }),
+      });
+    }
+  }
+
+  /**
+   * Let the nodes pull images from one repository (roles/artifactregistry.reader on that
+   * repository only): the kubelet pulls with the node service account, not Workload Identity.
+   */
+  public grantImagePull(repository: RepositoryRef, id?: string): ArtifactRegistryRepositoryIamMember {
+    const childId =
+      id ?? (Token.isUnresolved(repository.repositoryId) ? `image-pull-${this.tokenPulls++}` : `image-pull-${repository.repositoryId}`);
+    const existing = this.node.tryFindChild(childId);
+    if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
+    return new ArtifactRegistryRepositoryIamMember(this, childId, {
+      project: repository.project,
+      location: repository.location,
+      repository: repository.repositoryId,
+      role: "roles/artifactregistry.reader",
+      member: this.nodeServiceAccountMember,
+      provider: this.provider,
+    });
+  }
+
+  /**
+   * Settings for the kubernetes and helm providers, for the stack `scope` belongs to (usually
+   * the workloads stack). Adds a `google_client_config` data source there for the caller's
+   * access token. Uses the DNS endpoint when it is on, else the IP endpoint with the cluster CA.
+   */
+  public kubernetesConnection(scope: Construct, options: { id?: string; provider?: TerraformProvider } = {}): KubernetesConnection {
+    const id = options.id ?? "gke-client-config";
+    const existing = scope.node.tryFindChild(id);
+    const clientConfig =
+      existing instanceof DataGoogleClientConfig
+        ? existing
+        : new DataGoogleClientConfig(scope, id, { provider: options.provider ?? this.provider });
+    if (this.dnsEndpoint !== undefined) {
+      return { host: `https://${this.dnsEndpoint}`, token: clientConfig.accessToken };
+    }
+    return {
+      host: `https://${this.endpoint}`,
+      token: clientConfig.accessToken,
+      clusterCaCertificate: Fn.base64decode(this.clusterCaCertificate),
+    };
+  }
+}
+
+function requireInNetworkRegion(location: string, region: string | undefined): void {
+  if (region === undefined || Token.isUnresolved(region) || Token.isUnresolved(location)) return;
+  if (location !== region && !(location.startsWith(`${region}-`) && /^[a-z]$/.test(location.slice(region.length + 1)))) {
+    throw new Error(
+      `location "${location}" is not in the network's region "${region}". Use "${region}" or one of its zones (e.g. "${region}-a").`,
+    );
+  }
+}
+
+function validateControlPlane(input: ControlPlaneAccess | undefined): Required<ControlPlaneAccess> {
+  const access = { dnsEndpoint: true, publicEndpoint: false, authorizedNetworks: [], ...input };
+  const networks = access.authorizedNetworks;
+  networks.forEach((n, i) => {
+    if (Token.isUnresolved(n.cidrBlock)) return;
+    const cidr = parseCidr(n.cidrBlock);
+    if (!cidr) {
+      throw new Error(
+        `controlPlane.authorizedNetworks[${i}].cidrBlock "${n.cidrBlock}" is not an IPv4 CIDR block. ` +
+          `Write it as network/prefix with no host bits set, e.g. "203.0.113.0/24".`,
+      );
+    }
+    if (cidr.prefix < 8) {
+      throw new Error(
+        `controlPlane.authorizedNetworks[${i}].cidrBlock "${n.cidrBlock}" opens the control plane to a large part of the internet. ` +
+          `Allow only your operators' networks (prefix /8 or longer), or use the DNS endpoint, which IAM guards.`,
+      );
+    }
+  });
+  const publicBlocks = networks.filter((n) => {
+    const cidr = Token.isUnresolved(n.cidrBlock) ? undefined : parseCidr(n.cidrBlock);
+    return cidr !== undefined && !isPrivateCidr(cidr);
+  });
+  if (!access.publicEndpoint && publicBlocks.length > 0) {
+    throw new Error(
+      `controlPlane.authorizedNetworks names the public range "${publicBlocks[0].cidrBlock}" but publicEndpoint is false, so it could never be used. ` +
+        `Remove it and use the DNS endpoint, or set publicEndpoint true if operators must reach the public IP.`,
+    );
+  }
+  if (access.publicEndpoint) {
+    const unknown = networks.some((n) => Token.isUnresolved(n.cidrBlock));
+    if (publicBlocks.length === 0 && !unknown) {
+      throw new Error(
+        `controlPlane.publicEndpoint is true but controlPlane.authorizedNetworks names no public range, so nobody could use it. ` +
+          `Add your operators' public CIDR blocks, or keep publicEndpoint false and use the DNS endpoint.`,
+      );
+    }
+  }
+  if (!access.dnsEndpoint && !access.publicEndpoint && networks.length === 0) {
+    throw new Error(
+      `controlPlane allows no operator access: dnsEndpoint and publicEndpoint are false and authorizedNetworks is empty. ` +
+        `Keep dnsEndpoint true (IAM-gated), or list the internal ranges (VPN, bastion) that may reach the private endpoint.`,
+    );
+  }
+  return access;
+}
+
+function validatePool(
+  field: string,
+  pool: NodePoolOptions & { machineType: string; minNodes: number; maxNodes: number },
+): NodePoolOptions & { machineType: string; minNodes: number; maxNodes: number } {
+  const { machineType, minNodes, maxNodes } = pool;
+  if (!Token.isUnresolved(machineType) && !MACHINE_TYPE.test(machineType)) {
+    const hint = /highmen/.test(machineType) ? ` Did you mean "${machineType.replace("highmen", "highmem")}"?` : "";
+    throw new Error(
+      `${field}.machineType "${machineType}" is not a Compute Engine machine type (family-series-vCPUs, e.g. "n2d-standard-4").${hint}`,
+    );
+  }
+  for (const [key, value] of [["minNodes", minNodes], ["maxNodes", maxNodes]] as const) {
+    if (!Token.isUnresolved(value) && !(Number.isInteger(value) && value >= 0)) {
+      throw new Error(`${field}.${key} ${value} is not a whole number of nodes. Use an integer >= 0.`);
+    }
+  }
+  if (!Token.isUnresolved(maxNodes) && maxNodes < 1) {
+    throw new Error(`${field}.maxNodes is ${maxNodes}, so the pool could never run a node. Use 1 or more.`);
+  }
+  if (!Token.isUnresolved(minNodes) && !Token.isUnresolved(maxNodes) && minNodes > maxNodes) {
+    throw new Error(`${field}.minNodes (${minNodes}) is greater than ${field}.maxNodes (${maxNodes}). Lower minNodes or raise maxNodes.`);
+  }
+  if (pool.diskSizeGb !== undefined && !Token.isUnresolved(pool.diskSizeGb) && !(Number.isInteger(pool.diskSizeGb) && pool.diskSizeGb >= 10)) {
+    throw new Error(`${field}.diskSizeGb ${pool.diskSizeGb} is too small. GKE needs at least 10 GB; 100 is the default.`);
+  }
+  const confidential = pool.confidentialNodes;
+  if (confidential !== undefined) {
+    const rule = CONFIDENTIAL_NODE_MACHINE_TYPES[confidential];
+    if (!rule) {
+      throw new Error(`${field}.confidentialNodes "${confidential}" is not a confidential node type. Use "SEV", "SEV_SNP" or "TDX".`);
+    }
+    if (!Token.isUnresolved(machineType) && !rule.pattern.test(machineType)) {
+      throw new Error(
+        `${field}.machineType "${machineType}" does not support confidential nodes of type ${confidential}. ` +
+          `Use ${rule.examples}, or choose another confidentialNodes type.`,
+      );
+    }
+  }
+  return pool;
+}
+
+function validateGpuPool(pool: GpuPoolOptions): GpuPoolOptions & { minNodes: number; maxNodes: number } {
+  if (pool.machineType === undefined) {
+    throw new Error(`gpuPool.machineType is missing. Set a GPU machine type, e.g. "g2-standard-8" (1 nvidia-l4) or "a3-highgpu-1g" (1 nvidia-h100-80gb).`);
+  }
+  const accelerator = pool.accelerator as Partial<GpuAccelerator> | undefined;
+  if (accelerator?.type === undefined || (!Token.isUnresolved(accelerator.type) && accelerator.type.trim() === "")) {
+    throw new Error(`gpuPool.accelerator.type is missing. Set the GPU type, e.g. "nvidia-l4" or "nvidia-h100-80gb".`);
+  }
+  if (accelerator.count === undefined) {
+    throw new Error(`gpuPool.accelerator.count is missing. Set the number of GPUs per node the machine type carries, e.g. 1.`);
+  }
+  if (!Token.isUnresolved(accelerator.count) && !(Number.isInteger(accelerator.count) && accelerator.count >= 1)) {
+    throw new Error(`gpuPool.accelerator.count ${accelerator.count} is not a positive whole number. Use 1 or more.`);
+  }
+  if (accelerator.driverVersion !== undefined && !GPU_DRIVER_VERSIONS.includes(accelerator.driverVersion)) {
+    throw new Error(
+      `gpuPool.accelerator.driverVersion "${accelerator.driverVersion}" is not supported. Use "DEFAULT", "LATEST" or "INSTALLATION_DISABLED".`,
+    );
+  }
+  return validatePool("gpuPool", { minNodes: 0, maxNodes: 1, ...pool }) as GpuPoolOptions & { minNodes: number; maxNodes: number };
+}
