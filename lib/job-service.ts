@@ -191,12 +191,14 @@ export interface JobServiceIdentityProps {
   readonly hubBucket?: string;
   /**
    * The user-images repository Kaniko pushes job images to and pulls the executor base from.
-   * The reconciler hard-codes `us-docker.pkg.dev/PROJECT/dcr-ENV-user-images`.
+   * The reconciler hard-codes `us-docker.pkg.dev/PROJECT/dcr-ENV-user-images`; pass the
+   * repository resource's attributes to order the grant after it.
    * @default { project, location: "us", repositoryId: manateeContract().userImagesRepository }
    */
   readonly userImagesRepository?: RepositoryRef;
   /**
-   * The service account attached to Confidential Space VMs (the reconciler hard-codes it).
+   * The service account attached to Confidential Space VMs (the reconciler hard-codes it). Pass
+   * the TEE service account's `email` attribute to order the actAs grant after the account.
    * @default manateeContract(roomName, project).teeServiceAccountEmail
    */
   readonly teeServiceAccountEmail?: string;

@@ -17,6 +17,7 @@ import {
 } from "../lib/job-service";
 import { NAME_RULES, manateeContract, platformNames } from "../lib/policy/names";
 import { evaluateCel } from "./cel";
+import { plaintextSecrets } from "./secret-scan";
 import { SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthStack, synthWith } from "./util";
 
 const ROOM = "insurance-study";
@@ -24,30 +25,6 @@ const PROJECT = "acme-clean-room";
 const contract = manateeContract(ROOM, PROJECT);
 const names = platformNames({ name: ROOM, project: PROJECT });
 const REGISTRY = "us-central1-docker.pkg.dev/acme-clean-room/insurance-study-images";
-
-/** Every string anywhere in the synthesized JSON, with its key path. */
-function walkStrings(value: unknown, path: string[] = [], out: [string[], string][] = []): [string[], string][] {
-  if (typeof value === "string") out.push([path, value]);
-  else if (Array.isArray(value)) value.forEach((v, i) => walkStrings(v, [...path, String(i)], out));
-  else if (value && typeof value === "object") {
-    for (const [k, v] of Object.entries(value)) walkStrings(v, [...path, k], out);
-  }
-  return out;
-}
-
-const SECRET_KEY = /(password|passwd|secret|token|private[_-]?key|credential)s?$/i;
-const SECRET_VALUE = /-----BEGIN [A-Z ]*PRIVATE KEY-----|"type":\s*"service_account"|AIza[0-9A-Za-z_-]{35}|ya29\./;
-
-/** Strings that look like secret material: non-empty values under secret-like keys, or key-shaped values. */
-function plaintextSecrets(json: SynthJson): string[] {
-  const found: string[] = [];
-  for (const [path, value] of walkStrings(json.resource ?? {})) {
-    const key = path[path.length - 1];
-    if (SECRET_VALUE.test(value)) found.push(`${path.join(".")}=${value.slice(0, 20)}…`);
-    else if (SECRET_KEY.test(key) && value !== "") found.push(`${path.join(".")}=${value}`);
-  }
-  return found;
-}
 
 describe("JobServiceIdentity", () => {
   let json: SynthJson;
@@ -203,6 +180,11 @@ describe("JobServiceIdentity", () => {
     expect(build({ namespace: "Manatee" })).toThrow('JobServiceIdentity "namespace" "Manatee" is not a valid Kubernetes name');
   });
 
+  test("no key or secret material in the synthesized JSON", () => {
+    expect(plaintextSecrets(json.resource)).toEqual([]);
+    expect(resources(json, "google_service_account_key")).toEqual([]);
+  });
+
   test("snapshot (paired with the property assertions above)", () => {
     const { terraform: _t, ...rest } = json;
     expect(rest).toMatchSnapshot();
@@ -300,7 +282,7 @@ describe("JobService", () => {
   });
 
   test("no plaintext secret anywhere in the synthesized JSON", () => {
-    expect(plaintextSecrets(json)).toEqual([]);
+    expect(plaintextSecrets(json.resource)).toEqual([]);
     // the detector is live: it flags a password and a key file
     expect(plaintextSecrets({ resource: { x: { y: { "mysql-password": "hunter2" } } } })).toHaveLength(1);
     expect(plaintextSecrets({ resource: { x: { y: { data: "-----BEGIN RSA PRIVATE KEY-----abc" } } } })).toHaveLength(1);

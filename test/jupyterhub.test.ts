@@ -11,6 +11,7 @@ import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import * as YAML from "yaml";
 import { JupyterHub, JupyterHubProps, RESEARCHER_USERNAME_PATTERN, Z2JH_CHART } from "../lib/jupyterhub";
 import { NAME_RULES } from "../lib/policy/names";
+import { plaintextSecrets } from "./secret-scan";
 import { SynthJson, resourceConfigs, synthStack } from "./util";
 
 const FIXTURES = path.join(__dirname, "fixtures", "z2jh");
@@ -127,6 +128,10 @@ describe("JupyterHub (defaults)", () => {
     });
     const keys = JSON.stringify(values.hub.config);
     expect(keys).not.toMatch(/client_secret|password|api_token|cookie_secret/);
+    expect(plaintextSecrets(YAML.parse(hub.valuesYaml))).toEqual([]);
+    expect(plaintextSecrets(json.resource)).toEqual([]);
+    // the scan is live on values: an inline client secret would be caught
+    expect(plaintextSecrets({ hub: { config: { GoogleOAuthenticator: { client_secret: "GOCSPX-abc" } } } })).toHaveLength(1);
     expect(values.hub.cookieSecret ?? null).toBeNull();
     expect(values.proxy.secretToken ?? null).toBeNull();
   });
