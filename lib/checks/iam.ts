@@ -1,0 +1,317 @@
+/**
+ * IAM as the rules see it: every `*_iam_member`, `*_iam_binding` and `*_iam_policy`
+ * resource normalised into role bindings, and what each binding reaches (a key, the
+ * keys of a key ring, every key and bucket of a project).
+ */
+import { CheckContext } from "./model";
+import { classifyMember, Principal } from "./principals";
+import { isUnresolved, ResourceIndex, TfResource, wholeReference } from "./resource-index";
+import { block, blocks, readString } from "./values";
+
+export type IamTargetKind = "crypto_key" | "key_ring" | "bucket" | "project" | "service_account" | "other";
+
+const TARGETS: readonly { prefix: string; kind: IamTargetKind; field: string }[] = [
+  { prefix: "google_kms_crypto_key_iam_", kind: "crypto_key", field: "crypto_key_id" },
+  { prefix: "google_kms_key_ring_iam_", kind: "key_ring", field: "key_ring_id" },
+  { prefix: "google_storage_bucket_iam_", kind: "bucket", field: "bucket" },
+  { prefix: "google_project_iam_", kind: "project", field: "project" },
+  { prefix: "google_service_account_iam_", kind: "service_account", field: "service_account_id" },
+];
+
+export function isIamResourceType(type: string): boolean {
+  return /^google_.+_iam_(member|binding|policy)$/.test(type);
+}
+
+/** One role binding as declared by an IAM resource. */
+export interface IamBinding {
+  /** The IAM resource that declares it (findings are reported on it). */
+  readonly resource: TfResource;
+  readonly targetKind: IamTargetKind;
+  /** The raw value of the target field (`crypto_key_id`, `bucket`, …). */
+  readonly target: unknown;
+  /** The role, or undefined when it is a Terraform expression. */
+  readonly role?: string;
+  readonly rawRole: unknown;
+  readonly members: readonly Principal[];
+  readonly condition?: { readonly expression?: string; readonly title?: string };
+}
+
+/** What an IAM resource declares; `opaque` says why its bindings cannot be read. */
+export interface IamDeclaration {
+  readonly targetKind: IamTargetKind;
+  readonly target: unknown;
+  readonly bindings: readonly IamBinding[];
+  readonly opaque?: string;
+}
+
+export function iamDeclaration(resource: TfResource, index: ResourceIndex): IamDeclaration | undefined {
+  if (resource.mode !== "resource" || !isIamResourceType(resource.type)) return undefined;
+  const t = TARGETS.find((x) => resource.type.startsWith(x.prefix));
+  const targetKind = t?.kind ?? "other";
+  const target = t ? resource.config[t.field] : undefined;
+  const make = (rawRole: unknown, members: unknown[], condition: unknown): IamBinding => {
+    const role = readString(rawRole);
+    const cond = block(condition);
+    return {
+      resource,
+      targetKind,
+      target,
+      rawRole,
+      role: role.state === "known" ? role.value : undefined,
+      members: members.filter((m): m is string => typeof m === "string").map(classifyMember),
+      condition: cond
+        ? {
+            expression: typeof cond.expression === "string" ? cond.expression : undefined,
+            title: typeof cond.title === "string" ? cond.title : undefined,
+          }
+        : undefined,
+    };
+  };
+
+  const c = resource.config;
+  const declare = (bindings: IamBinding[], opaque?: string): IamDeclaration => ({ targetKind, target, bindings, opaque });
+  if (resource.type.endsWith("_iam_member")) {
+    return declare([make(c.role, [c.member], c.condition)]);
+  }
+  if (resource.type.endsWith("_iam_binding")) {
+    if (!Array.isArray(c.members)) {
+      return declare([], `its members are the expression ${JSON.stringify(c.members)}`);
+    }
+    return declare([make(c.role, c.members, c.condition)]);
+  }
+  // *_iam_policy: authoritative policy_data, a literal JSON document or a google_iam_policy data source.
+  const policyData = c.policy_data;
+  const source = index.target(policyData);
+  if (source && source.resource.type === "google_iam_policy" && source.resource.mode === "data") {
+    const bindings = blocks(source.resource.config.binding);
+    if (bindings.some((b) => !Array.isArray(b.members))) {
+      return declare([], `${source.resource.address} has a binding whose members are an expression`);
+    }
+    return declare(bindings.map((b) => make(b.role, b.members as unknown[], b.condition)));
+  }
+  if (typeof policyData === "string" && !isUnresolved(policyData)) {
+    let doc: { bindings?: { role?: unknown; members?: unknown; condition?: unknown }[] };
+    try {
+      doc = JSON.parse(policyData);
+    } catch {
+      return declare([], "its policy_data is not valid JSON");
+    }
+    return declare((doc.bindings ?? []).map((b) => make(b.role, Array.isArray(b.members) ? b.members : [], b.condition)));
+  }
+  return declare([], `its policy_data is the expression ${JSON.stringify(policyData)}`);
+}
+
+/** Every IAM binding in the stack (opaque declarations contribute none). */
+export function allBindings(index: ResourceIndex): IamBinding[] {
+  return index.resources.flatMap((r) => iamDeclaration(r, index)?.bindings ?? []);
+}
+
+/* ------------------------------------------------------------------ reach */
+
+/** What a binding reaches among resources of one kind, and whether it might reach more. */
+export interface Reach {
+  readonly resources: readonly TfResource[];
+  /** The target could not be resolved: it may or may not be one of ours. */
+  readonly unresolved: boolean;
+}
+
+/** Where an IAM declaration applies. */
+export type IamTarget = Pick<IamBinding, "targetKind" | "target">;
+
+const NONE: Reach = { resources: [], unresolved: false };
+
+function lastSegment(id: string, collection: string): string | undefined {
+  const m = new RegExp(`(?:^|/)${collection}/([^/]+)$`).exec(id);
+  return m?.[1];
+}
+
+/** The literal key ring name of a crypto key, from a ring reference or a literal ring id. */
+function ringNameOfKey(key: TfResource, index: ResourceIndex): string | undefined {
+  const ref = index.target(key.config.key_ring);
+  if (ref) {
+    const name = readString(ref.resource.config.name);
+    return name.state === "known" ? name.value : undefined;
+  }
+  const raw = readString(key.config.key_ring);
+  return raw.state === "known" ? lastSegment(raw.value, "keyRings") : undefined;
+}
+
+function projectMatches(value: unknown, context: CheckContext): boolean {
+  const p = readString(value);
+  // A project given as an expression, or an unknown room project, may well be the room's.
+  return p.state !== "known" || !context.project || p.value.replace(/^projects\//, "") === context.project;
+}
+
+/** The crypto keys of this stack that a binding reaches (key, key ring or project level). */
+export function keysReached(b: IamTarget, index: ResourceIndex, context: CheckContext): Reach {
+  const keys = index.ofType("google_kms_crypto_key");
+  switch (b.targetKind) {
+    case "crypto_key": {
+      const ref = index.target(b.target);
+      // A data source is a key managed elsewhere: its labels are not visible here.
+      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: ref.resource.type === "google_kms_crypto_key" ? [ref.resource] : [], unresolved: false };
+      const id = readString(b.target);
+      if (id.state !== "known") return { resources: [], unresolved: true };
+      const ring = lastSegment(id.value.replace(/\/cryptoKeys\/[^/]+$/, ""), "keyRings");
+      const name = lastSegment(id.value, "cryptoKeys");
+      return {
+        resources: keys.filter((k) => k.config.name === name && ringNameOfKey(k, index) === ring),
+        unresolved: false,
+      };
+    }
+    case "key_ring": {
+      const ref = index.target(b.target);
+      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: index.referencing("google_kms_crypto_key", "key_ring", ref.resource), unresolved: false };
+      const id = readString(b.target);
+      if (id.state !== "known") return { resources: [], unresolved: true };
+      const ring = lastSegment(id.value, "keyRings");
+      return { resources: keys.filter((k) => ringNameOfKey(k, index) === ring), unresolved: false };
+    }
+    case "project":
+      return projectMatches(b.target, context) ? { resources: keys, unresolved: false } : NONE;
+    default:
+      return NONE;
+  }
+}
+
+/** The buckets of this stack that a binding reaches (bucket or project level). */
+export function bucketsReached(b: IamTarget, index: ResourceIndex, context: CheckContext): Reach {
+  const buckets = index.ofType("google_storage_bucket");
+  switch (b.targetKind) {
+    case "bucket": {
+      const ref = index.target(b.target);
+      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: ref.resource.type === "google_storage_bucket" ? [ref.resource] : [], unresolved: false };
+      const name = readString(b.target);
+      if (name.state !== "known") return { resources: [], unresolved: true };
+      const bare = name.value.replace(/^b\//, "");
+      return { resources: buckets.filter((x) => x.config.name === bare), unresolved: false };
+    }
+    case "project":
+      return projectMatches(b.target, context) ? { resources: buckets, unresolved: false } : NONE;
+    default:
+      return NONE;
+  }
+}
+
+/* ------------------------------------------------------- service accounts */
+
+/** A service account as a member or target names it: a resource of this stack and/or an email. */
+export interface ServiceAccountRef {
+  readonly address?: string;
+  readonly email?: string;
+}
+
+function emailOf(sa: TfResource, context: CheckContext): string | undefined {
+  const id = readString(sa.config.account_id);
+  if (id.state !== "known") return undefined;
+  const project = readString(sa.config.project);
+  const p = project.state === "known" ? project.value : context.project;
+  return p ? `${id.value}@${p}.iam.gserviceaccount.com` : undefined;
+}
+
+/** Resolve `serviceAccount:<email>`, `${google_service_account.x.email}`, `projects/p/serviceAccounts/<email>`, … */
+export function serviceAccountRef(value: string, index: ResourceIndex, context: CheckContext): ServiceAccountRef {
+  const bare = value.replace(/^serviceAccount:/, "");
+  const ref = wholeReference(bare);
+  if (ref) {
+    const sa = index.get(ref.address);
+    if (sa?.type === "google_service_account") return { address: sa.address, email: emailOf(sa, context) };
+    return {};
+  }
+  if (isUnresolved(bare)) return {};
+  const email = bare.replace(/^projects\/[^/]+\/serviceAccounts\//, "");
+  const [local, domain] = email.split("@");
+  const sa = index.ofType("google_service_account").find((s) => {
+    const computed = emailOf(s, context);
+    if (computed) return computed === email;
+    // Project unknown: the account id and Google's SA domain still identify it.
+    return s.config.account_id === local && /\.iam\.gserviceaccount\.com$/.test(domain ?? "");
+  });
+  return { address: sa?.address, email };
+}
+
+export function sameServiceAccount(a: ServiceAccountRef, b: ServiceAccountRef): boolean {
+  return (!!a.address && a.address === b.address) || (!!a.email && a.email === b.email);
+}
+
+/** Roles that let a principal act as, or mint credentials for, a service account. */
+const IMPERSONATION_ROLES = new Set([
+  "roles/iam.workloadIdentityUser",
+  "roles/iam.serviceAccountTokenCreator",
+  "roles/iam.serviceAccountUser",
+  "roles/iam.serviceAccountOpenIdTokenCreator",
+  "roles/iam.serviceAccountKeyAdmin",
+  "roles/iam.serviceAccountAdmin",
+  "roles/owner",
+  "roles/editor",
+]);
+
+export function isCustomRole(role: string): boolean {
+  return /^(projects|organizations)\/[^/]+\/roles\//.test(role);
+}
+
+function mayImpersonate(b: IamBinding): boolean {
+  return b.role === undefined || isCustomRole(b.role) || IMPERSONATION_ROLES.has(b.role);
+}
+
+/**
+ * Whether a service account is a dataset reader that only attested workloads can act
+ * as (impersonation mode): created in this stack, impersonable (`workloadIdentityUser`)
+ * by attested principal sets of approved images and by nobody else, and without keys.
+ * Returns why not, or undefined when it is one.
+ */
+export function notAttestedReader(
+  sa: ServiceAccountRef,
+  index: ResourceIndex,
+  context: CheckContext,
+  approvedDigests?: ReadonlySet<string>,
+): string | undefined {
+  if (!sa.address) {
+    return "it is not created in this stack, so who may impersonate it cannot be checked";
+  }
+  const key = index.ofType("google_service_account_key").find((k) => {
+    const v = k.config.service_account_id;
+    return typeof v === "string" && sameServiceAccount(serviceAccountRef(v, index, context), sa);
+  });
+  if (key) return `it has a user-managed key (${key.address}), which works without attestation`;
+
+  let attestedUsers = 0;
+  for (const r of index.resources) {
+    const decl = iamDeclaration(r, index);
+    if (!decl) continue;
+    const onSa =
+      r.type.startsWith("google_service_account_iam_") &&
+      typeof r.config.service_account_id === "string" &&
+      sameServiceAccount(serviceAccountRef(r.config.service_account_id, index, context), sa);
+    if (decl.opaque && onSa) return `${r.address} cannot be read (${decl.opaque})`;
+    for (const b of decl.bindings) {
+      // Project-level impersonation roles reach every service account of the project.
+      const reaches = onSa || (b.targetKind === "project" && projectMatches(b.target, context));
+      if (!reaches || !mayImpersonate(b)) continue;
+      for (const m of b.members) {
+        if (m.kind !== "attested") {
+          return `${m.member} may impersonate it through ${b.role ?? "an unresolved role"} (${r.address})`;
+        }
+        if (approvedDigests && m.digest && !approvedDigests.has(m.digest)) {
+          return `image digest ${m.digest} may impersonate it but is not approved for this dataset (${r.address})`;
+        }
+        if (onSa && b.role === "roles/iam.workloadIdentityUser") attestedUsers++;
+      }
+    }
+  }
+  return attestedUsers > 0
+    ? undefined
+    : "no attested principal set holds roles/iam.workloadIdentityUser on it";
+}
+
+/** Literal members of a key/bucket's dataset owners, from the policy. */
+export function datasetOwners(context: CheckContext, dataset: string | undefined): readonly string[] {
+  return context.policy?.datasets.find((d) => d.name === dataset)?.owners ?? [];
+}
+
+/** Digests approved for a dataset, when the policy is known (undefined = any attested digest). */
+export function approvedDigests(context: CheckContext, dataset: string | undefined): Set<string> | undefined {
+  if (!context.policy || !dataset) return undefined;
+  return new Set(context.policy.approvals.filter((a) => a.datasets.includes(dataset)).map((a) => a.imageDigest));
+}
+

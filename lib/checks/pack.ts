@@ -1,0 +1,37 @@
+/**
+ * The clean-room rule pack, in the order findings are reported. Ids are stable API:
+ * suppressions and CI logs refer to them.
+ */
+import { Rule, VALIDATION_FAILURE_ID } from "./model";
+import { approvalDigest } from "./rules/approval-digest";
+import { approvalExpiry } from "./rules/approval-expiry";
+import { bucketHardening } from "./rules/bucket-hardening";
+import { bucketRetention } from "./rules/bucket-retention";
+import { datasetKeyAccess } from "./rules/dataset-key-access";
+import { gkeCluster } from "./rules/gke-cluster";
+import { projectRoles } from "./rules/project-roles";
+import { publicMembers } from "./rules/public-members";
+import { residency } from "./rules/residency";
+import { sqlPrivateIp } from "./rules/sql-private-ip";
+import { stage2BucketRead } from "./rules/stage2-bucket-read";
+import { teeInstance } from "./rules/tee-instance";
+import { wifCondition } from "./rules/wif-condition";
+
+export const CLEAN_ROOM_RULES: readonly Rule[] = [
+  datasetKeyAccess,
+  stage2BucketRead,
+  bucketHardening,
+  bucketRetention,
+  publicMembers,
+  projectRoles,
+  wifCondition,
+  teeInstance,
+  residency,
+  gkeCluster,
+  sqlPrivateIp,
+  approvalExpiry,
+  approvalDigest,
+];
+
+/** Every id a suppression may name. */
+export const SUPPRESSIBLE_IDS: readonly string[] = [...CLEAN_ROOM_RULES.map((r) => r.id), VALIDATION_FAILURE_ID];

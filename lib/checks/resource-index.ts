@@ -1,0 +1,147 @@
+/**
+ * The resource index: a read-only view of one synthesized stack (the `resource` and
+ * `data` maps of cdk.tf.json) with the lookups rules need, e.g. from an IAM member's
+ * `${google_kms_crypto_key.k.id}` to the key and its labels. No cdktf imports: the
+ * same index serves the Aspect and `manatee check`.
+ */
+
+export type JsonObject = Record<string, unknown>;
+
+/** One resource or data source as it appears in cdk.tf.json. */
+export interface TfResource {
+  readonly mode: "resource" | "data";
+  /** Terraform type, e.g. `google_storage_bucket`. */
+  readonly type: string;
+  /** Logical id (the key under the type). */
+  readonly name: string;
+  /** `type.name`, or `data.type.name`. */
+  readonly address: string;
+  /** The resolved snake_case config, including any escape-hatch overrides. */
+  readonly config: JsonObject;
+  /** Construct path from the `//` metadata, when present. */
+  readonly path?: string;
+}
+
+/** The parts of a Terraform JSON config the index reads. */
+export interface TerraformJson {
+  readonly resource?: Record<string, Record<string, JsonObject>>;
+  readonly data?: Record<string, Record<string, JsonObject>>;
+  readonly "//"?: JsonObject;
+  readonly [key: string]: unknown;
+}
+
+/** A plain traversal `type.name.attr…` (or `data.type.name.attr…`) inside `${…}`. */
+export interface Reference {
+  readonly address: string;
+  /** Attribute path after the address, e.g. `id`, `master_auth[0].x`; empty for the bare address. */
+  readonly attribute: string;
+}
+
+const TRAVERSAL = /^(data\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.(.+))?$/;
+const NOT_RESOURCES = new Set(["var", "local", "module", "each", "count", "path", "terraform", "self"]);
+
+/** True when the value is, or contains, a Terraform expression the config does not fix. */
+export function isUnresolved(value: unknown): boolean {
+  return typeof value === "string" && value.includes("${");
+}
+
+/** Every `${…}` expression in a string, in order. */
+export function expressionsIn(value: string): string[] {
+  const out: string[] = [];
+  let i = value.indexOf("${");
+  while (i >= 0) {
+    let depth = 0;
+    let j = i + 2;
+    for (; j < value.length; j++) {
+      if (value[j] === "{") depth++;
+      else if (value[j] === "}") {
+        if (depth === 0) break;
+        depth--;
+      }
+    }
+    out.push(value.slice(i + 2, j).trim());
+    i = value.indexOf("${", j + 1);
+  }
+  return out;
+}
+
+/** Parse one expression as a plain reference to a resource or data source, if it is one. */
+export function parseReference(expression: string): Reference | undefined {
+  const m = TRAVERSAL.exec(expression);
+  if (!m) return undefined;
+  const [, data, type, name, attribute] = m;
+  if (!data && NOT_RESOURCES.has(type)) return undefined;
+  if (data && type === "terraform_remote_state") return undefined;
+  return { address: `${data ? "data." : ""}${type}.${name}`, attribute: attribute ?? "" };
+}
+
+/** When the whole value is exactly one `${reference}`, that reference. */
+export function wholeReference(value: unknown): Reference | undefined {
+  if (typeof value !== "string") return undefined;
+  const m = /^\$\{([^{}]*)\}$/.exec(value.trim());
+  return m ? parseReference(m[1].trim()) : undefined;
+}
+
+export class ResourceIndex {
+  private readonly byAddress = new Map<string, TfResource>();
+  private readonly byType = new Map<string, TfResource[]>();
+
+  /** Build the index of one stack's Terraform JSON. */
+  static fromJson(json: TerraformJson): ResourceIndex {
+    const items: TfResource[] = [];
+    for (const mode of ["resource", "data"] as const) {
+      for (const [type, byName] of Object.entries(json[mode] ?? {})) {
+        for (const [name, config] of Object.entries(byName ?? {})) {
+          items.push(makeResource(mode, type, name, config));
+        }
+      }
+    }
+    return new ResourceIndex(items);
+  }
+
+  constructor(items: readonly TfResource[]) {
+    for (const item of items) {
+      this.byAddress.set(item.address, item);
+      const list = this.byType.get(item.type) ?? [];
+      list.push(item);
+      this.byType.set(item.type, list);
+    }
+  }
+
+  /** Every managed resource (not data sources), in index order. */
+  get resources(): TfResource[] {
+    return [...this.byAddress.values()].filter((r) => r.mode === "resource");
+  }
+
+  ofType(type: string, mode: "resource" | "data" = "resource"): TfResource[] {
+    return (this.byType.get(type) ?? []).filter((r) => r.mode === mode);
+  }
+
+  get(address: string): TfResource | undefined {
+    return this.byAddress.get(address);
+  }
+
+  /** The resource a whole-value `${type.name.attr}` points to, if it is in this stack. */
+  target(value: unknown): { resource: TfResource; attribute: string } | undefined {
+    const ref = wholeReference(value);
+    const resource = ref && this.byAddress.get(ref.address);
+    return resource && ref ? { resource, attribute: ref.attribute } : undefined;
+  }
+
+  /** Resources of `type` whose `field` is a reference to `target`. */
+  referencing(type: string, field: string, target: TfResource): TfResource[] {
+    return this.ofType(type).filter((r) => wholeReference(r.config[field])?.address === target.address);
+  }
+}
+
+function makeResource(mode: "resource" | "data", type: string, name: string, config: JsonObject): TfResource {
+  const meta = (config?.["//"] as JsonObject | undefined)?.metadata as JsonObject | undefined;
+  return {
+    mode,
+    type,
+    name,
+    address: `${mode === "data" ? "data." : ""}${type}.${name}`,
+    config: config ?? {},
+    path: typeof meta?.path === "string" ? meta.path : undefined,
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * MCR-GCS1: stage-2 (real data) and outputs buckets are readable only by attested
+ * workloads. Researchers work on stage-1 data; reading stage 2 outside the TEE is
+ * exactly what the clean room exists to prevent.
+ */
+import { COMPONENT } from "../../common";
+import { attestedOnlyResults } from "../attested-access";
+import { bucketsReached, iamDeclaration, isIamResourceType } from "../iam";
+import { Rule, RuleResult } from "../model";
+import { TfResource } from "../resource-index";
+import { componentOf } from "../values";
+
+/** Roles that read or list objects (or can grant that). */
+export function grantsObjectRead(role: string): boolean {
+  return (
+    /^roles\/storage\.(objectViewer|objectUser|objectAdmin|admin|legacyObjectReader|legacyObjectOwner|legacyBucketReader|legacyBucketWriter|legacyBucketOwner)$/.test(role) ||
+    role === "roles/owner" ||
+    role === "roles/editor"
+  );
+}
+
+const READ_PROTECTED = new Set<string>([COMPONENT.stage2Bucket, COMPONENT.outputsBucket]);
+
+export const stage2BucketRead: Rule = {
+  id: "MCR-GCS1",
+  level: "error",
+  title: "Only attested principals may read stage-2 and outputs buckets",
+  resourceTypes: (type) => isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type),
+  check(resource, index, context) {
+    const decl = iamDeclaration(resource, index);
+    if (!decl) return [];
+    const isProtected = (b: TfResource) => READ_PROTECTED.has(componentOf(b) ?? "");
+    if (decl.opaque) {
+      return bucketsReached(decl, index, context).resources.some(isProtected)
+        ? [{ level: "warning", message: `Cannot read the grants of ${resource.address} (${decl.opaque}), which reaches a stage-2 or outputs bucket. Use a literal policy or a google_iam_policy data source so the grants can be checked.` }]
+        : [];
+    }
+    const out: RuleResult[] = [];
+    for (const binding of decl.bindings) {
+      out.push(
+        ...attestedOnlyResults(
+          binding,
+          bucketsReached(binding, index, context),
+          isProtected,
+          "stage-2/outputs bucket",
+          grantsObjectRead,
+          index,
+          context,
+          "Researchers read stage-1 buckets only; grant read access on stage-2 and outputs buckets to the approved images' principal sets (or the dataset's attested reader service account), and give uploaders roles/storage.objectCreator instead.",
+        ),
+      );
+    }
+    return out;
+  },
+};

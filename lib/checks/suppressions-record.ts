@@ -1,0 +1,23 @@
+/**
+ * How suppressions are recorded in the synthesized JSON, so a reviewer sees them in
+ * cdk.tf.json and `manatee check` honours them: in the resource's `//` comment block
+ * (Terraform ignores `//` keys), as `"//": { "manatee": { "suppressions": [{ id, reason }] } }`.
+ */
+import { CleanRoomSuppression } from "./model";
+import { JsonObject } from "./resource-index";
+
+/** The `addOverride` path of the record. */
+export const SUPPRESSIONS_OVERRIDE_PATH = "//.manatee.suppressions";
+export const MIN_REASON_LENGTH = 10;
+
+/** The suppressions recorded in a resource's config; malformed entries are ignored. */
+export function suppressionsInConfig(config: JsonObject): CleanRoomSuppression[] {
+  const comment = config["//"] as JsonObject | undefined;
+  const list = (comment?.manatee as JsonObject | undefined)?.suppressions;
+  if (!Array.isArray(list)) return [];
+  // A record edited by hand still needs a real reason to count.
+  return list.filter(
+    (s): s is CleanRoomSuppression =>
+      !!s && typeof s.id === "string" && typeof s.reason === "string" && s.reason.trim().length >= MIN_REASON_LENGTH,
+  );
+}
