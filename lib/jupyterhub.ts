@@ -150,7 +150,7 @@ export interface SingleUserResources {
 }
 
 export interface JupyterHubProps {
-  /** Clean room name (names the service images' default repository path). */
+  /** Clean room name and project: the ManaTEE contract (service account, image names) derives from them. */
   readonly roomName: string;
   readonly project: string;
   /** Release namespace; must hold the `jupyter-k8s-pod-sa` service account (JobService creates it). @default "manatee" */
@@ -350,6 +350,7 @@ export class JupyterHub extends Construct {
       chart: Z2JH_CHART.chart,
       version: Z2JH_CHART.version,
       values: [this.valuesYaml],
+      description: `JupyterHub of clean room ${props.roomName} (manatee-cdktf)`,
       // Roll back a failed upgrade instead of leaving a half-configured hub.
       atomic: true,
       cleanupOnFail: true,
@@ -656,7 +657,16 @@ function validateJupyterHubProps(props: JupyterHubProps): void {
   }
 
   const seen = new Map<string, string>();
+  const identities = new Map<string, string>();
   for (const [identity, username] of Object.entries(props.researchers ?? {})) {
+    const lower = identity.toLowerCase();
+    const sameIdentity = identities.get(lower);
+    if (sameIdentity !== undefined) {
+      throw new Error(
+        `JupyterHub "researchers" lists "${sameIdentity}" and "${identity}", the same identity once lower-cased (JupyterHub compares lower-cased names).`,
+      );
+    }
+    identities.set(lower, identity);
     if (!USERNAME.test(username)) {
       throw new Error(
         `JupyterHub "researchers" maps "${identity}" to "${username}", which is not a safe username: ManaTEE names ` +

@@ -317,6 +317,9 @@ describe("JupyterHub options", () => {
       'JupyterHub "researchers" key "eve@evil.example.com" is not an e-mail address in "authenticator.hostedDomains"',
     );
     expect(() => synthHub({ researchers: {} })).toThrow('JupyterHub "researchers" is empty, so nobody could sign in.');
+    expect(() => synthHub({ researchers: { "Bob@acme.example.org": "bob", "bob@acme.example.org": "robert" } })).toThrow(
+      'JupyterHub "researchers" lists "Bob@acme.example.org" and "bob@acme.example.org", the same identity once lower-cased',
+    );
     expect(() => synthHub({ adminUsers: ["carol"] })).toThrow('JupyterHub "adminUsers" entry "carol" is not a username in "researchers".');
   });
 
