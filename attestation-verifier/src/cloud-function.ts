@@ -23,7 +23,10 @@ export interface FunctionRequest {
 /** A failed start is retried no sooner than this, so a bad config does not hammer GCS or KMS. */
 const RETRY_AFTER_MS = 10_000;
 
-export function cloudFunction(load: () => Promise<Verifier>, now: () => number = Date.now): (req: FunctionRequest, res: ServerResponse) => Promise<void> {
+export function cloudFunction(
+  load: () => Promise<Verifier>,
+  now: () => number = Date.now
+): (req: FunctionRequest, res: ServerResponse) => Promise<void> {
   let loading: Promise<Verifier> | undefined;
   let failedAt = -Infinity;
   const verifier = (): Promise<Verifier> => {
@@ -32,7 +35,11 @@ export function cloudFunction(load: () => Promise<Verifier>, now: () => number =
         failedAt = now();
         loading = undefined;
         process.stdout.write(
-          `${JSON.stringify({ severity: "ERROR", message: `attestation verifier cannot start: ${errorMessage(err)}`, component: "manatee-attestation-verifier" })}\n`,
+          `${JSON.stringify({
+            severity: "ERROR",
+            message: `attestation verifier cannot start: ${errorMessage(err)}`,
+            component: "manatee-attestation-verifier",
+          })}\n`
         );
         throw err;
       });
@@ -46,7 +53,12 @@ export function cloudFunction(load: () => Promise<Verifier>, now: () => number =
     let response: VerifierResponse;
     try {
       const v = await verifier().catch(() => undefined);
-      if (!v) response = errorResponse("verifier_unavailable", "The verifier is not configured correctly; nothing can be released. See its logs.", { "retry-after": "10" });
+      if (!v)
+        response = errorResponse(
+          "verifier_unavailable",
+          "The verifier is not configured correctly; nothing can be released. See its logs.",
+          { "retry-after": "10" }
+        );
       else {
         const body = rawBody(req);
         response =

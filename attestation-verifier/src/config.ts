@@ -72,12 +72,17 @@ function withoutJwks(overrides: EnvConfigOptions["overrides"]): Partial<Verifier
 
 type Get = (name: keyof typeof ENV_VARS) => string | undefined;
 
-async function loadPolicy(get: Get, tokenSource: ReturnType<typeof metadataTokenSource>): Promise<{ document: VerifierPolicyDocument; sha256: string }> {
+async function loadPolicy(
+  get: Get,
+  tokenSource: ReturnType<typeof metadataTokenSource>
+): Promise<{ document: VerifierPolicyDocument; sha256: string }> {
   const file = get("VERIFIER_POLICY_FILE");
   const uri = get("VERIFIER_POLICY_URI");
   const pin = get("VERIFIER_POLICY_SHA256");
   if (pin !== undefined && !/^[0-9a-fA-F]{64}$/.test(pin)) {
-    throw new ConfigError(`VERIFIER_POLICY_SHA256: expected 64 hex characters (as printed by \`npx manatee policy\`), got ${JSON.stringify(pin.slice(0, 80))}.`);
+    throw new ConfigError(
+      `VERIFIER_POLICY_SHA256: expected 64 hex characters (as printed by \`npx manatee policy\`), got ${JSON.stringify(pin.slice(0, 80))}.`
+    );
   }
   if (file && uri) throw new ConfigError("VERIFIER_POLICY_FILE and VERIFIER_POLICY_URI are both set; set exactly one.");
   if (file) {
@@ -91,7 +96,9 @@ async function loadPolicy(get: Get, tokenSource: ReturnType<typeof metadataToken
   }
   if (uri) {
     if (!pin) {
-      throw new ConfigError("VERIFIER_POLICY_SHA256 is required with VERIFIER_POLICY_URI: the verifier only runs the policy that was deployed.");
+      throw new ConfigError(
+        "VERIFIER_POLICY_SHA256 is required with VERIFIER_POLICY_URI: the verifier only runs the policy that was deployed."
+      );
     }
     let text: string;
     try {
@@ -101,10 +108,16 @@ async function loadPolicy(get: Get, tokenSource: ReturnType<typeof metadataToken
     }
     return parsePolicyDocument(text, `VERIFIER_POLICY_URI (${uri})`, pin);
   }
-  throw new ConfigError("No policy: set VERIFIER_POLICY_FILE (the JSON printed by `npx manatee policy`) or VERIFIER_POLICY_URI + VERIFIER_POLICY_SHA256.");
+  throw new ConfigError(
+    "No policy: set VERIFIER_POLICY_FILE (the JSON printed by `npx manatee policy`) or VERIFIER_POLICY_URI + VERIFIER_POLICY_SHA256."
+  );
 }
 
-async function loadSigner(get: Get, tokenSource: ReturnType<typeof metadataTokenSource>, allowEphemeralKey: boolean): Promise<ReceiptSigner> {
+async function loadSigner(
+  get: Get,
+  tokenSource: ReturnType<typeof metadataTokenSource>,
+  allowEphemeralKey: boolean
+): Promise<ReceiptSigner> {
   const kms = get("VERIFIER_KMS_KEY_VERSION");
   const file = get("VERIFIER_SIGNING_KEY_FILE");
   if (kms && file) throw new ConfigError("VERIFIER_KMS_KEY_VERSION and VERIFIER_SIGNING_KEY_FILE are both set; set exactly one.");

@@ -67,7 +67,10 @@ export function decisionFor(document: VerifierPolicyDocument, condition: Planned
           const holding = forDataset.find((g) => g.notAfterMs === undefined || nowMs < g.notAfterMs);
           if (holding) approval = holding.approval;
           else {
-            const last = forDataset.map((g) => g.approval.notAfter).sort().pop();
+            const last = forDataset
+              .map((g) => g.approval.notAfter)
+              .sort()
+              .pop();
             reasons.push(reason("approval_expired", `It held until ${last}.`));
           }
         }
@@ -75,10 +78,22 @@ export function decisionFor(document: VerifierPolicyDocument, condition: Planned
     }
 
     const eatNonce = claims.eat_nonce;
-    const nonces = typeof eatNonce === "string" ? [eatNonce] : Array.isArray(eatNonce) && eatNonce.every((n) => typeof n === "string") ? (eatNonce as string[]) : eatNonce === undefined ? [] : undefined;
+    const nonces =
+      typeof eatNonce === "string"
+        ? [eatNonce]
+        : Array.isArray(eatNonce) && eatNonce.every((n) => typeof n === "string")
+        ? (eatNonce as string[])
+        : eatNonce === undefined
+        ? []
+        : undefined;
     if (!nonces) reasons.push(reason("eat_nonce_invalid", `Found ${kind(eatNonce)}.`));
     else if (nonce !== undefined && !nonces.includes(nonce)) {
-      reasons.push(reason("nonce_mismatch", nonces.length === 0 ? "The token carries no eat_nonce." : `The token carries ${nonces.length} other nonce(s).`));
+      reasons.push(
+        reason(
+          "nonce_mismatch",
+          nonces.length === 0 ? "The token carries no eat_nonce." : `The token carries ${nonces.length} other nonce(s).`
+        )
+      );
     }
 
     return { reasons, imageDigest, approval: reasons.length === 0 ? approval : undefined };

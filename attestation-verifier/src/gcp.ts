@@ -30,9 +30,14 @@ export function metadataTokenSource(options: MetadataTokenSourceOptions = {}): A
   let cached: { token: string; refreshAtMs: number } | undefined;
   let pending: Promise<string> | undefined;
   const fetchToken = async (): Promise<string> => {
-    const res = await fetchWithTimeout(`${base}/computeMetadata/v1/instance/service-accounts/default/token`, {
-      headers: { "Metadata-Flavor": "Google" },
-    }, options.timeoutMs ?? 3_000, "metadata server");
+    const res = await fetchWithTimeout(
+      `${base}/computeMetadata/v1/instance/service-accounts/default/token`,
+      {
+        headers: { "Metadata-Flavor": "Google" },
+      },
+      options.timeoutMs ?? 3_000,
+      "metadata server"
+    );
     // The header proves the answer came from the metadata server, not a proxy or captive portal.
     if (res.headers.get("metadata-flavor") !== "Google") throw new Error("metadata server: response lacks Metadata-Flavor: Google");
     const body = (await readJson(res, "metadata server")) as { access_token?: unknown; expires_in?: unknown };
@@ -77,7 +82,12 @@ export interface GcsFetchOptions {
 export async function fetchGcsObject(ref: GcsObjectRef, options: GcsFetchOptions): Promise<string> {
   const base = trimSlash(options.storageBaseUrl ?? STORAGE_BASE_URL);
   const url = `${base}/storage/v1/b/${encodeURIComponent(ref.bucket)}/o/${encodeURIComponent(ref.object)}?alt=media`;
-  const res = await fetchWithTimeout(url, { headers: { Authorization: `Bearer ${await options.tokenSource.token()}` } }, options.timeoutMs ?? 10_000, "Cloud Storage");
+  const res = await fetchWithTimeout(
+    url,
+    { headers: { Authorization: `Bearer ${await options.tokenSource.token()}` } },
+    options.timeoutMs ?? 10_000,
+    "Cloud Storage"
+  );
   if (res.status !== 200) {
     throw new Error(`Cloud Storage: GET gs://${ref.bucket}/${ref.object} answered ${res.status} ${await snippet(res)}`);
   }

@@ -25,7 +25,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       policy_sha256: verifier.policySha256,
       receipt_kid: verifier.receiptJwks.keys[0].kid,
       component: "manatee-attestation-verifier",
-    })}\n`,
+    })}\n`
   );
   const stop = () => {
     server.close().then(() => process.exit(0));

@@ -62,7 +62,7 @@ export function requestListener(verifier: Verifier): (req: IncomingMessage, res:
       };
       verifier.handler(request).then(
         (response) => send(res, response, false),
-        () => send(res, errorResponse("internal_error", "The verifier failed; nothing was released."), true),
+        () => send(res, errorResponse("internal_error", "The verifier failed; nothing was released."), true)
       );
     });
   };

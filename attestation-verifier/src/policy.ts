@@ -64,7 +64,7 @@ export function planAttributeCondition(condition: string): PlannedCondition {
   } catch (err) {
     throw new PolicyError(
       `policy.attributeCondition does not compile as CEL (${errorMessage(err)}). ` +
-        "Regenerate the document with `npx manatee policy` instead of editing it by hand.",
+        "Regenerate the document with `npx manatee policy` instead of editing it by hand."
     );
   }
   return (claims) => {
@@ -184,7 +184,11 @@ export function validatePolicyDocument(raw: unknown): VerifierPolicyDocument {
 }
 
 /** Parse the JSON text of a policy document and validate it; optionally pin its hash. */
-export function parsePolicyDocument(text: string, source: string, expectedSha256?: string): { document: VerifierPolicyDocument; sha256: string } {
+export function parsePolicyDocument(
+  text: string,
+  source: string,
+  expectedSha256?: string
+): { document: VerifierPolicyDocument; sha256: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -196,14 +200,16 @@ export function parsePolicyDocument(text: string, source: string, expectedSha256
   if (expectedSha256 !== undefined && sha256 !== expectedSha256.toLowerCase()) {
     throw new PolicyError(
       `${source}: sha256 of the canonical policy is ${sha256}, but VERIFIER_POLICY_SHA256 pins ${expectedSha256}. ` +
-        "Refusing to start with a policy other than the deployed one; redeploy the verifier or fix the pin.",
+        "Refusing to start with a policy other than the deployed one; redeploy the verifier or fix the pin."
     );
   }
   return { document, sha256 };
 }
 
 /** The approvals the policy grants for one dataset. */
-export function approvalsIndex(document: VerifierPolicyDocument): Map<string, { dataset: string; approval: VerifierApproval; notAfterMs?: number }[]> {
+export function approvalsIndex(
+  document: VerifierPolicyDocument
+): Map<string, { dataset: string; approval: VerifierApproval; notAfterMs?: number }[]> {
   const byDigest = new Map<string, { dataset: string; approval: VerifierApproval; notAfterMs?: number }[]>();
   for (const approval of document.approvals) {
     const list = byDigest.get(approval.imageDigest) ?? [];

@@ -37,10 +37,12 @@ export function ecThumbprint(jwk: { crv: string; kty: string; x: string; y: stri
 
 function publicJwkOf(key: KeyObject, what: string): ReceiptPublicJwk {
   if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
-    const detail = key.asymmetricKeyType === "ec" ? `EC ${key.asymmetricKeyDetails?.namedCurve}` : String(key.asymmetricKeyType ?? key.type);
+    const detail =
+      key.asymmetricKeyType === "ec" ? `EC ${key.asymmetricKeyDetails?.namedCurve}` : String(key.asymmetricKeyType ?? key.type);
     throw new Error(`${what}: expected an EC P-256 key for ES256 receipts, got ${detail}.`);
   }
-  const jwk = createPublicKey(key).export({ format: "jwk" }) as { kty: string; crv: string; x: string; y: string };
+  const pub = key.type === "private" ? createPublicKey(key) : key;
+  const jwk = pub.export({ format: "jwk" }) as { kty: string; crv: string; x: string; y: string };
   return { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, kid: ecThumbprint(jwk), alg: "ES256", use: "sig" };
 }
 
@@ -104,7 +106,7 @@ export async function kmsSigner(options: KmsSignerOptions): Promise<ReceiptSigne
   if (!KEY_VERSION.test(name)) {
     throw new Error(
       `VERIFIER_KMS_KEY_VERSION: ${JSON.stringify(name)} is not a key version name ` +
-        "(projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V).",
+        "(projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V)."
     );
   }
   const base = (options.kmsBaseUrl ?? KMS_BASE_URL).replace(/\/+$/, "");
@@ -113,7 +115,7 @@ export async function kmsSigner(options: KmsSignerOptions): Promise<ReceiptSigne
 
   const pub = (await readJson(
     await fetchWithTimeout(`${base}/v1/${name}/publicKey`, { headers: await authHeaders() }, timeoutMs, "Cloud KMS"),
-    "Cloud KMS publicKey",
+    "Cloud KMS publicKey"
   )) as { pem?: unknown; algorithm?: unknown; pemCrc32c?: unknown; name?: unknown };
   if (pub.algorithm !== "EC_SIGN_P256_SHA256") {
     throw new Error(`Cloud KMS: ${name} has algorithm ${String(pub.algorithm)}; receipts need EC_SIGN_P256_SHA256.`);
@@ -140,7 +142,7 @@ export async function kmsSigner(options: KmsSignerOptions): Promise<ReceiptSigne
           body: JSON.stringify({ digest: { sha256: digest.toString("base64") }, digestCrc32c: String(crc32c(digest)) }),
         },
         timeoutMs,
-        "Cloud KMS",
+        "Cloud KMS"
       );
       const body = (await readJson(res, "Cloud KMS asymmetricSign")) as {
         signature?: unknown;
@@ -150,7 +152,8 @@ export async function kmsSigner(options: KmsSignerOptions): Promise<ReceiptSigne
       };
       if (typeof body.signature !== "string") throw new Error("Cloud KMS asymmetricSign: response has no signature.");
       if (body.verifiedDigestCrc32c !== true) throw new Error("Cloud KMS asymmetricSign: the digest was corrupted on the way to KMS.");
-      if (body.name !== undefined && body.name !== name) throw new Error(`Cloud KMS asymmetricSign: signed with ${String(body.name)}, not ${name}.`);
+      if (body.name !== undefined && body.name !== name)
+        throw new Error(`Cloud KMS asymmetricSign: signed with ${String(body.name)}, not ${name}.`);
       const der = Buffer.from(body.signature, "base64");
       if (body.signatureCrc32c !== undefined && String(body.signatureCrc32c) !== String(crc32c(der))) {
         throw new Error("Cloud KMS asymmetricSign: signatureCrc32c does not match (corrupted in transit).");

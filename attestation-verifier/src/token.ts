@@ -60,7 +60,8 @@ export function remoteKeyResolver(options: JwksOptions = {}): KeyResolver {
     timeoutMs: options.timeoutMs ?? 3_000,
   };
   for (const [name, value] of Object.entries(durations)) {
-    if (!Number.isInteger(value) || value < 0) throw new Error(`jwks.${name}: expected a non-negative integer of milliseconds, got ${value}.`);
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`jwks.${name}: expected a non-negative integer of milliseconds, got ${value}.`);
   }
   const remote = createRemoteJWKSet(parsed, {
     cacheMaxAge: durations.cacheMaxAgeMs,
@@ -139,7 +140,9 @@ export function checkTokenClaims(claims: Record<string, unknown>, rules: TokenRu
   const reasons: Reason[] = [];
   if (claims.iss !== CONFIDENTIAL_SPACE_ISSUER) reasons.push(reason("token_issuer_invalid", `Got ${short(claims.iss)}.`));
   const aud = claims.aud;
-  const audOk = aud === rules.audience || (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === "string") && aud.includes(rules.audience));
+  const audOk =
+    aud === rules.audience ||
+    (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === "string") && aud.includes(rules.audience));
   if (!audOk) reasons.push(reason("token_audience_invalid", `Expected ${JSON.stringify(rules.audience)}, got ${short(aud)}.`));
 
   const missing = ["exp", "nbf", "iat"].filter((c) => typeof claims[c] !== "number" || !Number.isFinite(claims[c]));

@@ -76,7 +76,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const decide = decisionFor(policy, condition);
   const tolerance = options.clockToleranceSec ?? 30;
   if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance > 60) {
-    throw new Error(`clockToleranceSec: expected 0 to 60 seconds, got ${tolerance}. Larger skews hide clock problems; fix the clock instead.`);
+    throw new Error(
+      `clockToleranceSec: expected 0 to 60 seconds, got ${tolerance}. Larger skews hide clock problems; fix the clock instead.`
+    );
   }
   const maxAge = options.maxTokenAgeSec ?? 3600;
   if (!Number.isFinite(maxAge) || maxAge <= 0 || maxAge > 3600) {
@@ -106,7 +108,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     code: RequestErrorCode,
     message: string,
     extra: { token_sha256?: string; dataset?: string } = {},
-    headers: Record<string, string> = {},
+    headers: Record<string, string> = {}
   ): VerifierResponse => {
     audit({ severity: "WARNING", message: `request rejected: ${code}`, decision: "rejected", reasons: [code], ...extra });
     return errorResponse(code, message, headers);
@@ -141,13 +143,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const unknown = Object.keys(fields).filter((k) => !REQUEST_FIELDS.includes(k));
     if (unknown.length > 0) {
       // Strict, so a misspelt "nonces" is never silently ignored (and the release unbound).
-      return reject("unknown_field", `Unknown field(s) ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40))).join(", ")}; allowed: ${REQUEST_FIELDS.join(", ")}.`);
+      return reject(
+        "unknown_field",
+        `Unknown field(s) ${unknown
+          .slice(0, 5)
+          .map((k) => JSON.stringify(k.slice(0, 40)))
+          .join(", ")}; allowed: ${REQUEST_FIELDS.join(", ")}.`
+      );
     }
     const { token, dataset, nonce } = fields;
-    if (typeof token !== "string" || token === "") return reject("invalid_request", "token: expected a non-empty string (the attestation token).");
+    if (typeof token !== "string" || token === "")
+      return reject("invalid_request", "token: expected a non-empty string (the attestation token).");
     const tokenSha256 = sha256Hex(token);
     if (typeof dataset !== "string" || dataset === "" || dataset.length > MAX_DATASET_CHARS) {
-      return reject("invalid_request", `dataset: expected a non-empty string of at most ${MAX_DATASET_CHARS} characters.`, { token_sha256: tokenSha256 });
+      return reject("invalid_request", `dataset: expected a non-empty string of at most ${MAX_DATASET_CHARS} characters.`, {
+        token_sha256: tokenSha256,
+      });
     }
     if (nonce !== undefined && (typeof nonce !== "string" || nonce === "" || nonce.length > MAX_NONCE_CHARS)) {
       return reject("invalid_request", `nonce: when present, expected a non-empty string of at most ${MAX_NONCE_CHARS} characters.`, {
@@ -222,7 +233,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       method: "GET",
       run: () => ({
         status: 200,
-        headers: { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300", "x-content-type-options": "nosniff" },
+        headers: {
+          "content-type": "application/jwk-set+json",
+          "cache-control": "public, max-age=300",
+          "x-content-type-options": "nosniff",
+        },
         body: receiptJwksBody,
       }),
     },
@@ -233,7 +248,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     try {
       const path = typeof req.path === "string" ? req.path.split("?")[0] : "";
       const route = Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : undefined;
-      if (!route) return reject("not_found", `No route ${JSON.stringify(path.slice(0, 100))}; the routes are POST /v1/verify, GET /v1/jwks, GET /healthz.`);
+      if (!route)
+        return reject(
+          "not_found",
+          `No route ${JSON.stringify(path.slice(0, 100))}; the routes are POST /v1/verify, GET /v1/jwks, GET /healthz.`
+        );
       if (req.method !== route.method) {
         return reject("method_not_allowed", `${path} accepts ${route.method} only.`, {}, { allow: route.method });
       }

@@ -6,6 +6,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from "node:http";
 import { AddressInfo } from "node:net";
 import { CompactSign, exportJWK, generateKeyPair, JWK } from "jose";
+import type { CryptoKey } from "jose";
 import { compileVerifierPolicy, CompiledVerifierPolicy } from "../../lib/policy/document";
 import { EXAMPLE_DIGEST_A, examplePolicy } from "../../test/util";
 
@@ -26,7 +27,11 @@ export function examplePolicyDocument(): CompiledVerifierPolicy {
 export const NOW_MS = Date.parse("2026-06-01T12:00:00Z");
 
 /** Claims of a production Confidential Space token on TDX, aimed at this clean room. */
-export function tokenClaims(doc: CompiledVerifierPolicy["document"], nowMs = NOW_MS, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function tokenClaims(
+  doc: CompiledVerifierPolicy["document"],
+  nowMs = NOW_MS,
+  overrides: Record<string, unknown> = {}
+): Record<string, unknown> {
   const iat = Math.floor(nowMs / 1000) - 60;
   return {
     aud: doc.audience,
@@ -88,7 +93,9 @@ export interface TestServer {
 }
 
 /** A node:http server on 127.0.0.1 (port 0). */
-export async function serve(handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void): Promise<TestServer & { server: Server }> {
+export async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
+): Promise<TestServer & { server: Server }> {
   let hits = 0;
   const server = createServer((req, res) => {
     hits++;

@@ -32,8 +32,16 @@ async function token(overrides: Record<string, unknown> = {}, signWith?: RsaKey,
 
 async function ask(v: Verifier, body: Record<string, unknown>) {
   if (typeof body.token === "string") tokens.push(body.token);
-  const res = await v.handler({ method: "POST", path: "/v1/verify", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  return { status: res.status, body: JSON.parse(res.body) as { decision: string; reasons: { code: string; message: string }[]; receipt?: string } };
+  const res = await v.handler({
+    method: "POST",
+    path: "/v1/verify",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    body: JSON.parse(res.body) as { decision: string; reasons: { code: string; message: string }[]; receipt?: string },
+  };
 }
 
 const codes = (r: { body: { reasons: { code: string }[] } }) => r.body.reasons.map((x) => x.code);
@@ -41,7 +49,13 @@ const codes = (r: { body: { reasons: { code: string }[] } }) => r.body.reasons.m
 beforeAll(async () => {
   [key, impostor] = await Promise.all([rsaKey("cs-key-1"), rsaKey("cs-key-1")]);
   jwks = await jwksServer([key.jwk]);
-  verifier = createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: jwks.url }, clock: () => now, log: (r) => logs.push(r) });
+  verifier = createVerifier({
+    policy: doc,
+    signer: generatedSigner(),
+    jwks: { url: jwks.url },
+    clock: () => now,
+    log: (r) => logs.push(r),
+  });
 });
 
 afterAll(() => jwks.close());
@@ -107,7 +121,11 @@ describe("given a production TDX token of an approved image", () => {
   });
 
   it("when the nonce is a single string (one nonce requested), then it matches", async () => {
-    const res = await ask(verifier, { token: await token({ eat_nonce: "thisIsAcustomNonce" }), dataset: "insurance", nonce: "thisIsAcustomNonce" });
+    const res = await ask(verifier, {
+      token: await token({ eat_nonce: "thisIsAcustomNonce" }),
+      dataset: "insurance",
+      nonce: "thisIsAcustomNonce",
+    });
     expect(res.body.decision).toBe("allow");
   });
 
@@ -153,16 +171,20 @@ describe("given a token that is not authentic, then the decision stops at the fi
     ["no kid", async () => rawJws({ alg: "RS256", typ: "JWT" }, tokenClaims(doc, now), "c2ln"), "token_kid_missing"],
     ["typ other than JWT", () => token({}, undefined, { typ: "at+jwt" }), "token_typ_invalid"],
     ["a JWE-shaped string", async () => "a.b.c.d.e", "token_malformed"],
-    ["a signature with non-canonical base64url padding bits", async () => {
-      const t = await token();
-      const sig = t.split(".")[2];
-      const last = sig.at(-1)!;
-      // 256-byte signature: the last character carries 2 unused bits; setting one keeps the bytes.
-      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-      const twin = alphabet[alphabet.indexOf(last) ^ 1];
-      expect(Buffer.from(sig.slice(0, -1) + twin, "base64url")).toEqual(Buffer.from(sig, "base64url"));
-      return t.slice(0, -1) + twin;
-    }, "token_malformed"],
+    [
+      "a signature with non-canonical base64url padding bits",
+      async () => {
+        const t = await token();
+        const sig = t.split(".")[2];
+        const last = sig.at(-1)!;
+        // 256-byte signature: the last character carries 2 unused bits; setting one keeps the bytes.
+        const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const twin = alphabet[alphabet.indexOf(last) ^ 1];
+        expect(Buffer.from(sig.slice(0, -1) + twin, "base64url")).toEqual(Buffer.from(sig, "base64url"));
+        return t.slice(0, -1) + twin;
+      },
+      "token_malformed",
+    ],
   ];
   it.each(cases)("%s → deny", async (_name, make, code) => {
     const res = await ask(verifier, { token: await make(), dataset: "insurance" });
@@ -177,7 +199,9 @@ describe("given a token that is not authentic, then the decision stops at the fi
 describe("given an authentic token, then every failing rule is reported", () => {
   const s = Math.floor(NOW_MS / 1000);
   const submods = tokenClaims(doc).submods as Record<string, Record<string, unknown>>;
-  const withContainer = (container: Record<string, unknown>) => ({ submods: { ...submods, container: { ...submods.container, ...container } } });
+  const withContainer = (container: Record<string, unknown>) => ({
+    submods: { ...submods, container: { ...submods.container, ...container } },
+  });
   const cases: [string, Record<string, unknown>, Record<string, unknown>, string[]][] = [
     ["another issuer", { iss: "https://portal.trustauthority.intel.com" }, {}, ["token_issuer_invalid"]],
     ["the STS audience (a token meant for Google, replayed)", { aud: "https://sts.googleapis.com" }, {}, ["token_audience_invalid"]],
@@ -199,9 +223,19 @@ describe("given an authentic token, then every failing rule is reported", () => 
       {},
       ["attribute_condition_error", "debug_image"],
     ],
-    ["an image that is not STABLE (EXPERIMENTAL only)", { submods: { ...submods, confidential_space: { support_attributes: ["EXPERIMENTAL"] } } }, {}, ["attribute_condition_false"]],
+    [
+      "an image that is not STABLE (EXPERIMENTAL only)",
+      { submods: { ...submods, confidential_space: { support_attributes: ["EXPERIMENTAL"] } } },
+      {},
+      ["attribute_condition_false"],
+    ],
     ["a VM of another project", withContainerGce({ project_id: "someone-else" }), {}, ["attribute_condition_false"]],
-    ["another service account", { google_service_accounts: ["889537417991-compute@developer.gserviceaccount.com"] }, {}, ["attribute_condition_false"]],
+    [
+      "another service account",
+      { google_service_accounts: ["889537417991-compute@developer.gserviceaccount.com"] },
+      {},
+      ["attribute_condition_false"],
+    ],
     ["AMD SEV hardware, not allowed by the policy", { hwmodel: "GCP_AMD_SEV" }, {}, ["attribute_condition_false"]],
     ["an unapproved digest", withContainer({ image_digest: UNAPPROVED }), {}, ["image_not_approved"]],
     ["a digest approved only for another dataset", {}, { dataset: "claims" }, ["image_not_approved_for_dataset"]],
@@ -212,8 +246,18 @@ describe("given an authentic token, then every failing rule is reported", () => 
     ["image_digest as an array", withContainer({ image_digest: [EXAMPLE_DIGEST_A] }), {}, ["image_digest_invalid"]],
     ["image_digest without the sha256: prefix", withContainer({ image_digest: EXAMPLE_DIGEST_A.slice(7) }), {}, ["image_digest_invalid"]],
     ["eat_nonce as a number", { eat_nonce: 42 }, {}, ["eat_nonce_invalid"]],
-    ["eat_nonce as an array holding a number", { eat_nonce: ["thisIsAcustomNonce", 7] }, { nonce: "thisIsAcustomNonce" }, ["eat_nonce_invalid"]],
-    ["support_attributes as a string", { submods: { ...submods, confidential_space: { support_attributes: "STABLE" } } }, {}, ["attribute_condition_error", "debug_image"]],
+    [
+      "eat_nonce as an array holding a number",
+      { eat_nonce: ["thisIsAcustomNonce", 7] },
+      { nonce: "thisIsAcustomNonce" },
+      ["eat_nonce_invalid"],
+    ],
+    [
+      "support_attributes as a string",
+      { submods: { ...submods, confidential_space: { support_attributes: "STABLE" } } },
+      {},
+      ["attribute_condition_error", "debug_image"],
+    ],
     ["secboot as the string 'true'", { secboot: "true" }, {}, ["attribute_condition_false"]],
     [
       "the STS audience, an unapproved image and a wrong nonce at once",
@@ -250,7 +294,13 @@ describe("given the JWKS endpoint", () => {
   it("when it is down before any key was fetched, then the verifier denies (fails closed)", async () => {
     const down = await jwksServer([key.jwk]);
     await down.close();
-    const v = createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: down.url, timeoutMs: 1000 }, clock: () => now, log: (r) => logs.push(r) });
+    const v = createVerifier({
+      policy: doc,
+      signer: generatedSigner(),
+      jwks: { url: down.url, timeoutMs: 1000 },
+      clock: () => now,
+      log: (r) => logs.push(r),
+    });
     const res = await ask(v, { token: await token(), dataset: "insurance" });
     expect(res.body.decision).toBe("deny");
     expect(codes(res)).toEqual(["jwks_unavailable"]);
@@ -258,7 +308,14 @@ describe("given the JWKS endpoint", () => {
 
   it("when it goes down and the cached keys grow stale, then the verifier denies instead of trusting old keys", async () => {
     const flaky = await jwksServer([key.jwk]);
-    const v = createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: flaky.url, cacheMaxAgeMs: 50 }, clock: () => now, log: (r) => logs.push(r), prefetchJwks: false });
+    const v = createVerifier({
+      policy: doc,
+      signer: generatedSigner(),
+      jwks: { url: flaky.url, cacheMaxAgeMs: 50 },
+      clock: () => now,
+      log: (r) => logs.push(r),
+      prefetchJwks: false,
+    });
     expect((await ask(v, { token: await token(), dataset: "insurance" })).body.decision).toBe("allow");
     await flaky.close();
     await new Promise((r) => setTimeout(r, 80));
@@ -268,7 +325,14 @@ describe("given the JWKS endpoint", () => {
   it("when Google rotates to a new kid, then tokens signed with it are accepted once the cooldown has passed", async () => {
     const next = await rsaKey("cs-key-2");
     const rotating = await jwksServer([key.jwk]);
-    const v = createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: rotating.url, cooldownMs: 200 }, clock: () => now, log: (r) => logs.push(r), prefetchJwks: false });
+    const v = createVerifier({
+      policy: doc,
+      signer: generatedSigner(),
+      jwks: { url: rotating.url, cooldownMs: 200 },
+      clock: () => now,
+      log: (r) => logs.push(r),
+      prefetchJwks: false,
+    });
     try {
       expect((await ask(v, { token: await token(), dataset: "insurance" })).body.decision).toBe("allow");
       rotating.setKeys([key.jwk, next.jwk]);
@@ -289,19 +353,19 @@ describe("given the JWKS endpoint", () => {
 describe("given the verifier's construction", () => {
   it("when the clock tolerance exceeds 60 s, then it refuses naming the option", () => {
     expect(() => createVerifier({ policy: doc, signer: generatedSigner(), clockToleranceSec: 120 })).toThrow(
-      "clockToleranceSec: expected 0 to 60 seconds, got 120. Larger skews hide clock problems; fix the clock instead.",
+      "clockToleranceSec: expected 0 to 60 seconds, got 120. Larger skews hide clock problems; fix the clock instead."
     );
   });
 
   it("when the JWKS URL is plain http to a remote host, then it refuses", () => {
     expect(() => createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: "http://example.org/jwks" } })).toThrow(
-      "jwks.url: http://example.org/jwks must use https (plain http is accepted for 127.0.0.1/localhost only, for tests).",
+      "jwks.url: http://example.org/jwks must use https (plain http is accepted for 127.0.0.1/localhost only, for tests)."
     );
   });
 
   it("when the policy is not a valid document, then it refuses before answering anything", () => {
     expect(() => createVerifier({ policy: { ...doc, version: 2 }, signer: generatedSigner() })).toThrow(
-      "policy.version: expected 1, got number 2. Regenerate it with `npx manatee policy` from the clean-room config.",
+      "policy.version: expected 1, got number 2. Regenerate it with `npx manatee policy` from the clean-room config."
     );
   });
 });
@@ -329,7 +393,15 @@ describe("given the receipt key", () => {
     const res = await verifier.handler({ method: "GET", path: "/v1/jwks", headers: {} });
     const { keys } = JSON.parse(res.body);
     expect(keys).toHaveLength(1);
-    expect(keys[0]).toEqual({ kty: "EC", crv: "P-256", x: expect.any(String), y: expect.any(String), kid: expect.any(String), alg: "ES256", use: "sig" });
+    expect(keys[0]).toEqual({
+      kty: "EC",
+      crv: "P-256",
+      x: expect.any(String),
+      y: expect.any(String),
+      kid: expect.any(String),
+      alg: "ES256",
+      use: "sig",
+    });
     expect(keys[0]).not.toHaveProperty("d");
     const thumb = createHash("sha256").update(`{"crv":"P-256","kty":"EC","x":"${keys[0].x}","y":"${keys[0].y}"}`).digest("base64url");
     expect(keys[0].kid).toBe(thumb);
