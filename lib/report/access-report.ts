@@ -27,7 +27,10 @@ export const ACCESS_REPORT_FILE = "access-report.md";
 
 
 export interface AccessReportOptions extends AccessModelOptions {
-  /** Guardrail suppressions in force; listed so a reviewer sees every exception. @default [] */
+  /**
+   * Guardrail suppressions in force; listed so a reviewer sees every exception. Suppressions
+   * recorded in `synthesized` stacks are added. @default []
+   */
   readonly suppressions?: readonly ReportSuppression[];
   /** Printed in the header; the report carries no timestamp otherwise. @default - none */
   readonly generatedAt?: string;
@@ -268,6 +271,16 @@ function notices(model: AccessModel, checked: CrossCheckResult | undefined, supp
   return out;
 }
 
+function uniqueSuppressions(list: readonly ReportSuppression[]): ReportSuppression[] {
+  const seen = new Set<string>();
+  return list.filter((s) => {
+    const key = JSON.stringify([s.ruleId, s.path, s.reason]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 function suppressionSection(suppressions: readonly ReportSuppression[]): string {
   if (suppressions.length === 0) return "None: every guardrail applies to every resource.";
   const sorted = [...suppressions].sort((a, b) =>
@@ -294,8 +307,9 @@ function crossCheckSection(checked: CrossCheckResult, stackCount: number): strin
 export function renderAccessReport(policy: CleanRoomPolicy, options: AccessReportOptions = {}): string {
   const model = buildAccessModel(policy, options);
   const stacks = options.synthesized === undefined ? [] : Array.isArray(options.synthesized) ? options.synthesized : [options.synthesized];
-  const checked = stacks.length > 0 ? crossCheck(model, readInfrastructure(stacks, policy.project)) : undefined;
-  const suppressions = options.suppressions ?? [];
+  const infrastructure = stacks.length > 0 ? readInfrastructure(stacks, policy.project) : undefined;
+  const checked = infrastructure ? crossCheck(model, infrastructure) : undefined;
+  const suppressions = uniqueSuppressions([...(options.suppressions ?? []), ...(infrastructure?.suppressions ?? [])]);
   const ids = model.identities;
 
   const facts: [string, string][] = [

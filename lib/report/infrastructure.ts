@@ -4,7 +4,9 @@
  * target resolved through `${type.id.attr}` references. Pure JSON reading: no cdktf, so
  * `manatee report` stays fast and works on any stack, whoever wrote it.
  */
+import { suppressionsInConfig } from "../checks/suppressions-record";
 import { PROJECT_NUMBER_PLACEHOLDER, ResourceRef } from "./access-model";
+import { ReportSuppression } from "./suppressions";
 
 /** The parts of a synthesized Terraform JSON document the report reads. */
 export interface SynthesizedStack {
@@ -56,6 +58,8 @@ export interface InfrastructureFacts {
   readonly grants: readonly GrantFact[];
   /** Authoritative `*_iam_policy` / `*_iam_binding` resources: they replace grants made elsewhere. */
   readonly authoritative: readonly { readonly address: string; readonly type: string }[];
+  /** Guardrail suppressions recorded on any resource (`"//": { "manatee": { "suppressions": [...] } }`). */
+  readonly suppressions: readonly ReportSuppression[];
 }
 
 const REFERENCE = /\$\{(data\.)?([a-z0-9_]+)\.([^.}\s]+)\.([a-z0-9_]+)\}/g;
@@ -174,6 +178,7 @@ export function readInfrastructure(
   const keys: KeyFact[] = [];
   const grants: GrantFact[] = [];
   const authoritative: { address: string; type: string }[] = [];
+  const suppressions: ReportSuppression[] = [];
 
   list.forEach((stack, i) => {
     const index = new StackIndex(stack, defaultProject);
@@ -181,6 +186,10 @@ export function readInfrastructure(
     const r = (v: unknown) => index.resolve(v);
     for (const [type, byId] of Object.entries(stack.resource ?? {})) {
       for (const [id, c] of Object.entries(byId ?? {})) {
+        const path = c["//"]?.metadata?.path;
+        for (const s of suppressionsInConfig(c)) {
+          suppressions.push({ ruleId: s.id, reason: s.reason, path: typeof path === "string" ? path : at(type, id) });
+        }
         if (type === "google_storage_bucket") {
           const softDelete = first(c.soft_delete_policy).retention_duration_seconds;
           buckets.push({
@@ -228,5 +237,5 @@ export function readInfrastructure(
       }
     }
   });
-  return { buckets, keys, grants, authoritative };
+  return { buckets, keys, grants, authoritative, suppressions };
 }

@@ -10,7 +10,12 @@ import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-acco
 import { StorageBucket } from "@cdktf/provider-google/lib/storage-bucket";
 import { StorageBucketIamBinding } from "@cdktf/provider-google/lib/storage-bucket-iam-binding";
 import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
-import { TerraformStack } from "cdktf";
+import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
+import { TerraformStack, Testing } from "cdktf";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CleanRoomSuppressions } from "../../lib/checks/suppressions";
+import { CleanRoomDataPlane } from "../../lib/data-plane";
 import { CLEAN_ROOM_LABEL, COMPONENT, cleanRoomLabels } from "../../lib/common";
 import { expiryCondition } from "../../lib/policy/members";
 import { CleanRoomPolicy } from "../../lib/policy/model";
@@ -277,6 +282,53 @@ describe("cross-check of the access report against a synthesized stack", () => {
   test("a stack without the dataset resources reports each one missing", () => {
     const findings = findingsFor(policy, synthWith(() => undefined));
     expect(findings.filter((f) => f.message.includes("is not in the synthesized configuration"))).toHaveLength(8);
+  });
+});
+
+describe("cross-check against the library's own CleanRoomDataPlane", () => {
+  test("given the real data plane of the example room, the report states exactly the grants it declares", () => {
+    const policy = examplePolicy();
+    const json = synthWith((stack) => {
+      new CleanRoomDataPlane(stack, "data-plane", { policy });
+    });
+    const model = buildAccessModel(policy);
+    // The data plane alone leaves out the JupyterLab pods: the composition grants them stage-1 read.
+    expect(findingsFor(policy, json)).toEqual(
+      model.datasets.map((d) => ({
+        level: "warning",
+        subject: `bucket ${d.buckets.stage1.name}`,
+        message: `Missing grant: this report lists roles/storage.objectViewer for serviceAccount:${model.identities.jupyterServiceAccount}, the configuration does not declare it.`,
+      })),
+    );
+    const composed = synthWith((stack) => {
+      const dataPlane = new CleanRoomDataPlane(stack, "data-plane", { policy });
+      dataPlane.grantStage1Read(`serviceAccount:${model.identities.jupyterServiceAccount}`);
+    });
+    const result = crossCheck(model, readInfrastructure(composed, policy.project));
+    expect(result.findings).toEqual([]);
+    expect(result.grantsCompared).toBe(model.datasets.reduce((n, d) => n + d.grants.length, 0));
+  });
+});
+
+describe("suppressions recorded in the synthesized stacks", () => {
+  test("given a suppression added with CleanRoomSuppressions, the report lists it with its construct path and reason", () => {
+    // Testing.synth strips the "//" blocks the suppressions live in: read the real cdk.tf.json.
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "platform");
+    new GoogleProvider(stack, "google", { project: "acme-clean-room", region: "us-central1" });
+    const audit = new StorageBucket(stack, "audit", { name: "acme-audit", location: "us-central1" });
+    CleanRoomSuppressions.add(audit, [{ id: "MCR-GCS2", reason: "audit bucket hardened by the org policy" }]);
+    const outdir = Testing.fullSynth(stack);
+    const json = JSON.parse(readFileSync(join(outdir, "stacks", "platform", "cdk.tf.json"), "utf8"));
+
+    const md = renderAccessReport(examplePolicy(), {
+      synthesized: json,
+      suppressions: [{ ruleId: "MCR-LOC1", reason: "mirror bucket is multi-region by contract", path: "platform/mirror" }],
+    });
+    expect(tableRows(section(md, "## Suppressed guardrail findings"))).toEqual([
+      ["`MCR-GCS2`", "`platform/audit`", "audit bucket hardened by the org policy"],
+      ["`MCR-LOC1`", "`platform/mirror`", "mirror bucket is multi-region by contract"],
+    ]);
   });
 });
 
