@@ -166,8 +166,8 @@ export function teeLauncherRoleId(roomName: string): string {
   return `manatee_tee_launcher_${manateeEnv(roomName).replace(/-/g, "_")}`;
 }
 
-/** An Artifact Registry repository, as IAM resources address it. */
-export interface RepositoryRef {
+/** The user-images Artifact Registry repository, as IAM resources address it. */
+export interface UserImagesRepositoryRef {
   readonly project: string;
   readonly location: string;
   readonly repositoryId: string;
@@ -195,7 +195,7 @@ export interface JobServiceIdentityProps {
    * repository resource's attributes to order the grant after it.
    * @default { project, location: "us", repositoryId: manateeContract().userImagesRepository }
    */
-  readonly userImagesRepository?: RepositoryRef;
+  readonly userImagesRepository?: UserImagesRepositoryRef;
   /**
    * The service account attached to Confidential Space VMs (the reconciler hard-codes it). Pass
    * the TEE service account's `email` attribute to order the actAs grant after the account.
@@ -203,11 +203,16 @@ export interface JobServiceIdentityProps {
    */
   readonly teeServiceAccountEmail?: string;
   /**
-   * Cloud SQL instance name of the job database. When set, the Cloud SQL grants hold for this
-   * instance only (IAM condition on `resource.name`).
-   * @default - the grants hold for every instance in the project
+   * Cloud SQL login for the Auth Proxy (`roles/cloudsql.client`, `roles/cloudsql.instanceUser`):
+   * - `"granted-by-database"`: `JobDatabase`, which owns the instance, grants both (limited to
+   *   its instance); granting them here as well would duplicate the bindings;
+   * - `{ instance }`: granted here, limited to that instance by an IAM condition on
+   *   `resource.name` (for a database created outside this library).
+   * Cloud SQL has no instance-level IAM policy, so the grants are project grants; they are never
+   * made without the instance condition.
+   * @default "granted-by-database"
    */
-  readonly databaseInstance?: string;
+  readonly databaseAccess?: "granted-by-database" | { readonly instance: string };
   /**
    * Stage-1 buckets JupyterLab may read. The data plane normally grants this per dataset; use
    * this (or `grantStage1Read`) when composing without it.
@@ -231,7 +236,7 @@ export interface JobServiceIdentityProps {
  * | attach the TEE account to VMs | `roles/iam.serviceAccountUser` on the TEE account only |
  * | Kaniko push and base-image pull | `roles/artifactregistry.writer` on the user-images repository only |
  * | launch / watch / delete TEE VMs | custom role `TEE_LAUNCHER_PERMISSIONS` |
- * | Cloud SQL proxy with IAM login | `roles/cloudsql.client` + `roles/cloudsql.instanceUser` (optionally one instance) |
+ * | Cloud SQL proxy with IAM login | granted by `JobDatabase`, or here with `databaseAccess: { instance }`; one instance only |
  * | structured logs | `roles/logging.logWriter` |
  *
  * The JupyterLab account gets no project role; only `objectViewer` on stage-1 buckets.
@@ -353,15 +358,6 @@ export class JobServiceIdentity extends Construct {
       provider,
     });
 
-    const sqlCondition: IamCondition | undefined = props.databaseInstance
-      ? {
-          title: "job-database-only",
-          description: "Only the clean room's job database instance.",
-          expression:
-            `resource.type == "sqladmin.googleapis.com/Instance" && ` +
-            `resource.name == "projects/${project}/instances/${props.databaseInstance}"`,
-        }
-      : undefined;
     const projectGrant = (grantId: string, role: string, condition?: IamCondition) =>
       new ProjectIamMember(this, grantId, {
         project,
@@ -370,12 +366,23 @@ export class JobServiceIdentity extends Construct {
         condition: conditionBlock(condition),
         provider,
       });
-    this.projectGrants = [
-      projectGrant("TeeLauncher", this.teeLauncherRole.name),
-      projectGrant("CloudSqlClient", "roles/cloudsql.client", sqlCondition),
-      projectGrant("CloudSqlInstanceUser", "roles/cloudsql.instanceUser", sqlCondition),
-      projectGrant("LogWriter", "roles/logging.logWriter"),
-    ];
+    const grants = [projectGrant("TeeLauncher", this.teeLauncherRole.name), projectGrant("LogWriter", "roles/logging.logWriter")];
+    const dbAccess = props.databaseAccess ?? "granted-by-database";
+    if (dbAccess !== "granted-by-database") {
+      requireNonEmptyValue(dbAccess.instance, `JobServiceIdentity "databaseAccess.instance"`);
+      const onlyInstance: IamCondition = {
+        title: "job-database-only",
+        description: "Only the clean room's job database instance.",
+        expression:
+          `resource.type == "sqladmin.googleapis.com/Instance" && ` +
+          `resource.name == "projects/${project}/instances/${dbAccess.instance}"`,
+      };
+      grants.push(
+        projectGrant("CloudSqlClient", "roles/cloudsql.client", onlyInstance),
+        projectGrant("CloudSqlInstanceUser", "roles/cloudsql.instanceUser", onlyInstance),
+      );
+    }
+    this.projectGrants = grants;
 
     this.jobServiceKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jobServiceKsa);
     this.jupyterKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jupyterKsa);
@@ -426,6 +433,10 @@ export class JobServiceIdentity extends Construct {
 /** `serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]`: one Kubernetes SA, nothing wider. */
 export function workloadIdentityMember(project: string, namespace: string, ksa: string): string {
   return `serviceAccount:${project}.svc.id.goog[${namespace}/${ksa}]`;
+}
+
+function requireNonEmptyValue(value: string, field: string): void {
+  if (!Token.isUnresolved(value) && value.trim() === "") throw new Error(`${field} is empty.`);
 }
 
 function requireContractValue(value: string, expected: string, field: string, why: string): void {

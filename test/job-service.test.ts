@@ -34,7 +34,7 @@ describe("JobServiceIdentity", () => {
       identity = new JobServiceIdentity(stack, "JobIdentity", {
         roomName: ROOM,
         project: PROJECT,
-        databaseInstance: "insurance-study-jobs",
+        databaseAccess: { instance: "insurance-study-jobs" },
         stage1Buckets: ["acme-clean-room-insurance-study-insurance-s1"],
       });
     });
@@ -141,7 +141,7 @@ describe("JobServiceIdentity", () => {
 
   test("the Cloud SQL condition admits the job database instance and no other (real CEL engine)", () => {
     const sql = resourceConfigs(json, "google_project_iam_member").filter((c) => c.role.startsWith("roles/cloudsql."));
-    expect(sql).toHaveLength(2);
+    expect(sql.map((c) => c.role).sort()).toEqual(["roles/cloudsql.client", "roles/cloudsql.instanceUser"]);
     for (const c of sql) {
       const expr = c.condition.expression;
       const allow = (name: string) =>
@@ -150,6 +150,13 @@ describe("JobServiceIdentity", () => {
       expect(allow(`projects/${PROJECT}/instances/other-db`)).toBe(false);
       expect(allow(`projects/other-project/instances/insurance-study-jobs`)).toBe(false);
     }
+  });
+
+  test("by default the Cloud SQL login is left to JobDatabase (no duplicate bindings), never granted unconditionally", () => {
+    const defaults = synthWith((stack) => new JobServiceIdentity(stack, "Id", { roomName: ROOM, project: PROJECT }));
+    const roles = resourceConfigs(defaults, "google_project_iam_member").map((c) => c.role);
+    expect(roles.filter((r) => r.startsWith("roles/cloudsql."))).toEqual([]);
+    expect(roles).toHaveLength(2);
   });
 
   test("grantStage1Read is additive and idempotent; a token bucket needs an explicit id", () => {
