@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AssetType, TerraformAsset, TerraformProvider, Token } from "cdktf";
+import { AssetType, ITerraformDependable, TerraformAsset, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { Cloudfunctions2Function } from "@cdktf/provider-google/lib/cloudfunctions2-function";
 import { CloudRunV2ServiceIamMember } from "@cdktf/provider-google/lib/cloud-run-v2-service-iam-member";
@@ -113,6 +113,21 @@ export interface ReceiptKeyOptions {
   readonly preventDestroy?: boolean;
 }
 
+/** A CMEK key for the verifier's buckets (same shape as storage's `BucketEncryptionKey`). */
+export interface VerifierEncryptionKey {
+  /** `projects/P/locations/L/keyRings/R/cryptoKeys/K`, with L = the verifier's region. */
+  readonly cryptoKeyId: string;
+  /** Key location, when `cryptoKeyId` is a token. @default parsed from cryptoKeyId */
+  readonly location?: string;
+  /**
+   * The grant that lets the Cloud Storage service agent use the key
+   * (`roles/cloudkms.cryptoKeyEncrypterDecrypter`); the buckets wait for it, since creating
+   * a bucket with a key the agent cannot use fails.
+   * @default none: the grant must already exist
+   */
+  readonly serviceAgentGrant?: ITerraformDependable;
+}
+
 /** Where the verifier's decisions are kept. */
 export interface VerifierAuditOptions {
   /**
@@ -122,7 +137,7 @@ export interface VerifierAuditOptions {
   readonly existingBucketName?: string;
   /**
    * Days each decision record is kept undeletable (retention policy).
-   * @default 400
+   * @default 400 (a year of records, plus time to finish the annual audit)
    */
   readonly retentionDays?: number;
   /**
@@ -177,12 +192,11 @@ export interface AttestationVerifierProps {
   /** @default see VerifierAuditOptions */
   readonly audit?: VerifierAuditOptions;
   /**
-   * CMEK (`projects/P/locations/L/keyRings/R/cryptoKeys/K`, L = `region`) for the buckets
-   * this construct creates. The Cloud Storage service agent must already hold
-   * `roles/cloudkms.cryptoKeyEncrypterDecrypter` on it.
+   * CMEK for the buckets this construct creates, in `region`. The room's guardrails
+   * (MCR-GCS2) require one on the audit bucket; `StorageEncryptionKey` satisfies this.
    * @default Google-managed encryption
    */
-  readonly encryptionKey?: string;
+  readonly encryptionKey?: VerifierEncryptionKey;
   /** @default the stack's default Google provider */
   readonly provider?: TerraformProvider;
 }
@@ -373,15 +387,26 @@ function resolveSettings(props: AttestationVerifierProps) {
     }
   }
 
-  if (props.encryptionKey !== undefined && !Token.isUnresolved(props.encryptionKey)) {
-    const m = /^projects\/[^/]+\/locations\/([^/]+)\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/.exec(props.encryptionKey);
-    if (!m) fail("encryptionKey", `is "${props.encryptionKey}"; use "projects/P/locations/L/keyRings/R/cryptoKeys/K".`);
-    const keyLocation = m[1];
-    if (!Token.isUnresolved(region) && keyLocation !== region.toLowerCase()) {
-      fail(
-        "encryptionKey",
-        `is in "${keyLocation}" but the buckets are in "${region}"; Cloud Storage needs a CMEK in the bucket's location.`,
-      );
+  const cmek = props.encryptionKey;
+  if (cmek !== undefined) {
+    let keyLocation = cmek.location;
+    if (!Token.isUnresolved(cmek.cryptoKeyId)) {
+      const m = /^projects\/[^/]+\/locations\/([^/]+)\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/.exec(cmek.cryptoKeyId);
+      if (!m) {
+        fail(
+          "encryptionKey.cryptoKeyId",
+          `is "${cmek.cryptoKeyId}"; use "projects/P/locations/L/keyRings/R/cryptoKeys/K".`,
+        );
+      }
+      keyLocation ??= m[1];
+    }
+    if (keyLocation !== undefined && !Token.isUnresolved(keyLocation) && !Token.isUnresolved(region)) {
+      if (keyLocation.toLowerCase() !== region.toLowerCase()) {
+        fail(
+          "encryptionKey",
+          `is in "${keyLocation}" but the buckets are in "${region}"; Cloud Storage needs a CMEK in the bucket's location.`,
+        );
+      }
     }
   }
 
@@ -484,7 +509,8 @@ export class AttestationVerifier extends Construct {
       sink: fitName(`${room}-verifier-decisions`, 100),
     };
     const bucketLocation = Token.isUnresolved(region) ? region : region.toUpperCase();
-    const encryption = props.encryptionKey ? { defaultKmsKeyName: props.encryptionKey } : undefined;
+    const encryption = props.encryptionKey ? { defaultKmsKeyName: props.encryptionKey.cryptoKeyId } : undefined;
+    const cmekGrant = props.encryptionKey?.serviceAgentGrant ? [props.encryptionKey.serviceAgentGrant] : undefined;
 
     // ---- identity
     this.serviceAccount = new ServiceAccount(this, "sa", {
@@ -539,6 +565,7 @@ export class AttestationVerifier extends Construct {
       publicAccessPrevention: "enforced",
       forceDestroy: false,
       encryption,
+      dependsOn: cmekGrant,
       labels: cleanRoomLabels(room, VERIFIER_COMPONENT),
     });
 
@@ -645,6 +672,7 @@ export class AttestationVerifier extends Construct {
           isLocked: auditOpts.lockRetention ?? false,
         },
         encryption,
+        dependsOn: cmekGrant,
         labels: cleanRoomLabels(room, COMPONENT.auditBucket),
       });
     }

@@ -4,6 +4,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import { TerraformOutput } from "cdktf";
+import { KmsCryptoKeyIamMember } from "@cdktf/provider-google/lib/kms-crypto-key-iam-member";
+import { checkContext } from "../lib/checks/context";
+import { checkTerraform } from "../lib/checks/engine";
 import type { CelInput } from "@bufbuild/cel";
 import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directoryHash } from "../lib/verifier";
 import { compileVerifierPolicy } from "../lib/policy/document";
@@ -13,6 +16,8 @@ import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, iamGrants, resourceConfigs,
 const FIXTURE = path.resolve(__dirname, "fixtures", "verifier-build");
 const POLICY = examplePolicy();
 const JOB_SERVICE = `serviceAccount:${platformNames(POLICY).jobServiceSaEmail}`;
+const CMEK =
+  "projects/acme-clean-room/locations/us-central1/keyRings/insurance-study-storage/cryptoKeys/insurance-study-storage";
 
 function synthVerifier(props: Partial<AttestationVerifierProps> = {}): SynthJson {
   return synthWith((stack) => {
@@ -336,13 +341,30 @@ describe("AttestationVerifier options", () => {
     );
   });
 
-  test("given a locked 10-year retention and a CMEK, then the audit bucket carries both", () => {
-    const cmek = "projects/acme-clean-room/locations/us-central1/keyRings/storage/cryptoKeys/storage";
-    const json = synthVerifier({ audit: { retentionDays: 3650, lockRetention: true }, encryptionKey: cmek });
-    const audit = resourceConfigs(json, "google_storage_bucket").find((b) => b.labels.component === "audit");
+  test("given a locked 10-year retention and a CMEK with its service-agent grant, then both buckets use the key after the grant", () => {
+    const json = synthWith((stack) => {
+      const agentGrant = new KmsCryptoKeyIamMember(stack, "agent-grant", {
+        cryptoKeyId: CMEK,
+        role: "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+        member: "serviceAccount:service-123@gs-project-accounts.iam.gserviceaccount.com",
+      });
+      new AttestationVerifier(stack, "verifier", {
+        policy: POLICY,
+        sourceDir: FIXTURE,
+        audit: { retentionDays: 3650, lockRetention: true },
+        encryptionKey: { cryptoKeyId: CMEK, serviceAgentGrant: agentGrant },
+      });
+    });
+    const [grantId] = resources(json, "google_kms_crypto_key_iam_member").find(([id]) => id.startsWith("agent-grant"))!;
+    const bucketList = resourceConfigs(json, "google_storage_bucket");
+    const audit = bucketList.find((b) => b.labels.component === "audit");
 
     expect(audit.retention_policy).toEqual({ retention_period: 3650 * 86_400, is_locked: true });
-    expect(audit.encryption).toEqual({ default_kms_key_name: cmek });
+    expect(bucketList).toHaveLength(2);
+    for (const bucket of bucketList) {
+      expect(bucket.encryption).toEqual({ default_kms_key_name: CMEK });
+      expect(bucket.depends_on).toEqual([`google_kms_crypto_key_iam_member.${grantId}`]);
+    }
   });
 
   test("given an invoker listed twice and the job service repeated in invokers, then each member is bound once", () => {
@@ -367,6 +389,26 @@ describe("AttestationVerifier options", () => {
       role: "roles/storage.objectViewer",
       config: { bucket: ref("google_storage_bucket", auditId, "name") },
     });
+  });
+});
+
+describe("AttestationVerifier under the clean room's guardrails", () => {
+  const findings = (props: Partial<AttestationVerifierProps>) =>
+    checkTerraform(
+      synthVerifier(props) as any,
+      checkContext({ policy: POLICY, now: new Date("2026-06-01T00:00:00Z") }),
+    );
+
+  test("given a CMEK, when the whole rule pack checks the stack, then it finds nothing", () => {
+    expect(findings({ encryptionKey: { cryptoKeyId: CMEK } })).toEqual([]);
+  });
+
+  test("given no CMEK, then the only finding is MCR-GCS2 on the audit bucket (which holds room data)", () => {
+    const result = findings({});
+    expect(result.map((f) => [f.ruleId, f.level, f.address.split(".")[0]])).toEqual([
+      ["MCR-GCS2", "error", "google_storage_bucket"],
+    ]);
+    expect(result[0].address).toMatch(/audit/);
   });
 });
 
@@ -507,10 +549,15 @@ describe("AttestationVerifier validation", () => {
   });
 
   test("given a CMEK in another location, then it refuses: Cloud Storage needs a key in the bucket's location", () => {
-    expect(construct({ encryptionKey: "projects/p/locations/us/keyRings/r/cryptoKeys/k" })).toThrow(
+    expect(construct({ encryptionKey: { cryptoKeyId: "projects/p/locations/us/keyRings/r/cryptoKeys/k" } })).toThrow(
       new Error(
         'AttestationVerifier: encryptionKey is in "us" but the buckets are in "us-central1"; ' +
           "Cloud Storage needs a CMEK in the bucket's location.",
+      ),
+    );
+    expect(construct({ encryptionKey: { cryptoKeyId: "storage-key" } })).toThrow(
+      new Error(
+        'AttestationVerifier: encryptionKey.cryptoKeyId is "storage-key"; use "projects/P/locations/L/keyRings/R/cryptoKeys/K".',
       ),
     );
   });
