@@ -219,6 +219,14 @@ export interface JobServiceIdentityProps {
    * @default []
    */
   readonly stage1Buckets?: readonly string[];
+  /**
+   * Make the grants on resources other constructs own: objectUser on the hub bucket, actAs on
+   * the TEE account, writer on the user-images repository. Set false when the owners grant them
+   * (`ImageRegistry.userImages.grantPush`, `ConfidentialSpaceWorkload.grantActAs`, …): one
+   * binding must have one owner in Terraform.
+   * @default true
+   */
+  readonly grantOnSharedResources?: boolean;
   /** Permissions added to the TEE launcher role. @default [] */
   readonly extraLauncherPermissions?: readonly string[];
   /** @default the default Google provider */
@@ -260,10 +268,11 @@ export class JobServiceIdentity extends Construct {
   public readonly jobServiceKubernetesMember: string;
   public readonly jupyterKubernetesMember: string;
   public readonly teeLauncherRole: ProjectIamCustomRole;
-  public readonly hubBucketGrant: StorageBucketIamMember;
+  /** Undefined when `grantOnSharedResources` is false (as are the next two). */
+  public readonly hubBucketGrant?: StorageBucketIamMember;
   public readonly signBlobGrant: ServiceAccountIamMember;
-  public readonly actAsTeeGrant: ServiceAccountIamMember;
-  public readonly userImagesGrant: ArtifactRegistryRepositoryIamMember;
+  public readonly actAsTeeGrant?: ServiceAccountIamMember;
+  public readonly userImagesGrant?: ArtifactRegistryRepositoryIamMember;
   public readonly projectGrants: readonly ProjectIamMember[];
   public readonly workloadIdentityBindings: readonly ServiceAccountIamMember[];
   private readonly stage1Grants = new Map<string, StorageBucketIamMember>();
@@ -310,13 +319,6 @@ export class JobServiceIdentity extends Construct {
     this.jupyterMember = this.jupyterServiceAccount.member;
     this.databaseUser = mysqlIamUserName(names.jobServiceSaEmail);
 
-    // objectUser = objectAdmin without object ACL/IAM, which uniform bucket-level access ignores anyway.
-    this.hubBucketGrant = new StorageBucketIamMember(this, "HubBucketObjects", {
-      bucket: hubBucket,
-      role: "roles/storage.objectUser",
-      member: this.jobServiceMember,
-      provider,
-    });
     // Signed URLs are signed by IAM signBlob as the account itself: no key, no other account.
     this.signBlobGrant = new ServiceAccountIamMember(this, "SignBlobAsItself", {
       serviceAccountId: this.jobServiceAccount.name,
@@ -324,20 +326,29 @@ export class JobServiceIdentity extends Construct {
       member: this.jobServiceMember,
       provider,
     });
-    this.actAsTeeGrant = new ServiceAccountIamMember(this, "ActAsTeeServiceAccount", {
-      serviceAccountId: `projects/${project}/serviceAccounts/${teeEmail}`,
-      role: "roles/iam.serviceAccountUser",
-      member: this.jobServiceMember,
-      provider,
-    });
-    this.userImagesGrant = new ArtifactRegistryRepositoryIamMember(this, "UserImagesWriter", {
-      project: repository.project,
-      location: repository.location,
-      repository: repository.repositoryId,
-      role: "roles/artifactregistry.writer",
-      member: this.jobServiceMember,
-      provider,
-    });
+    if (props.grantOnSharedResources ?? true) {
+      // objectUser = objectAdmin without object ACL/IAM, which uniform bucket-level access ignores anyway.
+      this.hubBucketGrant = new StorageBucketIamMember(this, "HubBucketObjects", {
+        bucket: hubBucket,
+        role: "roles/storage.objectUser",
+        member: this.jobServiceMember,
+        provider,
+      });
+      this.actAsTeeGrant = new ServiceAccountIamMember(this, "ActAsTeeServiceAccount", {
+        serviceAccountId: `projects/${project}/serviceAccounts/${teeEmail}`,
+        role: "roles/iam.serviceAccountUser",
+        member: this.jobServiceMember,
+        provider,
+      });
+      this.userImagesGrant = new ArtifactRegistryRepositoryIamMember(this, "UserImagesWriter", {
+        project: repository.project,
+        location: repository.location,
+        repository: repository.repositoryId,
+        role: "roles/artifactregistry.writer",
+        member: this.jobServiceMember,
+        provider,
+      });
+    }
 
     const extra = props.extraLauncherPermissions ?? [];
     for (const p of extra) {

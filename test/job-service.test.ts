@@ -152,6 +152,19 @@ describe("JobServiceIdentity", () => {
     }
   });
 
+  test("grants on shared resources can be left to their owners; signBlob on itself stays", () => {
+    const own = synthWith((stack) =>
+      new JobServiceIdentity(stack, "Id", { roomName: ROOM, project: PROJECT, grantOnSharedResources: false }),
+    );
+    expect(resources(own, "google_storage_bucket_iam_member")).toEqual([]);
+    expect(resources(own, "google_artifact_registry_repository_iam_member")).toEqual([]);
+    expect(resourceConfigs(own, "google_service_account_iam_member").map((c) => c.role).sort()).toEqual([
+      "roles/iam.serviceAccountTokenCreator",
+      "roles/iam.workloadIdentityUser",
+      "roles/iam.workloadIdentityUser",
+    ]);
+  });
+
   test("by default the Cloud SQL login is left to JobDatabase (no duplicate bindings), never granted unconditionally", () => {
     const defaults = synthWith((stack) => new JobServiceIdentity(stack, "Id", { roomName: ROOM, project: PROJECT }));
     const roles = resourceConfigs(defaults, "google_project_iam_member").map((c) => c.role);
