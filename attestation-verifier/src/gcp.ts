@@ -66,7 +66,7 @@ export interface GcsObjectRef {
 /** Parse gs://bucket/path/to/object. */
 export function parseGcsUri(uri: string): GcsObjectRef {
   const m = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])\/(.+)$/.exec(uri);
-  if (!m) throw new Error(`VERIFIER_POLICY_URI: ${JSON.stringify(uri)} is not gs://BUCKET/OBJECT.`);
+  if (!m) throw new Error("not of the form gs://BUCKET/OBJECT.");
   return { bucket: m[1], object: m[2] };
 }
 
