@@ -2,15 +2,15 @@
  * `manatee report --config FILE`: the auditor's access report (Markdown with a Mermaid
  * diagram) of a clean-room config, on stdout or in `--out FILE`.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { loadPolicyFile } from "../policy/load";
 import { PolicyError } from "../policy/validate";
-import { renderAccessReport } from "../report/access-report";
+import { readSynthesizedStacks, renderAccessReport } from "../report/access-report";
 import { SynthesizedStack } from "../report/infrastructure";
 import { ReportSuppression, SuppressionsFileError, parseSuppressions } from "../report/suppressions";
 import { CliIo, parseArgs } from "./io";
 
-const USAGE = `usage: manatee report --config FILE [--out FILE] [--suppressions FILE] [--synthesized FILE[,FILE...]] [--now DATE]
+const USAGE = `usage: manatee report --config FILE [--out FILE] [--suppressions FILE] [--synthesized PATH[,PATH...]] [--now DATE]
 
 Write the access report (Markdown) of the clean-room config FILE: who can read, write and
 decrypt what, under which attestation.
@@ -18,8 +18,9 @@ decrypt what, under which attestation.
   --config FILE        the clean-room YAML (the file \`npm run synth\` uses)
   --out FILE           write the report to FILE instead of stdout
   --suppressions FILE  guardrail suppressions to list: JSON, [{"ruleId","reason","path"}, ...]
-  --synthesized FILES  synthesized stacks (cdk.tf.json, comma-separated): take bucket and key
-                       facts from them and cross-check every grant on the dataset resources
+  --synthesized PATHS  synthesized stacks, comma-separated: cdk.tf.json files or a cdktf output
+                       directory (e.g. cdktf.out); bucket and key facts and recorded suppressions
+                       come from them, and every grant on the dataset resources is cross-checked
   --now DATE           judge approval expiry at DATE (ISO 8601) instead of the current time
 
 Exit codes: 0 written, 1 invalid input, 2 usage error.
@@ -34,6 +35,22 @@ function readText(file: string, what: string): string {
     return readFileSync(file, "utf8");
   } catch (err) {
     throw new InputError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** A cdk.tf.json file, or a cdktf output directory holding `stacks/<name>/cdk.tf.json`. */
+function readStacks(path: string): SynthesizedStack[] {
+  let directory = false;
+  try {
+    directory = statSync(path).isDirectory();
+  } catch {
+    // readStack reports the missing file.
+  }
+  if (!directory) return [readStack(path)];
+  try {
+    return readSynthesizedStacks(path);
+  } catch (err) {
+    throw new InputError((err as Error).message);
   }
 }
 
@@ -79,7 +96,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       .split(",")
       .map((f) => f.trim())
       .filter((f) => f !== "")
-      .map(readStack);
+      .flatMap(readStacks);
     const report = renderAccessReport(policy, { now, suppressions, ...(synthesized.length > 0 ? { synthesized } : {}) });
     if (options.out !== undefined) {
       try {

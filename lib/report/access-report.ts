@@ -4,7 +4,7 @@
  * compiled policy as the infrastructure (names, principal sets, expiry, CEL, verifier
  * policy hash), optionally cross-checked against the synthesized stacks.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ATTRIBUTE_MAPPING } from "../policy/condition";
 import { CleanRoomPolicy, DatasetPolicy, Stage1Policy } from "../policy/model";
@@ -123,10 +123,10 @@ function stage2Table(principals: readonly Stage2Principal[]): string {
   );
 }
 
-function bucketSection(access: DatasetAccess, facts: CrossCheckResult | undefined): string {
+function bucketSection(access: DatasetAccess, checked: CrossCheckResult | undefined): string {
   const purposeLabel = { stage1: "stage-1 data", stage2: "stage-2 data", outputs: "TEE outputs" } as const;
   const rows = Object.values(access.buckets).map((b) => {
-    const fact = facts?.buckets.get(b.name);
+    const fact = checked?.buckets.get(b.name);
     return [
       purposeLabel[b.purpose],
       code(b.name),
@@ -137,8 +137,8 @@ function bucketSection(access: DatasetAccess, facts: CrossCheckResult | undefine
   return table(["Purpose", "Bucket", "Location", "Lifecycle"], rows);
 }
 
-function keySection(access: DatasetAccess, facts: CrossCheckResult | undefined): string {
-  const fact: KeyFact | undefined = facts?.keys.get(`${access.key.keyRing}/${access.key.name}`);
+function keySection(access: DatasetAccess, checked: CrossCheckResult | undefined): string {
+  const fact: KeyFact | undefined = checked?.keys.get(`${access.key.keyRing}/${access.key.name}`);
   const rotationSeconds = fact ? seconds(fact.rotationPeriod) : access.key.rotationDays * DAY_SECONDS;
   const rotation =
     rotationSeconds !== undefined
@@ -157,7 +157,7 @@ function keySection(access: DatasetAccess, facts: CrossCheckResult | undefined):
   return table(header, [row]);
 }
 
-function datasetSection(model: AccessModel, access: DatasetAccess, facts: CrossCheckResult | undefined): string {
+function datasetSection(model: AccessModel, access: DatasetAccess, checked: CrossCheckResult | undefined): string {
   const d = access.dataset;
   const readerGrants = access.grants.filter((g) => g.resource.name === access.buckets.stage1.name);
   const who = { researcher: "researcher", jupyterlab: "JupyterLab single-user pods", "data-owner": "data owner" } as const;
@@ -177,11 +177,11 @@ function datasetSection(model: AccessModel, access: DatasetAccess, facts: CrossC
     "",
     "#### Storage",
     "",
-    bucketSection(access, facts),
+    bucketSection(access, checked),
     "",
     "#### Dataset key",
     "",
-    keySection(access, facts),
+    keySection(access, checked),
     "",
     "#### Who can read stage-1 data",
     "",
@@ -351,7 +351,7 @@ export function renderAccessReport(policy: CleanRoomPolicy, options: AccessRepor
       "(resource names, the workload identity provider's attribute condition, the principal sets and expiry conditions " +
       "of every grant, the verifier policy document). It states who can read, write and decrypt what, and under which attestation.",
     "",
-    table(["Fact", "Value"], facts.map(([k, v]) => [k, v])),
+    table(["Fact", "Value"], facts),
     "",
     "## Notices",
     "",
@@ -430,4 +430,18 @@ export function writeAccessReport(outdir: string, policy: CleanRoomPolicy, optio
   mkdirSync(outdir, { recursive: true });
   writeFileSync(path, renderAccessReport(policy, options), "utf8");
   return path;
+}
+
+/**
+ * The stacks a cdktf app synthesized into `outdir` (`<outdir>/stacks/<name>/cdk.tf.json`), in
+ * name order, for `synthesized`. Call it after `app.synth()`.
+ */
+export function readSynthesizedStacks(outdir: string): SynthesizedStack[] {
+  const stacksDir = join(outdir, "stacks");
+  const names = existsSync(stacksDir) ? readdirSync(stacksDir).sort() : [];
+  const files = names.map((n) => join(stacksDir, n, "cdk.tf.json")).filter((f) => existsSync(f));
+  if (files.length === 0) {
+    throw new Error(`No synthesized stacks under ${stacksDir}: run \`cdktf synth\` (or app.synth()) first.`);
+  }
+  return files.map((f) => JSON.parse(readFileSync(f, "utf8")) as SynthesizedStack);
 }

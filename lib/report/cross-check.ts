@@ -34,8 +34,16 @@ function refKey(ref: ResourceRef): string {
   return `${ref.kind}:${ref.name}`;
 }
 
+const KIND_WORDS: Readonly<Record<ResourceRef["kind"], string>> = {
+  bucket: "bucket",
+  key: "key",
+  keyRing: "key ring",
+  serviceAccount: "service account",
+  project: "project",
+};
+
 function describe(ref: ResourceRef): string {
-  return ref.kind === "key" ? `key ${ref.name}` : ref.kind === "keyRing" ? `key ring ${ref.name}` : `${ref.kind === "serviceAccount" ? "service account" : ref.kind} ${ref.name}`;
+  return `${KIND_WORDS[ref.kind]} ${ref.name}`;
 }
 
 function grantKey(resource: ResourceRef, role: string, member: string): string {

@@ -1,7 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
+import { TerraformStack, Testing } from "cdktf";
+import { CleanRoomSuppressions } from "../../lib/checks/suppressions";
+import { CleanRoomDataPlane } from "../../lib/data-plane";
 import { loadPolicyFile } from "../../lib/policy/load";
+import { platformNames } from "../../lib/policy/names";
 import { renderAccessReport } from "../../lib/report/access-report";
 import { examplePolicy } from "../util";
 
@@ -60,6 +65,32 @@ describe("manatee report", () => {
     expect(code).toBe(0);
     expect(stdout).toContain("## Cross-check with the synthesized infrastructure");
     expect(stdout).toContain("**8 cross-check errors**");
+  });
+
+  test("given --synthesized with a cdktf output directory, then its stacks are cross-checked and their suppressions listed", async () => {
+    const policy = examplePolicy();
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "platform");
+    new GoogleProvider(stack, "google", { project: policy.project, region: policy.region });
+    const dataPlane = new CleanRoomDataPlane(stack, "data-plane", { policy });
+    dataPlane.grantStage1Read(`serviceAccount:${platformNames(policy).jupyterSaEmail}`);
+    CleanRoomSuppressions.add(dataPlane.workload, [{ id: "MCR-TEE1", reason: "reviewed: template for the mock backend" }], {
+      applyToChildren: true,
+    });
+    const outdir = Testing.fullSynth(stack);
+
+    const { code, stdout, stderr } = await manatee("report", "--config", EXAMPLE, "--synthesized", outdir, "--now", NOW);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).toContain("No discrepancies: the infrastructure grants exactly what this report states.");
+    expect(stdout).toMatch(/\| `MCR-TEE1` \| `platform\/data-plane\/tee\/[^`]+` \| reviewed: template for the mock backend \|/);
+  });
+
+  test("given --synthesized with a directory holding no stacks, then it says to synthesize first, exit 1", async () => {
+    const { code, stderr } = await manatee("report", "--config", EXAMPLE, "--synthesized", dir);
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `manatee report: No synthesized stacks under ${join(dir, "stacks")}: run \`cdktf synth\` (or app.synth()) first.\n`,
+    );
   });
 
   test("given no --now, then expiry is judged at the current time", async () => {
