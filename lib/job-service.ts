@@ -590,8 +590,8 @@ const DEFAULT_RESOURCES: Required<JobServiceResources> = {
  * - ClusterIP Service `manatee` in front of the API only, and NetworkPolicies that admit only
  *   JupyterLab pods to the API and nothing to the reconciler.
  *
- * One-time database step (IAM users start without privileges):
- * `GRANT ALL PRIVILEGES ON \`<databaseName>\`.* TO '<iamUser>'@'%';` as an admin user.
+ * One-time database step: MySQL IAM users start without privileges, and Terraform cannot grant
+ * them (see `JobDatabase.grantSql`). Until then the API and reconciler fail at start.
  */
 export class JobService extends Construct {
   public readonly namespace: string;
