@@ -18,7 +18,17 @@ import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { StorageBucket } from "@cdktf/provider-google/lib/storage-bucket";
 import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
 import { StorageBucketObject } from "@cdktf/provider-google/lib/storage-bucket-object";
-import { COMPONENT, cleanRoomLabels, requireInResidency } from "./common";
+import {
+  COMPONENT,
+  GrantOptions,
+  cleanRoomLabels,
+  conditionBlock,
+  grantIdFor,
+  requireGrantableMember,
+  requireInResidency,
+  toGrantOptions,
+} from "./common";
+import { IamCondition } from "./policy/members";
 import { CompiledVerifierPolicy, compileVerifierPolicy } from "./policy/document";
 import { CleanRoomPolicy } from "./policy/model";
 import { NAME_RULES, fitName, platformNames, resourceName } from "./policy/names";
@@ -270,7 +280,6 @@ function fail(prop: string, message: string): never {
 }
 
 function requireMember(prop: string, member: string): void {
-  if (Token.isUnresolved(member)) return;
   if (FORBIDDEN_MEMBERS.includes(member)) {
     fail(
       prop,
@@ -278,7 +287,9 @@ function requireMember(prop: string, member: string): void {
         `Name the callers (user:, group:, serviceAccount:, domain:, principal:, principalSet:).`,
     );
   }
-  if (!MEMBER_PATTERN.test(member)) {
+  // Also refuses a whole workload identity pool (the library-wide rule).
+  requireGrantableMember(member, `AttestationVerifier: ${prop}`);
+  if (!Token.isUnresolved(member) && !MEMBER_PATTERN.test(member)) {
     fail(
       prop,
       `has "${member}", which is not an IAM member. ` +
@@ -485,7 +496,6 @@ export class AttestationVerifier extends Construct {
   private readonly provider?: TerraformProvider;
   private readonly project: string;
   private readonly region: string;
-  private readonly invokerGrants = new Map<string, CloudRunV2ServiceIamMember>();
 
   constructor(scope: Construct, id: string, props: AttestationVerifierProps) {
     super(scope, id);
@@ -649,7 +659,7 @@ export class AttestationVerifier extends Construct {
     this.jwksUrl = `${this.url}/v1/jwks`;
 
     // ---- invokers
-    if (props.jobServiceMember !== undefined) this.grantInvoke(props.jobServiceMember, "job-service");
+    if (props.jobServiceMember !== undefined) this.grantInvoke(props.jobServiceMember, { id: "invoker-job-service" });
     for (const member of [...policy.researchers, ...(props.invokers ?? [])]) {
       // One binding, one resource: destroying a duplicate would revoke the other.
       if (member !== props.jobServiceMember) this.grantInvoke(member);
@@ -702,41 +712,47 @@ export class AttestationVerifier extends Construct {
    * Allow `member` to call the verifier: `roles/run.invoker` on the function's Cloud Run
    * service. Gen2 functions authorize invocation with `run.routes.invoke` on that service
    * (cloud.google.com/functions/docs/securing/authenticating); `roles/cloudfunctions.invoker`
-   * on the function does not let a caller through. Additive; idempotent per member.
-   *
-   * @param id construct id of the grant; required when `member` is a token.
+   * on the function does not let a caller through. Additive; one resource per member and
+   * condition however often it is called.
    */
-  public grantInvoke(member: string, id?: string): CloudRunV2ServiceIamMember {
-    requireMember("grantInvoke(member)", member);
-    if (Token.isUnresolved(member) && id === undefined) {
-      fail("grantInvoke(member)", "is a token; pass a stable construct id as the second argument.");
-    }
-    const key = id ?? member;
-    const existing = this.invokerGrants.get(key);
-    if (existing) return existing;
-    const grant = new CloudRunV2ServiceIamMember(this, `invoker-${key}`, {
+  public grantInvoke(member: string, options?: GrantOptions | IamCondition): CloudRunV2ServiceIamMember {
+    const opts = toGrantOptions(options);
+    const id = this.grantId("invoker", "grantInvoke(member)", member, opts);
+    const existing = this.node.tryFindChild(id);
+    if (existing instanceof CloudRunV2ServiceIamMember) return existing;
+    return new CloudRunV2ServiceIamMember(this, id, {
       provider: this.provider,
       project: this.project,
       location: this.region,
       name: this.function.serviceConfig.service,
       role: "roles/run.invoker",
       member,
+      condition: conditionBlock(opts.condition),
+      dependsOn: opts.dependsOn,
     });
-    this.invokerGrants.set(key, grant);
-    return grant;
   }
 
   /** Allow `member` (e.g. auditors) to read the decision records. Additive. */
-  public grantReadAudit(member: string, id?: string): StorageBucketIamMember {
-    requireMember("grantReadAudit(member)", member);
-    if (Token.isUnresolved(member) && id === undefined) {
-      fail("grantReadAudit(member)", "is a token; pass a stable construct id as the second argument.");
-    }
-    return new StorageBucketIamMember(this, `audit-reader-${id ?? member}`, {
+  public grantReadAudit(member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
+    const opts = toGrantOptions(options);
+    const id = this.grantId("audit-reader", "grantReadAudit(member)", member, opts);
+    const existing = this.node.tryFindChild(id);
+    if (existing instanceof StorageBucketIamMember) return existing;
+    return new StorageBucketIamMember(this, id, {
       provider: this.provider,
       bucket: this.auditBucketName,
       role: "roles/storage.objectViewer",
       member,
+      condition: conditionBlock(opts.condition),
+      dependsOn: opts.dependsOn,
     });
+  }
+
+  private grantId(prefix: string, field: string, member: string, opts: GrantOptions): string {
+    requireMember(field, member);
+    const id = opts.id ?? grantIdFor(prefix, member, opts.condition);
+    // A token's placeholder text changes from run to run: it cannot name a resource.
+    if (id === undefined) fail(field, "is a token; pass a stable construct id in options.id.");
+    return id;
   }
 }

@@ -11,6 +11,9 @@ import type { CelInput } from "@bufbuild/cel";
 import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directoryHash } from "../lib/verifier";
 import { compileVerifierPolicy } from "../lib/policy/document";
 import { platformNames } from "../lib/policy/names";
+import { expiryCondition } from "../lib/policy/members";
+import { conditionBlock } from "../lib/common";
+import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 
 const FIXTURE = path.resolve(__dirname, "fixtures", "verifier-build");
@@ -375,6 +378,36 @@ describe("AttestationVerifier options", () => {
       .map((i) => i.member)
       .sort();
     expect(members).toEqual([JOB_SERVICE, "group:researchers@example.org", "user:auditor@example.org"].sort());
+  });
+
+  test("given grantInvoke with an expiry condition and with a token member, then each grant is additive and stable", () => {
+    const expiry = expiryCondition("2026-12-31");
+    const json = synthWith((stack) => {
+      const v = new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE });
+      const caller = new ServiceAccount(stack, "caller", { accountId: "release-bot" });
+      v.grantInvoke("user:visiting-auditor@example.org", expiry);
+      v.grantInvoke("user:visiting-auditor@example.org", expiry);
+      v.grantInvoke(caller.member, { id: "invoker-release-bot" });
+    });
+    const invokers = resources(json, "google_cloud_run_v2_service_iam_member");
+    const visiting = invokers.filter(([, c]) => c.member === "user:visiting-auditor@example.org");
+
+    expect(visiting).toHaveLength(1);
+    expect(visiting[0][1].condition).toEqual(conditionBlock(expiry));
+    expect(invokers.find(([id]) => id.startsWith("verifier_invoker-release-bot"))![1].member).toMatch(
+      /^\$\{google_service_account\.caller.*\.member\}$/,
+    );
+  });
+
+  test("given grantInvoke with a token member and no id, then it asks for a stable id", () => {
+    expect(() =>
+      synthWith((stack) => {
+        const v = new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE });
+        v.grantInvoke(new ServiceAccount(stack, "caller", { accountId: "release-bot" }).member);
+      }),
+    ).toThrow(
+      new Error("AttestationVerifier: grantInvoke(member) is a token; pass a stable construct id in options.id."),
+    );
   });
 
   test("given grantReadAudit, then the reader gets objectViewer on the audit bucket only", () => {
