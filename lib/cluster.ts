@@ -304,6 +304,9 @@ export class CleanRoomCluster extends Construct {
       shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
       metadata: { "disable-legacy-endpoints": "true" },
       bootDiskKmsKey: props.encryption?.bootDiskKey,
+      // Also on the temporary default pool: untagged nodes fall under the network's deny-all
+      // egress and could not even register with the control plane.
+      tags: network.nodeTag ? [network.nodeTag] : undefined,
     };
 
     this.cluster = new ContainerCluster(this, "cluster", {
@@ -373,7 +376,6 @@ export class CleanRoomCluster extends Construct {
       machineType: options.machineType,
       diskSizeGb: options.diskSizeGb ?? 100,
       diskType: "pd-balanced",
-      tags: network.nodeTag ? [network.nodeTag] : undefined,
       resourceLabels: labels,
       kubeletConfig: { insecureKubeletReadonlyPortEnabled: "FALSE" },
       confidentialNodes: options.confidentialNodes
@@ -440,8 +442,9 @@ export class CleanRoomCluster extends Construct {
 
   /**
    * Settings for the kubernetes and helm providers, for the stack `scope` belongs to (usually
-   * the workloads stack). Adds a `google_client_config` data source there for the caller's
-   * access token. Uses the DNS endpoint when it is on, else the IP endpoint with the cluster CA.
+   * the workloads stack, which needs its own GoogleProvider). Adds a `google_client_config` data
+   * source there for the caller's access token. Uses the DNS endpoint when it is on, else the IP
+   * endpoint with the cluster CA (reachable only from the authorized networks).
    */
   public kubernetesConnection(scope: Construct, options: { id?: string; provider?: TerraformProvider } = {}): KubernetesConnection {
     const id = options.id ?? "gke-client-config";

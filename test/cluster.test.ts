@@ -93,6 +93,8 @@ describe("CleanRoomCluster with defaults", () => {
     expect(sa.account_id).toBe("dcr-insurance-study-gke-node");
     const ref = `\${google_service_account.${saId}.email}`;
     expect(cluster.node_config.service_account).toBe(ref);
+    // The temporary default pool is tagged too, or the network's deny-all egress keeps it from registering.
+    expect(cluster.node_config.tags).toEqual([NODE_TAG]);
     for (const pool of pools(json)) expect(pool.node_config.service_account).toBe(ref);
     expect(JSON.stringify(json)).not.toMatch(/-compute@developer\.gserviceaccount\.com/);
   });
