@@ -128,12 +128,17 @@ export interface JobDatabaseProps {
  *
  * **One-time step after the first deploy.** MySQL IAM users start with no privileges, and
  * `google_sql_user.database_roles` only exists in Google provider 7.x (cdktf's prebuilt
- * provider is frozen at 6.50), so Terraform cannot grant them. Do one of:
- * - least privilege: as a database administrator, run `grantSql` (the exact statement is on
- *   this construct), e.g. from Cloud SQL Studio or through the proxy from inside the VPC;
- * - quick: run `assignRolesCommand` (gcloud, no network path needed), which gives the job
- *   service's user `cloudsqlsuperuser` on this instance. The instance holds only the job
- *   database, so this mostly adds the power to create users.
+ * provider is frozen at 6.50), so Terraform cannot grant them. The provider also deletes the
+ * instance's default `root` user, so no password user exists to run a GRANT with. Do one of:
+ * - quick: run `assignRolesCommand` (gcloud; needs no network path to the instance), which gives
+ *   the job service's user `cloudsqlsuperuser`. The instance holds only the job database, so
+ *   this mostly adds the power to manage users.
+ * - least privilege: give yourself a temporary IAM database user with that role
+ *   (`gcloud sql users create YOU@EXAMPLE.ORG --instance=I --type=cloud_iam_user`, then
+ *   `gcloud sql users assign-roles YOU@EXAMPLE.ORG --instance=I --type=CLOUD_IAM_USER
+ *   --database-roles=cloudsqlsuperuser`), connect through the Cloud SQL Auth Proxy with
+ *   `--auto-iam-authn --private-ip` from inside the VPC (e.g. a pod on the cluster), run
+ *   `grantSql`, and delete your user (`gcloud sql users delete YOU@EXAMPLE.ORG --instance=I`).
  * Until then the API and reconciler fail at start with "Access denied … to database".
  */
 export class JobDatabase extends Construct {
