@@ -12,7 +12,7 @@ import { ContainerNodePool, ContainerNodePoolNodeConfig } from "@cdktf/provider-
 import { DataGoogleClientConfig } from "@cdktf/provider-google/lib/data-google-client-config";
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
-import { CleanRoomRef, cleanRoomLabels, requireInResidency } from "./common";
+import { CleanRoomRef, GrantOptions, cleanRoomLabels, requireInResidency } from "./common";
 import { isPrivateCidr, parseCidr } from "./network";
 import { manateeEnv, resourceName } from "./policy/names";
 
@@ -425,9 +425,13 @@ export class CleanRoomCluster extends Construct {
    * Let the nodes pull images from one repository (roles/artifactregistry.reader on that
    * repository only): the kubelet pulls with the node service account, not Workload Identity.
    */
-  public grantImagePull(repository: RepositoryRef, id?: string): ArtifactRegistryRepositoryIamMember {
+  public grantImagePull(
+    repository: RepositoryRef,
+    options: Pick<GrantOptions, "id" | "dependsOn"> = {},
+  ): ArtifactRegistryRepositoryIamMember {
     const childId =
-      id ?? (Token.isUnresolved(repository.repositoryId) ? `image-pull-${this.tokenPulls++}` : `image-pull-${repository.repositoryId}`);
+      options.id ??
+      (Token.isUnresolved(repository.repositoryId) ? `image-pull-${this.tokenPulls++}` : `image-pull-${repository.repositoryId}`);
     const existing = this.node.tryFindChild(childId);
     if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
     return new ArtifactRegistryRepositoryIamMember(this, childId, {
@@ -436,6 +440,7 @@ export class CleanRoomCluster extends Construct {
       repository: repository.repositoryId,
       role: "roles/artifactregistry.reader",
       member: this.nodeServiceAccountMember,
+      dependsOn: options.dependsOn,
       provider: this.provider,
     });
   }

@@ -16,7 +16,7 @@ import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member"
 import { SqlDatabase } from "@cdktf/provider-google/lib/sql-database";
 import { SqlDatabaseInstance } from "@cdktf/provider-google/lib/sql-database-instance";
 import { SqlUser } from "@cdktf/provider-google/lib/sql-user";
-import { CleanRoomRef, cleanRoomLabels, requireInResidency } from "./common";
+import { CleanRoomRef, GrantOptions, cleanRoomLabels, requireInResidency } from "./common";
 import { NAME_RULES, manateeEnv, resourceName, shortHash } from "./policy/names";
 
 /** Roles a client of the database needs: connect through the proxy, and log in as an IAM user. */
@@ -261,7 +261,7 @@ export class JobDatabase extends Construct {
       `gcloud sql users assign-roles ${props.jobServiceAccountEmail} --instance=${this.instanceName} ` +
       `--project=${project} --type=CLOUD_IAM_SERVICE_ACCOUNT --database-roles=cloudsqlsuperuser`;
 
-    this.grantClient(props.jobServiceAccountEmail, "job-service");
+    this.grantClient(props.jobServiceAccountEmail, { id: "job-service" });
   }
 
   /**
@@ -270,10 +270,10 @@ export class JobDatabase extends Construct {
    * has no instance-level IAM policy), so each grant carries an IAM condition that limits it to
    * this instance. The account also needs its own `google_sql_user` to log in.
    */
-  public grantClient(serviceAccountEmail: string, id?: string): ProjectIamMember[] {
+  public grantClient(serviceAccountEmail: string, options: Pick<GrantOptions, "id" | "dependsOn"> = {}): ProjectIamMember[] {
     requireServiceAccountEmail(serviceAccountEmail);
     const prefix =
-      id ??
+      options.id ??
       (Token.isUnresolved(serviceAccountEmail) ? `client-${this.tokenClients++}` : `client-${shortHash(serviceAccountEmail, 8)}`);
     const member = `serviceAccount:${serviceAccountEmail}`;
     const instanceResource = `projects/${this.project}/instances/${this.instanceName}`;
@@ -291,6 +291,7 @@ export class JobDatabase extends Construct {
           expression:
             `resource.type == "sqladmin.googleapis.com/Instance" && ` + `resource.name == "${instanceResource}"`,
         },
+        dependsOn: options.dependsOn,
         provider: this.provider,
       });
     });

@@ -24,8 +24,19 @@ import {
   ArtifactRegistryRepositoryCleanupPolicies,
 } from "@cdktf/provider-google/lib/artifact-registry-repository";
 import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
-import { CleanRoomRef, cleanRoomLabels, isInResidency, requireInResidency } from "./common";
-import { manateeContract, resourceName, shortHash } from "./policy/names";
+import {
+  CleanRoomRef,
+  GrantOptions,
+  cleanRoomLabels,
+  conditionBlock,
+  grantIdFor,
+  isInResidency,
+  requireGrantableMember,
+  requireInResidency,
+  toGrantOptions,
+} from "./common";
+import { IamCondition } from "./policy/members";
+import { manateeContract, resourceName } from "./policy/names";
 
 export const REGISTRY_ROLES = {
   pull: "roles/artifactregistry.reader",
@@ -156,19 +167,19 @@ export class DockerRepository extends Construct {
   }
 
   /** roles/artifactregistry.reader on this repository only. */
-  public grantPull(member: string, id?: string): ArtifactRegistryRepositoryIamMember {
-    return this.grant("pull", REGISTRY_ROLES.pull, member, id);
+  public grantPull(member: string, options?: GrantOptions | IamCondition): ArtifactRegistryRepositoryIamMember {
+    return this.grant("pull", REGISTRY_ROLES.pull, member, toGrantOptions(options));
   }
 
   /** roles/artifactregistry.writer (push and pull) on this repository only. */
-  public grantPush(member: string, id?: string): ArtifactRegistryRepositoryIamMember {
-    return this.grant("push", REGISTRY_ROLES.push, member, id);
+  public grantPush(member: string, options?: GrantOptions | IamCondition): ArtifactRegistryRepositoryIamMember {
+    return this.grant("push", REGISTRY_ROLES.push, member, toGrantOptions(options));
   }
 
-  private grant(prefix: string, role: string, member: string, id?: string): ArtifactRegistryRepositoryIamMember {
-    requireNamedMember(member);
-    const childId =
-      id ?? (Token.isUnresolved(member) ? `${prefix}-token-${this.tokenGrants++}` : `${prefix}-${shortHash(member, 8)}`);
+  private grant(prefix: string, role: string, member: string, options: GrantOptions): ArtifactRegistryRepositoryIamMember {
+    requireGrantableMember(member, "member");
+    requirePrincipalKind(member);
+    const childId = options.id ?? grantIdFor(prefix, member, options.condition) ?? `${prefix}-token-${this.tokenGrants++}`;
     const existing = this.node.tryFindChild(childId);
     if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
     return new ArtifactRegistryRepositoryIamMember(this, childId, {
@@ -177,6 +188,8 @@ export class DockerRepository extends Construct {
       repository: this.repository.name,
       role,
       member,
+      condition: conditionBlock(options.condition),
+      dependsOn: options.dependsOn,
       provider: this.provider,
     });
   }
@@ -291,11 +304,8 @@ function requireCount(field: string, value: number): number {
   return value;
 }
 
-function requireNamedMember(member: string): void {
+function requirePrincipalKind(member: string): void {
   if (Token.isUnresolved(member)) return;
-  if (member === "allUsers" || member === "allAuthenticatedUsers") {
-    throw new Error(`member "${member}" would make the clean room's images public. Grant a named principal (user:, group:, serviceAccount:).`);
-  }
   if (!/^(user|group|serviceAccount|domain|principal|principalSet):.+/.test(member)) {
     throw new Error(`member "${member}" is not an IAM principal. Prefix it with its kind, e.g. "serviceAccount:sa@project.iam.gserviceaccount.com".`);
   }

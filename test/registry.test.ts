@@ -149,9 +149,21 @@ describe("ImageRegistry grants", () => {
     expect(grants).toHaveLength(3);
   });
 
+  test("given a condition, then the pull grant carries it, and the same grant twice is one binding", () => {
+    const condition = { title: "until-2027", description: "Temporary reader", expression: 'request.time < timestamp("2027-01-01T00:00:00Z")' };
+    const json = synthRegistry({}, (r) => {
+      r.userImages.grantPull("group:auditors@example.org", condition);
+      r.userImages.grantPull("group:auditors@example.org", { condition });
+    });
+    const grants = resourceConfigs(json, "google_artifact_registry_repository_iam_member");
+    expect(grants).toHaveLength(1);
+    expect(grants[0]).toMatchObject({ role: "roles/artifactregistry.reader", member: "group:auditors@example.org", condition });
+  });
+
   test("given a public or malformed member, then the grant is refused", () => {
     expect(() => synthRegistry({}, (r) => r.userImages.grantPull("allUsers"))).toThrow(
-      'member "allUsers" would make the clean room\'s images public. Grant a named principal (user:, group:, serviceAccount:).',
+      'member "allUsers" would make clean-room data public. Grant a named principal ' +
+        "(user:, group:, serviceAccount:, or a principalSet of one approved image digest).",
     );
     expect(() => synthRegistry({}, (r) => r.serviceImages.grantPush("ci@acme.iam.gserviceaccount.com"))).toThrow(
       'member "ci@acme.iam.gserviceaccount.com" is not an IAM principal. Prefix it with its kind, e.g. "serviceAccount:sa@project.iam.gserviceaccount.com".',
