@@ -208,6 +208,8 @@ export class ConfidentialSpaceWorkload extends Construct {
       ],
       // No access_config: no external IP; egress goes through the network's Cloud NAT.
       networkInterface: [{ subnetwork: this.subnetwork, stackType: "IPV4_ONLY" }],
+      // The network's firewall admits TEE egress by this tag only (the reconciler sets the same one).
+      tags: [contract.teeNetworkTag],
       canIpForward: false,
       serviceAccount: { email: this.serviceAccount.email, scopes: ["cloud-platform"] },
       metadata: { ...this.metadata },

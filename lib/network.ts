@@ -19,13 +19,13 @@ import { DnsManagedZone } from "@cdktf/provider-google/lib/dns-managed-zone";
 import { DnsRecordSet } from "@cdktf/provider-google/lib/dns-record-set";
 import { ServiceNetworkingConnection } from "@cdktf/provider-google/lib/service-networking-connection";
 import { CleanRoomRef, cleanRoomLabels, requireInResidency } from "./common";
-import { manateeContract, resourceName } from "./policy/names";
+import { MANATEE_TEE_NETWORK_TAG, manateeContract, resourceName } from "./policy/names";
 
 /**
  * Network tag the ManaTEE reconciler puts on every Confidential Space VM it launches
  * (app/reconciler/tee_backend/confidential_space.go). The TEE firewall rules target it.
  */
-export const TEE_NETWORK_TAG = "tee-instance";
+export const TEE_NETWORK_TAG = MANATEE_TEE_NETWORK_TAG;
 
 /** `private.googleapis.com`: Google APIs over Private Google Access, without internet egress. */
 export const PRIVATE_GOOGLE_APIS_RANGE = "199.36.153.8/30";

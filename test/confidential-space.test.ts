@@ -81,6 +81,8 @@ describe("ConfidentialSpaceWorkload (production)", () => {
       "projects/acme-clean-room/regions/us-central1/subnetworks/dcr-insurance-study-subnetwork",
     );
     expect(template.can_ip_forward).toBe(false);
+    // The network's deny-by-default firewall lets TEEs out only by this tag.
+    expect(template.tags).toEqual(["tee-instance"]);
   });
 
   test("then the metadata carries the production defaults and no debug switch", () => {

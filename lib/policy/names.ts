@@ -148,6 +148,9 @@ export function manateeEnv(roomName: string): string {
   return fitName(roomName, 19);
 }
 
+/** Network tag the ManaTEE reconciler puts on Confidential Space VMs (confidential_space.go). */
+export const MANATEE_TEE_NETWORK_TAG = "tee-instance";
+
 /**
  * Every name the ManaTEE runtime images hard-code, in one place
  * (reference/manatee-runtime.md §10.4). Our constructs must create exactly these.
@@ -165,6 +168,8 @@ export function manateeContract(roomName: string, project: string) {
     /** VPC and subnet the reconciler attaches Confidential Space VMs to (confidential_space.go). */
     network: `dcr-${env}-network`,
     subnetwork: `dcr-${env}-subnetwork`,
+    /** Network tag the reconciler puts on every Confidential Space VM (confidential_space.go); the firewall keys on it. */
+    teeNetworkTag: MANATEE_TEE_NETWORK_TAG,
     /** Service account attached to every Confidential Space VM (confidential_space.go). */
     teeServiceAccountId: `dcr-${env}-cvm-sa`,
     teeServiceAccountEmail: `dcr-${env}-cvm-sa@${project}.iam.gserviceaccount.com`,
