@@ -24,6 +24,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       clean_room: verifier.policy.cleanRoom,
       policy_sha256: verifier.policySha256,
       receipt_kid: verifier.receiptJwks.keys[0].kid,
+      receipt_signer: verifier.receiptSigner,
       component: "manatee-attestation-verifier",
     })}\n`
   );

@@ -63,6 +63,8 @@ export interface Verifier {
   readonly policySha256: string;
   readonly jwksUrl: string;
   readonly receiptJwks: { readonly keys: readonly ReceiptPublicJwk[] };
+  /** Where the receipt key lives (Cloud KMS key version, file, or ephemeral), never key material. */
+  readonly receiptSigner: string;
 }
 
 const REQUEST_FIELDS = ["token", "dataset", "nonce"];
@@ -263,5 +265,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   }
 
-  return { handler, policy, policySha256: sha, jwksUrl: options.jwks?.url ?? GOOGLE_CONFIDENTIAL_SPACE_JWKS_URL, receiptJwks };
+  return {
+    handler,
+    policy,
+    policySha256: sha,
+    jwksUrl: options.jwks?.url ?? GOOGLE_CONFIDENTIAL_SPACE_JWKS_URL,
+    receiptJwks,
+    receiptSigner: signer.description,
+  };
 }
