@@ -45,6 +45,10 @@ const RESOLVER = new DefaultTokenResolver(new StringConcat());
  * Synth-time guardrails for a clean room. cdktf 0.21 never invokes aspects added to the
  * App (it starts aspect invocation at each stack), so use `CleanRoomChecks.applyTo(app)`
  * or `Aspects.of(stack).add(new CleanRoomChecks(...))`.
+ *
+ * The stack is checked when its node is visited, i.e. before aspects visit its
+ * resources: changes that other aspects make to resources are not seen here (run
+ * `manatee check` on the synthesized JSON to cover them).
  */
 export class CleanRoomChecks implements IAspect {
   /**

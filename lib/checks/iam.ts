@@ -101,11 +101,6 @@ export function iamDeclaration(resource: TfResource, index: ResourceIndex): IamD
   return declare([], `its policy_data is the expression ${JSON.stringify(policyData)}`);
 }
 
-/** Every IAM binding in the stack (opaque declarations contribute none). */
-export function allBindings(index: ResourceIndex): IamBinding[] {
-  return index.resources.flatMap((r) => iamDeclaration(r, index)?.bindings ?? []);
-}
-
 /* ------------------------------------------------------------------ reach */
 
 /** What a binding reaches among resources of one kind, and whether it might reach more. */

@@ -11,9 +11,6 @@ import type { ResourceIndex, TfResource } from "./resource-index";
 export type FindingLevel = "error" | "warning" | "info";
 export type RuleLevel = "error" | "warning";
 
-/** Stable prefix of every rule id: ManaTEE Clean Room. */
-export const RULE_ID_PREFIX = "MCR";
-
 /** Reported when a rule throws on a resource: the resource was NOT checked (fail closed). */
 export const VALIDATION_FAILURE_ID = "MCR-VALIDATION";
 

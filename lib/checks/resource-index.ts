@@ -45,26 +45,6 @@ export function isUnresolved(value: unknown): boolean {
   return typeof value === "string" && value.includes("${");
 }
 
-/** Every `${…}` expression in a string, in order. */
-export function expressionsIn(value: string): string[] {
-  const out: string[] = [];
-  let i = value.indexOf("${");
-  while (i >= 0) {
-    let depth = 0;
-    let j = i + 2;
-    for (; j < value.length; j++) {
-      if (value[j] === "{") depth++;
-      else if (value[j] === "}") {
-        if (depth === 0) break;
-        depth--;
-      }
-    }
-    out.push(value.slice(i + 2, j).trim());
-    i = value.indexOf("${", j + 1);
-  }
-  return out;
-}
-
 /** Parse one expression as a plain reference to a resource or data source, if it is one. */
 export function parseReference(expression: string): Reference | undefined {
   const m = TRAVERSAL.exec(expression);

@@ -75,8 +75,3 @@ export function componentOf(resource: TfResource): string | undefined {
 export function datasetOf(resource: TfResource): string | undefined {
   return labelsOf(resource)[CLEAN_ROOM_LABEL.dataset];
 }
-
-/** Quote a value for a message. */
-export function show(value: unknown): string {
-  return typeof value === "string" ? `"${value}"` : JSON.stringify(value);
-}
