@@ -22,6 +22,8 @@ export function plaintextSecrets(value: unknown): string[] {
   const found: string[] = [];
   for (const [path, s] of walkStrings(value)) {
     const key = path[path.length - 1] ?? "";
+    // A bare Terraform reference is resolved at apply time; it carries no secret itself.
+    if (/^\$\{[^}]+\}$/.test(s)) continue;
     if (SECRET_VALUE.test(s)) found.push(`${path.join(".")}=${s.slice(0, 24)}…`);
     else if (SECRET_KEY.test(key) && s !== "") found.push(`${path.join(".")}=${s}`);
   }

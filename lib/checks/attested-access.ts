@@ -3,7 +3,7 @@
  * rules: only attested principals (the principal sets of images approved for the
  * dataset, or a reader service account only they can impersonate) may use the data.
  */
-import { approvedDigests, datasetOwners, IamBinding, isCustomRole, notAttestedReader, Reach, serviceAccountRef } from "./iam";
+import { approvedDigests, datasetOwners, IamBinding, isCustomRole, notAttestedReader, permissionsReachData, Reach, serviceAccountRef } from "./iam";
 import { CheckContext, FindingLevel, RuleResult } from "./model";
 import { describeKind, Principal } from "./principals";
 import { ResourceIndex, TfResource } from "./resource-index";
@@ -47,8 +47,16 @@ export function judgeMember(
   }
 }
 
-/** Classify a role: `use` grants data access, `unknown` may (custom or unresolved), `none` does not. */
-export function roleUse(role: string | undefined, grantsAccess: (role: string) => boolean): "use" | "unknown" | "none" {
+/**
+ * Classify a role: `use` grants data access, `unknown` may (custom or unresolved), `none`
+ * does not. A custom role declared in the stack is judged by its permissions.
+ */
+export function roleUse(
+  role: string | undefined,
+  grantsAccess: (role: string) => boolean,
+  permissions?: readonly string[],
+): "use" | "unknown" | "none" {
+  if (permissions) return permissionsReachData(permissions) ? "use" : "none";
   if (role === undefined || isCustomRole(role)) return "unknown";
   return grantsAccess(role) ? "use" : "none";
 }
@@ -68,7 +76,7 @@ export function attestedOnlyResults(
   fix: string,
   ownerRole?: string,
 ): RuleResult[] {
-  const use = roleUse(binding.role, grantsAccess);
+  const use = roleUse(binding.role, grantsAccess, binding.permissions);
   if (use === "none") return [];
   const roleText = binding.role ?? `the unresolved role ${JSON.stringify(binding.rawRole)}`;
   const protectedTargets = reach.resources.filter(isProtected);

@@ -32,6 +32,11 @@ export interface IamBinding {
   /** The role, or undefined when it is a Terraform expression. */
   readonly role?: string;
   readonly rawRole: unknown;
+  /**
+   * The permissions of a custom role declared in this stack (the role is a reference to
+   * its `google_*_iam_custom_role`), so rules can judge it instead of guessing.
+   */
+  readonly permissions?: readonly string[];
   readonly members: readonly Principal[];
   readonly condition?: { readonly expression?: string; readonly title?: string };
 }
@@ -58,6 +63,7 @@ export function iamDeclaration(resource: TfResource, index: ResourceIndex): IamD
       target,
       rawRole,
       role: role.state === "known" ? role.value : undefined,
+      permissions: customRolePermissions(rawRole, index),
       members: members.filter((m): m is string => typeof m === "string").map(classifyMember),
       condition: cond
         ? {
@@ -99,6 +105,34 @@ export function iamDeclaration(resource: TfResource, index: ResourceIndex): IamD
     return declare((doc.bindings ?? []).map((b) => make(b.role, Array.isArray(b.members) ? b.members : [], b.condition)));
   }
   return declare([], `its policy_data is the expression ${JSON.stringify(policyData)}`);
+}
+
+/** Permissions of a custom role this stack declares, when `rawRole` references it with a literal list. */
+function customRolePermissions(rawRole: unknown, index: ResourceIndex): readonly string[] | undefined {
+  const ref = index.target(rawRole);
+  if (!ref || ref.resource.mode !== "resource" || !/^google_(project|organization)_iam_custom_role$/.test(ref.resource.type)) {
+    return undefined;
+  }
+  const permissions = ref.resource.config.permissions;
+  return Array.isArray(permissions) && permissions.every((p) => typeof p === "string" && !isUnresolved(p))
+    ? (permissions as string[])
+    : undefined;
+}
+
+/** Permissions that reach data or keys, or their IAM: a custom role holding one is treated like a data role. */
+const DATA_PERMISSION =
+  /^(cloudkms\.|storage\.objects\.(get|list|getIamPolicy|setIamPolicy)$|storage\.buckets\.(setIamPolicy|update)$|storage\.managedFolders\.)/;
+
+/** Permissions that let a principal act as, or mint credentials for, a service account. */
+const IMPERSONATION_PERMISSION =
+  /^iam\.(serviceAccounts\.(actAs|getAccessToken|getOpenIdToken|signBlob|signJwt|implicitDelegation|setIamPolicy)|serviceAccountKeys\.create)$/;
+
+export function permissionsReachData(permissions: readonly string[]): boolean {
+  return permissions.some((p) => DATA_PERMISSION.test(p));
+}
+
+export function permissionsImpersonate(permissions: readonly string[]): boolean {
+  return permissions.some((p) => IMPERSONATION_PERMISSION.test(p));
 }
 
 /* ------------------------------------------------------------------ reach */
@@ -246,6 +280,7 @@ export function isCustomRole(role: string): boolean {
 }
 
 function mayImpersonate(b: IamBinding): boolean {
+  if (b.permissions) return permissionsImpersonate(b.permissions);
   return b.role === undefined || isCustomRole(b.role) || IMPERSONATION_ROLES.has(b.role);
 }
 

@@ -11,6 +11,7 @@ import { KmsCryptoKeyIamPolicy } from "@cdktf/provider-google/lib/kms-crypto-key
 import { KmsKeyRing } from "@cdktf/provider-google/lib/kms-key-ring";
 import { KmsKeyRingIamMember } from "@cdktf/provider-google/lib/kms-key-ring-iam-member";
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
+import { ProjectIamCustomRole } from "@cdktf/provider-google/lib/project-iam-custom-role";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
 import { ServiceAccountKey } from "@cdktf/provider-google/lib/service-account-key";
@@ -350,5 +351,44 @@ describe("MCR-IAM2 no project-wide data roles for clean-room identities", () => 
       new ProjectIamMember(s, "admin", { project: "acme-clean-room", role: "roles/storage.admin", member: "group:platform@example.org" });
     }, { policy });
     expect(of(findings, "MCR-IAM2")).toEqual([]);
+  });
+});
+
+describe("custom roles declared in the stack are judged by their permissions", () => {
+  const customRole = (s: TerraformStack, permissions: string[]) =>
+    new ProjectIamCustomRole(s, "role", { roleId: "launcher", title: "launcher", permissions });
+
+  test("given a project-level custom role with only compute permissions, then it reaches no key, bucket or reader", () => {
+    const { findings } = check((s) => {
+      datasetKey(s);
+      stage2Bucket(s);
+      const sa = new ServiceAccount(s, "jobs", { accountId: "jobs-sa" });
+      const role = customRole(s, ["compute.instances.create", "compute.instances.setServiceAccount", "compute.subnetworks.use"]);
+      new ProjectIamMember(s, "launch", { project: "acme-clean-room", role: role.name, member: sa.member });
+    }, { policy });
+    expect([...of(findings, "MCR-KMS1"), ...of(findings, "MCR-GCS1"), ...of(findings, "MCR-KMS1", "warning"), ...of(findings, "MCR-GCS1", "warning")]).toEqual([]);
+  });
+
+  test("given a project-level custom role that can decrypt, then it is an error on the dataset key", () => {
+    const { findings } = check((s) => {
+      datasetKey(s);
+      const sa = new ServiceAccount(s, "jobs", { accountId: "jobs-sa" });
+      const role = customRole(s, ["compute.instances.create", "cloudkms.cryptoKeyVersions.useToDecrypt"]);
+      new ProjectIamMember(s, "launch", { project: "acme-clean-room", role: role.name, member: sa.member });
+    }, { policy });
+    const [f] = of(findings, "MCR-KMS1");
+    expect(f.address).toBe("google_project_iam_member.launch");
+    expect(f.message).toContain("through the project, which reaches dataset key google_kms_crypto_key.key");
+  });
+
+  test("given a custom role that can mint tokens, then a reader it reaches is no longer attested-only", () => {
+    const { findings } = check((s) => {
+      const { key } = datasetKey(s, "claims");
+      const reader = readerSa(s);
+      new KmsCryptoKeyIamMember(s, "reader-decrypt", { cryptoKeyId: key.id, role: "roles/cloudkms.cryptoKeyDecrypter", member: reader.member });
+      const role = customRole(s, ["iam.serviceAccounts.getAccessToken"]);
+      new ProjectIamMember(s, "mint", { project: "acme-clean-room", role: role.name, member: "user:operator@example.org" });
+    }, { policy });
+    expect(of(findings, "MCR-KMS1").map((f) => f.address)).toContain("google_kms_crypto_key_iam_member.reader-decrypt");
   });
 });

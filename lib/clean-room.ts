@@ -1,0 +1,183 @@
+/**
+ * The whole clean room's Google side, composed from one policy. Its Kubernetes side
+ * (job service, JupyterHub) is `CleanRoomWorkloads` (lib/clean-room-workloads.ts), which
+ * lives in a second stack and reads what it needs from this construct.
+ */
+import { TerraformOutput, TerraformProvider } from "cdktf";
+import { Construct } from "constructs";
+import { CleanRoomApis } from "./apis";
+import { CleanRoomCluster, CleanRoomClusterProps } from "./cluster";
+import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane";
+import { JobDatabase, JobDatabaseProps } from "./database";
+import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./job-service";
+import { CleanRoomNetwork, CleanRoomNetworkProps } from "./network";
+import { CleanRoomPolicy } from "./policy/model";
+import { manateeContract } from "./policy/names";
+import { assertValidPolicy } from "./policy/validate";
+import { ImageRegistry, ImageRegistryProps } from "./registry";
+import { CleanRoomBucket } from "./storage";
+import { AttestationVerifier, AttestationVerifierProps } from "./verifier";
+
+export interface CleanRoomProps {
+  /** The single source of truth. Validated with the same rules as a YAML config. */
+  readonly policy: CleanRoomPolicy;
+  /**
+   * Kubernetes namespace of the job service and JupyterHub (the Workload Identity bindings
+   * name it, so it is fixed here, in the platform stack).
+   * @default "manatee"
+   */
+  readonly namespace?: string;
+  /** @default CleanRoomNetwork defaults (deny-by-default firewall, NAT, private Google access) */
+  readonly network?: Omit<CleanRoomNetworkProps, "room" | "provider" | "dependsOn">;
+  /** @default CleanRoomCluster defaults (private nodes, DNS endpoint only, Workload Identity) */
+  readonly cluster?: Omit<CleanRoomClusterProps, "room" | "network" | "provider" | "dependsOn">;
+  /** @default JobDatabase defaults (private IP only, IAM auth, backups, deletion protection) */
+  readonly database?: Omit<JobDatabaseProps, "room" | "network" | "namespace" | "jobServiceAccountEmail" | "provider" | "dependsOn">;
+  /** @default ImageRegistry defaults */
+  readonly registry?: Omit<ImageRegistryProps, "room" | "provider">;
+  /** @default CleanRoomDataPlane defaults */
+  readonly dataPlane?: Omit<CleanRoomDataPlaneProps, "policy" | "provider">;
+  /**
+   * The attestation verifier, or `false` to deploy none (receipts then cannot be issued).
+   * @default AttestationVerifier defaults (internal ingress, KMS-signed receipts, audit sink)
+   */
+  readonly verifier?: Omit<AttestationVerifierProps, "policy" | "provider" | "jobServiceMember"> | false;
+  /**
+   * Declare Terraform outputs (cluster, buckets, pool provider, registries, verifier).
+   * @default true
+   */
+  readonly outputs?: boolean;
+  /** @default the stack's default Google provider */
+  readonly provider?: TerraformProvider;
+}
+
+/**
+ * Every Google resource of a ManaTEE clean room: APIs, network, GKE, Cloud SQL, registries,
+ * the attestation-bound data plane, the hub bucket, the job service's identities and the
+ * attestation verifier — wired so that each grant is scoped to the resource it is for.
+ */
+export class CleanRoom extends Construct {
+  public readonly policy: CleanRoomPolicy;
+  public readonly namespace: string;
+  public readonly apis: CleanRoomApis;
+  public readonly network: CleanRoomNetwork;
+  public readonly dataPlane: CleanRoomDataPlane;
+  /** ManaTEE's `dcr-ENV-hub`: build contexts and signed-URL job outputs. */
+  public readonly hubBucket: CleanRoomBucket;
+  public readonly registry: ImageRegistry;
+  public readonly identity: JobServiceIdentity;
+  public readonly cluster: CleanRoomCluster;
+  public readonly database: JobDatabase;
+  public readonly verifier?: AttestationVerifier;
+
+  constructor(scope: Construct, id: string, props: CleanRoomProps) {
+    super(scope, id);
+    assertValidPolicy(props.policy);
+    const policy = (this.policy = props.policy);
+    const provider = props.provider;
+    this.namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
+    const contract = manateeContract(policy.name, policy.project);
+
+    this.apis = new CleanRoomApis(this, "apis", { room: policy, provider });
+    const afterApis = this.apis.dependables;
+
+    this.network = new CleanRoomNetwork(this, "network", {
+      room: policy,
+      ...props.network,
+      dependsOn: afterApis,
+      provider,
+    });
+
+    this.dataPlane = new CleanRoomDataPlane(this, "data", {
+      policy,
+      ...props.dataPlane,
+      workload: { subnetwork: this.network.subnetworkSelfLink, ...props.dataPlane?.workload },
+      provider,
+    });
+
+    this.hubBucket = new CleanRoomBucket(this, "hub", {
+      room: policy,
+      purpose: "hub",
+      bucketName: contract.hubBucket,
+      encryptionKey: this.dataPlane.storageKey,
+      provider,
+    });
+
+    this.registry = new ImageRegistry(this, "registry", { room: policy, ...props.registry, provider });
+    // The launcher pulls the per-job image into the TEE as the TEE service account.
+    this.dataPlane.workload.grantImagePull(this.registry.userImages);
+
+    this.identity = new JobServiceIdentity(this, "job-identity", {
+      roomName: policy.name,
+      project: policy.project,
+      namespace: this.namespace,
+      // References (not literal names) so each grant waits for the resource it is on.
+      hubBucket: this.hubBucket.bucket.name,
+      userImagesRepository: {
+        project: policy.project,
+        location: this.registry.userImages.repository.location,
+        repositoryId: this.registry.userImages.repository.repositoryId,
+      },
+      teeServiceAccountEmail: this.dataPlane.workload.serviceAccountEmail,
+      provider,
+    });
+    // JupyterLab reads stage-1 data as its own Google service account (Workload Identity).
+    this.dataPlane.grantStage1Read(this.identity.jupyterMember);
+
+    this.cluster = new CleanRoomCluster(this, "cluster", {
+      room: policy,
+      network: this.network,
+      ...props.cluster,
+      dependsOn: afterApis,
+      provider,
+    });
+    this.cluster.grantImagePull(this.registry.serviceImages);
+
+    this.database = new JobDatabase(this, "database", {
+      room: policy,
+      network: this.network,
+      namespace: this.namespace,
+      jobServiceAccountEmail: this.identity.jobServiceAccountEmail,
+      ...props.database,
+      dependsOn: afterApis,
+      provider,
+    });
+
+    if (props.verifier !== false) {
+      this.verifier = new AttestationVerifier(this, "verifier", {
+        policy,
+        jobServiceMember: this.identity.jobServiceMember,
+        // Audit records and the verifier's artifacts are encrypted with the room's storage key.
+        encryptionKey: this.dataPlane.storageKey,
+        ...props.verifier,
+        provider,
+      });
+    }
+
+    if (props.outputs ?? true) this.declareOutputs();
+  }
+
+  private declareOutputs(): void {
+    const out = (id: string, value: string, description: string) =>
+      new TerraformOutput(this, id, { value, description, staticId: true });
+    out("cluster_name", this.cluster.name, "GKE cluster of the job service and JupyterHub");
+    out("cluster_location", this.cluster.location, "GKE cluster location");
+    out("cluster_endpoint", this.cluster.dnsEndpoint ?? this.cluster.endpoint, "Kubernetes API endpoint (IAM-gated DNS endpoint by default)");
+    out("hub_bucket", this.hubBucket.bucketName, "ManaTEE hub bucket (build contexts, job outputs)");
+    for (const [name, d] of Object.entries(this.dataPlane.datasets)) {
+      out(`dataset_${name.replace(/-/g, "_")}_stage1_bucket`, d.stage1Bucket.bucketName, `Stage-1 (weakened) data of ${name}`);
+      out(`dataset_${name.replace(/-/g, "_")}_stage2_bucket`, d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
+      out(`dataset_${name.replace(/-/g, "_")}_outputs_bucket`, d.outputsBucket.bucketName, `Outputs of attested ${name} jobs`);
+      out(`dataset_${name.replace(/-/g, "_")}_key`, d.key.cryptoKeyId, `Attestation-bound key of ${name}`);
+    }
+    out("workload_identity_provider", this.dataPlane.pool.credentialAudience, "Audience of the TEE workload's external_account credential");
+    out("tee_service_account", this.dataPlane.workload.serviceAccountEmail, "Service account attached to Confidential Space VMs");
+    out("service_images_registry", this.registry.serviceImages.url, "Push the ManaTEE api, reconciler and jupyterlab images here");
+    out("user_images_registry", this.registry.userImages.url, "Push manatee-executor-base here; Kaniko pushes job images here");
+    out("database_connection_name", this.database.connectionName, "Cloud SQL connection name");
+    if (this.verifier) {
+      out("verifier_url", this.verifier.url, "Attestation verifier (POST /v1/verify)");
+      out("receipts_jwks_url", this.verifier.jwksUrl, "Public keys that verify release receipts");
+    }
+  }
+}

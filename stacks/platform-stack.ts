@@ -1,0 +1,26 @@
+/** `<room>-platform`: every Google resource of the clean room. */
+import { GcsBackend, TerraformStack } from "cdktf";
+import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
+import { Construct } from "constructs";
+import { CleanRoom, CleanRoomProps } from "../lib/clean-room";
+
+export interface CleanRoomPlatformStackProps extends Omit<CleanRoomProps, "provider"> {}
+
+export class CleanRoomPlatformStack extends TerraformStack {
+  public readonly room: CleanRoom;
+
+  constructor(scope: Construct, id: string, props: CleanRoomPlatformStackProps) {
+    super(scope, id);
+    const { policy } = props;
+    new GoogleProvider(this, "google", {
+      project: policy.project,
+      region: policy.region,
+      zone: policy.zone,
+      defaultLabels: { "managed-by": "manatee-cdktf", "clean-room": policy.name },
+    });
+    if (policy.backend) {
+      new GcsBackend(this, { bucket: policy.backend.bucket, prefix: `${policy.backend.prefix}/platform` });
+    }
+    this.room = new CleanRoom(this, "room", props);
+  }
+}

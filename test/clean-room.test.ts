@@ -1,0 +1,259 @@
+/**
+ * The whole clean room: both stacks synthesized from the example policy, checked for the
+ * security settings issue 3 names, for cross-stack wiring, and for references that resolve.
+ */
+import * as path from "node:path";
+import { Testing } from "cdktf";
+import Ajv from "ajv";
+import { parse as parseYaml } from "yaml";
+import { createCleanRoomStacks } from "../stacks";
+import { examplePolicy, iamGrants, resourceConfigs, resources, SynthJson, synthStack } from "./util";
+import { plaintextSecrets, walkStrings } from "./secret-scan";
+import { manateeContract, platformNames } from "../lib/policy/names";
+import { compileAttributeCondition } from "../lib/policy/condition";
+import { datasetMembers } from "../lib/policy/members";
+import { CLEAN_ROOM_APIS } from "../lib/apis";
+
+const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
+
+function synthRoom() {
+  const policy = examplePolicy();
+  const app = Testing.app();
+  const stacks = createCleanRoomStacks(app, policy, {
+    platform: { verifier: { sourceDir: VERIFIER_BUILD } },
+    workloads: {
+      jupyterhub: {
+        authenticator: {
+          type: "google",
+          clientId: "000000000000-example.apps.googleusercontent.com",
+          clientSecret: { secretName: "jupyterhub-oauth" },
+          callbackUrl: "http://localhost:8080/hub/oauth_callback",
+          hostedDomains: ["example.org"],
+        },
+        researchers: { "alice@example.org": "alice" },
+      },
+    },
+    checks: false,
+  });
+  // What `cdktf synth` does first: cross-stack references become outputs and remote state.
+  stacks.platform.prepareStack();
+  stacks.workloads.prepareStack();
+  return {
+    policy,
+    stacks,
+    platform: synthStack(stacks.platform),
+    workloads: synthStack(stacks.workloads),
+  };
+}
+
+describe("CleanRoom: the example room in two stacks", () => {
+  let room: ReturnType<typeof synthRoom>;
+  beforeAll(() => {
+    room = synthRoom();
+  });
+
+  describe("given the platform stack", () => {
+    test("then the GKE cluster has private nodes, Workload Identity and no public endpoint", () => {
+      const [cluster] = resourceConfigs(room.platform, "google_container_cluster");
+      expect(cluster.private_cluster_config.enable_private_nodes).toBe(true);
+      expect(cluster.workload_identity_config.workload_pool).toBe("acme-clean-room.svc.id.goog");
+      expect(cluster.datapath_provider).toBe("ADVANCED_DATAPATH");
+      expect(cluster.deletion_protection).toBe(true);
+      for (const pool of resourceConfigs(room.platform, "google_container_node_pool")) {
+        expect(pool.node_config.workload_metadata_config.mode).toBe("GKE_METADATA");
+        expect(pool.node_config.shielded_instance_config.enable_secure_boot).toBe(true);
+      }
+    });
+
+    test("then no bucket is public and every bucket is uniform, PAP-enforced and CMEK-encrypted", () => {
+      const buckets = resourceConfigs(room.platform, "google_storage_bucket");
+      expect(buckets.length).toBeGreaterThanOrEqual(2 * 3 + 1);
+      for (const b of buckets) {
+        expect(b.uniform_bucket_level_access).toBe(true);
+        expect(b.public_access_prevention).toBe("enforced");
+      }
+      const data = buckets.filter((b) => ["stage1", "stage2", "outputs", "hub"].includes(b.labels?.component));
+      for (const b of data) expect(b.encryption?.default_kms_key_name).toMatch(/^\$\{google_kms_crypto_key\./);
+      for (const g of [...iamGrants(room.platform), ...iamGrants(room.workloads)]) {
+        expect(g.member).not.toMatch(/^(allUsers|allAuthenticatedUsers)$/);
+        expect(g.member).not.toMatch(/workloadIdentityPools\/[^/]+\/\*$/);
+      }
+    });
+
+    test("then no clean-room identity holds a project-wide storage, KMS, owner or editor role", () => {
+      const projectRoles = resourceConfigs(room.platform, "google_project_iam_member").map((m) => m.role);
+      expect(projectRoles.filter((r: string) => /^roles\/(storage\.|cloudkms\.|owner$|editor$)/.test(r))).toEqual([]);
+    });
+
+    test("then the hub bucket is exactly the name the ManaTEE images hard-code, and the job service may use it", () => {
+      const contract = manateeContract(room.policy.name, room.policy.project);
+      const hub = resources(room.platform, "google_storage_bucket").find(([, b]) => b.labels?.component === "hub");
+      expect(hub?.[1].name).toBe(contract.hubBucket);
+      const names = platformNames(room.policy);
+      const hubGrants = iamGrants(room.platform).filter(
+        (g) => g.type === "google_storage_bucket_iam_member" && g.config.bucket === `\${google_storage_bucket.${hub?.[0]}.name}`,
+      );
+      expect(hubGrants).toHaveLength(1);
+      expect(hubGrants[0].role).toBe("roles/storage.objectUser");
+      const sa = /^\$\{google_service_account\.([^.]+)\.member\}$/.exec(hubGrants[0].member);
+      expect(room.platform.resource?.google_service_account?.[sa?.[1] ?? ""]?.account_id).toBe(names.jobServiceSaId);
+    });
+
+    test("then the workload identity provider carries the compiled condition and stage-2 keys open only to approved images", () => {
+      const [provider] = resourceConfigs(room.platform, "google_iam_workload_identity_pool_provider");
+      expect(provider.attribute_condition).toBe(compileAttributeCondition(room.policy));
+      const decrypters = iamGrants(room.platform)
+        .filter((g) => g.type === "google_kms_crypto_key_iam_member" && g.role === "roles/cloudkms.cryptoKeyDecrypter")
+        .map((g) => g.member.replace(/\$\{data\.google_project\.[^}]+\.number\}/, "N"));
+      const expected = datasetMembers(room.policy, "insurance", { projectNumber: "N", poolId: "x" }).map((m) =>
+        m.member.replace("workloadIdentityPools/x/", ""),
+      );
+      // insurance is direct: its key's decrypters are exactly its approved images
+      for (const m of expected) {
+        expect(decrypters.some((d) => d.replace(/workloadIdentityPools\/[^/]+\//, "") === m)).toBe(true);
+      }
+    });
+
+    test("then every API the room needs is enabled, including those ManaTEE's docs forget", () => {
+      const enabled = resourceConfigs(room.platform, "google_project_service").map((s) => s.service);
+      for (const api of ["artifactregistry.googleapis.com", "iamcredentials.googleapis.com", "sts.googleapis.com", "confidentialcomputing.googleapis.com"]) {
+        expect(enabled).toContain(api);
+      }
+      expect(enabled.length).toBeGreaterThanOrEqual(Object.keys(CLEAN_ROOM_APIS).length);
+    });
+
+    test("then Cloud SQL has no public IP and no password anywhere", () => {
+      const [db] = resourceConfigs(room.platform, "google_sql_database_instance");
+      expect(db.settings.ip_configuration.ipv4_enabled).toBe(false);
+      expect(JSON.stringify(room.platform)).not.toMatch(/"password"/);
+    });
+
+    test("then the room's outputs are declared", () => {
+      const outputs = Object.keys(room.platform.output ?? {});
+      for (const o of ["cluster_name", "cluster_endpoint", "hub_bucket", "workload_identity_provider", "service_images_registry", "user_images_registry", "verifier_url", "receipts_jwks_url"]) {
+        expect(outputs).toContain(o);
+      }
+      expect(outputs).toContain("dataset_insurance_stage2_bucket");
+    });
+  });
+
+  describe("given the workloads stack", () => {
+    test("then the providers come from the platform stack's cluster through remote state, not a kubeconfig", () => {
+      const k8s = room.workloads.provider?.kubernetes?.[0];
+      expect(k8s.host).toMatch(/\$\{data\.terraform_remote_state\./);
+      expect(k8s.token).toMatch(/\$\{data\.google_client_config\./);
+      expect(JSON.stringify(room.workloads)).not.toMatch(/config_path|kubeconfig/);
+    });
+
+    test("then JupyterHub uses a real authenticator, is not a public LoadBalancer and its values validate against the 4.4.0 schema", () => {
+      const [release] = resourceConfigs(room.workloads, "helm_release");
+      expect(release.chart).toBe("jupyterhub");
+      expect(release.version).toBe("4.4.0");
+      const values = parseYaml(release.values[0]);
+      expect(values.hub.config.JupyterHub.authenticator_class).not.toMatch(/dummy/i);
+      expect(values.proxy.service.type).toBe("ClusterIP");
+      expect(values.singleuser.extraEnv.EXECUTION_STAGE).toBe("1");
+      const schema = parseYaml(
+        require("node:fs").readFileSync(path.join(__dirname, "fixtures", "z2jh", "values.schema.4.4.0.yaml"), "utf8"),
+      );
+      const defaults = parseYaml(require("node:fs").readFileSync(path.join(__dirname, "fixtures", "z2jh", "values.4.4.0.yaml"), "utf8"));
+      const merged = deepMerge(defaults, values);
+      const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+      expect(validate.errors ?? []).toEqual([]);
+      expect(validate(merged)).toBe(true);
+    });
+
+    test("then no plaintext secret is synthesized in either stack", () => {
+      expect(plaintextSecrets(room.platform)).toEqual([]);
+      expect(plaintextSecrets(room.workloads)).toEqual([]);
+    });
+  });
+
+  describe("given both synthesized stacks", () => {
+    test("then every ${...} reference points at a resource, data source, variable or output that exists", () => {
+      const problems = [
+        ...danglingReferences(room.platform, {}),
+        ...danglingReferences(room.workloads, { remoteOutputs: Object.keys(room.platform.output ?? {}) }),
+      ];
+      expect(problems).toEqual([]);
+    });
+
+    test("then they match the snapshots (paired with the assertions above)", () => {
+      const strip = (j: SynthJson) => ({ ...j, terraform: undefined });
+      expect(strip(room.platform)).toMatchSnapshot("platform");
+      expect(strip(room.workloads)).toMatchSnapshot("workloads");
+    });
+  });
+});
+
+function deepMerge(base: any, over: any): any {
+  if (over === null || typeof over !== "object" || Array.isArray(over)) return over;
+  const out: any = { ...(base && typeof base === "object" && !Array.isArray(base) ? base : {}) };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(out[k], v);
+  return out;
+}
+
+const TERRAFORM_KEYWORDS = new Set(["var", "local", "module", "data", "path", "terraform", "count", "each", "self"]);
+
+/**
+ * References inside `${...}` that point nowhere: `type.name`, `data.type.name`,
+ * `local.x`, `var.x`, and remote-state `outputs.<name>` of the other stack.
+ */
+export function danglingReferences(json: SynthJson, opts: { remoteOutputs?: string[] }): string[] {
+  const problems: string[] = [];
+  for (const [where, value] of walkStrings(json)) {
+    for (const match of value.matchAll(/\$\{([^}]*)\}/g)) {
+      const expr = match[1].replace(/"(?:[^"\\]|\\.)*"/g, '""');
+      for (const ref of expr.matchAll(/(?<![\w.])(data\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][\w-]*)((?:\.[\w-]+)*)/g)) {
+        const [, isData, first, second, rest] = ref;
+        const at = `${where.join(".")}: ${ref[0]}`;
+        if (isData) {
+          if (!json.data?.[first]?.[second]) problems.push(`${at} (no data source)`);
+          else if (first === "terraform_remote_state") {
+            const output = rest.split(".")[2];
+            if (output && opts.remoteOutputs && !opts.remoteOutputs.includes(output)) problems.push(`${at} (no such output)`);
+          }
+        } else if (first === "local") {
+          if (!json.locals || !(second in json.locals)) problems.push(`${at} (no local)`);
+        } else if (first === "var") {
+          if (!(json as any).variable?.[second]) problems.push(`${at} (no variable)`);
+        } else if (!TERRAFORM_KEYWORDS.has(first) && first.includes("_")) {
+          if (!json.resource?.[first]?.[second]) problems.push(`${at} (no resource)`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+describe("CleanRoom: guardrails over the example room", () => {
+  test("given both stacks with the checks on, when synthesized, then no rule reports an error or warning", () => {
+    const policy = examplePolicy();
+    const app = Testing.app();
+    const stacks = createCleanRoomStacks(app, policy, {
+      platform: { verifier: { sourceDir: VERIFIER_BUILD } },
+      workloads: {
+        jupyterhub: {
+          authenticator: {
+            type: "google",
+            clientId: "000000000000-example.apps.googleusercontent.com",
+            clientSecret: { secretName: "jupyterhub-oauth" },
+            callbackUrl: "http://localhost:8080/hub/oauth_callback",
+            hostedDomains: ["example.org"],
+          },
+          researchers: { "alice@example.org": "alice" },
+        },
+      },
+    });
+    stacks.platform.prepareStack();
+    stacks.workloads.prepareStack();
+    Testing.synth(stacks.platform);
+    Testing.synth(stacks.workloads);
+    const annotations = [stacks.platform, stacks.workloads].flatMap((s) =>
+      s.node
+        .findAll()
+        .flatMap((c) => c.node.metadata.filter((m) => m.type === "@cdktf/error" || m.type === "@cdktf/warn").map((m) => `${c.node.path}: ${m.data}`)),
+    );
+    expect(annotations).toEqual([]);
+  });
+});
