@@ -250,9 +250,9 @@ export function directoryHash(dir: string): string {
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const hash = createHash("sha256");
   for (const [rel, content] of entries) {
-    // Length-prefixed fields: no two different trees can produce the same byte stream.
-    hash.update(`${Buffer.byteLength(rel)}:${rel}:${content.length}:`);
-    hash.update(content);
+    // NUL-terminated path and length (no path contains NUL): no two trees give the same
+    // stream. Same encoding as attestation-verifier/scripts/build.js prints.
+    hash.update(`${rel}\0${content.length}\0`).update(content);
   }
   return hash.digest("hex");
 }

@@ -479,6 +479,16 @@ describe("directoryHash (the bundle's asset hash)", () => {
     expect(directoryHash(reordered)).toBe(before);
   });
 
+  test("given the build script's tree hash, then the asset hash is the same number (the printed sha256 names the object)", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { treeSha256 } = require("../attestation-verifier/scripts/build.js");
+    const dir = fresh();
+    fs.mkdirSync(path.join(dir, "node_modules", "jose"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "node_modules", "jose", "index.js"), "module.exports = {};\n");
+    expect(directoryHash(dir)).toBe(treeSha256(dir).sha256);
+    expect(directoryHash(FIXTURE)).toBe(treeSha256(FIXTURE).sha256);
+  });
+
   test("given a changed byte, an added file or a renamed file, then the hash changes", () => {
     const base = directoryHash(FIXTURE);
     const changed = fresh();
