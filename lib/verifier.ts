@@ -48,7 +48,7 @@ export type VerifierIngress = (typeof VerifierIngress)[keyof typeof VerifierIngr
 export type ReceiptKeyProtection = "HSM" | "SOFTWARE";
 
 /**
- * The function's runtime contract: the env it reads (attestation-verifier/README.md).
+ * The function's runtime contract: the env it reads (attestation-verifier/src/config.ts).
  * Exported so tests and the CleanRoom outputs name the same variables.
  */
 export const VERIFIER_ENV = {
@@ -111,8 +111,10 @@ export interface ReceiptKeyOptions {
    */
   readonly destroyScheduledDuration?: string;
   /**
-   * The key version the function signs with. Rotation: create version N+1, let the
-   * JWKS serve both, then set this to N+1.
+   * The key version the function signs with. Rotation: create version N+1 and set this
+   * to N+1. The verifier's JWKS serves the current key only, so keep the JWKS of every
+   * version with the audit records (receipts name their key by `kid`); never destroy an
+   * old version while its receipts must stay verifiable.
    * @default 1
    */
   readonly version?: number;
@@ -540,9 +542,8 @@ export class AttestationVerifier extends Construct {
         location: region,
       });
     }
-    // Asymmetric keys have no automatic rotation (rotation_period is for symmetric keys):
-    // rotate by adding a version, serving both public keys in the JWKS, then moving
-    // receiptKey.version.
+    // No rotation_period: Cloud KMS rotates only symmetric keys. Rotate by adding a version
+    // and moving receiptKey.version (see ReceiptKeyOptions.version).
     this.receiptKey = new KmsCryptoKey(this, "receipt-key", {
       provider,
       name: names.key,
