@@ -209,6 +209,12 @@ export interface AttestationVerifierProps {
    * @default Google-managed encryption
    */
   readonly encryptionKey?: VerifierEncryptionKey;
+  /**
+   * Resources to create first, typically `CleanRoomApis.dependables`: the service account,
+   * key ring, buckets, function and sink wait for them (everything else waits for those).
+   * @default []
+   */
+  readonly dependsOn?: ITerraformDependable[];
   /** @default the stack's default Google provider */
   readonly provider?: TerraformProvider;
 }
@@ -522,7 +528,12 @@ export class AttestationVerifier extends Construct {
     };
     const bucketLocation = Token.isUnresolved(region) ? region : region.toUpperCase();
     const encryption = props.encryptionKey ? { defaultKmsKeyName: props.encryptionKey.cryptoKeyId } : undefined;
-    const cmekGrant = props.encryptionKey?.serviceAgentGrant ? [props.encryptionKey.serviceAgentGrant] : undefined;
+    const after = props.dependsOn ?? [];
+    const bucketDeps = [
+      ...after,
+      ...(props.encryptionKey?.serviceAgentGrant ? [props.encryptionKey.serviceAgentGrant] : []),
+    ];
+    const orUndefined = (deps: ITerraformDependable[]) => (deps.length > 0 ? deps : undefined);
 
     // ---- identity
     this.serviceAccount = new ServiceAccount(this, "sa", {
@@ -531,6 +542,7 @@ export class AttestationVerifier extends Construct {
       accountId: names.serviceAccountId,
       displayName: `Attestation verifier of clean room ${room}`,
       description: "Runtime identity of the attestation verifier: signs release receipts, reads its policy.",
+      dependsOn: orUndefined(after),
     });
 
     // ---- receipt-signing key
@@ -540,6 +552,7 @@ export class AttestationVerifier extends Construct {
         project,
         name: names.keyRing,
         location: region,
+        dependsOn: orUndefined(after),
       });
     }
     // No rotation_period: Cloud KMS rotates only symmetric keys. Rotate by adding a version
@@ -553,6 +566,7 @@ export class AttestationVerifier extends Construct {
       destroyScheduledDuration: settings.destroyScheduledDuration,
       labels: cleanRoomLabels(room, COMPONENT.receiptKey),
       lifecycle: { preventDestroy: keyOpts.preventDestroy ?? true },
+      dependsOn: orUndefined(after),
     });
     this.receiptKeyVersionName = `${this.receiptKey.id}/cryptoKeyVersions/${settings.keyVersion}`;
     // signerVerifier = useToSign + viewPublicKey (for the JWKS); on this key only.
@@ -576,7 +590,7 @@ export class AttestationVerifier extends Construct {
       publicAccessPrevention: "enforced",
       forceDestroy: false,
       encryption,
-      dependsOn: cmekGrant,
+      dependsOn: orUndefined(bucketDeps),
       labels: cleanRoomLabels(room, VERIFIER_COMPONENT),
     });
 
@@ -654,7 +668,7 @@ export class AttestationVerifier extends Construct {
         },
       },
       // The first revision starts (and loads its policy and key) with its grants in place.
-      dependsOn: [signGrant, policyGrant],
+      dependsOn: [...after, signGrant, policyGrant],
     });
     this.url = this.function.serviceConfig.uri;
     this.jwksUrl = `${this.url}/v1/jwks`;
@@ -683,7 +697,7 @@ export class AttestationVerifier extends Construct {
           isLocked: auditOpts.lockRetention ?? false,
         },
         encryption,
-        dependsOn: cmekGrant,
+        dependsOn: orUndefined(bucketDeps),
         labels: cleanRoomLabels(room, COMPONENT.auditBucket),
       });
     }
@@ -700,6 +714,7 @@ export class AttestationVerifier extends Construct {
         `jsonPayload.decision:*`,
       ].join(" AND "),
       uniqueWriterIdentity: true,
+      dependsOn: orUndefined(after),
     });
     new StorageBucketIamMember(this, "sink-writes-audit", {
       provider,

@@ -14,6 +14,7 @@ import { platformNames } from "../lib/policy/names";
 import { expiryCondition } from "../lib/policy/members";
 import { conditionBlock } from "../lib/common";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
+import { ProjectService } from "@cdktf/provider-google/lib/project-service";
 import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 
 const FIXTURE = path.resolve(__dirname, "fixtures", "verifier-build");
@@ -378,6 +379,26 @@ describe("AttestationVerifier options", () => {
       .map((i) => i.member)
       .sort();
     expect(members).toEqual([JOB_SERVICE, "group:researchers@example.org", "user:auditor@example.org"].sort());
+  });
+
+  test("given dependsOn (the room's APIs), then every resource that calls an API first waits for it", () => {
+    const json = synthWith((stack) => {
+      const api = new ProjectService(stack, "functions-api", { service: "cloudfunctions.googleapis.com" });
+      new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE, dependsOn: [api] });
+    });
+    const [apiId] = resources(json, "google_project_service")[0];
+    const waits = (type: string) =>
+      resourceConfigs(json, type).every((c) => (c.depends_on ?? []).includes(`google_project_service.${apiId}`));
+    for (const type of [
+      "google_service_account",
+      "google_kms_key_ring",
+      "google_kms_crypto_key",
+      "google_storage_bucket",
+      "google_cloudfunctions2_function",
+      "google_logging_project_sink",
+    ]) {
+      expect([type, waits(type)]).toEqual([type, true]);
+    }
   });
 
   test("given grantInvoke with an expiry condition and with a token member, then each grant is additive and stable", () => {
