@@ -149,6 +149,7 @@ export class CleanRoom extends Construct {
         jobServiceMember: this.identity.jobServiceMember,
         // Audit records and the verifier's artifacts are encrypted with the room's storage key.
         encryptionKey: this.dataPlane.storageKey,
+        dependsOn: afterApis,
         ...props.verifier,
         provider,
       });

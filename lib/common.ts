@@ -67,6 +67,7 @@ export const COMPONENT = {
   datasetKey: "dataset-key",
   storageKey: "storage-key",
   receiptKey: "receipt-key",
+  verifier: "verifier",
   teeWorkload: "tee-workload",
 } as const;
 export type ComponentLabel = (typeof COMPONENT)[keyof typeof COMPONENT];

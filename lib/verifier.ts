@@ -230,7 +230,7 @@ const DEFAULTS = {
 } as const;
 
 /** Component label of the function and its artifacts bucket (not data, not audit). */
-const VERIFIER_COMPONENT = "verifier";
+const VERIFIER_COMPONENT = COMPONENT.verifier;
 const POLICY_PREFIX = "policy-";
 const SOURCE_PREFIX = "verifier-";
 const DAY_SECONDS = 86_400;
