@@ -1,0 +1,69 @@
+/**
+ * From a clean-room config to the ready stacks' options: the policy says what the room
+ * allows; its optional `jupyterhub`, `cluster` and `database` sections say how it is run.
+ */
+import { CleanRoomPolicy, JupyterHubAuthenticatorSettings } from "../lib/policy/model";
+import { JupyterHubAuthenticator } from "../lib/jupyterhub";
+import { CleanRoomStacksOptions } from "./index";
+
+export class MissingDeploymentSettingsError extends Error {}
+
+function authenticator(settings: JupyterHubAuthenticatorSettings): JupyterHubAuthenticator {
+  if (settings.type === "dummy") return { type: "dummy", acknowledgeInsecure: true };
+  const client = {
+    clientId: settings.clientId,
+    clientSecret: { secretName: settings.clientSecret, key: settings.clientSecretKey },
+    callbackUrl: settings.callbackUrl,
+  };
+  switch (settings.type) {
+    case "google":
+      return { type: "google", ...client, hostedDomains: settings.hostedDomains };
+    case "github":
+      return { type: "github", ...client, allowedOrganizations: settings.allowedOrganizations };
+    case "generic-oauth":
+      return {
+        type: "generic-oauth",
+        ...client,
+        authorizeUrl: settings.authorizeUrl,
+        tokenUrl: settings.tokenUrl,
+        userdataUrl: settings.userdataUrl,
+        usernameClaim: settings.usernameClaim,
+      };
+  }
+}
+
+/** Options for `createCleanRoomStacks` from the config alone. */
+export function stacksOptionsFromPolicy(policy: CleanRoomPolicy, source = "the clean-room config"): CleanRoomStacksOptions {
+  const hub = policy.jupyterhub;
+  if (!hub) {
+    throw new MissingDeploymentSettingsError(
+      `${source}: jupyterhub: the workloads stack needs a "jupyterhub" section with at least "authenticator" ` +
+        `(e.g. type: google, clientId, clientSecret, callbackUrl, hostedDomains); see stacks/example.cleanroom.yaml.`,
+    );
+  }
+  return {
+    platform: {
+      cluster: policy.cluster
+        ? {
+            controlPlane: {
+              authorizedNetworks: policy.cluster.authorizedNetworks.map((n) => ({ cidrBlock: n.cidr, displayName: n.name })),
+              publicEndpoint: policy.cluster.publicEndpoint,
+            },
+            deletionProtection: policy.cluster.deletionProtection,
+          }
+        : undefined,
+      database: policy.database ? { deletionProtection: policy.database.deletionProtection } : undefined,
+    },
+    workloads: {
+      jupyterhub: {
+        authenticator: authenticator(hub.authenticator),
+        nonProduction: policy.tee.allowDebug,
+        researchers: hub.users,
+        adminUsers: hub.admins,
+        exposure: { type: hub.exposure },
+        storageCapacity: hub.storageCapacity,
+        egress: hub.egress,
+      },
+    },
+  };
+}
