@@ -81,6 +81,136 @@ export interface StateBackendPolicy {
   readonly prefix: string;
 }
 
+// ---- deployment settings: how the room is run, never what it allows (the verifier document ignores them)
+
+/** How researchers sign in to JupyterHub. */
+export const JUPYTERHUB_AUTHENTICATORS = ["google", "github", "generic-oauth", "dummy"] as const;
+export type JupyterHubAuthenticatorType = (typeof JUPYTERHUB_AUTHENTICATORS)[number];
+
+/**
+ * How the hub is reached. Never public from a config file: `cluster-ip` is reached with
+ * `kubectl port-forward` (or an Ingress/IAP the platform team adds), `internal-load-balancer`
+ * from inside the VPC.
+ */
+export const JUPYTERHUB_EXPOSURES = ["cluster-ip", "internal-load-balancer"] as const;
+export type JupyterHubExposureType = (typeof JUPYTERHUB_EXPOSURES)[number];
+
+/** Where single-user pods may connect besides the hub, DNS, the metadata server and the job service. */
+export const JUPYTERHUB_EGRESS = ["internet", "private-google-access"] as const;
+export type JupyterHubEgress = (typeof JUPYTERHUB_EGRESS)[number];
+
+export const DEFAULT_CLIENT_SECRET_KEY = "client-secret";
+export const DEFAULT_USERNAME_CLAIM = "preferred_username";
+
+/** An OAuth client whose secret lives in a Kubernetes Secret created out of band (never in Terraform state). */
+export interface OAuthClientSettings {
+  readonly clientId: string;
+  /** Name of the Kubernetes Secret in the release namespace that holds the client secret. */
+  readonly clientSecret: string;
+  /** Key of the client secret in that Secret. @default "client-secret" */
+  readonly clientSecretKey: string;
+  /** `https://<host>/hub/oauth_callback`, or `http://localhost:<port>/hub/oauth_callback` for port-forward access. */
+  readonly callbackUrl: string;
+}
+
+export interface GoogleAuthenticatorSettings extends OAuthClientSettings {
+  readonly type: "google";
+  /** Workspace / Cloud Identity domains whose accounts may sign in (non-empty). */
+  readonly hostedDomains: readonly string[];
+}
+
+export interface GitHubAuthenticatorSettings extends OAuthClientSettings {
+  readonly type: "github";
+  /** Members of these organizations (`org` or `org:team`) may sign in without a `users` entry. @default [] */
+  readonly allowedOrganizations: readonly string[];
+}
+
+export interface GenericOAuthAuthenticatorSettings extends OAuthClientSettings {
+  readonly type: "generic-oauth";
+  readonly authorizeUrl: string;
+  readonly tokenUrl: string;
+  readonly userdataUrl: string;
+  /** @default "preferred_username" */
+  readonly usernameClaim: string;
+}
+
+/** Anyone signs in under any name: non-production rooms (`tee.allowDebug: true`) reached by port-forward only. */
+export interface DummyAuthenticatorSettings {
+  readonly type: "dummy";
+  readonly acknowledgeInsecure: true;
+}
+
+export type JupyterHubAuthenticatorSettings =
+  | GoogleAuthenticatorSettings
+  | GitHubAuthenticatorSettings
+  | GenericOAuthAuthenticatorSettings
+  | DummyAuthenticatorSettings;
+
+/** What a caller writes: the defaulted fields may be left out. */
+export type JupyterHubAuthenticatorInput =
+  | (Omit<GoogleAuthenticatorSettings, "clientSecretKey"> & { readonly clientSecretKey?: string })
+  | (Omit<GitHubAuthenticatorSettings, "clientSecretKey" | "allowedOrganizations"> & {
+      readonly clientSecretKey?: string;
+      readonly allowedOrganizations?: readonly string[];
+    })
+  | (Omit<GenericOAuthAuthenticatorSettings, "clientSecretKey" | "usernameClaim"> & {
+      readonly clientSecretKey?: string;
+      readonly usernameClaim?: string;
+    })
+  | DummyAuthenticatorSettings;
+
+/** Stage-1 JupyterHub of the workloads stack. */
+export interface JupyterHubSettings {
+  readonly authenticator: JupyterHubAuthenticatorSettings;
+  /**
+   * Sign-in identity (e-mail for Google, login for GitHub, the username claim for generic
+   * OAuth; compared lower-cased) → JupyterHub username (`JUPYTERHUB_USERNAME_PATTERN`, validate.ts).
+   * @default {}
+   */
+  readonly users: Readonly<Record<string, string>>;
+  /** Usernames (values of `users`) with hub admin rights. @default [] */
+  readonly admins: readonly string[];
+  /** @default "cluster-ip" */
+  readonly exposure: JupyterHubExposureType;
+  /** Home volume per user, a Kubernetes quantity. @default - the JupyterHub construct's default (20Gi) */
+  readonly storageCapacity?: string;
+  /** @default "internet" */
+  readonly egress: JupyterHubEgress;
+}
+
+export interface JupyterHubSettingsInput {
+  readonly authenticator: JupyterHubAuthenticatorInput;
+  readonly users?: Readonly<Record<string, string>>;
+  readonly admins?: readonly string[];
+  readonly exposure?: JupyterHubExposureType;
+  readonly storageCapacity?: string;
+  readonly egress?: JupyterHubEgress;
+}
+
+/** A network allowed to reach the cluster's IP-based control-plane endpoints. */
+export interface AuthorizedNetworkSettings {
+  /** IPv4 CIDR block with no host bits set; RFC 1918 unless `publicEndpoint`. */
+  readonly cidr: string;
+  /** Shown in the console, e.g. "office". */
+  readonly name: string;
+}
+
+/** GKE control plane and lifecycle. */
+export interface ClusterSettings {
+  /** @default [] (operators use the IAM-gated DNS endpoint) */
+  readonly authorizedNetworks: readonly AuthorizedNetworkSettings[];
+  /** Expose the public IP endpoint; needs a public range in `authorizedNetworks`. @default false */
+  readonly publicEndpoint: boolean;
+  /** @default true (false only for throwaway rooms) */
+  readonly deletionProtection: boolean;
+}
+
+/** The job service's Cloud SQL instance. */
+export interface DatabaseSettings {
+  /** @default true (false only for throwaway rooms) */
+  readonly deletionProtection: boolean;
+}
+
 export interface CleanRoomPolicy {
   readonly name: string;
   readonly project: string;
@@ -96,6 +226,12 @@ export interface CleanRoomPolicy {
   /** IAM principals (`user:`, `group:`, `serviceAccount:`, `domain:`) who work in stage 1. */
   readonly researchers: readonly string[];
   readonly backend?: StateBackendPolicy;
+  /** Stage-1 JupyterHub. @default - none (the workloads stack needs it and says so) */
+  readonly jupyterhub?: JupyterHubSettings;
+  /** Absent: the cluster construct's defaults. */
+  readonly cluster?: ClusterSettings;
+  /** Absent: the database construct's defaults. */
+  readonly database?: DatabaseSettings;
 }
 
 /** Input shape: what a TypeScript caller writes; `normalizePolicy` fills in defaults. */
@@ -114,6 +250,9 @@ export interface CleanRoomPolicyInput {
   readonly approvals?: readonly Approval[];
   readonly researchers?: readonly string[];
   readonly backend?: { bucket: string; prefix?: string };
+  readonly jupyterhub?: JupyterHubSettingsInput;
+  readonly cluster?: Partial<ClusterSettings>;
+  readonly database?: Partial<DatabaseSettings>;
 }
 
 export const DEFAULT_VERIFIER_AUDIENCE = "https://manatee-cdktf.invalid/verifier/release";
@@ -154,6 +293,48 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
     backend: input.backend
       ? { bucket: input.backend.bucket, prefix: input.backend.prefix ?? `manatee/${input.name}` }
       : undefined,
+    jupyterhub: input.jupyterhub ? normalizeJupyterHub(input.jupyterhub) : undefined,
+    cluster: input.cluster
+      ? {
+          authorizedNetworks: input.cluster.authorizedNetworks ?? [],
+          publicEndpoint: input.cluster.publicEndpoint ?? false,
+          deletionProtection: input.cluster.deletionProtection ?? true,
+        }
+      : undefined,
+    database: input.database ? { deletionProtection: input.database.deletionProtection ?? true } : undefined,
+  };
+}
+
+function normalizeAuthenticator(auth: JupyterHubAuthenticatorInput): JupyterHubAuthenticatorSettings {
+  switch (auth.type) {
+    case "dummy":
+      return auth;
+    case "google":
+      return { ...auth, clientSecretKey: auth.clientSecretKey ?? DEFAULT_CLIENT_SECRET_KEY };
+    case "github":
+      return {
+        ...auth,
+        clientSecretKey: auth.clientSecretKey ?? DEFAULT_CLIENT_SECRET_KEY,
+        allowedOrganizations: auth.allowedOrganizations ?? [],
+      };
+    case "generic-oauth":
+      return {
+        ...auth,
+        clientSecretKey: auth.clientSecretKey ?? DEFAULT_CLIENT_SECRET_KEY,
+        usernameClaim: auth.usernameClaim ?? DEFAULT_USERNAME_CLAIM,
+      };
+  }
+}
+
+function normalizeJupyterHub(input: JupyterHubSettingsInput): JupyterHubSettings {
+  return {
+    authenticator: normalizeAuthenticator(input.authenticator),
+    users: input.users ?? {},
+    admins: input.admins ?? [],
+    exposure: input.exposure ?? "cluster-ip",
+    // Sizing stays with the construct; only posture (exposure, egress) is spelled out here.
+    storageCapacity: input.storageCapacity,
+    egress: input.egress ?? "internet",
   };
 }
 

@@ -8,11 +8,16 @@ import {
   ACCESS_MODES,
   CleanRoomPolicy,
   DEFAULT_TEE_HARDWARE,
+  JUPYTERHUB_AUTHENTICATORS,
+  JUPYTERHUB_EGRESS,
+  JUPYTERHUB_EXPOSURES,
+  JupyterHubAuthenticatorType,
   STAGE1_KINDS,
   STS_AUDIENCE,
   TEE_HARDWARE,
   TeeHardware,
 } from "./model";
+import { NAME_RULES } from "./names";
 
 /** One problem in a policy, located when it came from a file. */
 export interface PolicyIssue {
@@ -78,19 +83,52 @@ const BUCKET = /^[a-z0-9][-_a-z0-9]{1,61}[a-z0-9]$/;
 const MACHINE_TYPE = /^([a-z][a-z0-9]*)-[a-z0-9-]+$/;
 const STATE_PREFIX = /^[^/\s](.*[^/\s])?$/;
 
+/**
+ * JupyterHub usernames the job service can carry: ManaTEE names each job's image and
+ * Confidential Space VM `<username>-<uuid v1>` (36 chars) within GCE's 63. The JupyterHub
+ * construct enforces the same pattern (RESEARCHER_USERNAME_PATTERN; a test keeps them equal).
+ */
+export const JUPYTERHUB_USERNAME_PATTERN = "^[a-z](?:[a-z0-9-]{0,24}[a-z0-9])?$";
+const JUPYTERHUB_USERNAME = new RegExp(JUPYTERHUB_USERNAME_PATTERN);
+/** As the JupyterHub construct checks it: https anywhere, plain http only to a port-forward on this machine. */
+const OAUTH_CALLBACK = /^(https:\/\/[^/\s]+|http:\/\/(localhost|127\.0\.0\.1)(:\d+)?)\/(.*\/)?hub\/oauth_callback$/;
+/** Kubernetes ConfigMap/Secret data keys (IsConfigMapKey). */
+const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
+const K8S_QUANTITY = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+const GITHUB_LOGIN = /^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$/;
+/** `org` or `org:team-slug`, as OAuthenticator's allowed_organizations takes them. */
+const GITHUB_ORGANIZATION = /^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}(:[A-Za-z0-9_.-]+)?$/;
+const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
 /** Machine families that run Confidential Space, by the hardware they need (reference/confidential-space.md §4). */
 const TDX_FAMILIES = ["c3", "a3"] as const;
 const AMD_FAMILIES = ["n2d", "c2d", "c3d"] as const;
 const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES"];
 
 const FIELDS = {
-  root: ["name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend"],
+  root: [
+    "name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend",
+    "jupyterhub", "cluster", "database",
+  ],
   tee: ["hardware", "machineType", "allowDebug"],
   verifier: ["audience"],
   dataset: ["retentionDays", "stage1", "access", "owners"],
   approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires"],
   backend: ["bucket", "prefix"],
+  jupyterhub: ["authenticator", "users", "admins", "exposure", "storageCapacity", "egress"],
+  cluster: ["authorizedNetworks", "publicEndpoint", "deletionProtection"],
+  authorizedNetwork: ["cidr", "name"],
+  database: ["deletionProtection"],
 } as const;
+
+const OAUTH_FIELDS = ["clientId", "clientSecret", "clientSecretKey", "callbackUrl"] as const;
+/** Fields each authenticator type takes, besides `type`. */
+const AUTHENTICATOR_FIELDS: Record<JupyterHubAuthenticatorType, readonly string[]> = {
+  google: [...OAUTH_FIELDS, "hostedDomains"],
+  github: [...OAUTH_FIELDS, "allowedOrganizations"],
+  "generic-oauth": [...OAUTH_FIELDS, "authorizeUrl", "tokenUrl", "userdataUrl", "usernameClaim"],
+  dummy: ["acknowledgeInsecure"],
+};
 
 /** Parameters each stage-1 kind takes, besides `kind`. */
 const STAGE1_PARAMETERS: Record<(typeof STAGE1_KINDS)[number], readonly string[]> = {
@@ -121,6 +159,34 @@ const EXPECT = {
   audience: `an https:// URL of at most ${POLICY_LIMITS.maxAudienceBytes} bytes (Confidential Space's custom audience limit)`,
   bucket: "a Cloud Storage bucket name: 3-63 lowercase letters, digits, '-' or '_'",
   prefix: 'a path inside the bucket such as "manatee/insurance-study" (no leading or trailing \'/\')',
+  jupyterhub: "the JupyterHub settings: { authenticator, users, admins, exposure, storageCapacity, egress }",
+  authenticator: `the sign-in settings: { type: ${JUPYTERHUB_AUTHENTICATORS.join(" | ")}, ... }`,
+  authenticatorType: `one of ${JUPYTERHUB_AUTHENTICATORS.join(", ")}`,
+  clientId: "the OAuth client ID the identity provider issued",
+  clientSecret:
+    "the name of the Kubernetes Secret that holds the OAuth client secret: up to 63 lowercase letters, digits or '-', starting and ending with a letter or digit",
+  clientSecretKey: "a key of that Secret: up to 253 letters, digits, '-', '_' or '.'",
+  callbackUrl:
+    "the OAuth redirect URI: https://<host>/hub/oauth_callback, or http://localhost:<port>/hub/oauth_callback behind kubectl port-forward",
+  hostedDomains: "a non-empty list of Google Workspace or Cloud Identity domains such as example.org",
+  domain: "a domain such as example.org",
+  organizations: "a list of GitHub organizations (org or org:team)",
+  organization: "a GitHub organization, or org:team",
+  oauthUrl: "an https:// URL",
+  usernameClaim: 'the userdata claim that holds the username, such as "preferred_username"',
+  acknowledgeInsecure: "exactly true: you accept that anyone who reaches the hub can sign in under any name",
+  users: "a map of sign-in identity to JupyterHub username",
+  username:
+    "a JupyterHub username: 1-26 lowercase letters, digits or '-', starting with a letter and not ending with '-' (ManaTEE names each job <username>-<uuid>, at most 63 characters)",
+  admins: "a list of usernames from jupyterhub.users",
+  storageCapacity: 'a Kubernetes quantity such as "20Gi"',
+  cluster: "the cluster settings: { authorizedNetworks, publicEndpoint, deletionProtection }",
+  authorizedNetworks: "a list of networks: { cidr, name }",
+  authorizedNetwork: "an authorized network: { cidr, name }",
+  cidr: 'an IPv4 CIDR block with no host bits set, such as "203.0.113.0/24"',
+  networkName: 'a non-empty name for the network, such as "office"',
+  database: "the database settings: { deletionProtection }",
+  deletionProtection: "true or false (false only for throwaway rooms)",
 } as const;
 
 // ---- describing what was found
@@ -476,6 +542,306 @@ function checkApprovals(c: Checker, value: unknown, datasets: readonly string[])
   }, { unique: false });
 }
 
+// ---- deployment settings (jupyterhub, cluster, database): the JupyterHub and CleanRoomCluster
+// constructs check the same things; test/policy/deployment.test.ts keeps them in step.
+
+function checkHttpsUrl(c: Checker, path: PolicyPath, value: unknown): void {
+  let url: URL | undefined;
+  try {
+    url = typeof value === "string" && !/\s/.test(value) ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== "https:" || !url.hostname) c.fail(path, EXPECT.oauthUrl, value);
+}
+
+/** What the identity provider returns as the sign-in name, by authenticator type. */
+function checkIdentity(
+  c: Checker,
+  path: PolicyPath,
+  identity: string,
+  type: JupyterHubAuthenticatorType | undefined,
+  domains: readonly string[] | undefined,
+): void {
+  if (type === "google") {
+    const domain = EMAIL.test(identity) ? identity.split("@")[1].toLowerCase() : undefined;
+    if (domains && (!domain || !domains.some((d) => d.toLowerCase() === domain))) {
+      const expected = `an e-mail address in jupyterhub.authenticator.hostedDomains [${domains.join(", ")}] (Google sign-in returns e-mail addresses)`;
+      c.fail(path, expected, identity, { at: "key" });
+    }
+  } else if (type === "github") {
+    if (!GITHUB_LOGIN.test(identity)) {
+      const expected = "a GitHub login (GitHub sign-in returns logins, not e-mail addresses)";
+      c.fail(path, expected, identity, { at: "key" });
+    }
+  } else if (identity.trim() === "" || /\s/.test(identity)) {
+    c.fail(path, "a sign-in name without spaces", identity, { at: "key" });
+  }
+}
+
+/** What the rest of the hub's rules need from the authenticator: its type, its valid hosted domains, how many organizations it admits. */
+interface AuthenticatorFacts {
+  readonly type?: JupyterHubAuthenticatorType;
+  readonly domains?: readonly string[];
+  readonly organizations: number;
+}
+
+function checkAuthenticator(c: Checker, path: PolicyPath, value: unknown): AuthenticatorFacts {
+  const all = ["type", ...new Set(Object.values(AUTHENTICATOR_FIELDS).flat())];
+  if (!isPlainMap(value)) {
+    c.fail(path, EXPECT.authenticator, value);
+    return { organizations: 0 };
+  }
+  const p = (k: string) => [...path, k];
+  const type =
+    value.type === undefined
+      ? c.fail(p("type"), EXPECT.authenticatorType, undefined)
+      : c.oneOf(p("type"), value.type, JUPYTERHUB_AUTHENTICATORS, (found) =>
+          closest(found, JUPYTERHUB_AUTHENTICATORS) ? undefined : "any other OAuth 2.0 or OpenID Connect provider is generic-oauth",
+        );
+  // With an unknown type, only flag fields no type takes (as for stage1 kinds).
+  const known = ["type", ...(type ? AUTHENTICATOR_FIELDS[type] : all.slice(1))];
+  for (const key of Object.keys(value)) {
+    if (value[key] === undefined || known.includes(key)) continue;
+    if (type && all.includes(key)) c.unknownField(p(key), key, known, `not a field of authenticator type ${type}`);
+    else c.unknownField(p(key), key, known);
+  }
+  if (!type) return { organizations: 0 };
+  if (type === "dummy") {
+    if (value.acknowledgeInsecure !== true) c.fail(p("acknowledgeInsecure"), EXPECT.acknowledgeInsecure, value.acknowledgeInsecure);
+    return { type, organizations: 0 };
+  }
+  const required = (key: string, expected: string, valid: (v: unknown) => boolean, extra?: (v: unknown) => Partial<Pick<RawIssue, "detail" | "found">>) => {
+    const v = value[key];
+    if (v === undefined || !valid(v)) c.fail(p(key), expected, v, v === undefined ? {} : (extra?.(v) ?? {}));
+  };
+  const nonBlank = (v: unknown) => typeof v === "string" && v.trim().length > 0;
+  required("clientId", EXPECT.clientId, nonBlank);
+  required(
+    "clientSecret",
+    EXPECT.clientSecret,
+    (v) => typeof v === "string" && v.length <= NAME_RULES.kubernetesName.max && NAME_RULES.kubernetesName.pattern.test(v),
+    // The construct's shape ({ secretName, key }) is the likeliest mistake.
+    (v) =>
+      isPlainMap(v)
+        ? { detail: `expected ${EXPECT.clientSecret}, found a map; write the Secret's name here and its key in clientSecretKey` }
+        : {},
+  );
+  if (value.clientSecretKey !== undefined) {
+    c.string(p("clientSecretKey"), value.clientSecretKey, EXPECT.clientSecretKey, (s) => SECRET_KEY.test(s) && s !== "." && s !== "..");
+  }
+  required("callbackUrl", EXPECT.callbackUrl, (v) => typeof v === "string" && OAUTH_CALLBACK.test(v));
+  let domains: string[] | undefined;
+  let organizations = 0;
+  if (type === "google") {
+    domains = c.list(p("hostedDomains"), value.hostedDomains, EXPECT.hostedDomains, (q, v) => c.string(q, v, EXPECT.domain, (s) => DOMAIN.test(s)), {
+      nonEmpty: true,
+    });
+    if (domains && domains.length !== (value.hostedDomains as unknown[]).length) domains = undefined;
+  } else if (type === "github") {
+    if (value.allowedOrganizations !== undefined) {
+      organizations =
+        c.list(p("allowedOrganizations"), value.allowedOrganizations, EXPECT.organizations, (q, v) =>
+          c.string(q, v, EXPECT.organization, (s) => GITHUB_ORGANIZATION.test(s)),
+        )?.length ?? 0;
+    }
+  } else {
+    for (const key of ["authorizeUrl", "tokenUrl", "userdataUrl"]) {
+      if (value[key] === undefined) c.fail(p(key), EXPECT.oauthUrl, undefined);
+      else checkHttpsUrl(c, p(key), value[key]);
+    }
+    if (value.usernameClaim !== undefined) c.string(p("usernameClaim"), value.usernameClaim, EXPECT.usernameClaim, (s) => /^\S+$/.test(s));
+  }
+  return { type, domains, organizations };
+}
+
+function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown): void {
+  const hub = c.map(["jupyterhub"], value, EXPECT.jupyterhub, FIELDS.jupyterhub, { authenticator: EXPECT.authenticator });
+  if (!hub) return;
+  const authPath = ["jupyterhub", "authenticator"];
+  const auth: AuthenticatorFacts = hub.authenticator === undefined ? { organizations: 0 } : checkAuthenticator(c, authPath, hub.authenticator);
+
+  if (auth.type === "dummy" && allowDebug !== true) {
+    const debug = allowDebug === undefined ? "tee.allowDebug is not set (false)" : `tee.allowDebug is ${describeValue(allowDebug)}`;
+    c.fail([...authPath, "type"], "google, github or generic-oauth in a production room", "dummy", {
+      found: `the string "dummy" while ${debug}`,
+      detail:
+        `the dummy authenticator lets anyone sign in under any name, so it needs a non-production room (tee.allowDebug: true), ` +
+        `but ${debug}; configure a google, github or generic-oauth authenticator`,
+    });
+  }
+
+  // Users: identity → username, both unique (identities as JupyterHub compares them: lower-cased).
+  const usernames = new Map<string, string>();
+  /** Every username written, valid or not: admins are checked against these (no second error for one typo). */
+  const named = new Set<string>();
+  let userCount = 0;
+  if (hub.users !== undefined) {
+    const users = isPlainMap(hub.users) ? hub.users : c.fail(["jupyterhub", "users"], EXPECT.users, hub.users);
+    const identities = new Map<string, string>();
+    for (const [identity, username] of Object.entries(users ?? {})) {
+      if (username === undefined) continue;
+      userCount++;
+      const path = ["jupyterhub", "users", identity];
+      checkIdentity(c, path, identity, auth.type, auth.domains);
+      const lower = identity.toLowerCase();
+      const same = identities.get(lower);
+      if (same !== undefined) {
+        c.fail(path, "each sign-in identity once", identity, {
+          at: "key",
+          detail: `${JSON.stringify(identity)} is the same identity as ${JSON.stringify(same)} once lower-cased (JupyterHub compares lower-cased names); list each identity once`,
+        });
+      }
+      identities.set(lower, identity);
+      if (typeof username === "string") named.add(username);
+      if (typeof username !== "string" || !JUPYTERHUB_USERNAME.test(username)) {
+        c.fail(path, EXPECT.username, username);
+        continue;
+      }
+      const other = usernames.get(username);
+      if (other !== undefined) {
+        c.fail(path, "a username of its own", username, {
+          detail: `the username ${JSON.stringify(username)} is already ${JSON.stringify(other)}'s; two identities would share one account and its jobs, give each its own username`,
+        });
+        continue;
+      }
+      usernames.set(username, identity);
+    }
+  }
+  if (auth.type !== undefined && auth.type !== "dummy" && userCount === 0 && auth.organizations === 0) {
+    const orgs = auth.type === "github" ? " (or jupyterhub.authenticator.allowedOrganizations)" : "";
+    const expected = `at least one sign-in identity mapped to a username, such as { alice@example.org: alice }${orgs}`;
+    c.fail(["jupyterhub", "users"], expected, hub.users, {
+      detail: `expected ${expected}, found ${describeValue(hub.users)}: otherwise nobody can sign in`,
+    });
+  }
+
+  if (hub.admins !== undefined) {
+    const known = [...usernames.keys()];
+    c.list(["jupyterhub", "admins"], hub.admins, EXPECT.admins, (p, v) => {
+      if (typeof v === "string" && named.has(v)) return v;
+      const expected = known.length ? `a username from jupyterhub.users (one of ${known.join(", ")})` : "a username from jupyterhub.users (it has none)";
+      // Admins are usernames; an identity written here is the likeliest mistake.
+      const byIdentity = typeof v === "string" ? [...usernames].find(([, id]) => id.toLowerCase() === v.toLowerCase())?.[0] : undefined;
+      const guess = byIdentity ?? (typeof v === "string" ? closest(v, known) : undefined);
+      return c.fail(p, expected, v, guess ? { detail: `expected ${expected}, found ${describeValue(v)}; did you mean "${guess}"?` } : {});
+    });
+  }
+
+  let exposure: string | undefined;
+  if (hub.exposure !== undefined) {
+    exposure = c.oneOf(["jupyterhub", "exposure"], hub.exposure, JUPYTERHUB_EXPOSURES, (found) =>
+      /https|public|external|^load-?balancer$/i.test(found)
+        ? "a config file never exposes the hub to the internet: use cluster-ip (kubectl port-forward, or an Ingress with IAP you add) or internal-load-balancer (inside the VPC)"
+        : undefined,
+    );
+  }
+  if (auth.type === "dummy" && exposure !== undefined && exposure !== "cluster-ip") {
+    c.fail(["jupyterhub", "exposure"], "cluster-ip with the dummy authenticator", exposure, {
+      detail: `expected cluster-ip with the dummy authenticator, found ${describeValue(exposure)}: anyone who reaches a load balancer could sign in under any name; reach the hub with kubectl port-forward`,
+    });
+  }
+  if (hub.storageCapacity !== undefined) {
+    c.string(["jupyterhub", "storageCapacity"], hub.storageCapacity, EXPECT.storageCapacity, (s) => K8S_QUANTITY.test(s));
+  }
+  if (hub.egress !== undefined) c.oneOf(["jupyterhub", "egress"], hub.egress, JUPYTERHUB_EGRESS);
+}
+
+interface Ipv4Cidr {
+  readonly start: number;
+  readonly prefix: number;
+}
+
+/** `a.b.c.d/n` with no host bits set (as lib/network.ts parses it; lib/policy stays free of cdktf). */
+function parseCidr(cidr: string): Ipv4Cidr | undefined {
+  const m = IPV4_CIDR.exec(cidr);
+  if (!m) return undefined;
+  const octets = m.slice(1, 5).map(Number);
+  const prefix = Number(m[5]);
+  if (octets.some((o) => o > 255) || prefix > 32) return undefined;
+  const start = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return (start & mask) >>> 0 === start ? { start, prefix } : undefined;
+}
+
+const RFC1918 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map((c) => parseCidr(c)!);
+
+function isPrivate(c: Ipv4Cidr): boolean {
+  return RFC1918.some((r) => c.prefix >= r.prefix && (c.start & ((0xffffffff << (32 - r.prefix)) >>> 0)) >>> 0 === r.start);
+}
+
+function checkBoolean(c: Checker, path: PolicyPath, value: unknown, expected: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "boolean") return c.fail(path, expected, value);
+  return value;
+}
+
+function checkCluster(c: Checker, value: unknown): void {
+  const cluster = c.map(["cluster"], value, EXPECT.cluster, FIELDS.cluster);
+  if (!cluster) return;
+  const publicEndpoint = checkBoolean(c, ["cluster", "publicEndpoint"], cluster.publicEndpoint, "true or false");
+  checkBoolean(c, ["cluster", "deletionProtection"], cluster.deletionProtection, EXPECT.deletionProtection);
+  const cidrs = new Map<string, number>();
+  let publicRanges = 0;
+  // Only a list whose every entry checked out can prove "no public range".
+  let allValid = true;
+  if (cluster.authorizedNetworks !== undefined) {
+    const checked = c.list(["cluster", "authorizedNetworks"], cluster.authorizedNetworks, EXPECT.authorizedNetworks, (path, item) => {
+      const n = c.map(path, item, EXPECT.authorizedNetwork, FIELDS.authorizedNetwork, { cidr: EXPECT.cidr, name: EXPECT.networkName });
+      if (n?.name !== undefined) c.string([...path, "name"], n.name, EXPECT.networkName, (s) => s.trim().length > 0);
+      const cidr = n?.cidr === undefined ? undefined : checkAuthorizedCidr(c, [...path, "cidr"], n.cidr, cidrs);
+      if (!cidr) {
+        allValid = false;
+        return undefined;
+      }
+      if (!isPrivate(cidr)) {
+        publicRanges++;
+        if (publicEndpoint !== true) {
+          c.fail([...path, "cidr"], "a private (RFC 1918) range while cluster.publicEndpoint is false", n!.cidr, {
+            detail:
+              `the public range ${JSON.stringify(n!.cidr)} could never be used: cluster.publicEndpoint is not true, so only the private endpoint takes IP traffic; ` +
+              `set cluster.publicEndpoint: true if operators must reach the public IP, or remove it and use the DNS endpoint (IAM-gated)`,
+          });
+        }
+      }
+      return cidr;
+    }, { unique: false });
+    if (!checked) allValid = false;
+  }
+  if (publicEndpoint === true && allValid && publicRanges === 0) {
+    c.fail(["cluster", "publicEndpoint"], "false unless cluster.authorizedNetworks names a public range", true, {
+      detail:
+        "true needs a public range in cluster.authorizedNetworks, or nobody could use the public endpoint; " +
+        "add your operators' public CIDR blocks, or keep publicEndpoint false and use the DNS endpoint (IAM-gated)",
+    });
+  }
+}
+
+/** A well-formed, not too wide, not repeated IPv4 block; `seen` maps blocks to their list index. */
+function checkAuthorizedCidr(c: Checker, path: PolicyPath, value: unknown, seen: Map<string, number>): Ipv4Cidr | undefined {
+  const cidr = typeof value === "string" ? parseCidr(value) : undefined;
+  if (!cidr) return c.fail(path, EXPECT.cidr, value);
+  if (cidr.prefix < 8) {
+    return c.fail(path, "a block of /8 or longer", value, {
+      detail: `expected a block of /8 or longer, found ${describeValue(value)}, which opens the control plane to a large part of the internet; allow only your operators' networks, or use the DNS endpoint, which IAM guards`,
+    });
+  }
+  const index = path[path.length - 2] as number;
+  const first = seen.get(value as string);
+  if (first !== undefined) {
+    return c.fail(path, "each CIDR block once", value, {
+      detail: `duplicate CIDR block ${JSON.stringify(value)}, already at ${formatPath([...path.slice(0, -2), first, "cidr"])}; list each block once`,
+    });
+  }
+  seen.set(value as string, index);
+  return cidr;
+}
+
+function checkDatabase(c: Checker, value: unknown): void {
+  const database = c.map(["database"], value, EXPECT.database, FIELDS.database);
+  if (database) checkBoolean(c, ["database", "deletionProtection"], database.deletionProtection, EXPECT.deletionProtection);
+}
+
 /**
  * Every issue of a policy in input form (what YAML parses to, or a `CleanRoomPolicyInput`).
  * Undefined fields count as absent. Past expiry dates are NOT issues: loading must be
@@ -527,6 +893,10 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
         c.string(["backend", "prefix"], backend.prefix, EXPECT.prefix, (s) => STATE_PREFIX.test(s));
       }
     }
+    const allowDebug = isPlainMap(root.tee) ? root.tee.allowDebug : undefined;
+    if (root.jupyterhub !== undefined) checkJupyterHub(c, root.jupyterhub, allowDebug);
+    if (root.cluster !== undefined) checkCluster(c, root.cluster);
+    if (root.database !== undefined) checkDatabase(c, root.database);
   }
   return located(c.issues, options);
 }

@@ -11,6 +11,47 @@ const validateSchema = ajv.compile(schema);
 const schemaAccepts = (doc: unknown) => validateSchema(doc) === true;
 const loaderAccepts = (doc: unknown) => validatePolicyInput(doc).length === 0;
 
+/** A valid Google-signed-in hub; the deployment rows change one thing in it. */
+function withHub(patch: (hub: any, doc: any) => void = () => undefined): any {
+  return room((d) => {
+    d.jupyterhub = {
+      authenticator: {
+        type: "google",
+        clientId: "1234-abc.apps.googleusercontent.com",
+        clientSecret: "jupyterhub-oauth",
+        callbackUrl: "https://hub.example.org/hub/oauth_callback",
+        hostedDomains: ["example.org"],
+      },
+      users: { "alice@example.org": "alice", "bob@example.org": "bob" },
+      admins: ["alice"],
+    };
+    patch(d.jupyterhub, d);
+  });
+}
+
+const asGithub = (h: any) => {
+  h.authenticator.type = "github";
+  delete h.authenticator.hostedDomains;
+  h.users = { "Alice-Smith": "alice", bob: "bob" };
+};
+const asGeneric = (h: any) => {
+  h.authenticator.type = "generic-oauth";
+  delete h.authenticator.hostedDomains;
+  Object.assign(h.authenticator, {
+    authorizeUrl: "https://sso.example.org/authorize",
+    tokenUrl: "https://sso.example.org/token",
+    userdataUrl: "https://sso.example.org/userinfo",
+  });
+};
+const asDummy = (h: any, d: any) => {
+  d.tee = { allowDebug: true };
+  h.authenticator = { type: "dummy", acknowledgeInsecure: true };
+  h.users = {};
+  h.admins = [];
+};
+const networks = (publicEndpoint: boolean | undefined, ...cidrs: string[]) =>
+  room((d) => (d.cluster = { publicEndpoint, authorizedNetworks: cidrs.map((cidr, i) => ({ cidr, name: `net-${i}` })) }));
+
 /** A valid document; each table row changes one thing. */
 function room(patch: (doc: any) => void = () => undefined): any {
   const doc: any = {
@@ -51,7 +92,7 @@ describe("the editor schema (lib/policy/schema.json)", () => {
   });
 
   test("given the test fixtures that load, when validated against the schema, then they are valid", () => {
-    for (const name of ["minimal", "sev-debug"]) {
+    for (const name of ["minimal", "sev-debug", "deployment"]) {
       const doc = parse(readFileSync(`test/fixtures/policies/${name}.cleanroom.yaml`, "utf8"));
       expect({ name, errors: validateSchema(doc) ? [] : validateSchema.errors }).toEqual({ name, errors: [] });
     }
@@ -116,6 +157,61 @@ describe("the editor schema (lib/policy/schema.json)", () => {
     ["expiry not ISO", room((d) => (d.approvals[0].expires = "31/01/2027")), false, false],
     ["backend without bucket", room((d) => (d.backend = { prefix: "x" })), false, false],
     ["backend prefix with a leading '/'", room((d) => (d.backend = { bucket: "acme-state", prefix: "/x" })), false, false],
+    // The deployment sections (jupyterhub, cluster, database).
+    ["google hub with every field", withHub((h) => {
+      Object.assign(h, { exposure: "internal-load-balancer", storageCapacity: "50Gi", egress: "private-google-access" });
+      h.authenticator.clientSecretKey = "client.secret_1";
+    }), true, true],
+    ["github hub with organizations", withHub((h) => {
+      asGithub(h);
+      h.authenticator.allowedOrganizations = ["acme", "acme:clean-room-team"];
+    }), true, true],
+    ["generic-oauth hub with a username claim", withHub((h) => {
+      asGeneric(h);
+      h.authenticator.usernameClaim = "email";
+    }), true, true],
+    ["dummy hub in a debug room", withHub(asDummy), true, true],
+    ["port-forward callback", withHub((h) => (h.authenticator.callbackUrl = "http://localhost:8080/hub/oauth_callback")), true, true],
+    ["cluster and database settings", networks(true, "203.0.113.0/24", "10.8.0.0/16"), true, true],
+    ["deletion protection off", room((d) => Object.assign(d, { cluster: { deletionProtection: false }, database: { deletionProtection: false } })), true, true],
+    ["unknown jupyterhub key", withHub((h) => (h.researchers = {})), false, false],
+    ["hub without authenticator", withHub((h) => delete h.authenticator), false, false],
+    ["unknown authenticator type", withHub((h) => (h.authenticator.type = "azure-ad")), false, false],
+    ["field of another authenticator type", withHub((h) => (h.authenticator.allowedOrganizations = ["acme"])), false, false],
+    ["google without hostedDomains", withHub((h) => delete h.authenticator.hostedDomains), false, false],
+    ["google with empty hostedDomains", withHub((h) => (h.authenticator.hostedDomains = [])), false, false],
+    ["blank client id", withHub((h) => (h.authenticator.clientId = " ")), false, false],
+    ["Secret name with capitals", withHub((h) => (h.authenticator.clientSecret = "OAuth")), false, false],
+    ["Secret name as the construct's map", withHub((h) => (h.authenticator.clientSecret = { secretName: "oauth" })), false, false],
+    ["Secret key '..'", withHub((h) => (h.authenticator.clientSecretKey = "..")), false, false],
+    ["plain-http callback to a remote host", withHub((h) => (h.authenticator.callbackUrl = "http://hub.example.org/hub/oauth_callback")), false, false],
+    ["callback not at /hub/oauth_callback", withHub((h) => (h.authenticator.callbackUrl = "https://hub.example.org/callback")), false, false],
+    ["generic-oauth over http", withHub((h) => {
+      asGeneric(h);
+      h.authenticator.tokenUrl = "http://sso.example.org/token";
+    }), false, false],
+    ["generic-oauth without userdataUrl", withHub((h) => {
+      asGeneric(h);
+      delete h.authenticator.userdataUrl;
+    }), false, false],
+    ["dummy acknowledged with false", withHub((h, d) => {
+      asDummy(h, d);
+      h.authenticator.acknowledgeInsecure = false;
+    }), false, false],
+    ["username with capitals", withHub((h) => (h.users["bob@example.org"] = "Bob")), false, false],
+    ["username of 27 characters", withHub((h) => (h.users["bob@example.org"] = "b".repeat(27))), false, false],
+    ["username ending with '-'", withHub((h) => (h.users["bob@example.org"] = "bob-")), false, false],
+    ["duplicate admins", withHub((h) => (h.admins = ["alice", "alice"])), false, false],
+    ["public exposure", withHub((h) => (h.exposure = "https")), false, false],
+    ["storage in GB", withHub((h) => (h.storageCapacity = "20GB")), false, false],
+    ["unknown egress", withHub((h) => (h.egress = "none")), false, false],
+    ["authorized network with an octet over 255", networks(true, "203.0.113.256/32"), false, false],
+    ["authorized network wider than /8", networks(true, "8.0.0.0/7"), false, false],
+    ["IPv6 authorized network", networks(true, "2001:db8::/32"), false, false],
+    ["authorized network without a name", room((d) => (d.cluster = { authorizedNetworks: [{ cidr: "10.8.0.0/16" }] })), false, false],
+    ["unknown cluster key", room((d) => (d.cluster = { authorisedNetworks: [] })), false, false],
+    ["deletionProtection as a string", room((d) => (d.cluster = { deletionProtection: "false" })), false, false],
+    ["unknown database key", room((d) => (d.database = { tier: "db-custom-2-7680" })), false, false],
     // Rules only the loader can check (cross-field or beyond a pattern): the schema accepts these.
     ["LOADER ONLY: zone outside region", room((d) => (d.zone = "us-east1-b")), true, false],
     ["LOADER ONLY: region outside residency", room((d) => (d.residency = ["europe-west4"])), true, false],
@@ -125,6 +221,32 @@ describe("the editor schema (lib/policy/schema.json)", () => {
     ["LOADER ONLY: expiry not in the calendar", room((d) => (d.approvals[0].expires = "2027-02-30")), true, false],
     ["LOADER ONLY: audience over 512 bytes but not 512 characters", room((d) => (d.verifier = { audience: `https://v.example.org/${"é".repeat(250)}` })), true, false],
     ["LOADER ONLY: audience that is not a URL", room((d) => (d.verifier = { audience: "https://exa mple.org" })), true, false],
+    ["LOADER ONLY: dummy hub in a production room", withHub((h, d) => {
+      asDummy(h, d);
+      d.tee.allowDebug = false;
+    }), true, false],
+    ["LOADER ONLY: dummy hub behind an internal load balancer", withHub((h, d) => {
+      asDummy(h, d);
+      h.exposure = "internal-load-balancer";
+    }), true, false],
+    ["LOADER ONLY: google user outside the hosted domains", withHub((h) => (h.users["eve@gmail.com"] = "eve")), true, false],
+    ["LOADER ONLY: github user written as an e-mail", withHub((h) => {
+      asGithub(h);
+      h.users["carol@example.org"] = "carol";
+    }), true, false],
+    ["LOADER ONLY: identities equal once lower-cased", withHub((h) => (h.users["ALICE@example.org"] = "alice2")), true, false],
+    ["LOADER ONLY: two identities, one username", withHub((h) => (h.users["bob@example.org"] = "alice")), true, false],
+    ["LOADER ONLY: admin who is not a user", withHub((h) => (h.admins = ["carol"])), true, false],
+    ["LOADER ONLY: OAuth hub that nobody can sign in to", withHub((h) => Object.assign(h, { users: {}, admins: [] })), true, false],
+    ["LOADER ONLY: generic-oauth URL that does not parse", withHub((h) => {
+      asGeneric(h);
+      h.authenticator.userdataUrl = "https://sso.example.org:99999/userinfo";
+    }), true, false],
+    ["LOADER ONLY: authorized network with host bits set", networks(true, "203.0.113.1/24"), true, false],
+    ["LOADER ONLY: public range without the public endpoint", networks(false, "203.0.113.0/24"), true, false],
+    ["LOADER ONLY: public endpoint with only private ranges", networks(true, "10.8.0.0/16"), true, false],
+    ["LOADER ONLY: public endpoint with no networks", room((d) => (d.cluster = { publicEndpoint: true })), true, false],
+    ["LOADER ONLY: one block under two names", room((d) => (d.cluster = { authorizedNetworks: [{ cidr: "10.8.0.0/16", name: "a" }, { cidr: "10.8.0.0/16", name: "b" }] })), true, false],
   ];
 
   test.each(table)("%s: schema %p, loader %p", (_case, doc, schemaOk, loaderOk) => {
