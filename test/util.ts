@@ -89,6 +89,17 @@ export function examplePolicy(overrides: Partial<Parameters<typeof normalizePoli
       },
     ],
     researchers: ["group:researchers@example.org"],
+    jupyterhub: {
+      authenticator: {
+        type: "google",
+        clientId: "000000000000-example.apps.googleusercontent.com",
+        clientSecret: "jupyterhub-oauth",
+        callbackUrl: "http://localhost:8080/hub/oauth_callback",
+        hostedDomains: ["example.org"],
+      },
+      users: { "alice@example.org": "alice", "bob@example.org": "bob" },
+      admins: [],
+    },
     ...overrides,
   });
 }
