@@ -7,6 +7,7 @@ import { Testing } from "cdktf";
 import Ajv from "ajv";
 import { parse as parseYaml } from "yaml";
 import { createCleanRoomStacks } from "../stacks";
+import { stacksOptionsFromPolicy } from "../stacks/config";
 import { examplePolicy, iamGrants, resourceConfigs, resources, SynthJson, synthStack } from "./util";
 import { plaintextSecrets, walkStrings } from "./secret-scan";
 import { manateeContract, platformNames } from "../lib/policy/names";
@@ -19,20 +20,10 @@ const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
 function synthRoom() {
   const policy = examplePolicy();
   const app = Testing.app();
+  const options = stacksOptionsFromPolicy(policy);
   const stacks = createCleanRoomStacks(app, policy, {
-    platform: { verifier: { sourceDir: VERIFIER_BUILD } },
-    workloads: {
-      jupyterhub: {
-        authenticator: {
-          type: "google",
-          clientId: "000000000000-example.apps.googleusercontent.com",
-          clientSecret: { secretName: "jupyterhub-oauth" },
-          callbackUrl: "http://localhost:8080/hub/oauth_callback",
-          hostedDomains: ["example.org"],
-        },
-        researchers: { "alice@example.org": "alice" },
-      },
-    },
+    ...options,
+    platform: { ...options.platform, verifier: { sourceDir: VERIFIER_BUILD } },
     checks: false,
   });
   // What `cdktf synth` does first: cross-stack references become outputs and remote state.
@@ -230,20 +221,10 @@ describe("CleanRoom: guardrails over the example room", () => {
   test("given both stacks with the checks on, when synthesized, then no rule reports an error or warning", () => {
     const policy = examplePolicy();
     const app = Testing.app();
+    const options = stacksOptionsFromPolicy(policy);
     const stacks = createCleanRoomStacks(app, policy, {
-      platform: { verifier: { sourceDir: VERIFIER_BUILD } },
-      workloads: {
-        jupyterhub: {
-          authenticator: {
-            type: "google",
-            clientId: "000000000000-example.apps.googleusercontent.com",
-            clientSecret: { secretName: "jupyterhub-oauth" },
-            callbackUrl: "http://localhost:8080/hub/oauth_callback",
-            hostedDomains: ["example.org"],
-          },
-          researchers: { "alice@example.org": "alice" },
-        },
-      },
+      ...options,
+      platform: { ...options.platform, verifier: { sourceDir: VERIFIER_BUILD } },
     });
     stacks.platform.prepareStack();
     stacks.workloads.prepareStack();
@@ -255,5 +236,39 @@ describe("CleanRoom: guardrails over the example room", () => {
         .flatMap((c) => c.node.metadata.filter((m) => m.type === "@cdktf/error" || m.type === "@cdktf/warn").map((m) => `${c.node.path}: ${m.data}`)),
     );
     expect(annotations).toEqual([]);
+  });
+});
+
+describe("stacks/config: deployment settings from the config", () => {
+  test("given a config without a jupyterhub section, then the workloads stack refuses with the field and the fix", () => {
+    const { jupyterhub: _omit, ...rest } = examplePolicy();
+    expect(() => stacksOptionsFromPolicy(rest, "room.yaml")).toThrow(
+      'room.yaml: jupyterhub: the workloads stack needs a "jupyterhub" section with at least "authenticator" ' +
+        "(e.g. type: google, clientId, clientSecret, callbackUrl, hostedDomains); see stacks/example.cleanroom.yaml.",
+    );
+  });
+
+  test("given the example config, then the hub gets the Google authenticator, its users and a ClusterIP proxy", () => {
+    const options = stacksOptionsFromPolicy(examplePolicy());
+    expect(options.workloads.jupyterhub).toMatchObject({
+      authenticator: {
+        type: "google",
+        clientSecret: { secretName: "jupyterhub-oauth", key: "client-secret" },
+        hostedDomains: ["example.org"],
+      },
+      nonProduction: false,
+      researchers: { "alice@example.org": "alice", "bob@example.org": "bob" },
+      exposure: { type: "cluster-ip" },
+    });
+  });
+
+  test("given cluster and database sections, then they reach the constructs' props", () => {
+    const policy = { ...examplePolicy(), cluster: { authorizedNetworks: [{ cidr: "10.8.0.0/24", name: "vpn" }], publicEndpoint: false, deletionProtection: false }, database: { deletionProtection: false } };
+    const options = stacksOptionsFromPolicy(policy);
+    expect(options.platform?.cluster).toEqual({
+      controlPlane: { authorizedNetworks: [{ cidrBlock: "10.8.0.0/24", displayName: "vpn" }], publicEndpoint: false },
+      deletionProtection: false,
+    });
+    expect(options.platform?.database).toEqual({ deletionProtection: false });
   });
 });
