@@ -70,10 +70,11 @@ export function requestListener(verifier: Verifier): (req: IncomingMessage, res:
 
 function send(res: ServerResponse, response: VerifierResponse, close: boolean): void {
   if (res.headersSent || res.destroyed) return;
-  res.statusCode = response.status;
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
-  res.setHeader("content-length", Buffer.byteLength(response.body));
-  if (close) res.setHeader("connection", "close");
+  res.writeHead(response.status, {
+    ...response.headers,
+    "content-length": Buffer.byteLength(response.body),
+    ...(close ? { connection: "close" } : {}),
+  });
   res.end(response.body);
 }
 

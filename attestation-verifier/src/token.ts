@@ -109,8 +109,10 @@ export async function authenticate(token: string, keys: KeyResolver): Promise<Au
   if (header.alg !== "RS256") return deny(reason("token_alg_not_allowed", `Got ${JSON.stringify(header.alg.slice(0, 16))}.`));
   if (header.typ !== undefined && !isJwtTyp(header.typ)) return deny(reason("token_typ_invalid"));
   if (typeof header.kid !== "string" || header.kid === "") return deny(reason("token_kid_missing"));
-  // Canonical base64url only: otherwise two strings (two token hashes) carry one signature.
-  if (!parts.every(isCanonicalBase64url)) return deny(reason("token_malformed", "A part is empty or not canonical base64url."));
+  if (!parts.every((p) => p.length > 0 && BASE64URL.test(p))) return deny(reason("token_malformed", "A part is empty or not base64url."));
+  // The header and payload are signed as strings; the signature is not. Its unused bits must be
+  // zero, or two token strings (two token hashes in two receipts) would carry one signature.
+  if (!isCanonicalBase64url(parts[2])) return deny(reason("token_malformed", "The signature is not canonical base64url."));
 
   let payload: Uint8Array;
   try {
@@ -169,12 +171,14 @@ function isJwtTyp(typ: unknown): boolean {
   return t === "jwt" || t === "application/jwt";
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
 function isCanonicalBase64url(part: string): boolean {
-  return part.length > 0 && /^[A-Za-z0-9_-]+$/.test(part) && Buffer.from(part, "base64url").toString("base64url") === part;
+  return Buffer.from(part, "base64url").toString("base64url") === part;
 }
 
 function decodeJsonPart(part: string): Record<string, unknown> | undefined {
-  if (!/^[A-Za-z0-9_-]+$/.test(part)) return undefined;
+  if (!BASE64URL.test(part)) return undefined;
   return parseObject(Buffer.from(part, "base64url").toString("utf8"));
 }
 

@@ -68,6 +68,7 @@ export interface Verifier {
 }
 
 const REQUEST_FIELDS = ["token", "dataset", "nonce"];
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
 const MAX_DATASET_CHARS = 256;
 const MAX_NONCE_CHARS = 512;
 
@@ -127,7 +128,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     let text: string;
     try {
-      text = typeof body === "string" ? body : new TextDecoder("utf-8", { fatal: true }).decode(body);
+      text = typeof body === "string" ? body : UTF8.decode(body);
     } catch {
       return reject("invalid_json", "The body is not UTF-8.");
     }
