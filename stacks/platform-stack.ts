@@ -1,7 +1,8 @@
 /** `<room>-platform`: every Google resource of the clean room. */
-import { GcsBackend, TerraformStack } from "cdktf";
+import { TerraformStack } from "cdktf";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { Construct } from "constructs";
+import { configureStateBackend } from "./backend";
 import { CleanRoom, CleanRoomProps } from "../lib/clean-room";
 
 export interface CleanRoomPlatformStackProps extends Omit<CleanRoomProps, "provider"> {}
@@ -18,9 +19,7 @@ export class CleanRoomPlatformStack extends TerraformStack {
       zone: policy.zone,
       defaultLabels: { "managed-by": "manatee-cdktf", "clean-room": policy.name },
     });
-    if (policy.backend) {
-      new GcsBackend(this, { bucket: policy.backend.bucket, prefix: `${policy.backend.prefix}/platform` });
-    }
+    configureStateBackend(this, policy, "platform");
     this.room = new CleanRoom(this, "room", props);
   }
 }

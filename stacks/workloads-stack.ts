@@ -2,11 +2,12 @@
  * `<room>-workloads`: the job service and JupyterHub. The kubernetes and helm providers are
  * configured from the platform stack's cluster through cross-stack references (no kubeconfig).
  */
-import { GcsBackend, TerraformStack } from "cdktf";
+import { TerraformStack } from "cdktf";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { Construct } from "constructs";
+import { configureStateBackend } from "./backend";
 import { CleanRoom } from "../lib/clean-room";
 import { CleanRoomWorkloads, CleanRoomWorkloadsProps } from "../lib/clean-room-workloads";
 
@@ -22,9 +23,7 @@ export class CleanRoomWorkloadsStack extends TerraformStack {
     const policy = props.room.policy;
     // Only for the access token of the deploying identity (google_client_config).
     new GoogleProvider(this, "google", { project: policy.project, region: policy.region });
-    if (policy.backend) {
-      new GcsBackend(this, { bucket: policy.backend.bucket, prefix: `${policy.backend.prefix}/workloads` });
-    }
+    configureStateBackend(this, policy, "workloads");
     const connection = props.room.cluster.kubernetesConnection(this);
     new KubernetesProvider(this, "kubernetes", connection);
     new HelmProvider(this, "helm", { kubernetes: connection });

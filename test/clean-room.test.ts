@@ -272,3 +272,33 @@ describe("stacks/config: deployment settings from the config", () => {
     expect(options.platform?.database).toEqual({ deletionProtection: false });
   });
 });
+
+describe("stacks: Terraform state", () => {
+  function synthBoth(policy = examplePolicy()) {
+    const app = Testing.app();
+    const options = stacksOptionsFromPolicy(policy);
+    const stacks = createCleanRoomStacks(app, policy, { ...options, platform: { ...options.platform, verifier: { sourceDir: VERIFIER_BUILD } }, checks: false });
+    stacks.platform.prepareStack();
+    stacks.workloads.prepareStack();
+    return { platform: synthStack(stacks.platform), workloads: synthStack(stacks.workloads) };
+  }
+
+  test("given no backend in the config, then local state sits in the project root by a machine-independent path the workloads stack reads", () => {
+    const { platform, workloads } = synthBoth();
+    const path = "../../../terraform.insurance-study-platform.tfstate";
+    expect(platform.terraform.backend.local.path).toBe(path);
+    const remote = Object.values(workloads.data?.terraform_remote_state ?? {}) as any[];
+    expect(remote).toHaveLength(1);
+    expect(remote[0]).toMatchObject({ backend: "local", config: { path } });
+    expect(JSON.stringify([platform, workloads])).not.toContain(process.cwd());
+  });
+
+  test("given a GCS backend in the config, then both stacks keep state there under their own prefix", () => {
+    const policy = { ...examplePolicy(), backend: { bucket: "acme-tf-state", prefix: "manatee/insurance-study" } };
+    const { platform, workloads } = synthBoth(policy);
+    expect(platform.terraform.backend.gcs).toEqual({ bucket: "acme-tf-state", prefix: "manatee/insurance-study/platform" });
+    expect(workloads.terraform.backend.gcs).toEqual({ bucket: "acme-tf-state", prefix: "manatee/insurance-study/workloads" });
+    const remote = Object.values(workloads.data?.terraform_remote_state ?? {}) as any[];
+    expect(remote[0]).toMatchObject({ backend: "gcs", config: { bucket: "acme-tf-state", prefix: "manatee/insurance-study/platform" } });
+  });
+});
