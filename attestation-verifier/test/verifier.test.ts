@@ -18,6 +18,7 @@ const UNAPPROVED = `sha256:${"ab".repeat(32)}`;
 
 let key: RsaKey;
 let impostor: RsaKey;
+let next: RsaKey;
 let jwks: Awaited<ReturnType<typeof jwksServer>>;
 let verifier: Verifier;
 let now = NOW_MS;
@@ -47,7 +48,7 @@ async function ask(v: Verifier, body: Record<string, unknown>) {
 const codes = (r: { body: { reasons: { code: string }[] } }) => r.body.reasons.map((x) => x.code);
 
 beforeAll(async () => {
-  [key, impostor] = await Promise.all([rsaKey("cs-key-1"), rsaKey("cs-key-1")]);
+  [key, impostor, next] = await Promise.all([rsaKey("cs-key-1"), rsaKey("cs-key-1"), rsaKey("cs-key-2")]);
   jwks = await jwksServer([key.jwk]);
   verifier = createVerifier({
     policy: doc,
@@ -323,7 +324,6 @@ describe("given the JWKS endpoint", () => {
   });
 
   it("when Google rotates to a new kid, then tokens signed with it are accepted once the cooldown has passed", async () => {
-    const next = await rsaKey("cs-key-2");
     const rotating = await jwksServer([key.jwk]);
     const v = createVerifier({
       policy: doc,
@@ -367,6 +367,27 @@ describe("given the verifier's construction", () => {
     expect(() => createVerifier({ policy: { ...doc, version: 2 }, signer: generatedSigner() })).toThrow(
       "policy.version: expected 1, got number 2. Regenerate it with `npx manatee policy` from the clean-room config."
     );
+  });
+});
+
+describe("given malformed requests that carry a real token", () => {
+  it.each<[string, (t: string) => string]>([
+    ["truncated JSON", (t) => `{"token":"${t}","dataset":"insurance"`],
+    ["a numeric dataset", (t) => JSON.stringify({ token: t, dataset: 7 })],
+    ["the token under an unknown field", (t) => JSON.stringify({ token: "x.y.z", dataset: "insurance", tokens: [t] })],
+    ["the token as the dataset", (t) => JSON.stringify({ token: t, dataset: t })],
+  ])("when the body is %s, then it is rejected (and logged) without the token", async (_name, body) => {
+    const t = await token();
+    const res = await verifier.handler({
+      method: "POST",
+      path: "/v1/verify",
+      headers: { "content-type": "application/json" },
+      body: body(t),
+    });
+    expect(res.status).toBe(400);
+    expect(logs.at(-1)).toMatchObject({ severity: "WARNING", decision: "rejected" });
+    // Errors name the problem, never the parser's view of the input.
+    expect(res.body).not.toContain(t.split(".")[2]);
   });
 });
 
