@@ -95,6 +95,11 @@ export function toCel(value: unknown): unknown {
 
 /** Validate a parsed policy document; throws PolicyError naming the first bad field. */
 export function validatePolicyDocument(raw: unknown): VerifierPolicyDocument {
+  return preparePolicy(raw).document;
+}
+
+/** Validate, hash and plan a policy document: everything the verifier needs, done once. */
+export function preparePolicy(raw: unknown): { document: VerifierPolicyDocument; sha256: string; condition: PlannedCondition } {
   const fix = "Regenerate it with `npx manatee policy` from the clean-room config.";
   const fail = (field: string, problem: string): never => {
     throw new PolicyError(`policy.${field}: ${problem}. ${fix}`);
@@ -180,7 +185,7 @@ export function validatePolicyDocument(raw: unknown): VerifierPolicyDocument {
   if (vacuous.ok && vacuous.value) {
     throw new PolicyError(`policy.attributeCondition: is true for a token with no claims at all, so it constrains nothing. ${fix}`);
   }
-  return document;
+  return { document, sha256: policySha256(document), condition };
 }
 
 /** Parse the JSON text of a policy document and validate it; optionally pin its hash. */

@@ -8,7 +8,7 @@
 import { AuditRecord, AuditSink, stdoutSink } from "./audit";
 import { decisionFor } from "./decision";
 import { MAX_BODY_BYTES, VerifierRequest, VerifierResponse, errorResponse, header, jsonResponse } from "./http";
-import { VerifierPolicyDocument, errorMessage, planAttributeCondition, policySha256, sha256Hex, validatePolicyDocument } from "./policy";
+import { VerifierPolicyDocument, errorMessage, preparePolicy, sha256Hex } from "./policy";
 import { Reason, RequestErrorCode } from "./reasons";
 import { receiptClaims, signReceipt } from "./receipt";
 import { ReceiptPublicJwk, ReceiptSigner } from "./signers";
@@ -73,9 +73,7 @@ const MAX_DATASET_CHARS = 256;
 const MAX_NONCE_CHARS = 512;
 
 export function createVerifier(options: VerifierOptions): Verifier {
-  const policy = validatePolicyDocument(options.policy);
-  const sha = policySha256(policy);
-  const condition = planAttributeCondition(policy.attributeCondition);
+  const { document: policy, sha256: sha, condition } = preparePolicy(options.policy);
   const decide = decisionFor(policy, condition);
   const tolerance = options.clockToleranceSec ?? 30;
   if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance > 60) {
