@@ -6,3 +6,4 @@ export * from "./names";
 export * from "./condition";
 export * from "./members";
 export * from "./document";
+export * from "./cidr";

@@ -4,6 +4,7 @@
  * same function; only the locator that turns a field path into a line and column differs.
  * Pure: no cdktf imports.
  */
+import { Ipv4Cidr, isPrivateCidr, parseCidr } from "./cidr";
 import {
   ACCESS_MODES,
   CleanRoomPolicy,
@@ -98,7 +99,6 @@ const K8S_QUANTITY = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
 const GITHUB_LOGIN = /^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$/;
 /** `org` or `org:team-slug`, as OAuthenticator's allowed_organizations takes them. */
 const GITHUB_ORGANIZATION = /^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}(:[A-Za-z0-9_.-]+)?$/;
-const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
 /** Machine families that run Confidential Space, by the hardware they need (reference/confidential-space.md §4). */
 const TDX_FAMILIES = ["c3", "a3"] as const;
@@ -747,29 +747,6 @@ function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown): void 
   if (hub.egress !== undefined) c.oneOf(["jupyterhub", "egress"], hub.egress, JUPYTERHUB_EGRESS);
 }
 
-interface Ipv4Cidr {
-  readonly start: number;
-  readonly prefix: number;
-}
-
-/** `a.b.c.d/n` with no host bits set (as lib/network.ts parses it; lib/policy stays free of cdktf). */
-function parseCidr(cidr: string): Ipv4Cidr | undefined {
-  const m = IPV4_CIDR.exec(cidr);
-  if (!m) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  const prefix = Number(m[5]);
-  if (octets.some((o) => o > 255) || prefix > 32) return undefined;
-  const start = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return (start & mask) >>> 0 === start ? { start, prefix } : undefined;
-}
-
-const RFC1918 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map((c) => parseCidr(c)!);
-
-function isPrivate(c: Ipv4Cidr): boolean {
-  return RFC1918.some((r) => c.prefix >= r.prefix && (c.start & ((0xffffffff << (32 - r.prefix)) >>> 0)) >>> 0 === r.start);
-}
-
 function checkBoolean(c: Checker, path: PolicyPath, value: unknown, expected: string): boolean | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "boolean") return c.fail(path, expected, value);
@@ -794,7 +771,7 @@ function checkCluster(c: Checker, value: unknown): void {
         allValid = false;
         return undefined;
       }
-      if (!isPrivate(cidr)) {
+      if (!isPrivateCidr(cidr)) {
         publicRanges++;
         if (publicEndpoint !== true) {
           c.fail([...path, "cidr"], "a private (RFC 1918) range while cluster.publicEndpoint is false", n!.cidr, {
