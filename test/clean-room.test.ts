@@ -11,24 +11,29 @@ import { stacksOptionsFromPolicy } from "../stacks/config";
 import { examplePolicy, iamGrants, resourceConfigs, resources, SynthJson, synthStack } from "./util";
 import { plaintextSecrets, walkStrings } from "./secret-scan";
 import { manateeContract, platformNames } from "../lib/policy/names";
+import { CleanRoomPolicy } from "../lib/policy/model";
 import { compileAttributeCondition } from "../lib/policy/condition";
 import { datasetMembers } from "../lib/policy/members";
 import { CLEAN_ROOM_APIS } from "../lib/apis";
 
 const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
 
-function synthRoom() {
-  const policy = examplePolicy();
-  const app = Testing.app();
+/** Both stacks of `policy` from its config, prepared as `cdktf synth` does first (cross-stack outputs and remote state). */
+function roomStacks(policy: CleanRoomPolicy, checks: boolean) {
   const options = stacksOptionsFromPolicy(policy);
-  const stacks = createCleanRoomStacks(app, policy, {
+  const stacks = createCleanRoomStacks(Testing.app(), policy, {
     ...options,
     platform: { ...options.platform, verifier: { sourceDir: VERIFIER_BUILD } },
-    checks: false,
+    checks,
   });
-  // What `cdktf synth` does first: cross-stack references become outputs and remote state.
   stacks.platform.prepareStack();
   stacks.workloads.prepareStack();
+  return stacks;
+}
+
+function synthRoom() {
+  const policy = examplePolicy();
+  const stacks = roomStacks(policy, false);
   return {
     policy,
     stacks,
@@ -219,15 +224,7 @@ export function danglingReferences(json: SynthJson, opts: { remoteOutputs?: stri
 
 describe("CleanRoom: guardrails over the example room", () => {
   test("given both stacks with the checks on, when synthesized, then no rule reports an error or warning", () => {
-    const policy = examplePolicy();
-    const app = Testing.app();
-    const options = stacksOptionsFromPolicy(policy);
-    const stacks = createCleanRoomStacks(app, policy, {
-      ...options,
-      platform: { ...options.platform, verifier: { sourceDir: VERIFIER_BUILD } },
-    });
-    stacks.platform.prepareStack();
-    stacks.workloads.prepareStack();
+    const stacks = roomStacks(examplePolicy(), true);
     Testing.synth(stacks.platform);
     Testing.synth(stacks.workloads);
     const annotations = [stacks.platform, stacks.workloads].flatMap((s) =>
@@ -275,11 +272,7 @@ describe("stacks/config: deployment settings from the config", () => {
 
 describe("stacks: Terraform state", () => {
   function synthBoth(policy = examplePolicy()) {
-    const app = Testing.app();
-    const options = stacksOptionsFromPolicy(policy);
-    const stacks = createCleanRoomStacks(app, policy, { ...options, platform: { ...options.platform, verifier: { sourceDir: VERIFIER_BUILD } }, checks: false });
-    stacks.platform.prepareStack();
-    stacks.workloads.prepareStack();
+    const stacks = roomStacks(policy, false);
     return { platform: synthStack(stacks.platform), workloads: synthStack(stacks.workloads) };
   }
 
