@@ -139,7 +139,8 @@ export class CleanRoom extends Construct {
       namespace: this.namespace,
       jobServiceAccountEmail: this.identity.jobServiceAccountEmail,
       ...props.database,
-      dependsOn: afterApis,
+      // The IAM database user and the client grants name the job service account by email.
+      dependsOn: [...afterApis, this.identity.jobServiceAccount],
       provider,
     });
 

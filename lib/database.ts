@@ -249,6 +249,8 @@ export class JobDatabase extends Construct {
       instance: this.instance.name,
       name: props.jobServiceAccountEmail,
       type: "CLOUD_IAM_SERVICE_ACCOUNT",
+      // The email is a literal: wait for whatever creates the account (see `dependsOn`).
+      dependsOn: props.dependsOn,
       provider,
     });
     this.databaseUserName = Token.isUnresolved(props.jobServiceAccountEmail)
@@ -261,7 +263,7 @@ export class JobDatabase extends Construct {
       `gcloud sql users assign-roles ${props.jobServiceAccountEmail} --instance=${this.instanceName} ` +
       `--project=${project} --type=CLOUD_IAM_SERVICE_ACCOUNT --database-roles=cloudsqlsuperuser`;
 
-    this.grantClient(props.jobServiceAccountEmail, { id: "job-service" });
+    this.grantClient(props.jobServiceAccountEmail, { id: "job-service", dependsOn: props.dependsOn });
   }
 
   /**

@@ -118,6 +118,15 @@ describe("CleanRoom: the example room in two stacks", () => {
       expect(enabled.length).toBeGreaterThanOrEqual(Object.keys(CLEAN_ROOM_APIS).length);
     });
 
+    test("then the IAM database user and its client grants wait for the job service account they name by email", () => {
+      const [[saId]] = resources(room.platform, "google_service_account").filter(([, sa]) => sa.account_id === platformNames(room.policy).jobServiceSaId);
+      const [user] = resourceConfigs(room.platform, "google_sql_user");
+      expect(user.depends_on).toContain(`google_service_account.${saId}`);
+      const sqlGrants = resourceConfigs(room.platform, "google_project_iam_member").filter((g) => g.role.startsWith("roles/cloudsql."));
+      expect(sqlGrants).toHaveLength(2);
+      for (const g of sqlGrants) expect(g.depends_on).toContain(`google_service_account.${saId}`);
+    });
+
     test("then Cloud SQL has no public IP and no password anywhere", () => {
       const [db] = resourceConfigs(room.platform, "google_sql_database_instance");
       expect(db.settings.ip_configuration.ipv4_enabled).toBe(false);
