@@ -5,10 +5,13 @@
  * with the same remote JWKS, plus cold start of `node scripts/verifier.js`.
  *
  * Each server runs in its own child process, one at a time, so the load generator (this
- * process) and the server under test share the machine the same way in both runs.
- * Everything listens on 127.0.0.1. Uses the compiled code in dist/ (`npm run build`).
+ * process) and the server under test share the machine the same way in both runs; rounds
+ * alternate the order and medians are reported, so load from anything else on the machine
+ * hits both alike. Server CPU per decision (from /proc) is reported too: it is the figure
+ * least disturbed by a busy machine. Everything listens on 127.0.0.1. Uses the compiled
+ * code in dist/ (`npm run build`).
  *
- *   node scripts/bench-verifier.js [--duration-ms N]      or      require(...).run({ durationMs })
+ *   node scripts/bench-verifier.js [--duration-ms N] [--rounds N]    or    require(...).run({ durationMs, rounds })
  */
 "use strict";
 const { spawn } = require("node:child_process");
@@ -272,55 +275,99 @@ async function coldStart(fx, dir, runs) {
   };
 }
 
-async function run({ durationMs = 5000, warmupMs = 1000, connections = 32, coldStartRuns = 7, print = true } = {}) {
+/** Server CPU time (user + system, µs) of a child process, from /proc; null where there is none. */
+function cpuMicros(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+function spawnBare(fx, port) {
+  return spawn(process.execPath, ["-e", BARE_SERVER], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      JWKS_URL: fx.jwksUrl,
+      AUDIENCE: fx.audience,
+      NODE_PATH: path.join(ROOT, "node_modules"),
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+/** One measured run of one server: start, warm up, measure, stop. */
+async function measureServer(kind, fx, dir, load) {
+  const port = await freePort();
+  const logFile = path.join(dir, `${kind}-${port}.log`);
+  const child = kind === "verifier" ? spawnVerifier(fx, port, logFile) : spawnBare(fx, port);
+  try {
+    await waitFor(port, kind === "verifier" ? "/healthz" : "/", 10_000);
+    await drive(port, fx.body, { ...load, durationMs: load.warmupMs, warmupMs: 0 });
+    const cpu0 = cpuMicros(child.pid);
+    const result = await drive(port, fx.body, { ...load, warmupMs: 0 });
+    const cpu1 = cpuMicros(child.pid);
+    return { ...result, serverCpuUsPerDecision: cpu0 === null || cpu1 === null ? null : Math.round((cpu1 - cpu0) / result.decisions) };
+  } finally {
+    await stop(child);
+  }
+}
+
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
+  return v.length === 0 ? null : v[Math.floor(v.length / 2)];
+};
+
+/**
+ * Alternating rounds (verifier then bare, then bare then verifier, ...) so that load from
+ * anything else on the machine hits both alike; medians are reported.
+ */
+async function run({ durationMs = 5000, warmupMs = 1000, connections = 32, rounds = 3, coldStartRuns = 7, print = true } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-verifier-"));
   const fx = await fixtures(dir);
   const load = { connections, warmupMs, durationMs };
   try {
-    // (1) the verifier's local server
-    const vPort = await freePort();
-    const logFile = path.join(dir, "verifier.log");
-    const verifier = spawnVerifier(fx, vPort, logFile);
-    let verifierResult;
-    try {
-      await waitFor(vPort, "/healthz", 10_000);
-      verifierResult = await drive(vPort, fx.body, load);
-    } finally {
-      await stop(verifier);
+    const runs = { verifier: [], bare: [] };
+    for (let i = 0; i < rounds; i++) {
+      for (const kind of i % 2 === 0 ? ["verifier", "bare"] : ["bare", "verifier"])
+        runs[kind].push(await measureServer(kind, fx, dir, load));
     }
-    const logged = fs
-      .readFileSync(logFile, "utf8")
-      .split("\n")
-      .filter((l) => l.includes('"decision":"allow"')).length;
-
-    // (2) the bare jose.jwtVerify endpoint
-    const bPort = await freePort();
-    const bare = spawn(process.execPath, ["-e", BARE_SERVER], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(bPort),
-        JWKS_URL: fx.jwksUrl,
-        AUDIENCE: fx.audience,
-        NODE_PATH: path.join(ROOT, "node_modules"),
-      },
-      stdio: ["ignore", "ignore", "inherit"],
+    const summary = (rs) => ({
+      decisionsPerSec: median(rs.map((r) => r.decisionsPerSec)),
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      serverCpuUsPerDecision: median(rs.map((r) => r.serverCpuUsPerDecision)),
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+      rounds: rs.map((r) => r.decisionsPerSec),
     });
-    let bareResult;
-    try {
-      await waitFor(bPort, "/", 10_000).catch(() => undefined);
-      bareResult = await drive(bPort, fx.body, load);
-    } finally {
-      await stop(bare);
-    }
-
+    const verifier = summary(runs.verifier);
+    const bare = summary(runs.bare);
+    const allowsLogged = fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith("verifier-"))
+      .reduce(
+        (n, f) =>
+          n +
+          fs
+            .readFileSync(path.join(dir, f), "utf8")
+            .split("\n")
+            .filter((l) => l.includes('"decision":"allow"')).length,
+        0
+      );
     const cold = await coldStart(fx, dir, coldStartRuns);
     const results = {
-      machine: { cpus: os.cpus().length, node: process.version },
-      load: { ...load, endpoint: "POST /v1/verify, valid approved token, keep-alive" },
-      verifier: { ...verifierResult, auditLinesWritten: logged },
-      bare: bareResult,
-      ratio: round(verifierResult.decisionsPerSec / bareResult.decisionsPerSec),
+      machine: { cpus: os.cpus().length, node: process.version, loadavg: os.loadavg().map(round) },
+      load: { ...load, rounds, endpoint: "POST /v1/verify, valid approved token, keep-alive" },
+      verifier: { ...verifier, auditLinesWritten: allowsLogged },
+      bare,
+      ratio: round(median(runs.verifier.map((v, i) => v.decisionsPerSec / runs.bare[i].decisionsPerSec))),
+      cpuRatio:
+        verifier.serverCpuUsPerDecision && bare.serverCpuUsPerDecision
+          ? round(bare.serverCpuUsPerDecision / verifier.serverCpuUsPerDecision)
+          : null,
       ratioTarget: 0.6,
       coldStart: { ...cold, targetMs: 500 },
     };
@@ -335,12 +382,22 @@ async function run({ durationMs = 5000, warmupMs = 1000, connections = 32, coldS
 function printTable(r) {
   const row = (cells) => `| ${cells.map((c, i) => String(c).padEnd(i === 0 ? 42 : 11)).join(" | ")} |`;
   const lines = [
-    `attestation verifier benchmark (${r.machine.cpus} CPUs, node ${r.machine.node}; ${r.load.connections} keep-alive connections, ${r.load.durationMs} ms after ${r.load.warmupMs} ms warm-up)`,
-    row(["endpoint", "decisions/s", "p50 ms", "p99 ms", "errors"]),
-    row(["---", "---", "---", "---", "---"]),
-    row(["verifier (verify + CEL + receipt + audit)", r.verifier.decisionsPerSec, r.verifier.p50Ms, r.verifier.p99Ms, r.verifier.errors]),
-    row(["bare jose.jwtVerify", r.bare.decisionsPerSec, r.bare.p50Ms, r.bare.p99Ms, r.bare.errors]),
-    `ratio verifier/bare: ${r.ratio} (target >= ${r.ratioTarget})`,
+    `attestation verifier benchmark: ${r.machine.cpus} CPUs (load average ${r.machine.loadavg.join(" ")}), node ${r.machine.node}`,
+    `${r.load.connections} keep-alive connections, ${r.load.rounds} alternating rounds of ${r.load.durationMs} ms after ${r.load.warmupMs} ms warm-up; medians`,
+    row(["endpoint", "decisions/s", "p50 ms", "p99 ms", "cpu µs/dec", "errors"]),
+    row(["---", "---", "---", "---", "---", "---"]),
+    row([
+      "verifier (verify + CEL + receipt + audit)",
+      r.verifier.decisionsPerSec,
+      r.verifier.p50Ms,
+      r.verifier.p99Ms,
+      r.verifier.serverCpuUsPerDecision,
+      r.verifier.errors,
+    ]),
+    row(["bare jose.jwtVerify", r.bare.decisionsPerSec, r.bare.p50Ms, r.bare.p99Ms, r.bare.serverCpuUsPerDecision, r.bare.errors]),
+    `ratio verifier/bare: ${r.ratio} decisions/s, ${r.cpuRatio} server CPU per decision (target >= ${
+      r.ratioTarget
+    }); rounds verifier ${r.verifier.rounds.join(", ")} / bare ${r.bare.rounds.join(", ")}`,
     `cold start (median of ${r.coldStart.runs}): first /healthz ${r.coldStart.firstHealthzMs} ms, first /v1/verify ${r.coldStart.firstVerifyMs} ms (target < ${r.coldStart.targetMs} ms)`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
@@ -350,8 +407,8 @@ module.exports = { run };
 
 if (require.main === module) {
   const args = process.argv.slice(2);
-  const i = args.indexOf("--duration-ms");
-  run({ durationMs: i >= 0 ? Number(args[i + 1]) : undefined }).then(
+  const flag = (name) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : undefined);
+  run({ durationMs: flag("--duration-ms"), rounds: flag("--rounds") }).then(
     (results) => process.stdout.write(`${JSON.stringify(results)}\n`),
     (err) => {
       process.stderr.write(`bench-verifier: ${err.message}\n`);
