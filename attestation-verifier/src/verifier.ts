@@ -98,11 +98,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const receiptJwks = { keys: [signer.publicJwk] };
   const receiptJwksBody = JSON.stringify(receiptJwks);
 
-  const audit = (record: Omit<AuditRecord, "clean_room" | "policy_sha256" | "component">) => {
+  /** Record one decision; false when the sink failed. */
+  const audit = (record: Omit<AuditRecord, "clean_room" | "policy_sha256" | "component">): boolean => {
     try {
       log({ ...record, clean_room: policy.cleanRoom, policy_sha256: sha, component: "manatee-attestation-verifier" });
+      return true;
     } catch {
-      // A broken log sink must not turn into an answer; stdout failures surface elsewhere.
+      return false;
     }
   };
   const reject = (
@@ -215,7 +217,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       });
       return errorResponse("signer_unavailable", "The receipt could not be signed; retry later.", { "retry-after": "5" });
     }
-    audit({
+    const recorded = audit({
       severity: "INFO",
       message: `release allowed: ${dataset} for ${decision.imageDigest}`,
       decision: "allow",
@@ -225,6 +227,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       token_sha256: tokenSha256,
       receipt_jti: claims.jti,
     });
+    // An allow that is not on the audit trail is not released.
+    if (!recorded)
+      return errorResponse("verifier_unavailable", "The decision could not be recorded; nothing was released. Retry later.", {
+        "retry-after": "5",
+      });
     return jsonResponse(200, { decision: "allow", reasons: [], receipt });
   }
 

@@ -350,6 +350,30 @@ describe("given the JWKS endpoint", () => {
   });
 });
 
+describe("given an audit sink that fails", () => {
+  it("when the policy allows, then nothing is released: an allow must be on the audit trail first", async () => {
+    const v = createVerifier({
+      policy: doc,
+      signer: generatedSigner(),
+      jwks: { url: jwks.url },
+      clock: () => now,
+      log: () => {
+        throw new Error("disk full");
+      },
+    });
+    const res = await v.handler({
+      method: "POST",
+      path: "/v1/verify",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: await token(), dataset: "insurance" }),
+    });
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.body)).toEqual({
+      error: { code: "verifier_unavailable", message: "The decision could not be recorded; nothing was released. Retry later." },
+    });
+  });
+});
+
 describe("given the verifier's construction", () => {
   it("when the clock tolerance exceeds 60 s, then it refuses naming the option", () => {
     expect(() => createVerifier({ policy: doc, signer: generatedSigner(), clockToleranceSec: 120 })).toThrow(
