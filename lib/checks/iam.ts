@@ -51,6 +51,10 @@ export interface IamDeclaration {
 
 export function iamDeclaration(resource: TfResource, index: ResourceIndex): IamDeclaration | undefined {
   if (resource.mode !== "resource" || !isIamResourceType(resource.type)) return undefined;
+  return index.cached(`iam:${resource.address}`, () => readDeclaration(resource, index));
+}
+
+function readDeclaration(resource: TfResource, index: ResourceIndex): IamDeclaration {
   const t = TARGETS.find((x) => resource.type.startsWith(x.prefix));
   const targetKind = t?.kind ?? "other";
   const target = t ? resource.config[t.field] : undefined;
@@ -240,6 +244,10 @@ function emailOf(sa: TfResource, context: CheckContext): string | undefined {
 
 /** Resolve `serviceAccount:<email>`, `${google_service_account.x.email}`, `projects/p/serviceAccounts/<email>`, … */
 export function serviceAccountRef(value: string, index: ResourceIndex, context: CheckContext): ServiceAccountRef {
+  return index.cached(`sa:${context.project ?? ""}:${value}`, () => resolveServiceAccount(value, index, context));
+}
+
+function resolveServiceAccount(value: string, index: ResourceIndex, context: CheckContext): ServiceAccountRef {
   const bare = value.replace(/^serviceAccount:/, "");
   const ref = wholeReference(bare);
   if (ref) {
@@ -299,6 +307,31 @@ export function notAttestedReader(
   if (!sa.address) {
     return "it is not created in this stack, so who may impersonate it cannot be checked";
   }
+  // The verdict depends on the account, the approved set and the stack only.
+  const verdicts = index.cached(`reader-verdicts:${context.project ?? ""}`, () => new WeakMap<object, Map<string, string | undefined>>());
+  const bySet = verdicts.get(approvedDigests ?? ANY_DIGEST) ?? new Map<string, string | undefined>();
+  verdicts.set(approvedDigests ?? ANY_DIGEST, bySet);
+  const saKey = `${sa.address}|${sa.email ?? ""}`;
+  if (!bySet.has(saKey)) bySet.set(saKey, judgeReader(sa, index, context, approvedDigests));
+  return bySet.get(saKey);
+}
+
+/** Stands for "any attested digest" in the verdict cache. */
+const ANY_DIGEST: ReadonlySet<string> = new Set<string>();
+
+/** IAM resources that can let someone act as a service account: on the account itself, or project-wide. */
+function impersonationCandidates(index: ResourceIndex): readonly TfResource[] {
+  return index.cached("impersonation-candidates", () =>
+    index.resources.filter((r) => r.type.startsWith("google_service_account_iam_") || r.type.startsWith("google_project_iam_")),
+  );
+}
+
+function judgeReader(
+  sa: ServiceAccountRef,
+  index: ResourceIndex,
+  context: CheckContext,
+  approvedDigests?: ReadonlySet<string>,
+): string | undefined {
   const key = index.ofType("google_service_account_key").find((k) => {
     const v = k.config.service_account_id;
     return typeof v === "string" && sameServiceAccount(serviceAccountRef(v, index, context), sa);
@@ -306,7 +339,7 @@ export function notAttestedReader(
   if (key) return `it has a user-managed key (${key.address}), which works without attestation`;
 
   let attestedUsers = 0;
-  for (const r of index.resources) {
+  for (const r of impersonationCandidates(index)) {
     const decl = iamDeclaration(r, index);
     if (!decl) continue;
     const onSa =
@@ -340,8 +373,25 @@ export function datasetOwners(context: CheckContext, dataset: string | undefined
 }
 
 /** Digests approved for a dataset, when the policy is known (undefined = any attested digest). */
-export function approvedDigests(context: CheckContext, dataset: string | undefined): Set<string> | undefined {
-  if (!context.policy || !dataset) return undefined;
-  return new Set(context.policy.approvals.filter((a) => a.datasets.includes(dataset)).map((a) => a.imageDigest));
+export function approvedDigests(context: CheckContext, dataset: string | undefined): ReadonlySet<string> | undefined {
+  const policy = context.policy;
+  if (!policy || !dataset) return undefined;
+  // One pass over the approvals per policy, not one per member judged.
+  let byDataset = APPROVED.get(policy);
+  if (!byDataset) {
+    byDataset = new Map<string, Set<string>>();
+    for (const a of policy.approvals) {
+      for (const d of a.datasets) {
+        const set = byDataset.get(d) ?? new Set<string>();
+        set.add(a.imageDigest);
+        byDataset.set(d, set);
+      }
+    }
+    APPROVED.set(policy, byDataset);
+  }
+  return byDataset.get(dataset) ?? EMPTY_DIGESTS;
 }
+
+const APPROVED = new WeakMap<object, Map<string, Set<string>>>();
+const EMPTY_DIGESTS: ReadonlySet<string> = new Set<string>();
 

@@ -65,6 +65,10 @@ export function wholeReference(value: unknown): Reference | undefined {
 export class ResourceIndex {
   private readonly byAddress = new Map<string, TfResource>();
   private readonly byType = new Map<string, TfResource[]>();
+  private managed?: TfResource[];
+  private readonly ofTypeCache = new Map<string, TfResource[]>();
+  /** Derived facts, computed once per index: the index never changes after construction. */
+  private readonly memo = new Map<string, unknown>();
 
   /** Build the index of one stack's Terraform JSON. */
   static fromJson(json: TerraformJson): ResourceIndex {
@@ -88,13 +92,32 @@ export class ResourceIndex {
     }
   }
 
-  /** Every managed resource (not data sources), in index order. */
+  /** Every managed resource (not data sources), in index order. Do not modify the array. */
   get resources(): TfResource[] {
-    return [...this.byAddress.values()].filter((r) => r.mode === "resource");
+    this.managed ??= [...this.byAddress.values()].filter((r) => r.mode === "resource");
+    return this.managed;
   }
 
+  /** Resources (or data sources) of one type, in index order. Do not modify the array. */
   ofType(type: string, mode: "resource" | "data" = "resource"): TfResource[] {
-    return (this.byType.get(type) ?? []).filter((r) => r.mode === mode);
+    const key = `${mode}:${type}`;
+    let list = this.ofTypeCache.get(key);
+    if (!list) {
+      list = (this.byType.get(type) ?? []).filter((r) => r.mode === mode);
+      this.ofTypeCache.set(key, list);
+    }
+    return list;
+  }
+
+  /**
+   * `compute()` once per `key` for the life of this index. Rules look the same facts up
+   * for every member of every binding; without this a large room checks in O(n²).
+   */
+  cached<T>(key: string, compute: () => T): T {
+    if (this.memo.has(key)) return this.memo.get(key) as T;
+    const value = compute();
+    this.memo.set(key, value);
+    return value;
   }
 
   get(address: string): TfResource | undefined {

@@ -340,5 +340,20 @@ function normalizeJupyterHub(input: JupyterHubSettingsInput): JupyterHubSettings
 
 /** Approvals that name `dataset`, in policy order. */
 export function approvalsFor(policy: CleanRoomPolicy, dataset: string): Approval[] {
-  return policy.approvals.filter((a) => a.datasets.includes(dataset));
+  // Indexed once per policy object: a room with many datasets and approvals asks per dataset.
+  let byDataset = APPROVALS_BY_DATASET.get(policy);
+  if (!byDataset) {
+    byDataset = new Map<string, Approval[]>();
+    for (const approval of policy.approvals) {
+      for (const name of new Set(approval.datasets)) {
+        const list = byDataset.get(name) ?? [];
+        list.push(approval);
+        byDataset.set(name, list);
+      }
+    }
+    APPROVALS_BY_DATASET.set(policy, byDataset);
+  }
+  return [...(byDataset.get(dataset) ?? [])];
 }
+
+const APPROVALS_BY_DATASET = new WeakMap<CleanRoomPolicy, Map<string, Approval[]>>();
