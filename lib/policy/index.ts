@@ -7,3 +7,4 @@ export * from "./condition";
 export * from "./members";
 export * from "./document";
 export * from "./cidr";
+export * from "./iam-limits";
