@@ -11,6 +11,7 @@ import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-acco
 import { GrantOptions, conditionBlock, requireInResidency } from "./common";
 import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "./confidential-space";
 import { AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./kms";
+import { IMAGES_PER_READER, assertWithinIamLimits, partitionReaders } from "./policy/iam-limits";
 import { DatasetMember, IamCondition, datasetMembers } from "./policy/members";
 import { AccessMode, CleanRoomPolicy, DatasetPolicy } from "./policy/model";
 import { dataPlaneNames } from "./policy/names";
@@ -48,9 +49,21 @@ export interface DatasetDataPlane {
   readonly outputsBucket: CleanRoomBucket;
   /** Wraps the data keys of envelope-encrypted stage-2 files. */
   readonly key: AttestationBoundKey;
-  /** `impersonation` mode only: the account that holds this dataset's grants. */
+  /** `impersonation` mode only: the (first) account that holds this dataset's grants. */
   readonly readerServiceAccount?: ServiceAccount;
+  /**
+   * `impersonation` mode only: every reader account, each impersonable by its own run of at most
+   * IMAGES_PER_READER approved images (one allow policy's worth), all holding the same grants.
+   * One reader unless the dataset approves more images than that. Empty in `direct` mode.
+   */
+  readonly readers: readonly DatasetReader[];
   /** The approved images' principal sets, with their expiry conditions. */
+  readonly members: readonly DatasetMember[];
+}
+
+/** A reader service account and the approved images that may impersonate it. */
+export interface DatasetReader {
+  readonly serviceAccount: ServiceAccount;
   readonly members: readonly DatasetMember[];
 }
 
@@ -68,7 +81,16 @@ export interface DatasetDataPlane {
  *    --plaintext-file=dek --ciphertext-file=dek.wrapped`, then shred the plaintext DEK;
  * 4. upload the encrypted file and `dek.wrapped` to the dataset's stage-2 bucket.
  * Inside the TEE, the workload exchanges its attestation token at STS, calls Cloud KMS decrypt
- * on `dek.wrapped` and decrypts the file in memory. Outside an approved TEE nobody can unwrap
+ * on `dek.wrapped` and decrypts the file in memory.
+ *
+ * Scale: every approved image is one principal on each of its dataset's allow policies, and
+ * Google caps a policy at 1,500 principals (lib/policy/iam-limits.ts). The constructor checks
+ * each dataset's policies and throws IamPolicyLimitError (naming dataset, count, limit and fix)
+ * before Google would refuse them at apply. In `impersonation` mode the room splits instead: a
+ * dataset with more approved images than a reader's policy takes gets readers `…-rd`, `…-rd2`, …,
+ * each impersonable by its own run of images (policy order) and all holding the same grants; the
+ * access report names each image's reader. A `direct` dataset's bucket and key policies cannot be
+ * split. Outside an approved TEE nobody can unwrap
  * the DEK, not even the data owner or a project owner without changing the (reviewed) policy.
  */
 export class CleanRoomDataPlane extends Construct {
@@ -133,9 +155,11 @@ export class CleanRoomDataPlane extends Construct {
     const outputsBucket = bucket("outputs");
 
     const members = datasetMembers(policy, dataset.name, this.pool.poolRef);
+    // Google rejects an allow policy over its limits only at apply time.
+    assertWithinIamLimits(policy, dataset, members);
     // IAM rejects principal sets of a pool that does not exist yet.
     const dependsOn = [this.pool.oidcProvider];
-    let readerServiceAccount: ServiceAccount | undefined;
+    const readers: DatasetReader[] = [];
 
     if (dataset.access === "direct") {
       key.grantDecryptToApprovedImages(members, { dependsOn });
@@ -145,27 +169,34 @@ export class CleanRoomDataPlane extends Construct {
         outputsBucket.grantWrite(m.member, { condition: m.condition, dependsOn, id: `write-${tag}` });
       }
     } else {
-      readerServiceAccount = new ServiceAccount(scope, "reader", {
-        project: policy.project,
-        accountId: dataPlaneNames(policy).readerServiceAccountId(dataset.name),
-        displayName: `Stage-2 reader of ${dataset.name}`,
-        description: `Holds read and decrypt on dataset ${dataset.name}; only approved attested images may impersonate it.`,
-        provider,
-      });
-      const reader = `serviceAccount:${readerServiceAccount.email}`;
-      stage2Bucket.grantRead(reader, { id: "read-reader" });
-      key.grantDecryptToReader(reader, { id: "decrypt-reader" });
-      outputsBucket.grantWrite(reader, { id: "write-reader" });
-      for (const m of members) {
-        new ServiceAccountIamMember(scope, `impersonate-${digestTag(m.imageDigest)}`, {
-          serviceAccountId: readerServiceAccount.name,
-          role: "roles/iam.workloadIdentityUser",
-          member: m.member,
-          condition: conditionBlock(m.condition),
-          dependsOn,
+      // One allow policy takes IMAGES_PER_READER principals: more approved images than that get
+      // more readers, each holding the same grants (the first keeps the ids it always had).
+      partitionReaders(members, IMAGES_PER_READER).forEach((shard, i) => {
+        const n = i + 1;
+        const suffix = n === 1 ? "" : `-${n}`;
+        const account = new ServiceAccount(scope, `reader${suffix}`, {
+          project: policy.project,
+          accountId: dataPlaneNames(policy).readerServiceAccountId(dataset.name, n),
+          displayName: `Stage-2 reader of ${dataset.name}${n === 1 ? "" : ` (${n})`}`,
+          description: `Holds read and decrypt on dataset ${dataset.name}; only approved attested images may impersonate it.`,
           provider,
         });
-      }
+        const reader = `serviceAccount:${account.email}`;
+        stage2Bucket.grantRead(reader, { id: `read-reader${suffix}` });
+        key.grantDecryptToReader(reader, { id: `decrypt-reader${suffix}` });
+        outputsBucket.grantWrite(reader, { id: `write-reader${suffix}` });
+        for (const m of shard) {
+          new ServiceAccountIamMember(scope, `impersonate-${digestTag(m.imageDigest)}`, {
+            serviceAccountId: account.name,
+            role: "roles/iam.workloadIdentityUser",
+            member: m.member,
+            condition: conditionBlock(m.condition),
+            dependsOn,
+            provider,
+          });
+        }
+        readers.push({ serviceAccount: account, members: shard });
+      });
     }
 
     for (const researcher of policy.researchers) stage1Bucket.grantRead(researcher);
@@ -182,7 +213,8 @@ export class CleanRoomDataPlane extends Construct {
       stage2Bucket,
       outputsBucket,
       key,
-      readerServiceAccount,
+      readerServiceAccount: readers[0]?.serviceAccount,
+      readers,
       members,
     };
   }

@@ -9,6 +9,7 @@
  */
 import { ConditionClause, attributeConditionClauses, compileAttributeCondition } from "../policy/condition";
 import { compileVerifierPolicy } from "../policy/document";
+import { partitionReaders } from "../policy/iam-limits";
 import { DatasetMember, approvalEnd, datasetMembers } from "../policy/members";
 import { Approval, CleanRoomPolicy, DatasetPolicy } from "../policy/model";
 import { DatasetBucketPurpose, dataPlaneNames, manateeContract, platformNames } from "../policy/names";
@@ -64,6 +65,8 @@ export interface Stage2Principal {
   readonly notAfter?: string;
   /** Evaluated only when a `now` is given. */
   readonly expired?: boolean;
+  /** Impersonation mode: the reader service account this image impersonates. */
+  readonly readerServiceAccount?: string;
 }
 
 export interface BucketView {
@@ -83,8 +86,13 @@ export interface DatasetAccess {
   readonly dataset: DatasetPolicy;
   readonly buckets: Readonly<Record<DatasetBucketPurpose, BucketView>>;
   readonly key: DatasetKeyView;
-  /** Impersonation mode: the reader service account that holds the stage-2 grants. */
+  /** Impersonation mode: the (first) reader service account that holds the stage-2 grants. */
   readonly readerServiceAccount?: string;
+  /**
+   * Impersonation mode: every reader service account, in order. More than one when the dataset
+   * approves more images than one allow policy takes (lib/policy/iam-limits.ts).
+   */
+  readonly readerServiceAccounts?: readonly string[];
   readonly stage2Principals: readonly Stage2Principal[];
   /** Every grant the data plane declares on this dataset's buckets, key and reader. */
   readonly grants: readonly ExpectedGrant[];
@@ -177,22 +185,28 @@ function datasetAccess(
   const bucketRef = (purpose: DatasetBucketPurpose): ResourceRef => ({ kind: "bucket", name: buckets[purpose].name });
 
   const members: DatasetMember[] = datasetMembers(policy, dataset.name, { projectNumber, poolId: names.poolId });
+  // Impersonation: the same runs of images per reader as CleanRoomDataPlane makes.
+  const shards = dataset.access === "impersonation" ? partitionReaders(members) : [];
+  const readerServiceAccounts = shards.map((_, i) =>
+    serviceAccountEmail(names.readerServiceAccountId(dataset.name, i + 1), policy.project),
+  );
+  const readerOf = new Map<string, string>();
+  shards.forEach((shard, i) => shard.forEach((m) => readerOf.set(m.member, readerServiceAccounts[i])));
   const stage2Principals: Stage2Principal[] = members.map((m) => {
     const until = m.condition ? latestExpiry(m.approvals) : undefined;
     const notAfter = until ? approvalEnd(until) : undefined;
+    const reader = readerOf.get(m.member);
     return {
       member: m.member,
       imageDigest: m.imageDigest,
       approvals: m.approvals,
       ...(until ? { until, notAfter } : {}),
       ...(now ? { expired: isExpired(notAfter, now) } : {}),
+      ...(reader ? { readerServiceAccount: reader } : {}),
     };
   });
 
-  const readerServiceAccount =
-    dataset.access === "impersonation"
-      ? serviceAccountEmail(names.readerServiceAccountId(dataset.name), policy.project)
-      : undefined;
+  const readerServiceAccount = readerServiceAccounts[0];
 
   const grants: ExpectedGrant[] = [];
   const grant = (resource: ResourceRef, role: string, member: string, principal: PrincipalRole, condition?: string) =>
@@ -216,10 +230,10 @@ function datasetAccess(
     grant(bucketRef("outputs"), DATA_PLANE_ROLES.write, member, principal, condition);
   };
   if (readerServiceAccount) {
-    stage2Grants(`serviceAccount:${readerServiceAccount}`, "dataset-reader");
+    for (const reader of readerServiceAccounts) stage2Grants(`serviceAccount:${reader}`, "dataset-reader");
     for (const m of members) {
       grant(
-        { kind: "serviceAccount", name: readerServiceAccount },
+        { kind: "serviceAccount", name: readerOf.get(m.member)! },
         DATA_PLANE_ROLES.impersonate,
         m.member,
         "approved-image",
@@ -234,7 +248,7 @@ function datasetAccess(
     dataset,
     buckets,
     key,
-    ...(readerServiceAccount ? { readerServiceAccount } : {}),
+    ...(readerServiceAccount ? { readerServiceAccount, readerServiceAccounts } : {}),
     stage2Principals,
     grants,
   };

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ATTRIBUTE_MAPPING } from "../policy/condition";
+import { IAM_POLICY_LIMITS } from "../policy/iam-limits";
 import { CleanRoomPolicy, DatasetPolicy, Stage1Policy } from "../policy/model";
 import {
   AccessModel,
@@ -110,17 +111,23 @@ function status(expired: boolean | undefined, expires: string | undefined): stri
   return expired ? "**EXPIRED**" : "active";
 }
 
-function stage2Table(principals: readonly Stage2Principal[]): string {
+function stage2Table(principals: readonly Stage2Principal[], withReader = false): string {
   return table(
-    ["Approved image", "Principal set", "Until", "Status", "Purpose"],
+    ["Approved image", "Principal set", ...(withReader ? ["Impersonates"] : []), "Until", "Status", "Purpose"],
     principals.map((p) => [
       code(p.imageDigest),
       code(p.member),
+      ...(withReader ? [code(`serviceAccount:${p.readerServiceAccount ?? ""}`)] : []),
       until(p),
       status(p.expired, p.until),
       p.approvals.map((a) => text(a.purpose)).join("; "),
     ]),
   );
+}
+
+/** Every reader of an impersonation dataset, in order. */
+function readersOf(access: DatasetAccess): readonly string[] {
+  return access.readerServiceAccounts ?? (access.readerServiceAccount ? [access.readerServiceAccount] : []);
 }
 
 function bucketSection(access: DatasetAccess, checked: CrossCheckResult | undefined): string {
@@ -172,7 +179,11 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
     `- Retention: **${d.retentionDays} days**; the lifecycle rules below delete every object and every noncurrent version after that.`,
     `- Stage-1 data: ${stage1Text(d.stage1)}`,
     d.access === "impersonation"
-      ? `- Stage-2 access mode: **impersonation**: the reader service account ${code(access.readerServiceAccount ?? "")} holds the stage-2 grants; approved images reach them only by impersonating it.`
+      ? readersOf(access).length > 1
+        ? `- Stage-2 access mode: **impersonation**: ${readersOf(access).length} reader service accounts ` +
+          `(${readersOf(access).map(code).join(", ")}) hold the same stage-2 grants; each approved image reaches them only by ` +
+          `impersonating its own reader (one allow policy takes at most ${IAM_POLICY_LIMITS.principalsPerPolicy.toLocaleString("en-US")} principals, so the images are split between readers).`
+        : `- Stage-2 access mode: **impersonation**: the reader service account ${code(access.readerServiceAccount ?? "")} holds the stage-2 grants; approved images reach them only by impersonating it.`
       : "- Stage-2 access mode: **direct**: the principal sets of approved images hold the stage-2 grants themselves.",
     "",
     "#### Storage",
@@ -195,6 +206,15 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
   if (principals.length === 0) {
     lines.push(
       "**No one**: no image is approved for this dataset, so no workload can read its stage-2 data or decrypt with its key.",
+    );
+  } else if (readersOf(access).length > 1) {
+    lines.push(
+      `The reader service accounts ${readersOf(access).map((r) => code(`serviceAccount:${r}`)).join(", ")} each hold read ` +
+        `(${code(DATA_PLANE_ROLES.read)}) on the stage-2 bucket and decrypt (${code(DATA_PLANE_ROLES.decrypt)}) with the dataset key. ` +
+        `Only these principal sets may impersonate them (${code(DATA_PLANE_ROLES.impersonate)}), each only the reader named in its row ` +
+        `and only from a workload that meets the attestation requirements:`,
+      "",
+      stage2Table(principals, true),
     );
   } else if (reader) {
     lines.push(
@@ -220,7 +240,9 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
     "",
     principals.length === 0
       ? "No one: without an approved image nothing writes to the outputs bucket."
-      : reader
+      : readersOf(access).length > 1
+        ? `The reader service accounts above, each impersonated by its approved images, create objects (${code(DATA_PLANE_ROLES.write)}): write only, they cannot read, overwrite or delete.`
+        : reader
         ? `The reader service account ${code(`serviceAccount:${reader}`)}, impersonated by the approved images above, creates objects (${code(DATA_PLANE_ROLES.write)}): write only, it cannot read, overwrite or delete.`
         : `The approved images above (same principal sets, same expiry) create objects (${code(DATA_PLANE_ROLES.write)}): write only, they cannot read, overwrite or delete.`,
     "The clean room grants no one read on the outputs bucket.",

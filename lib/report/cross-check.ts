@@ -46,6 +46,11 @@ function describe(ref: ResourceRef): string {
   return `${KIND_WORDS[ref.kind]} ${ref.name}`;
 }
 
+/** Every reader service account of an impersonation dataset (none in direct mode). */
+function readersOf(access: DatasetAccess): readonly string[] {
+  return access.readerServiceAccounts ?? (access.readerServiceAccount ? [access.readerServiceAccount] : []);
+}
+
 function grantKey(resource: ResourceRef, role: string, member: string): string {
   return `${refKey(resource)}|${role}|${normalizeMember(member)}`;
 }
@@ -183,7 +188,7 @@ function checkDataset(
   const resources: ResourceRef[] = [
     ...Object.values(access.buckets).map((b): ResourceRef => ({ kind: "bucket", name: b.name })),
     { kind: "key", name: keyName },
-    ...(access.readerServiceAccount ? [{ kind: "serviceAccount", name: access.readerServiceAccount } as ResourceRef] : []),
+    ...readersOf(access).map((name): ResourceRef => ({ kind: "serviceAccount", name })),
   ];
   const onResources = new Set(resources.map(refKey));
   // Only grants on this dataset's resources (or on a resource found under another name),
@@ -256,7 +261,7 @@ export function crossCheck(model: AccessModel, facts: InfrastructureFacts): Cros
     model.datasets.flatMap((a) => [
       ...Object.values(a.buckets).map((b) => `bucket:${b.name}`),
       `key:${a.key.keyRing}/${a.key.name}`,
-      ...(a.readerServiceAccount ? [`serviceAccount:${a.readerServiceAccount}`] : []),
+      ...readersOf(a).map((name) => `serviceAccount:${name}`),
     ]),
   );
   for (const g of facts.grants) {

@@ -84,8 +84,12 @@ export function accessDiagram(model: AccessModel): string {
     node(key, `dataset key ${access.key.keyRing}/${access.key.name}`, "    ");
     node(s2, `stage-2 bucket ${access.buckets.stage2.name}`, "    ");
     node(out, `outputs bucket ${access.buckets.outputs.name}`, "    ");
-    const reader = access.readerServiceAccount ? ids.id("reader", name) : undefined;
-    if (reader) node(reader, `reader ${access.readerServiceAccount}`, "    ");
+    // Impersonation: one node per reader (several when the images fill more than one allow policy).
+    const readerEmails = access.readerServiceAccounts ?? (access.readerServiceAccount ? [access.readerServiceAccount] : []);
+    const readers = new Map(
+      readerEmails.map((email, i) => [email, i === 0 ? ids.id("reader", name) : ids.id("reader", `${name}\u0000${i + 1}`, `${name}_${i + 1}`)]),
+    );
+    for (const [email, id] of readers) node(id, `reader ${email}`, "    ");
     lines.push("  end");
 
     edge(researchers, s1, "read");
@@ -103,6 +107,7 @@ export function accessDiagram(model: AccessModel): string {
       if (!image) continue;
       const until = principal.until ? ` until ${principal.until}` : "";
       const expired = principal.expired ? " (expired)" : "";
+      const reader = readers.get(principal.readerServiceAccount ?? readerEmails[0]);
       if (reader) {
         edge(image, reader, `impersonate${until}${expired}`);
       } else {
@@ -111,7 +116,7 @@ export function accessDiagram(model: AccessModel): string {
         edge(image, out, `write${until}${expired}`);
       }
     }
-    if (reader) {
+    for (const reader of readers.values()) {
       edge(reader, key, "decrypt");
       edge(reader, s2, "read");
       edge(reader, out, "write");
