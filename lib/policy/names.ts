@@ -94,6 +94,62 @@ export const NAME_RULES = {
     pattern: /^[-_a-z0-9]*$/,
     source: "Label value: up to 63 lowercase letters, digits, -, _",
   },
+  // https://cloud.google.com/resource-manager/docs/labels-overview (keys: 1-63 chars, start with a lowercase letter)
+  labelKey: {
+    min: 1,
+    max: 63,
+    pattern: /^[a-z][-_a-z0-9]*$/,
+    source: "Label key: 1-63 lowercase letters, digits, -, _; starts with a letter",
+  },
+  // https://cloud.google.com/iam/quotas (Limits: "ID of a custom role: 64 bytes"); REST: [a-zA-Z0-9_.]{3,64}
+  customRoleId: {
+    min: 3,
+    max: 64,
+    pattern: /^[a-zA-Z0-9_.]+$/,
+    source: "IAM custom role ID: 3-64 letters, digits, _ and .",
+  },
+  // https://cloud.google.com/iam/docs/service-accounts-create (display name: at most 100 characters)
+  serviceAccountDisplayName: {
+    min: 0,
+    max: 100,
+    pattern: /^[^\r\n]*$/,
+    source: "Service account display name: up to 100 characters",
+  },
+  // https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools (displayName: up to 32 characters)
+  workloadIdentityDisplayName: {
+    min: 0,
+    max: 32,
+    pattern: /^[^\r\n]*$/,
+    source: "Workload identity pool / provider display name: up to 32 characters",
+  },
+  // https://cloud.google.com/logging/docs/reference/v2/rest/v2/projects.sinks (sink name: 100 chars, A-Z a-z 0-9 _ - .)
+  logSink: {
+    min: 1,
+    max: 100,
+    pattern: /^[A-Za-z0-9_.-]+$/,
+    source: "Cloud Logging sink name: up to 100 letters, digits, _, - and .",
+  },
+  // google_compute_instance_template.name_prefix: longer than 37 characters gets a collision-prone short suffix
+  instanceTemplatePrefix: {
+    min: 1,
+    max: 37,
+    pattern: /^[a-z][-a-z0-9]*$/,
+    source: "Instance template name_prefix: up to 37 characters (the provider appends a 26-character suffix)",
+  },
+  // Helm release names are DNS-1123 labels of at most 53 characters (helm/pkg/chartutil)
+  helmRelease: {
+    min: 1,
+    max: 53,
+    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+    source: "Helm release name: 1-53 lowercase letters, digits, -",
+  },
+  // Kubernetes label values: up to 63 characters, alphanumeric at both ends
+  kubernetesLabelValue: {
+    min: 0,
+    max: 63,
+    pattern: /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/,
+    source: "Kubernetes label value: up to 63 characters [A-Za-z0-9-_.], alphanumeric at both ends",
+  },
   // Kubernetes DNS-1123 label (namespaces, service names)
   kubernetesName: {
     min: 1,
@@ -246,8 +302,13 @@ export function dataPlaneNames(policy: { name: string; project: string }) {
     /** Bucket names are global: the project id makes them unique. */
     datasetBucket: (dataset: string, purpose: DatasetBucketPurpose) =>
       resourceName("bucket", policy.project, room, dataset, purpose === "stage1" ? "s1" : purpose === "stage2" ? "s2" : "out"),
-    /** Per-dataset reader service account (impersonation mode). */
-    readerServiceAccountId: (dataset: string) => resourceName("serviceAccountId", room, dataset, "rd"),
+    /**
+     * Per-dataset reader service account (impersonation mode). A dataset with more approved
+     * images than one allow policy takes has several readers (iam-limits.ts): the first keeps
+     * the plain name, reader n >= 2 is `…-rd<n>`.
+     */
+    readerServiceAccountId: (dataset: string, reader = 1) =>
+      resourceName("serviceAccountId", room, dataset, reader === 1 ? "rd" : `rd${reader}`),
   };
 }
 
