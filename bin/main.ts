@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import { App } from "cdktf";
 import { loadPolicyFile } from "../lib/policy/load";
+import { IamPolicyLimitError } from "../lib/policy/iam-limits";
 import { PolicyError } from "../lib/policy/validate";
 import { readSynthesizedStacks, writeAccessReport } from "../lib/report";
 import { createCleanRoomStacks } from "../stacks";
@@ -18,13 +19,20 @@ export function defaultConfigPath(): string {
   return require("node:fs").existsSync(fromBin) ? fromBin : fromDist;
 }
 
-export function synthesize(configPath: string, outdir?: string): App {
+export interface SynthesizeOptions {
+  /** The built verifier to deploy. @default attestation-verifier/build (`npm run verifier` builds it) */
+  readonly verifierSourceDir?: string;
+}
+
+export function synthesize(configPath: string, outdir?: string, options: SynthesizeOptions = {}): App {
   const policy = loadPolicyFile(configPath);
   // No stack traces in the manifest's annotations: the guardrails add them from an aspect, so
   // the traces point into cdktf, and their absolute paths made the output machine-dependent.
   const app = new App({ ...(outdir ? { outdir } : {}), stackTraces: false });
   withoutTokenCreationTraces(() => {
-    createCleanRoomStacks(app, policy, stacksOptionsFromPolicy(policy, path.relative(process.cwd(), configPath)));
+    const stacks = stacksOptionsFromPolicy(policy, path.relative(process.cwd(), configPath));
+    const verifier = options.verifierSourceDir ? { sourceDir: options.verifierSourceDir } : undefined;
+    createCleanRoomStacks(app, policy, verifier ? { ...stacks, platform: { ...stacks.platform, verifier } } : stacks);
     app.synth();
   });
   writeAccessReport(app.outdir, policy, { synthesized: readSynthesizedStacks(app.outdir) });
@@ -59,7 +67,8 @@ if (require.main === module) {
     const app = synthesize(config);
     process.stderr.write(`synthesized ${path.relative(process.cwd(), config)} into ${app.outdir}/\n`);
   } catch (err) {
-    process.stderr.write(`${err instanceof PolicyError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    const known = err instanceof PolicyError || err instanceof IamPolicyLimitError;
+    process.stderr.write(`${known ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   }
 }

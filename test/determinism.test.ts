@@ -1,0 +1,68 @@
+/**
+ * Synth output is deterministic: the cdktf app, run twice on the example config in two
+ * separate Apps (real `app.synth()` into two temporary directories), writes the same bytes.
+ * A reviewer's diff of cdk.tf.json then shows only what the policy changed.
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { defaultConfigPath, synthesize } from "../bin/main";
+
+const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
+
+/** Every file under `dir`, relative, sorted. */
+function files(dir: string, prefix = ""): string[] {
+  return readdirSync(path.join(dir, prefix), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(dir, path.join(prefix, e.name)) : [path.join(prefix, e.name)]))
+    .sort();
+}
+
+describe("given the example config synthesized twice by the cdktf app", () => {
+  const outdirs: string[] = [];
+
+  beforeAll(() => {
+    for (let i = 0; i < 2; i++) {
+      const outdir = mkdtempSync(path.join(tmpdir(), `manatee-determinism-${i}-`));
+      outdirs.push(outdir);
+      synthesize(defaultConfigPath(), outdir, { verifierSourceDir: VERIFIER_BUILD });
+    }
+  });
+
+  afterAll(() => {
+    for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("then both runs write the same files", () => {
+    expect(files(outdirs[1])).toEqual(files(outdirs[0]));
+    expect(files(outdirs[0])).toEqual(
+      expect.arrayContaining([
+        "access-report.md",
+        "manifest.json",
+        path.join("stacks", "insurance-study-platform", "cdk.tf.json"),
+        path.join("stacks", "insurance-study-workloads", "cdk.tf.json"),
+      ]),
+    );
+  });
+
+  test("then every cdk.tf.json, the manifest, the access report and the verifier zip are byte-identical", () => {
+    const compared = files(outdirs[0]).filter((f) => /(cdk\.tf\.json|manifest\.json|access-report\.md|\.zip)$/.test(f));
+    expect(compared).toHaveLength(5);
+    for (const f of compared) {
+      const [a, b] = outdirs.map((d) => readFileSync(path.join(d, f)));
+      expect({ file: f, identical: a.equals(b) }).toEqual({ file: f, identical: true });
+    }
+  });
+
+  test("then no output carries a timestamp or an absolute path of this machine", () => {
+    const report = readFileSync(path.join(outdirs[0], "access-report.md"), "utf8");
+    expect(report).not.toMatch(/Generated at/);
+    for (const f of files(outdirs[0]).filter((x) => /\.(json|md)$/.test(x))) {
+      const content = readFileSync(path.join(outdirs[0], f), "utf8");
+      expect({ file: f, repo: content.includes(path.resolve(__dirname, "..")), outdir: content.includes(outdirs[0]) }).toEqual({
+        file: f,
+        repo: false,
+        outdir: false,
+      });
+    }
+  });
+});
