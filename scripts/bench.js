@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: how fast the library is on this machine, as medians of several runs, with
+ * every ratio taken against a baseline measured in the same run. Not a test: it never passes
+ * or fails, it reports. Prints a table and writes bench-results/bench-<time>.json (+ latest.json).
+ *
+ *   whole-process synth   `node dist/bin/main.js` on the example and on the large generated
+ *                         config (scripts/gen-large-config.js), each into a fresh temp outdir
+ *   root-import baseline  the same example synth after loading @cdktf/provider-google from its
+ *                         package root (scripts/bench/baseline-root-import.js)
+ *   npm test              one full jest run (same config), wall time
+ *   npm run synth         in a temporary copy of the repository: from a clean dist (full
+ *                         TypeScript compile) and again incrementally; the shared dist/ is untouched
+ *   verifier              scripts/bench-verifier.js run(), as it reports itself
+ *
+ *   node scripts/bench.js [--runs N] [--skip tests,verifier,synth-script,baseline,large]
+ *                         [--verifier-duration-ms N]
+ */
+"use strict";
+const { spawnSync, execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { largeConfigYaml } = require("./gen-large-config");
+
+const ROOT = path.resolve(__dirname, "..");
+const args = process.argv.slice(2);
+const option = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const RUNS = Number(option("--runs") ?? 5);
+const SKIP = new Set((option("--skip") ?? "").split(",").filter(Boolean));
+const VERIFIER_DURATION_MS = Number(option("--verifier-duration-ms") ?? 3000);
+const TARGETS = { largeOverExample: 3, testSeconds: 120, synthCleanSeconds: 15, appSeconds: 2 };
+
+const ENV = { ...process.env, CHECKPOINT_DISABLE: "1", CI: "true" };
+delete ENV.CLEANROOM_CONFIG;
+delete ENV.CDKTF_OUTDIR;
+
+const round = (x, digits = 2) => (x === null || x === undefined ? null : Math.round(x * 10 ** digits) / 10 ** digits);
+function median(xs) {
+  const v = [...xs].sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Run a command to completion; wall seconds. Throws with its output when it fails. */
+function timed(cmd, argv, { cwd = ROOT, env = ENV, capture = false } = {}) {
+  const started = process.hrtime.bigint();
+  const r = spawnSync(cmd, argv, { cwd, env, encoding: "utf8", stdio: capture ? "pipe" : ["ignore", "ignore", "pipe"], maxBuffer: 64 << 20 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0) {
+    throw new Error(`${path.basename(cmd)} ${argv.join(" ")} exited with ${r.status ?? r.signal}\n${(r.stdout ?? "") + (r.stderr ?? "")}`.trim());
+  }
+  return { seconds, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+const step = (text) => process.stderr.write(`bench: ${text}\n`);
+
+/** `runs` whole-process runs of a synth app into fresh temp outdirs; seconds per run. */
+function synthRuns(label, script, config, runs, tmp) {
+  const samples = [];
+  for (let i = 0; i < runs; i++) {
+    const outdir = fs.mkdtempSync(path.join(tmp, `${label}-`));
+    const env = { ...ENV, CDKTF_OUTDIR: outdir, ...(config ? { CLEANROOM_CONFIG: config } : {}) };
+    samples.push(timed(process.execPath, [script], { env }).seconds);
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+  step(`${label}: ${samples.map((s) => s.toFixed(2)).join(", ")} s`);
+  return { runs, medianSeconds: round(median(samples), 3), samplesSeconds: samples.map((s) => round(s, 3)) };
+}
+
+/** A copy of the sources (no dist, no outputs, node_modules linked) to time `npm run synth` from clean. */
+function sourceCopy(tmp) {
+  const copy = path.join(tmp, "repo");
+  const skip = new Set(["node_modules", ".git", "dist", "cdktf.out", "bench-results", "coverage", ".gen"]);
+  fs.cpSync(ROOT, copy, {
+    recursive: true,
+    filter: (src) => {
+      const rel = path.relative(ROOT, src);
+      if (rel === "") return true;
+      const parts = rel.split(path.sep);
+      return !(parts.length === 1 && skip.has(parts[0])) && rel !== path.join("attestation-verifier", "build");
+    },
+  });
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"), "dir");
+  return copy;
+}
+
+function jestSummary(output) {
+  const line = (name) => (output.match(new RegExp(`^${name}:\\s+(.*)$`, "m")) ?? [])[1]?.trim();
+  return { suites: line("Test Suites"), tests: line("Tests"), jestTime: line("Time") };
+}
+
+function printTable(r) {
+  const rows = [];
+  const add = (what, value, against, target) => rows.push([what, value, against ?? "", target ?? ""]);
+  const s = (x) => (x === null || x === undefined ? "-" : `${x} s`);
+  const x = (v) => (v === null || v === undefined ? "-" : `${v}×`);
+  add(`synth example (node dist/bin/main.js), median of ${r.runs}`, s(r.synth.example.medianSeconds), "", `< ${TARGETS.appSeconds} s`);
+  if (r.synth.large) {
+    add(
+      `synth large (${r.synth.large.datasets} datasets, ${r.synth.large.approvals} approvals), median of ${r.runs}`,
+      s(r.synth.large.medianSeconds),
+      `${x(r.ratios.largeOverExample)} the example`,
+      `< ${TARGETS.largeOverExample}×`,
+    );
+  }
+  if (r.synth.rootImportBaseline) {
+    add(
+      `synth example with provider-google root import (baseline), median of ${r.runs}`,
+      s(r.synth.rootImportBaseline.medianSeconds),
+      `deep imports take ${x(r.ratios.deepOverRoot)} of it`,
+      "",
+    );
+  }
+  if (r.npmTest) add(`npm test (${r.npmTest.tests ?? "?"}), once`, s(r.npmTest.seconds), "", `< ${TARGETS.testSeconds} s`);
+  if (r.npmRunSynth) {
+    add("npm run synth from a clean dist (full tsc, verifier build, app)", s(r.npmRunSynth.cleanSeconds), "", `< ${TARGETS.synthCleanSeconds} s`);
+    add("npm run synth again (incremental tsc)", s(r.npmRunSynth.incrementalSeconds), "", "");
+  }
+  if (r.verifier) {
+    const v = r.verifier;
+    add("verifier decisions/s (vs bare jose.jwtVerify)", `${v.verifier?.decisionsPerSec ?? "-"} / ${v.bare?.decisionsPerSec ?? "-"}`, `ratio ${v.ratio ?? "-"}`, `>= ${v.ratioTarget ?? "-"}`);
+    add("verifier server CPU per decision (bare / verifier)", `${v.bare?.serverCpuUsPerDecision ?? "-"} / ${v.verifier?.serverCpuUsPerDecision ?? "-"} µs`, `ratio ${v.cpuRatio ?? "-"}`, "");
+    add("verifier cold start: first /v1/verify", `${v.coldStart?.firstVerifyMs ?? "-"} ms`, "", `< ${v.coldStart?.targetMs ?? "-"} ms`);
+  } else if (r.verifierSkipped) {
+    add("verifier", r.verifierSkipped, "", "");
+  }
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...[["what", "measured", "against baseline", "target"], ...rows].map((row) => String(row[i]).length)));
+  const line = (row) => `| ${row.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
+  const header = [
+    `manatee-cdktf bench: ${r.machine.cpus} CPUs, node ${r.machine.node}, load average ${r.machine.loadavgStart.join(" ")} at start, ${r.machine.loadavgEnd.join(" ")} at end`,
+    line(["what", "measured", "against baseline", "target"]),
+    line(widths.map((w) => "-".repeat(w))),
+  ];
+  process.stdout.write(`${[...header, ...rows.map(line)].join("\n")}\n`);
+}
+
+async function main() {
+  const started = new Date();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "manatee-bench-"));
+  const results = {
+    startedAt: started.toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavgStart: os.loadavg().map((l) => round(l)) },
+    runs: RUNS,
+    targets: TARGETS,
+    synth: {},
+    ratios: {},
+  };
+  try {
+    // The app under test is the current code: build it the way `npm run synth` does.
+    step("building dist (incremental tsc) and the verifier bundle, as npm run synth does");
+    const tsc = require.resolve("typescript/bin/tsc", { paths: [ROOT] });
+    results.prepareSeconds = round(
+      timed(process.execPath, [tsc, "-p", "tsconfig.build.json"]).seconds +
+        timed(process.execPath, [path.join(ROOT, "attestation-verifier", "scripts", "build.js"), "--quiet"]).seconds,
+      3,
+    );
+
+    const app = path.join(ROOT, "dist", "bin", "main.js");
+    step(`whole-process synth of the example, ${RUNS} runs`);
+    results.synth.example = synthRuns("example", app, undefined, RUNS, tmp);
+
+    if (!SKIP.has("large")) {
+      const large = path.join(tmp, "large.cleanroom.yaml");
+      fs.writeFileSync(large, largeConfigYaml());
+      step(`whole-process synth of the large config, ${RUNS} runs`);
+      results.synth.large = { datasets: 200, approvals: 1000, ...synthRuns("large", app, large, RUNS, tmp) };
+      results.ratios.largeOverExample = round(results.synth.large.medianSeconds / results.synth.example.medianSeconds);
+    }
+
+    if (!SKIP.has("baseline")) {
+      step(`example synth with the provider-google root import (baseline), ${RUNS} runs`);
+      results.synth.rootImportBaseline = synthRuns("root-import", path.join(__dirname, "bench", "baseline-root-import.js"), undefined, RUNS, tmp);
+      results.ratios.deepOverRoot = round(results.synth.example.medianSeconds / results.synth.rootImportBaseline.medianSeconds);
+    }
+
+    if (!SKIP.has("tests")) {
+      step("npm test: one full jest run (this takes a while)");
+      const jest = require.resolve("jest/bin/jest", { paths: [ROOT] });
+      const run = timed(process.execPath, [jest], { capture: true });
+      results.npmTest = { seconds: round(run.seconds, 1), ...jestSummary(run.stderr + run.stdout) };
+    }
+
+    if (!SKIP.has("synth-script")) {
+      step("npm run synth in a temporary copy: clean dist, then incremental");
+      const copy = sourceCopy(tmp);
+      const synthScript = path.join(copy, "scripts", "synth.js");
+      const clean = timed(process.execPath, [synthScript], { cwd: copy });
+      const incremental = timed(process.execPath, [synthScript], { cwd: copy });
+      results.npmRunSynth = { cleanSeconds: round(clean.seconds, 2), incrementalSeconds: round(incremental.seconds, 2) };
+    }
+
+    const verifierBench = path.join(__dirname, "bench-verifier.js");
+    if (SKIP.has("verifier")) {
+      results.verifierSkipped = "skipped (--skip verifier)";
+    } else if (!fs.existsSync(verifierBench)) {
+      results.verifierSkipped = "scripts/bench-verifier.js is not there";
+    } else {
+      step(`verifier benchmark (scripts/bench-verifier.js, ${VERIFIER_DURATION_MS} ms rounds)`);
+      results.verifier = await require(verifierBench).run({ durationMs: VERIFIER_DURATION_MS, print: false });
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  results.machine.loadavgEnd = os.loadavg().map((l) => round(l));
+  results.finishedAt = new Date().toISOString();
+
+  printTable(results);
+  const dir = path.join(ROOT, "bench-results");
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `bench-${started.toISOString().replace(/[:.]/g, "-")}.json`);
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  fs.writeFileSync(file, json);
+  fs.writeFileSync(path.join(dir, "latest.json"), json);
+  process.stdout.write(`results: ${path.relative(ROOT, file)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
