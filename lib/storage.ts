@@ -148,6 +148,7 @@ export class CleanRoomBucket extends Construct {
   public readonly url: string;
   private readonly provider?: TerraformProvider;
   private tokenGrants = 0;
+  private nameRef?: string;
 
   constructor(scope: Construct, id: string, props: CleanRoomBucketProps) {
     super(scope, id);
@@ -321,8 +322,10 @@ export class CleanRoomBucket extends Construct {
     const id = options.id ?? grantIdFor(prefix, member, options.condition) ?? `${prefix}-token-${this.tokenGrants++}`;
     const existing = this.node.tryFindChild(id);
     if (existing instanceof StorageBucketIamMember) return existing;
+    // One reference for every grant: each read of `bucket.name` makes (and traces) a new token.
+    this.nameRef ??= this.bucket.name;
     return new StorageBucketIamMember(this, id, {
-      bucket: this.bucket.name,
+      bucket: this.nameRef,
       role,
       member,
       condition: conditionBlock(options.condition),

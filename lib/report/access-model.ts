@@ -144,6 +144,20 @@ export function shortDigest(digest: string, others: readonly string[] = []): str
   return algorithm ? `${algorithm}:${head}` : head;
 }
 
+/**
+ * `shortDigest` of each digest among all of them, in O(n log n): after sorting, the digest that
+ * shares the longest prefix with another is one of its two neighbours.
+ */
+export function shortDigests(digests: readonly string[]): Map<string, string> {
+  const sorted = [...new Set(digests)].sort();
+  const out = new Map<string, string>();
+  sorted.forEach((digest, i) => {
+    const others = digest.includes(":") ? [sorted[i - 1], sorted[i + 1]].filter((d): d is string => d !== undefined) : sorted;
+    out.set(digest, shortDigest(digest, others));
+  });
+  return out;
+}
+
 function parseNow(now: Date | string | undefined): Date | undefined {
   if (now === undefined) return undefined;
   const date = now instanceof Date ? now : new Date(now);

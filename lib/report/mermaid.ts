@@ -5,7 +5,7 @@
  * and every character that means something to Mermaid or HTML is written as an entity.
  */
 import { shortHash } from "../policy/names";
-import { AccessModel, shortDigest } from "./access-model";
+import { AccessModel, shortDigests } from "./access-model";
 
 /** Characters allowed verbatim inside a quoted label; everything else becomes `#<code>;`. */
 const LABEL_SAFE = /[\p{L}\p{N} .,:/@+=_()'…-]/u;
@@ -62,13 +62,13 @@ export function accessDiagram(model: AccessModel): string {
   edge(researchers, jupyter, "work in");
 
   const images = new Map<string, string>();
-  const digests = [...new Set(policy.approvals.map((a) => a.imageDigest))];
+  const short = shortDigests(policy.approvals.map((a) => a.imageDigest));
   lines.push(`  subgraph ${ids.id("sg", "stage2")}[${mermaidLabel("Stage 2: attested execution (Confidential Space)")}]`);
   for (const approval of policy.approvals) {
     if (images.has(approval.imageDigest)) continue;
     const id = ids.id("img", approval.imageDigest, approval.imageDigest.replace(/^sha256:/, "").slice(0, 12));
     images.set(approval.imageDigest, id);
-    node(id, `approved image ${shortDigest(approval.imageDigest, digests)}`, "    ");
+    node(id, `approved image ${short.get(approval.imageDigest)}`, "    ");
   }
   if (images.size === 0) node(ids.id("img", "none"), "no approved images", "    ");
   lines.push("  end");
