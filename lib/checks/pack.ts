@@ -3,6 +3,7 @@
  * suppressions and CI logs refer to them.
  */
 import { Rule, VALIDATION_FAILURE_ID } from "./model";
+import { allowPolicyLimits } from "./rules/allow-policy-limits";
 import { approvalDigest } from "./rules/approval-digest";
 import { approvalExpiry } from "./rules/approval-expiry";
 import { bucketHardening } from "./rules/bucket-hardening";
@@ -31,6 +32,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   sqlPrivateIp,
   approvalExpiry,
   approvalDigest,
+  allowPolicyLimits,
 ];
 
 /** Every id a suppression may name. */
