@@ -42,29 +42,24 @@ export function synthesize(configPath: string, outdir?: string, options: Synthes
 /**
  * cdktf records a full stack trace for every token it creates, only to print it if that token
  * later fails to resolve. In a room with thousands of grants that is a fifth of the synth time
- * and 150+ MB. cdktf (like constructs) raises `Error.stackTraceLimit` to MAX_SAFE_INTEGER around
- * each such capture and restores it after; while `fn` runs, those captures see a limit of 0 and
- * record nothing. Every other error keeps its usual trace. MANATEE_TOKEN_TRACES=1 keeps the
- * captures, for debugging a token that does not resolve.
+ * and 150+ MB. While `fn` runs, cdktf's capture (one private module every token type calls
+ * through, in the pinned cdktf 0.21) records nothing; errors keep their traces.
+ * MANATEE_TOKEN_TRACES=1 keeps the captures, for debugging a token that does not resolve.
  */
 export function withoutTokenCreationTraces<T>(fn: () => T): T {
-  const original = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit");
-  if (process.env.MANATEE_TOKEN_TRACES === "1" || !original?.configurable) return fn();
-  let limit = Error.stackTraceLimit;
-  let capturing = false;
-  Object.defineProperty(Error, "stackTraceLimit", {
-    configurable: true,
-    enumerable: original.enumerable,
-    get: () => (capturing ? 0 : limit),
-    set: (value: number) => {
-      capturing = value === Number.MAX_SAFE_INTEGER;
-      if (!capturing) limit = value;
-    },
-  });
+  let traces: { captureStackTrace: (below?: unknown) => string[] } | undefined;
+  try {
+    traces = process.env.MANATEE_TOKEN_TRACES === "1" ? undefined : require("cdktf/lib/tokens/private/stack-trace");
+  } catch {
+    traces = undefined; // another cdktf layout: synthesize as cdktf does by default
+  }
+  if (!traces || typeof traces.captureStackTrace !== "function") return fn();
+  const capture = traces.captureStackTrace;
+  traces.captureStackTrace = () => [];
   try {
     return fn();
   } finally {
-    Object.defineProperty(Error, "stackTraceLimit", { ...original, value: limit });
+    traces.captureStackTrace = capture;
   }
 }
 

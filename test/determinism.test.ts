@@ -6,7 +6,8 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { defaultConfigPath, synthesize } from "../bin/main";
+import { Lazy } from "cdktf";
+import { defaultConfigPath, synthesize, withoutTokenCreationTraces } from "../bin/main";
 
 const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
 
@@ -63,6 +64,29 @@ describe("given the example config synthesized twice by the cdktf app", () => {
         repo: false,
         outdir: false,
       });
+    }
+  });
+});
+
+describe("the app's synth-time suppression of token-creation traces", () => {
+  const token = () => Lazy.anyValue({ produce: () => 1 });
+
+  test("given a token created inside it, then the token records no trace; outside, it does", () => {
+    expect(withoutTokenCreationTraces(token).creationStack).toEqual([]);
+    expect(token().creationStack.length).toBeGreaterThan(0);
+  });
+
+  test("given a real error inside it, then the error keeps its trace", () => {
+    const error = withoutTokenCreationTraces(() => new Error("real"));
+    expect(error.stack!.split("\n").filter((l) => l.trim().startsWith("at ")).length).toBeGreaterThan(0);
+  });
+
+  test("given MANATEE_TOKEN_TRACES=1, then tokens keep their traces", () => {
+    process.env.MANATEE_TOKEN_TRACES = "1";
+    try {
+      expect(withoutTokenCreationTraces(token).creationStack.length).toBeGreaterThan(0);
+    } finally {
+      delete process.env.MANATEE_TOKEN_TRACES;
     }
   });
 });
