@@ -87,10 +87,10 @@ export interface DatasetReader {
  * Google caps a policy at 1,500 principals (lib/policy/iam-limits.ts). The constructor checks
  * each dataset's policies and throws IamPolicyLimitError (naming dataset, count, limit and fix)
  * before Google would refuse them at apply. In `impersonation` mode the room splits instead: a
- * dataset with more approved images than a reader's policy takes gets readers `…-rd`, `…-rd2`, …,
- * each impersonable by its own run of images (policy order) and all holding the same grants; the
- * access report names each image's reader. A `direct` dataset's bucket and key policies cannot be
- * split. Outside an approved TEE nobody can unwrap
+ * dataset with more than IMAGES_PER_READER (1,000) approved images gets readers `…-rd`, `…-rd2`,
+ * …, each impersonable by its own run of images (policy order) and all holding the same grants;
+ * the access report names each image's reader. A `direct` dataset's bucket and key policies
+ * cannot be split. Outside an approved TEE nobody can unwrap
  * the DEK, not even the data owner or a project owner without changing the (reviewed) policy.
  */
 export class CleanRoomDataPlane extends Construct {

@@ -37,8 +37,8 @@ function withApprovals(count: number, dataset: string): CleanRoomPolicy {
   return { ...base, approvals: [...base.approvals, ...extra] };
 }
 
-describe("given 1,501 images approved for the impersonation dataset claims", () => {
-  const policy = withApprovals(1500, "claims"); // + the example's digest B = 1,501
+describe("given 1,001 images approved for the impersonation dataset claims", () => {
+  const policy = withApprovals(1000, "claims"); // + the example's digest B = 1,001
   const names = dataPlaneNames(policy);
   let plane: CleanRoomDataPlane;
   let checks: CleanRoomChecks;
@@ -67,7 +67,7 @@ describe("given 1,501 images approved for the impersonation dataset claims", () 
 
   test("then claims has two readers, …-rd and …-rd2, and the first is still readerServiceAccount", () => {
     const readers = plane.datasets.claims.readers;
-    expect(readers.map((r) => r.members.length)).toEqual([1500, 1]);
+    expect(readers.map((r) => r.members.length)).toEqual([1000, 1]);
     expect(plane.datasets.claims.readerServiceAccount).toBe(readers[0].serviceAccount);
     const ids = resources(json, "google_service_account").map(([, c]) => c.account_id);
     expect(ids).toEqual(expect.arrayContaining([names.readerServiceAccountId("claims"), names.readerServiceAccountId("claims", 2)]));
@@ -75,15 +75,15 @@ describe("given 1,501 images approved for the impersonation dataset claims", () 
     expect(plane.datasets.insurance.readers).toEqual([]);
   });
 
-  test("then every approved image may impersonate exactly one reader: the first 1,500 in policy order the first, the last one the second", () => {
+  test("then every approved image may impersonate exactly one reader: the first 1,000 in policy order the first, the last one the second", () => {
     const members = datasetMembers(policy, "claims", plane.pool.poolRef).map((m) => m.imageDigest);
     const grants = impersonation().map((g) => ({ reader: g.reader, member: g.member.split("/attribute.image_digest/")[1] }));
-    expect(grants).toHaveLength(1501);
-    expect(new Set(grants.map((g) => g.member)).size).toBe(1501);
+    expect(grants).toHaveLength(1001);
+    expect(new Set(grants.map((g) => g.member)).size).toBe(1001);
     // Terraform JSON is keyed by logical id, so compare the sets.
     const byReader = (id: string) => grants.filter((g) => g.reader === id).map((g) => g.member).sort();
-    expect(byReader(names.readerServiceAccountId("claims"))).toEqual(members.slice(0, 1500).sort());
-    expect(byReader(names.readerServiceAccountId("claims", 2))).toEqual(members.slice(1500));
+    expect(byReader(names.readerServiceAccountId("claims"))).toEqual(members.slice(0, 1000).sort());
+    expect(byReader(names.readerServiceAccountId("claims", 2))).toEqual(members.slice(1000));
   });
 
   test("then both readers hold the same grants: read on stage 2, decrypt with the key, write outputs, and nothing else", () => {
@@ -136,7 +136,7 @@ describe("given 1,500 images approved for the direct dataset insurance (with one
     expect((error as Error).message).toBe(
       'Dataset "insurance": the allow policy of its stage-2 bucket would hold 1,501 principals (1,500 approved images and 1 data owner), ' +
         "over Google's limit of 1,500 per allow policy. A direct-mode policy cannot be split: set datasets.insurance.access: impersonation " +
-        "(approved images then impersonate reader service accounts of up to 1,500 images each, and only those readers hold grants on the " +
+        "(approved images then impersonate reader service accounts of up to 1,000 images each, and only those readers hold grants on the " +
         "buckets and key), or remove approvals that have expired.",
     );
   });

@@ -23,8 +23,8 @@ export const IAM_POLICY_LIMITS = {
    * and Google groups) in all role bindings and audit-logging exemptions within a single policy:
    * 1,500".
    * https://cloud.google.com/iam/docs/policies ("Limits for all principals") adds that with IAM
-   * Conditions or unusually long identifiers IAM may allow fewer; principal sets are long, so
-   * keep well clear of the limit where you can.
+   * Conditions, or with many principals that have unusually long identifiers, IAM may allow
+   * fewer. Approval grants are both: conditional and ~180-character principal sets.
    */
   principalsPerPolicy: 1500,
   /**
@@ -45,10 +45,12 @@ export const IAM_POLICY_LIMITS = {
 
 /**
  * Approved images per reader service account in `impersonation` mode. A reader's allow policy
- * holds nothing but `roles/iam.workloadIdentityUser` for approved principal sets, so one reader
- * takes as many images as one policy takes principals.
+ * holds nothing but `roles/iam.workloadIdentityUser` for approved principal sets. Where the
+ * library chooses (it cannot for a direct-mode bucket or key), it stays at two thirds of the
+ * documented 1,500: Google warns that conditional grants to long identifiers (exactly these)
+ * may fit fewer, and another reader costs one service account per 1,000 images.
  */
-export const IMAGES_PER_READER = IAM_POLICY_LIMITS.principalsPerPolicy;
+export const IMAGES_PER_READER = 1000;
 
 /**
  * The reader service accounts of an `impersonation` dataset: consecutive runs of at most

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ATTRIBUTE_MAPPING } from "../policy/condition";
-import { IAM_POLICY_LIMITS } from "../policy/iam-limits";
+import { IAM_POLICY_LIMITS, IMAGES_PER_READER } from "../policy/iam-limits";
 import { CleanRoomPolicy, DatasetPolicy, Stage1Policy } from "../policy/model";
 import {
   AccessModel,
@@ -182,7 +182,8 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
       ? readersOf(access).length > 1
         ? `- Stage-2 access mode: **impersonation**: ${readersOf(access).length} reader service accounts ` +
           `(${readersOf(access).map(code).join(", ")}) hold the same stage-2 grants; each approved image reaches them only by ` +
-          `impersonating its own reader (one allow policy takes at most ${IAM_POLICY_LIMITS.principalsPerPolicy.toLocaleString("en-US")} principals, so the images are split between readers).`
+          `impersonating its own reader (at most ${IMAGES_PER_READER.toLocaleString("en-US")} images per reader: Google caps an allow policy at ` +
+          `${IAM_POLICY_LIMITS.principalsPerPolicy.toLocaleString("en-US")} principals).`
         : `- Stage-2 access mode: **impersonation**: the reader service account ${code(access.readerServiceAccount ?? "")} holds the stage-2 grants; approved images reach them only by impersonating it.`
       : "- Stage-2 access mode: **direct**: the principal sets of approved images hold the stage-2 grants themselves.",
     "",

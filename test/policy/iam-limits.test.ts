@@ -46,21 +46,22 @@ describe("the documented limits", () => {
       bindingsPerRoleAndPrincipal: 20,
       logicalOperatorsPerCondition: 12,
     });
-    expect(IMAGES_PER_READER).toBe(1500);
+    // Where the library chooses (reader accounts), it keeps a third of the limit in reserve.
+    expect(IMAGES_PER_READER).toBe(1000);
   });
 });
 
 describe("partitionReaders: runs of approved images per reader service account", () => {
-  test("given 3,001 images, then three readers take 1,500, 1,500 and 1, in policy order, each image exactly once", () => {
-    const images = digests(3001);
+  test("given 2,001 images, then three readers take 1,000, 1,000 and 1, in policy order, each image exactly once", () => {
+    const images = digests(2001);
     const shards = partitionReaders(images);
-    expect(shards.map((s) => s.length)).toEqual([1500, 1500, 1]);
+    expect(shards.map((s) => s.length)).toEqual([1000, 1000, 1]);
     expect(shards.flat()).toEqual(images);
   });
 
   test("given an approval appended to the policy, then no earlier image moves to another reader", () => {
-    const before = partitionReaders(digests(1500));
-    const after = partitionReaders([...digests(1500), ...digests(1, "new")]);
+    const before = partitionReaders(digests(1000));
+    const after = partitionReaders([...digests(1000), ...digests(1, "new")]);
     expect(after[0]).toEqual(before[0]);
     expect(after).toHaveLength(2);
   });
@@ -99,7 +100,7 @@ describe("datasetIamLoad: what each allow policy of a dataset holds", () => {
     ]);
   });
 
-  test("given 1,000 approvals on an impersonation dataset, then one reader holds them all and the bucket and key hold one principal", () => {
+  test("given 1,000 images on an impersonation dataset, then one reader holds them all and the bucket and key hold one principal", () => {
     const policy = withApprovals(999, "claims");
     const load = assertWithinIamLimits(policy, datasetOf(policy, "claims"));
     expect(load.approvedImages).toBe(1000);
@@ -107,12 +108,12 @@ describe("datasetIamLoad: what each allow policy of a dataset holds", () => {
     expect(load.policies.find((p) => p.resource === "stage-2 bucket")!.principals).toBe(1);
   });
 
-  test("given 3,001 images on an impersonation dataset, then three readers each stay within the limit", () => {
+  test("given 3,001 images on an impersonation dataset, then four readers each stay within the limit", () => {
     const policy = withApprovals(3000, "claims");
     const load = assertWithinIamLimits(policy, datasetOf(policy, "claims"));
-    expect(load.readers).toBe(3);
-    expect(load.policies.filter((p) => p.resource === "reader service account").map((p) => p.principals)).toEqual([1500, 1500, 1]);
-    expect(load.policies.find((p) => p.resource === "dataset key")!.principals).toBe(3);
+    expect(load.readers).toBe(4);
+    expect(load.policies.filter((p) => p.resource === "reader service account").map((p) => p.principals)).toEqual([1000, 1000, 1000, 1]);
+    expect(load.policies.find((p) => p.resource === "dataset key")!.principals).toBe(4);
     expect(Math.max(...load.policies.map((p) => p.principals))).toBeLessThanOrEqual(IAM_POLICY_LIMITS.principalsPerPolicy);
   });
 });
@@ -136,7 +137,7 @@ describe("datasets over a limit fail with the dataset, the count, the limit and 
     expect((error as Error).message).toBe(
       'Dataset "insurance": the allow policy of its stage-2 bucket would hold 1,501 principals (1,500 approved images and 1 data owner), ' +
         "over Google's limit of 1,500 per allow policy. A direct-mode policy cannot be split: set datasets.insurance.access: impersonation " +
-        "(approved images then impersonate reader service accounts of up to 1,500 images each, and only those readers hold grants on the " +
+        "(approved images then impersonate reader service accounts of up to 1,000 images each, and only those readers hold grants on the " +
         "buckets and key), or remove approvals that have expired.",
     );
     // The key fails the same way; the outputs bucket (no owners) is exactly at the limit.
@@ -150,7 +151,7 @@ describe("datasets over a limit fail with the dataset, the count, the limit and 
     const base = withApprovals(1498, "insurance");
     const policy = { ...base, datasets: base.datasets.map((d) => (d.name === "insurance" ? { ...d, access: "impersonation" as const } : d)) };
     expect(iamLimitViolations(policy)).toEqual([]);
-    expect(datasetIamLoad(policy, datasetOf(policy, "insurance")).readers).toBe(1);
+    expect(datasetIamLoad(policy, datasetOf(policy, "insurance")).readers).toBe(2);
   });
 
   test("given 1,500 researchers listed one by one, then the stage-1 bucket fails and the message says to use groups", () => {
