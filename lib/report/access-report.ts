@@ -457,12 +457,23 @@ export function writeAccessReport(outdir: string, policy: CleanRoomPolicy, optio
 
 /**
  * The stacks a cdktf app synthesized into `outdir` (`<outdir>/stacks/<name>/cdk.tf.json`), in
- * name order, for `synthesized`. Call it after `app.synth()`.
+ * name order, for `synthesized`. Call it after `app.synth()`. When the outdir has cdktf's
+ * manifest.json, only the stacks it lists count: cdktf never removes the stack directories of
+ * an earlier synth (of another config, say), and their grants are not this room's.
  */
 export function readSynthesizedStacks(outdir: string): SynthesizedStack[] {
   const stacksDir = join(outdir, "stacks");
+  const manifestFile = join(outdir, "manifest.json");
+  const listed = existsSync(manifestFile)
+    ? Object.values((JSON.parse(readFileSync(manifestFile, "utf8")) as { stacks?: Record<string, { synthesizedStackPath?: string }> }).stacks ?? {})
+        .map((s) => s.synthesizedStackPath)
+        .filter((p): p is string => typeof p === "string")
+        .map((p) => join(outdir, p))
+    : undefined;
   const names = existsSync(stacksDir) ? readdirSync(stacksDir).sort() : [];
-  const files = names.map((n) => join(stacksDir, n, "cdk.tf.json")).filter((f) => existsSync(f));
+  const files = names
+    .map((n) => join(stacksDir, n, "cdk.tf.json"))
+    .filter((f) => existsSync(f) && (listed === undefined || listed.includes(f)));
   if (files.length === 0) {
     throw new Error(`No synthesized stacks under ${stacksDir}: run \`cdktf synth\` (or app.synth()) first.`);
   }
