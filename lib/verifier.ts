@@ -6,8 +6,10 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import { AssetType, ITerraformDependable, TerraformAsset, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
+import { TreeFile, deterministicZip, readTree } from "./zip";
 import { Cloudfunctions2Function } from "@cdktf/provider-google/lib/cloudfunctions2-function";
 import { CloudRunV2ServiceIamMember } from "@cdktf/provider-google/lib/cloud-run-v2-service-iam-member";
 import { KmsCryptoKey } from "@cdktf/provider-google/lib/kms-crypto-key";
@@ -240,29 +242,35 @@ const MEMBER_PATTERN = /^(user|group|serviceAccount|domain|principal|principalSe
 /**
  * SHA-256 (hex) over the sorted (relative path, content) pairs of a directory tree, so
  * the hash depends on bytes and names only — not on readdir order, mtimes or the OS.
- * Symlinks hash as their target path (the archive stores them as links).
  */
 export function directoryHash(dir: string): string {
-  const entries: [string, Buffer][] = [];
-  const walk = (rel: string): void => {
-    for (const name of fs.readdirSync(path.join(dir, rel))) {
-      const relPath = rel === "" ? name : `${rel}/${name}`;
-      const abs = path.join(dir, relPath);
-      const stat = fs.lstatSync(abs);
-      if (stat.isDirectory()) walk(relPath);
-      else if (stat.isSymbolicLink()) entries.push([relPath, Buffer.from(`symlink:${fs.readlinkSync(abs)}`)]);
-      else if (stat.isFile()) entries.push([relPath, fs.readFileSync(abs)]);
-    }
-  };
-  walk("");
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return treeHash(readTree(dir));
+}
+
+function treeHash(files: readonly TreeFile[]): string {
   const hash = createHash("sha256");
-  for (const [rel, content] of entries) {
-    // NUL-terminated path and length (no path contains NUL): no two trees give the same
-    // stream. Same encoding as attestation-verifier/scripts/build.js prints.
-    hash.update(`${rel}\0${content.length}\0`).update(content);
-  }
+  // NUL-terminated path and length (no path contains NUL): no two trees give the same
+  // stream. Same encoding as attestation-verifier/scripts/build.js prints.
+  for (const f of files) hash.update(`${f.path}\0${f.content.length}\0`).update(f.content);
   return hash.digest("hex");
+}
+
+/**
+ * The bundle's zip, reproducible byte for byte and cached by tree hash, so every synth on
+ * every machine uploads the same object under the same content-addressed name.
+ */
+function bundleZip(sourceDir: string): { hash: string; zipPath: string } {
+  const files = readTree(sourceDir);
+  const hash = treeHash(files);
+  const cacheDir = path.join(os.tmpdir(), "manatee-cdktf");
+  const zipPath = path.join(cacheDir, `verifier-${hash}.zip`);
+  if (!fs.existsSync(zipPath)) {
+    fs.mkdirSync(cacheDir, { recursive: true });
+    const partial = `${zipPath}.${process.pid}.partial`;
+    fs.writeFileSync(partial, deterministicZip(files));
+    fs.renameSync(partial, zipPath);
+  }
+  return { hash, zipPath };
 }
 
 /** `attestation-verifier/build` of the package this file belongs to (from lib/ or dist/lib/). */
@@ -438,12 +446,6 @@ function resolveSettings(props: AttestationVerifierProps) {
     );
   }
   // cdktf zips assets through an unquoted shell command line.
-  if (/[\s"'`$;&|<>()\\*?]/.test(sourceDir)) {
-    fail(
-      "sourceDir",
-      `"${sourceDir}" contains spaces or shell characters, which cdktf cannot archive; move the build elsewhere.`,
-    );
-  }
 
   return {
     region,
@@ -594,10 +596,11 @@ export class AttestationVerifier extends Construct {
       labels: cleanRoomLabels(room, VERIFIER_COMPONENT),
     });
 
-    this.assetHash = directoryHash(sourceDir);
+    const bundle = bundleZip(sourceDir);
+    this.assetHash = bundle.hash;
     const asset = new TerraformAsset(this, "bundle", {
-      path: sourceDir,
-      type: AssetType.ARCHIVE,
+      path: bundle.zipPath,
+      type: AssetType.FILE,
       assetHash: this.assetHash,
     });
     // create_before_destroy: the new object exists before the function moves to it, and

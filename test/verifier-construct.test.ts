@@ -214,7 +214,7 @@ describe("AttestationVerifier with defaults", () => {
     const hash = directoryHash(FIXTURE);
 
     expect(source.name).toBe(`verifier-${hash}.zip`);
-    expect(source.source).toMatch(new RegExp(`^assets/[^/]+/${hash}/archive\\.zip$`));
+    expect(source.source).toMatch(new RegExp(`^assets/[^/]+/${hash}/verifier-${hash}\\.zip$`));
     expect(source.lifecycle).toEqual({ create_before_destroy: true });
     expect(fn.config.build_config.source.storage_source.object).toBe(
       ref("google_storage_bucket_object", sourceId, "name"),
