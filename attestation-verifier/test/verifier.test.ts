@@ -3,12 +3,13 @@
  * the example clean room's compiled policy (its CEL condition evaluated by @bufbuild/cel),
  * and receipts checked with jose against the verifier's own JWKS endpoint.
  */
-import { createHash, createPublicKey } from "node:crypto";
+import { KeyObject, createHash, createPublicKey, generateKeyPairSync, sign as nodeSign, webcrypto } from "node:crypto";
 import { createLocalJWKSet, exportSPKI, jwtVerify } from "jose";
 import { AuditRecord } from "../src/audit";
 import { generatedSigner } from "../src/signers";
 import { createVerifier, Verifier } from "../src/verifier";
 import { RECEIPT_TYP } from "../src/receipt";
+import { REASONS } from "../src/reasons";
 import { EXAMPLE_DIGEST_A, EXAMPLE_DIGEST_B } from "../../test/util";
 import { NOW_MS, RsaKey, examplePolicyDocument, jwksServer, rawJws, rsaKey, signToken, tokenClaims } from "./helpers";
 
@@ -288,6 +289,68 @@ describe("given an authentic token, then every failing rule is reported", () => 
     const res = await ask(verifier, { token: await token(), dataset: "insurance" });
     expect(codes(res)).toEqual(["approval_expired"]);
     expect(res.body.reasons[0].message).toContain("2027-02-01T00:00:00Z");
+  });
+});
+
+describe("given a token signed by the right key but framed unusually, then it is still refused", () => {
+  /** Sign any header and payload text with a real key: jose's signer would refuse most of these. */
+  const signRaw = (header: unknown, payloadPart: string, privateKey = KeyObject.from(key.privateKey as unknown as webcrypto.CryptoKey)) => {
+    const signingInput = `${Buffer.from(JSON.stringify(header)).toString("base64url")}.${payloadPart}`;
+    return `${signingInput}.${nodeSign("sha256", Buffer.from(signingInput), privateKey).toString("base64url")}`;
+  };
+  const claimsPart = () => Buffer.from(JSON.stringify(tokenClaims(doc, now))).toString("base64url");
+  const HEADER = { alg: "RS256", kid: "cs-key-1", typ: "JWT" };
+
+  it("when the header marks an extension critical (crit), then it is malformed: no extension is understood, none is ignored", async () => {
+    for (const crit of [["urn:example:binding"], ["b64"], "b64", []]) {
+      const res = await ask(verifier, { token: signRaw({ ...HEADER, crit, b64: true }, claimsPart()), dataset: "insurance" });
+      expect(res.body).toEqual({
+        decision: "deny",
+        reasons: [{ code: "token_malformed", message: `${REASONS.token_malformed} The header declares critical extensions (crit).` }],
+      });
+    }
+  });
+
+  it("when the payload part has 4n + 1 characters (not decodable base64url), then it is malformed although the signature covers it", async () => {
+    let part = claimsPart();
+    while (part.length % 4 !== 1) part += "A";
+    const res = await ask(verifier, { token: signRaw(HEADER, part), dataset: "insurance" });
+    expect(res.body.reasons).toEqual([
+      { code: "token_malformed", message: `${REASONS.token_malformed} A part is empty or not base64url.` },
+    ]);
+  });
+
+  it("when the header is not UTF-8, then it is malformed", async () => {
+    const header = Buffer.concat([Buffer.from('{"alg":"RS256","kid":"cs-key-1","x":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    const signingInput = `${header.toString("base64url")}.${claimsPart()}`;
+    const signature = nodeSign("sha256", Buffer.from(signingInput), KeyObject.from(key.privateKey as unknown as webcrypto.CryptoKey));
+    const res = await ask(verifier, { token: `${signingInput}.${signature.toString("base64url")}`, dataset: "insurance" });
+    expect(codes(res)).toEqual(["token_malformed"]);
+  });
+
+  it("when the signature is valid and the payload is not UTF-8, then the payload is invalid", async () => {
+    const payload = Buffer.concat([Buffer.from('{"iss":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]).toString("base64url");
+    const res = await ask(verifier, { token: signRaw(HEADER, payload), dataset: "insurance" });
+    expect(codes(res)).toEqual(["token_payload_invalid"]);
+  });
+
+  it("when the JWKS publishes the kid with a 1024-bit RSA key, then the signature is not trusted (RS256 needs 2048 bits)", async () => {
+    const weak = generateKeyPairSync("rsa", { modulusLength: 1024 });
+    const weakJwks = await jwksServer([{ ...weak.publicKey.export({ format: "jwk" }), kid: "cs-weak", alg: "RS256", use: "sig" }]);
+    try {
+      const v = createVerifier({
+        policy: doc,
+        signer: generatedSigner(),
+        jwks: { url: weakJwks.url },
+        clock: () => now,
+        log: (r) => logs.push(r),
+      });
+      const res = await ask(v, { token: signRaw({ ...HEADER, kid: "cs-weak" }, claimsPart(), weak.privateKey), dataset: "insurance" });
+      expect(codes(res)).toEqual(["token_signature_invalid"]);
+      expect(res.body.reasons[0].message).toContain("RS256 needs an RSA public key of at least 2048 bits");
+    } finally {
+      await weakJwks.close();
+    }
   });
 });
 
