@@ -25,6 +25,18 @@ const { largeConfigYaml } = require("./gen-large-config");
 
 const ROOT = path.resolve(__dirname, "..");
 const args = process.argv.slice(2);
+const USAGE = "usage: node scripts/bench.js [--runs N] [--skip tests,verifier,synth-script,baseline,large] [--verifier-duration-ms N]\n";
+const KNOWN = ["--runs", "--skip", "--verifier-duration-ms"];
+if (args.includes("--help") || args.includes("-h")) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+for (let i = 0; i < args.length; i += 2) {
+  if (!KNOWN.includes(args[i]) || args[i + 1] === undefined) {
+    process.stderr.write(`bench: unexpected argument ${JSON.stringify(args[i])}\n${USAGE}`);
+    process.exit(2);
+  }
+}
 const option = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const RUNS = Number(option("--runs") ?? 5);
 const SKIP = new Set((option("--skip") ?? "").split(",").filter(Boolean));
