@@ -76,10 +76,17 @@ export function receiptClaims(input: ReceiptInput): ReceiptClaims {
   };
 }
 
+/** The encoded protected header, constant per signer. */
+const encodedHeaders = new WeakMap<ReceiptSigner, string>();
+
 /** Compact JWS with the signer's kid; the signer returns JOSE's raw r||s. */
 export async function signReceipt(signer: ReceiptSigner, claims: ReceiptClaims): Promise<string> {
-  const header = { alg: signer.alg, kid: signer.kid, typ: RECEIPT_TYP };
-  const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  let header = encodedHeaders.get(signer);
+  if (header === undefined) {
+    header = b64url(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ: RECEIPT_TYP }));
+    encodedHeaders.set(signer, header);
+  }
+  const signingInput = `${header}.${b64url(JSON.stringify(claims))}`;
   const signature = await signer.sign(Buffer.from(signingInput, "ascii"));
   if (signature.length !== 64) throw new Error(`receipt signer returned ${signature.length} bytes, not the 64 of ES256`);
   return `${signingInput}.${Buffer.from(signature).toString("base64url")}`;

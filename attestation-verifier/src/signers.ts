@@ -55,8 +55,8 @@ export function localSigner(privateKey: KeyObject, description = "local key"): R
     kid: publicJwk.kid,
     publicJwk,
     description,
-    // The callback form signs in libuv's thread pool, so the event loop keeps parsing and
-    // deciding meanwhile: measured +15-30 % decisions/s under load on 2 cores (scripts/bench-verifier.js).
+    // The callback form signs in libuv's thread pool: the event loop is what limits decisions
+    // per second, and dispatching costs it less than signing (scripts/bench-verifier.js, 2 cores).
     sign: (input) =>
       new Promise<Uint8Array>((resolve, reject) =>
         sign("sha256", input, { key: privateKey, dsaEncoding: "ieee-p1363" }, (err, signature) => (err ? reject(err) : resolve(signature)))
