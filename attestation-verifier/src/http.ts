@@ -30,7 +30,12 @@ const BASE_HEADERS = {
 };
 
 export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): VerifierResponse {
-  return { status, headers: { ...BASE_HEADERS, ...headers }, body: JSON.stringify(body) };
+  return jsonTextResponse(status, JSON.stringify(body), headers);
+}
+
+/** A response whose JSON body the caller has already written. */
+export function jsonTextResponse(status: number, json: string, headers: Record<string, string> = {}): VerifierResponse {
+  return { status, headers: { ...BASE_HEADERS, ...headers }, body: json };
 }
 
 export function errorResponse(code: RequestErrorCode, message: string, headers: Record<string, string> = {}): VerifierResponse {
@@ -40,8 +45,11 @@ export function errorResponse(code: RequestErrorCode, message: string, headers: 
 /** A header's value, whatever the case of its name; the first one if repeated. */
 export function header(req: VerifierRequest, name: string): string | undefined {
   const wanted = name.toLowerCase();
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (k.toLowerCase() === wanted) return typeof v === "string" ? v : v?.[0];
+  for (const k in req.headers) {
+    if (k.toLowerCase() === wanted) {
+      const v = req.headers[k];
+      return typeof v === "string" ? v : v?.[0];
+    }
   }
   return undefined;
 }

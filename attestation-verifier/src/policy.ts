@@ -84,13 +84,13 @@ export function planAttributeCondition(condition: string): PlannedCondition {
  * objects, so no claim name can make the engine treat a map as a protobuf message.
  */
 export function toCel(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.map(toCel);
-  if (value !== null && typeof value === "object") {
-    const map = new Map<string, unknown>();
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) map.set(k, toCel(v));
-    return map;
-  }
-  return value;
+  const object = value as Record<string, unknown>;
+  const map = new Map<string, unknown>();
+  // Object.keys, not entries: no [key, value] pair per claim (per request, on the event loop).
+  for (const k of Object.keys(object)) map.set(k, toCel(object[k]));
+  return map;
 }
 
 /** Validate a parsed policy document; throws PolicyError naming the first bad field. */

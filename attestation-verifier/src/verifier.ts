@@ -7,7 +7,7 @@
  */
 import { AuditRecord, AuditSink, stdoutSink } from "./audit";
 import { decisionFor } from "./decision";
-import { MAX_BODY_BYTES, VerifierRequest, VerifierResponse, errorResponse, header, jsonResponse } from "./http";
+import { MAX_BODY_BYTES, VerifierRequest, VerifierResponse, errorResponse, header, jsonResponse, jsonTextResponse } from "./http";
 import { VerifierPolicyDocument, errorMessage, preparePolicy, sha256Hex } from "./policy";
 import { Reason, RequestErrorCode } from "./reasons";
 import { receiptClaims, signReceipt } from "./receipt";
@@ -232,7 +232,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return errorResponse("verifier_unavailable", "The decision could not be recorded; nothing was released. Retry later.", {
         "retry-after": "5",
       });
-    return jsonResponse(200, { decision: "allow", reasons: [], receipt });
+    // A compact JWS is base64url and dots, nothing JSON must escape: the body is written, not serialised.
+    return jsonTextResponse(200, `{"decision":"allow","reasons":[],"receipt":"${receipt}"}`);
   }
 
   const routes: Record<string, { method: string; run: (req: VerifierRequest) => Promise<VerifierResponse> | VerifierResponse }> = {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { compileVerifierPolicy } from "../../lib/policy/document";
 import { EXAMPLE_DIGEST_A, examplePolicy } from "../../test/util";
 import { verifierFromEnv } from "../src/config";
-import { canonicalJson, policySha256, validatePolicyDocument } from "../src/policy";
+import { canonicalJson, planAttributeCondition, policySha256, toCel, validatePolicyDocument } from "../src/policy";
 import { ecThumbprint } from "../src/signers";
 import { examplePolicyDocument, serve, TestServer } from "./helpers";
 
@@ -43,6 +43,30 @@ describe("given policies compiled by lib/policy", () => {
     const roundTripped = JSON.parse(JSON.stringify(c.document, null, 2));
     expect(canonicalJson(roundTripped)).toBe(c.json);
     expect(policySha256(validatePolicyDocument(roundTripped))).toBe(c.sha256);
+  });
+});
+
+describe("given claims as the attribute condition sees them", () => {
+  const claims = JSON.parse('{"a":{"b":[{"c":1}],"e":[]},"__proto__":{"polluted":true},"n":11129,"s":null}');
+
+  it("then objects are maps at every depth, arrays lists, and a claim named __proto__ is only data", () => {
+    const cel = toCel(claims) as Map<string, unknown>;
+    expect([...cel.keys()]).toEqual(["a", "__proto__", "n", "s"]);
+    const a = cel.get("a") as Map<string, unknown>;
+    expect(a.get("b")).toEqual([new Map([["c", 1]])]);
+    expect(a.get("e")).toEqual([]);
+    expect(cel.get("__proto__")).toEqual(new Map([["polluted", true]]));
+    expect(cel.get("s")).toBeNull();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("when a condition reads nested maps, lists, numbers and the __proto__ claim, then CEL sees exactly the claims", () => {
+    const condition = planAttributeCondition(
+      "assertion.a.b[0].c == 1.0 && size(assertion.a.e) == 0 && assertion['__proto__'].polluted && assertion.n == 11129.0"
+    );
+    expect(condition(claims)).toEqual({ ok: true, value: true });
+    expect(planAttributeCondition("assertion.a.b[0].c == 2.0")(claims)).toEqual({ ok: true, value: false });
+    expect(planAttributeCondition("assertion.missing.x == 'y'")(claims)).toMatchObject({ ok: false });
   });
 });
 
