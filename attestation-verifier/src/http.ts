@@ -45,7 +45,7 @@ export function errorResponse(code: RequestErrorCode, message: string, headers: 
 /** A header's value, whatever the case of its name; the first one if repeated. */
 export function header(req: VerifierRequest, name: string): string | undefined {
   const wanted = name.toLowerCase();
-  for (const k in req.headers) {
+  for (const k of Object.keys(req.headers)) {
     if (k.toLowerCase() === wanted) {
       const v = req.headers[k];
       return typeof v === "string" ? v : v?.[0];
