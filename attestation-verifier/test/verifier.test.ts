@@ -334,6 +334,13 @@ describe("given a token signed by the right key but framed unusually, then it is
     expect(codes(res)).toEqual(["token_payload_invalid"]);
   });
 
+  it("when the signature is cut to half its length (still canonical base64url), then it does not verify", async () => {
+    const [h, p, sig] = signRaw(HEADER, claimsPart()).split(".");
+    const half = Buffer.from(sig, "base64url").subarray(0, 128).toString("base64url");
+    const res = await ask(verifier, { token: `${h}.${p}.${half}`, dataset: "insurance" });
+    expect(res.body.reasons).toEqual([{ code: "token_signature_invalid", message: REASONS.token_signature_invalid }]);
+  });
+
   it("when the JWKS publishes the kid with a 1024-bit RSA key, then the signature is not trusted (RS256 needs 2048 bits)", async () => {
     const weak = generateKeyPairSync("rsa", { modulusLength: 1024 });
     const weakJwks = await jwksServer([{ ...weak.publicKey.export({ format: "jwk" }), kid: "cs-weak", alg: "RS256", use: "sig" }]);
