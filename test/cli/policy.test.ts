@@ -75,19 +75,17 @@ describe("manatee policy", () => {
     expect(stdout).toMatch(/^usage: manatee policy --config FILE/);
   });
 
-  // The one end-to-end process run. The package has no ts-node and tests must not add it.
-  const tsNode = existsSync("node_modules/ts-node");
-  (tsNode ? test : test.skip)(
-    tsNode
-      ? "given a real process, then `manatee policy` prints the document and exits 0"
-      : "given a real process (SKIPPED: node_modules/ts-node is not installed, and compiled dist/ is not built in tests)",
-    () => {
-      const run = spawnSync("npx", ["ts-node", "--transpile-only", "bin/manatee.ts", "policy", "--config", EXAMPLE], {
-        encoding: "utf8",
-        env: { ...process.env, CHECKPOINT_DISABLE: "1" },
-      });
-      expect(run.status).toBe(0);
-      expect(JSON.parse(run.stdout)).toEqual(compileVerifierPolicy(loadPolicyFile(EXAMPLE)).document);
-    },
-  );
+  // The one end-to-end process run: the installed `manatee` bin (bin/manatee.js over dist/,
+  // which `npm ci` builds through `prepare`), exactly as `npx manatee` runs it.
+  test("given the installed CLI in a real process, then `manatee policy` prints the document and a bad file exits 1", () => {
+    expect(existsSync("dist/bin/manatee.js") ? "built" : "dist/ is missing: run `npm run build` (npm ci runs it)").toBe("built");
+    const env = { ...process.env, CHECKPOINT_DISABLE: "1" };
+    const ok = spawnSync(process.execPath, ["bin/manatee.js", "policy", "--config", EXAMPLE], { encoding: "utf8", env });
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual(compileVerifierPolicy(loadPolicyFile(EXAMPLE)).document);
+    const bad = spawnSync(process.execPath, ["bin/manatee.js", "policy", "--config", "test/fixtures/policies/no-such.yaml"], { encoding: "utf8", env });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toContain("no-such.yaml");
+  });
 });
