@@ -4,21 +4,11 @@ import { existsSync } from "node:fs";
 import { canonicalJson, compileVerifierPolicy } from "../../lib/policy/document";
 import { loadPolicyFile } from "../../lib/policy/load";
 
-// By explicit extension: jest resolves "bin/manatee" to the bin/manatee.js shim, which needs dist/.
-const { main } = require("../../bin/manatee.ts") as typeof import("../../bin/manatee");
+import { manatee } from "./run";
 
 const EXAMPLE = "stacks/example.cleanroom.yaml";
 const MANY_ERRORS = "test/fixtures/policies/many-errors.cleanroom.yaml";
 
-async function manatee(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, {
-    stdout: { write: (chunk: string) => (stdout += chunk) },
-    stderr: { write: (chunk: string) => (stderr += chunk) },
-  });
-  return { code, stdout, stderr };
-}
 
 describe("manatee policy", () => {
   test("given the example config, then it prints the verifier policy document as sorted, indented JSON and exits 0", async () => {

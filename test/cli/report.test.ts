@@ -10,22 +10,12 @@ import { platformNames } from "../../lib/policy/names";
 import { renderAccessReport } from "../../lib/report/access-report";
 import { examplePolicy } from "../util";
 
-// By explicit extension: jest resolves "bin/manatee" to the bin/manatee.js shim, which needs dist/.
-const { main } = require("../../bin/manatee.ts") as typeof import("../../bin/manatee");
+import { manatee } from "./run";
 
 const EXAMPLE = "stacks/example.cleanroom.yaml";
 const MANY_ERRORS = "test/fixtures/policies/many-errors.cleanroom.yaml";
 const NOW = "2026-06-01T00:00:00Z";
 
-async function manatee(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(argv, {
-    stdout: { write: (chunk: string) => (stdout += chunk) },
-    stderr: { write: (chunk: string) => (stderr += chunk) },
-  });
-  return { code, stdout, stderr };
-}
 
 describe("manatee report", () => {
   let dir: string;
