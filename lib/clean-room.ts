@@ -171,6 +171,14 @@ export class CleanRoom extends Construct {
       out(`dataset_${name.replace(/-/g, "_")}_stage2_bucket`, d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
       out(`dataset_${name.replace(/-/g, "_")}_outputs_bucket`, d.outputsBucket.bucketName, `Outputs of attested ${name} jobs`);
       out(`dataset_${name.replace(/-/g, "_")}_key`, d.key.cryptoKeyId, `Attestation-bound key of ${name}`);
+      if (d.readers.length > 0) {
+        // Impersonation mode: the workload's credential config names the reader its image may impersonate.
+        new TerraformOutput(this, `dataset_${name.replace(/-/g, "_")}_readers`, {
+          value: d.readers.map((r) => r.serviceAccount.email),
+          description: `Reader service accounts of ${name} (the access report says which approved image uses which)`,
+          staticId: true,
+        });
+      }
     }
     out("workload_identity_provider", this.dataPlane.pool.credentialAudience, "Audience of the TEE workload's external_account credential");
     out("tee_service_account", this.dataPlane.workload.serviceAccountEmail, "Service account attached to Confidential Space VMs");

@@ -139,6 +139,12 @@ describe("CleanRoom: the example room in two stacks", () => {
         expect(outputs).toContain(o);
       }
       expect(outputs).toContain("dataset_insurance_stage2_bucket");
+      // claims is an impersonation dataset: its workloads need the reader to impersonate; insurance (direct) has none
+      expect(outputs).toContain("dataset_claims_readers");
+      expect(outputs).not.toContain("dataset_insurance_readers");
+      expect(room.platform.output?.dataset_claims_readers.value).toEqual([
+        expect.stringMatching(/^\$\{google_service_account\.[^.]+\.email\}$/),
+      ]);
     });
   });
 
