@@ -15,6 +15,7 @@ function safeBucket(overrides: Partial<StorageBucketConfig> = {}): StorageBucket
     publicAccessPrevention: "enforced",
     encryption: { defaultKmsKeyName: CMEK },
     versioning: { enabled: true },
+    softDeletePolicy: { retentionDurationSeconds: 0 },
     labels: { component: "stage2", dataset: "insurance", "retention-days": "30" },
     lifecycleRule: [
       { action: { type: "Delete" }, condition: { age: 30 } },
@@ -33,6 +34,7 @@ describe("MCR-GCS2 bucket hardening", () => {
   test("given the safe data bucket, then no storage finding", () => {
     const { findings } = check(bucket(safeBucket()), { policy: examplePolicy() });
     expect(errors(findings)).toEqual([]);
+    expect(findings.filter((f) => f.level === "warning" && f.ruleId.startsWith("MCR-GCS"))).toEqual([]);
   });
 
   test("given uniform access turned off by an escape hatch, then an error with the fix", () => {
@@ -125,5 +127,28 @@ describe("MCR-GCS3 retention", () => {
     const audit = { name: "acme-audit", location: "us-central1", uniformBucketLevelAccess: true, publicAccessPrevention: "enforced", encryption: { defaultKmsKeyName: CMEK }, labels: { component: "audit" } };
     expect(of(check(bucket(audit)).findings, "MCR-GCS3")[0].message).toMatch(/^This audit bucket has no retention policy/);
     expect(of(check(bucket({ ...audit, retentionPolicy: { retentionPeriod: 400 * 86400 } })).findings, "MCR-GCS3")).toEqual([]);
+  });
+});
+
+describe("MCR-GCS3 soft delete and the retention promise", () => {
+  test("given a data bucket with no soft_delete_policy, then a warning: Google's 7-day default outlives the retention", () => {
+    const { findings } = check(bucket(safeBucket({ softDeletePolicy: undefined })), { policy: examplePolicy() });
+    expect(of(findings, "MCR-GCS3")).toEqual([]);
+    expect(of(findings, "MCR-GCS3", "warning").map((f) => f.message)).toEqual([
+      "Soft delete keeps deleted objects restorable for 7.0 more days (Google's default when soft_delete_policy is not set), so data outlives the dataset's 30-day retention. Set soft_delete_policy { retention_duration_seconds = 0 } (versioning already covers mistakes within the retention window).",
+    ]);
+  });
+
+  test("given soft delete switched off, then no warning", () => {
+    const { findings } = check(bucket(safeBucket({ softDeletePolicy: { retentionDurationSeconds: 0 } })), { policy: examplePolicy() });
+    expect(of(findings, "MCR-GCS3", "warning")).toEqual([]);
+  });
+
+  test("given soft delete turned back on by an escape hatch, then the warning names the days", () => {
+    const { findings } = check(
+      bucket(safeBucket({ softDeletePolicy: { retentionDurationSeconds: 0 } }), (b) => b.addOverride("soft_delete_policy.retention_duration_seconds", 14 * 86_400)),
+      { policy: examplePolicy() },
+    );
+    expect(of(findings, "MCR-GCS3", "warning")[0].message).toMatch(/^Soft delete keeps deleted objects restorable for 14\.0 more days, so data outlives/);
   });
 });

@@ -109,6 +109,18 @@ export const bucketRetention: Rule = {
         message: `Versioning keeps noncurrent versions, but no lifecycle rule deletes them within ${days} days of creation: add lifecycle_rule { action { type = "Delete" } condition { age = ${days}, with_state = "ARCHIVED" } } (or num_newer_versions = 1).`,
       });
     }
+    // Soft delete keeps deleted objects restorable past the lifecycle deletion (Google's default
+    // is 7 days when no soft_delete_policy is set): the data outlives its retention.
+    const softDelete = readNumber(dig(bucket.config, "soft_delete_policy.retention_duration_seconds"));
+    const softSeconds = softDelete.state === "absent" ? 7 * DAY_SECONDS : softDelete.state === "known" ? softDelete.value : undefined;
+    if (softDelete.state === "unknown") {
+      out.push({ level: "warning", message: `Cannot tell how long soft delete keeps deleted objects (${JSON.stringify(softDelete.raw)} seconds).` });
+    } else if (softSeconds !== undefined && softSeconds > 0) {
+      out.push({
+        level: "warning",
+        message: `Soft delete keeps deleted objects restorable for ${(softSeconds / DAY_SECONDS).toFixed(1)} more days${softDelete.state === "absent" ? " (Google's default when soft_delete_policy is not set)" : ""}, so data outlives the dataset's ${days}-day retention. Set soft_delete_policy { retention_duration_seconds = 0 } (versioning already covers mistakes within the retention window).`,
+      });
+    }
     const rp = block(bucket.config.retention_policy);
     if (rp) {
       const period = readNumber(rp.retention_period);
