@@ -4,7 +4,8 @@
  * Suppressions recorded in the JSON (`"//".manatee.suppressions`) are honoured.
  * No cdktf import: this reads JSON only.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { synthesizedStackFiles } from "../synthesized";
 import { basename, join } from "node:path";
 import { checkContext, CheckContextProps } from "../checks/context";
 import { checkTerraform, countByLevel } from "../checks/engine";
@@ -49,10 +50,8 @@ function readStacks(path: string): StackInput[] {
   if (statSync(path).isDirectory()) {
     const stacksDir = join(path, "stacks");
     if (existsSync(stacksDir) && statSync(stacksDir).isDirectory()) {
-      for (const name of readdirSync(stacksDir).sort()) {
-        const file = join(stacksDir, name, "cdk.tf.json");
-        if (existsSync(file)) files.push({ name, file });
-      }
+      // Only the stacks cdktf's manifest lists: stale directories of an earlier synth are not this app's.
+      files.push(...synthesizedStackFiles(path));
     } else if (existsSync(join(path, "cdk.tf.json"))) {
       files.push({ name: basename(path), file: join(path, "cdk.tf.json") });
     }

@@ -4,7 +4,8 @@
  * compiled policy as the infrastructure (names, principal sets, expiry, CEL, verifier
  * policy hash), optionally cross-checked against the synthesized stacks.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { synthesizedStackFiles } from "../synthesized";
 import { join } from "node:path";
 import { ATTRIBUTE_MAPPING } from "../policy/condition";
 import { IAM_POLICY_LIMITS, IMAGES_PER_READER } from "../policy/iam-limits";
@@ -462,20 +463,9 @@ export function writeAccessReport(outdir: string, policy: CleanRoomPolicy, optio
  * an earlier synth (of another config, say), and their grants are not this room's.
  */
 export function readSynthesizedStacks(outdir: string): SynthesizedStack[] {
-  const stacksDir = join(outdir, "stacks");
-  const manifestFile = join(outdir, "manifest.json");
-  const listed = existsSync(manifestFile)
-    ? Object.values((JSON.parse(readFileSync(manifestFile, "utf8")) as { stacks?: Record<string, { synthesizedStackPath?: string }> }).stacks ?? {})
-        .map((s) => s.synthesizedStackPath)
-        .filter((p): p is string => typeof p === "string")
-        .map((p) => join(outdir, p))
-    : undefined;
-  const names = existsSync(stacksDir) ? readdirSync(stacksDir).sort() : [];
-  const files = names
-    .map((n) => join(stacksDir, n, "cdk.tf.json"))
-    .filter((f) => existsSync(f) && (listed === undefined || listed.includes(f)));
+  const files = synthesizedStackFiles(outdir);
   if (files.length === 0) {
-    throw new Error(`No synthesized stacks under ${stacksDir}: run \`cdktf synth\` (or app.synth()) first.`);
+    throw new Error(`No synthesized stacks under ${join(outdir, "stacks")}: run \`cdktf synth\` (or app.synth()) first.`);
   }
-  return files.map((f) => JSON.parse(readFileSync(f, "utf8")) as SynthesizedStack);
+  return files.map(({ file }) => JSON.parse(readFileSync(file, "utf8")) as SynthesizedStack);
 }

@@ -1,5 +1,5 @@
 /** `manatee check`: the guardrails on synthesized JSON, as CI runs them. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { TerraformStack, Testing } from "cdktf";
@@ -154,5 +154,21 @@ describe("manatee check", () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`the policy ${policy} is invalid`);
     });
+  });
+});
+
+describe("manatee check on a cdktf.out directory", () => {
+  test("given a stale stack left by an earlier synth, then only the stacks cdktf's manifest lists are checked", async () => {
+    const out = mkdtempSync(join(tmpdir(), "manatee-check-out-"));
+    const stack = (name: string, json: unknown) => {
+      mkdirSync(join(out, "stacks", name), { recursive: true });
+      writeFileSync(join(out, "stacks", name, "cdk.tf.json"), JSON.stringify(json));
+    };
+    stack("old-room-platform", UNSAFE);
+    stack("room-platform", { resource: { google_storage_bucket: { scratch: SAFE_BUCKET } } });
+    writeFileSync(join(out, "manifest.json"), JSON.stringify({ stacks: { "room-platform": { synthesizedStackPath: "stacks/room-platform/cdk.tf.json" } } }));
+    const r = await manateeCheck("--config", out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("manatee check: 0 errors, 0 warnings, 0 info (0 suppressed) in 1 stack\n");
   });
 });
