@@ -3,7 +3,7 @@
  * rules: only attested principals (the principal sets of images approved for the
  * dataset, or a reader service account only they can impersonate) may use the data.
  */
-import { approvedDigests, datasetOwners, IamBinding, isCustomRole, notAttestedReader, permissionsReachData, Reach, serviceAccountRef } from "./iam";
+import { approvedDigests, datasetOwners, IamBinding, iamDeclaration, IamTarget, isCustomRole, notAttestedReader, permissionsReachData, Reach, serviceAccountRef } from "./iam";
 import { CheckContext, FindingLevel, RuleResult } from "./model";
 import { describeKind, Principal } from "./principals";
 import { ResourceIndex, TfResource } from "./resource-index";
@@ -61,21 +61,44 @@ export function roleUse(
   return grantsAccess(role) ? "use" : "none";
 }
 
-/**
- * Judge every member of a binding against the attested-only resources it reaches and
- * return one result per offending member.
- */
-export function attestedOnlyResults(
-  binding: IamBinding,
-  reach: Reach,
-  isProtected: (r: TfResource) => boolean,
-  what: string,
-  grantsAccess: (role: string) => boolean,
-  index: ResourceIndex,
-  context: CheckContext,
-  fix: string,
-  ownerRole?: string,
-): RuleResult[] {
+/** What an attested-only rule protects and how it judges grants (MCR-KMS1, MCR-GCS1). */
+export interface AttestedOnlySpec {
+  /** The protected resource, in findings: "dataset key". */
+  readonly what: string;
+  /** The same, in the warning for IAM declarations that cannot be read. */
+  readonly opaqueWhat: string;
+  /** The protected resources of this kind that a grant reaches (resource, ring or project level). */
+  readonly reached: (target: IamTarget, index: ResourceIndex, context: CheckContext) => Reach;
+  readonly isProtected: (r: TfResource) => boolean;
+  /** Whether a predefined role gives access (custom roles are judged by their permissions). */
+  readonly grantsAccess: (role: string) => boolean;
+  readonly fix: string;
+  /** The one role the dataset's declared owners may hold. */
+  readonly ownerRole?: string;
+}
+
+/** The `check` of an attested-only rule: every member of every binding judged against what it reaches. */
+export function attestedOnlyCheck(spec: AttestedOnlySpec): (resource: TfResource, index: ResourceIndex, context: CheckContext) => RuleResult[] {
+  return (resource, index, context) => {
+    const decl = iamDeclaration(resource, index);
+    if (!decl) return [];
+    if (decl.opaque) {
+      return spec.reached(decl, index, context).resources.some(spec.isProtected)
+        ? [
+            {
+              level: "warning",
+              message: `Cannot read the grants of ${resource.address} (${decl.opaque}), which reaches ${spec.opaqueWhat}. Use a literal policy or a google_iam_policy data source so the grants can be checked.`,
+            },
+          ]
+        : [];
+    }
+    return decl.bindings.flatMap((binding) => attestedOnlyResults(binding, spec.reached(binding, index, context), spec, index, context));
+  };
+}
+
+/** Judge every member of a binding against the attested-only resources it reaches; one result per offending member. */
+function attestedOnlyResults(binding: IamBinding, reach: Reach, spec: AttestedOnlySpec, index: ResourceIndex, context: CheckContext): RuleResult[] {
+  const { isProtected, what, grantsAccess, fix, ownerRole } = spec;
   const use = roleUse(binding.role, grantsAccess, binding.permissions);
   if (use === "none") return [];
   const roleText = binding.role ?? `the unresolved role ${JSON.stringify(binding.rawRole)}`;

@@ -4,10 +4,9 @@
  * key ring, or on the project — breaks attestation-bound access.
  */
 import { COMPONENT } from "../../common";
-import { attestedOnlyResults } from "../attested-access";
-import { iamDeclaration, isIamResourceType, keysReached } from "../iam";
-import { Rule, RuleResult } from "../model";
-import { TfResource } from "../resource-index";
+import { attestedOnlyCheck } from "../attested-access";
+import { isIamResourceType, keysReached } from "../iam";
+import { Rule } from "../model";
 import { componentOf } from "../values";
 
 /** Roles that use a key's material or can grant that use (admin sets IAM policy). */
@@ -22,32 +21,13 @@ export const datasetKeyAccess: Rule = {
   level: "error",
   title: "Only attested principal sets of approved images may use a dataset key",
   resourceTypes: (type) => isIamResourceType(type) && /^google_(kms_crypto_key|kms_key_ring|project)_iam_/.test(type),
-  check(resource, index, context) {
-    const decl = iamDeclaration(resource, index);
-    if (!decl) return [];
-    const isDatasetKey = (k: TfResource) => componentOf(k) === COMPONENT.datasetKey;
-    if (decl.opaque) {
-      const reach = keysReached(decl, index, context);
-      return reach.resources.some(isDatasetKey)
-        ? [{ level: "warning", message: `Cannot read the grants of ${resource.address} (${decl.opaque}), which reaches a dataset key. Use a literal policy or a google_iam_policy data source so the grants can be checked.` }]
-        : [];
-    }
-    const out: RuleResult[] = [];
-    for (const binding of decl.bindings) {
-      out.push(
-        ...attestedOnlyResults(
-          binding,
-          keysReached(binding, index, context),
-          isDatasetKey,
-          "dataset key",
-          grantsKeyUse,
-          index,
-          context,
-          "Only principalSet://…/attribute.image_digest/<approved digest> members (or a reader service account only they can impersonate) may use a dataset key: remove this grant, or grant roles/cloudkms.cryptoKeyDecrypter to the approved image's principal set. Data owners listed in the policy may hold roles/cloudkms.cryptoKeyEncrypter only.",
-          ENCRYPT_ONLY_ROLE,
-        ),
-      );
-    }
-    return out;
-  },
+  check: attestedOnlyCheck({
+    what: "dataset key",
+    opaqueWhat: "a dataset key",
+    reached: keysReached,
+    isProtected: (k) => componentOf(k) === COMPONENT.datasetKey,
+    grantsAccess: grantsKeyUse,
+    fix: "Only principalSet://…/attribute.image_digest/<approved digest> members (or a reader service account only they can impersonate) may use a dataset key: remove this grant, or grant roles/cloudkms.cryptoKeyDecrypter to the approved image's principal set. Data owners listed in the policy may hold roles/cloudkms.cryptoKeyEncrypter only.",
+    ownerRole: ENCRYPT_ONLY_ROLE,
+  }),
 };

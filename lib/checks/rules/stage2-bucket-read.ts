@@ -4,10 +4,9 @@
  * exactly what the clean room exists to prevent.
  */
 import { COMPONENT } from "../../common";
-import { attestedOnlyResults } from "../attested-access";
-import { bucketsReached, iamDeclaration, isIamResourceType } from "../iam";
-import { Rule, RuleResult } from "../model";
-import { TfResource } from "../resource-index";
+import { attestedOnlyCheck } from "../attested-access";
+import { bucketsReached, isIamResourceType } from "../iam";
+import { Rule } from "../model";
 import { componentOf } from "../values";
 
 /** Roles that read or list objects (or can grant that). */
@@ -26,30 +25,12 @@ export const stage2BucketRead: Rule = {
   level: "error",
   title: "Only attested principals may read stage-2 and outputs buckets",
   resourceTypes: (type) => isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type),
-  check(resource, index, context) {
-    const decl = iamDeclaration(resource, index);
-    if (!decl) return [];
-    const isProtected = (b: TfResource) => READ_PROTECTED.has(componentOf(b) ?? "");
-    if (decl.opaque) {
-      return bucketsReached(decl, index, context).resources.some(isProtected)
-        ? [{ level: "warning", message: `Cannot read the grants of ${resource.address} (${decl.opaque}), which reaches a stage-2 or outputs bucket. Use a literal policy or a google_iam_policy data source so the grants can be checked.` }]
-        : [];
-    }
-    const out: RuleResult[] = [];
-    for (const binding of decl.bindings) {
-      out.push(
-        ...attestedOnlyResults(
-          binding,
-          bucketsReached(binding, index, context),
-          isProtected,
-          "stage-2/outputs bucket",
-          grantsObjectRead,
-          index,
-          context,
-          "Researchers read stage-1 buckets only; grant read access on stage-2 and outputs buckets to the approved images' principal sets (or the dataset's attested reader service account), and give uploaders roles/storage.objectCreator instead.",
-        ),
-      );
-    }
-    return out;
-  },
+  check: attestedOnlyCheck({
+    what: "stage-2/outputs bucket",
+    opaqueWhat: "a stage-2 or outputs bucket",
+    reached: bucketsReached,
+    isProtected: (b) => READ_PROTECTED.has(componentOf(b) ?? ""),
+    grantsAccess: grantsObjectRead,
+    fix: "Researchers read stage-1 buckets only; grant read access on stage-2 and outputs buckets to the approved images' principal sets (or the dataset's attested reader service account), and give uploaders roles/storage.objectCreator instead.",
+  }),
 };
