@@ -63,14 +63,26 @@ export function withoutTokenCreationTraces<T>(fn: () => T): T {
   }
 }
 
+/** What the app prints for a failed synth: the located problems, or a stack trace for a bug. */
+export function synthErrorMessage(err: unknown, configPath: string): string {
+  if (err instanceof PolicyError || err instanceof IamPolicyLimitError) return err.message;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOENT" || code === "EISDIR" || code === "EACCES") {
+    return (
+      `CLEANROOM_CONFIG: cannot read ${configPath} (${code}). ` +
+      `Set CLEANROOM_CONFIG to a clean-room YAML file, or unset it to synthesize stacks/example.cleanroom.yaml.`
+    );
+  }
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
 if (require.main === module) {
   const config = process.env.CLEANROOM_CONFIG ? path.resolve(process.env.CLEANROOM_CONFIG) : defaultConfigPath();
   try {
     const app = synthesize(config);
     process.stderr.write(`synthesized ${path.relative(process.cwd(), config)} into ${app.outdir}/\n`);
   } catch (err) {
-    const known = err instanceof PolicyError || err instanceof IamPolicyLimitError;
-    process.stderr.write(`${known ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`${synthErrorMessage(err, config)}\n`);
     process.exitCode = 1;
   }
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { Lazy } from "cdktf";
-import { defaultConfigPath, synthesize, withoutTokenCreationTraces } from "../bin/main";
+import { defaultConfigPath, synthErrorMessage, synthesize, withoutTokenCreationTraces } from "../bin/main";
 
 const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
 
@@ -88,5 +88,19 @@ describe("the app's synth-time suppression of token-creation traces", () => {
     } finally {
       delete process.env.MANATEE_TOKEN_TRACES;
     }
+  });
+});
+
+describe("the cdktf app's errors", () => {
+  test("given a CLEANROOM_CONFIG that does not exist, then the message names the variable and the fix, not a stack trace", () => {
+    let thrown: unknown;
+    try {
+      synthesize("/nonexistent/room.yaml", mkdtempSync(path.join(tmpdir(), "manatee-missing-")));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(synthErrorMessage(thrown, "/nonexistent/room.yaml")).toBe(
+      "CLEANROOM_CONFIG: cannot read /nonexistent/room.yaml (ENOENT). Set CLEANROOM_CONFIG to a clean-room YAML file, or unset it to synthesize stacks/example.cleanroom.yaml.",
+    );
   });
 });
