@@ -33,12 +33,6 @@ export function isInResidency(location: string, residency: readonly string[]): b
   });
 }
 
-/** One additive IAM grant: a member, optionally conditional. */
-export interface IamGrant {
-  readonly member: string;
-  readonly condition?: IamCondition;
-}
-
 /** Terraform shape of an IAM condition block. */
 export function conditionBlock(condition: IamCondition | undefined) {
   return condition

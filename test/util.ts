@@ -1,7 +1,6 @@
 /** Test helpers: synthesize a stack and look into the JSON. */
 import { App, TerraformStack, Testing } from "cdktf";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
-import { Construct } from "constructs";
 import { CleanRoomPolicy, normalizePolicy } from "../lib/policy/model";
 
 export type SynthJson = {
@@ -102,9 +101,4 @@ export function examplePolicy(overrides: Partial<Parameters<typeof normalizePoli
     },
     ...overrides,
   });
-}
-
-/** Unused-construct guard for tests that only need a scope. */
-export function scopeOf(stack: TerraformStack): Construct {
-  return stack;
 }
