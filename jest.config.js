@@ -1,7 +1,7 @@
 /** Tests transpile only (isolatedModules); `npm run typecheck` does the full type check. */
 module.exports = {
   testEnvironment: "node",
-  roots: ["<rootDir>/test", "<rootDir>/attestation-verifier/test"],
+  roots: ["<rootDir>/test", "<rootDir>/attestation-verifier/test", "<rootDir>/job-service/test"],
   testMatch: ["**/*.test.ts"],
   // .ts first: bin/manatee.js is a shim over dist/; tests load the TypeScript sources.
   moduleFileExtensions: ["ts", "js", "json"],
