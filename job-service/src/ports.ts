@@ -78,7 +78,16 @@ export interface JobRecord {
   readonly purpose: string;
   readonly envs: readonly { readonly key: string; readonly value: string }[];
   /** Content-addressed workspace tarball. */
-  readonly workspace: { readonly object: string; readonly sha256: string; readonly size: number; readonly files: readonly WorkspaceFile[] };
+  readonly workspace: {
+    readonly object: string;
+    readonly sha256: string;
+    readonly size: number;
+    readonly files: readonly WorkspaceFile[];
+    /** Python requirements found at submit (requirements*.txt, notebook `!pip install` / `%pip install` lines). */
+    readonly dependencies: readonly string[];
+  };
+  /** Set when the build starts. */
+  readonly buildId?: string;
   readonly build?: BuildRecord;
   readonly buildStartedAt?: string;
   readonly decisions: Readonly<Record<string, DatasetDecision>>;

@@ -35,6 +35,30 @@ export interface VerifierPolicyDocument {
   readonly allowDebug: boolean;
   readonly datasets: readonly string[];
   readonly approvals: readonly VerifierApproval[];
+  /**
+   * Per-job approvals (docs/job-path.md): a token is approved for `dataset` when its
+   * `submods.container.image_signatures` holds a signature by the dataset's approver key
+   * (`signatureAlgorithm` + `keyId`) and `attributeCondition` (the dataset's job-approval
+   * provider condition, verbatim) holds. Absent when no dataset has an approver key.
+   */
+  readonly jobApprovals?: readonly VerifierJobApproval[];
+  /** Output release (quarantine → release bucket); absent when the room has no job path. */
+  readonly release?: VerifierReleaseSettings;
+}
+
+export interface VerifierJobApproval {
+  readonly dataset: string;
+  /** Lowercase hex SHA-256 of the approver key's DER public key. */
+  readonly keyId: string;
+  readonly signatureAlgorithm: "ECDSA_P256_SHA256";
+  readonly attributeCondition: string;
+}
+
+export interface VerifierReleaseSettings {
+  readonly quarantineBucket: string;
+  readonly releaseBucket: string;
+  /** TEE VMs are named `<instancePrefix>-<job uuid>`: a token may release only into its own job's prefix. */
+  readonly instancePrefix: string;
 }
 
 export interface CompiledVerifierPolicy {
