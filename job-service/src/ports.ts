@@ -118,7 +118,7 @@ export interface JobStore {
   get(id: number): Promise<JobRecord | undefined>;
   getByUuid(uuid: string): Promise<JobRecord | undefined>;
   /** Newest first; `deleted` jobs excluded unless asked. */
-  list(filter: { creator?: string; statuses?: readonly JobStatus[] }, page: number, pageSize: number): Promise<{ jobs: JobRecord[]; total: number }>;
+  list(filter: { creator?: string; statuses?: readonly JobStatus[]; includeDeleted?: boolean }, page: number, pageSize: number): Promise<{ jobs: JobRecord[]; total: number }>;
   countInProgress(creator: string): Promise<number>;
   /** Applies the patch only if the stored version equals `expectedVersion`; else PreconditionFailedError. */
   update(id: number, expectedVersion: number, patch: JobPatch): Promise<JobRecord>;
