@@ -4,7 +4,7 @@
  * exactly the same expression. Image digests are NOT part of it: they live in the
  * principal sets (members.ts), so the condition's length does not grow with approvals.
  */
-import { CleanRoomPolicy } from "./model";
+import { CleanRoomPolicy, jobsOf } from "./model";
 import { manateeContract } from "./names";
 
 /** Google's limit on `attribute_condition` (IAM API, WorkloadIdentityPoolProvider). */
@@ -96,3 +96,106 @@ export const ATTRIBUTE_MAPPING: Readonly<Record<string, string>> = {
   "attribute.hwmodel": "assertion.hwmodel",
   "attribute.swversion": "assertion.swversion[0]",
 };
+
+// ---- per-job approval (docs/job-path.md)
+
+/**
+ * The group a job pool's provider maps every admitted token to. Duplicated from
+ * job-service/src/config.ts (JOB_APPROVED_GROUP): lib may not import job-service code;
+ * test/policy/job-service-config.test.ts pins the two equal.
+ */
+export const JOB_APPROVED_GROUP = "job-approved";
+/** The one algorithm approver keys sign with (Cloud KMS EC_SIGN_P256_SHA256). */
+export const APPROVER_SIGNATURE_ALGORITHM = "ECDSA_P256_SHA256";
+
+/**
+ * A job pool's mapping: the compact subject (as the room's pool) and the constant group that
+ * grants name. The signer cannot be mapped (pitfall 15): it is in the condition instead.
+ */
+export const JOB_APPROVAL_ATTRIBUTE_MAPPING: Readonly<Record<string, string>> = {
+  "google.subject": ATTRIBUTE_MAPPING["google.subject"],
+  "google.groups": `[${JSON.stringify(JOB_APPROVED_GROUP)}]`,
+};
+
+export class JobApprovalConditionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JobApprovalConditionError";
+  }
+}
+
+const CONTAINER = "assertion.submods.container";
+
+/**
+ * The job pool condition of `dataset`: the room's clauses, no command or environment override
+ * (beyond jobs.allowEnvOverrides), no restart, and a signature by the dataset's approver key.
+ * Real tokens omit absent keys, so each override clause tests `has` first.
+ */
+export function jobApprovalConditionClauses(policy: CleanRoomPolicy, dataset: string): ConditionClause[] {
+  const d = policy.datasets.find((x) => x.name === dataset);
+  if (!d) {
+    throw new JobApprovalConditionError(
+      `dataset "${dataset}" is not declared; declare it under datasets (one of ${policy.datasets.map((x) => x.name).join(", ")}).`,
+    );
+  }
+  const fingerprint = d.approverKey?.fingerprint;
+  if (fingerprint === undefined || !/^[0-9a-f]{64}$/.test(fingerprint)) {
+    throw new JobApprovalConditionError(
+      `datasets.${dataset}.approverKey.fingerprint is ${fingerprint === undefined ? "missing" : JSON.stringify(fingerprint)}: ` +
+        `per-job approval needs the approver key's fingerprint (64 lowercase hex digits); print it with ` +
+        `\`manatee jobs approver-key --dataset ${dataset}\` after the first deploy and add it to the room file.`,
+    );
+  }
+  const allowedEnv = jobsOf(policy).allowEnvOverrides;
+  const env: ConditionClause =
+    allowedEnv.length === 0
+      ? {
+          cel: `(!has(${CONTAINER}.env_override) || size(${CONTAINER}.env_override) == 0)`,
+          meaning: "The operator set no environment variable at launch (no tee-env-*).",
+        }
+      : {
+          cel: `(!has(${CONTAINER}.env_override) || ${CONTAINER}.env_override.all(k, k in [${allowedEnv.map(celString).join(", ")}]))`,
+          meaning: `The operator set no environment variable at launch other than ${allowedEnv.join(", ")}.`,
+        };
+  return [
+    ...attributeConditionClauses(policy),
+    {
+      cel: `(!has(${CONTAINER}.cmd_override) || size(${CONTAINER}.cmd_override) == 0)`,
+      meaning: "The operator did not replace the image's command (no tee-cmd): the job runs what was reviewed.",
+    },
+    env,
+    {
+      cel: `(!has(${CONTAINER}.restart_policy) || ${CONTAINER}.restart_policy == 'Never')`,
+      meaning: "The job runs once: no restart after it exits.",
+    },
+    {
+      cel: `has(${CONTAINER}.image_signatures)`,
+      meaning: "The launcher verified at least one signature of the image.",
+    },
+    {
+      cel:
+        `${CONTAINER}.image_signatures.exists(s, s.signature_algorithm == ${celString(APPROVER_SIGNATURE_ALGORITHM)} && ` +
+        `s.key_id == ${celString(fingerprint)})`,
+      meaning: `The image digest is signed by dataset ${dataset}'s approver key (fingerprint ${fingerprint}): its owner approved this job.`,
+    },
+  ];
+}
+
+/** Compile the job pool condition of `dataset`; throws past Google's 4096 characters. */
+export function compileJobApprovalCondition(policy: CleanRoomPolicy, dataset: string): string {
+  const condition = jobApprovalConditionClauses(policy, dataset)
+    .map((c) => c.cel)
+    .join(" && ");
+  if (condition.length > ATTRIBUTE_CONDITION_MAX_LENGTH) {
+    throw new JobApprovalConditionError(
+      `The job approval condition of dataset "${dataset}" is ${condition.length} characters; Google's limit is ` +
+        `${ATTRIBUTE_CONDITION_MAX_LENGTH}. Shorten jobs.allowEnvOverrides, reduce tee.hardware or shorten the project id.`,
+    );
+  }
+  return condition;
+}
+
+/** Datasets whose owners have put their approver key's fingerprint in the room file. */
+export function jobApprovalDatasets(policy: CleanRoomPolicy): string[] {
+  return policy.datasets.filter((d) => d.approverKey !== undefined).map((d) => d.name);
+}

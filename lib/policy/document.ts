@@ -4,7 +4,7 @@
  * attestation-verifier package shares with lib/policy.
  */
 import { createHash } from "node:crypto";
-import { compileAttributeCondition } from "./condition";
+import { APPROVER_SIGNATURE_ALGORITHM, compileAttributeCondition, compileJobApprovalCondition } from "./condition";
 import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy } from "./model";
 import { approvalEnd } from "./members";
 import { manateeContract } from "./names";
@@ -81,7 +81,20 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** One entry per dataset whose approver key fingerprint is in the room file, in policy order. */
+export function verifierJobApprovals(policy: CleanRoomPolicy): VerifierJobApproval[] {
+  return policy.datasets
+    .filter((d) => d.approverKey !== undefined)
+    .map((d) => ({
+      dataset: d.name,
+      keyId: d.approverKey!.fingerprint,
+      signatureAlgorithm: APPROVER_SIGNATURE_ALGORITHM,
+      attributeCondition: compileJobApprovalCondition(policy, d.name),
+    }));
+}
+
 export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifierPolicy {
+  const jobApprovals = verifierJobApprovals(policy);
   const document: VerifierPolicyDocument = {
     version: VERIFIER_POLICY_VERSION,
     cleanRoom: policy.name,
@@ -99,6 +112,8 @@ export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifier
       approvedBy: a.approvedBy,
       ...(a.expires !== undefined ? { expires: a.expires, notAfter: approvalEnd(a.expires) } : {}),
     })),
+    // Absent, not empty, without approver keys: rooms without the job path keep their hash.
+    ...(jobApprovals.length > 0 ? { jobApprovals } : {}),
   };
   const json = canonicalJson(document);
   return { document, json, sha256: createHash("sha256").update(json).digest("hex") };

@@ -8,3 +8,4 @@ export * from "./members";
 export * from "./document";
 export * from "./cidr";
 export * from "./iam-limits";
+export * from "./job-service-config";

@@ -47,7 +47,46 @@ export interface DatasetPolicy {
    * @default []
    */
   readonly owners: readonly string[];
+  /**
+   * The dataset's approver key (Cloud KMS, created by the first deploy). Until its fingerprint
+   * is here, per-job approval for this dataset is off; standing approvals still work.
+   * @default - none: per-job approval off
+   */
+  readonly approverKey?: ApproverKeyPolicy;
 }
+
+/** A data owner's approver key, as the room file names it. */
+export interface ApproverKeyPolicy {
+  /**
+   * Lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo: the `key_id` Confidential Space
+   * puts in `submods.container.image_signatures` (`manatee jobs approver-key --dataset <d>` prints it).
+   */
+  readonly fingerprint: string;
+}
+
+/** The researcher's stage-2 job path (docs/job-path.md). */
+export interface JobsPolicy {
+  /** Approved executor bases, `sha256:` digests: a job image is one of them plus one workspace layer. @default [] */
+  readonly executorBases: readonly string[];
+  /** Pull reference jobs are built from, `registry/repo@sha256:…`; its digest must be in executorBases. @default - none */
+  readonly executorBase?: string;
+  /** Jobs in progress per researcher. @default 3 */
+  readonly maxJobsInProgressPerResearcher: number;
+  /** Minutes from launch after which a job's VM is stopped (10..1440). @default 360 */
+  readonly timeoutMinutes: number;
+  /** `tee-env-*` names a job may set at launch (`[A-Z_][A-Z0-9_]*`). @default [] */
+  readonly allowEnvOverrides: readonly string[];
+  /** Largest workspace tarball accepted, in MiB. @default 256 */
+  readonly maxWorkspaceMiB: number;
+}
+
+export const DEFAULT_JOBS: JobsPolicy = {
+  executorBases: [],
+  maxJobsInProgressPerResearcher: 3,
+  timeoutMinutes: 360,
+  allowEnvOverrides: [],
+  maxWorkspaceMiB: 256,
+};
 
 export interface Approval {
   /** `sha256:` followed by 64 lowercase hex digits. */
@@ -232,6 +271,13 @@ export interface CleanRoomPolicy {
   readonly cluster?: ClusterSettings;
   /** Absent: the database construct's defaults. */
   readonly database?: DatabaseSettings;
+  /** The job path's settings. @default DEFAULT_JOBS (normalizePolicy always sets it) */
+  readonly jobs?: JobsPolicy;
+}
+
+/** The room's job settings, defaults filled in (a hand-built policy may omit `jobs`). */
+export function jobsOf(policy: Pick<CleanRoomPolicy, "jobs">): JobsPolicy {
+  return policy.jobs ?? DEFAULT_JOBS;
 }
 
 /** Input shape: what a TypeScript caller writes; `normalizePolicy` fills in defaults. */
@@ -245,7 +291,13 @@ export interface CleanRoomPolicyInput {
   readonly verifier?: Partial<VerifierPolicy>;
   readonly datasets: Record<
     string,
-    { retentionDays?: number; stage1: Stage1Policy; access?: AccessMode; owners?: readonly string[] }
+    {
+      retentionDays?: number;
+      stage1: Stage1Policy;
+      access?: AccessMode;
+      owners?: readonly string[];
+      approverKey?: ApproverKeyPolicy;
+    }
   >;
   readonly approvals?: readonly Approval[];
   readonly researchers?: readonly string[];
@@ -253,6 +305,7 @@ export interface CleanRoomPolicyInput {
   readonly jupyterhub?: JupyterHubSettingsInput;
   readonly cluster?: Partial<ClusterSettings>;
   readonly database?: Partial<DatabaseSettings>;
+  readonly jobs?: Partial<JobsPolicy>;
 }
 
 export const DEFAULT_VERIFIER_AUDIENCE = "https://manatee-cdktf.invalid/verifier/release";
@@ -287,6 +340,7 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       stage1: d.stage1,
       access: d.access ?? "direct",
       owners: d.owners ?? [],
+      ...(d.approverKey !== undefined ? { approverKey: { fingerprint: d.approverKey.fingerprint } } : {}),
     })),
     approvals: input.approvals ?? [],
     researchers: input.researchers ?? [],
@@ -302,6 +356,14 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
         }
       : undefined,
     database: input.database ? { deletionProtection: input.database.deletionProtection ?? true } : undefined,
+    jobs: {
+      executorBases: input.jobs?.executorBases ?? DEFAULT_JOBS.executorBases,
+      ...(input.jobs?.executorBase !== undefined ? { executorBase: input.jobs.executorBase } : {}),
+      maxJobsInProgressPerResearcher: input.jobs?.maxJobsInProgressPerResearcher ?? DEFAULT_JOBS.maxJobsInProgressPerResearcher,
+      timeoutMinutes: input.jobs?.timeoutMinutes ?? DEFAULT_JOBS.timeoutMinutes,
+      allowEnvOverrides: input.jobs?.allowEnvOverrides ?? DEFAULT_JOBS.allowEnvOverrides,
+      maxWorkspaceMiB: input.jobs?.maxWorkspaceMiB ?? DEFAULT_JOBS.maxWorkspaceMiB,
+    },
   };
 }
 

@@ -309,7 +309,30 @@ export function dataPlaneNames(policy: { name: string; project: string }) {
      */
     readerServiceAccountId: (dataset: string, reader = 1) =>
       resourceName("serviceAccountId", room, dataset, reader === 1 ? "rd" : `rd${reader}`),
+    /**
+     * Per-dataset pool of per-job approvals (docs/job-path.md): signatures cannot be mapped to
+     * attributes, so each dataset's signer lives in its own pool's condition.
+     */
+    jobPoolId: (dataset: string) => resourceName("workloadIdentityPoolId", room, dataset, "jobs"),
+    /** Provider of each job pool: ManaTEE's SDK hard-codes the id, as for the room's pool. */
+    jobProviderId: manateeContract(room, policy.project).wifProviderId,
+    /** The dataset owners' approver key (ASYMMETRIC_SIGN), on the dataset key ring. */
+    approverKey: (dataset: string) => resourceName("cryptoKey", dataset, "approver"),
+    /** Artifact Registry repository the owners push cosign signatures to (`tee-signed-image-repos`). */
+    signatureRepositoryId: (dataset: string) => resourceName("artifactRepository", room, dataset, "approvals"),
+    /**
+     * Project custom roles of ManaTEE's SDK (custom role ids take no '-'): `projects.get` alone (the
+     * SDK reads the project number), and bucket get + object get/list for stage-1 readers.
+     */
+    projectReaderRoleId: resourceName("customRoleId", `manatee_${room.replace(/-/g, "_")}_project_get`),
+    stage1ReaderRoleId: resourceName("customRoleId", `manatee_${room.replace(/-/g, "_")}_stage1_reader`),
+    bucketMetadataRoleId: resourceName("customRoleId", `manatee_${room.replace(/-/g, "_")}_bucket_get`),
   };
+}
+
+/** `<region>-docker.pkg.dev/<project>/<repository>`: a regional Docker repository's path. */
+export function dockerRepositoryPath(region: string, project: string, repositoryId: string): string {
+  return `${region}-docker.pkg.dev/${project}/${repositoryId}`;
 }
 
 /** Names of the platform's Google identities, derived from the policy alone. */

@@ -64,6 +64,12 @@ export interface ValidateOptions {
 // ---- the rules' vocabulary (the JSON schema encodes the same; test/policy/schema.test.ts keeps them in step)
 
 export const POLICY_LIMITS = {
+  /** Job timeout bounds (minutes from launch): 10 minutes to a day. */
+  minJobTimeoutMinutes: 10,
+  maxJobTimeoutMinutes: 1440,
+  /** Largest workspace the job service accepts (MiB); bigger belongs in a dataset, not a workspace. */
+  maxWorkspaceMiB: 4096,
+  maxJobsInProgressPerResearcher: 100,
   /** Longest retention the loader accepts: ten years. Longer is a typo more often than a need. */
   maxRetentionDays: 3650,
   /** Confidential Space caps a custom token audience at 512 bytes. */
@@ -83,6 +89,10 @@ const DOMAIN = /^([A-Za-z0-9-]+\.)+[A-Za-z]{2,}$/;
 const BUCKET = /^[a-z0-9][-_a-z0-9]{1,61}[a-z0-9]$/;
 const MACHINE_TYPE = /^([a-z][a-z0-9]*)-[a-z0-9-]+$/;
 const STATE_PREFIX = /^[^/\s](.*[^/\s])?$/;
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+/** `host/path@sha256:<64 hex>`: a pull reference pinned by digest. */
+const PINNED_IMAGE = /^[a-z0-9][-a-z0-9.]*(:[0-9]+)?(\/[a-z0-9][-a-z0-9._]*)+@(sha256:[0-9a-f]{64})$/;
+const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 
 /**
  * JupyterHub usernames the job service can carry: ManaTEE names each job's image and
@@ -108,11 +118,13 @@ const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES"];
 const FIELDS = {
   root: [
     "name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend",
-    "jupyterhub", "cluster", "database",
+    "jupyterhub", "cluster", "database", "jobs",
   ],
   tee: ["hardware", "machineType", "allowDebug"],
   verifier: ["audience"],
-  dataset: ["retentionDays", "stage1", "access", "owners"],
+  dataset: ["retentionDays", "stage1", "access", "owners", "approverKey"],
+  approverKey: ["fingerprint"],
+  jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
   approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires"],
   backend: ["bucket", "prefix"],
   jupyterhub: ["authenticator", "users", "admins", "exposure", "storageCapacity", "egress"],
@@ -187,6 +199,14 @@ const EXPECT = {
   networkName: 'a non-empty name for the network, such as "office"',
   database: "the database settings: { deletionProtection }",
   deletionProtection: "true or false (false only for throwaway rooms)",
+  approverKey:
+    "the approver key: { fingerprint } (print it with `manatee jobs approver-key --dataset <dataset>` after the first deploy)",
+  fingerprint:
+    "64 lowercase hex digits: the SHA-256 of the approver key's DER public key, as `manatee jobs approver-key --dataset <dataset>` prints it",
+  jobs: "the job settings: { executorBases, executorBase, maxJobsInProgressPerResearcher, timeoutMinutes, allowEnvOverrides, maxWorkspaceMiB }",
+  executorBases: 'a list of approved executor base digests ("sha256:" followed by 64 lowercase hex digits)',
+  executorBase: 'a pull reference pinned by digest, such as "us-central1-docker.pkg.dev/p/repo/executor@sha256:<64 hex>"',
+  envName: "an environment variable name: uppercase letters, digits and '_', not starting with a digit",
 } as const;
 
 // ---- describing what was found
@@ -498,7 +518,7 @@ function checkDatasets(c: Checker, value: unknown): string[] {
   for (const [name, settings] of Object.entries(value)) {
     const path = ["datasets", name];
     if (!DATASET_NAME.test(name)) c.fail(path, EXPECT.datasetName, name, { at: "key" });
-    const d = c.map(path, settings, "the dataset's settings: { stage1, retentionDays, access, owners }", FIELDS.dataset, {
+    const d = c.map(path, settings, "the dataset's settings: { stage1, retentionDays, access, owners, approverKey }", FIELDS.dataset, {
       stage1: EXPECT.stage1,
     });
     if (!d) continue;
@@ -512,8 +532,58 @@ function checkDatasets(c: Checker, value: unknown): string[] {
     if (d.owners !== undefined) {
       c.list([...path, "owners"], d.owners, EXPECT.principals, (p, v) => c.principal(p, v));
     }
+    if (d.approverKey !== undefined) {
+      const key = c.map([...path, "approverKey"], d.approverKey, EXPECT.approverKey, FIELDS.approverKey, { fingerprint: EXPECT.fingerprint });
+      if (key?.fingerprint !== undefined) {
+        const fp = key.fingerprint;
+        // The likeliest mistakes: an uppercase or colon-separated hex dump, or a `sha256:` prefix.
+        const hint =
+          typeof fp === "string" && /^(sha256:)?[0-9a-fA-F:]+$/.test(fp) && fp.replace(/^sha256:/, "").replace(/:/g, "").toLowerCase().length === 64
+            ? `; write it as ${JSON.stringify(fp.replace(/^sha256:/, "").replace(/:/g, "").toLowerCase())}`
+            : "";
+        if (typeof fp !== "string" || !FINGERPRINT.test(fp)) {
+          c.fail([...path, "approverKey", "fingerprint"], EXPECT.fingerprint, fp, hint ? { detail: `expected ${EXPECT.fingerprint}, found ${describeValue(fp)}${hint}` } : {});
+        }
+      }
+    }
   }
   return Object.keys(value);
+}
+
+function checkJobs(c: Checker, value: unknown): void {
+  const jobs = c.map(["jobs"], value, EXPECT.jobs, FIELDS.jobs);
+  if (!jobs) return;
+  const p = (k: string) => ["jobs", k];
+  let bases: string[] | undefined;
+  if (jobs.executorBases !== undefined) {
+    bases = c.list(p("executorBases"), jobs.executorBases, EXPECT.executorBases, (q, v) => c.string(q, v, EXPECT.digest, (s) => IMAGE_DIGEST.test(s)));
+  }
+  if (jobs.executorBase !== undefined) {
+    const ref = c.string(p("executorBase"), jobs.executorBase, EXPECT.executorBase, (s) => PINNED_IMAGE.test(s));
+    const digest = ref ? PINNED_IMAGE.exec(ref)![3] : undefined;
+    // Only a fully valid list proves the digest missing.
+    const listValid = bases !== undefined && bases.length === (jobs.executorBases as unknown[]).length;
+    if (digest && (jobs.executorBases === undefined || (listValid && !bases!.includes(digest)))) {
+      c.fail(p("executorBase"), "a pull reference whose digest is in jobs.executorBases", ref, {
+        detail: `the digest ${digest} of jobs.executorBase is not in jobs.executorBases, so no job built from it could be approved; add "${digest}" to jobs.executorBases or pin executorBase to an approved base`,
+      });
+    }
+  }
+  if (jobs.maxJobsInProgressPerResearcher !== undefined) {
+    const max = POLICY_LIMITS.maxJobsInProgressPerResearcher;
+    c.number(p("maxJobsInProgressPerResearcher"), jobs.maxJobsInProgressPerResearcher, `a whole number from 1 to ${max}`, (n) => Number.isInteger(n) && n >= 1 && n <= max);
+  }
+  if (jobs.timeoutMinutes !== undefined) {
+    const { minJobTimeoutMinutes: lo, maxJobTimeoutMinutes: hi } = POLICY_LIMITS;
+    c.number(p("timeoutMinutes"), jobs.timeoutMinutes, `a whole number of minutes from ${lo} to ${hi} (a day)`, (n) => Number.isInteger(n) && n >= lo && n <= hi);
+  }
+  if (jobs.allowEnvOverrides !== undefined) {
+    c.list(p("allowEnvOverrides"), jobs.allowEnvOverrides, "a list of environment variable names", (q, v) => c.string(q, v, EXPECT.envName, (s) => ENV_NAME.test(s)));
+  }
+  if (jobs.maxWorkspaceMiB !== undefined) {
+    const max = POLICY_LIMITS.maxWorkspaceMiB;
+    c.number(p("maxWorkspaceMiB"), jobs.maxWorkspaceMiB, `a whole number of MiB from 1 to ${max}`, (n) => Number.isInteger(n) && n >= 1 && n <= max);
+  }
 }
 
 function checkApprovals(c: Checker, value: unknown, datasets: readonly string[]): void {
@@ -874,6 +944,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     if (root.jupyterhub !== undefined) checkJupyterHub(c, root.jupyterhub, allowDebug);
     if (root.cluster !== undefined) checkCluster(c, root.cluster);
     if (root.database !== undefined) checkDatabase(c, root.database);
+    if (root.jobs !== undefined) checkJobs(c, root.jobs);
   }
   return located(c.issues, options);
 }

@@ -390,7 +390,8 @@ describe("the deployment sections never touch the verifier policy", () => {
   test("given the example with, without and with other deployment settings, when compiled, then the verifier document and its sha256 are identical", () => {
     const without = compileVerifierPolicy(examplePolicy({ jupyterhub: undefined }));
     const variants: CleanRoomPolicy[] = [
-      loadPolicyFile("stacks/example.cleanroom.yaml"),
+      // The example file's approver key is policy (it adds jobApprovals), not a deployment setting.
+      { ...loadPolicyFile("stacks/example.cleanroom.yaml"), datasets: examplePolicy().datasets },
       examplePolicy({
         tee: { allowDebug: false },
         jupyterhub: {

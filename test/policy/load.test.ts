@@ -40,7 +40,17 @@ const PRINCIPAL_RULE = "an IAM principal: user:<email>, group:<email>, serviceAc
 
 describe("loading a clean-room policy from YAML", () => {
   test("given the example config, when loaded, then it equals the same policy built in TypeScript", () => {
-    expect(loadPolicyFile("stacks/example.cleanroom.yaml")).toEqual(examplePolicy());
+    // The example file also turns on per-job approval for one dataset (test/util.ts's examplePolicy does not).
+    const base = examplePolicy();
+    expect(loadPolicyFile("stacks/example.cleanroom.yaml")).toEqual(
+      examplePolicy({
+        datasets: {
+          insurance: { ...base.datasets[0], approverKey: { fingerprint: "a3771ff85319c4040df7299b86aa579ede391a3a4afe755b442335d324911dd4" } },
+          claims: base.datasets[1],
+        },
+        jobs: { executorBases: ["sha256:2a0c6e3f7e2b9d4c81f5a7b6c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4"] },
+      }),
+    );
   });
 
   test("given only the required fields, when loaded, then every default is the one normalizePolicy applies", () => {
@@ -180,13 +190,13 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:8:20: datasets.insurance.retentionDays: expected a whole number of days from 1 to 3650, found the string "30"`,
     ]],
     ["unknown dataset field, with the closest known key", `${BASE}    retentionDay: 30\n`, [
-      `room.yaml:8:5: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners; did you mean "retentionDays"?`,
+      `room.yaml:8:5: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners, approverKey; did you mean "retentionDays"?`,
     ]],
     ["unknown field far from any known key: no guess", `${BASE}    colour: red\n`, [
-      `room.yaml:8:5: datasets.insurance.colour: unknown field; expected one of retentionDays, stage1, access, owners`,
+      `room.yaml:8:5: datasets.insurance.colour: unknown field; expected one of retentionDays, stage1, access, owners, approverKey`,
     ]],
     ["unknown top-level field", `${BASE}researcher: [group:researchers@example.org]\n`, [
-      `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database; did you mean "researchers"?`,
+      `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs; did you mean "researchers"?`,
     ]],
     ["unknown tee field, snake_case of a known one", `${BASE}tee: { allow_debug: true }\n`, [
       `room.yaml:8:8: tee.allow_debug: unknown field; expected one of hardware, machineType, allowDebug; did you mean "allowDebug"?`,
@@ -277,6 +287,38 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:8:10: backend.bucket: expected a Cloud Storage bucket name: 3-63 lowercase letters, digits, '-' or '_', found nothing (the field is missing)`,
       `room.yaml:8:20: backend.prefix: expected a path inside the bucket such as "manatee/insurance-study" (no leading or trailing '/'), found the string "/state/"`,
     ]],
+    ["approverKey: the fingerprint as the CLI prints it, with the fix for a colon-separated dump", `${BASE}    approverKey: { fingerprint: "${"AB:".repeat(31)}AB" }\n`, [
+      `room.yaml:8:33: datasets.insurance.approverKey.fingerprint: expected 64 lowercase hex digits: the SHA-256 of the approver key's DER public key, as \`manatee jobs approver-key --dataset <dataset>\` prints it, found the string "${"AB:".repeat(25)}AB..."; write it as "${"ab".repeat(32)}"`,
+    ]],
+    ["approverKey: fingerprint required, unknown keys refused", `${BASE}    approverKey: { fingerprnt: x }\n`, [
+      `room.yaml:8:18: datasets.insurance.approverKey.fingerprint: expected 64 lowercase hex digits: the SHA-256 of the approver key's DER public key, as \`manatee jobs approver-key --dataset <dataset>\` prints it, found nothing (the field is missing)`,
+      `room.yaml:8:20: datasets.insurance.approverKey.fingerprnt: unknown field; expected one of fingerprint; did you mean "fingerprint"?`,
+    ]],
+    ["jobs: each field checked", `${BASE}jobs:
+  executorBases: [sha256:${"a".repeat(64)}, latest]
+  executorBase: us-docker.pkg.dev/p/r/base@sha256:${"c".repeat(64)}
+  maxJobsInProgressPerResearcher: 0
+  timeoutMinutes: 5
+  allowEnvOverrides: [seed, SEED]
+  maxWorkspaceMiB: 1.5
+  timeout: 60
+`, [
+      `room.yaml:9:92: jobs.executorBases[1]: expected an image digest: "sha256:" followed by 64 lowercase hex digits, found the string "latest"`,
+      `room.yaml:11:35: jobs.maxJobsInProgressPerResearcher: expected a whole number from 1 to 100, found 0`,
+      `room.yaml:12:19: jobs.timeoutMinutes: expected a whole number of minutes from 10 to 1440 (a day), found 5`,
+      `room.yaml:13:23: jobs.allowEnvOverrides[0]: expected an environment variable name: uppercase letters, digits and '_', not starting with a digit, found the string "seed"`,
+      `room.yaml:14:20: jobs.maxWorkspaceMiB: expected a whole number of MiB from 1 to 4096, found 1.5`,
+      `room.yaml:15:3: jobs.timeout: unknown field; expected one of executorBases, executorBase, maxJobsInProgressPerResearcher, timeoutMinutes, allowEnvOverrides, maxWorkspaceMiB; did you mean "timeoutMinutes"?`,
+    ]],
+    ["jobs: the executor base is an approved base", `${BASE}jobs:
+  executorBases: [sha256:${"a".repeat(64)}]
+  executorBase: us-docker.pkg.dev/p/r/base@sha256:${"c".repeat(64)}
+`, [
+      `room.yaml:10:17: jobs.executorBase: the digest sha256:${"c".repeat(64)} of jobs.executorBase is not in jobs.executorBases, so no job built from it could be approved; add "sha256:${"c".repeat(64)}" to jobs.executorBases or pin executorBase to an approved base`,
+    ]],
+    ["jobs: the executor base pinned by digest", `${BASE}jobs: { executorBase: "us-docker.pkg.dev/p/r/base:latest" }\n`, [
+      `room.yaml:8:23: jobs.executorBase: expected a pull reference pinned by digest, such as "us-central1-docker.pkg.dev/p/repo/executor@sha256:<64 hex>", found the string "us-docker.pkg.dev/p/r/base:latest"`,
+    ]],
     ["the document must be a map", "- name: insurance-study\n", [
       `room.yaml:1:1: expected a map of clean room settings (name, project, region, zone, datasets, ...), found a list`,
     ]],
@@ -309,7 +351,7 @@ describe("several problems, syntax errors and duplicate keys", () => {
       `${at(1, 7)}: name: expected ${ROOM_NAME_RULE}, found the string "Insurance_Study"`,
       `${at(4, 7)}: zone: expected a zone of region "us-central1", such as "us-central1-a", found the string "us-east1-b"`,
       `${at(7, 15)}: tee.allowDebug: expected true or false (true only for non-production rooms), found the string "yes"`,
-      `${at(10, 5)}: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners; did you mean "retentionDays"?`,
+      `${at(10, 5)}: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners, approverKey; did you mean "retentionDays"?`,
       `${at(11, 60)}: datasets.insurance.stage1.epsilon: expected a number > 0, found -1`,
       `${at(14, 27)}: approvals[0].datasets[1]: expected a declared dataset (one of insurance), found the string "claims"`,
       `${at(17, 14)}: approvals[0].expires: expected an ISO date YYYY-MM-DD that exists in the calendar, found the string "2027-02-30"`,

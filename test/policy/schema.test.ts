@@ -112,6 +112,18 @@ describe("the editor schema (lib/policy/schema.json)", () => {
       d.researchers = ["group:r@example.org", "serviceAccount:sa@p.iam.gserviceaccount.com", "user:u@example.org"];
       d.backend = { bucket: "acme_tf-state", prefix: "manatee/insurance-study" };
     }), true, true],
+    ["jobs and an approver key", room((d) => {
+      d.datasets.insurance.approverKey = { fingerprint: "a".repeat(64) };
+      d.jobs = { executorBases: [`sha256:${"b".repeat(64)}`], executorBase: `us-docker.pkg.dev/p/r/base@sha256:${"b".repeat(64)}`, maxJobsInProgressPerResearcher: 2, timeoutMinutes: 10, allowEnvOverrides: ["SEED"], maxWorkspaceMiB: 64 };
+    }), true, true],
+    ["uppercase fingerprint", room((d) => (d.datasets.insurance.approverKey = { fingerprint: "A".repeat(64) })), false, false],
+    ["unknown approverKey key", room((d) => (d.datasets.insurance.approverKey = { fingerprint: "a".repeat(64), keyId: "x" })), false, false],
+    ["unknown jobs key", room((d) => (d.jobs = { timeout: 60 })), false, false],
+    ["job timeout of a week", room((d) => (d.jobs = { timeoutMinutes: 10080 })), false, false],
+    ["lowercase env override", room((d) => (d.jobs = { allowEnvOverrides: ["seed"] })), false, false],
+    ["executor base by tag", room((d) => (d.jobs = { executorBase: "us-docker.pkg.dev/p/r/base:latest" })), false, false],
+    // The schema cannot relate executorBase to executorBases; the loader does.
+    ["executor base not approved", room((d) => (d.jobs = { executorBases: [], executorBase: `us-docker.pkg.dev/p/r/base@sha256:${"b".repeat(64)}` })), true, false],
     ["unknown top-level key", room((d) => (d.researcher = [])), false, false],
     ["unknown dataset key", room((d) => (d.datasets.insurance.retentionDay = 30)), false, false],
     ["unknown approval key", room((d) => (d.approvals[0].expiry = "2027-01-31")), false, false],
