@@ -17,6 +17,16 @@ export interface AuditRecord {
   readonly image_digest?: string;
   readonly token_sha256?: string;
   readonly receipt_jti?: string;
+  /** Set on records of POST /v1/release (absent on /v1/verify's). */
+  readonly operation?: "release";
+  /** The job whose outputs a release concerns. */
+  readonly job?: string;
+  /** The datasets a release names (every one must approve the token). */
+  readonly datasets?: readonly string[];
+  /** Hex SHA-256 of the release manifest {job, objects}: what the token's nonce must be. */
+  readonly manifest_sha256?: string;
+  /** The released objects, on an allowed release. */
+  readonly objects?: readonly { readonly name: string; readonly sha256: string }[];
   readonly component: "manatee-attestation-verifier";
 }
 

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fetchGcsObject, metadataTokenSource, parseGcsUri } from "./gcp";
+import { ObjectStore, gcsObjectStore, localObjectStore } from "./object-store";
 import { PolicyError, VerifierPolicyDocument, errorMessage, parsePolicyDocument } from "./policy";
 import { ReceiptSigner, fileSigner, generatedSigner, kmsSigner } from "./signers";
 import { Verifier, VerifierOptions, createVerifier } from "./verifier";
@@ -18,6 +19,7 @@ export const ENV_VARS = {
   VERIFIER_KMS_KEY_VERSION: "Cloud KMS EC_SIGN_P256_SHA256 key version that signs receipts",
   VERIFIER_SIGNING_KEY_FILE: "local receipt key: PKCS#8 PEM or private EC P-256 JWK (development)",
   VERIFIER_RECEIPT_ISSUER: "the receipts' iss (default: the policy audience)",
+  VERIFIER_RELEASE_DIR: "local directory holding the buckets of POST /v1/release as <dir>/<bucket>/<object> (development)",
   VERIFIER_METADATA_URL: "metadata server base URL (default http://metadata.google.internal; tests)",
   VERIFIER_STORAGE_URL: "Cloud Storage base URL (default https://storage.googleapis.com; tests)",
   VERIFIER_KMS_URL: "Cloud KMS base URL (default https://cloudkms.googleapis.com; tests)",
@@ -55,9 +57,11 @@ export async function verifierFromEnv(env: NodeJS.ProcessEnv = process.env, opti
 
   const policy = await loadPolicy(get, tokenSource);
   const signer = await loadSigner(get, tokenSource, options.allowEphemeralKey ?? false);
+  const objectStore = releaseStore(get, policy.document, tokenSource);
   return createVerifier({
     policy: policy.document,
     signer,
+    ...(objectStore ? { objectStore } : {}),
     jwks: { ...options.overrides?.jwks, url: get("VERIFIER_JWKS_URL") ?? options.overrides?.jwks?.url },
     receiptIssuer: get("VERIFIER_RECEIPT_ISSUER"),
     ...withoutJwks(options.overrides),
@@ -111,6 +115,22 @@ async function loadPolicy(
   throw new ConfigError(
     "No policy: set VERIFIER_POLICY_FILE (the JSON printed by `npx manatee policy`) or VERIFIER_POLICY_URI + VERIFIER_POLICY_SHA256."
   );
+}
+
+/**
+ * The release's object store: a local directory when VERIFIER_RELEASE_DIR is set, else Cloud
+ * Storage with the metadata-server token when the policy has release settings, else none.
+ */
+function releaseStore(get: Get, policy: VerifierPolicyDocument, tokenSource: ReturnType<typeof metadataTokenSource>): ObjectStore | undefined {
+  const dir = get("VERIFIER_RELEASE_DIR");
+  if (dir !== undefined) {
+    if (!policy.release) {
+      throw new ConfigError("VERIFIER_RELEASE_DIR is set, but the policy has no release settings; unset it or regenerate the policy.");
+    }
+    return localObjectStore(dir);
+  }
+  if (!policy.release) return undefined;
+  return gcsObjectStore({ token: tokenSource, storageBaseUrl: get("VERIFIER_STORAGE_URL") });
 }
 
 async function loadSigner(

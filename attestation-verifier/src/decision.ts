@@ -1,9 +1,14 @@
 /**
- * The release decision on authenticated claims: the attribute condition (the same CEL
- * string Google's STS evaluates), the image's approval for the dataset and its expiry,
- * and the nonce binding. Every failing rule is reported, not only the first.
+ * The release decision on authenticated claims. A token is approved for a dataset by
+ * either of two routes:
+ *   - standing: the room's attribute condition (the same CEL string Google's STS
+ *     evaluates) holds and the image digest has an unexpired approval for the dataset;
+ *   - signature: the dataset has a `jobApprovals` entry, the image carries an
+ *     ECDSA_P256_SHA256 signature by that entry's key, and the entry's condition holds.
+ * Plus the debug-image check and the nonce binding, which hold for both. Every failing
+ * rule is reported, not only the first.
  */
-import { VerifierApproval, VerifierPolicyDocument, PlannedCondition, approvalsIndex } from "./policy";
+import { JOB_SIGNATURE_ALGORITHM, PlannedCondition, VerifierApproval, VerifierJobApproval, VerifierPolicyDocument, approvalsIndex } from "./policy";
 import { Reason, reason } from "./reasons";
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -15,26 +20,49 @@ export interface DecisionInput {
   readonly nowMs: number;
 }
 
+/** What approved a token for a dataset: a standing approval, or the data owner's signature on the image. */
+export type GrantedBy =
+  | { readonly source: "standing"; readonly approval: VerifierApproval }
+  | { readonly source: "signature"; readonly keyId: string; readonly signatureAlgorithm: typeof JOB_SIGNATURE_ALGORITHM };
+
 export interface DecisionResult {
   readonly reasons: Reason[];
   /** The digest, when the claim is well formed (for the audit record). */
   readonly imageDigest?: string;
-  /** The approval that grants the release, when one does. */
-  readonly approval?: VerifierApproval;
+  /** What grants the release, when something does (and no rule failed). */
+  readonly grantedBy?: GrantedBy;
 }
 
 export type Decide = (input: DecisionInput) => DecisionResult;
 
-/** Build the decision function once per policy: condition planned, approvals indexed. */
-export function decisionFor(document: VerifierPolicyDocument, condition: PlannedCondition): Decide {
+/**
+ * Build the decision function once per policy: conditions planned, approvals indexed.
+ * `jobConditions` are the planned conditions of `document.jobApprovals`, in order.
+ */
+export function decisionFor(
+  document: VerifierPolicyDocument,
+  condition: PlannedCondition,
+  jobConditions: readonly PlannedCondition[] = []
+): Decide {
   const approvals = approvalsIndex(document);
   const datasets = new Set(document.datasets);
+  const jobApprovals = new Map<string, { entry: VerifierJobApproval; condition: PlannedCondition }>();
+  (document.jobApprovals ?? []).forEach((entry, i) => {
+    const planned = jobConditions[i];
+    // Never a job approval without its condition: a missing plan would otherwise read as "no condition".
+    if (!planned) throw new Error(`jobApprovals[${i}]: no planned condition; build the decision from preparePolicy's result.`);
+    jobApprovals.set(entry.dataset, { entry, condition: planned });
+  });
   return ({ claims, dataset, nonce, nowMs }) => {
+    // Rules of both routes; the standing route's own failures (room condition, approval) are
+    // kept apart and reported only when the signature route fails too. Order as before jobApprovals.
     const reasons: Reason[] = [];
+    const roomCondition: Reason[] = [];
+    const standing: Reason[] = [];
 
     const evaluated = condition(claims);
-    if (!evaluated.ok) reasons.push(reason("attribute_condition_error", `CEL: ${evaluated.error}.`));
-    else if (!evaluated.value) reasons.push(reason("attribute_condition_false"));
+    if (!evaluated.ok) roomCondition.push(reason("attribute_condition_error", `CEL: ${evaluated.error}.`));
+    else if (!evaluated.value) roomCondition.push(reason("attribute_condition_false"));
 
     // Defence in depth: the condition already requires a production image, but a hand-edited
     // condition must not be able to let a debug image through on its own.
@@ -56,12 +84,12 @@ export function decisionFor(document: VerifierPolicyDocument, condition: Planned
     if (imageDigest) {
       const grants = approvals.get(imageDigest) ?? [];
       if (grants.length === 0) {
-        reasons.push(reason("image_not_approved", `Digest ${imageDigest}.`));
+        standing.push(reason("image_not_approved", `Digest ${imageDigest}.`));
       } else if (knownDataset) {
         const forDataset = grants.filter((g) => g.dataset === dataset);
         if (forDataset.length === 0) {
           const others = [...new Set(grants.map((g) => g.dataset))].join(", ");
-          reasons.push(reason("image_not_approved_for_dataset", `Digest ${imageDigest} is approved for ${others}, not ${dataset}.`));
+          standing.push(reason("image_not_approved_for_dataset", `Digest ${imageDigest} is approved for ${others}, not ${dataset}.`));
         } else {
           // notAfter is the first instant the approval no longer holds.
           const holding = forDataset.find((g) => g.notAfterMs === undefined || nowMs < g.notAfterMs);
@@ -71,9 +99,33 @@ export function decisionFor(document: VerifierPolicyDocument, condition: Planned
               .map((g) => g.approval.notAfter)
               .sort()
               .pop();
-            reasons.push(reason("approval_expired", `It held until ${last}.`));
+            standing.push(reason("approval_expired", `It held until ${last}.`));
           }
         }
+      }
+    }
+
+    let grantedBy: GrantedBy | undefined;
+    if (roomCondition.length === 0 && standing.length === 0 && approval) grantedBy = { source: "standing", approval };
+    else {
+      // Only this dataset's entry is consulted: a signature by dataset A's key never approves B.
+      const job = knownDataset ? jobApprovals.get(dataset) : undefined;
+      const bySignature: Reason[] = [];
+      if (job) {
+        if (!hasSignature(claims, job.entry.keyId)) {
+          bySignature.push(reason("job_signature_missing", `Dataset ${dataset} needs key_id ${job.entry.keyId}.`));
+        }
+        const jobEvaluated = job.condition(claims);
+        if (!jobEvaluated.ok) bySignature.push(reason("job_condition_error", `Dataset ${dataset}, CEL: ${jobEvaluated.error}.`));
+        else if (!jobEvaluated.value) bySignature.push(reason("job_condition_false", `Dataset ${dataset}.`));
+        if (bySignature.length === 0) {
+          grantedBy = { source: "signature", keyId: job.entry.keyId, signatureAlgorithm: JOB_SIGNATURE_ALGORITHM };
+        }
+      }
+      // Neither route holds: report both, so the caller sees what each would need.
+      if (!grantedBy) {
+        reasons.unshift(...roomCondition);
+        reasons.push(...standing, ...bySignature);
       }
     }
 
@@ -96,8 +148,21 @@ export function decisionFor(document: VerifierPolicyDocument, condition: Planned
       );
     }
 
-    return { reasons, imageDigest, approval: reasons.length === 0 ? approval : undefined };
+    return { reasons, imageDigest, grantedBy: reasons.length === 0 ? grantedBy : undefined };
   };
+}
+
+/** The token's image carries a signature by `keyId` with the approver keys' algorithm. */
+function hasSignature(claims: Record<string, unknown>, keyId: string): boolean {
+  const signatures = at(claims, "submods", "container", "image_signatures");
+  if (!Array.isArray(signatures)) return false;
+  return signatures.some(
+    (s) =>
+      s !== null &&
+      typeof s === "object" &&
+      (s as Record<string, unknown>).signature_algorithm === JOB_SIGNATURE_ALGORITHM &&
+      (s as Record<string, unknown>).key_id === keyId
+  );
 }
 
 /** A nested claim, or undefined when any step is missing or not an object. */

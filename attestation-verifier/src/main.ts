@@ -25,6 +25,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       policy_sha256: verifier.policySha256,
       receipt_kid: verifier.receiptJwks.keys[0].kid,
       receipt_signer: verifier.receiptSigner,
+      ...(verifier.releaseStore ? { release_store: verifier.releaseStore } : {}),
       component: "manatee-attestation-verifier",
     })}\n`
   );

@@ -5,9 +5,14 @@
 import { createHash } from "node:crypto";
 import { CelScalar, celEnv, isCelError, mapType, parse, plan } from "@bufbuild/cel";
 // Type only: erased at compile time, so the function zip never needs lib/.
-import type { VerifierApproval, VerifierPolicyDocument } from "../../lib/policy/document";
+import type {
+  VerifierApproval,
+  VerifierJobApproval,
+  VerifierPolicyDocument,
+  VerifierReleaseSettings,
+} from "../../lib/policy/document";
 
-export type { VerifierApproval, VerifierPolicyDocument };
+export type { VerifierApproval, VerifierJobApproval, VerifierPolicyDocument, VerifierReleaseSettings };
 
 export const CONFIDENTIAL_SPACE_ISSUER = "https://confidentialcomputing.googleapis.com";
 export const SUPPORTED_POLICY_VERSION = 1;
@@ -18,6 +23,14 @@ const AUDIENCE_MAX_BYTES = 512;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+/** Confidential Space's key_id: lowercase hex SHA-256 of the DER public key. */
+const KEY_ID = /^[0-9a-f]{64}$/;
+/** The one signature algorithm of an approver key (Cloud KMS EC_SIGN_P256_SHA256). */
+export const JOB_SIGNATURE_ALGORITHM = "ECDSA_P256_SHA256";
+/** GCS bucket names: 3-63 characters (222 with dots), lowercase, digits, `-`, `_`, `.`. */
+const BUCKET = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+/** As the job service's launch.instancePrefix: `<prefix>-<uuid>` stays within GCE's 63 characters. */
+const INSTANCE_PREFIX = /^[a-z][-a-z0-9]{0,25}$/;
 
 /** A policy the verifier refuses to run with. The message names the field and the fix. */
 export class PolicyError extends Error {
@@ -57,13 +70,13 @@ export type PlannedCondition = (claims: unknown) => { ok: true; value: boolean }
 const CEL_ENV = celEnv({ variables: { assertion: mapType(CelScalar.STRING, CelScalar.DYN) } });
 
 /** Parse and plan the CEL string once; evaluation per request is a plain function call. */
-export function planAttributeCondition(condition: string): PlannedCondition {
+export function planAttributeCondition(condition: string, field = "attributeCondition"): PlannedCondition {
   let program: (ctx: { assertion: Map<string, never> }) => unknown;
   try {
     program = plan(CEL_ENV, parse(condition));
   } catch (err) {
     throw new PolicyError(
-      `policy.attributeCondition does not compile as CEL (${errorMessage(err)}). ` +
+      `policy.${field} does not compile as CEL (${errorMessage(err)}). ` +
         "Regenerate the document with `npx manatee policy` instead of editing it by hand."
     );
   }
@@ -98,8 +111,18 @@ export function validatePolicyDocument(raw: unknown): VerifierPolicyDocument {
   return preparePolicy(raw).document;
 }
 
+/** A validated policy with everything planned: what the verifier needs, done once. */
+export interface PreparedPolicy {
+  readonly document: VerifierPolicyDocument;
+  readonly sha256: string;
+  /** The room's attribute condition. */
+  readonly condition: PlannedCondition;
+  /** The planned condition of each `jobApprovals` entry, in the same order. */
+  readonly jobConditions: readonly PlannedCondition[];
+}
+
 /** Validate, hash and plan a policy document: everything the verifier needs, done once. */
-export function preparePolicy(raw: unknown): { document: VerifierPolicyDocument; sha256: string; condition: PlannedCondition } {
+export function preparePolicy(raw: unknown): PreparedPolicy {
   const fix = "Regenerate it with `npx manatee policy` from the clean-room config.";
   const fail = (field: string, problem: string): never => {
     throw new PolicyError(`policy.${field}: ${problem}. ${fix}`);
@@ -117,6 +140,8 @@ export function preparePolicy(raw: unknown): { document: VerifierPolicyDocument;
     "allowDebug",
     "datasets",
     "approvals",
+    "jobApprovals",
+    "release",
   ];
   for (const key of Object.keys(raw)) {
     // A field this verifier does not understand could be a rule it would silently skip.
@@ -179,13 +204,73 @@ export function preparePolicy(raw: unknown): { document: VerifierPolicyDocument;
     }
   });
 
+  const jobConditions: PlannedCondition[] = [];
+  if (raw.jobApprovals !== undefined) {
+    if (!Array.isArray(raw.jobApprovals)) fail("jobApprovals", `expected an array, got ${describe(raw.jobApprovals)}`);
+    const seenDatasets = new Map<string, number>();
+    const seenKeys = new Map<string, number>();
+    (raw.jobApprovals as unknown[]).forEach((j, i) => {
+      const at = `jobApprovals[${i}]`;
+      if (!isObject(j)) return fail(at, `expected an object, got ${describe(j)}`);
+      for (const key of Object.keys(j)) {
+        if (!["dataset", "keyId", "signatureAlgorithm", "attributeCondition"].includes(key)) fail(`${at}.${key}`, "unknown field");
+      }
+      if (typeof j.dataset !== "string" || !datasets.includes(j.dataset)) {
+        fail(`${at}.dataset`, `${describe(j.dataset)} is not a dataset of the policy (known: ${datasets.join(", ")})`);
+      }
+      // One approver key per dataset (docs/job-path.md); a second entry would be a second way in.
+      const dataset = j.dataset as string;
+      if (seenDatasets.has(dataset)) fail(`${at}.dataset`, `${JSON.stringify(dataset)} already has an entry (jobApprovals[${seenDatasets.get(dataset)}])`);
+      seenDatasets.set(dataset, i);
+      if (typeof j.keyId !== "string" || !KEY_ID.test(j.keyId)) {
+        fail(`${at}.keyId`, `expected 64 lowercase hex (SHA-256 of the approver key's DER public key), got ${describe(j.keyId)}`);
+      }
+      // A key shared by two datasets would let one owner's signature open the other's data.
+      const keyId = j.keyId as string;
+      if (seenKeys.has(keyId)) fail(`${at}.keyId`, `is also the key of jobApprovals[${seenKeys.get(keyId)}]; each dataset needs its own approver key`);
+      seenKeys.set(keyId, i);
+      if (j.signatureAlgorithm !== JOB_SIGNATURE_ALGORITHM) {
+        fail(`${at}.signatureAlgorithm`, `expected ${JSON.stringify(JOB_SIGNATURE_ALGORITHM)}, got ${describe(j.signatureAlgorithm)}`);
+      }
+      if (typeof j.attributeCondition !== "string" || j.attributeCondition === "") {
+        fail(`${at}.attributeCondition`, `expected a non-empty string, got ${describe(j.attributeCondition)}`);
+      }
+      if ((j.attributeCondition as string).length > ATTRIBUTE_CONDITION_MAX_LENGTH) {
+        fail(`${at}.attributeCondition`, `is longer than Google's ${ATTRIBUTE_CONDITION_MAX_LENGTH}-character limit`);
+      }
+      const planned = planAttributeCondition(j.attributeCondition as string, `${at}.attributeCondition`);
+      const vacuousJob = planned({});
+      if (vacuousJob.ok && vacuousJob.value) fail(`${at}.attributeCondition`, "is true for a token with no claims at all, so it constrains nothing");
+      jobConditions.push(planned);
+    });
+  }
+
+  if (raw.release !== undefined) {
+    const r = raw.release;
+    if (!isObject(r)) return fail("release", `expected an object, got ${describe(r)}`);
+    for (const key of Object.keys(r)) {
+      if (!["quarantineBucket", "releaseBucket", "instancePrefix"].includes(key)) fail(`release.${key}`, "unknown field");
+    }
+    for (const field of ["quarantineBucket", "releaseBucket"]) {
+      const b = r[field];
+      if (typeof b !== "string" || !BUCKET.test(b) || (!b.includes(".") && b.length > 63) || b.includes("..")) {
+        fail(`release.${field}`, `expected a Cloud Storage bucket name, got ${describe(b)}`);
+      }
+    }
+    // Releasing into the bucket the TEE writes would "release" by copying an object onto itself.
+    if (r.quarantineBucket === r.releaseBucket) fail("release.releaseBucket", "must differ from release.quarantineBucket");
+    if (typeof r.instancePrefix !== "string" || !INSTANCE_PREFIX.test(r.instancePrefix)) {
+      fail("release.instancePrefix", `expected 1-26 lowercase letters, digits or '-' starting with a letter, got ${describe(r.instancePrefix)}`);
+    }
+  }
+
   const document = raw as unknown as VerifierPolicyDocument;
   const condition = planAttributeCondition(document.attributeCondition);
   const vacuous = condition({});
   if (vacuous.ok && vacuous.value) {
     throw new PolicyError(`policy.attributeCondition: is true for a token with no claims at all, so it constrains nothing. ${fix}`);
   }
-  return { document, sha256: policySha256(document), condition };
+  return { document, sha256: policySha256(document), condition, jobConditions };
 }
 
 /** Parse the JSON text of a policy document and validate it; optionally pin its hash. */

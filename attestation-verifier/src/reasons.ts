@@ -31,6 +31,19 @@ export const REASONS = {
   approval_expired: "The approval of this image for this dataset has expired.",
   eat_nonce_invalid: "eat_nonce is neither a string nor an array of strings.",
   nonce_mismatch: "The requested nonce is not among the token's eat_nonce values.",
+  // Per-job approval (policy.jobApprovals): the data owner's signature on the image.
+  job_signature_missing:
+    "The image carries no ECDSA_P256_SHA256 signature by this dataset's approver key (submods.container.image_signatures).",
+  job_condition_false: "The dataset's job-approval attribute condition is false for these claims.",
+  job_condition_error: "The dataset's job-approval attribute condition could not be evaluated on these claims.",
+  // Output release (POST /v1/release): the token, the manifest and the objects must agree.
+  manifest_nonce_mismatch:
+    "The token's eat_nonce is not exactly one value equal to the hex SHA-256 of the release manifest {job, objects}.",
+  instance_not_job: "submods.gce.instance_name is not <instancePrefix>-<job>: a TEE releases only its own job's outputs.",
+  object_missing: "A listed object is not in the quarantine bucket under <job>/.",
+  object_hash_mismatch: "A listed object's SHA-256 in the quarantine bucket differs from the manifest.",
+  release_too_large: "The listed objects together exceed the verifier's release size limit.",
+  release_replayed: "This token has already been used for a release; each token releases once.",
 } as const;
 
 export type ReasonCode = keyof typeof REASONS;
@@ -53,8 +66,11 @@ export const REQUEST_ERRORS = {
   invalid_json: 400,
   invalid_request: 400,
   unknown_field: 400,
+  release_not_configured: 404,
+  release_incomplete: 409,
   signer_unavailable: 503,
   verifier_unavailable: 503,
+  storage_unavailable: 503,
   internal_error: 500,
 } as const;
 

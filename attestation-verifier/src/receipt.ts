@@ -4,7 +4,7 @@
  * dataset, the image and the nonce the output was bound to.
  */
 import { randomUUID } from "node:crypto";
-import { VerifierApproval } from "./policy";
+import { GrantedBy } from "./decision";
 import { ReceiptSigner } from "./signers";
 
 /** Explicit type (RFC 8725 §3.11): a receipt can never pass as another kind of JWT. */
@@ -31,8 +31,26 @@ export interface ReceiptClaims {
   readonly policy_sha256: string;
   readonly hwmodel?: string;
   readonly swversion?: readonly string[];
-  /** The approval that granted the release. */
-  readonly approval: { readonly purpose: string; readonly approved_by: string; readonly not_after?: string };
+  /** What granted the release: a standing approval, or the data owner's signature on the image. */
+  readonly approval: ReceiptApproval;
+}
+
+/** A standing approval is named by its purpose and approver; a signature by its key. */
+export type ReceiptApproval =
+  | { readonly source: "standing"; readonly purpose: string; readonly approved_by: string; readonly not_after?: string }
+  | { readonly source: "signature"; readonly key_id: string; readonly signature_algorithm: string };
+
+export function receiptApproval(grantedBy: GrantedBy): ReceiptApproval {
+  if (grantedBy.source === "signature") {
+    return { source: "signature", key_id: grantedBy.keyId, signature_algorithm: grantedBy.signatureAlgorithm };
+  }
+  const a = grantedBy.approval;
+  return {
+    source: "standing",
+    purpose: a.purpose,
+    approved_by: a.approvedBy,
+    ...(a.notAfter !== undefined ? { not_after: a.notAfter } : {}),
+  };
 }
 
 export interface ReceiptInput {
@@ -44,14 +62,13 @@ export interface ReceiptInput {
   readonly tokenSha256: string;
   readonly policySha256: string;
   readonly claims: Record<string, unknown>;
-  readonly approval: VerifierApproval;
+  readonly grantedBy: GrantedBy;
   readonly nowMs: number;
 }
 
 export function receiptClaims(input: ReceiptInput): ReceiptClaims {
   const c = input.claims;
-  const container = (c.submods as { container?: Record<string, unknown> } | undefined)?.container;
-  const swversion = Array.isArray(c.swversion) && c.swversion.every((v) => typeof v === "string") ? (c.swversion as string[]) : undefined;
+  const { container, swversion } = tokenFacts(c);
   return {
     iss: input.issuer,
     ...(typeof c.sub === "string" ? { sub: c.sub } : {}),
@@ -68,19 +85,97 @@ export function receiptClaims(input: ReceiptInput): ReceiptClaims {
     policy_sha256: input.policySha256,
     ...(typeof c.hwmodel === "string" ? { hwmodel: c.hwmodel } : {}),
     ...(swversion ? { swversion } : {}),
-    approval: {
-      purpose: input.approval.purpose,
-      approved_by: input.approval.approvedBy,
-      ...(input.approval.notAfter !== undefined ? { not_after: input.approval.notAfter } : {}),
-    },
+    approval: receiptApproval(input.grantedBy),
   };
+}
+
+/**
+ * The output release receipt, written next to the released objects as `<job>/receipt.jws`.
+ * Told apart from a key-release receipt by `release: true` and `job` (it has no `dataset`).
+ */
+export interface ReleaseReceiptClaims {
+  readonly iss: string;
+  readonly sub?: string;
+  readonly jti: string;
+  readonly iat: number;
+  readonly release: true;
+  readonly clean_room: string;
+  readonly job: string;
+  /** Every dataset the job read; the token was approved for each. */
+  readonly datasets: readonly string[];
+  /** Per dataset, what approved the token for it. */
+  readonly approvals: readonly ({ readonly dataset: string } & ReceiptApproval)[];
+  readonly image_digest: string;
+  readonly image_reference?: string;
+  /** The released objects, sorted by name, with the hex SHA-256 the verifier checked. */
+  readonly objects: readonly { readonly name: string; readonly sha256: string }[];
+  /** Where they were copied (`<releaseBucket>/<job>/<name>`). */
+  readonly release_bucket: string;
+  /** The token's eat_nonce: hex SHA-256 of the canonical manifest {job, objects}. */
+  readonly nonce: string;
+  readonly token_sha256: string;
+  readonly token_iat: number;
+  readonly token_exp: number;
+  readonly policy_sha256: string;
+  readonly hwmodel?: string;
+  readonly swversion?: readonly string[];
+}
+
+export interface ReleaseReceiptInput {
+  readonly issuer: string;
+  readonly cleanRoom: string;
+  readonly job: string;
+  readonly grants: readonly { readonly dataset: string; readonly grantedBy: GrantedBy }[];
+  readonly imageDigest: string;
+  readonly objects: readonly { readonly name: string; readonly sha256: string }[];
+  readonly releaseBucket: string;
+  readonly nonce: string;
+  readonly tokenSha256: string;
+  readonly policySha256: string;
+  readonly claims: Record<string, unknown>;
+  readonly nowMs: number;
+}
+
+export function releaseReceiptClaims(input: ReleaseReceiptInput): ReleaseReceiptClaims {
+  const c = input.claims;
+  const { container, swversion } = tokenFacts(c);
+  return {
+    iss: input.issuer,
+    ...(typeof c.sub === "string" ? { sub: c.sub } : {}),
+    jti: randomUUID(),
+    iat: Math.floor(input.nowMs / 1000),
+    release: true,
+    clean_room: input.cleanRoom,
+    job: input.job,
+    datasets: input.grants.map((g) => g.dataset),
+    approvals: input.grants.map((g) => ({ dataset: g.dataset, ...receiptApproval(g.grantedBy) })),
+    image_digest: input.imageDigest,
+    ...(typeof container?.image_reference === "string" ? { image_reference: container.image_reference } : {}),
+    objects: input.objects.map((o) => ({ name: o.name, sha256: o.sha256 })),
+    release_bucket: input.releaseBucket,
+    nonce: input.nonce,
+    token_sha256: input.tokenSha256,
+    token_iat: c.iat as number,
+    token_exp: c.exp as number,
+    policy_sha256: input.policySha256,
+    ...(typeof c.hwmodel === "string" ? { hwmodel: c.hwmodel } : {}),
+    ...(swversion ? { swversion } : {}),
+  };
+}
+
+function tokenFacts(c: Record<string, unknown>): { container?: Record<string, unknown>; swversion?: string[] } {
+  const submods = c.submods;
+  const container =
+    submods !== null && typeof submods === "object" ? ((submods as { container?: unknown }).container as Record<string, unknown> | undefined) : undefined;
+  const swversion = Array.isArray(c.swversion) && c.swversion.every((v) => typeof v === "string") ? (c.swversion as string[]) : undefined;
+  return { container: container !== null && typeof container === "object" ? container : undefined, swversion };
 }
 
 /** The encoded protected header, constant per signer. */
 const encodedHeaders = new WeakMap<ReceiptSigner, string>();
 
 /** Compact JWS with the signer's kid; the signer returns JOSE's raw r||s. */
-export async function signReceipt(signer: ReceiptSigner, claims: ReceiptClaims): Promise<string> {
+export async function signReceipt(signer: ReceiptSigner, claims: ReceiptClaims | ReleaseReceiptClaims): Promise<string> {
   let header = encodedHeaders.get(signer);
   if (header === undefined) {
     header = b64url(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ: RECEIPT_TYP }));

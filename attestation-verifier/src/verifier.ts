@@ -2,11 +2,15 @@
  * The verifier core: `createVerifier(...)` validates everything once and returns a pure
  * `handler(request) → response`. Routes:
  *   POST /v1/verify   {"token", "dataset", "nonce"?} → {"decision", "reasons", "receipt"?}
+ *   POST /v1/release  {"token", "job", "datasets", "objects"} → {"decision": "released", "receipt", "objects"}
+ *                     or {"decision": "deny", "reasons"} (release.ts)
  *   GET  /v1/jwks     the receipt public keys
  *   GET  /healthz     liveness
  */
 import { AuditRecord, AuditSink, stdoutSink } from "./audit";
 import { decisionFor } from "./decision";
+import { ObjectStore } from "./object-store";
+import { DEFAULT_MAX_RELEASE_BYTES, RELEASE_REQUEST_FIELDS, parseReleaseRequest, release } from "./release";
 import { MAX_BODY_BYTES, VerifierRequest, VerifierResponse, errorResponse, header, jsonResponse, jsonTextResponse } from "./http";
 import { VerifierPolicyDocument, errorMessage, preparePolicy, sha256Hex } from "./policy";
 import { Reason, RequestErrorCode } from "./reasons";
@@ -54,6 +58,19 @@ export interface VerifierOptions {
    * @default true
    */
   readonly prefetchJwks?: boolean;
+  /**
+   * Where `POST /v1/release` reads quarantined outputs and writes released ones (the buckets
+   * are the policy's `release`). Without it, or without `release` in the policy, the route
+   * answers 404 release_not_configured.
+   * @default none
+   */
+  readonly objectStore?: ObjectStore;
+  /**
+   * Largest total size of one release's objects, in bytes (they are held in memory between
+   * the hash check and the copy).
+   * @default 128 MiB
+   */
+  readonly maxReleaseBytes?: number;
 }
 
 export interface Verifier {
@@ -65,6 +82,8 @@ export interface Verifier {
   readonly receiptJwks: { readonly keys: readonly ReceiptPublicJwk[] };
   /** Where the receipt key lives (Cloud KMS key version, file, or ephemeral), never key material. */
   readonly receiptSigner: string;
+  /** Where releases read and write, when `POST /v1/release` is configured. */
+  readonly releaseStore?: string;
 }
 
 const REQUEST_FIELDS = ["token", "dataset", "nonce"];
@@ -73,8 +92,8 @@ const MAX_DATASET_CHARS = 256;
 const MAX_NONCE_CHARS = 512;
 
 export function createVerifier(options: VerifierOptions): Verifier {
-  const { document: policy, sha256: sha, condition } = preparePolicy(options.policy);
-  const decide = decisionFor(policy, condition);
+  const { document: policy, sha256: sha, condition, jobConditions } = preparePolicy(options.policy);
+  const decide = decisionFor(policy, condition, jobConditions);
   const tolerance = options.clockToleranceSec ?? 30;
   if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance > 60) {
     throw new Error(
@@ -95,6 +114,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const log = options.log ?? stdoutSink;
   const issuer = options.receiptIssuer ?? policy.audience;
   const rules = { audience: policy.audience, clockToleranceSec: tolerance, maxTokenAgeSec: maxAge };
+  const maxReleaseBytes = options.maxReleaseBytes ?? DEFAULT_MAX_RELEASE_BYTES;
+  if (!Number.isInteger(maxReleaseBytes) || maxReleaseBytes <= 0) {
+    throw new Error(`maxReleaseBytes: expected a positive integer, got ${maxReleaseBytes}.`);
+  }
+  const store = options.objectStore;
+  if (store !== undefined && (typeof store.read !== "function" || typeof store.createIfAbsent !== "function" || typeof store.write !== "function")) {
+    throw new Error("objectStore: expected an ObjectStore (localObjectStore or gcsObjectStore).");
+  }
   const receiptJwks = { keys: [signer.publicJwk] };
   const receiptJwksBody = JSON.stringify(receiptJwks);
 
@@ -120,44 +147,56 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return errorResponse(code, message, headers);
   };
 
-  async function verify(req: VerifierRequest): Promise<VerifierResponse> {
-    const nowMs = clock();
+  /** The JSON object a POST carries, or the 4xx that refuses it. Strict: only `allowed` fields. */
+  function readBody(
+    req: VerifierRequest,
+    allowed: readonly string[],
+    shape: string
+  ): { fields: Record<string, unknown> } | { refused: VerifierResponse } {
     const body = req.body ?? "";
     const size = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-    if (size > MAX_BODY_BYTES) return reject("payload_too_large", `The body exceeds ${MAX_BODY_BYTES} bytes.`);
+    const refuse = (code: RequestErrorCode, message: string) => ({ refused: reject(code, message) });
+    if (size > MAX_BODY_BYTES) return refuse("payload_too_large", `The body exceeds ${MAX_BODY_BYTES} bytes.`);
     const contentType = header(req, "content-type")?.split(";")[0].trim().toLowerCase();
     if (contentType !== "application/json") {
-      return reject("unsupported_media_type", "Send the request as Content-Type: application/json.");
+      return refuse("unsupported_media_type", "Send the request as Content-Type: application/json.");
     }
     let text: string;
     try {
       text = typeof body === "string" ? body : UTF8.decode(body);
     } catch {
-      return reject("invalid_json", "The body is not UTF-8.");
+      return refuse("invalid_json", "The body is not UTF-8.");
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       // Never echo the parser's message: it quotes the body, and the body holds the token.
-      return reject("invalid_json", "The body is not JSON.");
+      return refuse("invalid_json", "The body is not JSON.");
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      return reject("invalid_request", 'The body must be a JSON object {"token", "dataset", "nonce"?}.');
+      return refuse("invalid_request", `The body must be a JSON object ${shape}.`);
     }
     const fields = parsed as Record<string, unknown>;
-    const unknown = Object.keys(fields).filter((k) => !REQUEST_FIELDS.includes(k));
+    const unknown = Object.keys(fields).filter((k) => !allowed.includes(k));
     if (unknown.length > 0) {
       // Strict, so a misspelt "nonces" is never silently ignored (and the release unbound).
-      return reject(
+      return refuse(
         "unknown_field",
         `Unknown field(s) ${unknown
           .slice(0, 5)
           .map((k) => JSON.stringify(k.slice(0, 40)))
-          .join(", ")}; allowed: ${REQUEST_FIELDS.join(", ")}.`
+          .join(", ")}; allowed: ${allowed.join(", ")}.`
       );
     }
-    const { token, dataset, nonce } = fields;
+    return { fields };
+  }
+
+  async function verify(req: VerifierRequest): Promise<VerifierResponse> {
+    const nowMs = clock();
+    const read = readBody(req, REQUEST_FIELDS, '{"token", "dataset", "nonce"?}');
+    if ("refused" in read) return read.refused;
+    const { token, dataset, nonce } = read.fields;
     if (typeof token !== "string" || token === "")
       return reject("invalid_request", "token: expected a non-empty string (the attestation token).");
     const tokenSha256 = sha256Hex(token);
@@ -191,7 +230,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const reasons = checkTokenClaims(auth.claims, rules, nowMs);
     const decision = decide({ claims: auth.claims, dataset, nonce: nonce as string | undefined, nowMs });
     reasons.push(...decision.reasons);
-    if (reasons.length > 0 || !decision.approval || !decision.imageDigest) return deny(reasons, decision.imageDigest);
+    if (reasons.length > 0 || !decision.grantedBy || !decision.imageDigest) return deny(reasons, decision.imageDigest);
 
     const claims = receiptClaims({
       issuer,
@@ -202,7 +241,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       tokenSha256,
       policySha256: sha,
       claims: auth.claims,
-      approval: decision.approval,
+      grantedBy: decision.grantedBy,
       nowMs,
     });
     let receipt: string;
@@ -239,8 +278,46 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return jsonTextResponse(200, `{"decision":"allow","reasons":[],"receipt":"${receipt}"}`);
   }
 
+  const releaseContext =
+    policy.release && store
+      ? {
+          settings: policy.release,
+          store,
+          decide,
+          keys,
+          rules,
+          signer,
+          issuer,
+          cleanRoom: policy.cleanRoom,
+          policySha256: sha,
+          maxBytes: maxReleaseBytes,
+          audit,
+        }
+      : undefined;
+
+  async function releaseRoute(req: VerifierRequest): Promise<VerifierResponse> {
+    const nowMs = clock();
+    if (!releaseContext) {
+      return reject(
+        "release_not_configured",
+        policy.release
+          ? "This verifier has no object store for releases; nothing can be released."
+          : "The policy has no release settings (no job path in this room); nothing can be released."
+      );
+    }
+    const read = readBody(req, RELEASE_REQUEST_FIELDS, '{"token", "job", "datasets", "objects"}');
+    if ("refused" in read) return read.refused;
+    const parsed = parseReleaseRequest(read.fields);
+    if (!parsed.ok) {
+      const token = read.fields.token;
+      return reject("invalid_request", parsed.message, typeof token === "string" && token !== "" ? { token_sha256: sha256Hex(token) } : {});
+    }
+    return release(releaseContext, parsed.request, nowMs);
+  }
+
   const routes: Record<string, { method: string; run: (req: VerifierRequest) => Promise<VerifierResponse> | VerifierResponse }> = {
     "/v1/verify": { method: "POST", run: verify },
+    "/v1/release": { method: "POST", run: releaseRoute },
     "/v1/jwks": {
       method: "GET",
       run: () => ({
@@ -263,7 +340,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!route)
         return reject(
           "not_found",
-          `No route ${JSON.stringify(path.slice(0, 100))}; the routes are POST /v1/verify, GET /v1/jwks, GET /healthz.`
+          `No route ${JSON.stringify(path.slice(0, 100))}; the routes are POST /v1/verify, POST /v1/release, GET /v1/jwks, GET /healthz.`
         );
       if (req.method !== route.method) {
         return reject("method_not_allowed", `${path} accepts ${route.method} only.`, {}, { allow: route.method });
@@ -282,5 +359,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
     jwksUrl: options.jwks?.url ?? GOOGLE_CONFIDENTIAL_SPACE_JWKS_URL,
     receiptJwks,
     receiptSigner: signer.description,
+    ...(releaseContext ? { releaseStore: store?.description ?? "custom object store" } : {}),
   };
 }

@@ -77,7 +77,7 @@ describe("given a policy document that is not what `manatee policy` writes", () 
     [
       "an unknown field",
       { ...doc, requireNonce: true },
-      "policy.requireNonce: unknown field (this verifier understands version, cleanRoom, project, issuer, audience, attributeCondition, teeServiceAccount, allowDebug, datasets, approvals).",
+      "policy.requireNonce: unknown field (this verifier understands version, cleanRoom, project, issuer, audience, attributeCondition, teeServiceAccount, allowDebug, datasets, approvals, jobApprovals, release).",
     ],
     [
       "another issuer",

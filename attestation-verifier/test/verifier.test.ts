@@ -103,7 +103,12 @@ describe("given a production TDX token of an approved image", () => {
       policy_sha256: compiled.sha256,
       hwmodel: "GCP_INTEL_TDX",
       swversion: ["250800"],
-      approval: { purpose: "XGBoost regression of insurance charges", approved_by: "owner@example.org", not_after: "2027-02-01T00:00:00Z" },
+      approval: {
+        source: "standing",
+        purpose: "XGBoost regression of insurance charges",
+        approved_by: "owner@example.org",
+        not_after: "2027-02-01T00:00:00Z",
+      },
     });
 
     // The audit record names the token by hash and the receipt by jti.
@@ -145,7 +150,11 @@ describe("given a production TDX token of an approved image", () => {
     });
     expect(res.body.decision).toBe("allow");
     const payload = JSON.parse(Buffer.from(res.body.receipt!.split(".")[1], "base64url").toString());
-    expect(payload.approval).toEqual({ purpose: "Descriptive statistics of claims by region", approved_by: "owner@example.org" });
+    expect(payload.approval).toEqual({
+      source: "standing",
+      purpose: "Descriptive statistics of claims by region",
+      approved_by: "owner@example.org",
+    });
   });
 
   it("when the token expired 10 s ago, then the 30 s clock tolerance still accepts it", async () => {
