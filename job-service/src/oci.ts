@@ -37,6 +37,8 @@ export interface Descriptor {
   readonly digest: string;
   readonly size: number;
   readonly annotations?: Readonly<Record<string, string>>;
+  /** Foreign layers only: where to fetch the blob instead of the registry. */
+  readonly urls?: readonly string[];
 }
 
 export interface ImageManifest {
