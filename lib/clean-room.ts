@@ -121,8 +121,11 @@ export class CleanRoom extends Construct {
       teeServiceAccountEmail: this.dataPlane.workload.serviceAccountEmail,
       provider,
     });
-    // JupyterLab reads stage-1 data as its own Google service account (Workload Identity).
-    this.dataPlane.grantStage1Read(this.identity.jupyterMember);
+    // JupyterLab reads stage-1 data as its own Google service account (Workload Identity):
+    // bucket get + object get/list, and projects.get for ManaTEE's SDK.
+    this.dataPlane.grantSdkStage1Access(this.identity.jupyterMember);
+    // The job service verifies approvals before launch; it can never write one.
+    this.dataPlane.grantSignatureRead(this.identity.jobServiceMember);
 
     this.cluster = new CleanRoomCluster(this, "cluster", {
       room: policy,
@@ -171,6 +174,11 @@ export class CleanRoom extends Construct {
       out(`dataset_${name.replace(/-/g, "_")}_stage2_bucket`, d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
       out(`dataset_${name.replace(/-/g, "_")}_outputs_bucket`, d.outputsBucket.bucketName, `Outputs of attested ${name} jobs`);
       out(`dataset_${name.replace(/-/g, "_")}_key`, d.key.cryptoKeyId, `Attestation-bound key of ${name}`);
+      out(`dataset_${name.replace(/-/g, "_")}_approver_key`, d.approverKey.cryptoKeyId, `Approver key of ${name} (manatee jobs approver-key prints its fingerprint)`);
+      out(`dataset_${name.replace(/-/g, "_")}_signature_repository`, d.signatureRepository.url, `Approvals (cosign signatures) of ${name}: tee-signed-image-repos`);
+      if (d.jobPool) {
+        out(`dataset_${name.replace(/-/g, "_")}_job_provider`, d.jobPool.credentialAudience, `Audience of ${name}'s per-job approval provider`);
+      }
       if (d.readers.length > 0) {
         // Impersonation mode: the workload's credential config names the reader its image may impersonate.
         new TerraformOutput(this, `dataset_${name.replace(/-/g, "_")}_readers`, {

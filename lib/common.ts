@@ -59,6 +59,10 @@ export const COMPONENT = {
   hubBucket: "hub",
   auditBucket: "audit",
   datasetKey: "dataset-key",
+  /** A dataset owners' signing key for per-job approvals (docs/job-path.md). */
+  approverKey: "approver-key",
+  /** The Artifact Registry repository a dataset's approvals (cosign signatures) are pushed to. */
+  signatureRepository: "signature-repository",
   storageKey: "storage-key",
   receiptKey: "receipt-key",
   verifier: "verifier",

@@ -5,18 +5,44 @@
  */
 import { TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
+import { ArtifactRegistryRepository } from "@cdktf/provider-google/lib/artifact-registry-repository";
+import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
 import { KmsKeyRing } from "@cdktf/provider-google/lib/kms-key-ring";
+import { ProjectIamCustomRole } from "@cdktf/provider-google/lib/project-iam-custom-role";
+import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
-import { GrantOptions, conditionBlock, requireInResidency } from "./common";
+import {
+  CLEAN_ROOM_LABEL,
+  COMPONENT,
+  CleanRoomRef,
+  GrantOptions,
+  cleanRoomLabels,
+  conditionBlock,
+  grantIdFor,
+  requireGrantableMember,
+  requireInResidency,
+} from "./common";
 import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "./confidential-space";
-import { AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./kms";
+import { ApproverKey, AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./kms";
 import { IMAGES_PER_READER, assertWithinIamLimits, partitionReaders } from "./policy/iam-limits";
 import { DatasetMember, IamCondition, datasetMembers } from "./policy/members";
 import { AccessMode, CleanRoomPolicy, DatasetPolicy } from "./policy/model";
-import { dataPlaneNames } from "./policy/names";
+import { dataPlaneNames, dockerRepositoryPath } from "./policy/names";
 import { CleanRoomBucket } from "./storage";
-import { ConfidentialSpacePool, ConfidentialSpacePoolProps } from "./workload-identity";
+import { ConfidentialSpacePool, ConfidentialSpacePoolProps, JobApprovalPool } from "./workload-identity";
+
+/**
+ * What ManaTEE's SDK calls besides reading objects: `projects.get` (the project number for its
+ * credential configuration) and `storage.buckets.get` (before reading). Custom roles, because
+ * the predefined ones that hold them also list every bucket (`storage.bucketViewer`) or reach
+ * far more of the project (`browser`).
+ */
+export const SDK_PERMISSIONS = {
+  project: ["resourcemanager.projects.get"],
+  stage1: ["storage.buckets.get", "storage.objects.get", "storage.objects.list"],
+  bucketMetadata: ["storage.buckets.get"],
+} as const;
 
 /** Key settings applied to the dataset keys and the storage key alike. */
 export type DataPlaneKeyOptions = Pick<
@@ -33,6 +59,12 @@ export interface CleanRoomDataPlaneProps {
   readonly workload?: Omit<ConfidentialSpaceWorkloadProps, "policy" | "provider">;
   /** Key settings for every key of the data plane. @default DataPlaneKeyOptions defaults (HSM, 90-day rotation, prevent-destroy) */
   readonly keys?: DataPlaneKeyOptions;
+  /**
+   * Customer-managed key of the signature repositories, in the room's region (the Artifact
+   * Registry service agent needs encrypt/decrypt on it), like the other repositories.
+   * @default - Google-managed encryption (as the room's image repositories by default)
+   */
+  readonly signatureRepositoryKmsKeyName?: string;
   /** @default the provider's default provider */
   readonly provider?: TerraformProvider;
 }
@@ -59,6 +91,12 @@ export interface DatasetDataPlane {
   readonly readers: readonly DatasetReader[];
   /** The approved images' principal sets, with their expiry conditions. */
   readonly members: readonly DatasetMember[];
+  /** The owners' approver key (always created, so its fingerprint can be read after the first deploy). */
+  readonly approverKey: ApproverKey;
+  /** Where the owners push approvals (cosign signatures): `tee-signed-image-repos`. Owners write; TEE and job service read. */
+  readonly signatureRepository: SignatureRepository;
+  /** Only when the policy has the approver key's fingerprint: the dataset's per-job approval pool. */
+  readonly jobPool?: JobApprovalPool;
 }
 
 /** A reader service account and the approved images that may impersonate it. */
@@ -102,6 +140,16 @@ export class CleanRoomDataPlane extends Construct {
   /** CMEK of every bucket, on its own key ring. */
   public readonly storageKey: StorageEncryptionKey;
   public readonly datasets: Readonly<Record<string, DatasetDataPlane>>;
+  /** `resourcemanager.projects.get` only (ManaTEE's SDK reads the project number); the TEE service account holds it. */
+  public readonly projectReaderRole: ProjectIamCustomRole;
+  /** `storage.buckets.get` + object get/list: stage-1 read as ManaTEE's SDK does it. */
+  public readonly stage1ReaderRole: ProjectIamCustomRole;
+  /** `storage.buckets.get` only: readers call it on the stage-2 bucket before reading. */
+  public readonly bucketMetadataRole: ProjectIamCustomRole;
+  /** The TEE service account's `projectReaderRole` grant: no data, stage 2 calls projects.get with the TEE's own credentials. */
+  public readonly teeProjectReaderGrant: ProjectIamMember;
+  private readonly provider?: TerraformProvider;
+  private readonly sdkGrants = new Map<string, ProjectIamMember>();
 
   constructor(scope: Construct, id: string, props: CleanRoomDataPlaneProps) {
     super(scope, id);
@@ -119,6 +167,23 @@ export class CleanRoomDataPlane extends Construct {
       provider,
     });
     this.storageKey = new StorageEncryptionKey(this, "storage-key", { ...props.keys, room: policy, provider });
+    this.provider = provider;
+
+    const names = dataPlaneNames(policy);
+    const customRole = (cid: string, roleId: string, title: string, description: string, permissions: readonly string[]) =>
+      new ProjectIamCustomRole(this, cid, { project: policy.project, roleId, title, description, permissions: [...permissions], stage: "GA", provider });
+    this.projectReaderRole = customRole("sdk-project-role", names.projectReaderRoleId, `ManaTEE SDK project reader (${policy.name})`,
+      "Read the project's metadata (its number): nothing else.", SDK_PERMISSIONS.project);
+    this.stage1ReaderRole = customRole("sdk-stage1-role", names.stage1ReaderRoleId, `ManaTEE stage-1 reader (${policy.name})`,
+      "Read a stage-1 bucket's metadata and objects, as ManaTEE's SDK does.", SDK_PERMISSIONS.stage1);
+    this.bucketMetadataRole = customRole("sdk-bucket-role", names.bucketMetadataRoleId, `ManaTEE bucket metadata (${policy.name})`,
+      "Read a bucket's metadata only (no objects).", SDK_PERMISSIONS.bucketMetadata);
+    this.teeProjectReaderGrant = new ProjectIamMember(this, "tee-project-reader", {
+      project: policy.project,
+      role: this.projectReaderRole.name,
+      member: this.workload.serviceAccount.member,
+      provider,
+    });
 
     const datasetsScope = new Construct(this, "datasets");
     const datasets: Record<string, DatasetDataPlane> = {};
@@ -131,6 +196,32 @@ export class CleanRoomDataPlane extends Construct {
   /** `roles/storage.objectViewer` on every stage-1 bucket (e.g. the JupyterHub pods' service account). */
   public grantStage1Read(member: string, options?: GrantOptions | IamCondition): void {
     for (const d of Object.values(this.datasets)) d.stage1Bucket.grantRead(member, options);
+  }
+
+  /**
+   * What ManaTEE's SDK needs in stage 1 and nothing more: `stage1ReaderRole` (bucket get, object
+   * get/list) on every stage-1 bucket and `projectReaderRole` on the project (e.g. JupyterLab's
+   * service account). `id` names the grants when `member` is a token.
+   */
+  public grantSdkStage1Access(member: string, id = "jupyter"): void {
+    for (const d of Object.values(this.datasets)) d.stage1Bucket.grantCustomRole(this.stage1ReaderRole.name, member, { id: `sdk-${id}` });
+    if (!this.sdkGrants.has(id)) {
+      this.sdkGrants.set(id, new ProjectIamMember(this, `sdk-project-${id}`, {
+        project: this.policy.project,
+        role: this.projectReaderRole.name,
+        member,
+        provider: this.provider,
+      }));
+    }
+  }
+
+  /**
+   * `roles/artifactregistry.reader` on every dataset's signature repository: the job service
+   * checks approvals before it launches. Never writer: it must not be able to approve.
+   * `id` names the grants when `member` is a token.
+   */
+  public grantSignatureRead(member: string, id = "job-service"): ArtifactRegistryRepositoryIamMember[] {
+    return Object.values(this.datasets).map((d) => d.signatureRepository.grantPull(member, { id: `pull-${id}` }));
   }
 
   private addDataset(scope: Construct, dataset: DatasetPolicy, props: CleanRoomDataPlaneProps): DatasetDataPlane {
@@ -199,6 +290,55 @@ export class CleanRoomDataPlane extends Construct {
       });
     }
 
+    const approverKey = new ApproverKey(scope, "approver", {
+      room: policy,
+      dataset: dataset.name,
+      owners: dataset.owners,
+      keyRingId: this.datasetKeyRing.id,
+      protectionLevel: props.keys?.protectionLevel,
+      destroyScheduledDuration: props.keys?.destroyScheduledDuration,
+      preventDestroy: props.keys?.preventDestroy,
+      provider,
+    });
+    const signatureRepository = new SignatureRepository(scope, "signatures", {
+      room: policy,
+      dataset: dataset.name,
+      owners: dataset.owners,
+      kmsKeyName: props.signatureRepositoryKmsKeyName,
+      provider,
+    });
+    // The launcher reads the signatures as the TEE service account (tee-signed-image-repos).
+    this.workload.grantImagePull({ project: policy.project, location: signatureRepository.location, repositoryId: signatureRepository.repository.repositoryId });
+
+    let jobPool: JobApprovalPool | undefined;
+    if (dataset.approverKey) {
+      jobPool = new JobApprovalPool(scope, "jobs", {
+        policy,
+        dataset: dataset.name,
+        projectNumber: this.pool.project.number,
+        provider,
+      });
+      const afterJobPool = [jobPool.oidcProvider];
+      if (dataset.access === "direct") {
+        key.grantDecryptToJobApprovals(jobPool.groupPrincipalSet, { dependsOn: afterJobPool });
+        stage2Bucket.grantRead(jobPool.groupPrincipalSet, { id: "read-job-approved", dependsOn: afterJobPool });
+      } else {
+        // Every reader holds the same grants: the first suffices.
+        new ServiceAccountIamMember(scope, "impersonate-job-approved", {
+          serviceAccountId: readers[0].serviceAccount.name,
+          role: "roles/iam.workloadIdentityUser",
+          member: jobPool.groupPrincipalSet,
+          dependsOn: afterJobPool,
+          provider,
+        });
+      }
+    }
+    // ManaTEE's SDK gets the bucket before reading it.
+    for (const r of readers) {
+      const reader = `serviceAccount:${r.serviceAccount.email}`;
+      stage2Bucket.grantCustomRole(this.bucketMetadataRole.name, reader, { id: `bucket-get-${r.serviceAccount.node.id}` });
+    }
+
     for (const researcher of policy.researchers) stage1Bucket.grantRead(researcher);
     for (const owner of dataset.owners) {
       stage1Bucket.grantWrite(owner);
@@ -216,7 +356,86 @@ export class CleanRoomDataPlane extends Construct {
       readerServiceAccount: readers[0]?.serviceAccount,
       readers,
       members,
+      approverKey,
+      signatureRepository,
+      jobPool,
     };
+  }
+}
+
+export interface SignatureRepositoryProps {
+  readonly room: CleanRoomRef;
+  readonly dataset: string;
+  /** The only principals that may push (approve). */
+  readonly owners: readonly string[];
+  /** @default room.region (never a multi-region: the data stays in the residency set) */
+  readonly location?: string;
+  /** @default dataPlaneNames(room).signatureRepositoryId(dataset): "<room>-<dataset>-approvals" */
+  readonly repositoryId?: string;
+  /** @default - Google-managed encryption */
+  readonly kmsKeyName?: string;
+  /** @default the provider's default provider */
+  readonly provider?: TerraformProvider;
+}
+
+/**
+ * A dataset's approvals: a Docker repository of cosign signatures, pushed by `manatee jobs approve`
+ * and named in `tee-signed-image-repos` at launch. Owners get `roles/artifactregistry.writer`;
+ * readers (TEE, job service) get `roles/artifactregistry.reader` through `grantPull`. There is no
+ * cleanup policy: deleting a signature revokes nothing (docs/job-path.md) and they are the audit trail.
+ */
+export class SignatureRepository extends Construct {
+  public readonly repository: ArtifactRegistryRepository;
+  public readonly dataset: string;
+  public readonly location: string;
+  /** `<region>-docker.pkg.dev/<project>/<repository>`: the value for `tee-signed-image-repos`. */
+  public readonly url: string;
+  public readonly writerGrants: readonly ArtifactRegistryRepositoryIamMember[];
+  private readonly provider?: TerraformProvider;
+
+  constructor(scope: Construct, id: string, props: SignatureRepositoryProps) {
+    super(scope, id);
+    const { room } = props;
+    this.dataset = props.dataset;
+    this.location = props.location ?? room.region;
+    this.provider = props.provider;
+    requireInResidency(this.location, room.residency, "location");
+    const repositoryId = props.repositoryId ?? dataPlaneNames(room).signatureRepositoryId(props.dataset);
+    this.repository = new ArtifactRegistryRepository(this, "repository", {
+      project: room.project,
+      location: this.location,
+      repositoryId,
+      format: "DOCKER",
+      mode: "STANDARD_REPOSITORY",
+      description: `Approvals (cosign signatures) by the owners of dataset ${props.dataset}`,
+      labels: { ...cleanRoomLabels(room.name, COMPONENT.signatureRepository), [CLEAN_ROOM_LABEL.dataset]: props.dataset },
+      kmsKeyName: props.kmsKeyName,
+      vulnerabilityScanningConfig: { enablementConfig: "DISABLED" },
+      provider: props.provider,
+    });
+    this.url = dockerRepositoryPath(this.location, room.project, repositoryId);
+    this.writerGrants = props.owners.map((o) => this.grant("push", "roles/artifactregistry.writer", o, {}));
+  }
+
+  /** `roles/artifactregistry.reader`: verify approvals, never add one. */
+  public grantPull(member: string, options: GrantOptions = {}): ArtifactRegistryRepositoryIamMember {
+    return this.grant("pull", "roles/artifactregistry.reader", member, options);
+  }
+
+  private grant(prefix: string, role: string, member: string, options: GrantOptions): ArtifactRegistryRepositoryIamMember {
+    requireGrantableMember(member, "member");
+    const childId = options.id ?? grantIdFor(prefix, member) ?? `${prefix}-${this.node.children.length}`;
+    const existing = this.node.tryFindChild(childId);
+    if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
+    return new ArtifactRegistryRepositoryIamMember(this, childId, {
+      project: this.repository.project,
+      location: this.location,
+      repository: this.repository.name,
+      role,
+      member,
+      dependsOn: options.dependsOn,
+      provider: this.provider,
+    });
   }
 }
 

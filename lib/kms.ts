@@ -29,6 +29,8 @@ import { DatasetMember, IamCondition } from "./policy/members";
 import { dataPlaneNames, resourceName } from "./policy/names";
 
 export const KMS_ROLES = {
+  signerVerifier: "roles/cloudkms.signerVerifier",
+  publicKeyViewer: "roles/cloudkms.publicKeyViewer",
   decrypter: "roles/cloudkms.cryptoKeyDecrypter",
   encrypter: "roles/cloudkms.cryptoKeyEncrypter",
   encrypterDecrypter: "roles/cloudkms.cryptoKeyEncrypterDecrypter",
@@ -112,7 +114,14 @@ abstract class CleanRoomKeyBase extends Construct {
     scope: Construct,
     id: string,
     props: CleanRoomKeyProps,
-    spec: { keyName: string; keyRingName: string; component: ComponentLabel; labels?: Record<string, string> },
+    spec: {
+      keyName: string;
+      keyRingName: string;
+      component: ComponentLabel;
+      labels?: Record<string, string>;
+      /** Asymmetric signing keys: Cloud KMS rotates only symmetric keys automatically. @default false */
+      signing?: boolean;
+    },
   ) {
     super(scope, id);
     const { room } = props;
@@ -145,10 +154,10 @@ abstract class CleanRoomKeyBase extends Construct {
     this.key = new KmsCryptoKey(this, "key", {
       name: spec.keyName,
       keyRing: this.keyRingId,
-      purpose: "ENCRYPT_DECRYPT",
-      rotationPeriod,
+      purpose: spec.signing ? "ASYMMETRIC_SIGN" : "ENCRYPT_DECRYPT",
+      rotationPeriod: spec.signing ? undefined : rotationPeriod,
       destroyScheduledDuration,
-      versionTemplate: { algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION", protectionLevel },
+      versionTemplate: { algorithm: spec.signing ? APPROVER_KEY_ALGORITHM : "GOOGLE_SYMMETRIC_ENCRYPTION", protectionLevel },
       labels: { ...cleanRoomLabels(room.name, spec.component), ...spec.labels },
       lifecycle: { preventDestroy: props.preventDestroy ?? true },
       provider: props.provider,
@@ -223,6 +232,24 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
   }
 
   /**
+   * `roles/cloudkms.cryptoKeyDecrypter` for the dataset's job pool group
+   * (`JobApprovalPool.groupPrincipalSet`, `…/group/job-approved`): jobs its owners signed.
+   * Anything else, in particular a pool's `/*`, is refused.
+   */
+  public grantDecryptToJobApprovals(
+    groupPrincipalSet: string,
+    options: { readonly dependsOn?: ITerraformDependable[] } = {},
+  ): KmsCryptoKeyIamMember {
+    if (!/^principalSet:\/\/iam\.googleapis\.com\/projects\/[^/]+\/locations\/global\/workloadIdentityPools\/[^/]+\/group\/job-approved$/.test(groupPrincipalSet)) {
+      throw new Error(
+        `Decrypt member "${groupPrincipalSet}" is not a job pool's approved group. Pass JobApprovalPool.groupPrincipalSet ` +
+          `(principalSet://…/workloadIdentityPools/<pool>/group/job-approved), never a whole pool.`,
+      );
+    }
+    return this.addGrant("decrypt-jobs", KMS_ROLES.decrypter, groupPrincipalSet, { id: "decrypt-job-approved", dependsOn: options.dependsOn });
+  }
+
+  /**
    * Decrypt for the dataset's reader service account in `impersonation` access mode. Only the
    * approved images' principal sets may impersonate that account (CleanRoomDataPlane grants it).
    */
@@ -239,6 +266,66 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
   /** `roles/cloudkms.cryptoKeyEncrypter` for a data owner: wraps data keys, can never unwrap them. */
   public grantEncryptOnly(member: string, options?: GrantOptions | IamCondition): KmsCryptoKeyIamMember {
     return this.addGrant("encrypt", KMS_ROLES.encrypter, member, toGrantOptions(options));
+  }
+}
+
+/** Cloud KMS algorithm of approver keys: its signatures are `ECDSA_P256_SHA256` in Confidential Space tokens. */
+export const APPROVER_KEY_ALGORITHM = "EC_SIGN_P256_SHA256";
+
+export interface ApproverKeyProps extends Omit<CleanRoomKeyProps, "rotationPeriod"> {
+  /** The dataset whose jobs this key approves. */
+  readonly dataset: string;
+  /**
+   * The dataset's owners (IAM principals): the only ones who may sign with the key (and read its
+   * public key, to print the fingerprint). Empty: nobody can approve jobs for the dataset.
+   */
+  readonly owners: readonly string[];
+  /** @default dataPlaneNames(room).approverKey(dataset): "<dataset>-approver" */
+  readonly keyName?: string;
+  /** Key ring created when `keyRingId` is absent. @default resourceName("keyRing", room.name, dataset, "approver") */
+  readonly keyRingName?: string;
+}
+
+/**
+ * A dataset's approver key (docs/job-path.md): `ASYMMETRIC_SIGN`, `EC_SIGN_P256_SHA256`, HSM by
+ * default, prevent-destroy. `manatee jobs approve` signs a job image digest with it; the dataset's
+ * job pool admits only tokens whose image carries a signature by its fingerprint. Created
+ * before the fingerprint is known (the first deploy), so the owner can read it afterwards.
+ * Only the owners may sign (`roles/cloudkms.signerVerifier`) or view the public key: in
+ * particular never the job service, which must not be able to approve its own jobs.
+ * A signature never expires: revoking approvals means a new key version and a new fingerprint.
+ */
+export class ApproverKey extends CleanRoomKeyBase {
+  public readonly dataset: string;
+  public readonly owners: readonly string[];
+  /** `roles/cloudkms.signerVerifier` per owner. */
+  public readonly signerGrants: readonly KmsCryptoKeyIamMember[];
+  /** `roles/cloudkms.publicKeyViewer` per owner (prints the fingerprint). */
+  public readonly publicKeyGrants: readonly KmsCryptoKeyIamMember[];
+
+  constructor(scope: Construct, id: string, props: ApproverKeyProps) {
+    super(scope, id, props, {
+      keyName: props.keyName ?? dataPlaneNames(props.room).approverKey(props.dataset),
+      keyRingName: props.keyRingName ?? resourceName("keyRing", props.room.name, props.dataset, "approver"),
+      component: COMPONENT.approverKey,
+      labels: { [CLEAN_ROOM_LABEL.dataset]: props.dataset },
+      signing: true,
+    });
+    this.dataset = props.dataset;
+    this.owners = [...props.owners];
+    for (const owner of this.owners) requireOwnerPrincipal(owner, props.dataset);
+    this.signerGrants = this.owners.map((o) => this.addGrant("sign", KMS_ROLES.signerVerifier, o, {}));
+    this.publicKeyGrants = this.owners.map((o) => this.addGrant("public-key", KMS_ROLES.publicKeyViewer, o, {}));
+  }
+}
+
+/** Owners are people, groups or their own service accounts; never a pool or a public member. */
+function requireOwnerPrincipal(member: string, dataset: string): void {
+  if (Token.isUnresolved(member)) return;
+  if (!/^(user|group|serviceAccount|domain):.+/.test(member)) {
+    throw new Error(
+      `Owner "${member}" of dataset "${dataset}" cannot hold its approver key: only user:, group:, serviceAccount: or domain: principals approve jobs.`,
+    );
   }
 }
 

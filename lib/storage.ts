@@ -295,6 +295,18 @@ export class CleanRoomBucket extends Construct {
     return this.addGrant("read", STORAGE_ROLES.objectViewer, member, toGrantOptions(options));
   }
 
+  /**
+   * A custom role (e.g. bucket metadata only, `storage.buckets.get`, which ManaTEE's SDK calls
+   * before reading). On a stage-2 bucket the same members as `grantRead` only.
+   */
+  public grantCustomRole(role: string, member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
+    this.requireStage2Reader(member, "grantCustomRole");
+    if (!Token.isUnresolved(role) && !/^(projects|organizations)\/[^/]+\/roles\/[A-Za-z0-9_.]+$/.test(role)) {
+      throw new Error(`grantCustomRole role "${role}" is not a custom role (projects/<project>/roles/<id>). Use grantRead or grantWrite for predefined roles.`);
+    }
+    return this.addGrant("custom", role, member, toGrantOptions(options));
+  }
+
   /** `roles/storage.objectCreator`: upload new objects; no read, no overwrite, no delete. */
   public grantWrite(member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
     return this.addGrant("write", STORAGE_ROLES.objectCreator, member, toGrantOptions(options));
@@ -309,10 +321,12 @@ export class CleanRoomBucket extends Construct {
   private requireStage2Reader(member: string, method: string) {
     if (this.purpose !== "stage2") return;
     const digestSet = member.startsWith("principalSet://") && /\/attribute\.image_digest\/sha256:[0-9a-f]{64}$/.test(member);
-    if (!digestSet && !member.startsWith("serviceAccount:")) {
+    // A dataset's job pool maps only owner-signed jobs to this group (docs/job-path.md).
+    const jobApproved = member.startsWith("principalSet://") && /\/workloadIdentityPools\/[^/]+\/group\/job-approved$/.test(member);
+    if (!digestSet && !jobApproved && !member.startsWith("serviceAccount:")) {
       throw new Error(
         `${method} on a stage-2 bucket refuses "${member}": stage-2 data is readable only by attested, approved ` +
-          `workloads. Grant the principal set of an approved image digest, or the dataset's reader service account.`,
+          `workloads. Grant the principal set of an approved image digest, the dataset's job pool group (…/group/job-approved), or the dataset's reader service account.`,
       );
     }
   }

@@ -12,7 +12,10 @@ import { IamWorkloadIdentityPoolProvider } from "@cdktf/provider-google/lib/iam-
 import {
   ATTRIBUTE_CONDITION_MAX_LENGTH,
   ATTRIBUTE_MAPPING,
+  JOB_APPROVAL_ATTRIBUTE_MAPPING,
+  JOB_APPROVED_GROUP,
   compileAttributeCondition,
+  compileJobApprovalCondition,
 } from "./policy/condition";
 import { PoolRef, principalSetForDigest } from "./policy/members";
 import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy, STS_AUDIENCE } from "./policy/model";
@@ -134,6 +137,75 @@ export class ConfidentialSpacePool extends Construct {
       );
     }
     return principalSetForDigest(this.poolRef, imageDigest);
+  }
+}
+
+export interface JobApprovalPoolProps {
+  /** The clean-room policy; `dataset` must have `approverKey.fingerprint`. */
+  readonly policy: CleanRoomPolicy;
+  readonly dataset: string;
+  /** The project NUMBER principals name (e.g. `ConfidentialSpacePool.project.number`). */
+  readonly projectNumber: string;
+  /** @default dataPlaneNames(policy).jobPoolId(dataset), e.g. "insurance-study-insurance-jobs" */
+  readonly poolId?: string;
+  /** @default the provider's default provider */
+  readonly provider?: TerraformProvider;
+}
+
+/**
+ * One dataset's per-job approval pool (docs/job-path.md): a provider `attestation-verifier` that
+ * admits only production Confidential Space tokens of the room whose image is signed by the
+ * dataset's approver key, with no command or environment override and no restart, and maps
+ * each to the constant group `job-approved`. Grants name `groupPrincipalSet`, never the pool's
+ * `/*`. A pool per dataset, because a signer cannot be mapped into an attribute (pitfall 15):
+ * a signature by A's key satisfies only A's provider.
+ */
+export class JobApprovalPool extends Construct {
+  public readonly dataset: string;
+  public readonly pool: IamWorkloadIdentityPool;
+  public readonly oidcProvider: IamWorkloadIdentityPoolProvider;
+  public readonly poolId: string;
+  public readonly providerId: string;
+  public readonly attributeCondition: string;
+  /** `principalSet://…/workloadIdentityPools/<pool>/group/job-approved`: what the dataset's grants name. */
+  public readonly groupPrincipalSet: string;
+  /** `//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/<pool>/providers/attestation-verifier` */
+  public readonly credentialAudience: string;
+
+  constructor(scope: Construct, id: string, props: JobApprovalPoolProps) {
+    super(scope, id);
+    const { policy, dataset } = props;
+    const names = dataPlaneNames(policy);
+    this.dataset = dataset;
+    this.poolId = props.poolId ?? names.jobPoolId(dataset);
+    this.providerId = names.jobProviderId;
+    requireName("poolId", this.poolId, NAME_RULES.workloadIdentityPoolId);
+    this.attributeCondition = compileJobApprovalCondition(policy, dataset);
+
+    this.pool = new IamWorkloadIdentityPool(this, "pool", {
+      project: policy.project,
+      workloadIdentityPoolId: this.poolId,
+      displayName: fitDisplayName(`${dataset} jobs`),
+      description: `Jobs of clean room ${policy.name} approved by the owners of dataset ${dataset} (managed by manatee-cdktf)`,
+      disabled: false,
+      provider: props.provider,
+    });
+    this.oidcProvider = new IamWorkloadIdentityPoolProvider(this, "provider", {
+      project: policy.project,
+      workloadIdentityPoolId: this.pool.workloadIdentityPoolId,
+      workloadIdentityPoolProviderId: this.providerId,
+      displayName: "Approved jobs",
+      description: `Admits Confidential Space jobs whose image is signed by the approver key of dataset ${dataset}`,
+      disabled: false,
+      attributeMapping: { ...JOB_APPROVAL_ATTRIBUTE_MAPPING },
+      attributeCondition: this.attributeCondition,
+      oidc: { issuerUri: CONFIDENTIAL_SPACE_ISSUER_URI, allowedAudiences: [STS_AUDIENCE] },
+      provider: props.provider,
+    });
+    this.groupPrincipalSet =
+      `principalSet://iam.googleapis.com/projects/${props.projectNumber}/locations/global/` +
+      `workloadIdentityPools/${this.poolId}/group/${JOB_APPROVED_GROUP}`;
+    this.credentialAudience = `//iam.googleapis.com/${this.oidcProvider.name}`;
   }
 }
 

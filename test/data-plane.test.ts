@@ -87,9 +87,11 @@ describe("CleanRoomDataPlane from the example policy", () => {
           ["roles/cloudkms.cryptoKeyDecrypter", readerMember()],
           ["roles/storage.objectCreator", readerMember()],
           ["roles/storage.objectViewer", readerMember()],
+          // storage.buckets.get only: ManaTEE's SDK gets the bucket before reading.
+          [`\${google_project_iam_custom_role.${resources(json, "google_project_iam_custom_role").find(([, r]) => r.role_id.endsWith("_bucket_get"))![0]}.name}`, readerMember()],
         ].sort(),
       );
-      const stage2Readers = bucketGrants.filter((g) => g.dataset === "claims" && g.purpose === "stage2");
+      const stage2Readers = bucketGrants.filter((g) => g.dataset === "claims" && g.purpose === "stage2" && g.role === "roles/storage.objectViewer");
       expect(stage2Readers.map((g) => g.member)).toEqual([readerMember()]);
     });
 
@@ -147,7 +149,12 @@ describe("CleanRoomDataPlane from the example policy", () => {
         ["insurance", "stage2", "roles/storage.objectCreator"],
       ]);
       const onKeys = keyGrants.filter((g) => g.member === OWNER).map((g) => [g.dataset, g.component, g.role]);
-      expect(onKeys).toEqual([["insurance", "dataset-key", "roles/cloudkms.cryptoKeyEncrypter"]]);
+      expect(onKeys.sort()).toEqual([
+        // The approver key: the owner signs approvals and reads its fingerprint.
+        ["insurance", "approver-key", "roles/cloudkms.publicKeyViewer"],
+        ["insurance", "approver-key", "roles/cloudkms.signerVerifier"],
+        ["insurance", "dataset-key", "roles/cloudkms.cryptoKeyEncrypter"],
+      ]);
     });
   });
 
@@ -206,7 +213,9 @@ describe("CleanRoomDataPlane from the example policy", () => {
       const rings = Object.fromEntries(resources(json, "google_kms_key_ring"));
       expect(Object.values(rings).map((r: any) => r.name).sort()).toEqual(["insurance-study-datasets", "insurance-study-storage"]);
       for (const k of Object.values(keys)) {
-        expect(k).toMatchObject({ rotation_period: "7776000s", destroy_scheduled_duration: "2592000s", lifecycle: { prevent_destroy: true } });
+        // Cloud KMS rotates only symmetric keys; approver keys are rotated by a new version (and fingerprint).
+        const rotation = k.labels.component === "approver-key" ? {} : { rotation_period: "7776000s" };
+        expect(k).toMatchObject({ ...rotation, destroy_scheduled_duration: "2592000s", lifecycle: { prevent_destroy: true } });
         const ring = rings[refId(k.key_ring, "google_kms_key_ring")];
         expect(ring.name).toBe(k.labels.component === "storage-key" ? "insurance-study-storage" : "insurance-study-datasets");
         expect(policy.residency).toContain(ring.location);
@@ -241,7 +250,9 @@ describe("CleanRoomDataPlane from the example policy", () => {
       [names.datasetKeyRing, names.storageKeyRing].sort(),
     );
     for (const k of Object.values(keys)) {
-      expect(k.name).toBe(k.labels.component === "storage-key" ? names.storageKey : names.datasetKey(k.labels.dataset));
+      if (k.labels.component === "storage-key") expect(k.name).toBe(names.storageKey);
+      else if (k.labels.component === "approver-key") expect(k.name).toBe(names.approverKey(k.labels.dataset));
+      else expect(k.name).toBe(names.datasetKey(k.labels.dataset));
     }
     expect(resourceConfigs(json, "google_iam_workload_identity_pool")[0].workload_identity_pool_id).toBe(names.poolId);
     expect(resourceConfigs(json, "google_iam_workload_identity_pool_provider")[0].workload_identity_pool_provider_id).toBe(

@@ -228,7 +228,7 @@ describe("CleanRoomBucket validation", () => {
     );
     expect(build({}, (b) => b.grantRead("group:researchers@example.org"))).toThrow(
       'grantRead on a stage-2 bucket refuses "group:researchers@example.org": stage-2 data is readable only by attested, ' +
-        "approved workloads. Grant the principal set of an approved image digest, or the dataset's reader service account.",
+        "approved workloads. Grant the principal set of an approved image digest, the dataset's job pool group (…/group/job-approved), or the dataset's reader service account.",
     );
     expect(build({}, (b) => b.grantObjectAdmin("user:admin@example.org"))).toThrow("grantObjectAdmin on a stage-2 bucket refuses");
     const wholePool = "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/*";
