@@ -121,6 +121,85 @@ describe("given a policy document that is not what `manatee policy` writes", () 
   });
 });
 
+describe("given a policy with per-job approvals and release settings", () => {
+  const keyA = "a".repeat(64);
+  const keyB = "b".repeat(64);
+  const cond = (key: string) => `assertion.swname == 'CONFIDENTIAL_SPACE' && 'ECDSA_P256_SHA256:${key}' in assertion.submods.container.image_signatures.map(s, s.signature_algorithm + ':' + s.key_id)`;
+  const job0 = { dataset: "insurance", keyId: keyA, signatureAlgorithm: "ECDSA_P256_SHA256", attributeCondition: cond(keyA) };
+  const release = { quarantineBucket: "acme-quarantine", releaseBucket: "acme-release", instancePrefix: "manatee-job" };
+  const withJobs = { ...doc, jobApprovals: [job0, { ...job0, dataset: "claims", keyId: keyB, attributeCondition: cond(keyB) }], release };
+
+  it("when it is valid, then it is accepted and hashed over its new fields", () => {
+    const validated = validatePolicyDocument(JSON.parse(JSON.stringify(withJobs)));
+    expect(validated.jobApprovals).toHaveLength(2);
+    expect(policySha256(validated)).not.toBe(compiled.sha256);
+  });
+
+  it("when the fields are absent (or undefined), then the document keeps its exact hash", () => {
+    expect(policySha256({ ...doc, jobApprovals: undefined, release: undefined })).toBe(compiled.sha256);
+    expect(canonicalJson({ ...doc, jobApprovals: undefined, release: undefined })).toBe(compiled.json);
+  });
+
+  it.each<[string, unknown, string]>([
+    ["jobApprovals that is not an array", { ...withJobs, jobApprovals: {} }, "policy.jobApprovals: expected an array, got an object."],
+    [
+      "a job approval for an unknown dataset",
+      { ...withJobs, jobApprovals: [{ ...job0, dataset: "payroll" }] },
+      'policy.jobApprovals[0].dataset: "payroll" is not a dataset of the policy (known: insurance, claims).',
+    ],
+    ["an unknown job approval field", { ...withJobs, jobApprovals: [{ ...job0, expires: "2027-01-01" }] }, "policy.jobApprovals[0].expires: unknown field."],
+    ["an upper-case key id", { ...withJobs, jobApprovals: [{ ...job0, keyId: keyA.toUpperCase() }] }, "policy.jobApprovals[0].keyId: expected 64 lowercase hex"],
+    ["a short key id", { ...withJobs, jobApprovals: [{ ...job0, keyId: "ab" }] }, "policy.jobApprovals[0].keyId: expected 64 lowercase hex"],
+    [
+      "another algorithm",
+      { ...withJobs, jobApprovals: [{ ...job0, signatureAlgorithm: "RSASSA_PSS_SHA256" }] },
+      'policy.jobApprovals[0].signatureAlgorithm: expected "ECDSA_P256_SHA256", got "RSASSA_PSS_SHA256".',
+    ],
+    [
+      "a condition over Google's limit",
+      { ...withJobs, jobApprovals: [{ ...job0, attributeCondition: `${cond(keyA)} && ${"true && ".repeat(600)}true` }] },
+      "policy.jobApprovals[0].attributeCondition: is longer than Google's 4096-character limit.",
+    ],
+    [
+      "a condition that is not CEL",
+      { ...withJobs, jobApprovals: [{ ...job0, attributeCondition: "assertion.swname ==" }] },
+      "policy.jobApprovals[0].attributeCondition does not compile as CEL",
+    ],
+    [
+      "a condition that constrains nothing",
+      { ...withJobs, jobApprovals: [{ ...job0, attributeCondition: "true" }] },
+      "policy.jobApprovals[0].attributeCondition: is true for a token with no claims at all",
+    ],
+    [
+      "two entries for one dataset",
+      { ...withJobs, jobApprovals: [job0, { ...job0, keyId: keyB }] },
+      'policy.jobApprovals[1].dataset: "insurance" already has an entry (jobApprovals[0]).',
+    ],
+    [
+      "one key for two datasets",
+      { ...withJobs, jobApprovals: [job0, { ...job0, dataset: "claims" }] },
+      "policy.jobApprovals[1].keyId: is also the key of jobApprovals[0]; each dataset needs its own approver key.",
+    ],
+    ["release that is not an object", { ...withJobs, release: "acme-release" }, 'policy.release: expected an object, got "acme-release".'],
+    ["an unknown release field", { ...withJobs, release: { ...release, ttl: 3 } }, "policy.release.ttl: unknown field."],
+    [
+      "a bucket name with a slash",
+      { ...withJobs, release: { ...release, releaseBucket: "acme/release" } },
+      'policy.release.releaseBucket: expected a Cloud Storage bucket name, got "acme/release".',
+    ],
+    ["an upper-case bucket", { ...withJobs, release: { ...release, quarantineBucket: "Acme" } }, "policy.release.quarantineBucket: expected a Cloud Storage bucket name"],
+    ["one bucket for both", { ...withJobs, release: { ...release, releaseBucket: "acme-quarantine" } }, "policy.release.releaseBucket: must differ from release.quarantineBucket."],
+    [
+      "an instance prefix starting with a digit",
+      { ...withJobs, release: { ...release, instancePrefix: "1job" } },
+      "policy.release.instancePrefix: expected 1-26 lowercase letters",
+    ],
+    ["a 27-character instance prefix", { ...withJobs, release: { ...release, instancePrefix: `j${"x".repeat(26)}` } }, "policy.release.instancePrefix"],
+  ])("when it has %s, then validation names the field", (_name, raw, message) => {
+    expect(() => validatePolicyDocument(JSON.parse(JSON.stringify(raw)))).toThrow(message);
+  });
+});
+
 describe("given the environment of the local server", () => {
   it("when VERIFIER_POLICY_FILE and a PKCS#8 key file are set, then receipts are signed with that key", async () => {
     const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
