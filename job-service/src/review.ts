@@ -234,21 +234,23 @@ function union(a: object, b: object): string[] {
   return [...new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])].sort();
 }
 
-function isEmpty(v: unknown): boolean {
-  return v === undefined || v === null || v === "" || v === false || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every(isEmpty));
+function isEmpty(v: unknown, member: boolean): boolean {
+  if (v === undefined || v === null || v === "" || v === false || (Array.isArray(v) && v.length === 0)) return true;
+  // Inside a map, `{}` is a value whose key matters (ExposedPorts {"22/tcp": {}}, Volumes {"/data": {}}).
+  return !member && typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0;
 }
 
 const RFC3339_FRACTION = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d+)(Z|[+-]\d\d:\d\d)$/;
 
 /** Deep equality with empty ≡ absent, and RFC 3339 times compared without trailing fractional zeros. */
-function same(a: unknown, b: unknown): boolean {
-  if (isEmpty(a) && isEmpty(b)) return true;
+function same(a: unknown, b: unknown, member = false): boolean {
+  if (isEmpty(a, member) && isEmpty(b, member)) return true;
   if (typeof a === "string" && typeof b === "string") return a === b || normTime(a) === normTime(b);
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
   }
   if (a && b && typeof a === "object" && typeof b === "object") {
-    return union(a, b).every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+    return union(a, b).every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], true));
   }
   return a === b;
 }
