@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { examplePolicyDocument } from "./helpers";
+import { approverKey, jobPathPolicy, JOB } from "./release-fixtures";
 
 const ROOT = resolve(__dirname, "../..");
 const SCRIPT = join(ROOT, "scripts", "verifier.js");
@@ -51,6 +52,34 @@ describe("given scripts/verifier.js", () => {
     });
     const health = await fetch(`${ready.url}/healthz`);
     expect(health.status).toBe(200);
+  });
+
+  it("when VERIFIER_RELEASE_DIR is set with a job-path policy, then /v1/release is served from that directory", async () => {
+    const jobPolicy = join(work, "job-policy.json");
+    writeFileSync(jobPolicy, JSON.stringify(jobPathPolicy({ insurance: approverKey(), claims: approverKey() })));
+    const buckets = join(work, "buckets");
+    child = spawn(process.execPath, [SCRIPT], {
+      env: { PATH: process.env.PATH, PORT: "0", VERIFIER_POLICY_FILE: jobPolicy, VERIFIER_RELEASE_DIR: buckets, VERIFIER_JWKS_URL: "http://127.0.0.1:9/jwks" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const line = await new Promise<string>((done, fail) => {
+      let buf = "";
+      child!.stdout!.on("data", (c: Buffer) => {
+        buf += c.toString();
+        if (buf.includes("\n")) done(buf.split("\n")[0]);
+      });
+      child!.once("exit", (code) => fail(new Error(`exited ${code}`)));
+    });
+    const ready = JSON.parse(line);
+    expect(ready.release_store).toBe(`local directory ${buckets}`);
+    // Configured: a malformed release is a 400 about the request, not release_not_configured.
+    const res = await fetch(`${ready.url}/v1/release`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: "x.y.z", job: JOB, datasets: [], objects: [] }),
+    });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe("invalid_request");
   });
 
   it("when the policy is invalid, then it exits 1 before listening, naming the field", async () => {
