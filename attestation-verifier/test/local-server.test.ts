@@ -79,7 +79,7 @@ describe("given scripts/verifier.js", () => {
       body: JSON.stringify({ token: "x.y.z", job: JOB, datasets: [], objects: [] }),
     });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe("invalid_request");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
   });
 
   it("when the policy is invalid, then it exits 1 before listening, naming the field", async () => {
