@@ -8,6 +8,7 @@ import { CheckContext, FindingLevel, RuleResult } from "./model";
 import { describeKind, Principal } from "./principals";
 import { ResourceIndex, TfResource } from "./resource-index";
 import { datasetOf } from "./values";
+import { dataPlaneNames } from "../policy/names";
 
 export interface AccessVerdict {
   readonly ok: boolean;
@@ -31,6 +32,7 @@ export function judgeMember(
   const approved = approvedDigests(context, dataset);
   switch (member.kind) {
     case "attested":
+      if (member.group !== undefined) return judgeJobGroup(member, dataset, context);
       if (approved && member.digest && !member.digest.includes("${") && !approved.has(member.digest)) {
         return { ok: false, why: `image digest ${member.digest} is not approved for dataset "${dataset}" in the policy` };
       }
@@ -45,6 +47,25 @@ export function judgeMember(
       if (ownerRole && role === ownerRole && datasetOwners(context, dataset).includes(member.member)) return { ok: true };
       return { ok: false, why: `${member.member} is a ${describeKind(member)}` };
   }
+}
+
+/**
+ * The `job-approved` group of a job pool: only the pool of this dataset (whose provider requires
+ * the dataset's approver key, MCR-WIF2) may hold the dataset's grants, and only once the policy
+ * names the key's fingerprint. Without a policy the pool cannot be matched to a dataset.
+ */
+function judgeJobGroup(member: Principal, dataset: string | undefined, context: CheckContext): AccessVerdict {
+  const policy = context.policy;
+  if (!policy || !dataset) return { ok: true };
+  const d = policy.datasets.find((x) => x.name === dataset);
+  const expected = dataPlaneNames(policy).jobPoolId(dataset);
+  if (member.pool !== undefined && member.pool !== expected) {
+    return { ok: false, why: `the job pool ${member.pool} is not dataset "${dataset}"'s (${expected}): another dataset's approvals would open this one` };
+  }
+  if (!d?.approverKey) {
+    return { ok: false, why: `dataset "${dataset}" has no approverKey.fingerprint in the policy, so no job pool may hold its grants` };
+  }
+  return { ok: true };
 }
 
 /**

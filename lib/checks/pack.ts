@@ -6,10 +6,12 @@ import { Rule, VALIDATION_FAILURE_ID } from "./model";
 import { allowPolicyLimits } from "./rules/allow-policy-limits";
 import { approvalDigest } from "./rules/approval-digest";
 import { approvalExpiry } from "./rules/approval-expiry";
+import { approverAccess } from "./rules/approver-access";
 import { bucketHardening } from "./rules/bucket-hardening";
 import { bucketRetention } from "./rules/bucket-retention";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
 import { gkeCluster } from "./rules/gke-cluster";
+import { jobApprovalCondition } from "./rules/job-approval-condition";
 import { projectRoles } from "./rules/project-roles";
 import { publicMembers } from "./rules/public-members";
 import { residency } from "./rules/residency";
@@ -26,6 +28,8 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   publicMembers,
   projectRoles,
   wifCondition,
+  jobApprovalCondition,
+  approverAccess,
   teeInstance,
   residency,
   gkeCluster,

@@ -25,6 +25,13 @@ export interface Principal {
   readonly kind: PrincipalKind;
   /** For `attested`: the digest after `attribute.image_digest/` (may be unresolved). */
   readonly digest?: string;
+  /**
+   * For `attested` per-job approvals: the group after `group/` (`job-approved`), which only a job
+   * pool's provider maps, for tokens signed by the dataset's approver key (docs/job-path.md).
+   */
+  readonly group?: string;
+  /** For `attested` and `pool`: the workload identity pool id, when literal. */
+  readonly pool?: string;
   /** For `serviceAccount`: the email or the `${…}` expression naming it. */
   readonly account?: string;
 }
@@ -54,8 +61,10 @@ export function classifyMember(member: string): Principal {
   if (member.startsWith(PRINCIPAL_SET)) {
     const rest = member.slice(PRINCIPAL_SET.length);
     const attested = /^(.+)\/attribute\.image_digest\/([^/]+)$/.exec(rest);
-    if (attested && POOL_SEGMENT.test(attested[1])) return { member, kind: "attested", digest: attested[2] };
-    if (/\/\*$/.test(rest) && POOL_SEGMENT.test(rest.slice(0, -2))) return { member, kind: "pool" };
+    if (attested && POOL_SEGMENT.test(attested[1])) return { member, kind: "attested", digest: attested[2], pool: poolIdOf(attested[1]) };
+    const group = /^(.+)\/group\/(job-approved)$/.exec(rest);
+    if (group && POOL_SEGMENT.test(group[1])) return { member, kind: "attested", group: group[2], pool: poolIdOf(group[1]) };
+    if (/\/\*$/.test(rest) && POOL_SEGMENT.test(rest.slice(0, -2))) return { member, kind: "pool", pool: poolIdOf(rest.slice(0, -2)) };
     if (rest.startsWith("locations/global/workforcePools/")) return { member, kind: "person" };
     return { member, kind: "federated" };
   }
@@ -67,6 +76,10 @@ export function classifyMember(member: string): Principal {
   }
   if (isUnresolved(member)) return { member, kind: "unknown" };
   return { member, kind: "person" };
+}
+
+function poolIdOf(prefix: string): string | undefined {
+  return /(?:^|\/)workloadIdentityPools\/([^/$]+)$/.exec(prefix)?.[1];
 }
 
 /** How a finding names a principal kind. */
