@@ -54,7 +54,11 @@ export interface CloudBuildBuilderOptions {
   readonly workspaceBucket: string;
   /** Reads the built image (its last layer) to list what was written. */
   readonly registry: Registry;
-  /** Pinned step images (`…@sha256:…`): gcloud (bash, tar) and crane's debug image (sh). */
+  /**
+   * Pinned step images (`…@sha256:…`): gcloud (bash, GNU tar) and, as `crane`, gcrane's debug image
+   * (`gcr.io/go-containerregistry/gcrane:debug@sha256:…`): crane plus Google credentials from the
+   * build's service account (plain crane only reads Docker config files), and a busybox `sh`.
+   */
   readonly images: { readonly gcloud: string; readonly crane: string };
   /** Absolute directory the workspace layer writes to. @default "/workspace" */
   readonly workspaceDir?: string;
@@ -74,7 +78,7 @@ const STATUS_NAMES: Record<number, string> = { 0: "STATUS_UNKNOWN", 10: "PENDING
  * Builds job images with Cloud Build. Steps: (a) copy the workspace tarball from
  * `gs://<workspaceBucket>/workspaces/<sha>.tar.gz` and check its hash; (b) unpack it (files and
  * directories only); (c) `pip install --no-cache-dir --target <workspaceDir>/.python` in the executor
- * base image; (d) a deterministic layer tar; (e) `crane append` onto the base by digest, push to the
+ * base image; (d) a deterministic layer tar; (e) `gcrane append` onto the base by digest, push to the
  * target (`:latest`) and write the digest to `$BUILDER_OUTPUT/output`.
  * Only the base, the workspace and the dependencies affect the image: no secret, URL or per-job value.
  */
@@ -153,7 +157,7 @@ export class CloudBuildBuilder implements Builder {
         // $1 = base by digest, $2 = push target; the digest pushed is this step's output.
         args: [
           "-c",
-          `set -e; crane append --base "$$1" --new_layer ${STAGE.path}/layer.tar --new_tag "$$2" && crane digest "$$2" > "$$BUILDER_OUTPUT/output"`,
+          `set -e; gcrane append --base "$$1" --new_layer ${STAGE.path}/layer.tar --new_tag "$$2" && gcrane digest "$$2" > "$$BUILDER_OUTPUT/output"`,
           "append",
           request.base,
           `${request.target}:latest`,

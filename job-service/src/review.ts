@@ -47,7 +47,12 @@ const LAYER_TYPES: Record<string, "gzip" | "tar"> = {
   [MediaType.ociLayer]: "tar",
 };
 
-/** Reviews a job image by digest; never throws for a bad image (problems say why), only for bad options. */
+/**
+ * Reviews a job image by digest; never throws for a bad image (problems say why), only for bad
+ * options. Layer entries must be regular files or directories strictly below `workspaceDir`; the
+ * one exception is a directory entry for `workspaceDir` itself (tar writes it when archiving the
+ * directory), which still may not carry setuid/setgid/sticky bits.
+ */
 export async function reviewJobImage(options: ReviewOptions): Promise<ImageReview> {
   const { registry, imageRepo, imageDigest, workspaceDir } = options;
   if (!/^\/[^\0]*[^/]$/.test(workspaceDir)) throw new Error(`workspaceDir ${JSON.stringify(workspaceDir)}: expected an absolute directory without a trailing slash`);

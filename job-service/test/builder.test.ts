@@ -164,7 +164,7 @@ describe("LocalBuilder", () => {
 
 describe("CloudBuildBuilder", () => {
   const gcloud = `gcr.io/google.com/cloudsdktool/google-cloud-cli@sha256:${"a".repeat(64)}`;
-  const crane = `gcr.io/go-containerregistry/crane@sha256:${"b".repeat(64)}`;
+  const crane = `gcr.io/go-containerregistry/gcrane@sha256:${"b".repeat(64)}`;
   const baseRef = `europe-west4-docker.pkg.dev/p/room-images/executor@sha256:${"c".repeat(64)}`;
   const target = "europe-west4-docker.pkg.dev/p/room-images/job-0b5c7c4e-5d0e-4d6f-9b8e-1f6a2b3c4d5e";
 
@@ -213,7 +213,7 @@ describe("CloudBuildBuilder", () => {
     });
     expect(pack.args[1]).toContain("tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w,a-st --hard-dereference -C /layer -cf /stage/layer.tar workspace");
     expect(append).toMatchObject({ name: crane, entrypoint: "sh", args: ["-c", expect.any(String), "append", baseRef, `${target}:latest`] });
-    expect(append.args[1]).toMatch(/crane append --base "\$\$1" --new_layer \/stage\/layer\.tar --new_tag "\$\$2" && crane digest "\$\$2" > "\$\$BUILDER_OUTPUT\/output"/);
+    expect(append.args[1]).toMatch(/gcrane append --base "\$\$1" --new_layer \/stage\/layer\.tar --new_tag "\$\$2" && gcrane digest "\$\$2" > "\$\$BUILDER_OUTPUT\/output"/);
     // Every shell `$` is escaped from Cloud Build's substitutions.
     for (const s of build.steps) for (const a of s.args) expect(a.replace(/\$\$/g, "")).not.toContain("$");
   });
