@@ -1,7 +1,8 @@
 /**
  * The Google APIs a clean room needs, enabled once per project. ManaTEE's docs list eight
  * and leave the rest to fail at runtime (reference/manatee-runtime.md §1.2); this list is
- * complete for the runtime plus our additions (KMS keys, verifier function, private DNS).
+ * complete for the room's runtime (job service on Firestore and Cloud Build, KMS keys, verifier
+ * function, private DNS).
  */
 import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
@@ -15,23 +16,24 @@ export const CLEAN_ROOM_APIS = {
     "Project IAM grants, and the project lookup ManaTEE's data SDK does in stage 2 (get_project).",
   "iam.googleapis.com": "Service accounts, workload identity pools and providers.",
   "iamcredentials.googleapis.com":
-    "SignBlob for the job service's signed URLs (gcs.go), and service account impersonation tokens.",
+    "SignBlob for the job service's download URLs of released outputs, and service account impersonation tokens.",
   "sts.googleapis.com": "Exchanges Confidential Space attestation tokens for federated credentials.",
   "confidentialcomputing.googleapis.com": "Issues the attestation tokens of Confidential Space VMs.",
-  "compute.googleapis.com": "VPC, firewall, Cloud NAT, and the Confidential Space VMs the reconciler launches.",
+  "compute.googleapis.com": "VPC, firewall, Cloud NAT, and the Confidential Space VMs the job service launches from the room's template.",
   "container.googleapis.com": "The GKE cluster of stage 1 (JupyterHub and the job service).",
-  "servicenetworking.googleapis.com": "Private service access: the peering that gives Cloud SQL a private IP.",
-  "sqladmin.googleapis.com": "The job database, and the connect API the Cloud SQL Auth Proxy calls.",
+  "servicenetworking.googleapis.com": "Private service access: the peering the network reserves for Google-managed services with private IPs.",
+  "firestore.googleapis.com": "The job service's state: job records in a Firestore database (no Cloud SQL instance, no GRANT step).",
   "artifactregistry.googleapis.com":
-    "Service and per-job images: Kaniko pushes, nodes and TEEs pull; Cloud Functions stores its build there.",
-  "storage.googleapis.com": "Dataset, hub, output and audit buckets; the verifier's source upload.",
+    "Deploy-built images (job service, JupyterLab, executor base) and per-job images: nodes and TEEs pull; Cloud Functions stores its build there.",
+  "storage.googleapis.com": "Dataset, workspace, output, build-log and audit buckets; the verifier's source upload.",
   "cloudkms.googleapis.com": "Attestation-bound dataset keys, CMEK, and the verifier's receipt-signing key.",
   "logging.googleapis.com": "Node, workload, VPC flow, firewall, NAT and audit logs.",
   "monitoring.googleapis.com": "GKE system and node metrics (the node service account writes them).",
   "dns.googleapis.com": "Private zones that route Google APIs to private.googleapis.com when egress is google-apis-only.",
   "cloudfunctions.googleapis.com": "The attestation verifier (Cloud Functions gen2, HTTP trigger).",
   "run.googleapis.com": "Gen2 functions run as Cloud Run services.",
-  "cloudbuild.googleapis.com": "Gen2 functions build their container image with Cloud Build.",
+  "cloudbuild.googleapis.com":
+    "Builds the deploy's own images (gcloud builds submit), every job image, and the gen2 function's container image.",
 } as const;
 
 /** Enabled when `vulnerabilityScanning` is on (the default). */

@@ -1,13 +1,38 @@
 /**
- * The clean room's Kubernetes side: the ManaTEE job service and JupyterHub, in the
- * workloads stack. Everything it needs from Google comes from a `CleanRoom` (cdktf turns
- * those references into cross-stack outputs and remote state).
+ * The clean room's Kubernetes side, in the workloads stack: the images the deploy builds itself
+ * (job service, JupyterLab, executor base), the room's job service and JupyterHub. Everything it
+ * needs from Google comes from a `CleanRoom` (cdktf turns those references into cross-stack
+ * outputs and remote state).
  */
-import { TerraformProvider } from "cdktf";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { TerraformOutput, TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
 import { CleanRoom } from "./clean-room";
-import { JobService, JobServiceProps } from "./job-service";
+import { JobService, JobServiceProps, jobServiceConfigFor } from "./job-service";
 import { JupyterHub, JupyterHubProps } from "./jupyterhub";
+import { CleanRoomPolicy } from "./policy/model";
+import { resourceName } from "./policy/names";
+import { ContainerImageBuild, DEPLOY_IMAGE_NAMES } from "./registry";
+import { readTree } from "./zip";
+
+/** Build contexts of the deploy-built images; each holds a `Dockerfile` at its root. */
+export interface CleanRoomImageSources {
+  /** The job service bundle (job-service/scripts/build.js writes it). @default the package's `job-service/build` */
+  readonly jobService?: string;
+  /** The executor base every job is built from. @default the package's `job-service/executor` */
+  readonly executorBase?: string;
+  /** The JupyterLab single-user image with ManaTEE's extension. @default the package's `job-service/jupyterlab` */
+  readonly jupyterlab?: string;
+}
+
+/** The buckets of the output release (TEE writes quarantine; the verifier copies to release). */
+export interface ReleaseBuckets {
+  readonly quarantineBucket: string;
+  readonly releaseBucket: string;
+}
 
 export interface CleanRoomWorkloadsProps {
   /** The platform half (usually in another stack). */
@@ -15,20 +40,110 @@ export interface CleanRoomWorkloadsProps {
   /** Sign-in, users and exposure of the hub. A real authenticator is required. */
   readonly jupyterhub: Omit<
     JupyterHubProps,
-    "roomName" | "project" | "namespace" | "serviceImagesRegistry" | "jobServiceNamespace" | "provider" | "dependsOn"
+    | "roomName"
+    | "project"
+    | "namespace"
+    | "serviceImagesRegistry"
+    | "singleUserImage"
+    | "imageTag"
+    | "jobServiceNamespace"
+    | "provider"
+    | "dependsOn"
   >;
-  /** @default JobService defaults (images `<service registry>/manatee-*:latest`) */
-  readonly jobService?: Partial<
-    Omit<JobServiceProps, "roomName" | "project" | "region" | "zone" | "namespace" | "database" | "serviceAccounts" | "provider" | "policy">
-  >;
+  /** Sizing and access of the job service. @default JobService defaults */
+  readonly jobService?: Pick<JobServiceProps, "resources" | "tmpSize" | "apiAccess" | "hubApiUrl" | "buildStepImages">;
+  /** Where the deploy-built images are built from. @default the directories shipped in this package */
+  readonly imageSources?: CleanRoomImageSources;
+  /**
+   * The output release buckets the job service and verifier use.
+   * @default `<project>-<room>-quarantine` and `<project>-<room>-release`
+   */
+  readonly releaseBuckets?: ReleaseBuckets;
+  /** Declare Terraform outputs (deploy-built images, executor base digest). @default true */
+  readonly outputs?: boolean;
+  /** @default the stack's default Google provider (image digest lookups) */
+  readonly googleProvider?: TerraformProvider;
   /** @default the stack's default Kubernetes provider */
   readonly kubernetesProvider?: TerraformProvider;
   /** @default the stack's default Helm provider */
   readonly helmProvider?: TerraformProvider;
 }
 
-/** ManaTEE's API and reconciler plus JupyterHub, wired to a `CleanRoom`. */
+/** The package root (from lib/ or dist/lib/): where job-service/ is shipped. */
+function packageDir(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "package.json")) && fs.existsSync(path.join(dir, "job-service"))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve(__dirname, "..");
+    dir = parent;
+  }
+}
+
+/** Command that assembles the job service bundle (job-service/scripts/build.js). */
+export const JOB_SERVICE_BUILD_COMMAND = "node job-service/scripts/build.js";
+
+export function defaultImageSources(): Required<CleanRoomImageSources> {
+  const root = packageDir();
+  return {
+    jobService: path.join(root, "job-service", "build"),
+    executorBase: path.join(root, "job-service", "executor"),
+    jupyterlab: path.join(root, "job-service", "jupyterlab"),
+  };
+}
+
+/**
+ * The executor base's build context for one room: the shipped directory with the room's release
+ * audience added to its Dockerfile, so the runner asks the token server for a token the
+ * verifier accepts without any launch-time value (the attestation condition refuses env
+ * overrides). Deterministic: same inputs, same directory and bytes.
+ */
+export function executorBuildContext(sourceDir: string, policy: Pick<CleanRoomPolicy, "verifier">): string {
+  const files = readTree(sourceDir);
+  const dockerfile = files.find((f) => f.path === "Dockerfile");
+  if (!dockerfile) {
+    throw new Error(`CleanRoomWorkloads "imageSources.executorBase" "${sourceDir}" has no Dockerfile at its root.`);
+  }
+  const audience = policy.verifier.audience;
+  const staged = files.map((f) =>
+    f.path === "Dockerfile"
+      ? {
+          path: f.path,
+          content: Buffer.concat([
+            f.content,
+            Buffer.from(`\n# Added by the deploy: the audience of the release token (the room's verifier audience).\nENV MANATEE_RELEASE_AUDIENCE=${JSON.stringify(audience)}\n`),
+          ]),
+        }
+      : f,
+  );
+  const hash = createHash("sha256");
+  for (const f of staged) hash.update(`${f.path}\0${f.content.length}\0`).update(f.content);
+  const dir = path.join(os.tmpdir(), "manatee-cdktf", `executor-${hash.digest("hex").slice(0, 32)}`);
+  if (!fs.existsSync(path.join(dir, "Dockerfile"))) {
+    const partial = `${dir}.${process.pid}.partial`;
+    fs.rmSync(partial, { recursive: true, force: true });
+    for (const f of staged) {
+      fs.mkdirSync(path.dirname(path.join(partial, f.path)), { recursive: true });
+      fs.writeFileSync(path.join(partial, f.path), f.content, { mode: 0o644 });
+    }
+    try {
+      fs.renameSync(partial, dir);
+    } catch (err) {
+      // Another process staged the same context first: same bytes.
+      fs.rmSync(partial, { recursive: true, force: true });
+      if (!fs.existsSync(path.join(dir, "Dockerfile"))) throw err;
+    }
+  }
+  return dir;
+}
+
+/** The room's job service and JupyterHub, wired to a `CleanRoom`, on images the deploy builds. */
 export class CleanRoomWorkloads extends Construct {
+  public readonly images: {
+    readonly jobService: ContainerImageBuild;
+    readonly executorBase: ContainerImageBuild;
+    readonly jupyterlab: ContainerImageBuild;
+  };
   public readonly jobService: JobService;
   public readonly jupyterHub: JupyterHub;
 
@@ -36,27 +151,69 @@ export class CleanRoomWorkloads extends Construct {
     super(scope, id);
     const { room } = props;
     const policy = room.policy;
-    const registry = room.registry.serviceImages.url;
+    const sources = { ...defaultImageSources(), ...props.imageSources };
+    if (!fs.existsSync(path.join(sources.jobService, "Dockerfile"))) {
+      throw new Error(
+        `CleanRoomWorkloads "imageSources.jobService" "${sources.jobService}" holds no job service bundle (no Dockerfile). ` +
+          `Build it first: run \`${JOB_SERVICE_BUILD_COMMAND}\` (npm run synth does this).`,
+      );
+    }
+    if (!room.verifier) {
+      throw new Error(
+        `CleanRoomWorkloads: the room has no attestation verifier (verifier: false), but the job service releases ` +
+          `outputs through it. Deploy the room with its verifier.`,
+      );
+    }
+
+    const registry = room.registry;
+    const builder = room.deployBuilder;
+    const build = (buildId: string, sourceDir: string, repository: typeof registry.serviceImages, imageName: string, extra: { timeoutSeconds?: number; machineType?: string } = {}) =>
+      new ContainerImageBuild(this, buildId, { sourceDir, repository, imageName, builder, provider: props.googleProvider, ...extra });
+    this.images = {
+      jobService: build("job-service-image", sources.jobService, registry.serviceImages, DEPLOY_IMAGE_NAMES.jobService),
+      executorBase: build("executor-base-image", executorBuildContext(sources.executorBase, policy), registry.executorBases, DEPLOY_IMAGE_NAMES.executorBase),
+      // The wheel build runs jlpm (yarn) and a TypeScript build: a bigger machine and more time.
+      jupyterlab: build("jupyterlab-image", sources.jupyterlab, registry.serviceImages, DEPLOY_IMAGE_NAMES.jupyterlab, {
+        timeoutSeconds: 3600,
+        machineType: "e2-highcpu-8",
+      }),
+    };
+
+    const release = props.releaseBuckets ?? {
+      quarantineBucket: resourceName("bucket", policy.project, policy.name, "quarantine"),
+      releaseBucket: resourceName("bucket", policy.project, policy.name, "release"),
+    };
+    const workload = room.dataPlane.workload;
+    const config = jobServiceConfigFor(policy, {
+      // The job service launches only from this template (its self link changes with every new template).
+      instanceTemplate: workload.instanceTemplateId,
+      templateNamePrefix: workload.templateNamePrefix,
+      instancePrefix: room.identity.instancePrefix,
+      userImagesRepository: registry.userImages.url,
+      verifierUrl: room.verifier.url,
+      executorBase: this.images.executorBase.pinnedReference,
+      ...release,
+    });
 
     this.jobService = new JobService(this, "job-service", {
+      ...props.jobService,
       roomName: policy.name,
       project: policy.project,
-      region: policy.region,
-      zone: policy.zone,
       namespace: room.namespace,
-      policy,
-      debug: props.jobService?.debug ?? false,
-      ...props.jobService,
-      images: { registry, ...props.jobService?.images },
-      database: {
-        connectionName: room.database.connectionName,
-        databaseName: room.database.databaseName,
-        iamUser: room.database.databaseUserName,
+      image: this.images.jobService.imageReference,
+      config,
+      google: {
+        firestoreDatabase: room.database.databaseId,
+        workspaceBucket: room.hubBucket.bucketName,
+        builderServiceAccount: room.identity.builderServiceAccountEmail,
+        buildLogsBucket: room.identity.buildLogsBucket.bucketName,
       },
       serviceAccounts: {
         jobService: room.identity.jobServiceAccountEmail,
         jupyter: room.identity.jupyterServiceAccountEmail,
       },
+      // Pods start only once their images exist.
+      dependsOn: [this.images.jobService.build],
       provider: props.kubernetesProvider,
     });
 
@@ -67,10 +224,26 @@ export class CleanRoomWorkloads extends Construct {
       namespace: room.namespace,
       // The namespace (with its Pod Security labels) belongs to the job service.
       createNamespace: false,
-      serviceImagesRegistry: registry,
+      singleUserImage: this.images.jupyterlab.imageReference,
       jobServiceNamespace: room.namespace,
-      dependsOn: this.jobService.namespaceResource ? [this.jobService.namespaceResource, this.jobService.jupyterKsa] : [],
+      dependsOn: [
+        ...(this.jobService.namespaceResource ? [this.jobService.namespaceResource] : []),
+        this.jobService.jupyterKsa,
+        this.images.jupyterlab.build,
+      ],
       provider: props.helmProvider,
     });
+
+    if (props.outputs ?? true) {
+      const out = (outId: string, value: string, description: string) =>
+        new TerraformOutput(this, outId, { value, description, staticId: true });
+      out("job_service_image", this.images.jobService.imageReference, "Job service image (built by this deploy)");
+      out("jupyterlab_image", this.images.jupyterlab.imageReference, "JupyterLab single-user image (built by this deploy)");
+      out(
+        "executor_base_digest",
+        this.images.executorBase.digest,
+        "Digest of the deploy-built executor base: the data owners add it to jobs.executorBases to approve jobs built on it",
+      );
+    }
   }
 }

@@ -8,13 +8,13 @@ import { Construct } from "constructs";
 import { CleanRoomApis } from "./apis";
 import { CleanRoomCluster, CleanRoomClusterProps } from "./cluster";
 import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane";
-import { JobDatabase, JobDatabaseProps } from "./database";
+import { JobStateStore, JobStateStoreProps } from "./database";
 import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./job-service";
 import { CleanRoomNetwork, CleanRoomNetworkProps } from "./network";
 import { CleanRoomPolicy } from "./policy/model";
 import { manateeContract } from "./policy/names";
 import { assertValidPolicy } from "./policy/validate";
-import { ImageRegistry, ImageRegistryProps } from "./registry";
+import { DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "./registry";
 import { CleanRoomBucket } from "./storage";
 import { AttestationVerifier, AttestationVerifierProps } from "./verifier";
 
@@ -31,8 +31,8 @@ export interface CleanRoomProps {
   readonly network?: Omit<CleanRoomNetworkProps, "room" | "provider" | "dependsOn">;
   /** @default CleanRoomCluster defaults (private nodes, DNS endpoint only, Workload Identity) */
   readonly cluster?: Omit<CleanRoomClusterProps, "room" | "network" | "provider" | "dependsOn">;
-  /** @default JobDatabase defaults (private IP only, IAM auth, backups, deletion protection) */
-  readonly database?: Omit<JobDatabaseProps, "room" | "network" | "namespace" | "jobServiceAccountEmail" | "provider" | "dependsOn">;
+  /** The job records (Firestore). @default JobStateStore defaults (room region, delete protection, PITR) */
+  readonly database?: Omit<JobStateStoreProps, "room" | "provider" | "dependsOn">;
   /** @default ImageRegistry defaults */
   readonly registry?: Omit<ImageRegistryProps, "room" | "provider">;
   /** @default CleanRoomDataPlane defaults */
@@ -52,7 +52,7 @@ export interface CleanRoomProps {
 }
 
 /**
- * Every Google resource of a ManaTEE clean room: APIs, network, GKE, Cloud SQL, registries,
+ * Every Google resource of a ManaTEE clean room: APIs, network, GKE, the job-state Firestore database, registries,
  * the attestation-bound data plane, the hub bucket, the job service's identities and the
  * attestation verifier — wired so that each grant is scoped to the resource it is for.
  */
@@ -62,12 +62,15 @@ export class CleanRoom extends Construct {
   public readonly apis: CleanRoomApis;
   public readonly network: CleanRoomNetwork;
   public readonly dataPlane: CleanRoomDataPlane;
-  /** ManaTEE's `dcr-ENV-hub`: build contexts and signed-URL job outputs. */
+  /** `dcr-ENV-hub`: the job service's workspace bucket (workspace tarballs, review records). */
   public readonly hubBucket: CleanRoomBucket;
   public readonly registry: ImageRegistry;
   public readonly identity: JobServiceIdentity;
   public readonly cluster: CleanRoomCluster;
-  public readonly database: JobDatabase;
+  /** The job service's state (Firestore; no Cloud SQL instance, no GRANT step). */
+  public readonly database: JobStateStore;
+  /** Identity and bucket of the deploy's own image builds (job service, JupyterLab, executor base). */
+  public readonly deployBuilder: DeployImageBuilder;
   public readonly verifier?: AttestationVerifier;
 
   constructor(scope: Construct, id: string, props: CleanRoomProps) {
@@ -107,18 +110,30 @@ export class CleanRoom extends Construct {
     // The launcher pulls the per-job image into the TEE as the TEE service account.
     this.dataPlane.workload.grantImagePull(this.registry.userImages);
 
+    this.deployBuilder = new DeployImageBuilder(this, "deploy-builder", {
+      room: policy,
+      targets: [this.registry.serviceImages, this.registry.executorBases],
+      encryptionKey: this.dataPlane.storageKey,
+      dependsOn: afterApis,
+      provider,
+    });
+    this.database = new JobStateStore(this, "job-state", { room: policy, ...props.database, dependsOn: afterApis, provider });
+
+    const workload = this.dataPlane.workload;
     this.identity = new JobServiceIdentity(this, "job-identity", {
       roomName: policy.name,
       project: policy.project,
+      region: policy.region,
+      residency: policy.residency,
       namespace: this.namespace,
+      launch: { zone: workload.zone, templateNamePrefix: workload.templateNamePrefix },
       // References (not literal names) so each grant waits for the resource it is on.
-      hubBucket: this.hubBucket.bucket.name,
-      userImagesRepository: {
-        project: policy.project,
-        location: this.registry.userImages.repository.location,
-        repositoryId: this.registry.userImages.repository.repositoryId,
-      },
-      teeServiceAccountEmail: this.dataPlane.workload.serviceAccountEmail,
+      teeServiceAccount: workload.serviceAccount,
+      workspaceBucket: this.hubBucket.bucket.name,
+      userImages: { project: policy.project, location: this.registry.userImages.location, repositoryId: this.registry.userImages.repository.name },
+      executorBases: { project: policy.project, location: this.registry.executorBases.location, repositoryId: this.registry.executorBases.repository.name },
+      stateStore: this.database,
+      encryptionKey: this.dataPlane.storageKey,
       provider,
     });
     // JupyterLab reads stage-1 data as its own Google service account (Workload Identity):
@@ -135,17 +150,6 @@ export class CleanRoom extends Construct {
       provider,
     });
     this.cluster.grantImagePull(this.registry.serviceImages);
-
-    this.database = new JobDatabase(this, "database", {
-      room: policy,
-      network: this.network,
-      namespace: this.namespace,
-      jobServiceAccountEmail: this.identity.jobServiceAccountEmail,
-      ...props.database,
-      // The IAM database user and the client grants name the job service account by email.
-      dependsOn: [...afterApis, this.identity.jobServiceAccount],
-      provider,
-    });
 
     if (props.verifier !== false) {
       this.verifier = new AttestationVerifier(this, "verifier", {
@@ -168,7 +172,7 @@ export class CleanRoom extends Construct {
     out("cluster_name", this.cluster.name, "GKE cluster of the job service and JupyterHub");
     out("cluster_location", this.cluster.location, "GKE cluster location");
     out("cluster_endpoint", this.cluster.dnsEndpoint ?? this.cluster.endpoint, "Kubernetes API endpoint (IAM-gated DNS endpoint by default)");
-    out("hub_bucket", this.hubBucket.bucketName, "ManaTEE hub bucket (build contexts, job outputs)");
+    out("hub_bucket", this.hubBucket.bucketName, "Job service workspace bucket (workspace tarballs, review records)");
     for (const [name, d] of Object.entries(this.dataPlane.datasets)) {
       out(`dataset_${name.replace(/-/g, "_")}_stage1_bucket`, d.stage1Bucket.bucketName, `Stage-1 (weakened) data of ${name}`);
       out(`dataset_${name.replace(/-/g, "_")}_stage2_bucket`, d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
@@ -190,9 +194,10 @@ export class CleanRoom extends Construct {
     }
     out("workload_identity_provider", this.dataPlane.pool.credentialAudience, "Audience of the TEE workload's external_account credential");
     out("tee_service_account", this.dataPlane.workload.serviceAccountEmail, "Service account attached to Confidential Space VMs");
-    out("service_images_registry", this.registry.serviceImages.url, "Push the ManaTEE api, reconciler and jupyterlab images here");
-    out("user_images_registry", this.registry.userImages.url, "Push manatee-executor-base here; Kaniko pushes job images here");
-    out("database_connection_name", this.database.connectionName, "Cloud SQL connection name");
+    out("service_images_registry", this.registry.serviceImages.url, "Job service and JupyterLab images (built by the workloads deploy)");
+    out("executor_bases_registry", this.registry.executorBases.url, "Executor bases (built by the workloads deploy)");
+    out("user_images_registry", this.registry.userImages.url, "Job images (built by the job builder)");
+    out("job_state_database", this.database.resourceName, "Firestore database of the job records");
     if (this.verifier) {
       out("verifier_url", this.verifier.url, "Attestation verifier (POST /v1/verify)");
       out("receipts_jwks_url", this.verifier.jwksUrl, "Public keys that verify release receipts");

@@ -58,9 +58,9 @@ export interface ConfidentialSpaceWorkloadProps {
   readonly policy: CleanRoomPolicy;
   /**
    * Boot the debug image (`confidential-space-debug`: SSH, operator root, no support
-   * attributes). Only when the policy sets `tee.allowDebug`; its tokens then also pass the
-   * attribute condition, which is why production rooms must never allow it.
-   * @default false
+   * attributes, container logs leave the VM). Only when the policy sets `tee.allowDebug`; its
+   * tokens then also pass the attribute condition, which is why production rooms never allow it.
+   * @default policy.tee.allowDebug (a production room always boots the production image)
    */
   readonly debugImage?: boolean;
   /** @default "TDX" when tee.hardware includes GCP_INTEL_TDX, otherwise "SEV" */
@@ -68,7 +68,7 @@ export interface ConfidentialSpaceWorkloadProps {
   /** @default policy.tee.machineType */
   readonly machineType?: string;
   /**
-   * Zone where the job VMs run (for the reconciler; an instance template has no zone); must
+   * Zone where the job VMs run (for the job service; an instance template has no zone); must
    * lie in the residency set and offer the confidential machine type.
    * @default policy.zone
    */
@@ -80,7 +80,7 @@ export interface ConfidentialSpaceWorkloadProps {
    */
   readonly subnetwork?: string;
   /**
-   * Container image to run, pinned by digest (`…@sha256:…`). The ManaTEE reconciler sets it per
+   * Container image to run, pinned by digest (`…@sha256:…`). The job service sets it per
    * job, so the template usually leaves it out.
    * @default - none
    */
@@ -91,7 +91,7 @@ export interface ConfidentialSpaceWorkloadProps {
    * @default {}
    */
   readonly metadata?: Record<string, string>;
-  /** @default 50 (GB, as the ManaTEE reconciler uses) */
+  /** @default 50 (GB, as ManaTEE's reconciler used) */
   readonly bootDiskSizeGb?: number;
   /** C3 (TDX) machines do not support pd-standard. @default "pd-balanced" */
   readonly bootDiskType?: string;
@@ -102,8 +102,12 @@ export interface ConfidentialSpaceWorkloadProps {
 }
 
 /**
- * The TEE service account `dcr-ENV-cvm-sa` (the name ManaTEE's reconciler attaches) with
- * least-privilege roles, and a Confidential Space instance template.
+ * The TEE service account `dcr-ENV-cvm-sa` with least-privilege roles, and the Confidential
+ * Space instance template every job VM is created from: production image family (debug only
+ * when the policy allows it), confidential hardware and machine type from the policy, Shielded
+ * VM with Secure Boot, TERMINATE on host maintenance and no automatic restart,
+ * `tee-restart-policy=Never`, no external IP (no access config), network tag `tee-instance`,
+ * and the TEE service account.
  */
 export class ConfidentialSpaceWorkload extends Construct {
   public readonly serviceAccount: ServiceAccount;
@@ -111,7 +115,15 @@ export class ConfidentialSpaceWorkload extends Construct {
   public readonly serviceAccountEmail: string;
   public readonly projectRoles: ProjectIamMember[];
   public readonly image: DataGoogleComputeImage;
+  /**
+   * The template every job VM is created from (the job service launches with
+   * `sourceInstanceTemplate` and sets only the image, signature repositories and allowed env).
+   */
   public readonly instanceTemplate: ComputeInstanceTemplate;
+  /** `projects/P/global/instanceTemplates/NAME` of the current template (changes when the template is replaced). */
+  public readonly instanceTemplateId: string;
+  /** Templates are named `<templateNamePrefix><suffix>`: IAM conditions on template use key on it. */
+  public readonly templateNamePrefix: string;
   public readonly confidentialInstanceType: ConfidentialInstanceType;
   public readonly imageFamily: string;
   public readonly machineType: string;
@@ -129,7 +141,7 @@ export class ConfidentialSpaceWorkload extends Construct {
     const contract = manateeContract(policy.name, policy.project);
     this.provider = props.provider;
     this.project = policy.project;
-    const debug = props.debugImage ?? false;
+    const debug = props.debugImage ?? policy.tee.allowDebug;
     if (debug && !policy.tee.allowDebug) {
       throw new Error(
         `debugImage is true but the policy's tee.allowDebug is false. Debug images give operators a root shell in ` +
@@ -148,9 +160,10 @@ export class ConfidentialSpaceWorkload extends Construct {
     if (subnetRegion !== undefined) requireInResidency(subnetRegion, policy.residency, "subnetwork region");
     if (props.imageReference !== undefined) requireDigestPinned(props.imageReference);
     this.metadata = {
+      // A job runs once: the attribute condition requires restart_policy == 'Never'.
       "tee-restart-policy": "Never",
-      // Container logs leave the TEE only from debug images.
-      "tee-container-log-redirect": debug ? "true" : "false",
+      // Container logs leave the TEE only from debug images; production leaves the key out (default false).
+      ...(debug ? { "tee-container-log-redirect": "true" } : {}),
       "serial-port-enable": "FALSE",
       ...(props.imageReference !== undefined ? { "tee-image-reference": props.imageReference } : {}),
       ...validatedMetadata(props.metadata ?? {}, debug),
@@ -175,6 +188,7 @@ export class ConfidentialSpaceWorkload extends Construct {
         }),
     );
 
+    this.templateNamePrefix = `dcr-${contract.env}-tee-`;
     this.image = new DataGoogleComputeImage(this, "image", {
       project: CONFIDENTIAL_SPACE_IMAGE_PROJECT,
       family: this.imageFamily,
@@ -184,7 +198,7 @@ export class ConfidentialSpaceWorkload extends Construct {
       project: policy.project,
       region: policy.region,
       // Templates are immutable: a new image or setting creates a new template before the old one goes.
-      namePrefix: `dcr-${contract.env}-tee-`,
+      namePrefix: this.templateNamePrefix,
       description: `Confidential Space ${debug ? "DEBUG" : "production"} job VM of clean room ${policy.name}`,
       machineType: this.machineType,
       confidentialInstanceConfig: { confidentialInstanceType: this.confidentialInstanceType },
@@ -208,7 +222,7 @@ export class ConfidentialSpaceWorkload extends Construct {
       ],
       // No access_config: no external IP; egress goes through the network's Cloud NAT.
       networkInterface: [{ subnetwork: this.subnetwork, stackType: "IPV4_ONLY" }],
-      // The network's firewall admits TEE egress by this tag only (the reconciler sets the same one).
+      // The network's firewall admits TEE egress by this tag only (VMs inherit it from this template).
       tags: [contract.teeNetworkTag],
       canIpForward: false,
       serviceAccount: { email: this.serviceAccount.email, scopes: ["cloud-platform"] },
@@ -217,6 +231,7 @@ export class ConfidentialSpaceWorkload extends Construct {
       lifecycle: { createBeforeDestroy: true },
       provider: props.provider,
     });
+    this.instanceTemplateId = this.instanceTemplate.id;
   }
 
   /** `roles/artifactregistry.reader` for the TEE service account on this one repository. */
@@ -238,7 +253,7 @@ export class ConfidentialSpaceWorkload extends Construct {
 
   /**
    * `roles/iam.serviceAccountUser` on the TEE service account only, for whoever launches job
-   * VMs (the ManaTEE reconciler), instead of a project-wide grant.
+   * VMs (the room's job service), instead of a project-wide grant.
    */
   public grantActAs(member: string, options?: GrantOptions | IamCondition): ServiceAccountIamMember {
     requireGrantableMember(member, "member");

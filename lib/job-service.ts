@@ -1,16 +1,20 @@
 /**
- * The ManaTEE job service: the API that accepts notebooks from JupyterLab and the reconciler
- * that builds them with Kaniko and runs them in Confidential Space VMs.
+ * The room's own job service (job-service/): the REST API the JupyterLab extension calls, which
+ * verifies the researcher at JupyterHub, builds the job image with Cloud Build, waits for the
+ * data owners' approvals and launches the job VM from the room's instance template
+ * (docs/job-path.md). It replaces ManaTEE's Go API and reconciler images.
  *
- * Two halves, one per stack (DESIGN.md §7):
- * - `JobServiceIdentity` (platform stack): the Google service accounts the pods run as, every
- *   grant scoped to the one bucket, repository, service account or instance it is for.
- * - `JobService` (workloads stack): namespace, Kubernetes service accounts bound to those
- *   Google accounts, RBAC, configuration and the two Deployments with the Cloud SQL proxy.
- *
- * Every name the ManaTEE images hard-code comes from `manateeContract()`.
+ * Two halves, one per stack:
+ * - `JobServiceIdentity` (platform stack): the Google service accounts — the job service, the
+ *   job builder and JupyterLab — with every grant scoped to the one bucket, repository, database,
+ *   service account or VM name it is for. Build is not launch: the builder (which runs the
+ *   researcher's `pip install`) has no compute permission and cannot act as the TEE account; the
+ *   job service holds no approver key and cannot write a signature.
+ * - `JobService` (workloads stack): namespace, Kubernetes service accounts bound to those Google
+ *   accounts, the configuration (`JobServiceConfig` JSON), one Deployment, the `manatee` Service
+ *   the extension calls, and NetworkPolicies.
  */
-import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
+import { Fn, ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
 import { ProjectIamCustomRole } from "@cdktf/provider-google/lib/project-iam-custom-role";
@@ -19,43 +23,38 @@ import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
 import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
 import { ConfigMapV1 } from "@cdktf/provider-kubernetes/lib/config-map-v1";
-import {
-  DeploymentV1,
-  DeploymentV1SpecTemplateSpecContainer,
-  DeploymentV1SpecTemplateSpecContainerEnv,
-} from "@cdktf/provider-kubernetes/lib/deployment-v1";
+import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1";
 import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1";
 import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1";
-import { RoleBindingV1 } from "@cdktf/provider-kubernetes/lib/role-binding-v1";
-import { RoleV1 } from "@cdktf/provider-kubernetes/lib/role-v1";
-import { SecretV1 } from "@cdktf/provider-kubernetes/lib/secret-v1";
 import { ServiceAccountV1 } from "@cdktf/provider-kubernetes/lib/service-account-v1";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1";
+import type { JobServiceConfig } from "../job-service/src/config";
 import { conditionBlock } from "./common";
+import { ImageRepositoryRef } from "./confidential-space";
 import { IamCondition } from "./policy/members";
 import { CleanRoomPolicy } from "./policy/model";
-import { NAME_RULES, manateeContract, manateeEnv, platformNames } from "./policy/names";
+import { compileJobServiceConfig, defaultJobInstancePrefix } from "./policy/job-service-config";
+import { NAME_RULES, manateeContract, manateeEnv, platformNames, resourceName } from "./policy/names";
+import { BucketEncryptionKey, CleanRoomBucket } from "./storage";
 
 // ---------------------------------------------------------------------------------------------
-// Shared contract between the job service and JupyterHub
+// Shared contract between the job service, its image and JupyterHub
 // ---------------------------------------------------------------------------------------------
 
 /** @default namespace of the job service and JupyterHub (ManaTEE deploys both into one). */
 export const DEFAULT_JOB_SERVICE_NAMESPACE = "manatee";
 
-/** Name of the ClusterIP Service in front of the API; JupyterHub reaches the API through it. */
+/** Name of the ClusterIP Service in front of the job service: the extension's `DATA_CLEAN_ROOM_HOST` names it. */
 export const JOB_SERVICE_API_SERVICE = "manatee";
 
-/** Pod labels that select the API (and only the API): JupyterHub's egress policy uses them. */
+/** The job service listens here and answers `GET /health` (job-service/src/main.ts). */
+export const JOB_SERVICE_PORT = 8080;
+export const JOB_SERVICE_HEALTH_PATH = "/health";
+
+/** Pod labels that select the job service (and only it): JupyterHub's egress policy uses them. */
 export const JOB_SERVICE_API_SELECTOR: Readonly<Record<string, string>> = {
   "app.kubernetes.io/name": "manatee",
-  "app.kubernetes.io/component": "api",
-};
-
-/** Pod labels of the reconciler: distinct from the API's, unlike ManaTEE's chart. */
-export const JOB_SERVICE_RECONCILER_SELECTOR: Readonly<Record<string, string>> = {
-  "app.kubernetes.io/name": "manatee",
-  "app.kubernetes.io/component": "reconciler",
+  "app.kubernetes.io/component": "job-service",
 };
 
 /** Label z2jh (KubeSpawner) puts on every JupyterLab single-user pod. */
@@ -63,22 +62,61 @@ export const JUPYTERHUB_SINGLEUSER_POD_LABELS: Readonly<Record<string, string>> 
   component: "singleuser-server",
 };
 
+/** z2jh's hub NetworkPolicy admits pods of the release namespace that carry this label. */
+export const JUPYTERHUB_HUB_ACCESS_LABELS: Readonly<Record<string, string>> = {
+  "hub.jupyter.org/network-access-hub": "true",
+};
+
+/** The hub's API inside the release namespace (z2jh's `hub` Service, port 8081). */
+export const DEFAULT_HUB_API_URL = "http://hub:8081/hub/api";
+
 /** Only nodes running the GKE metadata server give pods their Workload Identity. */
 export const GKE_METADATA_NODE_SELECTOR: Readonly<Record<string, string>> = {
   "iam.gke.io/gke-metadata-server-enabled": "true",
 };
 
-/** The in-cluster URL of the API (what the JupyterLab extension reads from `DATA_CLEAN_ROOM_HOST`). */
+/** Where the Deployment mounts the compiled `JobServiceConfig`. */
+export const JOB_SERVICE_CONFIG_DIR = "/etc/manatee";
+export const JOB_SERVICE_CONFIG_FILE = "job-service.json";
+
+/**
+ * The environment the container entry (job-service/src/main.ts) reads: the config file, and the
+ * deployment's resources that are not part of the policy's `JobServiceConfig`.
+ */
+export const JOB_SERVICE_ENV = {
+  configFile: "MANATEE_JOB_SERVICE_CONFIG",
+  port: "PORT",
+  hubApiUrl: "JUPYTERHUB_API_URL",
+  project: "GOOGLE_CLOUD_PROJECT",
+  firestoreDatabase: "MANATEE_FIRESTORE_DATABASE",
+  workspaceBucket: "MANATEE_WORKSPACE_BUCKET",
+  builderServiceAccount: "MANATEE_BUILDER_SERVICE_ACCOUNT",
+  buildLogsBucket: "MANATEE_BUILD_LOGS_BUCKET",
+  buildStepGcloud: "MANATEE_BUILD_STEP_GCLOUD",
+  buildStepCrane: "MANATEE_BUILD_STEP_CRANE",
+} as const;
+
+/** The tools job builds run in Cloud Build, pinned by digest (never a moving tag). */
+export interface BuildStepImages {
+  /** gcloud, bash and tar: fetches and unpacks the workspace. */
+  readonly gcloud: string;
+  /** crane's debug image (with a shell): appends the workspace layer to the base by digest. */
+  readonly crane: string;
+}
+
+export const DEFAULT_BUILD_STEP_IMAGES: BuildStepImages = {
+  gcloud: "gcr.io/google.com/cloudsdktool/google-cloud-cli:slim@sha256:a443f0233e9476f41db019f2b4f07bb6d72dace55aa2b176deefeb6205a2a83a",
+  crane: "gcr.io/go-containerregistry/crane:debug@sha256:e78770b31258a3846f878036d9c1f63fbe4c871f9f56990bf77fd95c013e3c1b",
+};
+
+/** The in-cluster URL of the job service (what the JupyterLab extension reads from `DATA_CLEAN_ROOM_HOST`). */
 export function jobServiceApiUrl(namespace: string = DEFAULT_JOB_SERVICE_NAMESPACE): string {
   return `http://${JOB_SERVICE_API_SERVICE}.${namespace}.svc.cluster.local`;
 }
 
-/** Pinned Cloud SQL Auth Proxy v2 (distroless, runs as non-root 65532). */
-export const DEFAULT_CLOUD_SQL_PROXY_IMAGE = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1";
-
 /** A container image reference split the way Helm charts and registries want it. */
 export interface ImageReference {
-  /** Registry host and path, without tag or digest: `us-docker.pkg.dev/p/repo/image`. */
+  /** Registry host and path, without tag or digest: `us-central1-docker.pkg.dev/p/repo/image`. */
   readonly name: string;
   readonly tag?: string;
   /** `sha256:<64 hex>` */
@@ -90,7 +128,7 @@ const IMAGE_REFERENCE =
 
 /**
  * Parse a full image reference (`registry.host/path/image[:tag][@sha256:…]`). Throws, naming
- * `field`, unless the reference names a registry host (a short name such as `manatee-api:latest`
+ * `field`, unless the reference names a registry host (a short name such as `job-service:1`
  * would be pulled from Docker Hub) and pins a tag or a digest.
  */
 export function parseImageReference(reference: string, field: string): ImageReference {
@@ -98,8 +136,7 @@ export function parseImageReference(reference: string, field: string): ImageRefe
   if (!match?.groups || (!match.groups.tag && !match.groups.digest)) {
     throw new Error(
       `${field} "${reference}" is not a full image reference. Use registry-host/path/image:tag or ` +
-        `registry-host/path/image@sha256:<digest>, e.g. "us-central1-docker.pkg.dev/my-project/my-repo/manatee-api@sha256:…" ` +
-        `(a digest pins exactly the image that was reviewed).`,
+        `registry-host/path/image@sha256:<digest>, e.g. "us-central1-docker.pkg.dev/my-project/my-repo/job-service@sha256:…".`,
     );
   }
   const { name, tag, digest } = match.groups;
@@ -119,12 +156,16 @@ export function requireRegistryUrl(url: string, field: string): void {
   }
 }
 
-/**
- * The MySQL user Cloud SQL IAM database authentication creates for a service account: the
- * part of its e-mail before `@` (MySQL user names cannot hold the whole address).
- */
-export function mysqlIamUserName(serviceAccountEmail: string): string {
-  return serviceAccountEmail.split("@")[0];
+/** VM names are `<prefix>-<uuid v4>` (36 chars): the prefix keeps them within GCE's 63. */
+const INSTANCE_PREFIX = /^[a-z][-a-z0-9]{0,25}$/;
+
+/** `<room>-job` (room names have at most 20 characters): the job VMs' name prefix. */
+export function jobInstancePrefix(roomName: string): string {
+  const prefix = defaultJobInstancePrefix({ name: roomName });
+  if (!INSTANCE_PREFIX.test(prefix)) {
+    throw new Error(`job VM name prefix "${prefix}" (from the room name) must be 1-26 lowercase letters, digits or '-', starting with a letter.`);
+  }
+  return prefix;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,32 +173,37 @@ export function mysqlIamUserName(serviceAccountEmail: string): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Permissions of the reconciler's custom role: exactly what `InstancesClient.Insert/Get/Delete`
- * of a Confidential Space VM needs (app/reconciler/tee_backend/confidential_space.go), instead
- * of ManaTEE's project-wide `roles/compute.instanceAdmin.v1`.
+ * Permissions of the job service's launcher role: what `instances.insert` from an instance
+ * template, `instances.get` and `instances.delete` of a job VM need, instead of ManaTEE's
+ * project-wide `roles/compute.instanceAdmin.v1`. The grant's IAM condition limits the instance
+ * and disk permissions to VMs named `<instancePrefix>-…` in the room's zone and template use to
+ * the room's templates.
  *
- * Left out on purpose: `compute.images.useReadOnly` (the boot image comes from the public
- * `confidential-space-images` project, whose images every principal may use; a grant in this
- * project would not reach it anyway), `compute.instances.setLabels` and `compute.disks.setLabels`
- * (the reconciler sets no labels), `compute.disks.delete` (the boot disk is `autoDelete` and goes
- * with the instance). Add any of them with `extraLauncherPermissions` if your runtime needs them.
+ * Left out on purpose: `compute.subnetworks.useExternalIp` and `compute.addresses.use` (job VMs
+ * get no external IP: even a request that adds an access config is refused),
+ * `compute.images.useReadOnly` (the boot image is in the public `confidential-space-images`
+ * project), `compute.instances.setMachineResources`/`setScheduling`/`attachDisk` and every
+ * `setIamPolicy` (the template decides; the job service changes nothing after launch).
  */
 export const TEE_LAUNCHER_PERMISSIONS: readonly string[] = [
   "compute.instances.create",
   "compute.instances.get",
   "compute.instances.delete",
-  // metadata carries tee-image-reference, tee-env-* and the log-redirect flag
+  // tee-image-reference, tee-signed-image-repos and the allowed tee-env-* keys
   "compute.instances.setMetadata",
-  // attaches the TEE service account (actAs is granted on that one account only)
+  // the template's TEE service account (actAs is granted on that one account only)
   "compute.instances.setServiceAccount",
-  // network tag "tee-instance"
+  // the template's network tag "tee-instance" and labels (plus the job's labels)
   "compute.instances.setTags",
-  // 50 GB boot disk from the Confidential Space image family
+  "compute.instances.setLabels",
+  // the boot disk (named after the VM) from the Confidential Space image family, with the template's labels
   "compute.disks.create",
+  "compute.disks.setLabels",
+  "compute.instanceTemplates.useReadOnly",
+  // the launcher reads the template first: metadata and labels in an insert request replace the template's
+  "compute.instanceTemplates.get",
   "compute.subnetworks.use",
-  // the reconciler requests an ONE_TO_ONE_NAT access config (ephemeral external IPv4)
-  "compute.subnetworks.useExternalIp",
-  // op.Wait() polls the zonal operation
+  // waits for the insert and delete operations
   "compute.zoneOperations.get",
 ];
 
@@ -166,235 +212,287 @@ export function teeLauncherRoleId(roomName: string): string {
   return `manatee_tee_launcher_${manateeEnv(roomName).replace(/-/g, "_")}`;
 }
 
-/** The user-images Artifact Registry repository, as IAM resources address it. */
-export interface UserImagesRepositoryRef {
-  readonly project: string;
-  readonly location: string;
-  readonly repositoryId: string;
+/** Where job VMs come from: the IAM condition of the launcher role is built from it. */
+export interface JobLaunchScope {
+  /** Zone the job VMs are created in. */
+  readonly zone: string;
+  /** VM names are `<instancePrefix>-<uuid>`. @default jobInstancePrefix(roomName) */
+  readonly instancePrefix?: string;
+  /** The room's templates are named `<templateNamePrefix>…` (`ConfidentialSpaceWorkload.templateNamePrefix`). */
+  readonly templateNamePrefix: string;
+}
+
+/**
+ * The launcher grant's condition: instance and disk permissions only on `<prefix>-…` in the
+ * zone, template use only on the room's templates. Compute Engine checks `compute.subnetworks.use`
+ * and `compute.zoneOperations.get` on other resource types, which the last clause lets through
+ * (this role holds no other permission).
+ */
+export function launcherCondition(project: string, scope: Required<JobLaunchScope>): IamCondition {
+  const zonal = `projects/${project}/zones/${scope.zone}`;
+  return {
+    title: `launch-${scope.instancePrefix}`.slice(0, 100),
+    description: "Job VMs of the clean room only: instances and disks named <prefix>-<uuid>, the room's templates",
+    expression:
+      `(resource.type == "compute.googleapis.com/Instance" && resource.name.startsWith("${zonal}/instances/${scope.instancePrefix}-")) || ` +
+      `(resource.type == "compute.googleapis.com/Disk" && resource.name.startsWith("${zonal}/disks/${scope.instancePrefix}-")) || ` +
+      `(resource.type == "compute.googleapis.com/InstanceTemplate" && resource.name.startsWith("projects/${project}/global/instanceTemplates/${scope.templateNamePrefix}")) || ` +
+      `(resource.type != "compute.googleapis.com/Instance" && resource.type != "compute.googleapis.com/Disk" && resource.type != "compute.googleapis.com/InstanceTemplate")`,
+  };
+}
+
+/** A service account resource (`google_service_account`); its `name` must be a reference. */
+export interface ServiceAccountRef {
+  /** `projects/P/serviceAccounts/EMAIL` (the resource's `name` attribute). */
+  readonly name: string;
+}
+
+/** The job-state database: `JobStateStore` fits. */
+export interface JobStateStoreRef {
+  grantUser(member: string, options?: { id?: string; dependsOn?: ITerraformDependable[] }): ProjectIamMember;
 }
 
 export interface JobServiceIdentityProps {
-  /** Clean room name (the ManaTEE `ENV` is derived from it). */
+  /** Clean room name. */
   readonly roomName: string;
   readonly project: string;
+  /** Region of the job build logs bucket (in the residency set). */
+  readonly region: string;
+  /** Regions every data location must lie in. @default [region] */
+  readonly residency?: readonly string[];
   /**
    * Kubernetes namespace of the job service and JupyterHub; the Workload Identity bindings name it.
    * @default "manatee"
    */
   readonly namespace?: string;
+  /** Where job VMs are launched from (the launcher role's condition). */
+  readonly launch: JobLaunchScope;
   /**
-   * The ManaTEE hub bucket (build contexts, outputs, tokens). The API hard-codes its name, so a
-   * literal must equal `manateeContract().hubBucket`; pass the bucket resource's `name` to order
-   * the grant after the bucket.
-   * @default manateeContract(roomName, project).hubBucket
+   * The TEE service account (`ConfidentialSpaceWorkload.serviceAccount`): the job service may act
+   * as it (attach it to job VMs), and as nothing else but the builder. A resource, not a literal,
+   * so the grant waits for the account.
    */
-  readonly hubBucket?: string;
+  readonly teeServiceAccount: ServiceAccountRef;
   /**
-   * The user-images repository Kaniko pushes job images to and pulls the executor base from.
-   * The reconciler hard-codes `us-docker.pkg.dev/PROJECT/dcr-ENV-user-images`; pass the
-   * repository resource's attributes to order the grant after it.
-   * @default { project, location: "us", repositoryId: manateeContract().userImagesRepository }
+   * The job service's workspace bucket (workspace tarballs, review records, build sources):
+   * the job service reads and writes it, the builder reads it. Pass the bucket resource's `name`
+   * to order the grants after the bucket.
    */
-  readonly userImagesRepository?: UserImagesRepositoryRef;
+  readonly workspaceBucket: string;
+  /** Job images: the builder pushes, the job service reads. */
+  readonly userImages: ImageRepositoryRef;
+  /** Executor bases jobs are built FROM: the builder reads. */
+  readonly executorBases: ImageRepositoryRef;
+  /** The job records (`JobStateStore`): the job service reads and writes them. @default - no grant (grant it yourself) */
+  readonly stateStore?: JobStateStoreRef;
   /**
-   * The service account attached to Confidential Space VMs (the reconciler hard-codes it). Pass
-   * the TEE service account's `email` attribute to order the actAs grant after the account.
-   * @default manateeContract(roomName, project).teeServiceAccountEmail
+   * CMEK of the job build logs bucket (the room's `StorageEncryptionKey`).
+   * @default - Google-managed encryption
    */
-  readonly teeServiceAccountEmail?: string;
-  /**
-   * Cloud SQL login for the Auth Proxy (`roles/cloudsql.client`, `roles/cloudsql.instanceUser`):
-   * - `"granted-by-database"`: `JobDatabase`, which owns the instance, grants both (limited to
-   *   its instance); granting them here as well would duplicate the bindings;
-   * - `{ instance }`: granted here, limited to that instance by an IAM condition on
-   *   `resource.name` (for a database created outside this library).
-   * Cloud SQL has no instance-level IAM policy, so the grants are project grants; they are never
-   * made without the instance condition.
-   * @default "granted-by-database"
-   */
-  readonly databaseAccess?: "granted-by-database" | { readonly instance: string };
-  /**
-   * Stage-1 buckets JupyterLab may read. The data plane normally grants this per dataset; use
-   * this (or `grantStage1Read`) when composing without it.
-   * @default []
-   */
+  readonly encryptionKey?: BucketEncryptionKey;
+  /** Days job build logs are kept. @default 30 */
+  readonly buildLogRetentionDays?: number;
+  /** Stage-1 buckets JupyterLab may read (or use `grantStage1Read`). @default [] */
   readonly stage1Buckets?: readonly string[];
-  /**
-   * Make the grants on resources other constructs own: objectUser on the hub bucket, actAs on
-   * the TEE account, writer on the user-images repository. Set false when the owners grant them
-   * (`ImageRegistry.userImages.grantPush`, `ConfidentialSpaceWorkload.grantActAs`, …): one
-   * binding must have one owner in Terraform.
-   * @default true
-   */
-  readonly grantOnSharedResources?: boolean;
-  /** Permissions added to the TEE launcher role. @default [] */
+  /** Permissions added to the launcher role. @default [] */
   readonly extraLauncherPermissions?: readonly string[];
   /** @default the default Google provider */
   readonly provider?: TerraformProvider;
 }
 
 /**
- * The Google identities of the job service (`dcr-ENV-pod-sa`) and of the JupyterLab pods, with
- * least-privilege grants:
+ * The Google identities of the job path, least privilege, build ≠ launch:
  *
- * | job service needs | grant |
- * |---|---|
- * | build contexts, signed-URL outputs | `roles/storage.objectUser` on the hub bucket only |
- * | V4 signed URLs via IAM `signBlob` | `roles/iam.serviceAccountTokenCreator` on itself only |
- * | attach the TEE account to VMs | `roles/iam.serviceAccountUser` on the TEE account only |
- * | Kaniko push and base-image pull | `roles/artifactregistry.writer` on the user-images repository only |
- * | launch / watch / delete TEE VMs | custom role `TEE_LAUNCHER_PERMISSIONS` |
- * | Cloud SQL proxy with IAM login | granted by `JobDatabase`, or here with `databaseAccess: { instance }`; one instance only |
- * | structured logs | `roles/logging.logWriter` |
+ * | identity | may | grant |
+ * |---|---|---|
+ * | job service | launch job VMs from the room's template | custom launcher role, conditioned on VM name prefix, zone and template prefix |
+ * | job service | attach the TEE account / run builds as the builder | `roles/iam.serviceAccountUser` on those two accounts only |
+ * | job service | create and watch builds | `roles/cloudbuild.builds.editor` (project: Cloud Build has no per-build IAM) |
+ * | job service | job records | `roles/datastore.user`, conditioned on the job-state database |
+ * | job service | workspace tarballs, review records | `roles/storage.objectUser` on the workspace bucket |
+ * | job service | read built images | `roles/artifactregistry.reader` on user-images |
+ * | job service | time-limited download URLs | `roles/iam.serviceAccountTokenCreator` on itself (signBlob) |
+ * | builder | read the workspace, read bases, push job images, write build logs | bucket / repository grants only; no compute, no actAs |
+ * | JupyterLab | read stage-1 data | granted by the data plane |
  *
- * The JupyterLab account gets no project role; only `objectViewer` on stage-1 buckets.
- * ManaTEE's leftover `roles/iam.workloadIdentityPoolAdmin` is never granted.
+ * Signature repositories are read-only for the job service (granted by the data plane); it holds
+ * no approver-key permission. ManaTEE's `roles/iam.workloadIdentityPoolAdmin` is never granted.
  */
 export class JobServiceIdentity extends Construct {
   public readonly namespace: string;
-  /** Google SA of the API, the reconciler and Kaniko builds. */
+  /** Google SA of the job service pod (Workload Identity). */
   public readonly jobServiceAccount: ServiceAccount;
+  /** Google SA job builds run as (Cloud Build `serviceAccount`). */
+  public readonly builderServiceAccount: ServiceAccount;
   /** Google SA of the JupyterLab single-user pods. */
   public readonly jupyterServiceAccount: ServiceAccount;
   /** Known at synth time, so the workloads stack can use them without cross-stack references. */
   public readonly jobServiceAccountEmail: string;
+  public readonly builderServiceAccountEmail: string;
   public readonly jupyterServiceAccountEmail: string;
   /** `serviceAccount:<email>` (resource attributes: grants made with them wait for the account). */
   public readonly jobServiceMember: string;
+  public readonly builderMember: string;
   public readonly jupyterMember: string;
-  /** The MySQL user IAM database authentication logs the job service in as. */
-  public readonly databaseUser: string;
-  /** `<project>.svc.id.goog[<namespace>/<ksa>]` identities bound to the two accounts. */
+  /** `<project>.svc.id.goog[<namespace>/<ksa>]` identities bound to the two pod accounts. */
   public readonly jobServiceKubernetesMember: string;
   public readonly jupyterKubernetesMember: string;
+  /** Job build logs (Cloud Build with a user-managed account must log to a user bucket or Logging). */
+  public readonly buildLogsBucket: CleanRoomBucket;
   public readonly teeLauncherRole: ProjectIamCustomRole;
-  /** Undefined when `grantOnSharedResources` is false (as are the next two). */
-  public readonly hubBucketGrant?: StorageBucketIamMember;
-  public readonly signBlobGrant: ServiceAccountIamMember;
-  public readonly actAsTeeGrant?: ServiceAccountIamMember;
-  public readonly userImagesGrant?: ArtifactRegistryRepositoryIamMember;
+  /** `<prefix>-<uuid>` */
+  public readonly instancePrefix: string;
   public readonly projectGrants: readonly ProjectIamMember[];
   public readonly workloadIdentityBindings: readonly ServiceAccountIamMember[];
-  private readonly stage1Grants = new Map<string, StorageBucketIamMember>();
   private readonly provider?: TerraformProvider;
+  private readonly project: string;
+  private readonly stage1Grants = new Map<string, StorageBucketIamMember>();
 
   constructor(scope: Construct, id: string, props: JobServiceIdentityProps) {
     super(scope, id);
     const { roomName, project, provider } = props;
     this.provider = provider;
-    requireKubernetesName(props.namespace, "JobServiceIdentity \"namespace\"");
-    this.namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
+    this.project = project;
     const contract = manateeContract(roomName, project);
     const names = platformNames({ name: roomName, project });
-
-    const hubBucket = props.hubBucket ?? contract.hubBucket;
-    requireContractValue(hubBucket, contract.hubBucket, "JobServiceIdentity \"hubBucket\"", "the ManaTEE API writes to it by name (storage.go)");
-    const repository = props.userImagesRepository ?? {
-      project,
-      location: contract.userImagesLocation,
-      repositoryId: contract.userImagesRepository,
-    };
-    requireContractValue(repository.repositoryId, contract.userImagesRepository, "JobServiceIdentity \"userImagesRepository.repositoryId\"", "the reconciler pushes to it by name (registry.go)");
-    requireContractValue(repository.location, contract.userImagesLocation, "JobServiceIdentity \"userImagesRepository.location\"", "the reconciler hard-codes us-docker.pkg.dev (registry.go)");
-    const teeEmail = props.teeServiceAccountEmail ?? contract.teeServiceAccountEmail;
-    requireContractValue(teeEmail, contract.teeServiceAccountEmail, "JobServiceIdentity \"teeServiceAccountEmail\"", "the reconciler attaches it by name (confidential_space.go)");
+    this.namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
+    requireKubernetesName(this.namespace, `JobServiceIdentity "namespace"`);
+    this.instancePrefix = props.launch.instancePrefix ?? jobInstancePrefix(roomName);
+    if (!Token.isUnresolved(this.instancePrefix) && !INSTANCE_PREFIX.test(this.instancePrefix)) {
+      throw new Error(
+        `JobServiceIdentity "launch.instancePrefix" "${this.instancePrefix}" must be 1-26 lowercase letters, digits or '-', ` +
+          `starting with a letter: job VMs are named <prefix>-<uuid> within GCE's 63 characters.`,
+      );
+    }
+    if (!Token.isUnresolved(props.teeServiceAccount.name)) {
+      throw new Error(
+        `JobServiceIdentity "teeServiceAccount" is the literal "${props.teeServiceAccount.name}". Pass the service account ` +
+          `resource (ConfidentialSpaceWorkload.serviceAccount) so the actAs grant names it by reference and waits for it.`,
+      );
+    }
+    const extra = props.extraLauncherPermissions ?? [];
+    for (const p of extra) {
+      if (!Token.isUnresolved(p) && !/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/.test(p)) {
+        throw new Error(
+          `JobServiceIdentity "extraLauncherPermissions" entry "${p}" is not an IAM permission (service.resource.verb, e.g. "compute.instances.stop").`,
+        );
+      }
+      if (/useExternalIp|addresses\.use|setIamPolicy/.test(p)) {
+        throw new Error(
+          `JobServiceIdentity "extraLauncherPermissions" entry "${p}" would let the job service give a job VM an external ` +
+            `address or change IAM. Job VMs reach Google APIs through Cloud NAT and Private Google Access; remove it.`,
+        );
+      }
+    }
 
     this.jobServiceAccount = new ServiceAccount(this, "JobServiceAccount", {
       project,
       accountId: names.jobServiceSaId,
-      displayName: `ManaTEE job service (${roomName})`,
-      description: "API, reconciler and Kaniko builds of the clean room's job service (Workload Identity).",
+      displayName: `Job service (${roomName})`.slice(0, NAME_RULES.serviceAccountDisplayName.max),
+      description: "The clean room's job service (Workload Identity): launches job VMs from the room's template, starts builds as the builder.",
+      provider,
+    });
+    const builderId = resourceName("serviceAccountId", "dcr", contract.env, "build");
+    this.builderServiceAccount = new ServiceAccount(this, "BuilderServiceAccount", {
+      project,
+      accountId: builderId,
+      displayName: `Job builds (${roomName})`.slice(0, NAME_RULES.serviceAccountDisplayName.max),
+      description: "Cloud Build identity of job images: reads workspaces and executor bases, pushes job images. No compute, no actAs.",
       provider,
     });
     this.jupyterServiceAccount = new ServiceAccount(this, "JupyterServiceAccount", {
       project,
       accountId: names.jupyterSaId,
-      displayName: `ManaTEE JupyterLab (${roomName})`,
+      displayName: `JupyterLab (${roomName})`.slice(0, NAME_RULES.serviceAccountDisplayName.max),
       description: "JupyterLab single-user pods of the clean room: stage-1 data only (Workload Identity).",
       provider,
     });
     this.jobServiceAccountEmail = names.jobServiceSaEmail;
+    this.builderServiceAccountEmail = `${builderId}@${project}.iam.gserviceaccount.com`;
     this.jupyterServiceAccountEmail = names.jupyterSaEmail;
     this.jobServiceMember = this.jobServiceAccount.member;
+    this.builderMember = this.builderServiceAccount.member;
     this.jupyterMember = this.jupyterServiceAccount.member;
-    this.databaseUser = mysqlIamUserName(names.jobServiceSaEmail);
 
-    // Signed URLs are signed by IAM signBlob as the account itself: no key, no other account.
-    this.signBlobGrant = new ServiceAccountIamMember(this, "SignBlobAsItself", {
+    // ---- job service
+    this.teeLauncherRole = new ProjectIamCustomRole(this, "TeeLauncherRole", {
+      project,
+      roleId: teeLauncherRoleId(roomName),
+      title: `Job VM launcher (${roomName})`.slice(0, 100),
+      description: "Create, watch and delete the clean room's job VMs from its instance template. No external IP. Replaces roles/compute.instanceAdmin.v1.",
+      permissions: [...new Set([...TEE_LAUNCHER_PERMISSIONS, ...extra])].sort(),
+      stage: "GA",
+      provider,
+    });
+    const condition = launcherCondition(project, {
+      zone: props.launch.zone,
+      instancePrefix: this.instancePrefix,
+      templateNamePrefix: props.launch.templateNamePrefix,
+    });
+    const projectGrant = (grantId: string, role: string, member: string, cond?: IamCondition) =>
+      new ProjectIamMember(this, grantId, { project, role, member, condition: conditionBlock(cond), provider });
+    const grants = [
+      projectGrant("TeeLauncher", this.teeLauncherRole.name, this.jobServiceMember, condition),
+      // Create, get and cancel builds. Cloud Build has no per-build IAM; the builds run as the builder.
+      projectGrant("BuildsEditor", "roles/cloudbuild.builds.editor", this.jobServiceMember),
+    ];
+    if (props.stateStore) grants.push(props.stateStore.grantUser(this.jobServiceMember, { id: "job-service" }));
+    this.projectGrants = grants;
+
+    // actAs on exactly two accounts: the TEE account (attached to job VMs) and the builder (builds run as it).
+    new ServiceAccountIamMember(this, "ActAsTeeServiceAccount", {
+      serviceAccountId: props.teeServiceAccount.name,
+      role: "roles/iam.serviceAccountUser",
+      member: this.jobServiceMember,
+      provider,
+    });
+    new ServiceAccountIamMember(this, "ActAsBuilder", {
+      serviceAccountId: this.builderServiceAccount.name,
+      role: "roles/iam.serviceAccountUser",
+      member: this.jobServiceMember,
+      provider,
+    });
+    // Download URLs of released outputs are V4 signed URLs, signed by IAM signBlob as the account itself.
+    new ServiceAccountIamMember(this, "SignBlobAsItself", {
       serviceAccountId: this.jobServiceAccount.name,
       role: "roles/iam.serviceAccountTokenCreator",
       member: this.jobServiceMember,
       provider,
     });
-    if (props.grantOnSharedResources ?? true) {
-      // objectUser = objectAdmin without object ACL/IAM, which uniform bucket-level access ignores anyway.
-      this.hubBucketGrant = new StorageBucketIamMember(this, "HubBucketObjects", {
-        bucket: hubBucket,
-        role: "roles/storage.objectUser",
-        member: this.jobServiceMember,
+    const bucketGrant = (grantId: string, bucket: string, role: string, member: string) =>
+      new StorageBucketIamMember(this, grantId, { bucket, role, member, provider });
+    // objectUser = objectAdmin without object ACL/IAM, which uniform bucket-level access ignores anyway.
+    bucketGrant("WorkspaceObjects", props.workspaceBucket, "roles/storage.objectUser", this.jobServiceMember);
+    const repoGrant = (grantId: string, repo: ImageRepositoryRef, role: string, member: string) =>
+      new ArtifactRegistryRepositoryIamMember(this, grantId, {
+        project: repo.project ?? this.project,
+        location: repo.location,
+        repository: repo.repositoryId,
+        role,
+        member,
         provider,
       });
-      this.actAsTeeGrant = new ServiceAccountIamMember(this, "ActAsTeeServiceAccount", {
-        serviceAccountId: `projects/${project}/serviceAccounts/${teeEmail}`,
-        role: "roles/iam.serviceAccountUser",
-        member: this.jobServiceMember,
-        provider,
-      });
-      this.userImagesGrant = new ArtifactRegistryRepositoryIamMember(this, "UserImagesWriter", {
-        project: repository.project,
-        location: repository.location,
-        repository: repository.repositoryId,
-        role: "roles/artifactregistry.writer",
-        member: this.jobServiceMember,
-        provider,
-      });
-    }
+    repoGrant("UserImagesReader", props.userImages, "roles/artifactregistry.reader", this.jobServiceMember);
 
-    const extra = props.extraLauncherPermissions ?? [];
-    for (const p of extra) {
-      if (!Token.isUnresolved(p) && !/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/.test(p)) {
-        throw new Error(
-          `JobServiceIdentity "extraLauncherPermissions" entry "${p}" is not an IAM permission (service.resource.verb, e.g. "compute.disks.delete").`,
-        );
-      }
-    }
-    this.teeLauncherRole = new ProjectIamCustomRole(this, "TeeLauncherRole", {
-      project,
-      roleId: teeLauncherRoleId(roomName),
-      title: `ManaTEE TEE launcher (${roomName})`.slice(0, 100),
-      description:
-        "Create, watch and delete the clean room's Confidential Space VMs (ManaTEE reconciler). Replaces roles/compute.instanceAdmin.v1.",
-      permissions: [...new Set([...TEE_LAUNCHER_PERMISSIONS, ...extra])].sort(),
-      stage: "GA",
+    // ---- builder
+    this.buildLogsBucket = new CleanRoomBucket(this, "BuildLogs", {
+      room: { name: roomName, project, region: props.region, residency: props.residency ?? [props.region] },
+      // A support bucket of the job path, hardened like the hub bucket; no retention policy (Cloud
+      // Build cannot write logs into a bucket with one), logs expire.
+      purpose: "hub",
+      bucketName: resourceName("bucket", project, roomName, "job-builds"),
+      encryptionKey: props.encryptionKey,
+      expireAfterDays: props.buildLogRetentionDays ?? 30,
+      labels: { use: "job-build-logs" },
       provider,
     });
+    bucketGrant("BuilderWorkspaceRead", props.workspaceBucket, "roles/storage.objectViewer", this.builderMember);
+    // Cloud Build rewrites a build's log object while it streams: objectUser, on this bucket only.
+    bucketGrant("BuilderLogs", this.buildLogsBucket.bucket.name, "roles/storage.objectUser", this.builderMember);
+    repoGrant("BuilderPushJobImages", props.userImages, "roles/artifactregistry.writer", this.builderMember);
+    repoGrant("BuilderReadBases", props.executorBases, "roles/artifactregistry.reader", this.builderMember);
 
-    const projectGrant = (grantId: string, role: string, condition?: IamCondition) =>
-      new ProjectIamMember(this, grantId, {
-        project,
-        role,
-        member: this.jobServiceMember,
-        condition: conditionBlock(condition),
-        provider,
-      });
-    const grants = [projectGrant("TeeLauncher", this.teeLauncherRole.name), projectGrant("LogWriter", "roles/logging.logWriter")];
-    const dbAccess = props.databaseAccess ?? "granted-by-database";
-    if (dbAccess !== "granted-by-database") {
-      requireNonEmptyValue(dbAccess.instance, `JobServiceIdentity "databaseAccess.instance"`);
-      const onlyInstance: IamCondition = {
-        title: "job-database-only",
-        description: "Only the clean room's job database instance.",
-        expression:
-          `resource.type == "sqladmin.googleapis.com/Instance" && ` +
-          `resource.name == "projects/${project}/instances/${dbAccess.instance}"`,
-      };
-      grants.push(
-        projectGrant("CloudSqlClient", "roles/cloudsql.client", onlyInstance),
-        projectGrant("CloudSqlInstanceUser", "roles/cloudsql.instanceUser", onlyInstance),
-      );
-    }
-    this.projectGrants = grants;
-
+    // ---- Workload Identity
     this.jobServiceKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jobServiceKsa);
     this.jupyterKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jupyterKsa);
     this.workloadIdentityBindings = [
@@ -446,21 +544,68 @@ export function workloadIdentityMember(project: string, namespace: string, ksa: 
   return `serviceAccount:${project}.svc.id.goog[${namespace}/${ksa}]`;
 }
 
-function requireNonEmptyValue(value: string, field: string): void {
-  if (!Token.isUnresolved(value) && value.trim() === "") throw new Error(`${field} is empty.`);
-}
-
-function requireContractValue(value: string, expected: string, field: string, why: string): void {
-  if (Token.isUnresolved(value) || value === expected) return;
-  throw new Error(`${field} is "${value}" but must be "${expected}": ${why}. Create it with manateeContract() names.`);
-}
-
 function requireKubernetesName(value: string | undefined, field: string): void {
   if (value === undefined || Token.isUnresolved(value)) return;
   const rule = NAME_RULES.kubernetesName;
   if (value.length > rule.max || !rule.pattern.test(value)) {
     throw new Error(`${field} "${value}" is not a valid Kubernetes name (${rule.source}).`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The configuration: compileJobServiceConfig plus the deployed resources
+// ---------------------------------------------------------------------------------------------
+
+/** Deployed resources the configuration names; any may be a Terraform reference. */
+export interface JobServiceConfigResources {
+  /** `projects/P/global/instanceTemplates/NAME` (`ConfidentialSpaceWorkload.instanceTemplateId`). */
+  readonly instanceTemplate: string;
+  /** Name prefix of the room's templates: the placeholder while `instanceTemplate` is a reference. */
+  readonly templateNamePrefix: string;
+  /** `<location>-docker.pkg.dev/<project>/<repo>` of job images. */
+  readonly userImagesRepository: string;
+  /** The verifier's https URL. */
+  readonly verifierUrl: string;
+  readonly quarantineBucket: string;
+  readonly releaseBucket: string;
+  /**
+   * Pull reference (`repo@sha256:…`) of the deploy-built executor base: the default base of job
+   * builds when the policy names none (`jobs.executorBase`). It is approved only once its
+   * digest is in the policy's `jobs.executorBases`.
+   * @default - the policy's `jobs.executorBase`
+   */
+  readonly executorBase?: string;
+  /** @default jobInstancePrefix(policy.name) */
+  readonly instancePrefix?: string;
+}
+
+/**
+ * The job service's `JobServiceConfig`: `compileJobServiceConfig(policy, …)` (lib/policy), with
+ * the deployed resources put in. The compiler checks literal names; references (known only at
+ * apply) are checked with a literal of the same shape and then put in place.
+ */
+export function jobServiceConfigFor(policy: CleanRoomPolicy, resources: JobServiceConfigResources): JobServiceConfig {
+  const literal = (value: string, placeholder: string) => (Token.isUnresolved(value) ? placeholder : value);
+  const compiled = compileJobServiceConfig(policy, {
+    instanceTemplate: literal(resources.instanceTemplate, `projects/${policy.project}/global/instanceTemplates/${resources.templateNamePrefix}x`),
+    instancePrefix: resources.instancePrefix,
+    userImagesRepository: literal(resources.userImagesRepository, `${policy.region}-docker.pkg.dev/${policy.project}/placeholder`),
+    verifierUrl: literal(resources.verifierUrl, "https://verifier.invalid"),
+    quarantineBucket: literal(resources.quarantineBucket, "placeholder-quarantine"),
+    releaseBucket: literal(resources.releaseBucket, "placeholder-release"),
+  });
+  const defaultBase = compiled.images.defaultExecutorBase ?? resources.executorBase;
+  return {
+    ...compiled,
+    launch: { ...compiled.launch, instanceTemplate: resources.instanceTemplate },
+    images: {
+      ...compiled.images,
+      userImagesRepository: resources.userImagesRepository,
+      ...(defaultBase !== undefined ? { defaultExecutorBase: defaultBase } : {}),
+    },
+    verifier: { ...compiled.verifier, url: resources.verifierUrl },
+    outputs: { quarantineBucket: resources.quarantineBucket, releaseBucket: resources.releaseBucket },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,35 +618,6 @@ export interface ContainerResources {
   readonly limits?: { readonly cpu?: string; readonly memory?: string };
 }
 
-export interface JobServiceDatabase {
-  /** Cloud SQL connection name `project:region:instance`. */
-  readonly connectionName: string;
-  /** The MySQL database the job service owns (gorm migrates its `jobs` table on start). */
-  readonly databaseName: string;
-  /**
-   * The Cloud SQL IAM database user: for MySQL, the job service account's e-mail before `@`
-   * (`JobServiceIdentity.databaseUser`, or `mysqlIamUserName(email)`).
-   */
-  readonly iamUser: string;
-}
-
-export interface JobServiceImages {
-  /**
-   * Artifact Registry repository the ManaTEE service images were pushed to,
-   * e.g. `us-central1-docker.pkg.dev/my-project/dcr-room-images`.
-   * @default - required unless both `api` and `reconciler` are given
-   */
-  readonly registry?: string;
-  /** Tag of the images in `registry`. Prefer full references with digests in `api`/`reconciler`. @default "latest" */
-  readonly tag?: string;
-  /** Full API image reference. @default `${registry}/manatee-api:${tag}` */
-  readonly api?: string;
-  /** Full reconciler image reference. @default `${registry}/manatee-reconciler:${tag}` */
-  readonly reconciler?: string;
-  /** Cloud SQL Auth Proxy v2 image. @default DEFAULT_CLOUD_SQL_PROXY_IMAGE */
-  readonly cloudSqlProxy?: string;
-}
-
 export interface JobServiceAccounts {
   /** Google SA e-mail of the job service (`JobServiceIdentity.jobServiceAccountEmail`). */
   readonly jobService: string;
@@ -509,54 +625,51 @@ export interface JobServiceAccounts {
   readonly jupyter: string;
 }
 
-export interface JobServiceResources {
-  /** @default requests 100m CPU / 256Mi, limit 2Gi memory (the API buffers uploaded workspaces in memory) */
-  readonly api?: ContainerResources;
-  /** @default requests 50m CPU / 64Mi, limit 256Mi memory */
-  readonly reconciler?: ContainerResources;
-  /** @default requests 50m CPU / 64Mi, limit 256Mi memory */
-  readonly cloudSqlProxy?: ContainerResources;
+/** The deployment's Google resources the job service's adapters use (outside `JobServiceConfig`). */
+export interface JobServiceGoogleResources {
+  /** Firestore database id of the job records (`JobStateStore.databaseId`). */
+  readonly firestoreDatabase: string;
+  /** Workspace tarballs and review records (the hub bucket). */
+  readonly workspaceBucket: string;
+  /** E-mail of the account job builds run as (`JobServiceIdentity.builderServiceAccountEmail`). */
+  readonly builderServiceAccount: string;
+  /** Bucket of job build logs (`JobServiceIdentity.buildLogsBucket`). */
+  readonly buildLogsBucket: string;
 }
 
 export interface JobServiceApiAccess {
-  /**
-   * Namespace of the JupyterLab pods allowed to call the API.
-   * @default the job service namespace
-   */
+  /** Namespace of the JupyterLab pods allowed to call the job service. @default the job service namespace */
   readonly clientNamespace?: string;
-  /** Labels of the pods allowed to call the API. @default JUPYTERHUB_SINGLEUSER_POD_LABELS */
+  /** Labels of the pods allowed to call it. @default JUPYTERHUB_SINGLEUSER_POD_LABELS */
   readonly clientPodLabels?: Readonly<Record<string, string>>;
 }
 
 export interface JobServiceProps {
-  /** Clean room name (the ManaTEE `ENV` is derived from it). */
+  /** Clean room name (labels). */
   readonly roomName: string;
   readonly project: string;
-  /** Region of the TEE subnetwork. */
-  readonly region: string;
-  /** Zone the reconciler launches Confidential Space VMs in (TDX-capable for C3). */
-  readonly zone: string;
   /** @default "manatee" */
   readonly namespace?: string;
   /** Create the namespace (with Pod Security Admission labels). @default true */
   readonly createNamespace?: boolean;
-  readonly database: JobServiceDatabase;
   readonly serviceAccounts: JobServiceAccounts;
-  readonly images: JobServiceImages;
   /**
-   * Launch TEEs with the `confidential-space-debug` image and log redirect. Debug TEEs fail the
-   * attestation condition, so this only makes sense in a non-production room whose policy sets
-   * `tee.allowDebug`.
-   * @default false
+   * The job service image, pinned by an immutable tag or a digest (the deploy-built
+   * `ContainerImageBuild.imageReference`).
    */
-  readonly debug?: boolean;
-  /** When given, `debug` is checked against `policy.tee.allowDebug`. @default - not checked */
-  readonly policy?: CleanRoomPolicy;
-  /** API replicas (stateless). The reconciler always runs exactly one. @default 1 */
-  readonly apiReplicas?: number;
-  /** @default see JobServiceResources */
-  readonly resources?: JobServiceResources;
-  /** Who may call the API. @default JupyterLab single-user pods of the same namespace */
+  readonly image: string;
+  /** The compiled configuration (`jobServiceConfigFor`); strings may be Terraform references. */
+  readonly config: JobServiceConfig;
+  readonly google: JobServiceGoogleResources;
+  /** JupyterHub's API, where researchers' tokens are verified. @default DEFAULT_HUB_API_URL */
+  readonly hubApiUrl?: string;
+  /** Step images of job builds, pinned by digest. @default DEFAULT_BUILD_STEP_IMAGES */
+  readonly buildStepImages?: BuildStepImages;
+  /** @default requests 100m CPU / 384Mi, limit 1Gi memory (a workspace upload is at most limits.maxWorkspaceBytes) */
+  readonly resources?: ContainerResources;
+  /** Size of the pod's `/tmp` (uploads spool there). @default "1Gi" */
+  readonly tmpSize?: string;
+  /** Who may call the job service. @default JupyterLab single-user pods of the same namespace */
   readonly apiAccess?: JobServiceApiAccess;
   /** Resources to create first (e.g. the Workload Identity bindings). @default [] */
   readonly dependsOn?: ITerraformDependable[];
@@ -564,34 +677,30 @@ export interface JobServiceProps {
   readonly provider?: TerraformProvider;
 }
 
-const PROXY_PORT = 9910;
-const PROXY_HEALTH_PORT = 9090;
-/** Distroless `nonroot`: the ManaTEE images are distroless and would otherwise run as root. */
-const NON_ROOT_UID = "65532";
+/** `node` in the official Node images: the Dockerfile's USER. */
+const NODE_UID = "1000";
+const KUBE_DNS_PORT = "53";
+/** GKE Dataplane V2 serves the metadata server (Workload Identity) here. */
+const GKE_METADATA_SERVER = { cidr: "169.254.169.252/32", port: "988" };
+const METADATA_SERVER = { cidr: "169.254.169.254/32", port: "80" };
+const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
 
-const DEFAULT_RESOURCES: Required<JobServiceResources> = {
-  api: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "2Gi" } },
-  reconciler: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-  cloudSqlProxy: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-};
+const DEFAULT_RESOURCES: ContainerResources = { requests: { cpu: "100m", memory: "384Mi" }, limits: { memory: "1Gi" } };
 
 /**
- * The ManaTEE API and reconciler on GKE, hardened:
- * - namespace enforcing Pod Security `baseline` (not `restricted`: the Kaniko build pods the
- *   reconciler creates run as root without a seccomp profile) and warning/auditing `restricted`;
- * - Kubernetes SAs `dcr-k8s-pod-sa` and `jupyter-k8s-pod-sa` bound to the Google SAs through
- *   Workload Identity, with no API token mounted except in the reconciler (it drives Kaniko jobs);
- * - Role `dcr-pod-role` with only the verbs the reconciler calls (create/get/delete jobs, list
- *   pods, get pods/log);
- * - `mysql-secret` with no secret in it: the Cloud SQL proxy logs in with IAM
- *   (`--auto-iam-authn`), so the password is empty;
- * - Deployments with distinct selectors, non-root read-only containers without capabilities,
- *   RuntimeDefault seccomp, probes, requests and limits, on Workload Identity nodes;
- * - ClusterIP Service `manatee` in front of the API only, and NetworkPolicies that admit only
- *   JupyterLab pods to the API and nothing to the reconciler.
- *
- * One-time database step: MySQL IAM users start without privileges, and Terraform cannot grant
- * them (see `JobDatabase.grantSql`). Until then the API and reconciler fail at start.
+ * The job service on GKE, hardened:
+ * - namespace enforcing Pod Security `baseline` (JupyterHub's chart pods share it) and
+ *   warning/auditing `restricted`, which the job service itself meets;
+ * - Kubernetes SAs bound to the Google SAs through Workload Identity, no API token mounted;
+ * - ConfigMap holding the `JobServiceConfig` JSON; the pod template carries its SHA-256, so a
+ *   changed configuration (a new instance template, say) rolls the pod;
+ * - one replica with the `Recreate` strategy (the launch loop runs once, never twice during a
+ *   rollout), non-root, read-only root file system, no capabilities, RuntimeDefault seccomp,
+ *   requests and limits, liveness and readiness on `/health`;
+ * - the `manatee` Service (port 80 → 8080) the JupyterLab extension calls;
+ * - the pod label z2jh's hub NetworkPolicy admits, so the job service can verify tokens at the hub;
+ * - NetworkPolicies: only single-user pods may call it; it may reach only DNS, the metadata
+ *   server, the hub's API and public addresses on 443 (Google APIs), never other private addresses.
  */
 export class JobService extends Construct {
   public readonly namespace: string;
@@ -599,29 +708,26 @@ export class JobService extends Construct {
   public readonly namespaceResource?: NamespaceV1;
   public readonly jobServiceKsa: ServiceAccountV1;
   public readonly jupyterKsa: ServiceAccountV1;
-  public readonly role: RoleV1;
-  public readonly roleBinding: RoleBindingV1;
   public readonly config: ConfigMapV1;
-  public readonly mysqlSecret: SecretV1;
-  public readonly api: DeploymentV1;
-  public readonly reconciler: DeploymentV1;
-  public readonly apiService: ServiceV1;
-  public readonly apiNetworkPolicy: NetworkPolicyV1;
-  public readonly reconcilerNetworkPolicy: NetworkPolicyV1;
+  /** The configuration JSON as delivered (strings may hold Terraform references). */
+  public readonly configJson: string;
+  public readonly deployment: DeploymentV1;
+  public readonly service: ServiceV1;
+  public readonly ingressPolicy: NetworkPolicyV1;
+  public readonly egressPolicy: NetworkPolicyV1;
   /** `http://manatee.<namespace>.svc.cluster.local` */
   public readonly apiUrl: string;
-  /** Image references in use. */
-  public readonly images: { readonly api: string; readonly reconciler: string; readonly cloudSqlProxy: string };
+  public readonly image: string;
 
   constructor(scope: Construct, id: string, props: JobServiceProps) {
     super(scope, id);
-    const { roomName, project, region, zone, provider } = props;
+    const { roomName, project, provider } = props;
     const contract = manateeContract(roomName, project);
-    const rt = contract.runtime;
     validateJobServiceProps(props);
 
     const namespaceName = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
     this.apiUrl = jobServiceApiUrl(namespaceName);
+    this.image = props.image;
     const commonLabels = {
       "app.kubernetes.io/instance": roomName,
       "app.kubernetes.io/part-of": "manatee",
@@ -634,6 +740,7 @@ export class JobService extends Construct {
           name: namespaceName,
           labels: {
             ...commonLabels,
+            // baseline, not restricted: JupyterHub's chart pods live here too.
             "pod-security.kubernetes.io/enforce": "baseline",
             "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/warn": "restricted",
@@ -655,204 +762,124 @@ export class JobService extends Construct {
       labels: { ...commonLabels, ...labels },
     });
 
-    // Kaniko builds run as this SA too (kaniko.go); none of them needs the Kubernetes API token.
     this.jobServiceKsa = new ServiceAccountV1(this, "JobServiceKsa", {
-      metadata: {
-        ...meta(contract.jobServiceKsa),
-        annotations: { "iam.gke.io/gcp-service-account": props.serviceAccounts.jobService },
-      },
+      metadata: { ...meta(contract.jobServiceKsa), annotations: { "iam.gke.io/gcp-service-account": props.serviceAccounts.jobService } },
       automountServiceAccountToken: false,
       dependsOn,
       provider,
     });
     this.jupyterKsa = new ServiceAccountV1(this, "JupyterKsa", {
-      metadata: {
-        ...meta(contract.jupyterKsa),
-        annotations: { "iam.gke.io/gcp-service-account": props.serviceAccounts.jupyter },
-      },
+      metadata: { ...meta(contract.jupyterKsa), annotations: { "iam.gke.io/gcp-service-account": props.serviceAccounts.jupyter } },
       automountServiceAccountToken: false,
       dependsOn,
       provider,
     });
 
-    // Exactly the calls in imagebuilder/kaniko.go and tee_backend/mock_teebackend.go.
-    this.role = new RoleV1(this, "ReconcilerRole", {
-      metadata: meta(contract.jobServiceRole),
-      rule: [
-        { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "delete"] },
-        { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
-        { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
-      ],
-      dependsOn,
-      provider,
-    });
-    this.roleBinding = new RoleBindingV1(this, "ReconcilerRoleBinding", {
-      metadata: meta(`${contract.jobServiceRole}-binding`),
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: this.role.metadata.name },
-      subject: [{ kind: "ServiceAccount", name: this.jobServiceKsa.metadata.name, namespace: this.namespace }],
-      dependsOn,
-      provider,
-    });
-
-    const debug = props.debug ?? false;
+    // Deterministic text: the ConfigMap changes only when the configuration does.
+    // Literal `${`/`%{` would be Terraform template syntax: escaped, while references (cdktf's
+    // `${TfToken[…]}` placeholders, resolved at synth) stay live.
+    const literal = (_key: string, v: unknown) =>
+      typeof v === "string" ? v.replace(/\$\{(?!TfToken\[)/g, () => "$${").replace(/%\{/g, () => "%%{") : v;
+    this.configJson = `${JSON.stringify(props.config, literal, 2)}\n`;
     this.config = new ConfigMapV1(this, "Config", {
-      metadata: meta("manatee-config"),
-      data: {
-        env: contract.env,
-        projectId: project,
-        region,
-        zone,
-        debug: String(debug),
-        teeBackend: "GCP",
-        storageType: "GCP",
-        registryType: "GCP",
-      },
-      dependsOn,
-      provider,
-    });
-    // IAM database authentication: the proxy injects a short-lived token, so there is no password.
-    this.mysqlSecret = new SecretV1(this, "MysqlSecret", {
-      metadata: meta(contract.mysqlSecret),
-      type: "Opaque",
-      data: {
-        [rt.mysqlSecretKeys.username]: props.database.iamUser,
-        [rt.mysqlSecretKeys.password]: "",
-        [rt.mysqlSecretKeys.database]: props.database.databaseName,
-      },
+      metadata: meta("manatee-job-service-config"),
+      data: { [JOB_SERVICE_CONFIG_FILE]: this.configJson },
       dependsOn,
       provider,
     });
 
-    const registry = props.images.registry;
-    const tag = props.images.tag ?? "latest";
-    this.images = {
-      api: props.images.api ?? `${registry}/${contract.images.api}:${tag}`,
-      reconciler: props.images.reconciler ?? `${registry}/${contract.images.reconciler}:${tag}`,
-      cloudSqlProxy: props.images.cloudSqlProxy ?? DEFAULT_CLOUD_SQL_PROXY_IMAGE,
-    };
-    for (const [key, ref] of Object.entries(this.images)) {
-      if (!Token.isUnresolved(ref)) parseImageReference(ref, `JobService "images.${key}"`);
-    }
-
-    const fromConfig = (name: string, key: string): DeploymentV1SpecTemplateSpecContainerEnv => ({
-      name,
-      valueFrom: { configMapKeyRef: { name: this.config.metadata.name, key } },
-    });
-    const fromSecret = (name: string, key: string): DeploymentV1SpecTemplateSpecContainerEnv => ({
-      name,
-      valueFrom: { secretKeyRef: { name: this.mysqlSecret.metadata.name, key } },
-    });
-    const e = rt.serviceEnv;
-    // The variables each binary reads (reference §3.4); the reconciler also picks backends.
-    const sharedEnv: DeploymentV1SpecTemplateSpecContainerEnv[] = [
-      fromSecret(e.mysqlUsername, rt.mysqlSecretKeys.username),
-      fromSecret(e.mysqlPassword, rt.mysqlSecretKeys.password),
-      fromSecret(e.mysqlDatabase, rt.mysqlSecretKeys.database),
-      // The proxy listens on 127.0.0.1 only; "localhost" may resolve to ::1 first.
-      { name: e.mysqlHost, value: "127.0.0.1" },
-      { name: e.mysqlPort, value: String(PROXY_PORT) },
-      fromConfig(e.env, "env"),
-      fromConfig(e.projectId, "projectId"),
-      fromConfig(e.region, "region"),
-      fromConfig(e.zone, "zone"),
-      fromConfig(e.debug, "debug"),
-      fromConfig(e.storageType, "storageType"),
-    ];
-    const reconcilerEnv = [...sharedEnv, fromConfig(e.registryType, "registryType"), fromConfig(e.teeBackend, "teeBackend")];
-
-    const resources = {
-      api: k8sResources(props.resources?.api ?? DEFAULT_RESOURCES.api),
-      reconciler: k8sResources(props.resources?.reconciler ?? DEFAULT_RESOURCES.reconciler),
-      cloudSqlProxy: k8sResources(props.resources?.cloudSqlProxy ?? DEFAULT_RESOURCES.cloudSqlProxy),
-    };
-    const proxy = cloudSqlProxyContainer(this.images.cloudSqlProxy, props.database.connectionName, resources.cloudSqlProxy);
-    const apiLabels = { ...JOB_SERVICE_API_SELECTOR, "app.kubernetes.io/instance": roomName };
-    const reconcilerLabels = { ...JOB_SERVICE_RECONCILER_SELECTOR, "app.kubernetes.io/instance": roomName };
-
-    this.api = new DeploymentV1(this, "Api", {
-      metadata: meta("manatee-api", apiLabels),
+    const labels = { ...JOB_SERVICE_API_SELECTOR, "app.kubernetes.io/instance": roomName };
+    const env = JOB_SERVICE_ENV;
+    const resources = k8sResources(props.resources ?? DEFAULT_RESOURCES);
+    const stepImages = props.buildStepImages ?? DEFAULT_BUILD_STEP_IMAGES;
+    this.deployment = new DeploymentV1(this, "Deployment", {
+      metadata: meta("manatee-job-service", labels),
       spec: {
-        replicas: String(props.apiReplicas ?? 1),
+        replicas: "1",
+        // Never two launch loops at once, not even during a rollout.
+        strategy: { type: "Recreate" },
         revisionHistoryLimit: 5,
-        selector: { matchLabels: apiLabels },
+        selector: { matchLabels: labels },
         template: {
-          metadata: { labels: { ...commonLabels, ...apiLabels } },
-          spec: podSpec({
+          metadata: {
+            labels: { ...commonLabels, ...labels, ...JUPYTERHUB_HUB_ACCESS_LABELS },
+            // Resolved at apply: a new template self link or digest changes the hash and rolls the pod.
+            annotations: { "manatee.dev/config-sha256": Fn.sha256(Fn.lookup(this.config.data, JOB_SERVICE_CONFIG_FILE, "")) },
+          },
+          spec: {
             serviceAccountName: this.jobServiceKsa.metadata.name,
-            // The API needs Google credentials (Workload Identity), never the Kubernetes API.
+            // Google credentials come from Workload Identity; the job service never calls the Kubernetes API.
             automountServiceAccountToken: false,
-            tmpSizeLimit: "7Gi",
-            containers: [
+            // No service discovery through environment variables: the service reads only its own.
+            enableServiceLinks: false,
+            nodeSelector: { ...GKE_METADATA_NODE_SELECTOR },
+            terminationGracePeriodSeconds: 30,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: NODE_UID,
+              runAsGroup: NODE_UID,
+              seccompProfile: { type: "RuntimeDefault" },
+            },
+            container: [
               {
-                name: "api",
-                image: this.images.api,
-                port: [{ name: "http", containerPort: rt.apiPort, protocol: "TCP" }],
-                env: sharedEnv,
+                name: "job-service",
+                image: props.image,
+                port: [{ name: "http", containerPort: JOB_SERVICE_PORT, protocol: "TCP" }],
+                env: [
+                  { name: env.configFile, value: `${JOB_SERVICE_CONFIG_DIR}/${JOB_SERVICE_CONFIG_FILE}` },
+                  { name: env.port, value: String(JOB_SERVICE_PORT) },
+                  { name: env.hubApiUrl, value: props.hubApiUrl ?? DEFAULT_HUB_API_URL },
+                  { name: env.project, value: project },
+                  { name: env.firestoreDatabase, value: props.google.firestoreDatabase },
+                  { name: env.workspaceBucket, value: props.google.workspaceBucket },
+                  { name: env.builderServiceAccount, value: props.google.builderServiceAccount },
+                  { name: env.buildLogsBucket, value: props.google.buildLogsBucket },
+                  { name: env.buildStepGcloud, value: stepImages.gcloud },
+                  { name: env.buildStepCrane, value: stepImages.crane },
+                  { name: "NODE_ENV", value: "production" },
+                ],
                 livenessProbe: {
-                  httpGet: { path: rt.apiHealthPath, port: "http" },
+                  httpGet: { path: JOB_SERVICE_HEALTH_PATH, port: "http" },
                   initialDelaySeconds: 10,
                   periodSeconds: 20,
                   timeoutSeconds: 5,
                   failureThreshold: 3,
                 },
                 readinessProbe: {
-                  httpGet: { path: rt.apiHealthPath, port: "http" },
+                  httpGet: { path: JOB_SERVICE_HEALTH_PATH, port: "http" },
                   periodSeconds: 10,
                   timeoutSeconds: 5,
                   failureThreshold: 3,
                 },
-                resources: resources.api,
-                securityContext: CONTAINER_SECURITY_CONTEXT,
-                volumeMount: [{ name: "tmp", mountPath: "/tmp" }],
+                resources,
+                securityContext: {
+                  runAsNonRoot: true,
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ["ALL"] },
+                },
+                volumeMount: [
+                  { name: "config", mountPath: JOB_SERVICE_CONFIG_DIR, readOnly: true },
+                  { name: "tmp", mountPath: "/tmp" },
+                ],
               },
-              proxy,
             ],
-          }),
+            volume: [
+              { name: "config", configMap: { name: this.config.metadata.name, defaultMode: "0444" } },
+              { name: "tmp", emptyDir: { sizeLimit: props.tmpSize ?? "1Gi" } },
+            ],
+          },
         },
       },
       dependsOn,
       provider,
     });
 
-    this.reconciler = new DeploymentV1(this, "Reconciler", {
-      metadata: meta("manatee-reconciler", reconcilerLabels),
-      spec: {
-        // One reconciler, never two: there is no leader election, and two would launch every job twice.
-        replicas: "1",
-        strategy: { type: "Recreate" },
-        revisionHistoryLimit: 5,
-        selector: { matchLabels: reconcilerLabels },
-        template: {
-          metadata: { labels: { ...commonLabels, ...reconcilerLabels } },
-          spec: podSpec({
-            serviceAccountName: this.jobServiceKsa.metadata.name,
-            // rest.InClusterConfig() and the namespace file (kaniko.go) need the token.
-            automountServiceAccountToken: true,
-            tmpSizeLimit: "64Mi",
-            containers: [
-              {
-                // No port, so no HTTP probe: the 10 s loop exits on fatal errors and restarts.
-                name: "reconciler",
-                image: this.images.reconciler,
-                env: reconcilerEnv,
-                resources: resources.reconciler,
-                securityContext: CONTAINER_SECURITY_CONTEXT,
-                volumeMount: [{ name: "tmp", mountPath: "/tmp" }],
-              },
-              proxy,
-            ],
-          }),
-        },
-      },
-      dependsOn,
-      provider,
-    });
-
-    this.apiService = new ServiceV1(this, "ApiService", {
-      metadata: meta(JOB_SERVICE_API_SERVICE, { "app.kubernetes.io/component": "api" }),
+    this.service = new ServiceV1(this, "Service", {
+      metadata: meta(JOB_SERVICE_API_SERVICE, { "app.kubernetes.io/component": "job-service" }),
       spec: {
         type: "ClusterIP",
-        selector: apiLabels,
+        selector: labels,
         port: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
       },
       dependsOn,
@@ -861,10 +888,10 @@ export class JobService extends Construct {
 
     const access = props.apiAccess ?? {};
     const clientNamespace = access.clientNamespace;
-    this.apiNetworkPolicy = new NetworkPolicyV1(this, "ApiNetworkPolicy", {
-      metadata: meta("manatee-api-ingress"),
+    this.ingressPolicy = new NetworkPolicyV1(this, "IngressPolicy", {
+      metadata: meta("manatee-job-service-ingress"),
       spec: {
-        podSelector: { matchLabels: apiLabels },
+        podSelector: { matchLabels: labels },
         policyTypes: ["Ingress"],
         ingress: [
           {
@@ -876,17 +903,30 @@ export class JobService extends Construct {
                   : {}),
               },
             ],
-            ports: [{ port: String(rt.apiPort), protocol: "TCP" }],
+            ports: [{ port: String(JOB_SERVICE_PORT), protocol: "TCP" }],
           },
         ],
       },
       dependsOn,
       provider,
     });
-    // Nothing calls the reconciler; kubelet probes are not subject to NetworkPolicy.
-    this.reconcilerNetworkPolicy = new NetworkPolicyV1(this, "ReconcilerNetworkPolicy", {
-      metadata: meta("manatee-reconciler-deny-ingress"),
-      spec: { podSelector: { matchLabels: reconcilerLabels }, policyTypes: ["Ingress"] },
+    this.egressPolicy = new NetworkPolicyV1(this, "EgressPolicy", {
+      metadata: meta("manatee-job-service-egress"),
+      spec: {
+        podSelector: { matchLabels: labels },
+        policyTypes: ["Egress"],
+        egress: [
+          // DNS (kube-dns, or NodeLocal DNSCache on a link-local address).
+          { ports: [{ port: KUBE_DNS_PORT, protocol: "UDP" }, { port: KUBE_DNS_PORT, protocol: "TCP" }] },
+          // Workload Identity: the GKE metadata server.
+          { to: [{ ipBlock: { cidr: GKE_METADATA_SERVER.cidr } }], ports: [{ port: GKE_METADATA_SERVER.port, protocol: "TCP" }] },
+          { to: [{ ipBlock: { cidr: METADATA_SERVER.cidr } }], ports: [{ port: METADATA_SERVER.port, protocol: "TCP" }] },
+          // The hub's API: researchers' tokens are verified there.
+          { to: [{ podSelector: { matchLabels: { component: "hub" } } }], ports: [{ port: "8081", protocol: "TCP" }] },
+          // Google APIs and the verifier (public Google addresses or Private Google Access VIPs), never private addresses.
+          { to: [{ ipBlock: { cidr: "0.0.0.0/0", except: PRIVATE_RANGES } }], ports: [{ port: "443", protocol: "TCP" }] },
+        ],
+      },
       dependsOn,
       provider,
     });
@@ -903,101 +943,14 @@ function k8sResources(r: ContainerResources): KubernetesResources {
   return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
 }
 
-const CONTAINER_SECURITY_CONTEXT = {
-  runAsNonRoot: true,
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  capabilities: { drop: ["ALL"] },
-};
-
-function podSpec(opts: {
-  serviceAccountName: string;
-  automountServiceAccountToken: boolean;
-  tmpSizeLimit: string;
-  containers: DeploymentV1SpecTemplateSpecContainer[];
-}) {
-  return {
-    serviceAccountName: opts.serviceAccountName,
-    automountServiceAccountToken: opts.automountServiceAccountToken,
-    // No service discovery through environment variables: the images read only their own.
-    enableServiceLinks: false,
-    nodeSelector: { ...GKE_METADATA_NODE_SELECTOR },
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: NON_ROOT_UID,
-      runAsGroup: NON_ROOT_UID,
-      seccompProfile: { type: "RuntimeDefault" },
-    },
-    container: opts.containers,
-    volume: [{ name: "tmp", emptyDir: { sizeLimit: opts.tmpSizeLimit } }],
-  };
-}
-
-/**
- * A regular sidecar: provider-kubernetes 12.1.1 (Terraform provider 2.38) has no
- * `restart_policy` on init containers, so native sidecars cannot be declared. It listens on
- * 127.0.0.1 only; health endpoints on 9090 serve the probes.
- */
-function cloudSqlProxyContainer(
-  image: string,
-  connectionName: string,
-  resources: KubernetesResources,
-): DeploymentV1SpecTemplateSpecContainer {
-  return {
-    name: "cloud-sql-proxy",
-    image,
-    args: [
-      "--structured-logs",
-      "--private-ip",
-      "--auto-iam-authn",
-      `--port=${PROXY_PORT}`,
-      "--health-check",
-      "--http-address=0.0.0.0",
-      `--http-port=${PROXY_HEALTH_PORT}`,
-      connectionName,
-    ],
-    port: [{ name: "proxy-health", containerPort: PROXY_HEALTH_PORT, protocol: "TCP" }],
-    startupProbe: {
-      httpGet: { path: "/startup", port: "proxy-health" },
-      periodSeconds: 1,
-      timeoutSeconds: 5,
-      failureThreshold: 30,
-    },
-    livenessProbe: {
-      httpGet: { path: "/liveness", port: "proxy-health" },
-      periodSeconds: 60,
-      timeoutSeconds: 30,
-      failureThreshold: 5,
-    },
-    resources,
-    securityContext: CONTAINER_SECURITY_CONTEXT,
-  };
-}
-
 function validateJobServiceProps(props: JobServiceProps): void {
-  requireKubernetesName(props.namespace, "JobService \"namespace\"");
+  requireKubernetesName(props.namespace, `JobService "namespace"`);
   if (props.apiAccess?.clientNamespace !== undefined) {
-    requireKubernetesName(props.apiAccess.clientNamespace, "JobService \"apiAccess.clientNamespace\"");
+    requireKubernetesName(props.apiAccess.clientNamespace, `JobService "apiAccess.clientNamespace"`);
   }
   const room = props.roomName;
   if (!Token.isUnresolved(room) && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(room)) {
-    throw new Error(
-      `JobService "roomName" "${room}" cannot label Kubernetes objects. Use lowercase letters, digits and '-' (at most 63).`,
-    );
-  }
-  const conn = props.database.connectionName;
-  if (!Token.isUnresolved(conn) && !/^(?:[a-z0-9.-]+:)?[a-z][-a-z0-9]*:[a-z]+-[a-z]+\d+:[a-z][-a-z0-9]*$/.test(conn)) {
-    throw new Error(
-      `JobService "database.connectionName" "${conn}" is not a Cloud SQL connection name. ` +
-        `Use "project:region:instance" (the instance's connectionName attribute).`,
-    );
-  }
-  const user = props.database.iamUser;
-  if (!Token.isUnresolved(user) && (user.includes("@") || user.trim() === "")) {
-    throw new Error(
-      `JobService "database.iamUser" "${user}" is not a MySQL IAM user name. Cloud SQL names the MySQL user of a ` +
-        `service account after the part of its e-mail before "@": pass JobServiceIdentity.databaseUser or mysqlIamUserName(email).`,
-    );
+    throw new Error(`JobService "roomName" "${room}" cannot label Kubernetes objects. Use lowercase letters, digits and '-' (at most 63).`);
   }
   for (const [key, email] of Object.entries(props.serviceAccounts)) {
     if (!Token.isUnresolved(email) && !/^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.:]+\.iam\.gserviceaccount\.com$/.test(email)) {
@@ -1007,26 +960,34 @@ function validateJobServiceProps(props: JobServiceProps): void {
       );
     }
   }
-  const images = props.images;
-  if (images.registry === undefined && (images.api === undefined || images.reconciler === undefined)) {
+  if (!Token.isUnresolved(props.image)) {
+    const ref = parseImageReference(props.image, `JobService "image"`);
+    if (ref.tag === "latest" && !ref.digest) {
+      throw new Error(
+        `JobService "image" "${props.image}" is tagged "latest", which moves. Use the deploy-built image ` +
+          `(ContainerImageBuild.imageReference, an immutable content-hash tag) or a digest.`,
+      );
+    }
+  }
+  for (const [key, ref] of Object.entries(props.buildStepImages ?? {})) {
+    if (!Token.isUnresolved(ref) && !parseImageReference(ref, `JobService "buildStepImages.${key}"`).digest) {
+      throw new Error(`JobService "buildStepImages.${key}" "${ref}" is not pinned by digest. Use image@sha256:<digest>: job builds run it.`);
+    }
+  }
+  const c = props.config;
+  if (!c || c.version !== 1 || !c.launch || !c.images) {
+    throw new Error(`JobService "config" is not a JobServiceConfig. Compile it with jobServiceConfigFor(policy, resources).`);
+  }
+  if (!Token.isUnresolved(c.launch.instanceTemplate) && !/^projects\/[^/]+\/(global|regions\/[^/]+)\/instanceTemplates\/[^/]+$/.test(c.launch.instanceTemplate)) {
     throw new Error(
-      `JobService "images.registry" is required unless both "images.api" and "images.reconciler" are given. ` +
-        `Pass the Artifact Registry URL the ManaTEE service images were pushed to.`,
+      `JobService "config.launch.instanceTemplate" "${c.launch.instanceTemplate}" is not an instance template. ` +
+        `Pass ConfidentialSpaceWorkload.instanceTemplateId: job VMs are only ever created from the room's template.`,
     );
   }
-  if (images.registry !== undefined) requireRegistryUrl(images.registry, "JobService \"images.registry\"");
-  if (images.tag !== undefined && !Token.isUnresolved(images.tag) && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(images.tag)) {
-    throw new Error(`JobService "images.tag" "${images.tag}" is not an image tag.`);
+  for (const [key, value] of Object.entries(props.google)) {
+    if (!Token.isUnresolved(value) && value.trim() === "") throw new Error(`JobService "google.${key}" is empty.`);
   }
-  const replicas = props.apiReplicas;
-  if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1)) {
-    throw new Error(`JobService "apiReplicas" must be a whole number of at least 1 (got ${replicas}).`);
-  }
-  if (props.debug && props.policy && !props.policy.tee.allowDebug) {
-    throw new Error(
-      `JobService "debug" is true but the policy's tee.allowDebug is false: the reconciler would launch the ` +
-        `confidential-space-debug image, which the attestation condition rejects. Leave "debug" false, or set ` +
-        `tee.allowDebug: true in the policy of a non-production room.`,
-    );
+  if (props.tmpSize !== undefined && !/^\d+(Ki|Mi|Gi)$/.test(props.tmpSize)) {
+    throw new Error(`JobService "tmpSize" "${props.tmpSize}" is not a Kubernetes quantity such as "1Gi".`);
   }
 }

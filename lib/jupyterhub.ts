@@ -9,7 +9,10 @@
  * - the proxy is a ClusterIP Service unless an internal load balancer or HTTPS is chosen;
  *   plain HTTP on a public load balancer is not offered;
  * - researchers are an explicit map from identity-provider name to a short username that is
- *   safe inside GCE instance and Docker image names (ManaTEE names jobs `<user>-<uuid>`).
+ *   safe inside GCE instance and Docker image names;
+ * - the JupyterLab extension authenticates to the room's job service with the server's own hub
+ *   token (`USER_TOKEN = "token $(JUPYTERHUB_API_TOKEN)"`), which the job service verifies at the
+ *   hub: the job's creator is the hub's answer, never a name from the request body.
  */
 import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
@@ -19,6 +22,7 @@ import {
   DEFAULT_JOB_SERVICE_NAMESPACE,
   GKE_METADATA_NODE_SELECTOR,
   JOB_SERVICE_API_SELECTOR,
+  JOB_SERVICE_PORT,
   jobServiceApiUrl,
   parseImageReference,
   requireRegistryUrl,
@@ -175,15 +179,16 @@ export interface JupyterHubProps {
   /** @default { type: "cluster-ip" } */
   readonly exposure?: JupyterHubExposure;
   /**
-   * Repository the ManaTEE service images were pushed to,
-   * e.g. `us-central1-docker.pkg.dev/my-project/dcr-room-images`.
-   * @default - required unless `singleUserImage` is given
+   * Repository holding a JupyterLab image named `manatee-jupyterlab-singleuser`, when it is not
+   * the deploy-built one, e.g. `us-central1-docker.pkg.dev/my-project/dcr-room-images`.
+   * @default - required unless `singleUserImage` is given (CleanRoomWorkloads gives the deploy-built image)
    */
   readonly serviceImagesRegistry?: string;
   /** @default "latest" */
   readonly imageTag?: string;
   /**
-   * Full single-user image reference (a digest is best).
+   * Full single-user image reference, pinned by an immutable tag or a digest (the deploy-built
+   * `ContainerImageBuild.imageReference` in `CleanRoomWorkloads`).
    * @default `${serviceImagesRegistry}/manatee-jupyterlab-singleuser:${imageTag}`
    */
   readonly singleUserImage?: string;
@@ -273,6 +278,9 @@ const AUTHENTICATOR_CLASS = {
 } as const;
 
 const METADATA_SERVER_IP = "169.254.169.254";
+/** What the JupyterLab extension sends as `Authorization` (handlers.py), and the server's hub token. */
+const USER_TOKEN_ENV = "USER_TOKEN";
+const JUPYTERHUB_API_TOKEN_ENV = "JUPYTERHUB_API_TOKEN";
 /** GKE Dataplane V2 serves Workload Identity from this address (GKE network policy docs). */
 const GKE_METADATA_SERVER_CIDR = "169.254.169.252/32";
 const GKE_METADATA_SERVER_PORT = 988;
@@ -313,7 +321,7 @@ export class JupyterHub extends Construct {
           // A moving tag must be re-pulled; a digest never changes.
           pullPolicy: image.tag === "latest" ? "Always" : "IfNotPresent",
         },
-        // null keeps the image's start-notebook, whose before-notebook hooks install the ManaTEE extension.
+        // null keeps the image's own start-notebook (docker-stacks), which runs its before-notebook hooks.
         cmd: null,
         serviceAccountName: contract.jupyterKsa,
         nodeSelector: { ...GKE_METADATA_NODE_SELECTOR },
@@ -325,11 +333,7 @@ export class JupyterHub extends Construct {
           capacity: props.storageCapacity ?? "20Gi",
           homeMountPath: "/home/jovyan",
         },
-        networkPolicy: singleUserNetworkPolicy(
-          props.egress ?? "internet",
-          contract.runtime.apiPort,
-          apiNamespace !== namespace ? apiNamespace : undefined,
-        ),
+        networkPolicy: singleUserNetworkPolicy(props.egress ?? "internet", apiNamespace !== namespace ? apiNamespace : undefined),
         allowPrivilegeEscalation: false,
         ...singleUserResources(props.singleUserResources),
       },
@@ -483,21 +487,21 @@ function singleUserEnv(
 ): Record<string, string> {
   const rt = contract.runtime;
   return {
-    // The data SDK reads stage-1 data here; the TEE gets stage 2 through the extra-env prefix.
+    // The data SDK reads stage-1 data here. Stage 2 is set by the executor base itself: a launch-time
+    // override (MANATEE_EXTRA_ENV_*) would be refused by the attestation condition.
     [rt.stageEnv]: "1",
-    [`${rt.extraEnvPrefix}${rt.stageEnv}`]: "2",
     [rt.apiHostEnv]: apiUrl,
+    // The extension sends this as its Authorization header; KubeSpawner orders env entries so the kubelet
+    // expands $(JUPYTERHUB_API_TOKEN), the server's own hub token, which the job service verifies at the hub.
+    [USER_TOKEN_ENV]: `token $(${JUPYTERHUB_API_TOKEN_ENV})`,
     ...(terminals ? {} : { NOTEBOOK_ARGS: "--ServerApp.terminals_enabled=False" }),
   };
 }
 
-function singleUserNetworkPolicy(
-  egress: SingleUserEgress,
-  apiPort: number,
-  apiNamespace: string | undefined,
-): Z2jhNetworkPolicy {
+function singleUserNetworkPolicy(egress: SingleUserEgress, apiNamespace: string | undefined): Z2jhNetworkPolicy {
   const rules: Record<string, unknown>[] = [
-    // The job service API (policies see the pod port, after the Service's translation).
+    // The job service (policies see the pod port, after the Service's translation); z2jh's default
+    // egress admits no private address, so without this rule the extension could not submit.
     {
       to: [
         {
@@ -505,7 +509,7 @@ function singleUserNetworkPolicy(
           ...(apiNamespace ? { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": apiNamespace } } } : {}),
         },
       ],
-      ports: [{ port: apiPort, protocol: "TCP" }],
+      ports: [{ port: JOB_SERVICE_PORT, protocol: "TCP" }],
     },
     // Workload Identity on Dataplane V2 clusters.
     {
@@ -562,7 +566,7 @@ function singleUserImage(props: JupyterHubProps, imageName: string): { name: str
   }
   if (props.serviceImagesRegistry === undefined) {
     throw new Error(
-      `JupyterHub needs "serviceImagesRegistry" (the repository the ManaTEE images were pushed to) or a full "singleUserImage".`,
+      `JupyterHub needs "singleUserImage" (CleanRoomWorkloads passes the deploy-built image) or "serviceImagesRegistry".`,
     );
   }
   requireRegistryUrl(props.serviceImagesRegistry, `JupyterHub "serviceImagesRegistry"`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run synth`: compile (incremental), assemble the verifier bundle, run the cdktf app.
+// `npm run synth`: compile (incremental), assemble the verifier and job service bundles, run the cdktf app.
 // Equivalent to `npx cdktf synth` (cdktf.json runs the same app) without the CLI's start-up cost.
 // CLEANROOM_CONFIG=FILE selects another clean-room config (default stacks/example.cleanroom.yaml).
 const { execFileSync } = require("node:child_process");
@@ -12,5 +12,6 @@ const started = Date.now();
 
 run(process.execPath, [require.resolve("typescript/bin/tsc", { paths: [root] }), "-p", "tsconfig.build.json"]);
 run(process.execPath, [path.join(root, "attestation-verifier", "scripts", "build.js"), "--quiet"]);
+run(process.execPath, [path.join(root, "job-service", "scripts", "build.js"), "--quiet"]);
 run(process.execPath, [path.join(root, "dist", "bin", "main.js")]);
 process.stderr.write(`synth finished in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);

@@ -16,7 +16,7 @@ describe("CleanRoomApis with defaults", () => {
     json = synthApis();
   });
 
-  test("given the example policy, then the eight APIs of ManaTEE's deployment guide are enabled", () => {
+  test("given the example policy, then ManaTEE's guide's APIs are enabled, Firestore replacing Cloud SQL's sqladmin", () => {
     expect(enabled(json)).toEqual(
       expect.arrayContaining([
         "serviceusage.googleapis.com",
@@ -25,10 +25,12 @@ describe("CleanRoomApis with defaults", () => {
         "cloudkms.googleapis.com",
         "servicenetworking.googleapis.com",
         "cloudresourcemanager.googleapis.com",
-        "sqladmin.googleapis.com",
+        "firestore.googleapis.com",
         "confidentialcomputing.googleapis.com",
       ]),
     );
+    // The job service keeps its state in Firestore: the room has no Cloud SQL instance.
+    expect(enabled(json)).not.toContain("sqladmin.googleapis.com");
   });
 
   test("then so are the APIs ManaTEE's code needs but its guide forgets (reference §1.2)", () => {

@@ -81,18 +81,23 @@ describe("CleanRoom: the example room in two stacks", () => {
       expect(projectRoles.filter((r: string) => /^roles\/(storage\.|cloudkms\.|owner$|editor$)/.test(r))).toEqual([]);
     });
 
-    test("then the hub bucket is exactly the name the ManaTEE images hard-code, and the job service may use it", () => {
+    test("then the hub bucket is the job service's workspace: it reads and writes, its builder only reads", () => {
       const contract = manateeContract(room.policy.name, room.policy.project);
-      const hub = resources(room.platform, "google_storage_bucket").find(([, b]) => b.labels?.component === "hub");
+      // The build buckets are hardened like the hub (component "hub") and say what they hold in `use`.
+      const hub = resources(room.platform, "google_storage_bucket").find(([, b]) => b.labels?.component === "hub" && !b.labels?.use);
       expect(hub?.[1].name).toBe(contract.hubBucket);
       const names = platformNames(room.policy);
       const hubGrants = iamGrants(room.platform).filter(
         (g) => g.type === "google_storage_bucket_iam_member" && g.config.bucket === `\${google_storage_bucket.${hub?.[0]}.name}`,
       );
-      expect(hubGrants).toHaveLength(1);
-      expect(hubGrants[0].role).toBe("roles/storage.objectUser");
-      const sa = /^\$\{google_service_account\.([^.]+)\.member\}$/.exec(hubGrants[0].member);
-      expect(room.platform.resource?.google_service_account?.[sa?.[1] ?? ""]?.account_id).toBe(names.jobServiceSaId);
+      const accountOf = (member: string) =>
+        room.platform.resource?.google_service_account?.[/^\$\{google_service_account\.([^.]+)\.member\}$/.exec(member)?.[1] ?? ""]?.account_id;
+      expect(hubGrants.map((g) => [accountOf(g.member), g.role]).sort()).toEqual(
+        [
+          [names.jobServiceSaId, "roles/storage.objectUser"],
+          ["dcr-insurance-study-build", "roles/storage.objectViewer"],
+        ].sort(),
+      );
     });
 
     test("then the workload identity provider carries the compiled condition and stage-2 keys open only to approved images", () => {
@@ -118,18 +123,19 @@ describe("CleanRoom: the example room in two stacks", () => {
       expect(enabled.length).toBeGreaterThanOrEqual(Object.keys(CLEAN_ROOM_APIS).length);
     });
 
-    test("then the IAM database user and its client grants wait for the job service account they name by email", () => {
+    test("then the job records live in Firestore, which only the job service may use", () => {
       const [[saId]] = resources(room.platform, "google_service_account").filter(([, sa]) => sa.account_id === platformNames(room.policy).jobServiceSaId);
-      const [user] = resourceConfigs(room.platform, "google_sql_user");
-      expect(user.depends_on).toContain(`google_service_account.${saId}`);
-      const sqlGrants = resourceConfigs(room.platform, "google_project_iam_member").filter((g) => g.role.startsWith("roles/cloudsql."));
-      expect(sqlGrants).toHaveLength(2);
-      for (const g of sqlGrants) expect(g.depends_on).toContain(`google_service_account.${saId}`);
+      const [db] = resourceConfigs(room.platform, "google_firestore_database");
+      expect(db).toMatchObject({ type: "FIRESTORE_NATIVE", location_id: room.policy.region, delete_protection_state: "DELETE_PROTECTION_ENABLED" });
+      const users = resourceConfigs(room.platform, "google_project_iam_member").filter((g) => g.role === "roles/datastore.user");
+      expect(users.map((g) => [g.member, g.condition.expression])).toEqual([
+        [`\${google_service_account.${saId}.member}`, `resource.name == "projects/${room.policy.project}/databases/${db.name}"`],
+      ]);
     });
 
-    test("then Cloud SQL has no public IP and no password anywhere", () => {
-      const [db] = resourceConfigs(room.platform, "google_sql_database_instance");
-      expect(db.settings.ip_configuration.ipv4_enabled).toBe(false);
+    test("then there is no Cloud SQL instance and no password anywhere", () => {
+      expect(resources(room.platform, "google_sql_database_instance")).toEqual([]);
+      expect(resources(room.platform, "google_sql_user")).toEqual([]);
       expect(JSON.stringify(room.platform)).not.toMatch(/"password"/);
     });
 

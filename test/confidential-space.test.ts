@@ -1,3 +1,5 @@
+import { Token } from "cdktf";
+import { checkContext, checkTerraform } from "../lib/checks";
 import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "../lib/confidential-space";
 import { CleanRoomPolicy } from "../lib/policy/model";
 import { manateeContract } from "../lib/policy/names";
@@ -21,10 +23,12 @@ describe("ConfidentialSpaceWorkload (production)", () => {
   let json: SynthJson;
   let template: any;
   let saId: string;
+  let workload!: ConfidentialSpaceWorkload;
 
   beforeAll(() => {
     json = synthWorkload({}, (w) => {
-      w.grantImagePull({ repositoryId: contract.userImagesRepository, location: contract.userImagesLocation });
+      workload = w;
+      w.grantImagePull({ repositoryId: contract.userImagesRepository, location: "us-central1" });
       w.grantActAs("serviceAccount:dcr-insurance-study-pod-sa@acme-clean-room.iam.gserviceaccount.com");
     });
     [template] = resourceConfigs(json, "google_compute_instance_template");
@@ -49,7 +53,7 @@ describe("ConfidentialSpaceWorkload (production)", () => {
     const [pull] = resourceConfigs(json, "google_artifact_registry_repository_iam_member");
     expect(pull).toMatchObject({
       repository: "dcr-insurance-study-user-images",
-      location: "us",
+      location: "us-central1",
       role: "roles/artifactregistry.reader",
       member: `\${google_service_account.${saId}.member}`,
     });
@@ -86,14 +90,17 @@ describe("ConfidentialSpaceWorkload (production)", () => {
   });
 
   test("then the metadata carries the production defaults and no debug switch", () => {
+    // A job runs once; container logs stay in the TEE (the redirect key exists only in debug templates).
     expect(template.metadata).toEqual({
       "tee-restart-policy": "Never",
-      "tee-container-log-redirect": "false",
       "serial-port-enable": "FALSE",
     });
     expect(template.labels).toEqual({ "managed-by": "manatee-cdktf", "clean-room": "insurance-study", component: "tee-workload" });
     expect(template.lifecycle).toEqual({ create_before_destroy: true });
     expect(template.name_prefix).toBe("dcr-insurance-study-tee-");
+    expect(workload.templateNamePrefix).toBe("dcr-insurance-study-tee-");
+    // The job service's config names the template by this reference (its `id`: projects/P/global/instanceTemplates/NAME).
+    expect(Token.isUnresolved(workload.instanceTemplateId)).toBe(true);
   });
 
   test("snapshot of the production workload, paired with the assertions above", () => {
@@ -120,9 +127,29 @@ describe("ConfidentialSpaceWorkload options and validation", () => {
     expect(templateOf(json).metadata["tee-container-log-redirect"]).toBe("true");
   });
 
-  test("given allowDebug alone, then the production family is still the default", () => {
+  test("given allowDebug alone (a non-production room), then the debug family is the default; debugImage: false keeps production", () => {
     const json = synthWorkload({}, undefined, debugPolicy);
-    expect(dataSources(json, "google_compute_image")[0][1].family).toBe("confidential-space");
+    expect(dataSources(json, "google_compute_image")[0][1].family).toBe("confidential-space-debug");
+    expect(templateOf(json).metadata["tee-container-log-redirect"]).toBe("true");
+    const production = synthWorkload({ debugImage: false }, undefined, debugPolicy);
+    expect(dataSources(production, "google_compute_image")[0][1].family).toBe("confidential-space");
+    expect(templateOf(production).metadata["tee-container-log-redirect"]).toBeUndefined();
+  });
+
+  test("given the synthesized production template tampered to boot the debug family, then the guardrails refuse it (MCR-TEE1)", () => {
+    const json = synthWorkload();
+    expect(checkTerraform(json as any, checkContext({ policy })).filter((f) => f.level === "error")).toEqual([]);
+    const [[imageId]] = dataSources(json, "google_compute_image");
+    json.data!.google_compute_image[imageId].family = "confidential-space-debug";
+    const errors = checkTerraform(json as any, checkContext({ policy })).filter((f) => f.level === "error");
+    expect(errors.map((f) => f.ruleId)).toContain("MCR-TEE1");
+  });
+
+  test("given the template tampered without Secure Boot, then the guardrails refuse it (MCR-TEE1)", () => {
+    const json = synthWorkload();
+    const [[id]] = resources(json, "google_compute_instance_template");
+    json.resource!.google_compute_instance_template[id].shielded_instance_config.enable_secure_boot = false;
+    expect(checkTerraform(json as any, checkContext({ policy })).filter((f) => f.level === "error").map((f) => f.ruleId)).toContain("MCR-TEE1");
   });
 
   test("given an SEV policy, then the template is an SEV confidential VM on the policy's machine type", () => {

@@ -1,5 +1,5 @@
 import { CleanRoomApis } from "../lib/apis";
-import { DATABASE_CLIENT_ROLES, JobDatabase, JobDatabaseProps } from "../lib/database";
+import { DATABASE_CLIENT_ROLES, JOB_STORE_INDEXES, JobDatabase, JobDatabaseProps, JobStateStore, JobStateStoreProps } from "../lib/database";
 import { CleanRoomNetwork } from "../lib/network";
 import { evaluateCel } from "./cel";
 import { SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
@@ -201,5 +201,82 @@ describe("JobDatabase validation", () => {
       "backups.transactionLogRetentionDays 14 is out of range. Use 1 to 7 days (the Enterprise edition's limit for point-in-time recovery).",
     );
     expect(build({ backups: { startTime: "3am" } })).toThrow('backups.startTime "3am" is not a time of day. Use HH:MM in UTC, e.g. "03:00".');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Firestore: what CleanRoom creates for the job service
+// ---------------------------------------------------------------------------------------------
+
+function synthState(props: Partial<JobStateStoreProps> = {}, then?: (s: JobStateStore) => void): SynthJson {
+  return synthWith((stack) => {
+    const store = new JobStateStore(stack, "state", { room: policy, ...props });
+    then?.(store);
+  });
+}
+
+describe("JobStateStore", () => {
+  let json: SynthJson;
+  let db: any;
+  beforeAll(() => {
+    json = synthState({}, (s) => s.grantUser(`serviceAccount:${JOB_SA}`));
+    [db] = resourceConfigs(json, "google_firestore_database");
+  });
+
+  test("given the example room, then a native-mode Firestore database sits in the room's region with delete protection and PITR", () => {
+    expect(db).toMatchObject({
+      name: "insurance-study-jobs",
+      location_id: "us-central1",
+      type: "FIRESTORE_NATIVE",
+      concurrency_mode: "PESSIMISTIC",
+      app_engine_integration_mode: "DISABLED",
+      delete_protection_state: "DELETE_PROTECTION_ENABLED",
+      point_in_time_recovery_enablement: "POINT_IN_TIME_RECOVERY_ENABLED",
+      deletion_policy: "DELETE",
+    });
+  });
+
+  test("then there is no Cloud SQL instance, database, user, proxy or GRANT step", () => {
+    for (const type of ["google_sql_database_instance", "google_sql_database", "google_sql_user"]) expect(resources(json, type)).toEqual([]);
+  });
+
+  test("then datastore.user is granted once, limited to this database by its resource name (real CEL engine)", () => {
+    const [grant] = resourceConfigs(json, "google_project_iam_member");
+    expect(resourceConfigs(json, "google_project_iam_member")).toHaveLength(1);
+    expect(grant).toMatchObject({ role: "roles/datastore.user", member: `serviceAccount:${JOB_SA}` });
+    expect(grant.depends_on).toEqual([expect.stringMatching(/^google_firestore_database\./)]);
+    const on = (name: string) => evaluateCel(grant.condition.expression, { resource: { type: "firestore.googleapis.com/Database", name } }).allowed;
+    expect(on("projects/acme-clean-room/databases/insurance-study-jobs")).toBe(true);
+    expect(on("projects/acme-clean-room/databases/(default)")).toBe(false);
+    expect(on("projects/other/databases/insurance-study-jobs")).toBe(false);
+  });
+
+  test("then the job list's composite indexes exist (Firestore refuses those queries without them)", () => {
+    const indexes = resourceConfigs(json, "google_firestore_index");
+    expect(indexes).toHaveLength(JOB_STORE_INDEXES.length);
+    for (const i of indexes) {
+      expect(i).toMatchObject({ collection: "jobs", query_scope: "COLLECTION" });
+      expect(i.database).toMatch(/^\$\{google_firestore_database\.[^.]+\.name\}$/);
+      expect(i.fields[i.fields.length - 1]).toEqual({ field_path: "id", order: "DESCENDING" });
+    }
+    expect(indexes.map((i) => i.fields.map((f: any) => f.field_path).join(",")).sort()).toEqual([
+      "creator,deleted,id",
+      "creator,deleted,status,id",
+      "deleted,id",
+      "deleted,status,id",
+    ]);
+  });
+
+  test("given a throwaway room, then delete protection is off and PITR can be switched off", () => {
+    const [off] = resourceConfigs(synthState({ deletionProtection: false, pointInTimeRecovery: false }), "google_firestore_database");
+    expect(off).toMatchObject({ delete_protection_state: "DELETE_PROTECTION_DISABLED", point_in_time_recovery_enablement: "POINT_IN_TIME_RECOVERY_DISABLED" });
+  });
+
+  test("given a location outside the residency set, a bad id or a public member, then the prop and the fix are named", () => {
+    expect(() => synthState({ location: "nam5" })).toThrow('JobStateStore "location" "nam5" lies outside the residency set [us-central1].');
+    expect(() => synthState({ databaseId: "(default)" })).toThrow(
+      'JobStateStore "databaseId" "(default)" is not a Firestore database id. Use 4-63 lowercase letters, digits and \'-\', starting with a letter and not ending with \'-\', e.g. "insurance-study-jobs".',
+    );
+    expect(() => synthState({}, (s) => s.grantUser("allUsers"))).toThrow('JobStateStore.grantUser member "allUsers" would make clean-room data public.');
   });
 });

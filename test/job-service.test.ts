@@ -1,235 +1,260 @@
 /**
- * JobServiceIdentity (Google half) and JobService (Kubernetes half): least privilege, the
- * names ManaTEE hard-codes, and the hardening of what runs in the cluster.
+ * JobServiceIdentity (Google half) and JobService (Kubernetes half) of the room's own job
+ * service: least privilege with build ≠ launch, the launcher's IAM condition evaluated by a real
+ * CEL engine, and the hardening of what runs in the cluster — all on synthesized JSON.
  */
-import { App, TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { TerraformStack, TerraformVariable, Testing } from "cdktf";
+import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
+import { JobStateStore } from "../lib/database";
 import {
-  DEFAULT_CLOUD_SQL_PROXY_IMAGE,
+  DEFAULT_BUILD_STEP_IMAGES,
+  DEFAULT_HUB_API_URL,
+  JOB_SERVICE_ENV,
   JobService,
   JobServiceIdentity,
+  JobServiceIdentityProps,
   JobServiceProps,
   TEE_LAUNCHER_PERMISSIONS,
+  jobInstancePrefix,
   jobServiceApiUrl,
-  mysqlIamUserName,
-  parseImageReference,
+  jobServiceConfigFor,
+  launcherCondition,
   teeLauncherRoleId,
 } from "../lib/job-service";
-import { NAME_RULES, manateeContract, platformNames } from "../lib/policy/names";
+import { NAME_RULES, platformNames } from "../lib/policy/names";
+import { JOB_SERVICE_ENV as ENTRY_ENV } from "../job-service/src/main";
+import { parseJobServiceConfig } from "../job-service/src/config";
 import { evaluateCel } from "./cel";
 import { plaintextSecrets } from "./secret-scan";
 import { SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthStack, synthWith } from "./util";
 
-const ROOM = "insurance-study";
-const PROJECT = "acme-clean-room";
-const contract = manateeContract(ROOM, PROJECT);
+const policy = examplePolicy();
+const ROOM = policy.name;
+const PROJECT = policy.project;
+const ZONE = policy.zone;
 const names = platformNames({ name: ROOM, project: PROJECT });
-const REGISTRY = "us-central1-docker.pkg.dev/acme-clean-room/insurance-study-images";
+const TEMPLATE_PREFIX = "dcr-insurance-study-tee-";
+const IMAGE = "us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-images/job-service:5b0a777cbf05f286bdd03e7e38d04dcd";
+const UUID = "2f1c9a4e-8c1e-41ef-9f2b-0242ac120002";
+
+function identityProps(stack: TerraformStack, overrides: Partial<JobServiceIdentityProps> = {}): JobServiceIdentityProps {
+  const tee = new ServiceAccount(stack, "tee", { accountId: "dcr-insurance-study-cvm-sa", project: PROJECT });
+  return {
+    roomName: ROOM,
+    project: PROJECT,
+    region: policy.region,
+    launch: { zone: ZONE, templateNamePrefix: TEMPLATE_PREFIX },
+    teeServiceAccount: tee,
+    workspaceBucket: "dcr-insurance-study-hub",
+    userImages: { project: PROJECT, location: "us-central1", repositoryId: "dcr-insurance-study-user-images" },
+    executorBases: { project: PROJECT, location: "us-central1", repositoryId: "dcr-insurance-study-executor-bases" },
+    stateStore: new JobStateStore(stack, "state", { room: policy }),
+    ...overrides,
+  };
+}
 
 describe("JobServiceIdentity", () => {
   let json: SynthJson;
-  let identity: JobServiceIdentity;
+  let identity!: JobServiceIdentity;
   beforeAll(() => {
     json = synthWith((stack) => {
-      identity = new JobServiceIdentity(stack, "JobIdentity", {
-        roomName: ROOM,
-        project: PROJECT,
-        databaseAccess: { instance: "insurance-study-jobs" },
-        stage1Buckets: ["acme-clean-room-insurance-study-insurance-s1"],
-      });
+      identity = new JobServiceIdentity(stack, "JobIdentity", identityProps(stack));
     });
   });
-  const jobSa = () => resources(json, "google_service_account").find(([, c]) => c.account_id === names.jobServiceSaId)![0];
-  const jupyterSa = () => resources(json, "google_service_account").find(([, c]) => c.account_id === names.jupyterSaId)![0];
+  const saRef = (accountId: string) => {
+    const [id] = resources(json, "google_service_account").find(([, c]) => c.account_id === accountId)!;
+    return { member: `\${google_service_account.${id}.member}`, name: `\${google_service_account.${id}.name}` };
+  };
+  const job = () => saRef(names.jobServiceSaId);
+  const builder = () => saRef("dcr-insurance-study-build");
+  const tee = () => saRef("dcr-insurance-study-cvm-sa");
 
-  test("creates the two Google service accounts with ids that fit IAM's 30 characters", () => {
+  test("given the example room, then there are three accounts (job service, builder, JupyterLab) with ids that fit IAM", () => {
     const ids = resourceConfigs(json, "google_service_account").map((c) => c.account_id).sort();
-    expect(ids).toEqual([names.jobServiceSaId, names.jupyterSaId].sort());
-    for (const id of ids) {
-      expect(id.length).toBeLessThanOrEqual(NAME_RULES.serviceAccountId.max);
-      expect(id).toMatch(NAME_RULES.serviceAccountId.pattern);
-    }
-    expect(identity.jobServiceAccountEmail).toBe(`${names.jobServiceSaId}@${PROJECT}.iam.gserviceaccount.com`);
-    expect(identity.databaseUser).toBe(names.jobServiceSaId);
+    expect(ids).toEqual(["dcr-insurance-study-build", "dcr-insurance-study-cvm-sa", names.jobServiceSaId, names.jupyterSaId].sort());
+    for (const id of ids) expect(id).toMatch(NAME_RULES.serviceAccountId.pattern);
+    expect(identity.builderServiceAccountEmail).toBe(`dcr-insurance-study-build@${PROJECT}.iam.gserviceaccount.com`);
+    expect(identity.instancePrefix).toBe("insurance-study-job");
   });
 
-  test("grants no project-wide storage role, no instanceAdmin and never workloadIdentityPoolAdmin", () => {
-    const grants = iamGrants(json);
-    expect(grants.length).toBeGreaterThan(0);
-    const projectRoles = grants.filter((g) => g.type === "google_project_iam_member").map((g) => g.role);
-    expect(projectRoles.filter((r) => r.startsWith("roles/storage."))).toEqual([]);
-    expect(grants.map((g) => g.role)).not.toContain("roles/iam.workloadIdentityPoolAdmin");
-    expect(grants.map((g) => g.role).filter((r) => r.startsWith("roles/compute."))).toEqual([]);
-    expect(grants.map((g) => g.role).filter((r) => /roles\/(owner|editor)$/.test(r))).toEqual([]);
-  });
-
-  test("project-level grants are exactly the launcher role, Cloud SQL login and log writing, all for the job service", () => {
-    const project = resourceConfigs(json, "google_project_iam_member");
-    const launcherRole = `\${google_project_iam_custom_role.${resources(json, "google_project_iam_custom_role")[0][0]}.name}`;
-    expect(project.map((c) => c.role).sort()).toEqual(
-      [launcherRole, "roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/logging.logWriter"].sort(),
-    );
-    for (const c of project) expect(c.member).toBe(`\${google_service_account.${jobSa()}.member}`);
-  });
-
-  test("the JupyterLab account holds no project role, only objectViewer on stage-1 buckets", () => {
-    const jupyterMember = `\${google_service_account.${jupyterSa()}.member}`;
-    const jupyterGrants = iamGrants(json).filter((g) => g.member === jupyterMember);
-    expect(jupyterGrants.map((g) => [g.type, g.role, g.config.bucket])).toEqual([
-      ["google_storage_bucket_iam_member", "roles/storage.objectViewer", "acme-clean-room-insurance-study-insurance-s1"],
-    ]);
-  });
-
-  test("every job-service grant is scoped to the bucket, repository or service account it is for", () => {
-    const member = `\${google_service_account.${jobSa()}.member}`;
-    const bucket = resourceConfigs(json, "google_storage_bucket_iam_member").filter((c) => c.member === member);
-    expect(bucket).toEqual([expect.objectContaining({ bucket: contract.hubBucket, role: "roles/storage.objectUser" })]);
-
-    const repo = resourceConfigs(json, "google_artifact_registry_repository_iam_member");
-    expect(repo).toEqual([
-      expect.objectContaining({
-        project: PROJECT,
-        location: "us",
-        repository: contract.userImagesRepository,
-        role: "roles/artifactregistry.writer",
-        member,
-      }),
-    ]);
-  });
-
-  test("token creator is granted on the job service account itself, to itself only", () => {
-    const creators = resourceConfigs(json, "google_service_account_iam_member").filter(
-      (c) => c.role === "roles/iam.serviceAccountTokenCreator",
-    );
-    expect(creators).toEqual([
-      expect.objectContaining({
-        service_account_id: `\${google_service_account.${jobSa()}.name}`,
-        member: `\${google_service_account.${jobSa()}.member}`,
-      }),
-    ]);
-  });
-
-  test("serviceAccountUser (actAs) is granted on the TEE service account only", () => {
-    const actAs = iamGrants(json).filter((g) => g.role === "roles/iam.serviceAccountUser");
-    expect(actAs.map((g) => [g.type, g.config.service_account_id])).toEqual([
-      ["google_service_account_iam_member", `projects/${PROJECT}/serviceAccounts/${contract.teeServiceAccountEmail}`],
-    ]);
-  });
-
-  test("the TEE launcher role carries exactly the reconciler's VM permissions", () => {
-    const [role] = resourceConfigs(json, "google_project_iam_custom_role");
-    expect(role.role_id).toBe(teeLauncherRoleId(ROOM));
-    expect(role.role_id).toMatch(/^[a-zA-Z0-9_.]{3,64}$/);
-    expect(role.permissions).toEqual([...TEE_LAUNCHER_PERMISSIONS].sort());
-    expect(role.permissions).toEqual(
-      expect.arrayContaining(["compute.instances.create", "compute.instances.delete", "compute.subnetworks.useExternalIp"]),
-    );
-    for (const p of role.permissions) expect(p).not.toMatch(/\*|setIamPolicy|instances\.(setMachineType|attachDisk)/);
-  });
-
-  test("Workload Identity binds each Google account to exactly one Kubernetes service account", () => {
-    const bindings = resourceConfigs(json, "google_service_account_iam_member").filter(
-      (c) => c.role === "roles/iam.workloadIdentityUser",
-    );
-    expect(bindings.map((c) => [c.service_account_id, c.member]).sort()).toEqual(
+  test("then the job service's grants are exactly: launch (conditioned), builds, its database (conditioned), workspace, read job images, act as TEE and builder, sign as itself", () => {
+    const grants = iamGrants(json)
+      .filter((g) => g.member === job().member)
+      .map((g) => [g.type, g.role.replace(/^\$\{google_project_iam_custom_role\.[^.]+\.name\}$/, "<launcher role>"), g.config.bucket ?? g.config.repository ?? g.config.service_account_id ?? g.config.project, g.config.condition?.title ?? null])
+      .sort();
+    expect(grants).toEqual(
       [
-        [`\${google_service_account.${jobSa()}.name}`, `serviceAccount:${PROJECT}.svc.id.goog[manatee/dcr-k8s-pod-sa]`],
-        [`\${google_service_account.${jupyterSa()}.name}`, `serviceAccount:${PROJECT}.svc.id.goog[manatee/jupyter-k8s-pod-sa]`],
+        ["google_artifact_registry_repository_iam_member", "roles/artifactregistry.reader", "dcr-insurance-study-user-images", null],
+        ["google_project_iam_member", "<launcher role>", PROJECT, "launch-insurance-study-job"],
+        ["google_project_iam_member", "roles/cloudbuild.builds.editor", PROJECT, null],
+        ["google_project_iam_member", "roles/datastore.user", PROJECT, "only-insurance-study-jobs"],
+        ["google_service_account_iam_member", "roles/iam.serviceAccountTokenCreator", job().name, null],
+        ["google_service_account_iam_member", "roles/iam.serviceAccountUser", builder().name, null],
+        ["google_service_account_iam_member", "roles/iam.serviceAccountUser", tee().name, null],
+        ["google_storage_bucket_iam_member", "roles/storage.objectUser", "dcr-insurance-study-hub", null],
       ].sort(),
     );
   });
 
-  test("the Cloud SQL condition admits the job database instance and no other (real CEL engine)", () => {
-    const sql = resourceConfigs(json, "google_project_iam_member").filter((c) => c.role.startsWith("roles/cloudsql."));
-    expect(sql.map((c) => c.role).sort()).toEqual(["roles/cloudsql.client", "roles/cloudsql.instanceUser"]);
-    for (const c of sql) {
-      const expr = c.condition.expression;
-      const allow = (name: string) =>
-        evaluateCel(expr, { resource: { type: "sqladmin.googleapis.com/Instance", name, service: "sqladmin.googleapis.com" } }).allowed;
-      expect(allow(`projects/${PROJECT}/instances/insurance-study-jobs`)).toBe(true);
-      expect(allow(`projects/${PROJECT}/instances/other-db`)).toBe(false);
-      expect(allow(`projects/other-project/instances/insurance-study-jobs`)).toBe(false);
-    }
+  test("then the builder may read workspaces and bases, push job images and write its logs — and has no project role, no compute, no actAs", () => {
+    const grants = iamGrants(json).filter((g) => g.member === builder().member);
+    expect(grants.map((g) => [g.role, g.config.bucket ?? g.config.repository]).sort()).toEqual(
+      [
+        ["roles/artifactregistry.reader", "dcr-insurance-study-executor-bases"],
+        ["roles/artifactregistry.writer", "dcr-insurance-study-user-images"],
+        ["roles/storage.objectUser", expect.stringMatching(/^\$\{google_storage_bucket\..*BuildLogs.*\.name\}$/)],
+        ["roles/storage.objectViewer", "dcr-insurance-study-hub"],
+      ].sort(),
+    );
+    expect(grants.filter((g) => g.type === "google_project_iam_member")).toEqual([]);
+    // Nobody lets the builder act as anyone: it cannot attach the TEE account to anything.
+    expect(iamGrants(json).filter((g) => g.member === builder().member && /serviceAccount(User|TokenCreator)|workloadIdentityUser/.test(g.role))).toEqual([]);
   });
 
-  test("grants on shared resources can be left to their owners; signBlob on itself stays", () => {
-    const own = synthWith((stack) =>
-      new JobServiceIdentity(stack, "Id", { roomName: ROOM, project: PROJECT, grantOnSharedResources: false }),
+  test("then actAs is granted on the TEE and builder accounts only, by reference, and never project-wide", () => {
+    const actAs = iamGrants(json).filter((g) => g.role === "roles/iam.serviceAccountUser");
+    expect(actAs.map((g) => [g.type, g.config.service_account_id, g.member]).sort()).toEqual(
+      [
+        ["google_service_account_iam_member", builder().name, job().member],
+        ["google_service_account_iam_member", tee().name, job().member],
+      ].sort(),
     );
-    expect(resources(own, "google_storage_bucket_iam_member")).toEqual([]);
-    expect(resources(own, "google_artifact_registry_repository_iam_member")).toEqual([]);
-    expect(resourceConfigs(own, "google_service_account_iam_member").map((c) => c.role).sort()).toEqual([
-      "roles/iam.serviceAccountTokenCreator",
-      "roles/iam.workloadIdentityUser",
-      "roles/iam.workloadIdentityUser",
+  });
+
+  test("then the launcher role holds the launch permissions and none that gives a VM an external address or changes IAM", () => {
+    const [role] = resourceConfigs(json, "google_project_iam_custom_role");
+    expect(role.role_id).toBe(teeLauncherRoleId(ROOM));
+    expect(role.permissions).toEqual([...TEE_LAUNCHER_PERMISSIONS].sort());
+    expect(role.permissions).toEqual(expect.arrayContaining(["compute.instances.create", "compute.instanceTemplates.useReadOnly"]));
+    for (const p of role.permissions) expect(p).not.toMatch(/useExternalIp|addresses|setIamPolicy|\*|setMachineType|attachDisk/);
+  });
+
+  describe("given the launcher grant's condition, evaluated by a real CEL engine", () => {
+    const condition = () => resourceConfigs(json, "google_project_iam_member").find((c) => c.condition?.title === "launch-insurance-study-job").condition;
+    const allow = (type: string, name: string) =>
+      evaluateCel(condition().expression, { resource: { type: `compute.googleapis.com/${type}`, name, service: "compute.googleapis.com" } }).allowed;
+    const zonal = `projects/${PROJECT}/zones/${ZONE}`;
+
+    test("then job VMs and their boot disks named <prefix>-<uuid> in the room's zone are allowed", () => {
+      expect(allow("Instance", `${zonal}/instances/insurance-study-job-${UUID}`)).toBe(true);
+      expect(allow("Disk", `${zonal}/disks/insurance-study-job-${UUID}`)).toBe(true);
+    });
+
+    test("then any other VM, disk, zone or project is refused", () => {
+      expect(allow("Instance", `${zonal}/instances/gke-node-1`)).toBe(false);
+      expect(allow("Instance", `projects/${PROJECT}/zones/us-central1-b/instances/insurance-study-job-${UUID}`)).toBe(false);
+      expect(allow("Instance", `projects/other/zones/${ZONE}/instances/insurance-study-job-${UUID}`)).toBe(false);
+      expect(allow("Disk", `${zonal}/disks/database-disk`)).toBe(false);
+    });
+
+    test("then only the room's templates may be used, and the subnetwork and operations checks pass through", () => {
+      expect(allow("InstanceTemplate", `projects/${PROJECT}/global/instanceTemplates/${TEMPLATE_PREFIX}20260101000000`)).toBe(true);
+      expect(allow("InstanceTemplate", `projects/${PROJECT}/global/instanceTemplates/attacker-template`)).toBe(false);
+      expect(allow("Subnetwork", `projects/${PROJECT}/regions/us-central1/subnetworks/dcr-insurance-study-subnetwork`)).toBe(true);
+    });
+
+    test("then the condition equals launcherCondition for the scope", () => {
+      expect(condition()).toEqual(launcherCondition(PROJECT, { zone: ZONE, instancePrefix: "insurance-study-job", templateNamePrefix: TEMPLATE_PREFIX }));
+    });
+  });
+
+  test("then the Firestore grant holds on the room's database only (real CEL engine)", () => {
+    const { expression } = resourceConfigs(json, "google_project_iam_member").find((c) => c.role === "roles/datastore.user").condition;
+    const on = (name: string) => evaluateCel(expression, { resource: { type: "firestore.googleapis.com/Database", name, service: "firestore.googleapis.com" } }).allowed;
+    expect(on(`projects/${PROJECT}/databases/insurance-study-jobs`)).toBe(true);
+    expect(on(`projects/${PROJECT}/databases/(default)`)).toBe(false);
+    expect(on(`projects/${PROJECT}/databases/insurance-study-jobs-2`)).toBe(false);
+  });
+
+  test("then the build logs bucket is in the room's region, hardened, expiring and without a retention policy", () => {
+    const logs = resourceConfigs(json, "google_storage_bucket").find((b) => b.labels?.use === "job-build-logs");
+    expect(logs).toMatchObject({ location: "us-central1", uniform_bucket_level_access: true, public_access_prevention: "enforced" });
+    expect(logs.retention_policy).toBeUndefined();
+    expect(logs.lifecycle_rule).toEqual(expect.arrayContaining([expect.objectContaining({ action: { type: "Delete" }, condition: expect.objectContaining({ age: 30 }) })]));
+  });
+
+  test("then Workload Identity binds each pod account to exactly one Kubernetes service account", () => {
+    const bindings = resourceConfigs(json, "google_service_account_iam_member").filter((c) => c.role === "roles/iam.workloadIdentityUser");
+    expect(bindings.map((c) => c.member).sort()).toEqual([
+      `serviceAccount:${PROJECT}.svc.id.goog[manatee/dcr-k8s-pod-sa]`,
+      `serviceAccount:${PROJECT}.svc.id.goog[manatee/jupyter-k8s-pod-sa]`,
     ]);
   });
 
-  test("by default the Cloud SQL login is left to JobDatabase (no duplicate bindings), never granted unconditionally", () => {
-    const defaults = synthWith((stack) => new JobServiceIdentity(stack, "Id", { roomName: ROOM, project: PROJECT }));
-    const roles = resourceConfigs(defaults, "google_project_iam_member").map((c) => c.role);
-    expect(roles.filter((r) => r.startsWith("roles/cloudsql."))).toEqual([]);
-    expect(roles).toHaveLength(2);
+  test("then no key or secret material is synthesized", () => {
+    expect(plaintextSecrets(json.resource)).toEqual([]);
+    expect(resources(json, "google_service_account_key")).toEqual([]);
   });
 
-  test("grantStage1Read is additive and idempotent; a token bucket needs an explicit id", () => {
-    const app = Testing.app();
-    const stack = new TerraformStack(app, "s");
-    const id = new JobServiceIdentity(stack, "Id", { roomName: ROOM, project: PROJECT });
+  test("given grantStage1Read twice, then it is one grant; a token bucket needs an explicit id", () => {
+    const stack = new TerraformStack(Testing.app(), "s");
+    const id = new JobServiceIdentity(stack, "Id", identityProps(stack));
     const a = id.grantStage1Read("bucket-a");
     expect(id.grantStage1Read("bucket-a")).toBe(a);
-    expect(id.grantStage1Read("bucket-b")).not.toBe(a);
     const tokenBucket = new TerraformVariable(stack, "bucket", { type: "string" }).stringValue;
     expect(() => id.grantStage1Read(tokenBucket)).toThrow(
       'JobServiceIdentity.grantStage1Read: the bucket is a token; pass an explicit construct id (e.g. "Stage1-<dataset>").',
     );
   });
 
-  test("refuses names that differ from what the ManaTEE images hard-code", () => {
-    const build = (props: object) => () =>
-      synthWith((stack) => new JobServiceIdentity(stack, "Id", { roomName: ROOM, project: PROJECT, ...props }));
-    expect(build({ hubBucket: "my-hub" })).toThrow(
-      `JobServiceIdentity "hubBucket" is "my-hub" but must be "${contract.hubBucket}": the ManaTEE API writes to it by name (storage.go). Create it with manateeContract() names.`,
-    );
-    expect(build({ userImagesRepository: { project: PROJECT, location: "us-central1", repositoryId: contract.userImagesRepository } })).toThrow(
-      'JobServiceIdentity "userImagesRepository.location" is "us-central1" but must be "us"',
-    );
-    expect(build({ extraLauncherPermissions: ["compute.*"] })).toThrow(
-      'JobServiceIdentity "extraLauncherPermissions" entry "compute.*" is not an IAM permission (service.resource.verb, e.g. "compute.disks.delete").',
-    );
-    expect(build({ namespace: "Manatee" })).toThrow('JobServiceIdentity "namespace" "Manatee" is not a valid Kubernetes name');
-  });
+  describe("given invalid props", () => {
+    const build = (overrides: (stack: TerraformStack) => Partial<JobServiceIdentityProps>) => () =>
+      synthWith((stack) => new JobServiceIdentity(stack, "Id", { ...identityProps(stack), ...overrides(stack) }));
 
-  test("no key or secret material in the synthesized JSON", () => {
-    expect(plaintextSecrets(json.resource)).toEqual([]);
-    expect(resources(json, "google_service_account_key")).toEqual([]);
-  });
+    test("then a literal TEE account is refused: the grant must reference the resource", () => {
+      expect(build(() => ({ teeServiceAccount: { name: `projects/${PROJECT}/serviceAccounts/dcr-insurance-study-cvm-sa@${PROJECT}.iam.gserviceaccount.com` } }))).toThrow(
+        /JobServiceIdentity "teeServiceAccount" is the literal ".*"\. Pass the service account resource \(ConfidentialSpaceWorkload\.serviceAccount\)/,
+      );
+    });
 
-  test("snapshot (paired with the property assertions above)", () => {
-    const { terraform: _t, ...rest } = json;
-    expect(rest).toMatchSnapshot();
+    test("then a permission that would give job VMs an external address is refused, naming the fix", () => {
+      expect(build(() => ({ extraLauncherPermissions: ["compute.subnetworks.useExternalIp"] }))).toThrow(
+        'JobServiceIdentity "extraLauncherPermissions" entry "compute.subnetworks.useExternalIp" would let the job service give a job VM an external address or change IAM.',
+      );
+      expect(build(() => ({ extraLauncherPermissions: ["compute.*"] }))).toThrow('entry "compute.*" is not an IAM permission');
+    });
+
+    test("then a VM name prefix that cannot fit GCE names, or a bad namespace, is named", () => {
+      expect(build(() => ({ launch: { zone: ZONE, templateNamePrefix: TEMPLATE_PREFIX, instancePrefix: "a-very-long-prefix-of-30-chars" } }))).toThrow(
+        'JobServiceIdentity "launch.instancePrefix" "a-very-long-prefix-of-30-chars" must be 1-26 lowercase letters',
+      );
+      expect(build(() => ({ namespace: "Manatee" }))).toThrow('JobServiceIdentity "namespace" "Manatee" is not a valid Kubernetes name');
+    });
   });
 });
 
-/** A workloads stack with a Kubernetes provider pointing at a placeholder cluster (no credentials). */
-function synthWorkloads(props: Partial<JobServiceProps> = {}, app: App = Testing.app()): { json: SynthJson; service: JobService } {
-  const stack = new TerraformStack(app, "workloads");
-  new KubernetesProvider(stack, "kubernetes", {
-    host: "https://203.0.113.10",
-    clusterCaCertificate: "placeholder-ca",
+// ---------------------------------------------------------------------------------------------
+
+const TEMPLATE_ID = `projects/${PROJECT}/global/instanceTemplates/${TEMPLATE_PREFIX}20260101000000000000000001`;
+
+function literalConfig() {
+  return jobServiceConfigFor(policy, {
+    instanceTemplate: TEMPLATE_ID,
+    templateNamePrefix: TEMPLATE_PREFIX,
+    userImagesRepository: "us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-user-images",
+    verifierUrl: "https://insurance-study-verifier-abc123-uc.a.run.app",
+    quarantineBucket: "acme-clean-room-insurance-study-quarantine",
+    releaseBucket: "acme-clean-room-insurance-study-release",
+    executorBase: `us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-executor-bases/executor-base@sha256:${"a".repeat(64)}`,
   });
+}
+
+function synthJobService(props: Partial<JobServiceProps> = {}): { json: SynthJson; service: JobService } {
+  const stack = new TerraformStack(Testing.app(), "workloads");
+  new KubernetesProvider(stack, "kubernetes", { host: "https://203.0.113.10", clusterCaCertificate: "placeholder-ca" });
   const service = new JobService(stack, "JobService", {
     roomName: ROOM,
     project: PROJECT,
-    region: "us-central1",
-    zone: "us-central1-a",
-    database: {
-      connectionName: `${PROJECT}:us-central1:insurance-study-jobs`,
-      databaseName: "manatee",
-      iamUser: names.jobServiceSaId,
+    image: IMAGE,
+    config: literalConfig(),
+    google: {
+      firestoreDatabase: "insurance-study-jobs",
+      workspaceBucket: "dcr-insurance-study-hub",
+      builderServiceAccount: `dcr-insurance-study-build@${PROJECT}.iam.gserviceaccount.com`,
+      buildLogsBucket: "acme-clean-room-insurance-study-job-builds",
     },
     serviceAccounts: { jobService: names.jobServiceSaEmail, jupyter: names.jupyterSaEmail },
-    images: { registry: REGISTRY },
     ...props,
   });
   return { json: synthStack(stack), service };
@@ -238,25 +263,104 @@ function synthWorkloads(props: Partial<JobServiceProps> = {}, app: App = Testing
 describe("JobService", () => {
   let json: SynthJson;
   let service: JobService;
+  let deployment: any;
+  let pod: any;
+  let container: any;
   beforeAll(() => {
-    ({ json, service } = synthWorkloads());
+    ({ json, service } = synthJobService());
+    [deployment] = resourceConfigs(json, "kubernetes_deployment_v1");
+    pod = deployment.spec.template.spec;
+    [container] = pod.container;
   });
-  const deployment = (name: string) => resourceConfigs(json, "kubernetes_deployment_v1").find((d) => d.metadata.name === name);
-  const podSpec = (name: string) => deployment(name).spec.template.spec;
-  const labelsMatch = (selector: Record<string, string>, labels: Record<string, string>) =>
-    Object.entries(selector).every(([k, v]) => labels[k] === v);
 
-  test("namespace enforces Pod Security baseline and warns/audits restricted", () => {
-    const [ns] = resourceConfigs(json, "kubernetes_namespace_v1");
-    expect(ns.metadata.name).toBe("manatee");
-    expect(ns.metadata.labels).toMatchObject({
-      "pod-security.kubernetes.io/enforce": "baseline",
-      "pod-security.kubernetes.io/warn": "restricted",
-      "pod-security.kubernetes.io/audit": "restricted",
+  test("given the defaults, then one Deployment runs the given image — no ManaTEE API, reconciler, Cloud SQL proxy, Kaniko RBAC or mysql-secret", () => {
+    expect(resourceConfigs(json, "kubernetes_deployment_v1")).toHaveLength(1);
+    expect(pod.container.map((c: any) => c.image)).toEqual([IMAGE]);
+    expect(JSON.stringify(json)).not.toMatch(/manatee-(api|reconciler)|cloud-sql-proxy|mysql-secret|kaniko/);
+    for (const type of ["kubernetes_role_v1", "kubernetes_role_binding_v1", "kubernetes_secret_v1", "kubernetes_secret"]) expect(resources(json, type)).toEqual([]);
+  });
+
+  test("then it runs one replica with the Recreate strategy: never two launch loops, not even during a rollout", () => {
+    expect(deployment.spec.replicas).toBe("1");
+    expect(deployment.spec.strategy).toEqual({ type: "Recreate" });
+  });
+
+  test("then the pod is non-root with a read-only root file system, no capabilities, RuntimeDefault seccomp and no API token", () => {
+    expect(pod.security_context).toEqual({ run_as_non_root: true, run_as_user: "1000", run_as_group: "1000", seccomp_profile: { type: "RuntimeDefault" } });
+    expect(container.security_context).toEqual({
+      run_as_non_root: true,
+      allow_privilege_escalation: false,
+      read_only_root_filesystem: true,
+      capabilities: { drop: ["ALL"] },
     });
+    expect(pod.automount_service_account_token).toBe(false);
+    expect(pod.enable_service_links).toBe(false);
+    expect(pod.node_selector).toEqual({ "iam.gke.io/gke-metadata-server-enabled": "true" });
   });
 
-  test("Kubernetes service accounts carry the hard-coded names, Workload Identity annotations and no token", () => {
+  test("then requests, a memory limit and liveness/readiness probes on /health are set", () => {
+    expect(container.resources).toEqual({ requests: { cpu: "100m", memory: "384Mi" }, limits: { memory: "1Gi" } });
+    expect(container.liveness_probe.http_get).toEqual({ path: "/health", port: "http" });
+    expect(container.readiness_probe.http_get).toEqual({ path: "/health", port: "http" });
+    expect(container.port).toEqual([{ name: "http", container_port: 8080, protocol: "TCP" }]);
+  });
+
+  test("then the environment names the config file, the hub API, the project and the Google resources — the names the container entry reads", () => {
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      MANATEE_JOB_SERVICE_CONFIG: "/etc/manatee/job-service.json",
+      JUPYTERHUB_API_URL: DEFAULT_HUB_API_URL,
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      MANATEE_FIRESTORE_DATABASE: "insurance-study-jobs",
+      MANATEE_WORKSPACE_BUCKET: "dcr-insurance-study-hub",
+      MANATEE_BUILDER_SERVICE_ACCOUNT: `dcr-insurance-study-build@${PROJECT}.iam.gserviceaccount.com`,
+      MANATEE_BUILD_STEP_GCLOUD: DEFAULT_BUILD_STEP_IMAGES.gcloud,
+      PORT: "8080",
+    });
+    expect(DEFAULT_HUB_API_URL).toBe("http://hub:8081/hub/api");
+    expect(ENTRY_ENV).toEqual(JOB_SERVICE_ENV);
+    for (const image of Object.values(DEFAULT_BUILD_STEP_IMAGES)) expect(image).toMatch(/@sha256:[0-9a-f]{64}$/);
+  });
+
+  test("then the ConfigMap holds the config JSON, mounted read-only, and the pod template carries its hash so a change rolls the pod", () => {
+    const [cm] = resources(json, "kubernetes_config_map_v1");
+    const delivered = JSON.parse(cm[1].data["job-service.json"]);
+    expect(parseJobServiceConfig(delivered)).toEqual(literalConfig());
+    expect(delivered.launch.instanceTemplate).toBe(TEMPLATE_ID);
+    expect(deployment.spec.template.metadata.annotations["manatee.dev/config-sha256"]).toBe(
+      `\${sha256(kubernetes_config_map_v1.${cm[0]}.data["job-service.json"])}`,
+    );
+    expect(container.volume_mount).toEqual(expect.arrayContaining([{ name: "config", mount_path: "/etc/manatee", read_only: true }]));
+  });
+
+  test("then the pod carries the label z2jh's hub NetworkPolicy admits (token verification at the hub)", () => {
+    expect(deployment.spec.template.metadata.labels).toMatchObject({ "hub.jupyter.org/network-access-hub": "true", "app.kubernetes.io/component": "job-service" });
+  });
+
+  test("then the Service `manatee` maps port 80 to the container's 8080, the URL the extension's DATA_CLEAN_ROOM_HOST names", () => {
+    const [svc] = resourceConfigs(json, "kubernetes_service_v1");
+    expect(svc.metadata.name).toBe("manatee");
+    expect(svc.spec).toMatchObject({ type: "ClusterIP", port: [{ name: "http", port: 80, target_port: "http", protocol: "TCP" }] });
+    expect(svc.spec.selector).toEqual(deployment.spec.selector.match_labels);
+    expect(service.apiUrl).toBe(jobServiceApiUrl("manatee"));
+    expect(service.apiUrl).toBe("http://manatee.manatee.svc.cluster.local");
+  });
+
+  test("then only JupyterLab single-user pods may call it, and it reaches no private address but the hub", () => {
+    const policies = Object.fromEntries(resourceConfigs(json, "kubernetes_network_policy_v1").map((p) => [p.metadata.name, p.spec]));
+    expect(policies["manatee-job-service-ingress"].ingress).toEqual([
+      { from: [{ pod_selector: { match_labels: { component: "singleuser-server" } } }], ports: [{ port: "8080", protocol: "TCP" }] },
+    ]);
+    const egress = policies["manatee-job-service-egress"];
+    expect(egress.policy_types).toEqual(["Egress"]);
+    const wide = egress.egress.filter((r: any) => r.to?.some((t: any) => t.ip_block?.cidr === "0.0.0.0/0"));
+    expect(wide).toEqual([
+      { to: [{ ip_block: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"] } }], ports: [{ port: "443", protocol: "TCP" }] },
+    ]);
+    expect(egress.egress).toEqual(expect.arrayContaining([{ to: [{ pod_selector: { match_labels: { component: "hub" } } }], ports: [{ port: "8081", protocol: "TCP" }] }]));
+  });
+
+  test("then the Kubernetes service accounts carry the Workload Identity annotation and mount no token", () => {
     const ksas = resourceConfigs(json, "kubernetes_service_account_v1");
     expect(ksas.map((k) => [k.metadata.name, k.metadata.annotations["iam.gke.io/gcp-service-account"], k.automount_service_account_token]).sort()).toEqual(
       [
@@ -266,216 +370,65 @@ describe("JobService", () => {
     );
   });
 
-  test("dcr-pod-role allows only the reconciler's calls, bound to dcr-k8s-pod-sa", () => {
-    const [role] = resourceConfigs(json, "kubernetes_role_v1");
-    expect(role.metadata.name).toBe("dcr-pod-role");
-    expect(role.rule).toEqual([
-      { api_groups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "delete"] },
-      { api_groups: [""], resources: ["pods"], verbs: ["list"] },
-      { api_groups: [""], resources: ["pods/log"], verbs: ["get"] },
-    ]);
-    const [binding] = resourceConfigs(json, "kubernetes_role_binding_v1");
-    expect(binding.role_ref.kind).toBe("Role");
-    expect(binding.subject).toEqual([
-      expect.objectContaining({ kind: "ServiceAccount", name: expect.stringContaining("kubernetes_service_account_v1.JobService_JobServiceKsa") }),
-    ]);
+  test("given a policy string holding Terraform template syntax, then the ConfigMap delivers it literally", () => {
+    const config = literalConfig();
+    const tricky = { ...config, datasets: config.datasets.map((d, i) => (i === 0 ? { ...d, owners: ["user:${evil}@example.org"] } : d)) };
+    const [cm] = resourceConfigs(synthJobService({ config: tricky }).json, "kubernetes_config_map_v1");
+    expect(cm.data["job-service.json"]).toContain('"user:$${evil}@example.org"');
   });
 
-  test("the ConfigMap holds the keys the images read, GCP backends and debug off", () => {
-    const [cm] = resourceConfigs(json, "kubernetes_config_map_v1");
-    expect(cm.data).toEqual({
-      env: contract.env,
-      projectId: PROJECT,
-      region: "us-central1",
-      zone: "us-central1-a",
-      debug: "false",
-      teeBackend: "GCP",
-      storageType: "GCP",
-      registryType: "GCP",
+  describe("given invalid props", () => {
+    test("then a moving tag, an unpinned build step or a config that names no template is refused, naming the fix", () => {
+      expect(() => synthJobService({ image: "us-central1-docker.pkg.dev/p/r/job-service:latest" })).toThrow(
+        'JobService "image" "us-central1-docker.pkg.dev/p/r/job-service:latest" is tagged "latest", which moves.',
+      );
+      expect(() => synthJobService({ image: "job-service:1" })).toThrow('JobService "image" "job-service:1" is not a full image reference.');
+      expect(() => synthJobService({ buildStepImages: { ...DEFAULT_BUILD_STEP_IMAGES, crane: "gcr.io/go-containerregistry/crane:debug" } })).toThrow(
+        'JobService "buildStepImages.crane" "gcr.io/go-containerregistry/crane:debug" is not pinned by digest.',
+      );
+      const config = literalConfig();
+      expect(() => synthJobService({ config: { ...config, launch: { ...config.launch, instanceTemplate: "my-template" } } })).toThrow(
+        'JobService "config.launch.instanceTemplate" "my-template" is not an instance template. Pass ConfidentialSpaceWorkload.instanceTemplateId',
+      );
+      expect(() => synthJobService({ namespace: "Manatee" })).toThrow('JobService "namespace" "Manatee" is not a valid Kubernetes name');
+      expect(() => synthJobService({ tmpSize: "lots" })).toThrow('JobService "tmpSize" "lots" is not a Kubernetes quantity');
     });
-  });
-
-  test("mysql-secret names the IAM database user and holds no password", () => {
-    const [secret] = resourceConfigs(json, "kubernetes_secret_v1");
-    expect(secret.metadata.name).toBe("mysql-secret");
-    expect(secret.data).toEqual({ "mysql-username": names.jobServiceSaId, "mysql-password": "", "mysql-database": "manatee" });
-  });
-
-  test("no plaintext secret anywhere in the synthesized JSON", () => {
-    expect(plaintextSecrets(json.resource)).toEqual([]);
-    // the detector is live: it flags a password and a key file
-    expect(plaintextSecrets({ resource: { x: { y: { "mysql-password": "hunter2" } } } })).toHaveLength(1);
-    expect(plaintextSecrets({ resource: { x: { y: { data: "-----BEGIN RSA PRIVATE KEY-----abc" } } } })).toHaveLength(1);
-  });
-
-  test("the two Deployments have distinct selectors and the Service selects only the API", () => {
-    const api = deployment("manatee-api");
-    const rec = deployment("manatee-reconciler");
-    const apiSel = api.spec.selector.match_labels;
-    const recSel = rec.spec.selector.match_labels;
-    const apiPod = api.spec.template.metadata.labels;
-    const recPod = rec.spec.template.metadata.labels;
-    expect(labelsMatch(apiSel, apiPod)).toBe(true);
-    expect(labelsMatch(recSel, recPod)).toBe(true);
-    expect(labelsMatch(apiSel, recPod)).toBe(false);
-    expect(labelsMatch(recSel, apiPod)).toBe(false);
-
-    const [svc] = resourceConfigs(json, "kubernetes_service_v1");
-    expect(svc.metadata.name).toBe("manatee");
-    expect(svc.spec.type).toBe("ClusterIP");
-    expect(svc.spec.port).toEqual([{ name: "http", port: 80, target_port: "http", protocol: "TCP" }]);
-    expect(labelsMatch(svc.spec.selector, apiPod)).toBe(true);
-    expect(labelsMatch(svc.spec.selector, recPod)).toBe(false);
-    expect(service.apiUrl).toBe("http://manatee.manatee.svc.cluster.local");
-  });
-
-  test("the API is probed on GET /health and every container has requests and a memory limit", () => {
-    const [api] = podSpec("manatee-api").container;
-    expect(api.port).toEqual([{ name: "http", container_port: 8080, protocol: "TCP" }]);
-    expect(api.liveness_probe.http_get).toEqual({ path: "/health", port: "http" });
-    expect(api.readiness_probe.http_get).toEqual({ path: "/health", port: "http" });
-    for (const name of ["manatee-api", "manatee-reconciler"]) {
-      for (const c of podSpec(name).container) {
-        expect(c.resources.requests).toEqual({ cpu: expect.any(String), memory: expect.any(String) });
-        expect(c.resources.limits.memory).toEqual(expect.any(String));
-      }
-    }
-  });
-
-  test("pods run non-root with RuntimeDefault seccomp; containers read-only, no escalation, no capabilities", () => {
-    for (const name of ["manatee-api", "manatee-reconciler"]) {
-      const spec = podSpec(name);
-      expect(spec.security_context).toEqual({
-        run_as_non_root: true,
-        run_as_user: "65532",
-        run_as_group: "65532",
-        seccomp_profile: { type: "RuntimeDefault" },
-      });
-      expect(spec.node_selector).toEqual({ "iam.gke.io/gke-metadata-server-enabled": "true" });
-      expect(spec.enable_service_links).toBe(false);
-      expect(spec.host_network ?? false).toBe(false);
-      for (const c of spec.container) {
-        expect(c.security_context).toEqual({
-          run_as_non_root: true,
-          allow_privilege_escalation: false,
-          read_only_root_filesystem: true,
-          capabilities: { drop: ["ALL"] },
-        });
-      }
-    }
-  });
-
-  test("only the reconciler mounts the Kubernetes API token; it runs once and is replaced, never doubled", () => {
-    expect(podSpec("manatee-api").automount_service_account_token).toBe(false);
-    expect(podSpec("manatee-reconciler").automount_service_account_token).toBe(true);
-    expect(deployment("manatee-reconciler").spec.replicas).toBe("1");
-    expect(deployment("manatee-reconciler").spec.strategy).toEqual({ type: "Recreate" });
-  });
-
-  test("the Cloud SQL proxy is pinned, private-IP, IAM-authenticated, on the port the images read", () => {
-    for (const name of ["manatee-api", "manatee-reconciler"]) {
-      const proxy = podSpec(name).container.find((c: any) => c.name === "cloud-sql-proxy");
-      expect(proxy.image).toBe(DEFAULT_CLOUD_SQL_PROXY_IMAGE);
-      expect(proxy.image).toMatch(/^gcr\.io\/cloud-sql-connectors\/cloud-sql-proxy:2\.\d+\.\d+$/);
-      expect(proxy.args).toEqual([
-        "--structured-logs",
-        "--private-ip",
-        "--auto-iam-authn",
-        "--port=9910",
-        "--health-check",
-        "--http-address=0.0.0.0",
-        "--http-port=9090",
-        `${PROJECT}:us-central1:insurance-study-jobs`,
-      ]);
-      expect(proxy.startup_probe.http_get.path).toBe("/startup");
-      expect(proxy.liveness_probe.http_get.path).toBe("/liveness");
-    }
-  });
-
-  test("environment is exactly what each binary reads, MySQL settings from mysql-secret", () => {
-    const envOf = (name: string) => podSpec(name).container[0].env;
-    const apiEnv = envOf("manatee-api");
-    const names = (env: any[]) => env.map((e) => e.name).sort();
-    expect(names(apiEnv)).toEqual(
-      ["DEBUG", "ENV", "MYSQL_DATABASE", "MYSQL_HOST", "MYSQL_PASSWORD", "MYSQL_PORT", "MYSQL_USERNAME", "PROJECT_ID", "REGION", "STORAGE_TYPE", "ZONE"].sort(),
-    );
-    expect(names(envOf("manatee-reconciler"))).toEqual([...names(apiEnv), "REGISTRY_TYPE", "TEE_BACKEND"].sort());
-    const password = apiEnv.find((e: any) => e.name === "MYSQL_PASSWORD");
-    expect(password.value_from.secret_key_ref).toEqual({ name: expect.stringContaining("MysqlSecret"), key: "mysql-password" });
-    expect(apiEnv.find((e: any) => e.name === "MYSQL_PORT").value).toBe("9910");
-  });
-
-  test("NetworkPolicies admit only JupyterLab pods to the API port and nothing to the reconciler", () => {
-    const policies = resourceConfigs(json, "kubernetes_network_policy_v1");
-    const api = policies.find((p) => p.metadata.name === "manatee-api-ingress");
-    expect(api.spec.policy_types).toEqual(["Ingress"]);
-    expect(api.spec.ingress).toEqual([
-      { from: [{ pod_selector: { match_labels: { component: "singleuser-server" } } }], ports: [{ port: "8080", protocol: "TCP" }] },
-    ]);
-    expect(labelsMatch(api.spec.pod_selector.match_labels, deployment("manatee-api").spec.template.metadata.labels)).toBe(true);
-    const rec = policies.find((p) => p.metadata.name === "manatee-reconciler-deny-ingress");
-    expect(rec.spec.policy_types).toEqual(["Ingress"]);
-    expect(rec.spec.ingress).toBeUndefined();
-  });
-
-  test("images default to the service-images registry; a custom client namespace is selected by name", () => {
-    expect(podSpec("manatee-api").container[0].image).toBe(`${REGISTRY}/manatee-api:latest`);
-    expect(podSpec("manatee-reconciler").container[0].image).toBe(`${REGISTRY}/manatee-reconciler:latest`);
-    const { json: other } = synthWorkloads({ apiAccess: { clientNamespace: "hub" } });
-    const api = resourceConfigs(other, "kubernetes_network_policy_v1").find((p) => p.metadata.name === "manatee-api-ingress");
-    expect(api.spec.ingress[0].from[0].namespace_selector).toEqual({ match_labels: { "kubernetes.io/metadata.name": "hub" } });
-  });
-
-  test("debug must agree with the policy; when allowed it reaches the reconciler", () => {
-    expect(() => synthWorkloads({ debug: true, policy: examplePolicy() })).toThrow(
-      'JobService "debug" is true but the policy\'s tee.allowDebug is false: the reconciler would launch the ' +
-        "confidential-space-debug image, which the attestation condition rejects. Leave \"debug\" false, or set " +
-        "tee.allowDebug: true in the policy of a non-production room.",
-    );
-    const { json: dbg } = synthWorkloads({ debug: true, policy: examplePolicy({ tee: { allowDebug: true } }) });
-    expect(resourceConfigs(dbg, "kubernetes_config_map_v1")[0].data.debug).toBe("true");
-  });
-
-  test("bad configuration fails with the field and the fix", () => {
-    expect(() => synthWorkloads({ images: { api: "manatee-api:latest", reconciler: `${REGISTRY}/r:1` } })).toThrow(
-      'JobService "images.api" "manatee-api:latest" is not a full image reference.',
-    );
-    expect(() => synthWorkloads({ images: {} })).toThrow(
-      'JobService "images.registry" is required unless both "images.api" and "images.reconciler" are given.',
-    );
-    expect(() =>
-      synthWorkloads({
-        database: { connectionName: `${PROJECT}:us-central1:db`, databaseName: "manatee", iamUser: names.jobServiceSaEmail },
-      }),
-    ).toThrow(`JobService "database.iamUser" "${names.jobServiceSaEmail}" is not a MySQL IAM user name.`);
-    expect(() =>
-      synthWorkloads({ database: { connectionName: "db", databaseName: "manatee", iamUser: "u" } }),
-    ).toThrow('JobService "database.connectionName" "db" is not a Cloud SQL connection name.');
-    expect(() => synthWorkloads({ serviceAccounts: { jobService: "dcr-pod-sa", jupyter: names.jupyterSaEmail } })).toThrow(
-      'JobService "serviceAccounts.jobService" "dcr-pod-sa" is not a Google service account e-mail.',
-    );
-    expect(() => synthWorkloads({ apiReplicas: 0 })).toThrow('JobService "apiReplicas" must be a whole number of at least 1 (got 0).');
-  });
-
-  test("snapshot (paired with the property assertions above)", () => {
-    const { terraform: _t, ...rest } = json;
-    expect(rest).toMatchSnapshot();
   });
 });
 
-describe("image references and helpers", () => {
-  test("full references split into name, tag and digest; short names are refused", () => {
-    const digest = `sha256:${"a".repeat(64)}`;
-    expect(parseImageReference(`${REGISTRY}/manatee-api:v1.2`, "f")).toEqual({ name: `${REGISTRY}/manatee-api`, tag: "v1.2" });
-    expect(parseImageReference(`${REGISTRY}/manatee-api@${digest}`, "f")).toEqual({ name: `${REGISTRY}/manatee-api`, digest });
-    expect(parseImageReference(`localhost.localdomain:5000/x:1`, "f")).toEqual({ name: "localhost.localdomain:5000/x", tag: "1" });
-    for (const bad of ["manatee-api:latest", `${REGISTRY}/manatee-api`, "docker.io/Library/x:1", `${REGISTRY}/x@sha256:abc`]) {
-      expect(() => parseImageReference(bad, "F")).toThrow(`F "${bad}" is not a full image reference.`);
-    }
+describe("jobServiceConfigFor", () => {
+  test("given deployed references, then the policy is compiled with same-shaped literals and the references are put in place", () => {
+    const stack = new TerraformStack(Testing.app(), "s");
+    const template = new TerraformVariable(stack, "template", { type: "string" }).stringValue;
+    const url = new TerraformVariable(stack, "url", { type: "string" }).stringValue;
+    const config = jobServiceConfigFor(policy, {
+      instanceTemplate: template,
+      templateNamePrefix: TEMPLATE_PREFIX,
+      userImagesRepository: "us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-user-images",
+      verifierUrl: url,
+      quarantineBucket: "q-bucket",
+      releaseBucket: "r-bucket",
+      executorBase: "us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-executor-bases/executor-base@sha256:" + "b".repeat(64),
+    });
+    expect(config.launch.instanceTemplate).toBe(template);
+    expect(config.verifier.url).toBe(url);
+    expect(config.launch.instancePrefix).toBe(jobInstancePrefix(ROOM));
+    expect(config.images.defaultExecutorBase).toMatch(/executor-base@sha256:b{64}$/);
+    // Approval of the deploy-built base is the room file's: it is the default base, not an approved one.
+    expect(config.images.executorBases).toEqual([]);
+    expect(JSON.stringify(config)).not.toMatch(/placeholder|verifier\.invalid/);
   });
 
-  test("the MySQL IAM user is the e-mail's local part; the API URL follows the namespace", () => {
-    expect(mysqlIamUserName("dcr-room-pod-sa@p.iam.gserviceaccount.com")).toBe("dcr-room-pod-sa");
-    expect(jobServiceApiUrl("research")).toBe("http://manatee.research.svc.cluster.local");
+  test("given literal resources that are wrong, then the policy compiler's check names the field", () => {
+    expect(() =>
+      jobServiceConfigFor(policy, {
+        instanceTemplate: "not-a-template",
+        templateNamePrefix: TEMPLATE_PREFIX,
+        userImagesRepository: "us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-user-images",
+        verifierUrl: "http://insecure.example.org",
+        quarantineBucket: "q-bucket",
+        releaseBucket: "r-bucket",
+      }),
+    ).toThrow(/deployment\.instanceTemplate: expected the room's instance template/);
   });
 });

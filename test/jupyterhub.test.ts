@@ -57,6 +57,8 @@ const GOOGLE: JupyterHubProps["authenticator"] = {
 };
 const RESEARCHERS = { "Alice.Smith@acme.example.org": "alice", "bob@acme.example.org": "bob" };
 const REGISTRY = "us-central1-docker.pkg.dev/acme-clean-room/insurance-study-images";
+/** What CleanRoomWorkloads passes: the deploy-built image, tagged by its build context's content hash (immutable). */
+const DEPLOYED_IMAGE = `${REGISTRY}/jupyterlab-singleuser:059cf67f490bc664c6196fe2ae43ca16`;
 
 function synthHub(props: Partial<JupyterHubProps> = {}): { json: SynthJson; hub: JupyterHub } {
   const stack = new TerraformStack(Testing.app(), "workloads");
@@ -66,7 +68,7 @@ function synthHub(props: Partial<JupyterHubProps> = {}): { json: SynthJson; hub:
     project: "acme-clean-room",
     authenticator: GOOGLE,
     researchers: RESEARCHERS,
-    serviceImagesRegistry: REGISTRY,
+    singleUserImage: DEPLOYED_IMAGE,
     ...props,
   });
   return { json: synthStack(stack), hub };
@@ -128,7 +130,8 @@ describe("JupyterHub (defaults)", () => {
     });
     const keys = JSON.stringify(values.hub.config);
     expect(keys).not.toMatch(/client_secret|password|api_token|cookie_secret/);
-    expect(plaintextSecrets(YAML.parse(hub.valuesYaml))).toEqual([]);
+    // The one hit is the extension's header, built by the kubelet from the pod's own hub token: no token is in the values.
+    expect(plaintextSecrets(YAML.parse(hub.valuesYaml))).toEqual(["singleuser.extraEnv.USER_TOKEN=token $(JUPYTERHUB_API_TOKEN)"]);
     expect(plaintextSecrets(json.resource)).toEqual([]);
     // the scan is live on values: an inline client secret would be caught
     expect(plaintextSecrets({ hub: { config: { GoogleOAuthenticator: { client_secret: "GOCSPX-abc" } } } })).toHaveLength(1);
@@ -142,20 +145,28 @@ describe("JupyterHub (defaults)", () => {
     expect(values.proxy.https.enabled).toBe(false);
   });
 
-  test("single-user pods: stage 1, the image's own command, Workload Identity reachable", () => {
+  test("single-user pods: stage 1, the job service's URL, the server's own hub token as the extension's header", () => {
     const su = values.singleuser;
     expect(su.extraEnv).toMatchObject({
       EXECUTION_STAGE: "1",
-      MANATEE_EXTRA_ENV_EXECUTION_STAGE: "2",
       DATA_CLEAN_ROOM_HOST: "http://manatee.manatee.svc.cluster.local",
+      // KubeSpawner orders env entries so the kubelet expands $(JUPYTERHUB_API_TOKEN); the job service verifies it at the hub.
+      USER_TOKEN: "token $(JUPYTERHUB_API_TOKEN)",
     });
+    // Stage 2 is the executor base's own ENV: a launch-time override would fail the attestation condition.
+    expect(Object.keys(su.extraEnv).filter((k) => k.startsWith("MANATEE_EXTRA_ENV_"))).toEqual([]);
     // Helm deletes a null key: the chart's `jupyterhub-singleuser` default is gone, so the image's start-notebook runs
     expect(YAML.parse(hub.valuesYaml).singleuser.cmd).toBeNull();
     expect("cmd" in su).toBe(false);
     expect(su.cloudMetadata).toEqual({ blockWithIptables: false, ip: "169.254.169.254" });
     expect(su.serviceAccountName).toBe("jupyter-k8s-pod-sa");
     expect(su.nodeSelector).toEqual({ "iam.gke.io/gke-metadata-server-enabled": "true" });
-    expect(su.image).toEqual({ name: `${REGISTRY}/manatee-jupyterlab-singleuser`, tag: "latest", pullPolicy: "Always", pullSecrets: [] });
+    expect(su.image).toEqual({
+      name: `${REGISTRY}/jupyterlab-singleuser`,
+      tag: "059cf67f490bc664c6196fe2ae43ca16",
+      pullPolicy: "IfNotPresent",
+      pullSecrets: [],
+    });
     expect(su.storage.capacity).toBe("20Gi");
     expect(su.extraEnv.NOTEBOOK_ARGS).toBe("--ServerApp.terminals_enabled=False");
     expect(values.hub.config.KubeSpawner.automount_service_account_token).toBe(false);
@@ -166,7 +177,7 @@ describe("JupyterHub (defaults)", () => {
     expect(np.enabled).toBe(true);
     expect(np.egressAllowRules).toMatchObject({ privateIPs: false, cloudMetadataServer: true, nonPrivateIPs: true });
     expect(np.egress).toContainEqual({
-      to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "manatee", "app.kubernetes.io/component": "api" } } }],
+      to: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "manatee", "app.kubernetes.io/component": "job-service" } } }],
       ports: [{ port: 8080, protocol: "TCP" }],
     });
     expect(np.egress).toContainEqual({ to: [{ ipBlock: { cidr: "169.254.169.252/32" } }], ports: [{ port: 988, protocol: "TCP" }] });
@@ -369,7 +380,7 @@ describe("JupyterHub beside a job service in another namespace", () => {
     expect(values.singleuser.extraEnv.DATA_CLEAN_ROOM_HOST).toBe("http://manatee.jobs.svc.cluster.local");
     expect(values.singleuser.networkPolicy.egress[0].to).toEqual([
       {
-        podSelector: { matchLabels: { "app.kubernetes.io/name": "manatee", "app.kubernetes.io/component": "api" } },
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "manatee", "app.kubernetes.io/component": "job-service" } },
         namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "jobs" } },
       },
     ]);

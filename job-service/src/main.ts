@@ -1,0 +1,152 @@
+/**
+ * Container entry of the job service in a room (the image lib/clean-room-workloads.ts builds):
+ * reads the compiled `JobServiceConfig` and the deployment's environment (lib/job-service.ts
+ * JOB_SERVICE_ENV), wires the Google adapters into the ports and serves the API on $PORT with
+ * `GET /health`. Thin on purpose: every decision lives in the modules it wires.
+ */
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { Firestore } from "@google-cloud/firestore";
+import { Storage } from "@google-cloud/storage";
+import { CloudBuildClient } from "@google-cloud/cloudbuild";
+import { GoogleAuth } from "google-auth-library";
+import { createJobApi } from "./api";
+import { jsonLineAudit } from "./audit";
+import { HubAuthenticator } from "./auth";
+import { CloudBuildBuilder, type CloudBuildClientLike } from "./cloud-build-builder";
+import { parseJobServiceConfig, type JobServiceConfig } from "./config";
+import { FirestoreJobStore, type FirestoreLike } from "./firestore-store";
+import { GceLauncher, type ComputeRequest } from "./gce-launcher";
+import { GcsBlobStore, GcsReleasedOutputs, type GcsBucketLike } from "./gcs";
+import type { ApprovalSource, AuditLog, Builder, JobStore, Launcher } from "./ports";
+import { RemoteRegistry } from "./registry-http";
+import { SignatureApprovalSource } from "./signature-approvals";
+
+/** The environment the deployment sets (must equal JOB_SERVICE_ENV in lib/job-service.ts; a test pins it). */
+export const JOB_SERVICE_ENV = {
+  configFile: "MANATEE_JOB_SERVICE_CONFIG",
+  port: "PORT",
+  hubApiUrl: "JUPYTERHUB_API_URL",
+  project: "GOOGLE_CLOUD_PROJECT",
+  firestoreDatabase: "MANATEE_FIRESTORE_DATABASE",
+  workspaceBucket: "MANATEE_WORKSPACE_BUCKET",
+  builderServiceAccount: "MANATEE_BUILDER_SERVICE_ACCOUNT",
+  buildLogsBucket: "MANATEE_BUILD_LOGS_BUCKET",
+  buildStepGcloud: "MANATEE_BUILD_STEP_GCLOUD",
+  buildStepCrane: "MANATEE_BUILD_STEP_CRANE",
+} as const;
+
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function required(env: Env, name: string): string {
+  const v = env[name];
+  if (v === undefined || v.trim() === "") throw new StartupError(`${name} is not set; the deployment (lib/job-service.ts) sets it.`);
+  return v;
+}
+
+/** The config from `MANATEE_JOB_SERVICE_CONFIG`: a file path, or the JSON itself. */
+export function loadConfig(env: Env): JobServiceConfig {
+  const value = required(env, JOB_SERVICE_ENV.configFile);
+  let text: string;
+  try {
+    text = value.trimStart().startsWith("{") ? value : readFileSync(value, "utf8");
+  } catch (err) {
+    throw new StartupError(`${JOB_SERVICE_ENV.configFile}: cannot read ${value}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new StartupError(`${JOB_SERVICE_ENV.configFile}: not JSON: ${(err as Error).message}`);
+  }
+  return parseJobServiceConfig(parsed);
+}
+
+/** Every port, wired to Google. */
+export interface Services {
+  readonly config: JobServiceConfig;
+  readonly store: JobStore;
+  readonly builder: Builder;
+  readonly approvals: ApprovalSource;
+  readonly launcher: Launcher;
+  readonly audit: AuditLog;
+  readonly handler: ReturnType<typeof createJobApi>;
+}
+
+export function createServices(env: Env = process.env): Services {
+  const config = loadConfig(env);
+  const project = required(env, JOB_SERVICE_ENV.project);
+  if (project !== config.project) throw new StartupError(`${JOB_SERVICE_ENV.project} is ${project} but the config's project is ${config.project}.`);
+  const audit = jsonLineAudit((line) => process.stdout.write(`${line}\n`));
+  const auth = new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] });
+  const token = async () => (await auth.getAccessToken()) ?? undefined;
+  const storage = new Storage({ projectId: project });
+  const bucket = (name: string) => storage.bucket(name) as unknown as GcsBucketLike;
+  // Job images and signature repositories are regional Artifact Registry repositories of the room.
+  const registry = new RemoteRegistry({ baseUrl: `https://${config.region}-docker.pkg.dev`, token });
+
+  const store = new FirestoreJobStore(new Firestore({ projectId: project, databaseId: required(env, JOB_SERVICE_ENV.firestoreDatabase) }) as unknown as FirestoreLike);
+  const builder = new CloudBuildBuilder({
+    client: new CloudBuildClient() as unknown as CloudBuildClientLike,
+    project,
+    region: config.region,
+    serviceAccount: required(env, JOB_SERVICE_ENV.builderServiceAccount),
+    workspaceBucket: required(env, JOB_SERVICE_ENV.workspaceBucket),
+    registry,
+    images: { gcloud: required(env, JOB_SERVICE_ENV.buildStepGcloud), crane: required(env, JOB_SERVICE_ENV.buildStepCrane) },
+    workspaceDir: config.images.workspaceDir,
+  });
+  const approvals = new SignatureApprovalSource({ registry, config, log: (message) => audit({ event: "signature_skipped", message }) });
+  const request: ComputeRequest = async <T>(options: { url: string; method: "GET" | "POST" | "DELETE"; data?: unknown }) => {
+    const r = await auth.request<T>({ url: options.url, method: options.method, data: options.data });
+    return { data: r.data };
+  };
+  const launcher = new GceLauncher({ config, request });
+  const handler = createJobApi({
+    config,
+    store,
+    auth: new HubAuthenticator({
+      hubApiUrl: required(env, JOB_SERVICE_ENV.hubApiUrl),
+      researchers: config.researchers,
+      onRefusal: (reason) => audit({ event: "auth_refused", reason }),
+    }),
+    blobs: new GcsBlobStore(bucket(required(env, JOB_SERVICE_ENV.workspaceBucket))),
+    outputs: new GcsReleasedOutputs(bucket(config.outputs.releaseBucket)),
+    audit,
+  });
+  return { config, store, builder, approvals, launcher, audit, handler };
+}
+
+/** Serves the API and `GET /health` on $PORT (default 8080); resolves once listening. */
+export async function main(env: Env = process.env): Promise<Server> {
+  let services: Services;
+  try {
+    services = createServices(env);
+  } catch (err) {
+    process.stderr.write(`job service: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const server = createServer((req, res) => {
+    if (req.method === "GET" && (req.url === "/health" || req.url === "/health/")) {
+      res.writeHead(200, { "content-type": "application/json" }).end('{"message":"pong"}');
+      return;
+    }
+    services.handler(req, res);
+  });
+  const port = Number(env[JOB_SERVICE_ENV.port] ?? "8080");
+  await new Promise<void>((resolve) => server.listen(port, "0.0.0.0", resolve));
+  services.audit({ event: "started", room: services.config.room, port });
+  const stop = () => server.close(() => process.exit(0));
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  return server;
+}
+
+if (require.main === module) void main();
