@@ -8,15 +8,18 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { TerraformOutput, TerraformProvider } from "cdktf";
+import { TerraformOutput, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CleanRoom } from "./clean-room";
 import { JobService, JobServiceProps, jobServiceConfigFor } from "./job-service";
 import { JupyterHub, JupyterHubProps } from "./jupyterhub";
-import { CleanRoomPolicy } from "./policy/model";
 import { resourceName } from "./policy/names";
 import { ContainerImageBuild, DEPLOY_IMAGE_NAMES } from "./registry";
 import { readTree } from "./zip";
+import { RUNNER_PATH, RUNNER_SOURCE } from "../job-service/src/executor-base";
+
+/** The runner's file in the executor base's build context (the Dockerfile copies it to RUNNER_PATH). */
+const RUNNER_FILE = "run.py";
 
 /** Build contexts of the deploy-built images; each holds a `Dockerfile` at its root. */
 export interface CleanRoomImageSources {
@@ -93,29 +96,45 @@ export function defaultImageSources(): Required<CleanRoomImageSources> {
 }
 
 /**
- * The executor base's build context for one room: the shipped directory with the room's release
- * audience added to its Dockerfile, so the runner asks the token server for a token the
- * verifier accepts without any launch-time value (the attestation condition refuses env
- * overrides). Deterministic: same inputs, same directory and bytes.
+ * The room settings the executor's runner reads from its image's environment (job-service/src/
+ * executor-base.ts): set once per room when the base is built, never per job — the attestation
+ * condition refuses launch-time env overrides, and the VM's metadata is not attested.
  */
-export function executorBuildContext(sourceDir: string, policy: Pick<CleanRoomPolicy, "verifier">): string {
+export interface ExecutorRoomSettings {
+  readonly MANATEE_QUARANTINE_BUCKET: string;
+  readonly MANATEE_VERIFIER_URL: string;
+  readonly MANATEE_RELEASE_AUDIENCE: string;
+  readonly MANATEE_INSTANCE_PREFIX: string;
+}
+
+/**
+ * The executor base's build context for one room: the shipped directory with the room's settings
+ * appended to its Dockerfile as ENV lines. Deterministic: same inputs, same directory and bytes
+ * (and so the same content-hash tag).
+ */
+export function executorBuildContext(sourceDir: string, settings: ExecutorRoomSettings): string {
   const files = readTree(sourceDir);
   const dockerfile = files.find((f) => f.path === "Dockerfile");
   if (!dockerfile) {
     throw new Error(`CleanRoomWorkloads "imageSources.executorBase" "${sourceDir}" has no Dockerfile at its root.`);
   }
-  const audience = policy.verifier.audience;
-  const staged = files.map((f) =>
-    f.path === "Dockerfile"
-      ? {
-          path: f.path,
-          content: Buffer.concat([
-            f.content,
-            Buffer.from(`\n# Added by the deploy: the audience of the release token (the room's verifier audience).\nENV MANATEE_RELEASE_AUDIENCE=${JSON.stringify(audience)}\n`),
-          ]),
-        }
-      : f,
-  );
+  const env = Object.entries(settings).map(([k, v]) => {
+    if (Token.isUnresolved(v) || !/^[\x21-\x7e]+$/.test(v)) {
+      throw new Error(`executor setting ${k} "${v}" must be a literal without spaces: it is baked into the executor base's image.`);
+    }
+    return `ENV ${k}=${JSON.stringify(v)}`;
+  });
+  // The runner is always the job service's own (RUNNER_SOURCE), whatever copy the directory holds.
+  const staged = [...files.filter((f) => f.path !== RUNNER_FILE), { path: RUNNER_FILE, content: Buffer.from(RUNNER_SOURCE, "utf8") }]
+    .map((f) =>
+      f.path === "Dockerfile"
+        ? {
+            path: f.path,
+            content: Buffer.concat([f.content, Buffer.from(`\n# Added by the deploy: the room's settings (read by ${RUNNER_PATH}).\n${env.join("\n")}\n`)]),
+          }
+        : f,
+    )
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const hash = createHash("sha256");
   for (const f of staged) hash.update(`${f.path}\0${f.content.length}\0`).update(f.content);
   const dir = path.join(os.tmpdir(), "manatee-cdktf", `executor-${hash.digest("hex").slice(0, 32)}`);
@@ -165,13 +184,34 @@ export class CleanRoomWorkloads extends Construct {
       );
     }
 
+    const release = props.releaseBuckets ?? {
+      quarantineBucket: resourceName("bucket", policy.project, policy.name, "quarantine"),
+      releaseBucket: resourceName("bucket", policy.project, policy.name, "release"),
+    };
+    const functionName = room.verifier.function.nameInput;
+    if (functionName === undefined || Token.isUnresolved(functionName)) {
+      throw new Error(`CleanRoomWorkloads: the verifier function's name must be a literal; the executor base carries its URL.`);
+    }
+    const executorSettings: ExecutorRoomSettings = {
+      MANATEE_QUARANTINE_BUCKET: release.quarantineBucket,
+      // A gen2 function also answers on its cloudfunctions.net URL, known before it is deployed.
+      MANATEE_VERIFIER_URL: `https://${policy.region}-${policy.project}.cloudfunctions.net/${functionName}`,
+      MANATEE_RELEASE_AUDIENCE: policy.verifier.audience,
+      MANATEE_INSTANCE_PREFIX: room.identity.instancePrefix,
+    };
+
     const registry = room.registry;
     const builder = room.deployBuilder;
     const build = (buildId: string, sourceDir: string, repository: typeof registry.serviceImages, imageName: string, extra: { timeoutSeconds?: number; machineType?: string } = {}) =>
       new ContainerImageBuild(this, buildId, { sourceDir, repository, imageName, builder, provider: props.googleProvider, ...extra });
     this.images = {
       jobService: build("job-service-image", sources.jobService, registry.serviceImages, DEPLOY_IMAGE_NAMES.jobService),
-      executorBase: build("executor-base-image", executorBuildContext(sources.executorBase, policy), registry.executorBases, DEPLOY_IMAGE_NAMES.executorBase),
+      executorBase: build(
+        "executor-base-image",
+        executorBuildContext(sources.executorBase, executorSettings),
+        registry.executorBases,
+        DEPLOY_IMAGE_NAMES.executorBase,
+      ),
       // The wheel build runs jlpm (yarn) and a TypeScript build: a bigger machine and more time.
       jupyterlab: build("jupyterlab-image", sources.jupyterlab, registry.serviceImages, DEPLOY_IMAGE_NAMES.jupyterlab, {
         timeoutSeconds: 3600,
@@ -179,10 +219,6 @@ export class CleanRoomWorkloads extends Construct {
       }),
     };
 
-    const release = props.releaseBuckets ?? {
-      quarantineBucket: resourceName("bucket", policy.project, policy.name, "quarantine"),
-      releaseBucket: resourceName("bucket", policy.project, policy.name, "release"),
-    };
     const workload = room.dataPlane.workload;
     const config = jobServiceConfigFor(policy, {
       // The job service launches only from this template (its self link changes with every new template).

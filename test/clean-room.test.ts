@@ -17,6 +17,8 @@ import { datasetMembers } from "../lib/policy/members";
 import { CLEAN_ROOM_APIS } from "../lib/apis";
 
 const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
+// The job service bundle's content names its image (tag = content hash): a fixture keeps the snapshot stable.
+const JOB_SERVICE_BUILD = path.join(__dirname, "fixtures", "job-service-build");
 
 /** Both stacks of `policy` from its config, prepared as `cdktf synth` does first (cross-stack outputs and remote state). */
 function roomStacks(policy: CleanRoomPolicy, checks: boolean) {
@@ -24,6 +26,7 @@ function roomStacks(policy: CleanRoomPolicy, checks: boolean) {
   const stacks = createCleanRoomStacks(Testing.app(), policy, {
     ...options,
     platform: { ...options.platform, verifier: { sourceDir: VERIFIER_BUILD } },
+    workloads: { ...options.workloads, imageSources: { jobService: JOB_SERVICE_BUILD } },
     checks,
   });
   stacks.platform.prepareStack();
