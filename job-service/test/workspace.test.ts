@@ -1,8 +1,8 @@
 import { gzipSync } from "node:zlib";
-import { parseWorkspace, WorkspaceError } from "../src/workspace";
+import { parseWorkspace, WorkspaceError, type ParseWorkspaceOptions } from "../src/workspace";
 import { notebook, rawTarball, sha256hex, workspaceTarball } from "./helpers";
 
-const opts = { notebook: "analysis.ipynb", maxBytes: 1024 * 1024 };
+const opts: ParseWorkspaceOptions = { notebook: "analysis.ipynb", maxBytes: 1024 * 1024 };
 
 async function refused(bytes: Buffer, pattern: RegExp, o = opts) {
   const p = parseWorkspace(bytes, o);
