@@ -29,6 +29,10 @@ export interface CleanRoomImageSources {
   readonly executorBase?: string;
   /** The JupyterLab single-user image with ManaTEE's extension. @default the package's `job-service/jupyterlab` */
   readonly jupyterlab?: string;
+  /** Job build step: gcloud. @default the package's `job-service/build-steps/gcloud` */
+  readonly buildStepGcloud?: string;
+  /** Job build step: gcrane. @default the package's `job-service/build-steps/gcrane` */
+  readonly buildStepGcrane?: string;
 }
 
 /** The buckets of the output release (TEE writes quarantine; the verifier copies to release). */
@@ -54,7 +58,7 @@ export interface CleanRoomWorkloadsProps {
     | "dependsOn"
   >;
   /** Sizing and access of the job service. @default JobService defaults */
-  readonly jobService?: Pick<JobServiceProps, "resources" | "tmpSize" | "apiAccess" | "hubApiUrl" | "buildStepImages">;
+  readonly jobService?: Pick<JobServiceProps, "resources" | "tmpSize" | "apiAccess" | "hubApiUrl">;
   /** Where the deploy-built images are built from. @default the directories shipped in this package */
   readonly imageSources?: CleanRoomImageSources;
   /**
@@ -92,6 +96,8 @@ export function defaultImageSources(): Required<CleanRoomImageSources> {
     jobService: path.join(root, "job-service", "build"),
     executorBase: path.join(root, "job-service", "executor"),
     jupyterlab: path.join(root, "job-service", "jupyterlab"),
+    buildStepGcloud: path.join(root, "job-service", "build-steps", "gcloud"),
+    buildStepGcrane: path.join(root, "job-service", "build-steps", "gcrane"),
   };
 }
 
@@ -162,6 +168,9 @@ export class CleanRoomWorkloads extends Construct {
     readonly jobService: ContainerImageBuild;
     readonly executorBase: ContainerImageBuild;
     readonly jupyterlab: ContainerImageBuild;
+    /** The job builds' step images, mirrored into the room (executor-bases) and run by digest. */
+    readonly buildStepGcloud: ContainerImageBuild;
+    readonly buildStepGcrane: ContainerImageBuild;
   };
   public readonly jobService: JobService;
   public readonly jupyterHub: JupyterHub;
@@ -217,6 +226,8 @@ export class CleanRoomWorkloads extends Construct {
         timeoutSeconds: 3600,
         machineType: "e2-highcpu-8",
       }),
+      buildStepGcloud: build("build-step-gcloud-image", sources.buildStepGcloud, registry.executorBases, DEPLOY_IMAGE_NAMES.buildStepGcloud),
+      buildStepGcrane: build("build-step-gcrane-image", sources.buildStepGcrane, registry.executorBases, DEPLOY_IMAGE_NAMES.buildStepGcrane),
     };
 
     const workload = room.dataPlane.workload;
@@ -238,6 +249,7 @@ export class CleanRoomWorkloads extends Construct {
       namespace: room.namespace,
       image: this.images.jobService.imageReference,
       config,
+      buildStepImages: { gcloud: this.images.buildStepGcloud.pinnedReference, crane: this.images.buildStepGcrane.pinnedReference },
       google: {
         firestoreDatabase: room.database.databaseId,
         workspaceBucket: room.hubBucket.bucketName,
@@ -249,7 +261,7 @@ export class CleanRoomWorkloads extends Construct {
         jupyter: room.identity.jupyterServiceAccountEmail,
       },
       // Pods start only once their images exist.
-      dependsOn: [this.images.jobService.build],
+      dependsOn: [this.images.jobService.build, this.images.buildStepGcloud.build, this.images.buildStepGcrane.build],
       provider: props.kubernetesProvider,
     });
 

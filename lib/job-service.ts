@@ -96,18 +96,17 @@ export const JOB_SERVICE_ENV = {
   buildStepCrane: "MANATEE_BUILD_STEP_CRANE",
 } as const;
 
-/** The tools job builds run in Cloud Build, pinned by digest (never a moving tag). */
+/**
+ * The tools job builds run in Cloud Build, pinned by digest (never a moving tag).
+ * `CleanRoomWorkloads` mirrors them into the room's executor-bases repository at deploy
+ * (job-service/build-steps) and passes those copies' digests.
+ */
 export interface BuildStepImages {
-  /** gcloud, bash and tar: fetches and unpacks the workspace. */
+  /** gcloud, bash and GNU tar: fetches and unpacks the workspace, packs the layer. */
   readonly gcloud: string;
-  /** crane's debug image (with a shell): appends the workspace layer to the base by digest. */
+  /** gcrane's debug image (with a shell): appends the workspace layer to the base by digest. */
   readonly crane: string;
 }
-
-export const DEFAULT_BUILD_STEP_IMAGES: BuildStepImages = {
-  gcloud: "gcr.io/google.com/cloudsdktool/google-cloud-cli:slim@sha256:a443f0233e9476f41db019f2b4f07bb6d72dace55aa2b176deefeb6205a2a83a",
-  crane: "gcr.io/go-containerregistry/crane:debug@sha256:e78770b31258a3846f878036d9c1f63fbe4c871f9f56990bf77fd95c013e3c1b",
-};
 
 /** The in-cluster URL of the job service (what the JupyterLab extension reads from `DATA_CLEAN_ROOM_HOST`). */
 export function jobServiceApiUrl(namespace: string = DEFAULT_JOB_SERVICE_NAMESPACE): string {
@@ -663,8 +662,8 @@ export interface JobServiceProps {
   readonly google: JobServiceGoogleResources;
   /** JupyterHub's API, where researchers' tokens are verified. @default DEFAULT_HUB_API_URL */
   readonly hubApiUrl?: string;
-  /** Step images of job builds, pinned by digest. @default DEFAULT_BUILD_STEP_IMAGES */
-  readonly buildStepImages?: BuildStepImages;
+  /** Step images of job builds, pinned by digest (`CleanRoomWorkloads` passes its deploy-mirrored copies). */
+  readonly buildStepImages: BuildStepImages;
   /** @default requests 100m CPU / 384Mi, limit 1Gi memory (a workspace upload is at most limits.maxWorkspaceBytes) */
   readonly resources?: ContainerResources;
   /** Size of the pod's `/tmp` (uploads spool there). @default "1Gi" */
@@ -791,7 +790,7 @@ export class JobService extends Construct {
     const labels = { ...JOB_SERVICE_API_SELECTOR, "app.kubernetes.io/instance": roomName };
     const env = JOB_SERVICE_ENV;
     const resources = k8sResources(props.resources ?? DEFAULT_RESOURCES);
-    const stepImages = props.buildStepImages ?? DEFAULT_BUILD_STEP_IMAGES;
+    const stepImages = props.buildStepImages;
     this.deployment = new DeploymentV1(this, "Deployment", {
       metadata: meta("manatee-job-service", labels),
       spec: {
@@ -969,7 +968,7 @@ function validateJobServiceProps(props: JobServiceProps): void {
       );
     }
   }
-  for (const [key, ref] of Object.entries(props.buildStepImages ?? {})) {
+  for (const [key, ref] of Object.entries(props.buildStepImages)) {
     if (!Token.isUnresolved(ref) && !parseImageReference(ref, `JobService "buildStepImages.${key}"`).digest) {
       throw new Error(`JobService "buildStepImages.${key}" "${ref}" is not pinned by digest. Use image@sha256:<digest>: job builds run it.`);
     }

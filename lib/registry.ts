@@ -50,8 +50,10 @@ export const REGISTRY_ROLES = {
 export const DEPLOY_IMAGE_NAMES = {
   jobService: "job-service",
   jupyterlab: "jupyterlab-singleuser",
-  /** In `executorBases`. */
+  /** In `executorBases` (job builds read only that repository), as are the build steps. */
   executorBase: "executor-base",
+  buildStepGcloud: "build-step-gcloud",
+  buildStepGcrane: "build-step-gcrane",
 } as const;
 
 const DAY_SECONDS = 86_400;

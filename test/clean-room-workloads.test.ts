@@ -332,9 +332,11 @@ describe("given the example room with its own job service, when both stacks are 
   });
 
   describe("then every image is built by the deploy, in the room's region", () => {
-    test("three Cloud Build builds as the deploy builder, tagged by content hash, into regional repositories", () => {
+    test("five Cloud Build builds (job service, JupyterLab, executor base, two build steps) as the deploy builder, tagged by content hash, into regional repositories", () => {
       const builds = resourceConfigs(room.workloads, "terraform_data");
-      expect(builds).toHaveLength(3);
+      expect(builds.map((b) => /\/([a-z-]+):[0-9a-f]{32}$/.exec(b.input.image)![1]).sort()).toEqual(
+        ["build-step-gcloud", "build-step-gcrane", "executor-base", "job-service", "jupyterlab-singleuser"],
+      );
       for (const b of builds) {
         const exec = b.provisioner[0]["local-exec"];
         expect(exec.command).toContain('gcloud builds submit "$SOURCE" --tag "$IMAGE"');
@@ -362,6 +364,16 @@ describe("given the example room with its own job service, when both stacks are 
 
     test("the executor base's digest is an output (the owners approve it in jobs.executorBases)", () => {
       expect(room.workloads.output?.executor_base_digest.value).toMatch(/^\$\{element\(split\("@", data\.google_artifact_registry_docker_image\./);
+    });
+
+    test("job builds run the room's mirrored build steps by digest", () => {
+      const [deployment] = resourceConfigs(room.workloads, "kubernetes_deployment_v1");
+      const env = Object.fromEntries(deployment.spec.template.spec.container[0].env.map((e: any) => [e.name, e.value]));
+      for (const [name, pkg] of [["MANATEE_BUILD_STEP_GCLOUD", "build-step-gcloud"], ["MANATEE_BUILD_STEP_CRANE", "build-step-gcrane"]]) {
+        expect(env[name]).toMatch(
+          new RegExp(`^us-central1-docker\\.pkg\\.dev/acme-clean-room/dcr-insurance-study-executor-bases/${pkg}@\\$\\{element\\(split\\("@", data\\.google_artifact_registry_docker_image\\.`),
+        );
+      }
     });
   });
 });

@@ -8,7 +8,6 @@ import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { JobStateStore } from "../lib/database";
 import {
-  DEFAULT_BUILD_STEP_IMAGES,
   DEFAULT_HUB_API_URL,
   JOB_SERVICE_ENV,
   JobService,
@@ -25,6 +24,7 @@ import {
 import { NAME_RULES, platformNames } from "../lib/policy/names";
 import { JOB_SERVICE_ENV as ENTRY_ENV } from "../job-service/src/main";
 import { parseJobServiceConfig } from "../job-service/src/config";
+import { GceLauncher, LaunchRefusedError } from "../job-service/src/gce-launcher";
 import { evaluateCel } from "./cel";
 import { plaintextSecrets } from "./secret-scan";
 import { SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthStack, synthWith } from "./util";
@@ -37,6 +37,11 @@ const names = platformNames({ name: ROOM, project: PROJECT });
 const TEMPLATE_PREFIX = "dcr-insurance-study-tee-";
 const IMAGE = "us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-images/job-service:5b0a777cbf05f286bdd03e7e38d04dcd";
 const UUID = "2f1c9a4e-8c1e-41ef-9f2b-0242ac120002";
+/** What CleanRoomWorkloads passes: the room's mirrored copies of the build steps, by digest. */
+const STEP_IMAGES = {
+  gcloud: `us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-executor-bases/build-step-gcloud@sha256:${"1".repeat(64)}`,
+  crane: `us-central1-docker.pkg.dev/acme-clean-room/dcr-insurance-study-executor-bases/build-step-gcrane@sha256:${"2".repeat(64)}`,
+};
 
 function identityProps(stack: TerraformStack, overrides: Partial<JobServiceIdentityProps> = {}): JobServiceIdentityProps {
   const tee = new ServiceAccount(stack, "tee", { accountId: "dcr-insurance-study-cvm-sa", project: PROJECT });
@@ -255,6 +260,7 @@ function synthJobService(props: Partial<JobServiceProps> = {}): { json: SynthJso
       buildLogsBucket: "acme-clean-room-insurance-study-job-builds",
     },
     serviceAccounts: { jobService: names.jobServiceSaEmail, jupyter: names.jupyterSaEmail },
+    buildStepImages: STEP_IMAGES,
     ...props,
   });
   return { json: synthStack(stack), service };
@@ -314,12 +320,12 @@ describe("JobService", () => {
       MANATEE_FIRESTORE_DATABASE: "insurance-study-jobs",
       MANATEE_WORKSPACE_BUCKET: "dcr-insurance-study-hub",
       MANATEE_BUILDER_SERVICE_ACCOUNT: `dcr-insurance-study-build@${PROJECT}.iam.gserviceaccount.com`,
-      MANATEE_BUILD_STEP_GCLOUD: DEFAULT_BUILD_STEP_IMAGES.gcloud,
+      MANATEE_BUILD_STEP_GCLOUD: STEP_IMAGES.gcloud,
+      MANATEE_BUILD_STEP_CRANE: STEP_IMAGES.crane,
       PORT: "8080",
     });
     expect(DEFAULT_HUB_API_URL).toBe("http://hub:8081/hub/api");
     expect(ENTRY_ENV).toEqual(JOB_SERVICE_ENV);
-    for (const image of Object.values(DEFAULT_BUILD_STEP_IMAGES)) expect(image).toMatch(/@sha256:[0-9a-f]{64}$/);
   });
 
   test("then the ConfigMap holds the config JSON, mounted read-only, and the pod template carries its hash so a change rolls the pod", () => {
@@ -383,7 +389,7 @@ describe("JobService", () => {
         'JobService "image" "us-central1-docker.pkg.dev/p/r/job-service:latest" is tagged "latest", which moves.',
       );
       expect(() => synthJobService({ image: "job-service:1" })).toThrow('JobService "image" "job-service:1" is not a full image reference.');
-      expect(() => synthJobService({ buildStepImages: { ...DEFAULT_BUILD_STEP_IMAGES, crane: "gcr.io/go-containerregistry/crane:debug" } })).toThrow(
+      expect(() => synthJobService({ buildStepImages: { ...STEP_IMAGES, crane: "gcr.io/go-containerregistry/crane:debug" } })).toThrow(
         'JobService "buildStepImages.crane" "gcr.io/go-containerregistry/crane:debug" is not pinned by digest.',
       );
       const config = literalConfig();
@@ -430,5 +436,86 @@ describe("jobServiceConfigFor", () => {
         releaseBucket: "r-bucket",
       }),
     ).toThrow(/deployment\.instanceTemplate: expected the room's instance template/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The job service's Compute Engine launcher (job-service/src/gce-launcher.ts), with a fake API
+// ---------------------------------------------------------------------------------------------
+
+describe("GceLauncher", () => {
+  const config = literalConfig();
+  const name = `insurance-study-job-${UUID}`;
+  const image = `${config.images.userImagesRepository}/job-${UUID}@sha256:${"d".repeat(64)}`;
+  const signatureRepo = config.datasets[0].signatureRepository;
+  const templateMetadata = [
+    { key: "tee-restart-policy", value: "Never" },
+    { key: "serial-port-enable", value: "FALSE" },
+  ];
+
+  function fakeCompute(insertStatus?: number) {
+    const calls: { url: string; method: string; data?: any }[] = [];
+    const request = async (o: { url: string; method: string; data?: unknown }) => {
+      calls.push(o);
+      if (o.method === "GET" && o.url.includes("/instanceTemplates/")) {
+        return { data: { properties: { metadata: { items: templateMetadata }, labels: { "clean-room": "insurance-study", component: "tee-workload" } } } };
+      }
+      if (o.method === "POST" && o.url.includes("/instances?")) {
+        if (insertStatus) throw Object.assign(new Error("conflict"), { response: { status: insertStatus } });
+        return { data: { name: "op-1", status: "RUNNING" } };
+      }
+      if (o.url.endsWith("/wait")) return { data: { name: "op-1", status: "DONE" } };
+      if (o.method === "GET") throw Object.assign(new Error("not found"), { code: 404 });
+      return { data: {} };
+    };
+    return { calls, request: request as any };
+  }
+
+  const spec = (overrides: object = {}) => ({ instanceName: name, imageReference: image, signedImageRepos: [signatureRepo], env: {}, labels: { job: UUID.slice(0, 8) }, ...overrides });
+
+  test("given a job, then the VM is inserted from the room's template, keeping the template's metadata and labels and adding only the image and signature repositories", async () => {
+    const { calls, request } = fakeCompute();
+    await new GceLauncher({ config, request }).launch(spec());
+    const insert = calls.find((c) => c.method === "POST" && c.url.includes("/instances?"))!;
+    expect(insert.url).toBe(
+      `https://compute.googleapis.com/compute/v1/projects/${PROJECT}/zones/${ZONE}/instances?sourceInstanceTemplate=${encodeURIComponent(TEMPLATE_ID)}`,
+    );
+    expect(insert.data).toEqual({
+      name,
+      metadata: { items: [...templateMetadata, { key: "tee-image-reference", value: image }, { key: "tee-signed-image-repos", value: signatureRepo }] },
+      labels: { job: UUID.slice(0, 8), "clean-room": "insurance-study", component: "tee-workload" },
+    });
+    // No access config, machine type, disks or service account in the request: the template decides them.
+    expect(Object.keys(insert.data).sort()).toEqual(["labels", "metadata", "name"]);
+  });
+
+  test("given a VM of that name already exists (a retry), then the launch succeeds without a second VM", async () => {
+    const { calls, request } = fakeCompute(409);
+    await expect(new GceLauncher({ config, request }).launch(spec())).resolves.toBeUndefined();
+    expect(calls.filter((c) => c.method === "POST" && c.url.includes("/instances?"))).toHaveLength(1);
+  });
+
+  test("given what the policy does not allow, then nothing is called", async () => {
+    const { calls, request } = fakeCompute();
+    const launcher = new GceLauncher({ config, request });
+    await expect(launcher.launch(spec({ instanceName: "gke-node-1" }))).rejects.toThrow(LaunchRefusedError);
+    await expect(launcher.launch(spec({ imageReference: `${config.images.userImagesRepository}/job:latest` }))).rejects.toThrow("by digest only");
+    await expect(launcher.launch(spec({ imageReference: `docker.io/evil/job@sha256:${"d".repeat(64)}` }))).rejects.toThrow("job images come from");
+    await expect(launcher.launch(spec({ env: { EXECUTION_STAGE: "2" } }))).rejects.toThrow("tee-env-EXECUTION_STAGE: not in the policy's allowed env overrides");
+    await expect(launcher.launch(spec({ signedImageRepos: ["us-central1-docker.pkg.dev/p/attacker-approvals"] }))).rejects.toThrow("is not a dataset's signature repository");
+    expect(calls).toEqual([]);
+  });
+
+  test("given a template that already sets a launch key, then the launch is refused", async () => {
+    const request = (async (o: { url: string; method: string }) =>
+      o.method === "GET" ? { data: { properties: { metadata: { items: [{ key: "tee-image-reference", value: "x" }] } } } } : { data: {} }) as any;
+    await expect(new GceLauncher({ config, request }).launch(spec())).rejects.toThrow("the instance template sets tee-image-reference");
+  });
+
+  test("given a VM that is gone, then its status is NOT_FOUND and deleting it again is success", async () => {
+    const { request } = fakeCompute();
+    const launcher = new GceLauncher({ config, request });
+    await expect(launcher.status(name)).resolves.toBe("NOT_FOUND");
+    await expect(launcher.delete(name)).resolves.toBeUndefined();
   });
 });
