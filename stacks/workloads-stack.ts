@@ -1,5 +1,5 @@
 /**
- * `<room>-workloads`: the job service and JupyterHub. The kubernetes and helm providers are
+ * `<room>-workloads`: the images the deploy builds, the job service and JupyterHub. The kubernetes and helm providers are
  * configured from the platform stack's cluster through cross-stack references (no kubeconfig).
  */
 import { TerraformStack } from "cdktf";
@@ -28,7 +28,8 @@ export class CleanRoomWorkloadsStack extends TerraformStack {
     new KubernetesProvider(this, "kubernetes", connection);
     new HelmProvider(this, "helm", { kubernetes: connection });
     this.workloads = new CleanRoomWorkloads(this, "workloads", props);
-    // Kubernetes objects need the cluster, its Workload Identity bindings and the database user.
+    // Image builds need the repositories and the deploy builder; Kubernetes objects need the cluster, its
+    // Workload Identity bindings, the job-state database and every grant of the job path.
     this.addDependency(TerraformStack.of(props.room));
   }
 }
