@@ -22,7 +22,7 @@ import {
   teeLauncherRoleId,
 } from "../lib/job-service";
 import { NAME_RULES, platformNames } from "../lib/policy/names";
-import { JOB_SERVICE_ENV as ENTRY_ENV } from "../job-service/src/main";
+import { JOB_SERVICE_ENV as ENTRY_ENV, loadConfig } from "../job-service/src/main";
 import { parseJobServiceConfig } from "../job-service/src/config";
 import { GceLauncher, LaunchRefusedError } from "../job-service/src/gce-launcher";
 import { evaluateCel } from "./cel";
@@ -517,5 +517,17 @@ describe("GceLauncher", () => {
     const launcher = new GceLauncher({ config, request });
     await expect(launcher.status(name)).resolves.toBe("NOT_FOUND");
     await expect(launcher.delete(name)).resolves.toBeUndefined();
+  });
+});
+
+describe("the container entry's configuration (job-service/src/main.ts)", () => {
+  test("given the ConfigMap's file or the JSON itself, then the config is parsed; a missing variable names itself and who sets it", () => {
+    const json = JSON.stringify(literalConfig());
+    const file = require("node:path").join(require("node:os").tmpdir(), `job-service-config-${process.pid}.json`);
+    require("node:fs").writeFileSync(file, json);
+    expect(loadConfig({ MANATEE_JOB_SERVICE_CONFIG: file })).toEqual(literalConfig());
+    expect(loadConfig({ MANATEE_JOB_SERVICE_CONFIG: json })).toEqual(literalConfig());
+    expect(() => loadConfig({})).toThrow("MANATEE_JOB_SERVICE_CONFIG is not set; the deployment (lib/job-service.ts) sets it.");
+    expect(() => loadConfig({ MANATEE_JOB_SERVICE_CONFIG: '{"version": 1}' })).toThrow("job service config: room: expected a non-empty string");
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Container entry of the job service in a room (the image lib/clean-room-workloads.ts builds):
  * reads the compiled `JobServiceConfig` and the deployment's environment (lib/job-service.ts
- * JOB_SERVICE_ENV), wires the Google adapters into the ports and serves the API on $PORT with
- * `GET /health`. Thin on purpose: every decision lives in the modules it wires.
+ * JOB_SERVICE_ENV), wires the Google adapters into the ports, serves the API on $PORT with
+ * `GET /health` and runs the reconcile loop (service.ts). Thin on purpose: every decision lives
+ * in the modules it wires.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -10,7 +11,6 @@ import { Firestore } from "@google-cloud/firestore";
 import { Storage } from "@google-cloud/storage";
 import { CloudBuildClient } from "@google-cloud/cloudbuild";
 import { GoogleAuth } from "google-auth-library";
-import { createJobApi } from "./api";
 import { jsonLineAudit } from "./audit";
 import { HubAuthenticator } from "./auth";
 import { CloudBuildBuilder, type CloudBuildClientLike } from "./cloud-build-builder";
@@ -18,8 +18,9 @@ import { parseJobServiceConfig, type JobServiceConfig } from "./config";
 import { FirestoreJobStore, type FirestoreLike } from "./firestore-store";
 import { GceLauncher, type ComputeRequest } from "./gce-launcher";
 import { GcsBlobStore, GcsReleasedOutputs, type GcsBucketLike } from "./gcs";
-import type { ApprovalSource, AuditLog, Builder, JobStore, Launcher } from "./ports";
+import type { AuditLog } from "./ports";
 import { RemoteRegistry } from "./registry-http";
+import { createJobService, type JobService } from "./service";
 import { SignatureApprovalSource } from "./signature-approvals";
 
 /** The environment the deployment sets (must equal JOB_SERVICE_ENV in lib/job-service.ts; a test pins it). */
@@ -69,15 +70,11 @@ export function loadConfig(env: Env): JobServiceConfig {
   return parseJobServiceConfig(parsed);
 }
 
-/** Every port, wired to Google. */
+/** The job service with every port wired to Google. */
 export interface Services {
   readonly config: JobServiceConfig;
-  readonly store: JobStore;
-  readonly builder: Builder;
-  readonly approvals: ApprovalSource;
-  readonly launcher: Launcher;
   readonly audit: AuditLog;
-  readonly handler: ReturnType<typeof createJobApi>;
+  readonly service: JobService;
 }
 
 export function createServices(env: Env = process.env): Services {
@@ -109,9 +106,12 @@ export function createServices(env: Env = process.env): Services {
     return { data: r.data };
   };
   const launcher = new GceLauncher({ config, request });
-  const handler = createJobApi({
+  const service = createJobService({
     config,
     store,
+    builder,
+    approvals,
+    launcher,
     auth: new HubAuthenticator({
       hubApiUrl: required(env, JOB_SERVICE_ENV.hubApiUrl),
       researchers: config.researchers,
@@ -121,7 +121,7 @@ export function createServices(env: Env = process.env): Services {
     outputs: new GcsReleasedOutputs(bucket(config.outputs.releaseBucket)),
     audit,
   });
-  return { config, store, builder, approvals, launcher, audit, handler };
+  return { config, audit, service };
 }
 
 /** Serves the API and `GET /health` on $PORT (default 8080); resolves once listening. */
@@ -138,12 +138,17 @@ export async function main(env: Env = process.env): Promise<Server> {
       res.writeHead(200, { "content-type": "application/json" }).end('{"message":"pong"}');
       return;
     }
-    services.handler(req, res);
+    services.service.listener(req, res);
   });
   const port = Number(env[JOB_SERVICE_ENV.port] ?? "8080");
   await new Promise<void>((resolve) => server.listen(port, "0.0.0.0", resolve));
+  // One loop per room: the Deployment runs one replica with the Recreate strategy.
+  services.service.start();
   services.audit({ event: "started", room: services.config.room, port });
-  const stop = () => server.close(() => process.exit(0));
+  const stop = () => {
+    server.close();
+    void services.service.stop().finally(() => process.exit(0));
+  };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
   return server;
