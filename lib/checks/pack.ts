@@ -12,6 +12,7 @@ import { bucketRetention } from "./rules/bucket-retention";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
 import { gkeCluster } from "./rules/gke-cluster";
 import { jobApprovalCondition } from "./rules/job-approval-condition";
+import { jobApprovalOff } from "./rules/job-approval-off";
 import { projectRoles } from "./rules/project-roles";
 import { publicMembers } from "./rules/public-members";
 import { residency } from "./rules/residency";
@@ -30,6 +31,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   wifCondition,
   jobApprovalCondition,
   approverAccess,
+  jobApprovalOff,
   teeInstance,
   residency,
   gkeCluster,

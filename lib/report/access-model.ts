@@ -7,12 +7,20 @@
  * derived from lib/policy, so they live here in one place, and the report's
  * cross-check compares them with the grants a synthesized stack really declares.
  */
-import { ConditionClause, attributeConditionClauses, compileAttributeCondition } from "../policy/condition";
+import {
+  ConditionClause,
+  JOB_APPROVAL_ATTRIBUTE_MAPPING,
+  JOB_APPROVED_GROUP,
+  attributeConditionClauses,
+  compileAttributeCondition,
+  compileJobApprovalCondition,
+  jobApprovalConditionClauses,
+} from "../policy/condition";
 import { compileVerifierPolicy } from "../policy/document";
 import { partitionReaders } from "../policy/iam-limits";
 import { DatasetMember, approvalEnd, datasetMembers } from "../policy/members";
 import { Approval, CleanRoomPolicy, DatasetPolicy } from "../policy/model";
-import { DatasetBucketPurpose, dataPlaneNames, manateeContract, platformNames } from "../policy/names";
+import { DatasetBucketPurpose, dataPlaneNames, dockerRepositoryPath, manateeContract, platformNames } from "../policy/names";
 
 /** The predefined roles the data plane grants. */
 export const DATA_PLANE_ROLES = {
@@ -21,7 +29,28 @@ export const DATA_PLANE_ROLES = {
   decrypt: "roles/cloudkms.cryptoKeyDecrypter",
   encryptOnly: "roles/cloudkms.cryptoKeyEncrypter",
   impersonate: "roles/iam.workloadIdentityUser",
+  /** The approver key's owners: sign job image digests (approve) and read the public key. */
+  sign: "roles/cloudkms.signerVerifier",
+  viewPublicKey: "roles/cloudkms.publicKeyViewer",
 } as const;
+
+/** Cloud KMS algorithm of approver keys (lib/kms.ts APPROVER_KEY_ALGORITHM; kms.ts is cdktf code). */
+export const APPROVER_KEY_ALGORITHM = "EC_SIGN_P256_SHA256";
+
+/**
+ * The data plane's project custom roles (CleanRoomDataPlane, SDK_PERMISSIONS) as IAM names: what
+ * ManaTEE's SDK calls besides reading objects.
+ */
+export function sdkRoles(policy: { name: string; project: string }) {
+  const names = dataPlaneNames(policy);
+  const role = (id: string) => `projects/${policy.project}/roles/${id}`;
+  return {
+    /** storage.buckets.get + objects get/list: stage-1 read as the SDK does it (JupyterLab). */
+    stage1Reader: role(names.stage1ReaderRoleId),
+    /** storage.buckets.get only: readers call it on the stage-2 bucket before reading. */
+    bucketMetadata: role(names.bucketMetadataRoleId),
+  };
+}
 
 /** Stands in for the project number in principal sets: Google assigns it at project creation. */
 export const PROJECT_NUMBER_PLACEHOLDER = "PROJECT_NUMBER";
@@ -40,7 +69,7 @@ export interface ResourceRef {
 }
 
 /** Who a member is in the clean room. */
-export type PrincipalRole = "researcher" | "jupyterlab" | "data-owner" | "approved-image" | "dataset-reader";
+export type PrincipalRole = "researcher" | "jupyterlab" | "data-owner" | "approved-image" | "dataset-reader" | "job-approved";
 
 /** One grant the data plane declares for the policy. */
 export interface ExpectedGrant {
@@ -82,6 +111,33 @@ export interface DatasetKeyView {
   readonly rotationDays: number;
 }
 
+/**
+ * A dataset's per-job approval path (docs/job-path.md). The approver key and signature repository
+ * always exist (the first deploy creates them); the job pool and its grants exist only once the
+ * key's fingerprint is in the room file.
+ */
+export interface JobApprovalView {
+  /** True when `datasets.<d>.approverKey.fingerprint` is in the room file. */
+  readonly enabled: boolean;
+  readonly fingerprint?: string;
+  readonly approverKey: { readonly keyRing: string; readonly name: string; readonly location: string; readonly algorithm: string };
+  /** Who may sign with the key and push to the repository: the dataset's owners, nobody else. */
+  readonly signers: readonly string[];
+  readonly signatureRepository: { readonly id: string; readonly location: string; readonly path: string };
+  /** The job pool, only when enabled: without a fingerprint the room declares none. */
+  readonly pool?: JobPoolView;
+}
+
+export interface JobPoolView {
+  readonly poolId: string;
+  readonly providerId: string;
+  /** `principalSet://…/workloadIdentityPools/<job pool>/group/job-approved`: what the grants name. */
+  readonly groupPrincipalSet: string;
+  readonly attributeMapping: Readonly<Record<string, string>>;
+  readonly attributeCondition: string;
+  readonly clauses: readonly ConditionClause[];
+}
+
 export interface DatasetAccess {
   readonly dataset: DatasetPolicy;
   readonly buckets: Readonly<Record<DatasetBucketPurpose, BucketView>>;
@@ -94,7 +150,8 @@ export interface DatasetAccess {
    */
   readonly readerServiceAccounts?: readonly string[];
   readonly stage2Principals: readonly Stage2Principal[];
-  /** Every grant the data plane declares on this dataset's buckets, key and reader. */
+  readonly jobApproval: JobApprovalView;
+  /** Every grant the data plane declares on this dataset's buckets, keys and reader. */
   readonly grants: readonly ExpectedGrant[];
 }
 
@@ -227,12 +284,8 @@ function datasetAccess(
     grants.push({ resource, role, member, principal, ...(condition ? { condition } : {}) });
 
   for (const researcher of policy.researchers) grant(bucketRef("stage1"), DATA_PLANE_ROLES.read, researcher, "researcher");
-  grant(
-    bucketRef("stage1"),
-    DATA_PLANE_ROLES.read,
-    `serviceAccount:${platformNames(policy).jupyterSaEmail}`,
-    "jupyterlab",
-  );
+  // CleanRoom grants JupyterLab what ManaTEE's SDK calls (grantSdkStage1Access), not objectViewer.
+  grant(bucketRef("stage1"), sdkRoles(policy).stage1Reader, `serviceAccount:${platformNames(policy).jupyterSaEmail}`, "jupyterlab");
   for (const owner of dataset.owners) {
     grant(bucketRef("stage1"), DATA_PLANE_ROLES.write, owner, "data-owner");
     grant(bucketRef("stage2"), DATA_PLANE_ROLES.write, owner, "data-owner");
@@ -244,7 +297,10 @@ function datasetAccess(
     grant(bucketRef("outputs"), DATA_PLANE_ROLES.write, member, principal, condition);
   };
   if (readerServiceAccount) {
-    for (const reader of readerServiceAccounts) stage2Grants(`serviceAccount:${reader}`, "dataset-reader");
+    for (const reader of readerServiceAccounts) {
+      stage2Grants(`serviceAccount:${reader}`, "dataset-reader");
+      grant(bucketRef("stage2"), sdkRoles(policy).bucketMetadata, `serviceAccount:${reader}`, "dataset-reader");
+    }
     for (const m of members) {
       grant(
         { kind: "serviceAccount", name: readerOf.get(m.member)! },
@@ -258,13 +314,71 @@ function datasetAccess(
     for (const m of members) stage2Grants(m.member, "approved-image", m.condition?.expression);
   }
 
+  const jobApproval = jobApprovalView(policy, dataset, projectNumber);
+  const approverKeyRef: ResourceRef = { kind: "key", name: `${jobApproval.approverKey.keyRing}/${jobApproval.approverKey.name}` };
+  for (const owner of dataset.owners) {
+    grant(approverKeyRef, DATA_PLANE_ROLES.sign, owner, "data-owner");
+    grant(approverKeyRef, DATA_PLANE_ROLES.viewPublicKey, owner, "data-owner");
+  }
+  if (jobApproval.pool) {
+    // An approved job reads and decrypts like an approved image, but (in direct mode) holds nothing on
+    // the outputs bucket: its results go to quarantine and the verifier releases them (docs/job-path.md).
+    const group = jobApproval.pool.groupPrincipalSet;
+    if (readerServiceAccount) {
+      // CleanRoomDataPlane lets the group impersonate the first reader: every reader holds the same grants.
+      grant({ kind: "serviceAccount", name: readerServiceAccount }, DATA_PLANE_ROLES.impersonate, group, "job-approved");
+    } else {
+      grant(keyRef, DATA_PLANE_ROLES.decrypt, group, "job-approved");
+      grant(bucketRef("stage2"), DATA_PLANE_ROLES.read, group, "job-approved");
+    }
+  }
+
   return {
     dataset,
     buckets,
     key,
+    jobApproval,
     ...(readerServiceAccount ? { readerServiceAccount, readerServiceAccounts } : {}),
     stage2Principals,
     grants,
+  };
+}
+
+function jobApprovalView(policy: CleanRoomPolicy, dataset: DatasetPolicy, projectNumber: string): JobApprovalView {
+  const names = dataPlaneNames(policy);
+  const fingerprint = dataset.approverKey?.fingerprint;
+  // Names are validated with the policy; the report still renders (hostile-input tests) when one is not.
+  let repositoryId: string;
+  try {
+    repositoryId = names.signatureRepositoryId(dataset.name);
+  } catch (err) {
+    repositoryId = `(invalid: ${(err as Error).message})`;
+  }
+  const view: JobApprovalView = {
+    enabled: fingerprint !== undefined,
+    approverKey: {
+      keyRing: names.datasetKeyRing,
+      name: names.approverKey(dataset.name),
+      location: policy.region,
+      algorithm: APPROVER_KEY_ALGORITHM,
+    },
+    signers: dataset.owners,
+    signatureRepository: { id: repositoryId, location: policy.region, path: dockerRepositoryPath(policy.region, policy.project, repositoryId) },
+  };
+  if (fingerprint === undefined) return view;
+  const poolId = names.jobPoolId(dataset.name);
+  return {
+    ...view,
+    fingerprint,
+    pool: {
+      poolId,
+      providerId: names.jobProviderId,
+      groupPrincipalSet:
+        `principalSet://iam.googleapis.com/projects/${projectNumber}/locations/global/workloadIdentityPools/${poolId}/group/${JOB_APPROVED_GROUP}`,
+      attributeMapping: JOB_APPROVAL_ATTRIBUTE_MAPPING,
+      attributeCondition: compileJobApprovalCondition(policy, dataset.name),
+      clauses: jobApprovalConditionClauses(policy, dataset.name),
+    },
   };
 }
 

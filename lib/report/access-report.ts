@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { synthesizedStackFiles } from "../synthesized";
 import { join } from "node:path";
-import { ATTRIBUTE_MAPPING } from "../policy/condition";
+import { APPROVER_SIGNATURE_ALGORITHM, ATTRIBUTE_MAPPING, JOB_APPROVED_GROUP } from "../policy/condition";
 import { IAM_POLICY_LIMITS, IMAGES_PER_READER } from "../policy/iam-limits";
 import { CleanRoomPolicy, DatasetPolicy, Stage1Policy } from "../policy/model";
 import {
@@ -17,6 +17,7 @@ import {
   DatasetAccess,
   Stage2Principal,
   buildAccessModel,
+  sdkRoles,
 } from "./access-model";
 import { CrossCheckResult, crossCheck } from "./cross-check";
 import { BucketFact, KeyFact, SynthesizedStack, readInfrastructure } from "./infrastructure";
@@ -172,7 +173,11 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
   const stage1Rows = readerGrants.map((g) => [
     code(g.member),
     who[g.principal as keyof typeof who] ?? g.principal,
-    g.role === DATA_PLANE_ROLES.read ? `read (${code(g.role)})` : `write only (${code(g.role)}): no read`,
+    g.role === DATA_PLANE_ROLES.read
+      ? `read (${code(g.role)})`
+      : g.role === sdkRoles(model.policy).stage1Reader
+        ? `read as ManaTEE's SDK does (${code(g.role)}: bucket get, object get and list)`
+        : `write only (${code(g.role)}): no read`,
   ]);
   const lines: string[] = [
     `### Dataset ${code(d.name)}`,
@@ -205,9 +210,12 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
   ];
   const principals = access.stage2Principals;
   const reader = access.readerServiceAccount;
+  const jobs = access.jobApproval.enabled;
   if (principals.length === 0) {
     lines.push(
-      "**No one**: no image is approved for this dataset, so no workload can read its stage-2 data or decrypt with its key.",
+      jobs
+        ? "No image has a standing approval for this dataset; only jobs its owners approve one by one (see \"Per-job approval\" below) can read its stage-2 data or decrypt with its key."
+        : "**No one**: no image is approved for this dataset, so no workload can read its stage-2 data or decrypt with its key.",
     );
   } else if (readersOf(access).length > 1) {
     lines.push(
@@ -236,7 +244,8 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
   }
   lines.push(
     "",
-    `No one else holds a grant on the stage-2 bucket or the key: not researchers, not the JupyterLab service account, not the TEE service account ${code(model.identities.teeServiceAccount)}.`,
+    `No one else holds a grant on the stage-2 bucket or the key${jobs ? ` except the per-job approval group ${code(access.jobApproval.pool?.groupPrincipalSet ?? "")} (see "Per-job approval" below)` : ""}: ` +
+      `not researchers, not the JupyterLab service account, not the TEE service account ${code(model.identities.teeServiceAccount)}.`,
     "",
     "#### Who writes outputs",
     "",
@@ -259,8 +268,63 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
       ),
       "- none declared",
     ),
+    "",
+    "#### Per-job approval",
+    "",
+    jobApprovalSection(access),
   );
   return lines.join("\n");
+}
+
+/** The dataset's per-job approval path (docs/job-path.md): on or off, who signs, what the job pool admits, who holds the grants. */
+function jobApprovalSection(access: DatasetAccess): string {
+  const job = access.jobApproval;
+  const name = access.dataset.name;
+  const key = `${job.approverKey.keyRing}/${job.approverKey.name}`;
+  const signers =
+    job.signers.length > 0
+      ? `Only the dataset's owners ${job.signers.map(code).join(", ")} may sign with it (${code(DATA_PLANE_ROLES.sign)}) and push to the ` +
+        "signature repository (`roles/artifactregistry.writer`); nobody else, in particular not the job service, which must never approve the jobs it runs."
+      : "**Nobody may sign**: the dataset declares no owners, so no job of this dataset can be approved.";
+  const existing = [
+    `Approver key: ${code(key)} in ${code(job.approverKey.location)} (Cloud KMS, ${code(job.approverKey.algorithm)}). ${signers}`,
+    `Signature repository: ${code(job.signatureRepository.path)}: ${code("manatee jobs approve")} pushes each approval (a cosign signature) here; ` +
+      "the TEE is launched with it in `tee-signed-image-repos`, and the launcher verifies the signatures it finds.",
+  ];
+  const pool = job.pool;
+  if (!pool) {
+    return [
+      `Per-job approval is **off**: the room file names no approver key fingerprint for ${code(name)}, so the room declares no job pool ` +
+        "and no job can be approved; only the standing approvals above open its stage-2 data.",
+      "",
+      bullets(existing),
+      "",
+      `To turn it on: ${job.signers.length === 0 ? `declare the dataset's owners (${code(`datasets.${name}.owners`)}), who alone can sign; then, ` : ""}` +
+        `after the first deploy (which creates the approver key), print the key's fingerprint with ` +
+        `${code(`manatee jobs approver-key --dataset ${name}`)}, put it in ${code(`datasets.${name}.approverKey.fingerprint`)} in the room file, and deploy.`,
+    ].join("\n");
+  }
+  // Impersonation: the group gets whatever the reader holds, outputs write included.
+  const reach = access.readerServiceAccount
+    ? `may impersonate the reader service account ${code(`serviceAccount:${access.readerServiceAccount}`)} (${code(DATA_PLANE_ROLES.impersonate)}), ` +
+      "and so read the stage-2 bucket, decrypt with the dataset key and create objects in the outputs bucket, as the reader does"
+    : `holds read (${code(DATA_PLANE_ROLES.read)}) on the stage-2 bucket and decrypt (${code(DATA_PLANE_ROLES.decrypt)}) with the dataset key, ` +
+      "and no grant on the outputs bucket";
+  return [
+    `Per-job approval is **on**: the room file names the approver key fingerprint ${code(job.fingerprint ?? "")}.`,
+    "",
+    bullets([
+      ...existing,
+      `Job pool / provider: ${code(pool.poolId)} / ${code(pool.providerId)}, this dataset's alone. Every token it admits is mapped to ` +
+        `${code(`google.groups = ["${JOB_APPROVED_GROUP}"]`)}; a signature by another dataset's key is refused here, so an approval for one dataset never opens another.`,
+      `Who holds the grant: the group ${code(pool.groupPrincipalSet)} ${reach}. ` +
+        "No grant names the pool's `/*`.",
+    ]),
+    "",
+    "The job provider admits a Confidential Space token only when every clause holds:",
+    "",
+    bullets(pool.clauses.map((c) => `${code(c.cel)}: ${text(c.meaning)}`)),
+  ].join("\n");
 }
 
 function notices(model: AccessModel, checked: CrossCheckResult | undefined, suppressions: readonly ReportSuppression[]): string[] {
@@ -269,8 +333,15 @@ function notices(model: AccessModel, checked: CrossCheckResult | undefined, supp
     if (a.dataset.stage1.kind === "none") {
       out.push(`**Stage-1 data of ${code(a.dataset.name)} is NOT weakened**: researchers read the real data in stage 1.`);
     }
-    if (a.stage2Principals.length === 0) {
+    if (a.stage2Principals.length === 0 && !a.jobApproval.enabled) {
       out.push(`No image is approved for ${code(a.dataset.name)}: its stage-2 data cannot be read by any workload.`);
+    }
+    if (!a.jobApproval.enabled && a.dataset.owners.length > 0) {
+      // Without owners nobody could sign: the dataset section says so, no notice needed.
+      out.push(
+        `Per-job approval is off for ${code(a.dataset.name)}: the room file names no approver key fingerprint ` +
+          `(${code(`manatee jobs approver-key --dataset ${a.dataset.name}`)} prints it after the first deploy).`,
+      );
     }
   }
   if (model.policy.tee.allowDebug) {
@@ -316,10 +387,24 @@ function suppressionSection(suppressions: readonly ReportSuppression[]): string 
   );
 }
 
+function perJobSummary(model: AccessModel): string {
+  if (model.datasets.length === 0) return "No datasets.";
+  return table(
+    ["Dataset", "Per-job approval", "Approver key fingerprint", "Job pool"],
+    model.datasets.map((a) => [
+      code(a.dataset.name),
+      a.jobApproval.enabled ? "**on**" : "off",
+      a.jobApproval.fingerprint !== undefined ? code(a.jobApproval.fingerprint) : "none in the room file",
+      a.jobApproval.pool ? code(a.jobApproval.pool.poolId) : "none",
+    ]),
+  );
+}
+
 function crossCheckSection(checked: CrossCheckResult, stackCount: number): string {
   const intro =
-    `Compared ${checked.grantsCompared} IAM grant${checked.grantsCompared === 1 ? "" : "s"} on the dataset buckets, keys and reader service accounts ` +
-    `of ${stackCount} synthesized stack${stackCount === 1 ? "" : "s"} with this report, and checked bucket locations, lifecycle rules and key rotation.`;
+    `Compared ${checked.grantsCompared} IAM grant${checked.grantsCompared === 1 ? "" : "s"} on the dataset buckets, dataset and approver keys and reader service accounts ` +
+    `of ${stackCount} synthesized stack${stackCount === 1 ? "" : "s"} with this report, and checked bucket locations, lifecycle rules, key rotation ` +
+    "and each job pool's provider (condition and mapping).";
   if (checked.findings.length === 0) return `${intro}\n\nNo discrepancies: the infrastructure grants exactly what this report states.`;
   return `${intro}\n\n${table(
     ["Level", "Subject", "Finding"],
@@ -408,6 +493,17 @@ export function renderAccessReport(policy: CleanRoomPolicy, options: AccessRepor
     "## Approved images",
     "",
     approvalsTable,
+    "",
+    "## Per-job approvals: what an approval can and cannot do",
+    "",
+    perJobSummary(model),
+    "",
+    `An approval is a signature (${code(APPROVER_SIGNATURE_ALGORITHM)}) by a dataset's approver key over one image digest. ` +
+      "It names that digest and nothing else: no researcher, no job, no date, no dataset beyond the key's own. " +
+      "It never expires, and it can be replayed: every relaunch of that digest is admitted again. " +
+      "Deleting the signature from the repository revokes nothing: a copy, pushed to any repository named at launch, still verifies. " +
+      "Revocation is a new approver key version: a new fingerprint in the room file, then a deploy; every earlier approval of that dataset then stops working. " +
+      `Each relaunch of one digest shows as a separate ${code("launched")} record in the job service's audit log.`,
     "",
     "## Verifier and release receipts",
     "",

@@ -184,10 +184,38 @@ function checkDataset(
     }
   }
 
+  const job = access.jobApproval;
+  const approverName = `${job.approverKey.keyRing}/${job.approverKey.name}`;
+  const approver =
+    facts.keys.find((k) => `${k.keyRing}/${k.name}` === approverName) ??
+    facts.keys.find(
+      (k) =>
+        k.labels[CLEAN_ROOM_LABEL.room] === room &&
+        k.labels[CLEAN_ROOM_LABEL.component] === COMPONENT.approverKey &&
+        k.labels[CLEAN_ROOM_LABEL.dataset] === access.dataset.name,
+    );
+  if (!approver) {
+    findings.push({
+      level: "warning",
+      subject: approverName,
+      message: `The approver key of dataset "${access.dataset.name}" is not in the synthesized configuration: its owners cannot approve jobs.`,
+    });
+  } else if (`${approver.keyRing}/${approver.name}` !== approverName) {
+    aliases.set(`key:${approver.keyRing}/${approver.name}`, `key:${approverName}`);
+    findings.push({
+      level: "error",
+      subject: approver.address,
+      message: `The approver key of dataset "${access.dataset.name}" is "${approver.keyRing}/${approver.name}", but the policy's names (dataPlaneNames) give "${approverName}".`,
+    });
+  }
+  checkJobPool(access, facts, findings);
+
   // Every grant on this dataset's resources, compared in both directions.
   const resources: ResourceRef[] = [
     ...Object.values(access.buckets).map((b): ResourceRef => ({ kind: "bucket", name: b.name })),
     { kind: "key", name: keyName },
+    // Who may sign approvals is who holds a role on the approver key.
+    { kind: "key", name: approverName },
     ...readersOf(access).map((name): ResourceRef => ({ kind: "serviceAccount", name })),
   ];
   const onResources = new Set(resources.map(refKey));
@@ -247,6 +275,69 @@ function checkDataset(
   return actual.length;
 }
 
+/**
+ * The dataset's job pool, when per-job approval is on: present with exactly the compiled condition
+ * and mapping. A different condition or an extra provider may admit
+ * tokens the report says are refused, so those are errors; a missing pool only overstates access.
+ */
+function checkJobPool(access: DatasetAccess, facts: InfrastructureFacts, findings: CrossCheckFinding[]): void {
+  // Off: no pool to find. A leftover pool opens nothing by itself; grants to its group are
+  // compared with the dataset's grants and reported as not explained by the policy.
+  const job = access.jobApproval.pool;
+  if (!job) return;
+  const name = access.dataset.name;
+  const pool = (facts.pools ?? []).find((p) => p.poolId === job.poolId);
+  if (!pool) {
+    findings.push({
+      level: "warning",
+      subject: job.poolId,
+      message: `The job pool of dataset "${name}" is not in the synthesized configuration: per-job approval is on in the room file, yet no approved job can get a credential.`,
+    });
+    return;
+  }
+  const providers = (facts.providers ?? []).filter((p) => p.poolId === job.poolId);
+  const provider = providers.find((p) => p.providerId === job.providerId);
+  if (!provider) {
+    findings.push({
+      level: "warning",
+      subject: pool.address,
+      message: `Job pool ${job.poolId} has no provider ${job.providerId}: no approved job of dataset "${name}" can get a credential.`,
+    });
+  } else {
+    if (provider.attributeCondition !== job.attributeCondition) {
+      findings.push({
+        level: "error",
+        subject: provider.address,
+        message:
+          `The condition of job provider ${job.poolId}/${job.providerId} is not the one this report explains ` +
+          `(compileJobApprovalCondition(policy, "${name}")): it may admit tokens the report says are refused.`,
+      });
+    }
+    if (JSON.stringify(sorted(provider.attributeMapping)) !== JSON.stringify(sorted(job.attributeMapping))) {
+      findings.push({
+        level: "error",
+        subject: provider.address,
+        message:
+          `The attribute mapping of job provider ${job.poolId}/${job.providerId} is ${JSON.stringify(sorted(provider.attributeMapping))}; ` +
+          `this report explains ${JSON.stringify(sorted(job.attributeMapping))}.`,
+      });
+    }
+  }
+  for (const other of providers.filter((p) => p.providerId !== job.providerId)) {
+    findings.push({
+      level: "error",
+      subject: other.address,
+      message:
+        `Job pool ${job.poolId} has another provider (${other.providerId ?? "unresolved id"}): its tokens also map into the pool, ` +
+        `and this report does not explain what it admits.`,
+    });
+  }
+}
+
+function sorted(record: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 /** Compare the model with the synthesized facts. */
 export function crossCheck(model: AccessModel, facts: InfrastructureFacts): CrossCheckResult {
   const findings: CrossCheckFinding[] = [];
@@ -261,6 +352,7 @@ export function crossCheck(model: AccessModel, facts: InfrastructureFacts): Cros
     model.datasets.flatMap((a) => [
       ...Object.values(a.buckets).map((b) => `bucket:${b.name}`),
       `key:${a.key.keyRing}/${a.key.name}`,
+      `key:${a.jobApproval.approverKey.keyRing}/${a.jobApproval.approverKey.name}`,
       ...readersOf(a).map((name) => `serviceAccount:${name}`),
     ]),
   );

@@ -52,9 +52,21 @@ export interface GrantFact {
   readonly condition?: string;
 }
 
+/** A workload identity pool provider, with its pool id resolved. */
+export interface ProviderFact {
+  readonly address: string;
+  readonly poolId?: string;
+  readonly providerId?: string;
+  readonly attributeCondition?: string;
+  readonly attributeMapping: Readonly<Record<string, string>>;
+}
+
 export interface InfrastructureFacts {
   readonly buckets: readonly BucketFact[];
   readonly keys: readonly KeyFact[];
+  /** Workload identity pools by id, with their addresses. @default [] */
+  readonly pools?: readonly { readonly address: string; readonly poolId: string }[];
+  readonly providers?: readonly ProviderFact[];
   readonly grants: readonly GrantFact[];
   /** Authoritative `*_iam_policy` / `*_iam_binding` resources: they replace grants made elsewhere. */
   readonly authoritative: readonly { readonly address: string; readonly type: string }[];
@@ -109,6 +121,10 @@ class StackIndex {
       case "google_kms_crypto_key":
         if (attr === "id") return `${r(c.key_ring)}/cryptoKeys/${r(c.name)}`;
         if (attr === "name") return r(c.name);
+        return undefined;
+      case "google_project_iam_custom_role":
+        // The data plane grants the SDK's custom roles by reference to their `name`.
+        if (attr === "name" || attr === "id") return `projects/${project}/roles/${r(c.role_id)}`;
         return undefined;
       case "google_iam_workload_identity_pool":
         if (attr === "workload_identity_pool_id") return r(c.workload_identity_pool_id);
@@ -179,6 +195,8 @@ export function readInfrastructure(
   const grants: GrantFact[] = [];
   const authoritative: { address: string; type: string }[] = [];
   const suppressions: ReportSuppression[] = [];
+  const pools: { address: string; poolId: string }[] = [];
+  const providers: ProviderFact[] = [];
 
   list.forEach((stack, i) => {
     const index = new StackIndex(stack, defaultProject);
@@ -217,6 +235,19 @@ export function readInfrastructure(
               : {}),
             labels: c.labels ?? {},
           });
+        } else if (type === "google_iam_workload_identity_pool") {
+          const poolId = r(c.workload_identity_pool_id);
+          if (poolId !== undefined) pools.push({ address: at(type, id), poolId });
+        } else if (type === "google_iam_workload_identity_pool_provider") {
+          const mapping: Record<string, string> = {};
+          for (const [k, v] of Object.entries((c.attribute_mapping ?? {}) as Record<string, unknown>)) mapping[k] = r(v) ?? "";
+          providers.push({
+            address: at(type, id),
+            ...(c.workload_identity_pool_id !== undefined ? { poolId: r(c.workload_identity_pool_id) } : {}),
+            ...(c.workload_identity_pool_provider_id !== undefined ? { providerId: r(c.workload_identity_pool_provider_id) } : {}),
+            ...(c.attribute_condition !== undefined ? { attributeCondition: r(c.attribute_condition) } : {}),
+            attributeMapping: mapping,
+          });
         }
         const iam = type.match(IAM_TYPE);
         if (!iam) continue;
@@ -237,5 +268,5 @@ export function readInfrastructure(
       }
     }
   });
-  return { buckets, keys, grants, authoritative, suppressions };
+  return { buckets, keys, pools, providers, grants, authoritative, suppressions };
 }

@@ -71,6 +71,15 @@ export function accessDiagram(model: AccessModel): string {
     node(id, `approved image ${short.get(approval.imageDigest)}`, "    ");
   }
   if (images.size === 0) node(ids.id("img", "none"), "no approved images", "    ");
+  // Per-job approvals: one node per dataset's job pool, whose group holds that dataset's grants only.
+  const jobNodes = new Map<string, string>();
+  for (const access of model.datasets) {
+    const pool = access.jobApproval.pool;
+    if (!pool) continue;
+    const id = ids.id("jobs", access.dataset.name);
+    jobNodes.set(access.dataset.name, id);
+    node(id, `jobs approved for ${access.dataset.name}: pool ${pool.poolId}, group job-approved`, "    ");
+  }
   lines.push("  end");
 
   for (const access of model.datasets) {
@@ -90,6 +99,11 @@ export function accessDiagram(model: AccessModel): string {
       readerEmails.map((email, i) => [email, i === 0 ? ids.id("reader", name) : ids.id("reader", `${name}\u0000${i + 1}`, `${name}_${i + 1}`)]),
     );
     for (const [email, id] of readers) node(id, `reader ${email}`, "    ");
+    const jobs = jobNodes.get(name);
+    const approver = jobs ? ids.id("approver", name) : undefined;
+    if (approver) {
+      node(approver, `approver key ${access.jobApproval.approverKey.keyRing}/${access.jobApproval.approverKey.name}`, "    ");
+    }
     lines.push("  end");
 
     edge(researchers, s1, "read");
@@ -101,6 +115,17 @@ export function accessDiagram(model: AccessModel): string {
       edge(owners, s1, "upload", "-.->");
       edge(owners, s2, "upload", "-.->");
       edge(owners, key, "encrypt only", "-.->");
+      if (approver) edge(owners, approver, "sign approvals", "-.->");
+    }
+    if (jobs && approver) {
+      edge(approver, jobs, "signature required by");
+      const firstReader = readers.get(readerEmails[0]);
+      if (firstReader) {
+        edge(jobs, firstReader, "impersonate");
+      } else {
+        edge(jobs, key, "decrypt");
+        edge(jobs, s2, "read");
+      }
     }
     for (const principal of access.stage2Principals) {
       const image = images.get(principal.imageDigest);

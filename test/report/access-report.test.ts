@@ -6,6 +6,7 @@ import { compileVerifierPolicy } from "../../lib/policy/document";
 import { approvalEnd, expiryCondition } from "../../lib/policy/members";
 import { CleanRoomPolicy, approvalsFor } from "../../lib/policy/model";
 import { dataPlaneNames, platformNames } from "../../lib/policy/names";
+import { sdkRoles } from "../../lib/report/access-model";
 import { ACCESS_REPORT_FILE, renderAccessReport, writeAccessReport } from "../../lib/report/access-report";
 import { debugTdxClaims, evaluateAttributeCondition, evaluateIamCondition, productionTdxClaims } from "../cel";
 import { EXAMPLE_DIGEST_A, EXAMPLE_DIGEST_B, examplePolicy } from "../util";
@@ -160,7 +161,11 @@ describe("access report of the example clean room", () => {
       const ds = datasetSection(md, dataset.name);
       const stage1 = tableRows(section(ds, "#### Who can read stage-1 data"));
       expect(stage1).toContainEqual([`\`${RESEARCHERS}\``, "researcher", "read (`roles/storage.objectViewer`)"]);
-      expect(stage1).toContainEqual([`\`${jupyter}\``, "JupyterLab single-user pods", "read (`roles/storage.objectViewer`)"]);
+      expect(stage1).toContainEqual([
+        `\`${jupyter}\``,
+        "JupyterLab single-user pods",
+        `read as ManaTEE's SDK does (\`${sdkRoles(policy).stage1Reader}\`: bucket get, object get and list)`,
+      ]);
       for (const heading of ["#### Who can read stage-2 data and decrypt", "#### Who writes outputs", "#### Data owners"]) {
         const text = section(ds, heading);
         expect(text).not.toContain(RESEARCHERS);
@@ -188,7 +193,11 @@ describe("access report of the example clean room", () => {
     expect(datasetSection(md, "claims")).toContain(
       "- Stage-1 data: a random sample of the real data (fraction 0.05, 5%): fewer records, but each one is real.",
     );
-    expect(section(md, "## Notices")).toBe("\n- none\n");
+    // The only notice: insurance has an owner but no approver key fingerprint.
+    expect(section(md, "## Notices")).toBe(
+      "\n- Per-job approval is off for `insurance`: the room file names no approver key fingerprint " +
+        "(`manatee jobs approver-key --dataset insurance` prints it after the first deploy).\n",
+    );
   });
 
   test("the verifier section gives the policy hash receipts carry and the offline verification command", () => {

@@ -20,11 +20,12 @@ import { CLEAN_ROOM_LABEL, COMPONENT, cleanRoomLabels } from "../../lib/common";
 import { expiryCondition } from "../../lib/policy/members";
 import { CleanRoomPolicy } from "../../lib/policy/model";
 import { dataPlaneNames } from "../../lib/policy/names";
-import { ExpectedGrant, buildAccessModel } from "../../lib/report/access-model";
+import { ExpectedGrant, buildAccessModel, sdkRoles } from "../../lib/report/access-model";
 import { renderAccessReport } from "../../lib/report/access-report";
 import { CrossCheckFinding, crossCheck } from "../../lib/report/cross-check";
 import { readInfrastructure } from "../../lib/report/infrastructure";
 import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, synthWith } from "../util";
+import { jobPolicy } from "../policy/job-fixtures";
 import { section, tableRows } from "./md";
 
 interface Handles {
@@ -85,6 +86,14 @@ function synthDataPlane(policy: CleanRoomPolicy, options: FixtureOptions = {}): 
         versionTemplate: { algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION", protectionLevel: "HSM" },
         labels: { ...cleanRoomLabels(policy.name, COMPONENT.datasetKey), [CLEAN_ROOM_LABEL.dataset]: d.name },
       });
+      const approver = access.jobApproval.approverKey;
+      h.keys[`${approver.keyRing}/${approver.name}`] = new KmsCryptoKey(stack, `${d.name}-approver`, {
+        name: approver.name,
+        keyRing: ring.id,
+        purpose: "ASYMMETRIC_SIGN",
+        versionTemplate: { algorithm: approver.algorithm, protectionLevel: "HSM" },
+        labels: { ...cleanRoomLabels(policy.name, COMPONENT.approverKey), [CLEAN_ROOM_LABEL.dataset]: d.name },
+      });
       if (access.readerServiceAccount) {
         readers[d.name] = new ServiceAccount(stack, `${d.name}-reader`, {
           accountId: access.readerServiceAccount.split("@")[0],
@@ -112,7 +121,7 @@ function synthDataPlane(policy: CleanRoomPolicy, options: FixtureOptions = {}): 
           g.resource.kind === "bucket"
             ? new StorageBucketIamMember(stack, id, { bucket: h.buckets[g.resource.name].name, ...common })
             : g.resource.kind === "key"
-              ? new KmsCryptoKeyIamMember(stack, id, { cryptoKeyId: h.keys[access.dataset.name].id, ...common })
+              ? new KmsCryptoKeyIamMember(stack, id, { cryptoKeyId: (h.keys[g.resource.name] ?? h.keys[access.dataset.name]).id, ...common })
               : new ServiceAccountIamMember(stack, id, { serviceAccountId: readers[access.dataset.name].name, ...common });
         h.grants.set(g, resource);
       }
@@ -247,7 +256,7 @@ describe("cross-check of the access report against a synthesized stack", () => {
     const findings = findingsFor(policy, json);
     expect(findings.map((f) => f.level)).toEqual(["warning", "warning"]);
     expect(findings[0].message).toBe(
-      "Missing grant: this report lists roles/storage.objectViewer for serviceAccount:jupyter-insurance-study-pod-sa@acme-clean-room.iam.gserviceaccount.com, the configuration does not declare it.",
+      `Missing grant: this report lists ${sdkRoles(policy).stage1Reader} for serviceAccount:jupyter-insurance-study-pod-sa@acme-clean-room.iam.gserviceaccount.com, the configuration does not declare it.`,
     );
   });
 
@@ -281,7 +290,13 @@ describe("cross-check of the access report against a synthesized stack", () => {
 
   test("a stack without the dataset resources reports each one missing", () => {
     const findings = findingsFor(policy, synthWith(() => undefined));
-    expect(findings.filter((f) => f.message.includes("is not in the synthesized configuration"))).toHaveLength(8);
+    const missing = findings.filter((f) => f.message.includes("is not in the synthesized configuration"));
+    // Per dataset: three buckets and the dataset key (errors), and the approver key (a warning: nobody can approve, nothing opens).
+    expect(missing.filter((f) => f.level === "error")).toHaveLength(8);
+    expect(missing.filter((f) => f.level === "warning").map((f) => f.message)).toEqual([
+      'The approver key of dataset "insurance" is not in the synthesized configuration: its owners cannot approve jobs.',
+      'The approver key of dataset "claims" is not in the synthesized configuration: its owners cannot approve jobs.',
+    ]);
   });
 });
 
@@ -292,21 +307,45 @@ describe("cross-check against the library's own CleanRoomDataPlane", () => {
       new CleanRoomDataPlane(stack, "data-plane", { policy });
     });
     const model = buildAccessModel(policy);
-    // The data plane alone leaves out the JupyterLab pods: the composition grants them stage-1 read.
+    // The data plane alone leaves out the JupyterLab pods: the composition grants them the SDK's stage-1 role.
     expect(findingsFor(policy, json)).toEqual(
       model.datasets.map((d) => ({
         level: "warning",
         subject: `bucket ${d.buckets.stage1.name}`,
-        message: `Missing grant: this report lists roles/storage.objectViewer for serviceAccount:${model.identities.jupyterServiceAccount}, the configuration does not declare it.`,
+        message: `Missing grant: this report lists ${sdkRoles(policy).stage1Reader} for serviceAccount:${model.identities.jupyterServiceAccount}, the configuration does not declare it.`,
       })),
     );
     const composed = synthWith((stack) => {
       const dataPlane = new CleanRoomDataPlane(stack, "data-plane", { policy });
-      dataPlane.grantStage1Read(`serviceAccount:${model.identities.jupyterServiceAccount}`);
+      dataPlane.grantSdkStage1Access(`serviceAccount:${model.identities.jupyterServiceAccount}`);
     });
     const result = crossCheck(model, readInfrastructure(composed, policy.project));
     expect(result.findings).toEqual([]);
     expect(result.grantsCompared).toBe(model.datasets.reduce((n, d) => n + d.grants.length, 0));
+  });
+});
+
+describe("cross-check of per-job approval on both access modes", () => {
+  test("given fingerprints on the direct and the impersonation dataset, then the job group grants are found and the impersonation one names the reader", () => {
+    const policy = jobPolicy();
+    const model = buildAccessModel(policy);
+    const json = synthWith((stack) => {
+      const plane = new CleanRoomDataPlane(stack, "data-plane", { policy });
+      plane.grantSdkStage1Access(`serviceAccount:${model.identities.jupyterServiceAccount}`);
+    });
+    const result = crossCheck(model, readInfrastructure(json, policy.project));
+    expect(result.findings).toEqual([]);
+    const claims = model.datasets.find((d) => d.dataset.name === "claims")!;
+    const group = claims.jobApproval.pool!.groupPrincipalSet;
+    // Impersonation: the group may impersonate the reader, and holds nothing on the bucket or key itself.
+    expect(claims.grants.filter((g) => g.member === group).map((g) => [g.resource, g.role])).toEqual([
+      [{ kind: "serviceAccount", name: claims.readerServiceAccount }, "roles/iam.workloadIdentityUser"],
+    ]);
+    const md = renderAccessReport(policy, { synthesized: json });
+    expect(section(section(md, "### Dataset `claims`"), "#### Per-job approval")).toContain(
+      `the group \`${group}\` may impersonate the reader service account \`serviceAccount:${claims.readerServiceAccount}\` ` +
+        "(`roles/iam.workloadIdentityUser`), and so read the stage-2 bucket, decrypt with the dataset key and create objects in the outputs bucket",
+    );
   });
 });
 
@@ -346,7 +385,10 @@ describe("readInfrastructure", () => {
     );
     expect(facts.keys.map((k) => [k.keyRing, k.name, k.location, k.rotationPeriod]).sort()).toEqual([
       ["insurance-study-datasets", "claims", "us-central1", "7776000s"],
+      // Approver keys sign: Cloud KMS does not rotate asymmetric keys.
+      ["insurance-study-datasets", "claims-approver", "us-central1", undefined],
       ["insurance-study-datasets", "insurance", "us-central1", "7776000s"],
+      ["insurance-study-datasets", "insurance-approver", "us-central1", undefined],
     ]);
   });
 
