@@ -4,6 +4,8 @@
  */
 // The policy model and its compilers (no cdktf): CEL condition, IAM members, verifier document, names.
 export * from "./policy";
+// lib/job-service.ts has a string-argument jobInstancePrefix too; the policy one is the shared derivation.
+export { jobInstancePrefix } from "./policy";
 export * from "./common";
 
 // Construct families, one per file, in the order a clean room is built.

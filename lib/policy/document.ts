@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { APPROVER_SIGNATURE_ALGORITHM, compileAttributeCondition, compileJobApprovalCondition } from "./condition";
 import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy } from "./model";
 import { approvalEnd } from "./members";
-import { manateeContract } from "./names";
+import { jobInstancePrefix, manateeContract, outputReleaseNames } from "./names";
 
 export const VERIFIER_POLICY_VERSION = 1;
 
@@ -93,8 +93,20 @@ export function verifierJobApprovals(policy: CleanRoomPolicy): VerifierJobApprov
     }));
 }
 
+/**
+ * The output release settings of a room with the job path (`policy.jobs`, which
+ * `normalizePolicy` always sets): the buckets `OutputRelease` creates and the job VMs' prefix.
+ * Undefined for a hand-built policy without `jobs`.
+ */
+export function verifierReleaseSettings(policy: Pick<CleanRoomPolicy, "name" | "project" | "jobs">): VerifierReleaseSettings | undefined {
+  if (policy.jobs === undefined) return undefined;
+  const names = outputReleaseNames(policy);
+  return { quarantineBucket: names.quarantineBucket, releaseBucket: names.releaseBucket, instancePrefix: jobInstancePrefix(policy) };
+}
+
 export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifierPolicy {
   const jobApprovals = verifierJobApprovals(policy);
+  const release = verifierReleaseSettings(policy);
   const document: VerifierPolicyDocument = {
     version: VERIFIER_POLICY_VERSION,
     cleanRoom: policy.name,
@@ -114,6 +126,7 @@ export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifier
     })),
     // Absent, not empty, without approver keys: rooms without the job path keep their hash.
     ...(jobApprovals.length > 0 ? { jobApprovals } : {}),
+    ...(release ? { release } : {}),
   };
   const json = canonicalJson(document);
   return { document, json, sha256: createHash("sha256").update(json).digest("hex") };

@@ -355,3 +355,40 @@ export function platformNames(policy: { name: string; project: string }) {
     teeSaEmail: c.teeServiceAccountEmail,
   };
 }
+
+/** Job VMs are `<prefix>-<uuid v4>` (36 characters): a prefix of at most 26 keeps them within GCE's 63. */
+export const JOB_INSTANCE_PREFIX_PATTERN = /^[a-z][-a-z0-9]{0,25}$/;
+
+/**
+ * The job VMs' name prefix, `<room>-job` (room names have at most 20 characters). The one
+ * derivation every user shares: the verifier's `release.instancePrefix` (a token releases only
+ * into `<prefix>-<job>`), the job service's VM names and its launcher condition.
+ */
+export function jobInstancePrefix(policy: { name: string }): string {
+  const prefix = `${policy.name}-job`;
+  if (!JOB_INSTANCE_PREFIX_PATTERN.test(prefix)) {
+    throw new Error(
+      `Job VM name prefix "${prefix}" (from the clean room name "${policy.name}") must be 1-26 lowercase letters, digits or '-', ` +
+        `starting with a letter. Use a room name of 3-20 lowercase letters, digits or '-' that starts with a letter.`,
+    );
+  }
+  return prefix;
+}
+
+/**
+ * Names of the output release: the quarantine bucket the TEE writes create-only, the release
+ * bucket the verifier copies approved results into, and the two custom roles that say exactly
+ * what each writer may do there.
+ */
+export function outputReleaseNames(policy: { name: string; project: string }) {
+  const room = policy.name;
+  const roleBase = `manatee_${room.replace(/-/g, "_")}`;
+  return {
+    quarantineBucket: resourceName("bucket", policy.project, room, "quarantine"),
+    releaseBucket: resourceName("bucket", policy.project, room, "release"),
+    /** storage.objects.create only (the TEE on the quarantine bucket). */
+    quarantineWriterRoleId: resourceName("customRoleId", `${roleBase}_quarantine_writer`),
+    /** storage.objects.create, get, list; no delete (the verifier on the release bucket). */
+    releaseWriterRoleId: resourceName("customRoleId", `${roleBase}_release_writer`),
+  };
+}
