@@ -11,8 +11,9 @@ import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane";
 import { JobStateStore, JobStateStoreProps } from "./database";
 import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./job-service";
 import { CleanRoomNetwork, CleanRoomNetworkProps } from "./network";
+import { OutputRelease } from "./outputs";
 import { CleanRoomPolicy } from "./policy/model";
-import { manateeContract } from "./policy/names";
+import { jobInstancePrefix, manateeContract } from "./policy/names";
 import { assertValidPolicy } from "./policy/validate";
 import { DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "./registry";
 import { CleanRoomBucket } from "./storage";
@@ -41,7 +42,7 @@ export interface CleanRoomProps {
    * The attestation verifier, or `false` to deploy none (receipts then cannot be issued).
    * @default AttestationVerifier defaults (internal ingress, KMS-signed receipts, audit sink)
    */
-  readonly verifier?: Omit<AttestationVerifierProps, "policy" | "provider" | "jobServiceMember"> | false;
+  readonly verifier?: Omit<AttestationVerifierProps, "policy" | "provider" | "jobServiceMember" | "outputRelease"> | false;
   /**
    * Declare Terraform outputs (cluster, buckets, pool provider, registries, verifier).
    * @default true
@@ -72,6 +73,8 @@ export class CleanRoom extends Construct {
   /** Identity and bucket of the deploy's own image builds (job service, JupyterLab, executor base). */
   public readonly deployBuilder: DeployImageBuilder;
   public readonly verifier?: AttestationVerifier;
+  /** Quarantine and release buckets of job outputs (rooms with `policy.jobs`, i.e. every normalized policy). */
+  public readonly outputRelease?: OutputRelease;
 
   constructor(scope: Construct, id: string, props: CleanRoomProps) {
     super(scope, id);
@@ -126,7 +129,8 @@ export class CleanRoom extends Construct {
       region: policy.region,
       residency: policy.residency,
       namespace: this.namespace,
-      launch: { zone: workload.zone, templateNamePrefix: workload.templateNamePrefix },
+      // The same derivation as the verifier document's release.instancePrefix.
+      launch: { zone: workload.zone, templateNamePrefix: workload.templateNamePrefix, instancePrefix: jobInstancePrefix(policy) },
       // References (not literal names) so each grant waits for the resource it is on.
       teeServiceAccount: workload.serviceAccount,
       workspaceBucket: this.hubBucket.bucket.name,
@@ -141,6 +145,18 @@ export class CleanRoom extends Construct {
     this.dataPlane.grantSdkStage1Access(this.identity.jupyterMember);
     // The job service verifies approvals before launch; it can never write one.
     this.dataPlane.grantSignatureRead(this.identity.jobServiceMember);
+
+    if (policy.jobs !== undefined) {
+      // Job results leave a TEE only through the verifier: quarantine (TEE create-only) → release.
+      this.outputRelease = new OutputRelease(this, "output-release", {
+        policy,
+        encryptionKey: this.dataPlane.storageKey,
+        teeMember: workload.serviceAccount.member,
+        jobServiceMember: this.identity.jobServiceMember,
+        dependsOn: afterApis,
+        provider,
+      });
+    }
 
     this.cluster = new CleanRoomCluster(this, "cluster", {
       room: policy,
@@ -159,6 +175,7 @@ export class CleanRoom extends Construct {
         encryptionKey: this.dataPlane.storageKey,
         dependsOn: afterApis,
         ...props.verifier,
+        outputRelease: this.outputRelease,
         provider,
       });
     }
@@ -201,6 +218,10 @@ export class CleanRoom extends Construct {
     if (this.verifier) {
       out("verifier_url", this.verifier.url, "Attestation verifier (POST /v1/verify)");
       out("receipts_jwks_url", this.verifier.jwksUrl, "Public keys that verify release receipts");
+    }
+    if (this.outputRelease) {
+      out("quarantine_bucket", this.outputRelease.quarantineBucketName, "Job results before release (job VMs create only; the verifier reads)");
+      out("release_bucket", this.outputRelease.releaseBucketName, "Released job results and receipts (the verifier writes; the job service signs download URLs)");
     }
   }
 }

@@ -31,9 +31,10 @@ import {
   toGrantOptions,
 } from "./common";
 import { IamCondition } from "./policy/members";
-import { CompiledVerifierPolicy, compileVerifierPolicy } from "./policy/document";
+import { CompiledVerifierPolicy, canonicalJson, compileVerifierPolicy, verifierReleaseSettings } from "./policy/document";
 import { CleanRoomPolicy } from "./policy/model";
 import { NAME_RULES, fitName, platformNames, resourceName } from "./policy/names";
+import type { OutputRelease } from "./outputs";
 
 /** How the verifier's endpoint may be reached (Cloud Functions `ingress_settings`). */
 export const VerifierIngress = {
@@ -71,13 +72,15 @@ export interface VerifierFunctionOptions {
    */
   readonly maxInstances?: number;
   /**
-   * Memory per instance (`<n>Mi` or `<n>Gi`).
-   * @default "256Mi"
+   * Memory per instance (`<n>Mi` or `<n>Gi`). A release holds its objects in memory between
+   * hash and copy (up to 128 MiB), hence more with the output release.
+   * @default "512Mi" when the policy has release settings, else "256Mi"
    */
   readonly memory?: string;
   /**
-   * Request timeout in seconds (1-3600). A decision is a JWKS fetch plus one KMS sign.
-   * @default 30
+   * Request timeout in seconds (1-3600). A decision is a JWKS fetch plus one KMS sign; a release
+   * also reads and writes every object, and a release cut short spends its token.
+   * @default 300 when the policy has release settings, else 30
    */
   readonly timeoutSeconds?: number;
   /**
@@ -201,6 +204,13 @@ export interface AttestationVerifierProps {
   readonly invokers?: readonly string[];
   /** @default see VerifierFunctionOptions */
   readonly function?: VerifierFunctionOptions;
+  /**
+   * The room's quarantine and release buckets (`OutputRelease`). Required when the policy has a
+   * job path (`policy.jobs`), whose document carries `release`: the verifier is granted read on
+   * quarantine and create-only on release (`OutputRelease.grantVerifier`). Refused otherwise.
+   * @default none (only for policies without `jobs`)
+   */
+  readonly outputRelease?: OutputRelease;
   /** @default see ReceiptKeyOptions */
   readonly receiptKey?: ReceiptKeyOptions;
   /** @default see VerifierAuditOptions */
@@ -225,6 +235,8 @@ const DEFAULTS = {
   maxInstances: 5,
   memory: "256Mi",
   timeoutSeconds: 30,
+  releaseMemory: "512Mi",
+  releaseTimeoutSeconds: 300,
   runtime: "nodejs22",
   entryPoint: "verify",
   destroyScheduledDuration: "2592000s",
@@ -326,12 +338,30 @@ function resolveSettings(props: AttestationVerifierProps) {
   const { policy } = props;
   const region = props.region ?? policy.region;
   requireInResidency(region, policy.residency, "AttestationVerifier: region");
+  const release = verifierReleaseSettings(policy);
+  if (release && props.outputRelease === undefined) {
+    fail(
+      "outputRelease",
+      `is required: the policy has a job path (policy.jobs), so the verifier's policy document names the release buckets ` +
+        `"${release.quarantineBucket}" and "${release.releaseBucket}". Pass the room's OutputRelease (CleanRoom does) so the verifier may use them.`,
+    );
+  }
+  if (!release && props.outputRelease !== undefined) {
+    fail("outputRelease", `is set, but the policy has no "jobs" section, so its document has no release settings. Remove outputRelease or build the policy with normalizePolicy.`);
+  }
+  if (release && props.outputRelease && canonicalJson(props.outputRelease.settings) !== canonicalJson(release)) {
+    fail(
+      "outputRelease",
+      `names ${canonicalJson(props.outputRelease.settings)}, but the policy document says ${canonicalJson(release)}. ` +
+        `Create the OutputRelease from the same policy as the verifier.`,
+    );
+  }
   const fnOpts = props.function ?? {};
   const maxInstances = fnOpts.maxInstances ?? DEFAULTS.maxInstances;
   requireInteger("function.maxInstances", maxInstances, 1, 1000);
-  const timeoutSeconds = fnOpts.timeoutSeconds ?? DEFAULTS.timeoutSeconds;
+  const timeoutSeconds = fnOpts.timeoutSeconds ?? (release ? DEFAULTS.releaseTimeoutSeconds : DEFAULTS.timeoutSeconds);
   requireInteger("function.timeoutSeconds", timeoutSeconds, 1, 3600);
-  const memory = fnOpts.memory ?? DEFAULTS.memory;
+  const memory = fnOpts.memory ?? (release ? DEFAULTS.releaseMemory : DEFAULTS.memory);
   if (!Token.isUnresolved(memory) && !/^[1-9]\d*(Mi|Gi)$/.test(memory)) {
     fail("function.memory", `is "${memory}"; use mebibytes or gibibytes such as "256Mi" or "1Gi".`);
   }
@@ -502,6 +532,11 @@ export class AttestationVerifier extends Construct {
   public readonly auditBucketName: string;
   /** Routes the function's decision records to the audit bucket. */
   public readonly auditSink: LoggingProjectSink;
+  /** Quarantine and release bucket names from the policy document's `release`, when it has one. */
+  public readonly quarantineBucketName?: string;
+  public readonly releaseBucketName?: string;
+  /** The verifier's grants on the release buckets (read quarantine, create-only on release). */
+  public readonly releaseGrants: readonly StorageBucketIamMember[];
 
   private readonly provider?: TerraformProvider;
   private readonly project: string;
@@ -639,6 +674,12 @@ export class AttestationVerifier extends Construct {
       },
     });
 
+    // ---- output release: the document names the buckets; the function reads them from there
+    // (config.ts needs no variable: with policy.release it uses Cloud Storage as its own account).
+    this.quarantineBucketName = this.policy.document.release?.quarantineBucket;
+    this.releaseBucketName = this.policy.document.release?.releaseBucket;
+    this.releaseGrants = props.outputRelease ? props.outputRelease.grantVerifier(this.serviceAccount.member) : [];
+
     // ---- the function
     // No roles/logging.logWriter: Cloud Run ships stdout/stderr to Cloud Logging itself;
     // the verifier writes its decision records to stdout as structured JSON.
@@ -671,7 +712,7 @@ export class AttestationVerifier extends Construct {
         },
       },
       // The first revision starts (and loads its policy and key) with its grants in place.
-      dependsOn: [...after, signGrant, policyGrant],
+      dependsOn: [...after, signGrant, policyGrant, ...this.releaseGrants],
     });
     this.url = this.function.serviceConfig.uri;
     this.jwksUrl = `${this.url}/v1/jwks`;

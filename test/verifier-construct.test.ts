@@ -11,6 +11,7 @@ import type { CelInput } from "@bufbuild/cel";
 import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directoryHash } from "../lib/verifier";
 import { compileVerifierPolicy } from "../lib/policy/document";
 import { platformNames } from "../lib/policy/names";
+import { CleanRoomPolicy } from "../lib/policy/model";
 import { expiryCondition } from "../lib/policy/members";
 import { conditionBlock } from "../lib/common";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
@@ -18,7 +19,9 @@ import { ProjectService } from "@cdktf/provider-google/lib/project-service";
 import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 
 const FIXTURE = path.resolve(__dirname, "fixtures", "verifier-build");
-const POLICY = examplePolicy();
+/** A room without the job path (no `jobs`): the verifier alone, its document without `release`. */
+const withoutJobs = (policy: CleanRoomPolicy): CleanRoomPolicy => ({ ...policy, jobs: undefined });
+const POLICY = withoutJobs(examplePolicy());
 const JOB_SERVICE = `serviceAccount:${platformNames(POLICY).jobServiceSaEmail}`;
 const CMEK =
   "projects/acme-clean-room/locations/us-central1/keyRings/insurance-study-storage/cryptoKeys/insurance-study-storage";
@@ -259,7 +262,7 @@ describe("AttestationVerifier public members", () => {
 describe("AttestationVerifier policy delivery", () => {
   test("given a changed approval, when synthesized, then the policy object and the function's env change with it", () => {
     const before = synthVerifier();
-    const changed = examplePolicy({
+    const changed = withoutJobs(examplePolicy({
       approvals: [
         {
           imageDigest: EXAMPLE_DIGEST_A,
@@ -269,7 +272,7 @@ describe("AttestationVerifier policy delivery", () => {
           expires: "2027-06-30",
         },
       ],
-    });
+    }));
     const after = synthVerifier({ policy: changed });
     const envOf = (json: SynthJson) =>
       only(json, "google_cloudfunctions2_function").config.service_config.environment_variables;
@@ -283,7 +286,7 @@ describe("AttestationVerifier policy delivery", () => {
   });
 
   test("given a purpose with Terraform template syntax, then the object content is escaped so the bytes stay the compiled policy", () => {
-    const tricky = examplePolicy({
+    const tricky = withoutJobs(examplePolicy({
       approvals: [
         {
           imageDigest: EXAMPLE_DIGEST_A,
@@ -292,7 +295,7 @@ describe("AttestationVerifier policy delivery", () => {
           approvedBy: "owner@example.org",
         },
       ],
-    });
+    }));
     const json = synthVerifier({ policy: tricky });
     const content: string = resourceConfigs(json, "google_storage_bucket_object").find((o) =>
       o.name.startsWith("policy-"),
@@ -552,7 +555,7 @@ describe("AttestationVerifier validation", () => {
           "Name the callers (user:, group:, serviceAccount:, domain:, principal:, principalSet:).",
       ),
     );
-    expect(construct({ policy: examplePolicy({ researchers: ["allAuthenticatedUsers"] }) })).toThrow(
+    expect(construct({ policy: withoutJobs(examplePolicy({ researchers: ["allAuthenticatedUsers"] })) })).toThrow(
       'AttestationVerifier: policy.researchers must not contain "allAuthenticatedUsers"',
     );
   });
