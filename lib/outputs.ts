@@ -68,7 +68,7 @@ export interface OutputReleaseProps {
    * @default the shortest dataset retentionDays
    */
   readonly releaseRetentionDays?: number;
-  /** Resources to create first (e.g. `CleanRoomApis.dependables`). @default [] */
+  /** Resources the custom roles wait for (e.g. `CleanRoomApis.dependables`); the buckets wait for the CMEK grant. @default [] */
   readonly dependsOn?: ITerraformDependable[];
   /** @default the stack's default Google provider */
   readonly provider?: TerraformProvider;

@@ -12,6 +12,8 @@ import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directo
 import { compileVerifierPolicy } from "../lib/policy/document";
 import { platformNames } from "../lib/policy/names";
 import { CleanRoomPolicy } from "../lib/policy/model";
+import { OutputRelease } from "../lib/outputs";
+import { ENV_VARS as VERIFIER_ENV_VARS } from "../attestation-verifier/src/config";
 import { expiryCondition } from "../lib/policy/members";
 import { conditionBlock } from "../lib/common";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
@@ -653,5 +655,85 @@ describe("AttestationVerifier validation", () => {
           'set retention on "acme-audit" where it is declared.',
       ),
     );
+  });
+});
+
+describe("AttestationVerifier with the output release (a room with policy.jobs)", () => {
+  const JOBS_POLICY = examplePolicy();
+  const withRelease = (props: Partial<AttestationVerifierProps> = {}, releasePolicy: CleanRoomPolicy = JOBS_POLICY) =>
+    synthWith((stack) => {
+      const outputRelease = new OutputRelease(stack, "output-release", { policy: releasePolicy, encryptionKey: { cryptoKeyId: CMEK } });
+      new AttestationVerifier(stack, "verifier", { policy: JOBS_POLICY, sourceDir: FIXTURE, jobServiceMember: JOB_SERVICE, encryptionKey: { cryptoKeyId: CMEK }, outputRelease, ...props });
+    });
+
+  test("given no outputRelease, then it refuses and names both buckets and the fix", () => {
+    expect(() => synthWith((stack) => new AttestationVerifier(stack, "verifier", { policy: JOBS_POLICY, sourceDir: FIXTURE }))).toThrow(
+      /AttestationVerifier: outputRelease is required: the policy has a job path \(policy\.jobs\).*"acme-clean-room-insurance-study-quarantine".*Pass the room's OutputRelease/,
+    );
+  });
+
+  test("given an OutputRelease of another room, then it refuses: the document and the grants would name different buckets", () => {
+    expect(() => withRelease({}, examplePolicy({ name: "other-study" }))).toThrow(/AttestationVerifier: outputRelease names .*other-study.*but the policy document says/);
+  });
+
+  test("given an OutputRelease with a policy without jobs, then it refuses", () => {
+    expect(() =>
+      synthWith((stack) => {
+        const outputRelease = new OutputRelease(stack, "output-release", { policy: JOBS_POLICY, encryptionKey: { cryptoKeyId: CMEK } });
+        new AttestationVerifier(stack, "verifier", { policy: POLICY, sourceDir: FIXTURE, outputRelease });
+      }),
+    ).toThrow(/AttestationVerifier: outputRelease is set, but the policy has no "jobs" section/);
+  });
+
+  describe("given the room's OutputRelease", () => {
+    let json: SynthJson;
+    let fn: { id: string; config: any };
+    let saMember: string;
+    beforeAll(() => {
+      json = withRelease();
+      fn = only(json, "google_cloudfunctions2_function");
+      saMember = ref("google_service_account", only(json, "google_service_account").id, "member");
+    });
+
+    test("then the function reads the release buckets from its policy document: no extra variable, none the verifier would refuse", () => {
+      const env = fn.config.service_config.environment_variables;
+      expect(Object.keys(env).sort()).toEqual(["VERIFIER_KMS_KEY_VERSION", "VERIFIER_POLICY_SHA256", "VERIFIER_POLICY_URI"]);
+      for (const name of Object.keys(env)) expect(Object.keys(VERIFIER_ENV_VARS)).toContain(name);
+      const delivered = JSON.parse(terraformValue(resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.content));
+      const bucketNames = resourceConfigs(json, "google_storage_bucket").map((b) => b.name);
+      expect(bucketNames).toEqual(expect.arrayContaining([delivered.release.quarantineBucket, delivered.release.releaseBucket]));
+    });
+
+    test("then a release fits: 512Mi holds 128 MiB of objects, 300 s covers reading and writing them", () => {
+      expect(fn.config.service_config).toMatchObject({ available_memory: "512Mi", timeout_seconds: 300 });
+    });
+
+    test("then the verifier's own account reads quarantine and creates on release, without delete, and the function waits for both grants", () => {
+      const bucketId = (use: string) => resources(json, "google_storage_bucket").find(([, b]) => b.labels.use === use)![0];
+      const onBucket = (use: string) =>
+        iamGrants(json).filter((g) => g.member === saMember && g.config.bucket === ref("google_storage_bucket", bucketId(use), "name"));
+      expect(onBucket("output-quarantine").map((g) => g.role)).toEqual(["roles/storage.objectViewer"]);
+      const [releaseGrant] = onBucket("output-release");
+      const role = resources(json, "google_project_iam_custom_role").find(([id]) => releaseGrant.role === ref("google_project_iam_custom_role", id, "name"))!;
+      expect(role[1].permissions).toEqual(["storage.objects.create", "storage.objects.get", "storage.objects.list"]);
+      for (const g of [...onBucket("output-quarantine"), releaseGrant]) {
+        expect(fn.config.depends_on).toContain(`${g.type}.${g.id}`);
+      }
+    });
+
+    test("then the construct exposes the bucket names the document carries", () => {
+      const doc = compileVerifierPolicy(JOBS_POLICY).document;
+      let verifier!: AttestationVerifier;
+      synthWith((stack) => {
+        const outputRelease = new OutputRelease(stack, "output-release", { policy: JOBS_POLICY, encryptionKey: { cryptoKeyId: CMEK } });
+        verifier = new AttestationVerifier(stack, "verifier", { policy: JOBS_POLICY, sourceDir: FIXTURE, outputRelease });
+      });
+      expect([verifier.quarantineBucketName, verifier.releaseBucketName]).toEqual([doc.release!.quarantineBucket, doc.release!.releaseBucket]);
+      expect(verifier.releaseGrants).toHaveLength(2);
+    });
+
+    test("then the whole rule pack finds nothing", () => {
+      expect(checkTerraform(json as any, checkContext({ policy: JOBS_POLICY, now: new Date("2026-06-01T00:00:00Z") }))).toEqual([]);
+    });
   });
 });
