@@ -9,6 +9,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   check: { summary: "run the clean-room guardrails on a synthesized config", load: () => import("../lib/cli/check") },
   report: { summary: "write the auditor's access report (Markdown)", load: () => import("../lib/cli/report") },
   "verify-receipt": { summary: "verify a release receipt offline and print its claims", load: () => import("../lib/cli/verify-receipt") },
+  jobs: { summary: "a data owner's review of a built job: show, approve, reject", load: () => import("../lib/cli/jobs") },
+  "job-service": { summary: "run the room's stage-2 path on this machine (--local)", load: () => import("../lib/cli/job-service") },
 };
 
 function usage(): string {

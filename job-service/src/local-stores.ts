@@ -67,7 +67,7 @@ export class LocalReleasedOutputs implements ReleasedOutputs {
     if (!names || !names.includes(RECEIPT_OBJECT)) return undefined;
     const objects: { name: string; sha256: string }[] = [];
     for (const name of names.filter((n) => n !== RECEIPT_OBJECT).sort()) {
-      objects.push({ name, sha256: createHash("sha256").update(await readFile(join(dir, name))).digest("hex") });
+      objects.push({ name: `${jobUuid}/${name}`, sha256: createHash("sha256").update(await readFile(join(dir, name))).digest("hex") });
     }
     const receipt = (await readFile(join(dir, RECEIPT_OBJECT), "utf8")).trim();
     return { objects, receipt, receiptObject: `${jobUuid}/${RECEIPT_OBJECT}` };
