@@ -301,13 +301,24 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
   // The bytes copied are the ones hashed above, not a server-side copy that could race a change.
   // A failure midway leaves the marker in place on purpose: the token cannot be replayed
   // against a half-released job; the TEE releases again with a new token (same manifest).
+  // Create-only: the verifier holds no delete, so nothing released is ever replaced. An object
+  // already there with the same bytes is a copy of an earlier, interrupted release of this job
+  // (same manifest, new token) and counts as copied; different bytes, or a receipt already
+  // there, mean the job was released before, and nothing more is written.
   const copied: string[] = [];
+  const place = async (name: string, bytes: Uint8Array, contentType: string, sameBytesIsDone: boolean) => {
+    if (await store.createIfAbsent(settings.releaseBucket, name, bytes, contentType)) return;
+    const existing = sameBytesIsDone ? await store.read(settings.releaseBucket, name) : undefined;
+    if (!existing || sha256Hex(existing) !== sha256Hex(bytes)) {
+      throw new Error(`${settings.releaseBucket}/${name} already exists with other content: released results are never replaced`);
+    }
+  };
   try {
     for (let i = 0; i < objects.length; i++) {
-      await store.write(settings.releaseBucket, `${job}/${objects[i].name}`, contents[i], OBJECT_CONTENT_TYPE);
+      await place(`${job}/${objects[i].name}`, contents[i], OBJECT_CONTENT_TYPE, true);
       copied.push(objects[i].name);
     }
-    await store.write(settings.releaseBucket, `${job}/${RELEASE_RECEIPT_OBJECT}`, Buffer.from(receipt, "ascii"), "application/jose");
+    await place(`${job}/${RELEASE_RECEIPT_OBJECT}`, Buffer.from(receipt, "ascii"), "application/jose", false);
   } catch (err) {
     return fail(
       "release_incomplete",

@@ -375,16 +375,17 @@ describe("given a release that must be refused", () => {
 });
 
 describe("given a store that fails while copying", () => {
-  it("when the second copy fails, then the answer is a 409 release_incomplete, the marker stays and the token cannot be replayed", async () => {
+  it("when the second copy fails, then the answer is a 409 release_incomplete, the marker stays and the token cannot be replayed; a new token over the same manifest completes it", async () => {
     const inner = localObjectStore(dir);
-    let writes = 0;
+    let creates = 0;
     const flaky: ObjectStore = {
       read: (b, n) => inner.read(b, n),
-      createIfAbsent: (b, n, bytes, t) => inner.createIfAbsent(b, n, bytes, t),
-      write: async (b, n, bytes, t) => {
-        if (++writes === 2) throw new Error("GCS answered 503");
-        return inner.write(b, n, bytes, t);
+      // 1: the replay marker, 2: the first object, 3: the second object.
+      createIfAbsent: async (b, n, bytes, t) => {
+        if (++creates === 3) throw new Error("GCS answered 503");
+        return inner.createIfAbsent(b, n, bytes, t);
       },
+      write: (b, n, bytes, t) => inner.write(b, n, bytes, t),
     };
     const v = createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: jwks.url }, clock: () => NOW_MS, log: (r) => logs.push(r), objectStore: flaky });
     const job = "44444444-5555-4666-8777-888888888888";
@@ -401,6 +402,20 @@ describe("given a store that fails while copying", () => {
 
     const again = await call(v, "/v1/release", { token: t, job, datasets: ["insurance"], objects });
     expect(codes(again)).toEqual(["release_replayed"]);
+
+    // The TEE asks for a new token over the same manifest: the object already copied is the
+    // same bytes, so it counts; nothing is overwritten (the verifier holds no delete).
+    const fresh = await releaseToken(job, objects, { job, nowMs: NOW_MS - 1000 });
+    const done = await call(v, "/v1/release", { token: fresh, job, datasets: ["insurance"], objects });
+    expect(done.status).toBe(200);
+    expect(done.body.decision).toBe("released");
+    expect(readFileSync(released(job, "2.txt"), "utf8")).toBe("two");
+    expect(existsSync(released(job, "receipt.jws"))).toBe(true);
+
+    // And once released, the job cannot be released again, even with the same results.
+    const third = await call(v, "/v1/release", { token: await releaseToken(job, objects, { job, nowMs: NOW_MS - 2000 }), job, datasets: ["insurance"], objects });
+    expect(third.status).toBe(409);
+    expect(third.body.error?.code).toBe("release_incomplete");
   });
 
   it("when the store cannot be read, then the answer is a 503 storage_unavailable and the token is not spent", async () => {
