@@ -12,8 +12,10 @@
  *   npm run synth         in a temporary copy of the repository: from a clean dist (full
  *                         TypeScript compile) and again incrementally; the shared dist/ is untouched
  *   verifier              scripts/bench-verifier.js run(), as it reports itself
+ *   job service           scripts/bench-job-service.js run(): query p50/p99 with 1,000 jobs and
+ *                         50 concurrent researchers against bare HTTP; one local end-to-end run
  *
- *   node scripts/bench.js [--runs N] [--skip tests,verifier,synth-script,baseline,large]
+ *   node scripts/bench.js [--runs N] [--skip tests,verifier,job-service,synth-script,baseline,large]
  *                         [--verifier-duration-ms N]
  */
 "use strict";
@@ -25,7 +27,7 @@ const { largeConfigYaml } = require("./gen-large-config");
 
 const ROOT = path.resolve(__dirname, "..");
 const args = process.argv.slice(2);
-const USAGE = "usage: node scripts/bench.js [--runs N] [--skip tests,verifier,synth-script,baseline,large] [--verifier-duration-ms N]\n";
+const USAGE = "usage: node scripts/bench.js [--runs N] [--skip tests,verifier,job-service,synth-script,baseline,large] [--verifier-duration-ms N]\n";
 const KNOWN = ["--runs", "--skip", "--verifier-duration-ms"];
 if (args.includes("--help") || args.includes("-h")) {
   process.stdout.write(USAGE);
@@ -138,6 +140,20 @@ function printTable(r) {
   } else if (r.verifierSkipped) {
     add("verifier", r.verifierSkipped, "", "");
   }
+  if (r.jobService) {
+    const q = r.jobService.query;
+    add(
+      `job service query p50 / p99 (${q.jobs} jobs, ${q.researchers} concurrent researchers)`,
+      `${q.service.p50Ms} / ${q.service.p99Ms} ms`,
+      `p50 ratio ${q.p50Ratio} (bare HTTP ${q.bare.p50Ms} / ${q.bare.p99Ms} ms)`,
+      "",
+    );
+    add("job service queries/s (vs bare HTTP, same body)", `${q.service.perSec} / ${q.bare.perSec}`, "", "");
+    const e = r.jobService.endToEnd;
+    add("local end-to-end run: submit → approve → release → download", s(e.submitToDownloadSeconds), `start of the local room ${s(e.startSeconds)}`, "");
+  } else if (r.jobServiceSkipped) {
+    add("job service", r.jobServiceSkipped, "", "");
+  }
   const widths = [0, 1, 2, 3].map((i) => Math.max(...[["what", "measured", "against baseline", "target"], ...rows].map((row) => String(row[i]).length)));
   const line = (row) => `| ${row.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
   const header = [
@@ -211,6 +227,13 @@ async function main() {
     } else {
       step(`verifier benchmark (scripts/bench-verifier.js, ${VERIFIER_DURATION_MS} ms rounds)`);
       results.verifier = await require(verifierBench).run({ durationMs: VERIFIER_DURATION_MS, print: false });
+    }
+
+    if (SKIP.has("job-service")) {
+      results.jobServiceSkipped = "skipped (--skip job-service)";
+    } else {
+      step("job service benchmark (scripts/bench-job-service.js: query latency, one local end-to-end run)");
+      results.jobService = await require(path.join(__dirname, "bench-job-service.js")).run({ print: false });
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

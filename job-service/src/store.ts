@@ -56,6 +56,8 @@ export interface MemoryJobStoreOptions {
 /** Job store in memory, optionally persisted to a JSON file for local mode. */
 export class MemoryJobStore implements JobStore {
   private readonly jobs = new Map<number, JobRecord>();
+  /** Ids per creator, ascending: a researcher's query reads only their jobs (the common call). */
+  private readonly byCreator = new Map<string, number[]>();
   private nextId = 1;
   private readonly clock: Clock;
   private readonly path?: string;
@@ -87,7 +89,7 @@ export class MemoryJobStore implements JobStore {
     if (!Number.isInteger(data.nextId) || !Array.isArray(data.jobs)) {
       throw new Error(`job store ${path}: expected {nextId, jobs}; restore it or move it away to start empty`);
     }
-    for (const j of data.jobs) this.jobs.set(j.id, j);
+    for (const j of [...data.jobs].sort((a, b) => a.id - b.id)) this.index(j);
     this.nextId = data.nextId;
   }
 
@@ -115,7 +117,7 @@ export class MemoryJobStore implements JobStore {
     for (const j of this.jobs.values()) if (j.uuid === job.uuid) throw new Error(`job uuid ${job.uuid} already exists`);
     const now = this.iso();
     const record: JobRecord = { ...clone(definedOnly(job) as NewJob), id: this.nextId++, version: 1, createdAt: now, updatedAt: now };
-    this.jobs.set(record.id, record);
+    this.index(record);
     await this.persist();
     return clone(record);
   }
@@ -136,17 +138,31 @@ export class MemoryJobStore implements JobStore {
     pageSize: number,
   ): Promise<{ jobs: JobRecord[]; total: number }> {
     checkPaging(page, pageSize);
-    const all = [...this.jobs.values()]
-      .filter((j) => filter.includeDeleted || !j.deleted)
-      .filter((j) => filter.creator === undefined || j.creator === filter.creator)
-      .filter((j) => !filter.statuses || filter.statuses.includes(j.status))
-      .sort((a, b) => b.id - a.id);
+    const candidates =
+      filter.creator === undefined ? [...this.jobs.values()] : (this.byCreator.get(filter.creator) ?? []).map((id) => this.jobs.get(id) as JobRecord);
+    const all: JobRecord[] = [];
+    // Ids only grow, so walking backwards is newest first without a sort.
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      const j = candidates[i];
+      if ((filter.includeDeleted || !j.deleted) && (!filter.statuses || filter.statuses.includes(j.status))) all.push(j);
+    }
+    if (filter.creator === undefined) all.sort((a, b) => b.id - a.id);
     return { jobs: all.slice((page - 1) * pageSize, page * pageSize).map(clone), total: all.length };
+  }
+
+  private index(job: JobRecord): void {
+    this.jobs.set(job.id, job);
+    const ids = this.byCreator.get(job.creator);
+    if (ids) ids.push(job.id);
+    else this.byCreator.set(job.creator, [job.id]);
   }
 
   async countInProgress(creator: string): Promise<number> {
     let n = 0;
-    for (const j of this.jobs.values()) if (j.creator === creator && !j.deleted && IN_PROGRESS_STATUSES.includes(j.status)) n++;
+    for (const id of this.byCreator.get(creator) ?? []) {
+      const j = this.jobs.get(id) as JobRecord;
+      if (!j.deleted && IN_PROGRESS_STATUSES.includes(j.status)) n++;
+    }
     return n;
   }
 
