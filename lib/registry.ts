@@ -37,7 +37,7 @@ import {
   toGrantOptions,
 } from "./common";
 import { IamCondition } from "./policy/members";
-import { NAME_RULES, manateeContract, manateeEnv, resourceName } from "./policy/names";
+import { NAME_RULES, jobPathNames, manateeContract, manateeEnv, resourceName } from "./policy/names";
 import { BucketEncryptionKey, CleanRoomBucket } from "./storage";
 import { directoryHash } from "./verifier";
 
@@ -255,7 +255,7 @@ export class ImageRegistry extends Construct {
     this.executorBases = new DockerRepository(this, "executor-bases", {
       project,
       location: bases.location,
-      repositoryId: resourceName("artifactRepository", "dcr", contract.env, "executor-bases"),
+      repositoryId: jobPathNames(room).executorBasesRepositoryId,
       description: `Clean room ${room.name}: executor bases every job image is built from (built by the deploy)`,
       labels: cleanRoomLabels(room.name, "executor-bases"),
       options: bases.options,

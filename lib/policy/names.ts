@@ -335,6 +335,29 @@ export function dockerRepositoryPath(region: string, project: string, repository
   return `${region}-docker.pkg.dev/${project}/${repositoryId}`;
 }
 
+/**
+ * Repositories and bucket of the job path as the data owners' commands (`manatee jobs`) name them,
+ * from the policy alone: the room's executor-bases and user-images repositories (`ImageRegistry`,
+ * both in the room's region unless the deploy overrides their location) and the job service's
+ * workspace bucket (the hub bucket), where review records live under `reviews/`.
+ */
+export function jobPathNames(policy: { name: string; project: string; region: string }) {
+  const c = manateeContract(policy.name, policy.project);
+  const executorBasesRepositoryId = resourceName("artifactRepository", "dcr", c.env, "executor-bases");
+  const userImagesRepositoryId = c.userImagesRepository;
+  return {
+    executorBasesRepositoryId,
+    userImagesRepositoryId,
+    /** `<region>-docker.pkg.dev/<project>/<repository>` of each, with the default (room region) location. */
+    executorBasesRepository: dockerRepositoryPath(policy.region, policy.project, executorBasesRepositoryId),
+    userImagesRepository: dockerRepositoryPath(policy.region, policy.project, userImagesRepositoryId),
+    /** The job service's workspace bucket. */
+    hubBucket: c.hubBucket,
+    /** Object prefix of the review records (job-service/src/reconcile.ts `reviewObjectName`). */
+    reviewPrefix: "reviews/",
+  };
+}
+
 /** Names of the platform's Google identities, derived from the policy alone. */
 export function platformNames(policy: { name: string; project: string }) {
   const c = manateeContract(policy.name, policy.project);
