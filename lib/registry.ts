@@ -37,7 +37,7 @@ import {
   toGrantOptions,
 } from "./common";
 import { IamCondition } from "./policy/members";
-import { NAME_RULES, jobPathNames, manateeContract, manateeEnv, resourceName } from "./policy/names";
+import { EXECUTOR_BASE_IMAGE, NAME_RULES, jobPathNames, manateeContract, manateeEnv, resourceName } from "./policy/names";
 import { BucketEncryptionKey, CleanRoomBucket } from "./storage";
 import { directoryHash } from "./verifier";
 
@@ -51,7 +51,7 @@ export const DEPLOY_IMAGE_NAMES = {
   jobService: "job-service",
   jupyterlab: "jupyterlab-singleuser",
   /** In `executorBases` (job builds read only that repository), as are the build steps. */
-  executorBase: "executor-base",
+  executorBase: EXECUTOR_BASE_IMAGE,
   buildStepGcloud: "build-step-gcloud",
   buildStepGcrane: "build-step-gcrane",
 } as const;

@@ -335,6 +335,9 @@ export function dockerRepositoryPath(region: string, project: string, repository
   return `${region}-docker.pkg.dev/${project}/${repositoryId}`;
 }
 
+/** Package name of the deploy-built executor base in the executor-bases repository. */
+export const EXECUTOR_BASE_IMAGE = "executor-base";
+
 /**
  * Repositories and bucket of the job path as the data owners' commands (`manatee jobs`) name them,
  * from the policy alone: the room's executor-bases and user-images repositories (`ImageRegistry`,
@@ -350,6 +353,8 @@ export function jobPathNames(policy: { name: string; project: string; region: st
     userImagesRepositoryId,
     /** `<region>-docker.pkg.dev/<project>/<repository>` of each, with the default (room region) location. */
     executorBasesRepository: dockerRepositoryPath(policy.region, policy.project, executorBasesRepositoryId),
+    /** Where the deploy-built executor base is read (`<executorBasesRepository>/executor-base`). */
+    executorBaseImageRepository: `${dockerRepositoryPath(policy.region, policy.project, executorBasesRepositoryId)}/${EXECUTOR_BASE_IMAGE}`,
     userImagesRepository: dockerRepositoryPath(policy.region, policy.project, userImagesRepositoryId),
     /** The job service's workspace bucket. */
     hubBucket: c.hubBucket,
