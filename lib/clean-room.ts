@@ -13,11 +13,22 @@ import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./job-service
 import { CleanRoomNetwork, CleanRoomNetworkProps } from "./network";
 import { OutputRelease } from "./outputs";
 import { CleanRoomPolicy } from "./policy/model";
-import { jobInstancePrefix, manateeContract } from "./policy/names";
+import { IamCondition } from "./policy/members";
+import { jobInstancePrefix, jobPathNames, manateeContract } from "./policy/names";
 import { assertValidPolicy } from "./policy/validate";
 import { DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "./registry";
 import { CleanRoomBucket } from "./storage";
 import { AttestationVerifier, AttestationVerifierProps } from "./verifier";
+
+/** The condition on the owners' `roles/storage.objectViewer` on the hub bucket: review records only. */
+export function ownerReviewCondition(policy: Pick<CleanRoomPolicy, "name" | "project" | "region">): IamCondition {
+  const names = jobPathNames(policy);
+  return {
+    title: "Job review records only",
+    description: "Data owners read the job service's review records (reviews/<job>.json) and nothing else in the hub bucket.",
+    expression: `resource.name.startsWith("projects/_/buckets/${names.hubBucket}/objects/${names.reviewPrefix}")`,
+  };
+}
 
 export interface CleanRoomProps {
   /** The single source of truth. Validated with the same rules as a YAML config. */
@@ -140,6 +151,7 @@ export class CleanRoom extends Construct {
       encryptionKey: this.dataPlane.storageKey,
       provider,
     });
+    this.grantOwnerReview();
     // JupyterLab reads stage-1 data as its own Google service account (Workload Identity):
     // bucket get + object get/list, and projects.get for ManaTEE's SDK.
     this.dataPlane.grantSdkStage1Access(this.identity.jupyterMember);
@@ -181,6 +193,23 @@ export class CleanRoom extends Construct {
     }
 
     if (props.outputs ?? true) this.declareOutputs();
+  }
+
+  /**
+   * What a data owner needs to review and approve jobs with their own credentials
+   * (`manatee jobs show|approve|reject --config`, docs/job-path.md), besides the signer and
+   * writer grants of their dataset's approver key and signature repository: read job images
+   * (user-images) and the executor bases they are checked against, and read the job service's
+   * review records, only those (`reviews/` in the hub bucket, by an IAM condition). Nothing else.
+   */
+  private grantOwnerReview(): void {
+    const owners = [...new Set(this.policy.datasets.flatMap((d) => d.owners))].sort();
+    const condition = ownerReviewCondition(this.policy);
+    for (const owner of owners) {
+      this.registry.userImages.grantPull(owner);
+      this.registry.executorBases.grantPull(owner);
+      this.hubBucket.grantRead(owner, condition);
+    }
   }
 
   private declareOutputs(): void {
