@@ -347,6 +347,42 @@ describe("given a release that must be refused", () => {
     expect(codes(res)).toEqual(["dataset_unknown", "image_not_approved"]);
   });
 
+  it("when the job's image has only a standing approval whose notAfter has passed at the verifier's clock, then it is denied, nothing is copied and the denial is audit-logged", async () => {
+    const j = "66666666-7777-4888-8999-aaaaaaaaaaaa";
+    const objs = quarantine(j, { "result.json": '{"mean":7}' });
+    // The same standing approval, expired (notAfter is the first instant it no longer holds) or not.
+    const standing = (expires: string, notAfter: string) => ({
+      ...doc,
+      approvals: [...doc.approvals, { imageDigest: JOB_DIGEST, datasets: ["insurance"], purpose: "Quarterly study", approvedBy: "data-owner@example.org", expires, notAfter }],
+    });
+    const verifierWith = (policy: ReturnType<typeof standing>, log: AuditRecord[]) =>
+      createVerifier({ policy, signer: generatedSigner(), jwks: { url: jwks.url }, clock: () => NOW_MS, log: (r) => log.push(r), objectStore: localObjectStore(dir) });
+    const expiredLogs: AuditRecord[] = [];
+    const expired = verifierWith(standing("2026-05-31", "2026-06-01T00:00:00Z"), expiredLogs);
+    expect(NOW_MS).toBeGreaterThan(Date.parse("2026-06-01T00:00:00Z"));
+    // No signature: the standing approval is the only thing that could approve the image.
+    const t = await releaseToken(j, objs, { job: j, signatures: [] });
+
+    const res = await call(expired, "/v1/release", { token: t, job: j, datasets: ["insurance"], objects: objs });
+
+    expect(res.body.decision).toBe("deny");
+    expect(codes(res)).toContain("approval_expired");
+    expect(res.body.reasons!.find((r) => r.code === "approval_expired")!.message).toContain("It held until 2026-06-01T00:00:00Z.");
+    expect(res.body.receipt).toBeUndefined();
+    expect(existsSync(join(dir, RELEASE, j))).toBe(false);
+    expect(existsSync(join(dir, RELEASE, "releases", sha256(t)))).toBe(false); // the token is not spent
+    expect(expiredLogs).toEqual([
+      expect.objectContaining({ decision: "deny", operation: "release", job: j, image_digest: JOB_DIGEST, token_sha256: sha256(t), reasons: expect.arrayContaining(["approval_expired"]) }),
+    ]);
+    expect(JSON.stringify(expiredLogs)).not.toContain(t);
+
+    // The control: the same approval one day later releases the same objects with the same token.
+    const current = verifierWith(standing("2026-06-01", "2026-06-02T00:00:00Z"), []);
+    const ok = await call(current, "/v1/release", { token: t, job: j, datasets: ["insurance"], objects: objs });
+    expect(ok.body.decision).toBe("released");
+    expect(decodeJwt(ok.body.receipt!)).toMatchObject({ approvals: [{ dataset: "insurance", source: "standing", not_after: "2026-06-02T00:00:00Z" }] });
+  });
+
   it.each([
     ["a job that is not a uuid", { job: "../etc" }, "job:"],
     ["no datasets", { datasets: [] }, "datasets:"],

@@ -13,6 +13,9 @@ import { datasetKeyAccess } from "./rules/dataset-key-access";
 import { gkeCluster } from "./rules/gke-cluster";
 import { jobApprovalCondition } from "./rules/job-approval-condition";
 import { jobApprovalOff } from "./rules/job-approval-off";
+import { outputBypass } from "./rules/output-bypass";
+import { outputQuarantineRead } from "./rules/output-quarantine-read";
+import { outputTeeAccess } from "./rules/output-tee-access";
 import { projectRoles } from "./rules/project-roles";
 import { publicMembers } from "./rules/public-members";
 import { residency } from "./rules/residency";
@@ -33,6 +36,9 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   approverAccess,
   jobApprovalOff,
   teeInstance,
+  outputTeeAccess,
+  outputQuarantineRead,
+  outputBypass,
   residency,
   gkeCluster,
   sqlPrivateIp,

@@ -3,8 +3,8 @@
  * the verifier's published keys (file or URL), and anything else is refused with exit 1
  * and a reason; bad invocations exit 2.
  */
-import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -15,6 +15,9 @@ import { localSigner } from "../../attestation-verifier/src/signers";
 import { createVerifier, Verifier } from "../../attestation-verifier/src/verifier";
 import { startLocalServer, LocalServer } from "../../attestation-verifier/src/node-server";
 import { NOW_MS, RsaKey, examplePolicyDocument, jwksServer, rsaKey, signToken, tokenClaims } from "../../attestation-verifier/test/helpers";
+import { localObjectStore } from "../../attestation-verifier/src/object-store";
+import { releaseManifest } from "../../attestation-verifier/src/release";
+import { JOB, JOB_DIGEST, QUARANTINE, RELEASE, approverKey, imageSignature, jobClaims, jobPathPolicy } from "../../attestation-verifier/test/release-fixtures";
 
 const compiled = examplePolicyDocument();
 const dir = mkdtempSync(join(tmpdir(), "verify-receipt-"));
@@ -160,7 +163,7 @@ describe("given a bad invocation", () => {
     [
       "an unknown option",
       ["a.b.c", "--jwks", "f", "--aud", "x"],
-      "manatee verify-receipt: unknown option --aud (known: --jwks, --issuer, --policy-sha256)\n",
+      "manatee verify-receipt: unknown option --aud (known: --jwks, --issuer, --policy-sha256, --object)\n",
     ],
     [
       "a policy hash that is not one",
@@ -172,6 +175,8 @@ describe("given a bad invocation", () => {
       ["/nonexistent/receipt", "--jwks", "f"],
       'manatee verify-receipt: RECEIPT "/nonexistent/receipt" is neither a compact JWS nor a readable file\n',
     ],
+    ["--object without a value", ["a.b.c", "--jwks", "f", "--object"], "manatee verify-receipt: option --object needs a value\n"],
+    ["--object NAME= without a file", ["a.b.c", "--jwks", "f", "--object", "summary.csv="], 'manatee verify-receipt: --object summary.csv=: missing FILE after "="\n'],
     [
       "a JWKS over plain http to a remote host",
       ["a.b.c", "--jwks", "http://example.org/jwks"],
@@ -189,6 +194,134 @@ describe("given a bad invocation", () => {
       code: 0,
       stdout: expect.stringContaining("RECEIPT          the receipt (compact JWS), a file holding it, or - to read stdin"),
     });
+  });
+});
+
+describe("given an output release receipt written by the verifier's release, and the downloaded results", () => {
+  const sha256 = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
+  const files = { "notebook.ipynb": '{"cells":[]}', "results/summary.csv": "region,n\nnorth,12\n", "plots/summary.csv": "x,y\n1,2\n" };
+  let releaseReceipt: string;
+  let releaseJwks: string;
+  let dl: string;
+  const downloaded = (name: string, content: string) => {
+    const file = join(dl, name);
+    writeFileSync(file, content);
+    return file;
+  };
+
+  beforeAll(async () => {
+    // A real release: the job's VM wrote to quarantine, its token covers the manifest, the verifier
+    // (signing with a local P-256 key) copied the objects and wrote <job>/receipt.jws.
+    const keys = { insurance: approverKey(), claims: approverKey() };
+    const doc = jobPathPolicy(keys);
+    const store = mkdtempSync(join(tmpdir(), "verify-receipt-release-"));
+    const objects = Object.entries(files).map(([name, content]) => {
+      const at = join(store, QUARANTINE, JOB, ...name.split("/"));
+      mkdirSync(join(at, ".."), { recursive: true });
+      writeFileSync(at, content);
+      return { name, sha256: sha256(content) };
+    });
+    const releaser = createVerifier({
+      policy: doc,
+      signer: localSigner(generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey),
+      jwks: { url: csJwks.url },
+      clock: () => NOW_MS,
+      log: () => undefined,
+      objectStore: localObjectStore(store),
+    });
+    const token = await signToken(jobClaims(doc, { nonce: sha256(releaseManifest(JOB, objects)), signatures: [imageSignature(keys.insurance)] }), cs);
+    const res = await releaser.handler({
+      method: "POST",
+      path: "/v1/release",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token, job: JOB, datasets: ["insurance"], objects }),
+    });
+    expect(JSON.parse(res.body).decision).toBe("released");
+    releaseReceipt = join(store, RELEASE, JOB, "receipt.jws");
+    releaseJwks = join(dir, "release-jwks.json");
+    writeFileSync(releaseJwks, JSON.stringify(releaser.receiptJwks));
+    dl = mkdtempSync(join(tmpdir(), "verify-receipt-downloads-"));
+  });
+
+  it("when each downloaded file is checked, then every object matches, by its last segment or by NAME=FILE, and exit 0", async () => {
+    const notebook = downloaded("notebook.ipynb", files["notebook.ipynb"]);
+    const summary = downloaded("summary.csv", files["results/summary.csv"]);
+    const r = await cli([releaseReceipt, "--jwks", releaseJwks, "--object", notebook, `--object=results/summary.csv=${summary}`]);
+    expect(r).toEqual({
+      code: 0,
+      stderr: "",
+      stdout:
+        `match notebook.ipynb sha256:${sha256(files["notebook.ipynb"])} ${notebook}\n` +
+        `match results/summary.csv sha256:${sha256(files["results/summary.csv"])} ${summary}\n` +
+        `manatee verify-receipt: valid receipt; 2 file(s) are objects released for job ${JOB} (image ${JOB_DIGEST}, datasets insurance, policy ${claimsOf(readFileSync(releaseReceipt, "ascii")).policy_sha256})\n`,
+    });
+  });
+
+  it("when the receipt is verified without --object, then it prints the release claims (objects, job, datasets, image)", async () => {
+    const r = await cli([releaseReceipt, "--jwks", releaseJwks]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      release: true,
+      job: JOB,
+      datasets: ["insurance"],
+      image_digest: JOB_DIGEST,
+      objects: Object.entries(files)
+        .map(([name, content]) => ({ name, sha256: sha256(content) }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1)),
+    });
+  });
+
+  it("when a file was changed by one byte, then exit 1 names the file, the object and both hashes, and still reports the matches", async () => {
+    const notebook = downloaded("notebook.ipynb", files["notebook.ipynb"]);
+    const edited = downloaded("edited.csv", "region,n\nnorth,13\n");
+    const r = await cli([releaseReceipt, "--jwks", releaseJwks, "--object", notebook, "--object", `results/summary.csv=${edited}`]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe(`match notebook.ipynb sha256:${sha256(files["notebook.ipynb"])} ${notebook}\n`);
+    expect(r.stderr).toBe(
+      `manatee verify-receipt: object mismatch: ${edited} does not match results/summary.csv: the file's SHA-256 is ${sha256("region,n\nnorth,13\n")}, ` +
+        `the receipt of job ${JOB} says ${sha256(files["results/summary.csv"])}\n` +
+        `manatee verify-receipt: 1 of 2 file(s) match the receipt of job ${JOB}\n`,
+    );
+  });
+
+  it("when a file is not an object of the receipt, then exit 1 says so and lists what the receipt holds", async () => {
+    const extra = downloaded("extra.csv", "not released");
+    const r = await cli([releaseReceipt, "--jwks", releaseJwks, "--object", extra]);
+    expect(r).toMatchObject({ code: 1, stdout: "" });
+    expect(r.stderr).toContain(
+      `manatee verify-receipt: object mismatch: --object ${extra}: the receipt of job ${JOB} lists no object named "extra.csv" (it lists: notebook.ipynb, plots/summary.csv, results/summary.csv); name it with --object NAME=${extra}`,
+    );
+    const named = await cli([releaseReceipt, "--jwks", releaseJwks, "--object", `results/other.csv=${extra}`]);
+    expect(named.code).toBe(1);
+    expect(named.stderr).toContain(`lists no object "results/other.csv"`);
+  });
+
+  it("when the file name fits two objects, then exit 1 asks for NAME=FILE instead of guessing", async () => {
+    const summary = downloaded("summary.csv", files["results/summary.csv"]);
+    const r = await cli([releaseReceipt, "--jwks", releaseJwks, "--object", summary]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`"summary.csv" is the name of 2 objects (plots/summary.csv, results/summary.csv); say which with --object NAME=${summary}`);
+  });
+
+  it("when the receipt's signature does not verify, then no file is checked and exit 1", async () => {
+    const jws = readFileSync(releaseReceipt, "ascii");
+    const [h, , sig] = jws.split(".");
+    const forged = Buffer.from(JSON.stringify({ ...claimsOf(jws), objects: [{ name: "notebook.ipynb", sha256: sha256("forged") }] })).toString("base64url");
+    const forgedFile = downloaded("notebook.ipynb", "forged");
+    const r = await cli([`${h}.${forged}.${sig}`, "--jwks", releaseJwks, "--object", forgedFile]);
+    expect(r).toEqual({ code: 1, stdout: "", stderr: "manatee verify-receipt: invalid receipt: the signature does not verify with the key set\n" });
+  });
+
+  it("when --object is given with a key-release receipt, then exit 1: it lists no objects", async () => {
+    const r = await cli([receipt, "--jwks", jwksFile, "--object", downloaded("notebook.ipynb", "{}")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("invalid receipt: it is a key-release receipt (dataset \"insurance\"), which lists no objects");
+  });
+
+  it("when a file cannot be read, then exit 2 with usage", async () => {
+    const r = await cli([releaseReceipt, "--jwks", releaseJwks, "--object", join(dl, "missing.ipynb")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--object ${join(dl, "missing.ipynb")}: cannot read it (ENOENT)`);
   });
 });
 
