@@ -54,8 +54,8 @@ export const JOB_STORE_INDEXES: readonly FirestoreCompositeIndex[] = [
   fields: [...equality.map((fieldPath) => ({ fieldPath, order: "ASCENDING" as const })), { fieldPath: "id", order: "DESCENDING" as const }],
 }));
 
-/** Firestore database ids: 4-63 lowercase letters, digits and '-', starting with a letter. */
-const FIRESTORE_DATABASE_ID = /^[a-z][a-z0-9-]{2,61}[a-z0-9]$/;
+/** Firestore database ids: 4-63 lowercase letters, digits and '-', starting with a letter, not UUID-like. */
+const FIRESTORE_DATABASE_ID = NAME_RULES.firestoreDatabaseId;
 
 /** The default database id of a room's job state: `<room>-jobs`. */
 export function jobStateDatabaseId(roomName: string): string {
@@ -118,7 +118,7 @@ export class JobStateStore extends Construct {
     this.location = props.location ?? room.region;
     requireInResidency(this.location, room.residency, "JobStateStore \"location\"");
     this.databaseId = props.databaseId ?? jobStateDatabaseId(room.name);
-    if (!Token.isUnresolved(this.databaseId) && !FIRESTORE_DATABASE_ID.test(this.databaseId)) {
+    if (!Token.isUnresolved(this.databaseId) && (this.databaseId.length < FIRESTORE_DATABASE_ID.min || this.databaseId.length > FIRESTORE_DATABASE_ID.max || !FIRESTORE_DATABASE_ID.pattern.test(this.databaseId))) {
       throw new Error(
         `JobStateStore "databaseId" "${this.databaseId}" is not a Firestore database id. Use 4-63 lowercase letters, ` +
           `digits and '-', starting with a letter and not ending with '-', e.g. "${jobStateDatabaseId(room.name)}".`,

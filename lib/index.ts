@@ -19,6 +19,7 @@ export * from "./storage";
 export * from "./workload-identity";
 export * from "./confidential-space";
 export * from "./data-plane";
+export * from "./outputs";
 export * from "./job-service";
 export * from "./jupyterhub";
 export * from "./verifier";

@@ -102,13 +102,22 @@ function load(resource: DatasetPolicyResource, members: readonly string[], reade
 /** A stand-in pool: counting needs the number of principal sets, not their text. */
 const COUNTING_POOL = { projectNumber: "0", poolId: "pool" };
 
+/** A stand-in for the dataset's job pool group (`…/group/job-approved`): a principal set, not a Google group. */
+const COUNTING_JOB_GROUP = "principalSet://job-approved";
+
 /**
  * What CleanRoomDataPlane (with CleanRoom's stage-1 grant to the JupyterLab account) puts in the
  * allow policies of one dataset: test/scale.test.ts compares these counts with a synthesized room.
+ *
+ * With per-job approval on (`approverKey.fingerprint`), the job pool's group holds read on the
+ * stage-2 bucket and decrypt with the key (direct), or may impersonate the first reader
+ * (impersonation). Each reader also holds the SDK's bucket-get role on the stage-2 bucket: a second
+ * occurrence of the same principal, which Google counts again.
  */
 export function datasetIamLoad(policy: CleanRoomPolicy, dataset: DatasetPolicy, members?: readonly DatasetMember[]): DatasetIamLoad {
   const images = (members ?? datasetMembers(policy, dataset.name, COUNTING_POOL)).map((m) => m.member);
   const owners = dataset.owners;
+  const jobGroup = dataset.approverKey !== undefined ? [COUNTING_JOB_GROUP] : [];
   // Stage 1: researchers and the JupyterLab pods read, owners upload.
   const stage1 = [...policy.researchers, "serviceAccount:jupyterlab", ...owners];
   if (dataset.access === "direct") {
@@ -120,9 +129,9 @@ export function datasetIamLoad(policy: CleanRoomPolicy, dataset: DatasetPolicy, 
       owners: owners.length,
       policies: [
         load("stage-1 bucket", stage1),
-        load("stage-2 bucket", [...images, ...owners]),
+        load("stage-2 bucket", [...images, ...jobGroup, ...owners]),
         load("outputs bucket", images),
-        load("dataset key", [...images, ...owners]),
+        load("dataset key", [...images, ...jobGroup, ...owners]),
       ],
     };
   }
@@ -136,10 +145,11 @@ export function datasetIamLoad(policy: CleanRoomPolicy, dataset: DatasetPolicy, 
     owners: owners.length,
     policies: [
       load("stage-1 bucket", stage1),
-      load("stage-2 bucket", [...readers, ...owners]),
+      // Each reader twice: objectViewer and the SDK's bucket-get custom role.
+      load("stage-2 bucket", [...readers, ...readers, ...owners]),
       load("outputs bucket", readers),
       load("dataset key", [...readers, ...owners]),
-      ...shards.map((shard, i) => load("reader service account", shard, i + 1)),
+      ...shards.map((shard, i) => load("reader service account", i === 0 ? [...shard, ...jobGroup] : shard, i + 1)),
     ],
   };
 }
@@ -170,9 +180,15 @@ function overLimit(policy: CleanRoomPolicy, load: DatasetIamLoad, p: AllowPolicy
       );
     }
     if (load.access === "direct" && load.approvedImages > 0) {
+      const dataset = policy.datasets.find((d) => d.name === load.dataset);
+      const parts = [`${n(load.approvedImages)} approved images`];
+      if (p.resource !== "outputs bucket") {
+        if (dataset?.approverKey !== undefined) parts.push("the per-job approval group");
+        if (load.owners > 0) parts.push(ownerCount(load.owners));
+      }
+      const list = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : parts[0];
       return (
-        `${where} ${n(p.principals)} principals (${n(load.approvedImages)} approved images` +
-        `${p.resource === "outputs bucket" || load.owners === 0 ? "" : ` and ${ownerCount(load.owners)}`}), over Google's limit of ` +
+        `${where} ${n(p.principals)} principals (${list}), over Google's limit of ` +
         `${n(maxPrincipals)} per allow policy. A direct-mode policy cannot be split: set datasets.${load.dataset}.access: impersonation ` +
         `(approved images then impersonate reader service accounts of up to ${n(IMAGES_PER_READER)} images each, and only those ` +
         `readers hold grants on the buckets and key), or remove approvals that have expired.`

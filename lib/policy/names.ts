@@ -66,6 +66,22 @@ export const NAME_RULES = {
     pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
     source: "Cloud SQL instance ID: lowercase letters, digits, hyphens; starts with a letter",
   },
+  // https://cloud.google.com/firestore/docs/reference/rest/v1/projects.databases/create (databaseId: 4-63
+  // characters of [a-z0-9-], first a letter, last a letter or digit, not UUID-like)
+  firestoreDatabaseId: {
+    min: 4,
+    max: 63,
+    pattern: /^(?![0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$)[a-z][-a-z0-9]*[a-z0-9]$/,
+    source: "Firestore database ID: 4-63 lowercase letters, digits, -; starts with a letter, ends with a letter or digit; not UUID-like",
+  },
+  // https://cloud.google.com/firestore/quotas#collections_documents_and_fields (collection IDs: at most
+  // 1,500 bytes, no '/', not '.' or '..', not __.*__)
+  firestoreCollectionId: {
+    min: 1,
+    max: 1500,
+    pattern: /^(?!\.\.?$)(?!__.*__$)[^/]+$/,
+    source: "Firestore collection ID: up to 1,500 bytes, no '/', not '.' or '..', not __.*__",
+  },
   // RFC 1035 label, used by Compute Engine resources (networks, routers, templates, firewalls)
   computeName: {
     min: 1,
