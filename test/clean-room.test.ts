@@ -10,9 +10,9 @@ import { createCleanRoomStacks } from "../stacks";
 import { stacksOptionsFromPolicy } from "../stacks/config";
 import { examplePolicy, iamGrants, resourceConfigs, resources, SynthJson, synthStack } from "./util";
 import { plaintextSecrets, walkStrings } from "./secret-scan";
-import { manateeContract, platformNames } from "../lib/policy/names";
+import { dataPlaneNames, manateeContract, platformNames } from "../lib/policy/names";
 import { CleanRoomPolicy } from "../lib/policy/model";
-import { compileAttributeCondition } from "../lib/policy/condition";
+import { compileAttributeCondition, compileJobApprovalCondition } from "../lib/policy/condition";
 import { datasetMembers } from "../lib/policy/members";
 import { CLEAN_ROOM_APIS } from "../lib/apis";
 
@@ -84,7 +84,7 @@ describe("CleanRoom: the example room in two stacks", () => {
       expect(projectRoles.filter((r: string) => /^roles\/(storage\.|cloudkms\.|owner$|editor$)/.test(r))).toEqual([]);
     });
 
-    test("then the hub bucket is the job service's workspace: it reads and writes, its builder only reads", () => {
+    test("then the hub bucket is the job service's workspace: it reads and writes, its builder only reads, data owners read review records only", () => {
       const contract = manateeContract(room.policy.name, room.policy.project);
       // The build buckets are hardened like the hub (component "hub") and say what they hold in `use`.
       const hub = resources(room.platform, "google_storage_bucket").find(([, b]) => b.labels?.component === "hub" && !b.labels?.use);
@@ -95,17 +95,28 @@ describe("CleanRoom: the example room in two stacks", () => {
       );
       const accountOf = (member: string) =>
         room.platform.resource?.google_service_account?.[/^\$\{google_service_account\.([^.]+)\.member\}$/.exec(member)?.[1] ?? ""]?.account_id;
-      expect(hubGrants.map((g) => [accountOf(g.member), g.role]).sort()).toEqual(
+      expect(hubGrants.map((g) => [accountOf(g.member) ?? g.member, g.role, g.config.condition?.expression ?? null]).sort()).toEqual(
         [
-          [names.jobServiceSaId, "roles/storage.objectUser"],
-          ["dcr-insurance-study-build", "roles/storage.objectViewer"],
+          [names.jobServiceSaId, "roles/storage.objectUser", null],
+          ["dcr-insurance-study-build", "roles/storage.objectViewer", null],
+          // The owner reviews jobs (manatee jobs show): the review records, not the workspaces.
+          ["user:data-owner@example.org", "roles/storage.objectViewer", `resource.name.startsWith("projects/_/buckets/${contract.hubBucket}/objects/reviews/")`],
         ].sort(),
       );
     });
 
     test("then the workload identity provider carries the compiled condition and stage-2 keys open only to approved images", () => {
-      const [provider] = resourceConfigs(room.platform, "google_iam_workload_identity_pool_provider");
-      expect(provider.attribute_condition).toBe(compileAttributeCondition(room.policy));
+      // Each provider by the pool it belongs to: the room's pool and, per dataset with an approver key fingerprint, a job pool.
+      const poolIdOf = (ref: string) =>
+        room.platform.resource?.google_iam_workload_identity_pool?.[/^\$\{google_iam_workload_identity_pool\.([^.]+)\.workload_identity_pool_id\}$/.exec(ref)?.[1] ?? ""]
+          ?.workload_identity_pool_id;
+      const providers = new Map(
+        resourceConfigs(room.platform, "google_iam_workload_identity_pool_provider").map((p) => [poolIdOf(p.workload_identity_pool_id), p] as const),
+      );
+      const names = dataPlaneNames(room.policy);
+      expect([...providers.keys()].sort()).toEqual([names.poolId, names.jobPoolId("insurance")].sort());
+      expect(providers.get(names.poolId)!.attribute_condition).toBe(compileAttributeCondition(room.policy));
+      expect(providers.get(names.jobPoolId("insurance"))!.attribute_condition).toBe(compileJobApprovalCondition(room.policy, "insurance"));
       const decrypters = iamGrants(room.platform)
         .filter((g) => g.type === "google_kms_crypto_key_iam_member" && g.role === "roles/cloudkms.cryptoKeyDecrypter")
         .map((g) => g.member.replace(/\$\{data\.google_project\.[^}]+\.number\}/, "N"));

@@ -3,6 +3,8 @@ import { JOB_APPROVAL_ATTRIBUTE_MAPPING, compileJobApprovalCondition } from "../
 import { examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 import { evaluateAttributeCondition, productionTdxClaims, withClaim } from "./cel";
 import { FINGERPRINT_A, jobPolicy } from "./policy/job-fixtures";
+import { datasetIamLoad } from "../lib/policy/iam-limits";
+import { dataPlaneNames } from "../lib/policy/names";
 
 const OWNER = "user:data-owner@example.org";
 const TEE = "serviceAccount:${google_service_account.data_tee_sa_F9D6E2B6.member}";
@@ -132,6 +134,33 @@ describe("per-job approval on the data plane", () => {
     const buckets = Object.fromEntries(resources(json, "google_storage_bucket"));
     for (const g of jupyter.filter((x) => x.type === "google_storage_bucket_iam_member")) {
       expect(buckets[/google_storage_bucket\.([\w-]+)\.name/.exec(g.config.bucket)![1]].labels.component).toBe("stage1");
+    }
+  });
+
+  test("given per-job approval on both datasets, then each dataset's allow policies hold exactly the principals iam-limits counts", () => {
+    // Principal occurrences per IAM target, as Google counts them (one per member resource).
+    const perTarget = new Map<string, number>();
+    for (const g of iamGrants(json)) {
+      const target = g.config.bucket ?? g.config.crypto_key_id ?? g.config.service_account_id;
+      if (target !== undefined) perTarget.set(target, (perTarget.get(target) ?? 0) + 1);
+    }
+    const ref = (type: string, attr: string, match: (c: any) => boolean) => `\${${type}.${resources(json, type).find(([, c]) => match(c))![0]}.${attr}}`;
+    const names = dataPlaneNames(policy);
+    for (const dataset of policy.datasets) {
+      const bucket = (purpose: "stage1" | "stage2" | "outputs") =>
+        perTarget.get(ref("google_storage_bucket", "name", (c) => c.name === names.datasetBucket(dataset.name, purpose))) ?? 0;
+      const actual: Record<string, number> = {
+        "stage-1 bucket": bucket("stage1"),
+        "stage-2 bucket": bucket("stage2"),
+        "outputs bucket": bucket("outputs"),
+        "dataset key": perTarget.get(ref("google_kms_crypto_key", "id", (c) => c.labels.dataset === dataset.name && c.labels.component === "dataset-key")) ?? 0,
+      };
+      if (dataset.access === "impersonation") {
+        actual["reader service account 1"] =
+          perTarget.get(ref("google_service_account", "name", (c) => c.account_id === names.readerServiceAccountId(dataset.name))) ?? 0;
+      }
+      const counted = Object.fromEntries(datasetIamLoad(policy, dataset).policies.map((p) => [`${p.resource}${p.reader ? ` ${p.reader}` : ""}`, p.principals]));
+      expect({ dataset: dataset.name, principals: actual }).toEqual({ dataset: dataset.name, principals: counted });
     }
   });
 

@@ -51,7 +51,7 @@ describe("given 1,001 images approved for the impersonation dataset claims", () 
       json = synthWith((s) => {
         stack = s;
         plane = new CleanRoomDataPlane(s, "data", { policy });
-        plane.grantStage1Read(`serviceAccount:${platformNames(policy).jupyterSaEmail}`); // as CleanRoom does
+        plane.grantSdkStage1Access(`serviceAccount:${platformNames(policy).jupyterSaEmail}`); // as CleanRoom does
         checks = CleanRoomChecks.applyTo(s, { policy, now: new Date("2026-01-01T00:00:00Z") });
       });
     });
@@ -86,17 +86,29 @@ describe("given 1,001 images approved for the impersonation dataset claims", () 
     expect(byReader(names.readerServiceAccountId("claims", 2))).toEqual(members.slice(1000));
   });
 
-  test("then both readers hold the same grants: read on stage 2, decrypt with the key, write outputs, and nothing else", () => {
+  test("then both readers hold the same grants: read on stage 2 (and its bucket metadata, as ManaTEE's SDK gets it), decrypt with the key, write outputs, and nothing else", () => {
+    // A custom role by its role id, a predefined one by its name.
+    const roleName = (role: string) => {
+      const custom = /^\$\{google_project_iam_custom_role\.([^.]+)\.name\}$/.exec(role);
+      return custom ? `custom:${json.resource!.google_project_iam_custom_role[custom[1]].role_id}` : role;
+    };
     const roleOf = new Map<string, string[]>();
     for (const type of ["google_storage_bucket_iam_member", "google_kms_crypto_key_iam_member"]) {
       for (const [, c] of resources(json, type)) {
         const m = /^serviceAccount:\$\{google_service_account\.([^.]+)\.email\}$/.exec(c.member);
         if (!m) continue;
         const id = json.resource!.google_service_account[m[1]].account_id;
-        roleOf.set(id, [...(roleOf.get(id) ?? []), c.role].sort());
+        roleOf.set(id, [...(roleOf.get(id) ?? []), `${roleName(c.role)} on ${c.bucket ?? c.crypto_key_id}`].sort());
       }
     }
-    const expected = ["roles/cloudkms.cryptoKeyDecrypter", "roles/storage.objectCreator", "roles/storage.objectViewer"];
+    const bucket = (purpose: string) => `\${google_storage_bucket.${resources(json, "google_storage_bucket").find(([, b]) => b.name === names.datasetBucket("claims", purpose as any))![0]}.name}`;
+    const key = `\${google_kms_crypto_key.${resources(json, "google_kms_crypto_key").find(([, k]) => k.name === names.datasetKey("claims") && k.purpose !== "ASYMMETRIC_SIGN")![0]}.id}`;
+    const expected = [
+      `roles/cloudkms.cryptoKeyDecrypter on ${key}`,
+      `roles/storage.objectCreator on ${bucket("outputs")}`,
+      `roles/storage.objectViewer on ${bucket("stage2")}`,
+      `custom:${names.bucketMetadataRoleId} on ${bucket("stage2")}`,
+    ].sort();
     expect(roleOf.get(names.readerServiceAccountId("claims"))).toEqual(expected);
     expect(roleOf.get(names.readerServiceAccountId("claims", 2))).toEqual(expected);
   });
@@ -121,7 +133,7 @@ describe("given 1,001 images approved for the impersonation dataset claims", () 
   });
 });
 
-describe("given 1,500 images approved for the direct dataset insurance (with one data owner)", () => {
+describe("given 1,500 images approved for the direct dataset insurance (with one data owner and per-job approval)", () => {
   test("then the data plane refuses at synth with the dataset, the count, the limit and the fix", () => {
     const policy = withApprovals(1498, "insurance");
     let error: unknown;
@@ -134,7 +146,7 @@ describe("given 1,500 images approved for the direct dataset insurance (with one
     });
     expect(error).toBeInstanceOf(IamPolicyLimitError);
     expect((error as Error).message).toBe(
-      'Dataset "insurance": the allow policy of its stage-2 bucket would hold 1,501 principals (1,500 approved images and 1 data owner), ' +
+      'Dataset "insurance": the allow policy of its stage-2 bucket would hold 1,502 principals (1,500 approved images, the per-job approval group and 1 data owner), ' +
         "over Google's limit of 1,500 per allow policy. A direct-mode policy cannot be split: set datasets.insurance.access: impersonation " +
         "(approved images then impersonate reader service accounts of up to 1,000 images each, and only those readers hold grants on the " +
         "buckets and key), or remove approvals that have expired.",

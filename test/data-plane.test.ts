@@ -1,5 +1,5 @@
 import { CleanRoomDataPlane } from "../lib/data-plane";
-import { compileAttributeCondition } from "../lib/policy/condition";
+import { compileAttributeCondition, compileJobApprovalCondition } from "../lib/policy/condition";
 import { DatasetMember, PoolRef, datasetMembers } from "../lib/policy/members";
 import { dataPlaneNames } from "../lib/policy/names";
 import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
@@ -30,6 +30,14 @@ describe("CleanRoomDataPlane from the example policy", () => {
   let storageKeyId: string;
 
   const membersOf = (dataset: string): DatasetMember[] => datasetMembers(policy, dataset, poolRef);
+  /** insurance has an approver key fingerprint (per-job approval on): its job pool's group, never the pool's /*. */
+  const jobGroup = () =>
+    `principalSet://iam.googleapis.com/projects/${poolRef.projectNumber}/locations/global/workloadIdentityPools/${dataPlaneNames(policy).jobPoolId("insurance")}/group/job-approved`;
+  /** The provider of the pool with this id. */
+  const providerOf = (poolId: string): [string, any] =>
+    resources(json, "google_iam_workload_identity_pool_provider").find(
+      ([, p]) => json.resource!.google_iam_workload_identity_pool[refId(p.workload_identity_pool_id, "google_iam_workload_identity_pool")].workload_identity_pool_id === poolId,
+    )!;
   const readerMember = () => `serviceAccount:\${google_service_account.${readerId}.email}`;
 
   beforeAll(() => {
@@ -54,21 +62,24 @@ describe("CleanRoomDataPlane from the example policy", () => {
   });
 
   describe("stage-2 access (direct mode: insurance)", () => {
-    test("given direct access, decrypt on the dataset key goes exactly to the approved principal sets, with expiry conditions", () => {
+    test("given direct access, decrypt on the dataset key goes exactly to the approved principal sets, with expiry conditions, and the job pool's group", () => {
       const decrypt = keyGrants.filter((g) => g.dataset === "insurance" && g.role === "roles/cloudkms.cryptoKeyDecrypter");
       const expected = membersOf("insurance");
-      expect(new Set(decrypt.map((g) => g.member))).toEqual(new Set(expected.map((m) => m.member)));
-      expect(decrypt).toHaveLength(expected.length);
+      expect(new Set(decrypt.map((g) => g.member))).toEqual(new Set([...expected.map((m) => m.member), jobGroup()]));
+      expect(decrypt).toHaveLength(expected.length + 1);
+      // An approval is a signature of one digest: the group's grant has no expiry of its own.
+      expect(decrypt.find((g) => g.member === jobGroup())!.config.condition).toBeUndefined();
       for (const m of expected) {
         expect(decrypt.find((g) => g.member === m.member)!.config.condition).toEqual(m.condition);
       }
       expect(expected.find((m) => m.imageDigest === EXAMPLE_DIGEST_A)!.condition).toBeDefined();
     });
 
-    test("then the stage-2 bucket's readers are exactly the approved principal sets, with the same conditions", () => {
+    test("then the stage-2 bucket's readers are exactly the approved principal sets, with the same conditions, and the job pool's group", () => {
       const readers = bucketGrants.filter((g) => g.dataset === "insurance" && g.purpose === "stage2" && g.role === "roles/storage.objectViewer");
       const expected = membersOf("insurance");
-      expect(new Set(readers.map((g) => g.member))).toEqual(new Set(expected.map((m) => m.member)));
+      expect(new Set(readers.map((g) => g.member))).toEqual(new Set([...expected.map((m) => m.member), jobGroup()]));
+      expect(readers).toHaveLength(expected.length + 1);
       for (const m of expected) expect(readers.find((g) => g.member === m.member)!.config.condition).toEqual(m.condition);
     });
 
@@ -114,13 +125,16 @@ describe("CleanRoomDataPlane from the example policy", () => {
       expect(impersonation.some((g) => g.member.endsWith(EXAMPLE_DIGEST_A))).toBe(false);
     });
 
-    test("then every principal-set grant waits for the pool's provider", () => {
-      const [[providerId]] = resources(json, "google_iam_workload_identity_pool_provider");
+    test("then every principal-set grant waits for its pool's provider", () => {
+      const [providerId] = providerOf(plane.pool.poolId);
+      const [jobProviderId] = providerOf(dataPlaneNames(policy).jobPoolId("insurance"));
       const principalSetGrants = iamGrants(json).filter((g) => g.member.startsWith("principalSet://"));
-      expect(principalSetGrants.length).toBe(2 * 3 + 1); // insurance: 2 images × (decrypt, read, write); claims: 1 impersonation
-      for (const g of principalSetGrants) {
-        expect(g.config.depends_on).toEqual([`google_iam_workload_identity_pool_provider.${providerId}`]);
-      }
+      const images = principalSetGrants.filter((g) => g.member !== jobGroup());
+      const group = principalSetGrants.filter((g) => g.member === jobGroup());
+      expect(images.length).toBe(2 * 3 + 1); // insurance: 2 images × (decrypt, read, write); claims: 1 impersonation
+      expect(group.map((g) => g.role).sort()).toEqual(["roles/cloudkms.cryptoKeyDecrypter", "roles/storage.objectViewer"]);
+      for (const g of images) expect(g.config.depends_on).toEqual([`google_iam_workload_identity_pool_provider.${providerId}`]);
+      for (const g of group) expect(g.config.depends_on).toEqual([`google_iam_workload_identity_pool_provider.${jobProviderId}`]);
     });
   });
 
@@ -172,10 +186,10 @@ describe("CleanRoomDataPlane from the example policy", () => {
       expect(projectRoles.filter((r) => /^roles\/(storage|cloudkms)\./.test(r))).toEqual([]);
     });
 
-    test("decrypt on dataset keys is held only by approved principal sets and the impersonation reader", () => {
-      const allowed = new Set([...membersOf("insurance").map((m) => m.member), readerMember()]);
+    test("decrypt on dataset keys is held only by approved principal sets, the job pool's group and the impersonation reader", () => {
+      const allowed = new Set([...membersOf("insurance").map((m) => m.member), jobGroup(), readerMember()]);
       const decrypters = keyGrants.filter((g) => g.component === "dataset-key" && /Decrypter$/.test(g.role));
-      expect(decrypters).toHaveLength(3);
+      expect(decrypters).toHaveLength(4);
       for (const g of decrypters) expect(allowed).toContain(g.member);
     });
 
@@ -234,9 +248,8 @@ describe("CleanRoomDataPlane from the example policy", () => {
     });
 
     test("the pool provider enforces the compiled condition, and the TEE template is production", () => {
-      expect(resourceConfigs(json, "google_iam_workload_identity_pool_provider")[0].attribute_condition).toBe(
-        compileAttributeCondition(policy),
-      );
+      expect(providerOf(plane.pool.poolId)[1].attribute_condition).toBe(compileAttributeCondition(policy));
+      expect(providerOf(dataPlaneNames(policy).jobPoolId("insurance"))[1].attribute_condition).toBe(compileJobApprovalCondition(policy, "insurance"));
       expect(dataSources(json, "google_compute_image")[0][1].family).toBe("confidential-space");
     });
   });
@@ -254,10 +267,13 @@ describe("CleanRoomDataPlane from the example policy", () => {
       else if (k.labels.component === "approver-key") expect(k.name).toBe(names.approverKey(k.labels.dataset));
       else expect(k.name).toBe(names.datasetKey(k.labels.dataset));
     }
-    expect(resourceConfigs(json, "google_iam_workload_identity_pool")[0].workload_identity_pool_id).toBe(names.poolId);
-    expect(resourceConfigs(json, "google_iam_workload_identity_pool_provider")[0].workload_identity_pool_provider_id).toBe(
-      names.providerId,
+    expect(resourceConfigs(json, "google_iam_workload_identity_pool").map((p) => p.workload_identity_pool_id).sort()).toEqual(
+      [names.poolId, names.jobPoolId("insurance")].sort(),
     );
+    expect(resourceConfigs(json, "google_iam_workload_identity_pool_provider").map((p) => p.workload_identity_pool_provider_id)).toEqual([
+      names.jobProviderId,
+      names.providerId,
+    ]);
     const accountIds = resourceConfigs(json, "google_service_account").map((sa) => sa.account_id);
     expect(accountIds).toContain(names.readerServiceAccountId("claims"));
     expect(accountIds).not.toContain(names.readerServiceAccountId("insurance"));
@@ -289,8 +305,17 @@ describe("CleanRoomDataPlane validation", () => {
     );
   });
 
-  test("given a policy without approvals, then no principal set is granted anything", () => {
+  test("given a policy without approvals, then no image principal set is granted anything; only the job pool's group of a dataset with per-job approval", () => {
     const json = synthWith((stack) => new CleanRoomDataPlane(stack, "data", { policy: examplePolicy({ approvals: [] }) }));
+    const principalSets = iamGrants(json).filter((g) => g.member.startsWith("principalSet://"));
+    expect(principalSets.filter((g) => !g.member.endsWith("/workloadIdentityPools/insurance-study-insurance-jobs/group/job-approved"))).toEqual([]);
+    expect(principalSets.map((g) => g.role).sort()).toEqual(["roles/cloudkms.cryptoKeyDecrypter", "roles/storage.objectViewer"]);
+  });
+
+  test("given a policy without approvals and without approver key fingerprints, then no principal set is granted anything", () => {
+    const base = examplePolicy({ approvals: [] });
+    const policy = { ...base, datasets: base.datasets.map(({ approverKey: _omit, ...d }) => d) };
+    const json = synthWith((stack) => new CleanRoomDataPlane(stack, "data", { policy }));
     expect(iamGrants(json).filter((g) => g.member.startsWith("principalSet://"))).toEqual([]);
   });
 });

@@ -421,7 +421,9 @@ describe("jobServiceConfigFor", () => {
     expect(config.launch.instancePrefix).toBe(jobInstancePrefix(ROOM));
     expect(config.images.defaultExecutorBase).toMatch(/executor-base@sha256:b{64}$/);
     // Approval of the deploy-built base is the room file's: it is the default base, not an approved one.
-    expect(config.images.executorBases).toEqual([]);
+    expect(config.images.executorBases).toEqual(policy.jobs!.executorBases);
+    expect(config.images.executorBases).toEqual(["sha256:2a0c6e3f7e2b9d4c81f5a7b6c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4"]);
+    expect(config.images.executorBases).not.toContain(`sha256:${"b".repeat(64)}`);
     expect(JSON.stringify(config)).not.toMatch(/placeholder|verifier\.invalid/);
   });
 

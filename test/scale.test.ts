@@ -40,6 +40,9 @@ const NAME_FIELDS: Readonly<Record<string, Readonly<Record<string, NameKind>>>> 
   google_container_cluster: { name: "gkeCluster" },
   google_container_node_pool: { name: "gkeNodePool" },
   google_sql_database_instance: { name: "sqlInstance" },
+  google_firestore_database: { name: "firestoreDatabaseId" },
+  // The index's own id is assigned by Google; its collection is the job service's (job-service/src/firestore-store.ts).
+  google_firestore_index: { collection: "firestoreCollectionId" },
   google_compute_network: { name: "computeName" },
   google_compute_subnetwork: { name: "computeName" },
   google_compute_router: { name: "computeName" },
@@ -70,6 +73,8 @@ const NO_GENERATED_NAME = new Set([
   "google_sql_user",
   // `dcr-<namespace>-database`: JobDatabase checks the 64-character MySQL limit
   "google_sql_database",
+  // Terraform's built-in resource (image builds run in its provisioner): no name, no Google resource
+  "terraform_data",
 ]);
 
 function fieldAt(config: any, dotted: string): unknown {
@@ -227,7 +232,10 @@ describe("scale: a room with maximum-length names and many datasets", () => {
       return `\${google_storage_bucket.${id}.name}`;
     };
     const keyRef = (dataset: string) => {
-      const [id] = Object.entries(platform.resource!.google_kms_crypto_key).find(([, c]: [string, any]) => c.labels.dataset === dataset)!;
+      // The dataset key, not its approver key (which carries the same dataset label).
+      const [id] = Object.entries(platform.resource!.google_kms_crypto_key).find(
+        ([, c]: [string, any]) => c.labels.dataset === dataset && c.labels.component === "dataset-key",
+      )!;
       return `\${google_kms_crypto_key.${id}.id}`;
     };
     const names = dataPlaneNames(policy);

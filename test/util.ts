@@ -69,6 +69,7 @@ export function examplePolicy(overrides: Partial<Parameters<typeof normalizePoli
         retentionDays: 30,
         stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1.0 },
         owners: ["user:data-owner@example.org"],
+        approverKey: { fingerprint: "a3771ff85319c4040df7299b86aa579ede391a3a4afe755b442335d324911dd4" },
       },
       claims: { retentionDays: 90, stage1: { kind: "sample", fraction: 0.05 }, access: "impersonation" },
     },
@@ -88,6 +89,13 @@ export function examplePolicy(overrides: Partial<Parameters<typeof normalizePoli
       },
     ],
     researchers: ["group:researchers@example.org"],
+    jobs: {
+      executorBases: ["sha256:2a0c6e3f7e2b9d4c81f5a7b6c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4"],
+      maxJobsInProgressPerResearcher: 3,
+      timeoutMinutes: 360,
+      allowEnvOverrides: [],
+      maxWorkspaceMiB: 256,
+    },
     jupyterhub: {
       authenticator: {
         type: "google",

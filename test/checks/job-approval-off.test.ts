@@ -7,7 +7,7 @@ import { CleanRoomDataPlane } from "../../lib/data-plane";
 import { loadPolicyFile } from "../../lib/policy/load";
 import { CleanRoomPolicy } from "../../lib/policy/model";
 import { examplePolicy, synthWith } from "../util";
-import { jobPolicy } from "../policy/job-fixtures";
+import { jobPolicy, noApproverKeys } from "../policy/job-fixtures";
 import { check, of } from "./harness";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
@@ -21,7 +21,7 @@ const apv2 = (policy: CleanRoomPolicy, withPolicy = true): Finding[] => {
 
 describe("MCR-APV2: per-job approval off", () => {
   test("given a dataset with owners and no fingerprint, then one warning on its approver key says how to turn approval on", () => {
-    const found = apv2(examplePolicy()); // insurance has an owner and no approverKey; claims has no owners
+    const found = apv2(noApproverKeys()); // insurance has an owner and no approverKey; claims has no owners
     expect(found).toHaveLength(1);
     expect(found[0].level).toBe("warning");
     expect(found[0].address).toMatch(/^google_kms_crypto_key\.data_datasets_insurance_approver_/);
@@ -37,12 +37,16 @@ describe("MCR-APV2: per-job approval off", () => {
     expect(apv2(loadPolicyFile("stacks/example.cleanroom.yaml"))).toEqual([]);
   });
 
+  test("given examplePolicy() (the same room as the file), then nothing is reported", () => {
+    expect(apv2(examplePolicy())).toEqual([]);
+  });
+
   test("given every dataset's fingerprint, then nothing is reported", () => {
     expect(apv2(jobPolicy())).toEqual([]);
   });
 
   test("given owners on both datasets and no fingerprints, then each dataset is reported once", () => {
-    const base = examplePolicy();
+    const base = noApproverKeys();
     const policy = examplePolicy({
       datasets: {
         insurance: { ...base.datasets[0] },
@@ -53,11 +57,11 @@ describe("MCR-APV2: per-job approval off", () => {
   });
 
   test("given no policy, then owners and fingerprints are unknown and nothing is reported", () => {
-    expect(apv2(examplePolicy(), false)).toEqual([]);
+    expect(apv2(noApproverKeys(), false)).toEqual([]);
   });
 
   test("given a suppression with a reason on the approver key, then the finding is info and keeps the reason", () => {
-    const policy = examplePolicy();
+    const policy = noApproverKeys();
     const reason = "This room relies on standing approvals only, reviewed quarterly";
     const { findings } = check(
       (stack) => {

@@ -63,7 +63,7 @@ describe("manatee report", () => {
     const stack = new TerraformStack(app, "platform");
     new GoogleProvider(stack, "google", { project: policy.project, region: policy.region });
     const dataPlane = new CleanRoomDataPlane(stack, "data-plane", { policy });
-    dataPlane.grantStage1Read(`serviceAccount:${platformNames(policy).jupyterSaEmail}`);
+    dataPlane.grantSdkStage1Access(`serviceAccount:${platformNames(policy).jupyterSaEmail}`); // as CleanRoom does
     CleanRoomSuppressions.add(dataPlane.workload, [{ id: "MCR-TEE1", reason: "reviewed: template for the mock backend" }], {
       applyToChildren: true,
     });

@@ -86,26 +86,27 @@ describe("datasetIamLoad: what each allow policy of a dataset holds", () => {
       owners: 1,
       policies: [
         { resource: "stage-1 bucket", principals: 3, groupsAndDomains: 1 }, // researchers group, JupyterLab SA, owner
-        { resource: "stage-2 bucket", principals: 3, groupsAndDomains: 0 }, // 2 images + owner
-        { resource: "outputs bucket", principals: 2, groupsAndDomains: 0 },
-        { resource: "dataset key", principals: 3, groupsAndDomains: 0 },
+        { resource: "stage-2 bucket", principals: 4, groupsAndDomains: 0 }, // 2 images + the job pool's group + owner
+        { resource: "outputs bucket", principals: 2, groupsAndDomains: 0 }, // the job pool's group writes no outputs
+        { resource: "dataset key", principals: 4, groupsAndDomains: 0 },
       ],
     });
     expect(datasetIamLoad(policy, datasetOf(policy, "claims")).policies).toEqual([
       { resource: "stage-1 bucket", principals: 2, groupsAndDomains: 1 },
-      { resource: "stage-2 bucket", principals: 1, groupsAndDomains: 0 }, // the reader
+      { resource: "stage-2 bucket", principals: 2, groupsAndDomains: 0 }, // the reader, twice: read and the SDK's bucket get
       { resource: "outputs bucket", principals: 1, groupsAndDomains: 0 },
       { resource: "dataset key", principals: 1, groupsAndDomains: 0 },
       { resource: "reader service account", reader: 1, principals: 1, groupsAndDomains: 0 },
     ]);
   });
 
-  test("given 1,000 images on an impersonation dataset, then one reader holds them all and the bucket and key hold one principal", () => {
+  test("given 1,000 images on an impersonation dataset, then one reader holds them all; the key holds one principal, the bucket the reader twice", () => {
     const policy = withApprovals(999, "claims");
     const load = assertWithinIamLimits(policy, datasetOf(policy, "claims"));
     expect(load.approvedImages).toBe(1000);
     expect(load.readers).toBe(1);
-    expect(load.policies.find((p) => p.resource === "stage-2 bucket")!.principals).toBe(1);
+    expect(load.policies.find((p) => p.resource === "stage-2 bucket")!.principals).toBe(2); // read + bucket get
+    expect(load.policies.find((p) => p.resource === "dataset key")!.principals).toBe(1);
   });
 
   test("given 3,001 images on an impersonation dataset, then four readers each stay within the limit", () => {
@@ -119,13 +120,15 @@ describe("datasetIamLoad: what each allow policy of a dataset holds", () => {
 });
 
 describe("datasets over a limit fail with the dataset, the count, the limit and the fix", () => {
-  test("given 1,499 images on a direct dataset with one owner, then the stage-2 bucket and key are exactly at 1,500 and pass", () => {
-    const policy = withApprovals(1497, "insurance"); // + the example's 2 = 1,499 images
+  test("given 1,498 images on a direct dataset with one owner and per-job approval, then the stage-2 bucket and key are exactly at 1,500 and pass", () => {
+    const policy = withApprovals(1496, "insurance"); // + the example's 2 = 1,498 images, + the job pool's group, + the owner
     expect(iamLimitViolations(policy)).toEqual([]);
+    const load = datasetIamLoad(policy, datasetOf(policy, "insurance"));
+    expect(load.policies.filter((p) => p.resource === "stage-2 bucket" || p.resource === "dataset key").map((p) => p.principals)).toEqual([1500, 1500]);
   });
 
-  test("given 1,500 images on a direct dataset with one owner, then the stage-2 bucket (1,501) fails and the message says to impersonate", () => {
-    const policy = withApprovals(1498, "insurance");
+  test("given 1,499 images on a direct dataset with one owner and per-job approval, then the stage-2 bucket (1,501) fails and the message says to impersonate", () => {
+    const policy = withApprovals(1497, "insurance");
     let error: unknown;
     try {
       assertWithinIamLimits(policy, datasetOf(policy, "insurance"));
@@ -135,16 +138,43 @@ describe("datasets over a limit fail with the dataset, the count, the limit and 
     expect(error).toBeInstanceOf(IamPolicyLimitError);
     expect((error as IamPolicyLimitError).dataset).toBe("insurance");
     expect((error as Error).message).toBe(
+      'Dataset "insurance": the allow policy of its stage-2 bucket would hold 1,501 principals (1,499 approved images, the per-job approval group and 1 data owner), ' +
+        "over Google's limit of 1,500 per allow policy. A direct-mode policy cannot be split: set datasets.insurance.access: impersonation " +
+        "(approved images then impersonate reader service accounts of up to 1,000 images each, and only those readers hold grants on the " +
+        "buckets and key), or remove approvals that have expired.",
+    );
+    // The key fails the same way; the outputs bucket (no owners, no job group) holds the images only.
+    expect(iamLimitViolations(policy).map((m) => m.split(" would hold")[0])).toEqual([
+      'Dataset "insurance": the allow policy of its stage-2 bucket',
+      'Dataset "insurance": the allow policy of its dataset key',
+    ]);
+  });
+
+  test("given 1,500 images on a direct dataset with one owner and no approver key fingerprint, then there is no job group: the stage-2 bucket holds 1,501", () => {
+    const base = withApprovals(1498, "insurance");
+    const policy = {
+      ...base,
+      datasets: base.datasets.map((d) => {
+        const { approverKey: _omit, ...rest } = d;
+        return rest;
+      }),
+    };
+    expect(iamLimitViolations(policy)[0]).toBe(
       'Dataset "insurance": the allow policy of its stage-2 bucket would hold 1,501 principals (1,500 approved images and 1 data owner), ' +
         "over Google's limit of 1,500 per allow policy. A direct-mode policy cannot be split: set datasets.insurance.access: impersonation " +
         "(approved images then impersonate reader service accounts of up to 1,000 images each, and only those readers hold grants on the " +
         "buckets and key), or remove approvals that have expired.",
     );
-    // The key fails the same way; the outputs bucket (no owners) is exactly at the limit.
-    expect(iamLimitViolations(policy).map((m) => m.split(" would hold")[0])).toEqual([
-      'Dataset "insurance": the allow policy of its stage-2 bucket',
-      'Dataset "insurance": the allow policy of its dataset key',
-    ]);
+  });
+
+  test("given per-job approval on an impersonation dataset, then the job pool's group counts on the first reader only", () => {
+    const base = withApprovals(1500, "claims");
+    const policy = {
+      ...base,
+      datasets: base.datasets.map((d) => (d.name === "claims" ? { ...d, approverKey: { fingerprint: "3d2e388615ff4ee3c6e18410353402dc726fda76349a38e049300bf49fc4cb14" } } : d)),
+    };
+    const readers = datasetIamLoad(policy, datasetOf(policy, "claims")).policies.filter((p) => p.resource === "reader service account");
+    expect(readers.map((p) => p.principals)).toEqual([1001, 501]); // 1,000 images + the group; 501 images
   });
 
   test("given the same approvals with access: impersonation, then nothing fails", () => {

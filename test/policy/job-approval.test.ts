@@ -10,12 +10,12 @@ import {
   jobApprovalConditionClauses,
 } from "../../lib/policy/condition";
 import { compileVerifierPolicy } from "../../lib/policy/document";
-import { dataPlaneNames, manateeContract } from "../../lib/policy/names";
+import { dataPlaneNames, jobInstancePrefix, manateeContract, outputReleaseNames } from "../../lib/policy/names";
 import { APPROVER_SIGNATURE_ALGORITHM, JOB_APPROVED_GROUP } from "../../job-service/src/config";
 import { debugTdxClaims, evaluateAttributeCondition, evaluateCel, productionTdxClaims, withClaim } from "../cel";
 import { examplePolicy } from "../util";
 
-import { FINGERPRINT_A, FINGERPRINT_B, jobPolicy } from "./job-fixtures";
+import { FINGERPRINT_A, FINGERPRINT_B, jobPolicy, noApproverKeys } from "./job-fixtures";
 
 const policy = jobPolicy();
 const conditionA = compileJobApprovalCondition(policy, "insurance");
@@ -93,8 +93,8 @@ describe("the job approval condition, evaluated by a real CEL engine", () => {
   });
 
   test("given a dataset without an approver key, then compiling names the field and the command that prints it", () => {
-    expect(() => compileJobApprovalCondition(examplePolicy(), "insurance")).toThrow(JobApprovalConditionError);
-    expect(() => compileJobApprovalCondition(examplePolicy(), "insurance")).toThrow(/datasets\.insurance\.approverKey\.fingerprint is missing.*manatee jobs approver-key --dataset insurance/);
+    expect(() => compileJobApprovalCondition(noApproverKeys(), "insurance")).toThrow(JobApprovalConditionError);
+    expect(() => compileJobApprovalCondition(noApproverKeys(), "insurance")).toThrow(/datasets\.insurance\.approverKey\.fingerprint is missing.*manatee jobs approver-key --dataset insurance/);
     expect(() => compileJobApprovalCondition(policy, "nope")).toThrow(/dataset "nope" is not declared/);
   });
 
@@ -135,11 +135,26 @@ describe("job path names", () => {
 
 describe("the verifier document", () => {
   test("given a room without approver keys, then it has no jobApprovals key (its hash is unchanged by the job settings)", () => {
-    const plain = compileVerifierPolicy(examplePolicy());
+    const plain = compileVerifierPolicy(noApproverKeys());
     expect("jobApprovals" in plain.document).toBe(false);
-    const withJobs = compileVerifierPolicy(examplePolicy({ jobs: { executorBases: [`sha256:${"1".repeat(64)}`], timeoutMinutes: 60, allowEnvOverrides: ["SEED"] } }));
+    const withJobs = compileVerifierPolicy(noApproverKeys({ jobs: { executorBases: [`sha256:${"1".repeat(64)}`], timeoutMinutes: 60, allowEnvOverrides: ["SEED"] } }));
     expect(withJobs.sha256).toBe(plain.sha256);
-    expect("release" in plain.document).toBe(false);
+  });
+
+  test("given any normalized room (every room has the job path), then release names the output buckets and the job VMs' prefix", () => {
+    const room = noApproverKeys();
+    const names = outputReleaseNames(room);
+    const expected = { quarantineBucket: names.quarantineBucket, releaseBucket: names.releaseBucket, instancePrefix: jobInstancePrefix(room) };
+    expect(compileVerifierPolicy(room).document.release).toEqual(expected);
+    expect(expected).toEqual({
+      quarantineBucket: "acme-clean-room-insurance-study-quarantine",
+      releaseBucket: "acme-clean-room-insurance-study-release",
+      instancePrefix: "insurance-study-job",
+    });
+    // The same with approver keys: release does not depend on per-job approval.
+    expect(compileVerifierPolicy(policy).document.release).toEqual(expected);
+    // Only a hand-built policy without `jobs` has no release settings.
+    expect("release" in compileVerifierPolicy({ ...room, jobs: undefined }).document).toBe(false);
   });
 
   test("given approver keys, then one entry per dataset carries the key id and the provider's condition verbatim", () => {
@@ -148,6 +163,6 @@ describe("the verifier document", () => {
       { dataset: "insurance", keyId: FINGERPRINT_A, signatureAlgorithm: "ECDSA_P256_SHA256", attributeCondition: conditionA },
       { dataset: "claims", keyId: FINGERPRINT_B, signatureAlgorithm: "ECDSA_P256_SHA256", attributeCondition: conditionB },
     ]);
-    expect(compileVerifierPolicy(policy).sha256).not.toBe(compileVerifierPolicy(examplePolicy()).sha256);
+    expect(compileVerifierPolicy(policy).sha256).not.toBe(compileVerifierPolicy(noApproverKeys()).sha256);
   });
 });

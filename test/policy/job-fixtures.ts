@@ -17,3 +17,11 @@ export function jobPolicy(jobs: Parameters<typeof normalizePolicy>[0]["jobs"] = 
   });
 }
 
+
+/** The example room with no approver key fingerprint on any dataset: per-job approval off everywhere. */
+export function noApproverKeys(overrides: Partial<Parameters<typeof normalizePolicy>[0]> = {}): CleanRoomPolicy {
+  const base = examplePolicy();
+  const { approverKey: _a, ...insurance } = base.datasets[0];
+  const { approverKey: _b, ...claims } = base.datasets[1];
+  return examplePolicy({ datasets: { insurance, claims }, ...overrides });
+}

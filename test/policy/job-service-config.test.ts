@@ -7,7 +7,7 @@ import {
   compileJobServiceConfig,
 } from "../../lib/policy/job-service-config";
 import { EXAMPLE_DIGEST_A, EXAMPLE_DIGEST_B, examplePolicy } from "../util";
-import { FINGERPRINT_A } from "./job-fixtures";
+import { FINGERPRINT_A, noApproverKeys } from "./job-fixtures";
 
 const deployment: JobServiceDeployment = {
   instanceTemplate: "projects/acme-clean-room/global/instanceTemplates/insurance-study-tee-20250101",
@@ -101,7 +101,7 @@ describe("compileJobServiceConfig", () => {
   });
 
   test("given a room without approver keys, then the job service's parser still accepts it (per-job approval off)", () => {
-    const plain = compileJobServiceConfig(examplePolicy(), deployment);
+    const plain = compileJobServiceConfig(noApproverKeys(), deployment);
     expect(plain.datasets.every((d) => d.approverKey === undefined)).toBe(true);
     expect(() => parseJobServiceConfig(plain)).not.toThrow();
   });

@@ -193,8 +193,21 @@ describe("access report of the example clean room", () => {
     expect(datasetSection(md, "claims")).toContain(
       "- Stage-1 data: a random sample of the real data (fraction 0.05, 5%): fewer records, but each one is real.",
     );
-    // The only notice: insurance has an owner but no approver key fingerprint.
-    expect(section(md, "## Notices")).toBe(
+    // No notice: insurance (the only dataset with owners) names its approver key fingerprint, as the
+    // room file does; claims has no owners, so nobody could sign for it.
+    expect(section(md, "## Notices")).toBe("\n- none\n");
+    // Without the fingerprint, the report says per-job approval is off for insurance and how to turn it on.
+    const withoutFingerprint = examplePolicy({
+      datasets: {
+        insurance: {
+          retentionDays: 30,
+          stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1.0 },
+          owners: ["user:data-owner@example.org"],
+        },
+        claims: { retentionDays: 90, stage1: { kind: "sample", fraction: 0.05 }, access: "impersonation" },
+      },
+    });
+    expect(section(renderAccessReport(withoutFingerprint, { now: NOW }), "## Notices")).toBe(
       "\n- Per-job approval is off for `insurance`: the room file names no approver key fingerprint " +
         "(`manatee jobs approver-key --dataset insurance` prints it after the first deploy).\n",
     );

@@ -25,7 +25,7 @@ import { renderAccessReport } from "../../lib/report/access-report";
 import { CrossCheckFinding, crossCheck } from "../../lib/report/cross-check";
 import { readInfrastructure } from "../../lib/report/infrastructure";
 import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, synthWith } from "../util";
-import { jobPolicy } from "../policy/job-fixtures";
+import { jobPolicy, noApproverKeys } from "../policy/job-fixtures";
 import { section, tableRows } from "./md";
 
 interface Handles {
@@ -135,7 +135,9 @@ function findingsFor(policy: CleanRoomPolicy, json: SynthJson): CrossCheckFindin
 }
 
 describe("cross-check of the access report against a synthesized stack", () => {
-  const policy = examplePolicy();
+  // The raw-provider fixture declares standing-approval grants only; job pools, providers and group
+  // grants are cross-checked on the real CleanRoomDataPlane below (example room and jobPolicy()).
+  const policy = noApproverKeys();
   const names = dataPlaneNames(policy);
   const s2 = names.datasetBucket("insurance", "stage2");
   let faithful: SynthJson;
@@ -373,7 +375,7 @@ describe("suppressions recorded in the synthesized stacks", () => {
 
 describe("readInfrastructure", () => {
   test("resolves references to buckets, keys, service accounts, the pool and the project number", () => {
-    const json = synthDataPlane(examplePolicy());
+    const json = synthDataPlane(noApproverKeys());
     const facts = readInfrastructure(json, "acme-clean-room");
     const reader = facts.grants.find((g) => g.role === "roles/iam.workloadIdentityUser");
     expect(reader?.resource).toEqual({
@@ -393,7 +395,7 @@ describe("readInfrastructure", () => {
   });
 
   test("several stacks are read together, their addresses told apart", () => {
-    const json = synthDataPlane(examplePolicy());
+    const json = synthDataPlane(noApproverKeys());
     const facts = readInfrastructure([json, json], "acme-clean-room");
     expect(facts.buckets[0].address).toMatch(/^stack\[0\]\.google_storage_bucket\./);
     expect(facts.buckets).toHaveLength(12);
