@@ -19,8 +19,8 @@ export async function rsaKey(kid: string): Promise<RsaKey> {
 }
 
 /** The example clean room's verifier policy, compiled by lib/policy (the real compiler). */
-export function examplePolicyDocument(): CompiledVerifierPolicy {
-  return compileVerifierPolicy(examplePolicy());
+export function examplePolicyDocument(policy = examplePolicy()): CompiledVerifierPolicy {
+  return compileVerifierPolicy(policy);
 }
 
 /** A fixed "now" inside approval A's validity (it expires 2027-01-31). */

@@ -12,8 +12,11 @@ import { RECEIPT_TYP } from "../src/receipt";
 import { REASONS } from "../src/reasons";
 import { EXAMPLE_DIGEST_A, EXAMPLE_DIGEST_B } from "../../test/util";
 import { NOW_MS, RsaKey, examplePolicyDocument, jwksServer, rawJws, rsaKey, signToken, tokenClaims } from "./helpers";
+import { noApproverKeys } from "../../test/policy/job-fixtures";
 
-const compiled = examplePolicyDocument();
+// The standing-approval rules, alone: the example room with per-job approval off. The per-job
+// (signature) route is exercised in release.test.ts and at the end of this file.
+const compiled = examplePolicyDocument(noApproverKeys());
 const doc = compiled.document;
 const UNAPPROVED = `sha256:${"ab".repeat(32)}`;
 
@@ -530,5 +533,27 @@ describe("given the receipt key", () => {
     const thumb = createHash("sha256").update(`{"crv":"P-256","kty":"EC","x":"${keys[0].x}","y":"${keys[0].y}"}`).digest("base64url");
     expect(keys[0].kid).toBe(thumb);
     expect(createPublicKey({ key: keys[0], format: "jwk" }).asymmetricKeyType).toBe("ec");
+  });
+});
+
+describe("given the example room, where insurance also takes per-job approvals", () => {
+  it("when an unapproved image without a signature asks for insurance, then both routes' reasons are reported", async () => {
+    const withJobs = examplePolicyDocument();
+    expect(withJobs.document.jobApprovals?.map((j) => j.dataset)).toEqual(["insurance"]);
+    const key = await rsaKey("kid-jobs");
+    const jwks = await jwksServer([key.jwk]);
+    try {
+      const v = createVerifier({ policy: withJobs.document, signer: generatedSigner(), jwks: { url: jwks.url }, clock: () => NOW_MS, log: () => undefined });
+      const claims = tokenClaims(withJobs.document);
+      const container = (claims.submods as Record<string, Record<string, unknown>>).container;
+      const digest = `sha256:${"7".repeat(64)}`;
+      const token = await signToken({ ...claims, submods: { ...(claims.submods as object), container: { ...container, image_digest: digest } } }, key);
+      const res = await v.handler({ method: "POST", path: "/v1/verify", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, dataset: "insurance" }) });
+      const body = JSON.parse(res.body) as { decision: string; reasons: { code: string }[] };
+      expect(body.decision).toBe("deny");
+      expect(body.reasons.map((r) => r.code)).toEqual(expect.arrayContaining(["image_not_approved", "job_signature_missing"]));
+    } finally {
+      await jwks.close();
+    }
   });
 });
