@@ -11,6 +11,7 @@ import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane";
 import { JobStateStore, JobStateStoreProps } from "./database";
 import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./job-service";
 import { CleanRoomNetwork, CleanRoomNetworkProps } from "./network";
+import { CleanRoomServicePerimeter } from "./service-perimeter";
 import { OutputRelease } from "./outputs";
 import { CleanRoomPolicy } from "./policy/model";
 import { IamCondition } from "./policy/members";
@@ -39,7 +40,10 @@ export interface CleanRoomProps {
    * @default "manatee"
    */
   readonly namespace?: string;
-  /** @default CleanRoomNetwork defaults (deny-by-default firewall, NAT, private Google access) */
+  /**
+   * `googleApiAccess` follows the policy: `restricted` with a `vpcServiceControls` perimeter.
+   * @default CleanRoomNetwork defaults (deny-by-default firewall, NAT for GKE only, TEEs Google APIs only)
+   */
   readonly network?: Omit<CleanRoomNetworkProps, "room" | "provider" | "dependsOn">;
   /** @default CleanRoomCluster defaults (private nodes, DNS endpoint only, Workload Identity) */
   readonly cluster?: Omit<CleanRoomClusterProps, "room" | "network" | "provider" | "dependsOn">;
@@ -86,6 +90,8 @@ export class CleanRoom extends Construct {
   public readonly verifier?: AttestationVerifier;
   /** Quarantine and release buckets of job outputs (rooms with `policy.jobs`, i.e. every normalized policy). */
   public readonly outputRelease?: OutputRelease;
+  /** The VPC Service Controls perimeter around the project, when the policy sets `vpcServiceControls`. */
+  public readonly perimeter?: CleanRoomServicePerimeter;
 
   constructor(scope: Construct, id: string, props: CleanRoomProps) {
     super(scope, id);
@@ -95,20 +101,45 @@ export class CleanRoom extends Construct {
     this.namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
     const contract = manateeContract(policy.name, policy.project);
 
-    this.apis = new CleanRoomApis(this, "apis", { room: policy, provider });
+    const vpcsc = policy.vpcServiceControls;
+    this.apis = new CleanRoomApis(this, "apis", {
+      room: policy,
+      additionalServices: vpcsc ? ["accesscontextmanager.googleapis.com"] : [],
+      provider,
+    });
     const afterApis = this.apis.dependables;
 
+    // With a perimeter, API names resolve to restricted.googleapis.com: an API the perimeter does
+    // not cover cannot be used from inside the VPC to sidestep it.
+    const googleApiAccess = props.network?.googleApiAccess ?? (vpcsc ? "restricted" : "private");
+    if (vpcsc && googleApiAccess !== "restricted") {
+      throw new Error(
+        `network.googleApiAccess "${googleApiAccess}" with a vpcServiceControls perimeter: inside a perimeter Google APIs ` +
+          `must resolve to restricted.googleapis.com. Remove network.googleApiAccess, or set it to "restricted".`,
+      );
+    }
     this.network = new CleanRoomNetwork(this, "network", {
       room: policy,
       ...props.network,
+      googleApiAccess,
       dependsOn: afterApis,
       provider,
     });
+    if (vpcsc) {
+      this.perimeter = new CleanRoomServicePerimeter(this, "perimeter", {
+        room: policy,
+        accessPolicy: vpcsc.accessPolicy,
+        accessLevels: vpcsc.accessLevels,
+        dependsOn: afterApis,
+        provider,
+      });
+    }
 
     this.dataPlane = new CleanRoomDataPlane(this, "data", {
       policy,
       ...props.dataPlane,
-      workload: { subnetwork: this.network.subnetworkSelfLink, ...props.dataPlane?.workload },
+      // Job VMs on the TEE subnet: Private Google Access only, no NAT, no external IP.
+      workload: { subnetwork: this.network.teeSubnetworkSelfLink, ...props.dataPlane?.workload },
       provider,
     });
 

@@ -74,9 +74,10 @@ export interface ConfidentialSpaceWorkloadProps {
    */
   readonly zone?: string;
   /**
-   * Subnetwork self link or `projects/P/regions/R/subnetworks/S`. Job VMs get no external IP,
-   * so the subnetwork needs Cloud NAT (and Private Google Access).
-   * @default the ManaTEE contract subnetwork `dcr-ENV-subnetwork` in policy.region
+   * Subnetwork self link or `projects/P/regions/R/subnetworks/S`. Job VMs get no external IP and
+   * need nothing but Google APIs: a subnet with Private Google Access that no Cloud NAT serves
+   * (`CleanRoomNetwork.teeSubnetwork`; MCR-NET1 refuses a NAT that serves it).
+   * @default the TEE subnetwork `dcr-ENV-tee-subnetwork` in policy.region
    */
   readonly subnetwork?: string;
   /**
@@ -106,8 +107,8 @@ export interface ConfidentialSpaceWorkloadProps {
  * Space instance template every job VM is created from: production image family (debug only
  * when the policy allows it), confidential hardware and machine type from the policy, Shielded
  * VM with Secure Boot, TERMINATE on host maintenance and no automatic restart,
- * `tee-restart-policy=Never`, no external IP (no access config), network tag `tee-instance`,
- * and the TEE service account.
+ * `tee-restart-policy=Never`, no external IP (no access config) on the TEE subnet (no NAT),
+ * network tag `tee-instance`, and the TEE service account.
  */
 export class ConfidentialSpaceWorkload extends Construct {
   public readonly serviceAccount: ServiceAccount;
@@ -155,7 +156,7 @@ export class ConfidentialSpaceWorkload extends Construct {
     this.zone = props.zone ?? policy.zone;
     requireInResidency(this.zone, policy.residency, "zone");
     this.subnetwork =
-      props.subnetwork ?? `projects/${policy.project}/regions/${policy.region}/subnetworks/${contract.subnetwork}`;
+      props.subnetwork ?? `projects/${policy.project}/regions/${policy.region}/subnetworks/${contract.teeSubnetwork}`;
     const subnetRegion = /\/regions\/([^/]+)\/subnetworks\//.exec(this.subnetwork)?.[1];
     if (subnetRegion !== undefined) requireInResidency(subnetRegion, policy.residency, "subnetwork region");
     if (props.imageReference !== undefined) requireDigestPinned(props.imageReference);
@@ -220,7 +221,7 @@ export class ConfidentialSpaceWorkload extends Construct {
           labels,
         },
       ],
-      // No access_config: no external IP; egress goes through the network's Cloud NAT.
+      // No access_config: no external IP. The TEE subnet has no Cloud NAT either: Google APIs only.
       networkInterface: [{ subnetwork: this.subnetwork, stackType: "IPV4_ONLY" }],
       // The network's firewall admits TEE egress by this tag only (VMs inherit it from this template).
       tags: [contract.teeNetworkTag],

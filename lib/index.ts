@@ -11,6 +11,7 @@ export * from "./common";
 // Construct families, one per file, in the order a clean room is built.
 export * from "./apis";
 export * from "./network";
+export * from "./service-perimeter";
 export * from "./cluster";
 export * from "./database";
 export * from "./registry";

@@ -1,11 +1,13 @@
 /**
- * The clean room's network: one custom-mode VPC with the names ManaTEE's reconciler
- * hard-codes, deny-by-default firewall in both directions, Cloud NAT for the nodes, and
- * private service access for Cloud SQL.
+ * The clean room's network: one custom-mode VPC with the names ManaTEE hard-codes, two subnets
+ * (GKE for stage 1, TEE for stage 2), deny-by-default firewall in both directions, Cloud NAT for
+ * the GKE subnet only, private DNS that sends Google API names to a Private Google Access VIP,
+ * and private service access.
  *
- * Safer than ManaTEE's own Terraform (reference/manatee-runtime.md §1.1): no external IPv6
- * on the subnet, no firewall-less network, flow logs on, and a typed egress policy per
- * workload group instead of "anything, anywhere".
+ * Safer than ManaTEE's own Terraform (reference/manatee-runtime.md §1.1): no external IPv6,
+ * no firewall-less network, flow logs on, a typed egress policy for the nodes instead of
+ * "anything, anywhere", and TEEs that reach nothing but Google APIs: a job's results leave the
+ * TEE only through the verifier's release (quarantine bucket → `POST /v1/release`).
  */
 import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Ipv4Cidr, cidrsOverlap, isPrivateCidr, parseCidr } from "./policy/cidr";
@@ -30,56 +32,89 @@ export const TEE_NETWORK_TAG = MANATEE_TEE_NETWORK_TAG;
 
 /** `private.googleapis.com`: Google APIs over Private Google Access, without internet egress. */
 export const PRIVATE_GOOGLE_APIS_RANGE = "199.36.153.8/30";
-const PRIVATE_GOOGLE_APIS_IPS = ["199.36.153.8", "199.36.153.9", "199.36.153.10", "199.36.153.11"];
-/** Domains answered with the private VIP, so every Google API call stays on Google's network. */
+/** `restricted.googleapis.com`: only APIs VPC Service Controls supports, and the perimeter applies. */
+export const RESTRICTED_GOOGLE_APIS_RANGE = "199.36.153.4/30";
+/** Both VIPs: the only destinations a TEE may reach (MCR-NET1 accepts either). */
+export const GOOGLE_API_VIP_RANGES = [PRIVATE_GOOGLE_APIS_RANGE, RESTRICTED_GOOGLE_APIS_RANGE] as const;
+
+/**
+ * Which Private Google Access VIP Google API names resolve to inside the VPC:
+ * - `private`: `private.googleapis.com` (199.36.153.8/30), every Google API;
+ * - `restricted`: `restricted.googleapis.com` (199.36.153.4/30), only APIs VPC Service Controls
+ *   supports, so a perimeter cannot be sidestepped through an unsupported API. `CleanRoom`
+ *   picks it when the room has a `vpcServiceControls` perimeter.
+ */
+export type GoogleApiAccess = "private" | "restricted";
+const GOOGLE_API_VIPS: Record<GoogleApiAccess, { host: string; range: string; ips: string[] }> = {
+  private: {
+    host: "private.googleapis.com",
+    range: PRIVATE_GOOGLE_APIS_RANGE,
+    ips: ["199.36.153.8", "199.36.153.9", "199.36.153.10", "199.36.153.11"],
+  },
+  restricted: {
+    host: "restricted.googleapis.com",
+    range: RESTRICTED_GOOGLE_APIS_RANGE,
+    ips: ["199.36.153.4", "199.36.153.5", "199.36.153.6", "199.36.153.7"],
+  },
+};
+/**
+ * Domains answered with the VIP: Google APIs, and Artifact Registry's `*-docker.pkg.dev` and
+ * `gcr.io`, from which the Confidential Space launcher pulls the job image.
+ */
 const PRIVATE_GOOGLE_DOMAINS = ["googleapis.com", "pkg.dev", "gcr.io"] as const;
 
 /** Google Cloud load balancer and health-check source ranges. */
 export const GOOGLE_HEALTH_CHECK_RANGES = ["35.191.0.0/16", "130.211.0.0/22"];
 
 /**
- * What a workload group may reach outside the VPC:
- * - `google-apis-only`: Google APIs through `private.googleapis.com`, nothing on the internet.
- *   ManaTEE's runtime breaks in this mode unless its dependencies are baked in (see `EgressOptions`).
- * - `https`: TCP 443 anywhere (GitHub, PyPI, public registries, Google APIs); every other port denied.
+ * What the GKE nodes (stage 1) may reach outside the VPC:
+ * - `google-apis-only`: Google APIs through the Private Google Access VIP, nothing on the internet.
+ *   Needs every image mirrored into Artifact Registry.
+ * - `https`: TCP 443 anywhere (PyPI, public registries, Google APIs); every other port denied.
  * - `unrestricted`: any protocol and port anywhere, as ManaTEE's own network allows. Not recommended.
+ *
+ * TEEs have no mode: they always reach Google APIs only (see `EgressOptions`).
  */
 export type EgressMode = "google-apis-only" | "https" | "unrestricted";
 const EGRESS_MODES: readonly EgressMode[] = ["google-apis-only", "https", "unrestricted"];
 
 /**
- * Egress per workload group. Every group is denied all other egress by a logged
- * lowest-priority rule, and so is every VM that carries neither tag.
+ * Egress of the GKE nodes. Every other VM is denied all egress by a logged lowest-priority rule,
+ * except TEEs, which reach the Google API VIP on TCP 443 and nothing else.
  *
- * Why `https` is the default for both: ManaTEE's TEE entrypoint `git clone`s
- * lm-evaluation-harness from GitHub and `pip install`s it for every job, notebooks
- * `!pip install` their dependencies, and the JupyterHub chart pulls from public registries.
- * Denying internet egress breaks all of that. The price: stage-2 code in the TEE can send
- * decrypted data anywhere over HTTPS, and code fetched at runtime is not covered by the
- * approved image digest. For a production clean room, bake dependencies into the executor
- * image, mirror public images into Artifact Registry, and set `tees: "google-apis-only"`
- * (and `nodes` too once the mirrors are in place).
+ * Why TEEs have no option any more (there was `tees: "https"`, the default, for ManaTEE's old
+ * entrypoint that `git clone`d and `pip install`ed at run time): job images are now built with
+ * their Python dependencies inside, so a TEE needs only Google APIs (attestation, STS, KMS, the
+ * dataset and quarantine buckets, the job image). Internet egress from a TEE is a second way out
+ * for decrypted data, around the verifier's release (quarantine → `POST /v1/release` → release
+ * bucket), and code fetched at run time is not covered by the approved image digest. An opt-in
+ * would make that hole one line of config away, so there is none: a room that needs it is not a
+ * clean room. (`manatee check` reports any such path as MCR-NET1.)
+ *
+ * Why the nodes default to `https`: notebooks `!pip install` their dependencies and the
+ * JupyterHub chart pulls from public registries. Nodes hold stage-1 (weakened) data only. Once
+ * images are mirrored into Artifact Registry, set `nodes: "google-apis-only"`.
  */
 export interface EgressOptions {
   /**
-   * GKE nodes: stage 1 (JupyterHub, the job service, Kaniko builds). Stage-1 data only.
+   * GKE nodes: stage 1 (JupyterHub, the job service, image builds). Stage-1 data only.
    * @default "https"
    */
   readonly nodes?: EgressMode;
-  /**
-   * Confidential Space VMs: stage 2, with the real data decrypted inside.
-   * @default "https"
-   */
-  readonly tees?: EgressMode;
 }
 
-/** IPv4 ranges of the clean room's subnet; all must be RFC 1918 and must not overlap. */
+/** IPv4 ranges of the clean room's subnets; all must be RFC 1918 and must not overlap. */
 export interface NetworkIpRanges {
   /**
-   * Primary range: GKE nodes, Confidential Space VMs and the control plane's private endpoint.
+   * Primary range of the GKE subnet: nodes and the control plane's private endpoint.
    * @default "10.0.0.0/22"
    */
   readonly nodes?: string;
+  /**
+   * Primary range of the TEE subnet: Confidential Space job VMs, one address each.
+   * @default "10.0.4.0/22"
+   */
+  readonly tees?: string;
   /**
    * Secondary range for GKE pods (VPC-native); a /14 fits 1024 nodes at 110 pods each.
    * @default "10.4.0.0/14"
@@ -100,12 +135,13 @@ export interface NetworkIpRanges {
 
 export const DEFAULT_IP_RANGES: Required<NetworkIpRanges> = {
   nodes: "10.0.0.0/22",
+  tees: "10.0.4.0/22",
   pods: "10.4.0.0/14",
   services: "10.0.16.0/20",
   privateServiceAccess: "10.0.32.0/20",
 };
 
-/** VPC flow logs of the subnet. */
+/** VPC flow logs of both subnets. */
 export interface FlowLogOptions {
   /**
    * Share of flows logged, in (0, 1]. All of them by default: the clean room's traffic is
@@ -137,8 +173,14 @@ export interface CleanRoomNetworkProps {
   readonly region?: string;
   /** @default DEFAULT_IP_RANGES */
   readonly ipRanges?: NetworkIpRanges;
-  /** @default { nodes: "https", tees: "https" } */
+  /** @default { nodes: "https" } */
   readonly egress?: EgressOptions;
+  /**
+   * The Private Google Access VIP Google API names resolve to, for TEEs and nodes alike.
+   * `CleanRoom` sets `restricted` when the room has a `vpcServiceControls` perimeter.
+   * @default "private"
+   */
+  readonly googleApiAccess?: GoogleApiAccess;
   /** @default { sampling: 1, aggregationInterval: "INTERVAL_5_SEC" } */
   readonly flowLogs?: FlowLogOptions;
   /**
@@ -159,7 +201,16 @@ export interface CleanRoomNetworkProps {
 }
 
 /**
- * VPC, subnet, Cloud Router + NAT, firewall and private service access of a clean room.
+ * VPC, GKE and TEE subnets, Cloud Router + NAT, firewall, Google API DNS and private service
+ * access of a clean room.
+ *
+ * Subnets:
+ * - `dcr-ENV-subnetwork` (GKE, stage 1): nodes, pods, services; Cloud NAT serves it (unless
+ *   `egress.nodes` is `google-apis-only`).
+ * - `dcr-ENV-tee-subnetwork` (stage 2): the job VMs, which the job service launches from the
+ *   room's template without an external IP. Private Google Access on; Cloud NAT is configured
+ *   with `LIST_OF_SUBNETWORKS` naming the GKE subnet only, so nothing translates TEE traffic to
+ *   the internet. The only way out of this subnet is Google's network, to the VIP.
  *
  * Firewall, in priority order (lower number wins):
  * - 1000 allow ingress from the node and pod ranges to GKE nodes (node-to-node, pod-to-pod;
@@ -167,30 +218,43 @@ export interface CleanRoomNetworkProps {
  * - 1000 allow egress from GKE nodes to the clean room's internal ranges (pods, services, the
  *   control plane's private endpoint, Cloud SQL); TEEs get no internal egress, so stage-2 code
  *   cannot reach the job service or the database;
- * - 1000 egress per `egress` mode for nodes (tag `nodeTag`) and TEEs (tag `teeTag`);
+ * - 1000 egress per `egress.nodes` for nodes (tag `nodeTag`);
+ * - 1000 egress for TEEs (tag `teeTag`) to the Google API VIP on TCP 443, nothing else;
  * - 65534 deny all ingress, logged;
  * - 65534 deny all egress, logged.
  *
- * Confidential Space VMs must carry the network tag `tee-instance` (`TEE_NETWORK_TAG`), which
- * the ManaTEE reconciler sets; any VM without a known tag gets no egress at all. The reconciler
- * also attaches a ONE_TO_ONE_NAT external IP to every TEE it launches (reference §5.6), so those
- * TEEs reach the internet directly, not through Cloud NAT: the deny-all ingress rule is what
- * keeps them unreachable from outside, and the TEE egress rules apply to them all the same. TEEs
- * without an external IP use Cloud NAT. An organization policy that forbids external IPs
- * (`constraints/compute.vmExternalIpAccess`) breaks the reconciler.
+ * DNS: private zones for `googleapis.com`, `pkg.dev` and `gcr.io`, bound to the VPC, answer the
+ * apex with the VIP's four addresses and `*.` with a CNAME to the apex, so every Google API and
+ * Artifact Registry name resolves to the VIP inside the VPC (reached over the default route,
+ * which Private Google Access needs and which gives a VM without external IP or NAT nothing else).
+ *
+ * Confidential Space VMs must carry the network tag `tee-instance` (`TEE_NETWORK_TAG`); any VM
+ * without a known tag gets no egress at all. (ManaTEE's own reconciler attached an external IP
+ * to each TEE; the job service launches from the template, whose interface has no access config,
+ * and its launcher role lacks `compute.subnetworks.useExternalIp`.)
  */
 export class CleanRoomNetwork extends Construct {
   public readonly network: ComputeNetwork;
+  /** The GKE subnet (stage 1). */
   public readonly subnetwork: ComputeSubnetwork;
   /** `projects/P/global/networks/N` */
   public readonly networkId: string;
   public readonly networkSelfLink: string;
-  /** `projects/P/regions/R/subnetworks/S` */
+  /** `projects/P/regions/R/subnetworks/S` of the GKE subnet */
   public readonly subnetworkId: string;
   public readonly subnetworkSelfLink: string;
-  /** The contract names: `dcr-ENV-network` and `dcr-ENV-subnetwork`. */
+  /** The contract names: `dcr-ENV-network` and `dcr-ENV-subnetwork` (GKE). */
   public readonly networkName: string;
   public readonly subnetworkName: string;
+  /** The TEE subnet (stage 2): Private Google Access only, never served by Cloud NAT. */
+  public readonly teeSubnetwork: ComputeSubnetwork;
+  public readonly teeSubnetworkId: string;
+  public readonly teeSubnetworkSelfLink: string;
+  /** `dcr-ENV-tee-subnetwork` */
+  public readonly teeSubnetworkName: string;
+  /** The VIP Google API names resolve to, and its range (the TEEs' only egress destination). */
+  public readonly googleApiAccess: GoogleApiAccess;
+  public readonly googleApisRange: string;
   public readonly region: string;
   /** Secondary range names for `ip_allocation_policy` of the GKE cluster. */
   public readonly podsRangeName = "pods";
@@ -205,12 +269,12 @@ export class CleanRoomNetwork extends Construct {
   public readonly privateServiceAccessRange: ComputeGlobalAddress;
   /** The peering Cloud SQL's private IP needs: make the database depend on it. */
   public readonly privateServiceAccess: ServiceNetworkingConnection;
-  /** Cloud Router and NAT; absent when both groups are `google-apis-only`. */
+  /** Cloud Router and NAT of the GKE subnet; absent when `egress.nodes` is `google-apis-only`. */
   public readonly router?: ComputeRouter;
   public readonly nat?: ComputeRouterNat;
   /** Firewall rules by construct id. */
   public readonly firewallRules: Readonly<Record<string, ComputeFirewall>>;
-  /** Private zones answering Google API domains with `private.googleapis.com`, when a group is `google-apis-only`. */
+  /** Private zones answering Google API domains with the VIP (always: the TEEs need them). */
   public readonly privateGoogleApiZones: readonly DnsManagedZone[];
 
   constructor(scope: Construct, id: string, props: CleanRoomNetworkProps) {
@@ -222,7 +286,12 @@ export class CleanRoomNetwork extends Construct {
     this.region = props.region ?? room.region;
     requireInResidency(this.region, room.residency, "region");
     this.ipRanges = validateIpRanges({ ...DEFAULT_IP_RANGES, ...props.ipRanges });
-    this.egress = validateEgress({ nodes: "https", tees: "https", ...props.egress });
+    this.egress = validateEgress({ nodes: "https", ...props.egress });
+    this.googleApiAccess = props.googleApiAccess ?? "private";
+    if (!(this.googleApiAccess in GOOGLE_API_VIPS)) {
+      throw new Error(`googleApiAccess "${this.googleApiAccess}" is not a Google API VIP. Use "private" or "restricted".`);
+    }
+    this.googleApisRange = GOOGLE_API_VIPS[this.googleApiAccess].range;
     const flowSampling = props.flowLogs?.sampling ?? 1;
     if (!Token.isUnresolved(flowSampling) && !(flowSampling > 0 && flowSampling <= 1)) {
       throw new Error(
@@ -233,6 +302,7 @@ export class CleanRoomNetwork extends Construct {
     const dependsOn = props.dependsOn;
     this.networkName = contract.network;
     this.subnetworkName = contract.subnetwork;
+    this.teeSubnetworkName = contract.teeSubnetwork;
     this.nodeTag = name("gke-node");
 
     this.network = new ComputeNetwork(this, "vpc", {
@@ -241,8 +311,8 @@ export class CleanRoomNetwork extends Construct {
       description: `Clean room ${room.name}: stage-1 GKE cluster and stage-2 Confidential Space VMs`,
       autoCreateSubnetworks: false,
       routingMode: "REGIONAL",
-      // The default internet route stays: Cloud NAT, the TEEs' external IPs and Private Google
-      // Access all use it. Egress is governed by the firewall rules below instead.
+      // The default internet route stays: Cloud NAT and Private Google Access (the VIP) use it. A
+      // VM without external IP and without NAT reaches nothing else through it.
       deleteDefaultRoutesOnCreate: false,
       dependsOn,
       provider,
@@ -250,9 +320,15 @@ export class CleanRoomNetwork extends Construct {
     this.networkId = this.network.id;
     this.networkSelfLink = this.network.selfLink;
 
+    const logConfig = {
+      aggregationInterval: props.flowLogs?.aggregationInterval ?? "INTERVAL_5_SEC",
+      flowSampling,
+      metadata: "INCLUDE_ALL_METADATA",
+    };
     this.subnetwork = new ComputeSubnetwork(this, "subnet", {
       project,
       name: this.subnetworkName,
+      // No description: it can only be set at creation, and changing it would replace the subnet (and the cluster).
       region: this.region,
       network: this.network.id,
       ipCidrRange: this.ipRanges.nodes,
@@ -263,19 +339,32 @@ export class CleanRoomNetwork extends Construct {
         { rangeName: this.podsRangeName, ipCidrRange: this.ipRanges.pods },
         { rangeName: this.servicesRangeName, ipCidrRange: this.ipRanges.services },
       ],
-      logConfig: {
-        aggregationInterval: props.flowLogs?.aggregationInterval ?? "INTERVAL_5_SEC",
-        flowSampling,
-        metadata: "INCLUDE_ALL_METADATA",
-      },
+      logConfig,
       provider,
     });
     this.subnetworkId = this.subnetwork.id;
     this.subnetworkSelfLink = this.subnetwork.selfLink;
 
-    // Nodes (private cluster) and TEEs without an external IP reach the internet only through
-    // NAT; the firewall decides what they may reach. Not needed when neither group may.
-    if (this.egress.nodes !== "google-apis-only" || this.egress.tees !== "google-apis-only") {
+    this.teeSubnetwork = new ComputeSubnetwork(this, "tee-subnet", {
+      project,
+      name: this.teeSubnetworkName,
+      description: `Clean room ${room.name}: stage-2 Confidential Space job VMs (Google APIs only, no NAT)`,
+      region: this.region,
+      network: this.network.id,
+      ipCidrRange: this.ipRanges.tees,
+      stackType: "IPV4_ONLY",
+      // The TEEs' only way out: Google APIs on Google's network, through the VIP.
+      privateIpGoogleAccess: true,
+      logConfig,
+      provider,
+    });
+    this.teeSubnetworkId = this.teeSubnetwork.id;
+    this.teeSubnetworkSelfLink = this.teeSubnetwork.selfLink;
+
+    // The nodes (private cluster) reach the internet only through NAT; the firewall decides what
+    // they may reach. NAT serves the GKE subnet alone (LIST_OF_SUBNETWORKS, never ALL_SUBNETWORKS_*):
+    // the TEE subnet must have no translation to the internet whatever the firewall says.
+    if (this.egress.nodes !== "google-apis-only") {
       this.router = new ComputeRouter(this, "router", {
         project,
         name: name("router"),
@@ -324,8 +413,8 @@ export class CleanRoomNetwork extends Construct {
       provider,
     });
 
-    const needsPrivateDns = this.egress.nodes === "google-apis-only" || this.egress.tees === "google-apis-only";
-    this.privateGoogleApiZones = needsPrivateDns ? this.createPrivateGoogleApiZones(project, name, props) : [];
+    // Always: TEEs reach Google APIs only through the VIP, so API names must resolve to it.
+    this.privateGoogleApiZones = this.createPrivateGoogleApiZones(project, name, props);
   }
 
   private createFirewall(
@@ -378,22 +467,27 @@ export class CleanRoomNetwork extends Construct {
       targetTags: [this.nodeTag],
       allow: [{ protocol: "all" }],
     });
-    const groups: [string, string, EgressMode][] = [
-      ["nodes", this.nodeTag, this.egress.nodes],
-      ["tees", this.teeTag, this.egress.tees],
-    ];
-    for (const [group, tag, mode] of groups) {
-      const egress = EGRESS_RULES[mode];
-      rule(`allow-${group}-egress`, {
-        name: name(`allow-${group}-egress`),
-        description: `${group === "nodes" ? "GKE nodes" : "Confidential Space VMs"}: ${egress.description}`,
-        direction: "EGRESS",
-        priority: 1000,
-        destinationRanges: egress.destinationRanges,
-        targetTags: [tag],
-        allow: egress.allow,
-      });
-    }
+    const nodes = egressRule(this.egress.nodes, this.googleApiAccess);
+    rule("allow-nodes-egress", {
+      name: name("allow-nodes-egress"),
+      description: `GKE nodes: ${nodes.description}`,
+      direction: "EGRESS",
+      priority: 1000,
+      destinationRanges: nodes.destinationRanges,
+      targetTags: [this.nodeTag],
+      allow: nodes.allow,
+    });
+    const tees = egressRule("google-apis-only", this.googleApiAccess);
+    rule("allow-tees-egress", {
+      name: name("allow-tees-egress"),
+      description: `Confidential Space VMs: ${tees.description}; results leave only through the verifier's release`,
+      direction: "EGRESS",
+      priority: 1000,
+      destinationRanges: tees.destinationRanges,
+      targetTags: [this.teeTag],
+      allow: tees.allow,
+      ...logged,
+    });
     rule("deny-all-egress", {
       name: name("deny-all-egress"),
       description: "Default deny: egress not allowed above is dropped and logged",
@@ -411,16 +505,19 @@ export class CleanRoomNetwork extends Construct {
     name: (...parts: string[]) => string,
     props: CleanRoomNetworkProps,
   ): DnsManagedZone[] {
+    const vip = GOOGLE_API_VIPS[this.googleApiAccess];
     return PRIVATE_GOOGLE_DOMAINS.map((domain) => {
       const id = domain.replace(/\./g, "-");
       const zone = new DnsManagedZone(this, `zone-${id}`, {
         project,
         name: name(id),
         dnsName: `${domain}.`,
-        description: `Private Google Access: ${domain} resolves to private.googleapis.com`,
+        description: `Private Google Access: ${domain} resolves to ${vip.host}`,
         visibility: "private",
         privateVisibilityConfig: { networks: [{ networkUrl: this.network.id }] },
         labels: cleanRoomLabels(props.room.name, "network"),
+        // The Cloud DNS API must be on first (the record sets wait for their zone).
+        dependsOn: props.dependsOn,
         provider: props.provider,
       });
       new DnsRecordSet(this, `zone-${id}-a`, {
@@ -429,7 +526,7 @@ export class CleanRoomNetwork extends Construct {
         name: `${domain}.`,
         type: "A",
         ttl: 300,
-        rrdatas: PRIVATE_GOOGLE_APIS_IPS,
+        rrdatas: vip.ips,
         provider: props.provider,
       });
       new DnsRecordSet(this, `zone-${id}-wildcard`, {
@@ -446,31 +543,40 @@ export class CleanRoomNetwork extends Construct {
   }
 }
 
-const EGRESS_RULES: Record<EgressMode, { description: string; destinationRanges: string[]; allow: { protocol: string; ports?: string[] }[] }> = {
-  "google-apis-only": {
-    description: "Google APIs only, through private.googleapis.com",
-    destinationRanges: [PRIVATE_GOOGLE_APIS_RANGE],
-    allow: [{ protocol: "tcp", ports: ["443"] }],
-  },
-  https: {
-    description: "HTTPS (TCP 443) to anywhere; every other port is denied",
-    destinationRanges: ["0.0.0.0/0"],
-    allow: [{ protocol: "tcp", ports: ["443"] }],
-  },
-  unrestricted: {
-    description: "any protocol and port to anywhere (not recommended)",
-    destinationRanges: ["0.0.0.0/0"],
-    allow: [{ protocol: "all" }],
-  },
-};
+function egressRule(
+  mode: EgressMode,
+  access: GoogleApiAccess,
+): { description: string; destinationRanges: string[]; allow: { protocol: string; ports?: string[] }[] } {
+  switch (mode) {
+    case "google-apis-only":
+      return {
+        description: `Google APIs only, through ${GOOGLE_API_VIPS[access].host} (TCP 443)`,
+        destinationRanges: [GOOGLE_API_VIPS[access].range],
+        allow: [{ protocol: "tcp", ports: ["443"] }],
+      };
+    case "https":
+      return {
+        description: "HTTPS (TCP 443) to anywhere; every other port is denied",
+        destinationRanges: ["0.0.0.0/0"],
+        allow: [{ protocol: "tcp", ports: ["443"] }],
+      };
+    case "unrestricted":
+      return { description: "any protocol and port to anywhere (not recommended)", destinationRanges: ["0.0.0.0/0"], allow: [{ protocol: "all" }] };
+  }
+}
 
 function validateEgress(egress: Required<EgressOptions>): Required<EgressOptions> {
-  for (const group of ["nodes", "tees"] as const) {
-    if (!EGRESS_MODES.includes(egress[group])) {
-      throw new Error(
-        `egress.${group} "${egress[group]}" is not an egress mode. Use one of ${EGRESS_MODES.map((m) => `"${m}"`).join(", ")}.`,
-      );
-    }
+  const tees = (egress as { tees?: unknown }).tees;
+  if (tees !== undefined) {
+    throw new Error(
+      `egress.tees is no longer an option: TEEs always reach Google APIs only (the VIP on TCP 443), and job results ` +
+        `leave a TEE only through the verifier's release. Build job images with their dependencies inside, and remove egress.tees.`,
+    );
+  }
+  if (!EGRESS_MODES.includes(egress.nodes)) {
+    throw new Error(
+      `egress.nodes "${egress.nodes}" is not an egress mode. Use one of ${EGRESS_MODES.map((m) => `"${m}"`).join(", ")}.`,
+    );
   }
   return egress;
 }
@@ -490,6 +596,7 @@ function cidrPrefix(cidr: string): number {
 /** Smallest block (largest prefix length) each range may have. */
 const MAX_PREFIX: Record<keyof NetworkIpRanges, number> = {
   nodes: 29,
+  tees: 29,
   pods: 21,
   services: 27,
   privateServiceAccess: 24,

@@ -76,13 +76,13 @@ describe("ConfidentialSpaceWorkload (production)", () => {
     expect(template.scheduling).toMatchObject({ on_host_maintenance: "TERMINATE", automatic_restart: false, preemptible: false });
   });
 
-  test("then it runs as the TEE account with cloud-platform scope, with no external IP, on the contract subnetwork", () => {
+  test("then it runs as the TEE account with cloud-platform scope, with no external IP, on the TEE subnetwork (no NAT)", () => {
     expect(template.service_account).toEqual({ email: `\${google_service_account.${saId}.email}`, scopes: ["cloud-platform"] });
     expect(template.network_interface).toHaveLength(1);
     expect(template.network_interface[0].access_config).toBeUndefined();
     expect(template.network_interface[0].ipv6_access_config).toBeUndefined();
     expect(template.network_interface[0].subnetwork).toBe(
-      "projects/acme-clean-room/regions/us-central1/subnetworks/dcr-insurance-study-subnetwork",
+      "projects/acme-clean-room/regions/us-central1/subnetworks/dcr-insurance-study-tee-subnetwork",
     );
     expect(template.can_ip_forward).toBe(false);
     // The network's deny-by-default firewall lets TEEs out only by this tag.

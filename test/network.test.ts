@@ -1,5 +1,12 @@
 import { CleanRoomApis } from "../lib/apis";
-import { CleanRoomNetwork, CleanRoomNetworkProps, PRIVATE_GOOGLE_APIS_RANGE, TEE_NETWORK_TAG, parseCidr } from "../lib/network";
+import {
+  CleanRoomNetwork,
+  CleanRoomNetworkProps,
+  PRIVATE_GOOGLE_APIS_RANGE,
+  RESTRICTED_GOOGLE_APIS_RANGE,
+  TEE_NETWORK_TAG,
+  parseCidr,
+} from "../lib/network";
 import { SynthJson, examplePolicy, resourceConfigs, resources, synthWith } from "./util";
 
 const policy = examplePolicy();
@@ -72,6 +79,7 @@ const NODE = ["dcr-insurance-study-gke-node"];
 const TEE = [TEE_NETWORK_TAG];
 const GITHUB = "140.82.112.3";
 const PRIVATE_GOOGLE_API = "199.36.153.9";
+const RESTRICTED_GOOGLE_API = "199.36.153.5";
 const CLOUD_SQL = "10.0.32.5";
 const PEER_POD = "10.4.1.7";
 
@@ -92,8 +100,8 @@ describe("CleanRoomNetwork with defaults", () => {
     });
   });
 
-  test("then the subnet has private Google access, no IPv6, VPC-native ranges and full flow logs", () => {
-    const [subnet] = resourceConfigs(json, "google_compute_subnetwork");
+  test("then the GKE subnet has private Google access, no IPv6, VPC-native ranges and full flow logs", () => {
+    const subnet = resourceConfigs(json, "google_compute_subnetwork").find((s) => s.name === "dcr-insurance-study-subnetwork");
     expect(subnet.private_ip_google_access).toBe(true);
     expect(subnet.stack_type).toBe("IPV4_ONLY");
     expect(subnet.ipv6_access_type).toBeUndefined();
@@ -104,15 +112,29 @@ describe("CleanRoomNetwork with defaults", () => {
     expect(subnet.log_config).toEqual({ aggregation_interval: "INTERVAL_5_SEC", flow_sampling: 1, metadata: "INCLUDE_ALL_METADATA" });
   });
 
-  test("then Cloud NAT serves the whole subnet from a router in the room's region and logs errors only", () => {
+  test("then the TEE subnet is its own range with private Google access, no IPv6, no secondary ranges and full flow logs", () => {
+    const tee = resourceConfigs(json, "google_compute_subnetwork").find((s) => s.name === "dcr-insurance-study-tee-subnetwork");
+    expect(tee).toMatchObject({
+      region: "us-central1",
+      ip_cidr_range: "10.0.4.0/22",
+      private_ip_google_access: true,
+      stack_type: "IPV4_ONLY",
+      log_config: { aggregation_interval: "INTERVAL_5_SEC", flow_sampling: 1, metadata: "INCLUDE_ALL_METADATA" },
+    });
+    expect(tee.secondary_ip_range).toBeUndefined();
+    expect(tee.ipv6_access_type).toBeUndefined();
+  });
+
+  test("then Cloud NAT serves the GKE subnet only, from a router in the room's region, and logs errors only", () => {
     const [router] = resourceConfigs(json, "google_compute_router");
     expect(router.region).toBe("us-central1");
     const [nat] = resourceConfigs(json, "google_compute_router_nat");
     expect(nat.log_config).toEqual({ enable: true, filter: "ERRORS_ONLY" });
     expect(nat.source_subnetwork_ip_ranges_to_nat).toBe("LIST_OF_SUBNETWORKS");
-    expect(nat.subnetwork).toEqual([
-      { name: expect.stringMatching(/^\$\{google_compute_subnetwork\..*\.id\}$/), source_ip_ranges_to_nat: ["ALL_IP_RANGES"] },
-    ]);
+    const gke = resources(json, "google_compute_subnetwork").find(([, s]) => s.name === "dcr-insurance-study-subnetwork")![0];
+    const tee = resources(json, "google_compute_subnetwork").find(([, s]) => s.name === "dcr-insurance-study-tee-subnetwork")![0];
+    expect(nat.subnetwork).toEqual([{ name: `\${google_compute_subnetwork.${gke}.id}`, source_ip_ranges_to_nat: ["ALL_IP_RANGES"] }]);
+    expect(JSON.stringify(nat)).not.toContain(tee);
   });
 
   test("then a logged deny-all ingress rule sits at the lowest priority above the implied rules", () => {
@@ -143,12 +165,23 @@ describe("CleanRoomNetwork with defaults", () => {
     expect(decide(json, { direction: "EGRESS", tags: NODE, remote: CLOUD_SQL, protocol: "tcp", port: 3307 })).toBe("allow");
   });
 
-  test("then nodes and TEEs reach the internet over HTTPS only, which ManaTEE's git clone and pip need", () => {
-    for (const tags of [NODE, TEE]) {
-      expect(decide(json, { direction: "EGRESS", tags, remote: GITHUB, protocol: "tcp", port: 443 })).toBe("allow");
-      expect(decide(json, { direction: "EGRESS", tags, remote: GITHUB, protocol: "tcp", port: 22 })).toBe("deny");
-      expect(decide(json, { direction: "EGRESS", tags, remote: "198.51.100.7", protocol: "udp", port: 443 })).toBe("deny");
-    }
+  test("then nodes reach the internet over HTTPS only (pip in notebooks, public charts)", () => {
+    expect(decide(json, { direction: "EGRESS", tags: NODE, remote: GITHUB, protocol: "tcp", port: 443 })).toBe("allow");
+    expect(decide(json, { direction: "EGRESS", tags: NODE, remote: GITHUB, protocol: "tcp", port: 22 })).toBe("deny");
+    expect(decide(json, { direction: "EGRESS", tags: NODE, remote: "198.51.100.7", protocol: "udp", port: 443 })).toBe("deny");
+  });
+
+  test("then TEEs reach private.googleapis.com on TCP 443 and nothing else: no internet, no other port, not the restricted VIP", () => {
+    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: PRIVATE_GOOGLE_API, protocol: "tcp", port: 443 })).toBe("allow");
+    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: PRIVATE_GOOGLE_API, protocol: "tcp", port: 80 })).toBe("deny");
+    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: PRIVATE_GOOGLE_API, protocol: "udp", port: 443 })).toBe("deny");
+    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: RESTRICTED_GOOGLE_API, protocol: "tcp", port: 443 })).toBe("deny");
+    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: GITHUB, protocol: "tcp", port: 443 })).toBe("deny");
+    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: "142.250.4.95", protocol: "tcp", port: 443 })).toBe("deny");
+    const teeAllows = resourceConfigs(json, "google_compute_firewall").filter((r) => r.allow && r.target_tags?.includes(TEE_NETWORK_TAG));
+    expect(teeAllows).toEqual([
+      expect.objectContaining({ direction: "EGRESS", destination_ranges: [PRIVATE_GOOGLE_APIS_RANGE], allow: [{ protocol: "tcp", ports: ["443"] }] }),
+    ]);
   });
 
   test("then TEEs cannot reach the job database or the cluster, and untagged VMs reach nothing", () => {
@@ -169,10 +202,28 @@ describe("CleanRoomNetwork with defaults", () => {
     });
   });
 
-  test("then the VPC waits for API enablement, and no private DNS zone is created", () => {
+  test("then the VPC waits for API enablement", () => {
     const [network] = resourceConfigs(json, "google_compute_network");
     expect(network.depends_on).toEqual(expect.arrayContaining([expect.stringMatching(/^google_project_service\.apis_compute_/)]));
-    expect(resources(json, "google_dns_managed_zone")).toHaveLength(0);
+  });
+
+  test("then private zones bound to the VPC send googleapis.com (and pkg.dev, gcr.io) to private.googleapis.com", () => {
+    const [[networkId]] = resources(json, "google_compute_network");
+    const zones = resources(json, "google_dns_managed_zone");
+    expect(zones.map(([, z]) => z.dns_name).sort()).toEqual(["gcr.io.", "googleapis.com.", "pkg.dev."]);
+    for (const [, zone] of zones) {
+      expect(zone.visibility).toBe("private");
+      expect(zone.private_visibility_config).toEqual({ networks: [{ network_url: `\${google_compute_network.${networkId}.id}` }] });
+    }
+    const [googleapis] = zones.find(([, z]) => z.dns_name === "googleapis.com.")!;
+    const records = resourceConfigs(json, "google_dns_record_set").filter((r) => r.managed_zone === `\${google_dns_managed_zone.${googleapis}.name}`);
+    expect(records).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: "googleapis.com.", type: "A", rrdatas: ["199.36.153.8", "199.36.153.9", "199.36.153.10", "199.36.153.11"] }),
+        expect.objectContaining({ name: "*.googleapis.com.", type: "CNAME", rrdatas: ["googleapis.com."] }),
+      ]),
+    );
+    expect(records).toHaveLength(2);
   });
 
   test("snapshot", () => {
@@ -181,34 +232,35 @@ describe("CleanRoomNetwork with defaults", () => {
   });
 });
 
-describe("CleanRoomNetwork egress modes", () => {
-  test("given tees google-apis-only, then TEEs reach Google APIs through the private VIP and nothing else", () => {
-    const json = synthNetwork({ egress: { tees: "google-apis-only" } });
-    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: PRIVATE_GOOGLE_API, protocol: "tcp", port: 443 })).toBe("allow");
-    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: GITHUB, protocol: "tcp", port: 443 })).toBe("deny");
-    expect(decide(json, { direction: "EGRESS", tags: NODE, remote: GITHUB, protocol: "tcp", port: 443 })).toBe("allow");
-    // Google API names must resolve to the VIP, or the TEE could not reach them at all.
-    const zones = resourceConfigs(json, "google_dns_managed_zone");
-    expect(zones.map((z) => z.dns_name).sort()).toEqual(["gcr.io.", "googleapis.com.", "pkg.dev."]);
-    for (const zone of zones) expect(zone.visibility).toBe("private");
-    const aRecords = resourceConfigs(json, "google_dns_record_set").filter((r) => r.type === "A");
-    for (const record of aRecords) {
-      expect(record.rrdatas.every((ip: string) => inRange(ip, PRIVATE_GOOGLE_APIS_RANGE))).toBe(true);
-    }
-    expect(resources(json, "google_compute_router_nat")).toHaveLength(1);
-  });
-
-  test("given both groups google-apis-only, then there is no NAT", () => {
-    const json = synthNetwork({ egress: { nodes: "google-apis-only", tees: "google-apis-only" } });
+describe("CleanRoomNetwork egress modes and Google API access", () => {
+  test("given nodes google-apis-only, then there is no NAT and nodes reach the private VIP only", () => {
+    const json = synthNetwork({ egress: { nodes: "google-apis-only" } });
     expect(resources(json, "google_compute_router_nat")).toHaveLength(0);
     expect(resources(json, "google_compute_router")).toHaveLength(0);
     expect(decide(json, { direction: "EGRESS", tags: NODE, remote: GITHUB, protocol: "tcp", port: 443 })).toBe("deny");
+    expect(decide(json, { direction: "EGRESS", tags: NODE, remote: PRIVATE_GOOGLE_API, protocol: "tcp", port: 443 })).toBe("allow");
   });
 
-  test("given nodes unrestricted, then nodes reach any port while TEEs keep HTTPS only", () => {
+  test("given nodes unrestricted, then nodes reach any port while TEEs keep the VIP only", () => {
     const json = synthNetwork({ egress: { nodes: "unrestricted" } });
     expect(decide(json, { direction: "EGRESS", tags: NODE, remote: GITHUB, protocol: "tcp", port: 22 })).toBe("allow");
     expect(decide(json, { direction: "EGRESS", tags: TEE, remote: GITHUB, protocol: "tcp", port: 22 })).toBe("deny");
+    expect(decide(json, { direction: "EGRESS", tags: TEE, remote: GITHUB, protocol: "tcp", port: 443 })).toBe("deny");
+  });
+
+  test("given googleApiAccess restricted, then TEEs (and google-apis-only nodes) reach restricted.googleapis.com only, and the zones answer with it", () => {
+    const json = synthNetwork({ googleApiAccess: "restricted", egress: { nodes: "google-apis-only" } });
+    for (const tags of [TEE, NODE]) {
+      expect(decide(json, { direction: "EGRESS", tags, remote: RESTRICTED_GOOGLE_API, protocol: "tcp", port: 443 })).toBe("allow");
+      expect(decide(json, { direction: "EGRESS", tags, remote: PRIVATE_GOOGLE_API, protocol: "tcp", port: 443 })).toBe("deny");
+    }
+    const aRecords = resourceConfigs(json, "google_dns_record_set").filter((r) => r.type === "A");
+    expect(aRecords).toHaveLength(3);
+    for (const record of aRecords) {
+      expect(record.rrdatas).toEqual(["199.36.153.4", "199.36.153.5", "199.36.153.6", "199.36.153.7"]);
+      expect(record.rrdatas.every((ip: string) => inRange(ip, RESTRICTED_GOOGLE_APIS_RANGE))).toBe(true);
+    }
+    for (const zone of resourceConfigs(json, "google_dns_managed_zone")) expect(zone.description).toContain("restricted.googleapis.com");
   });
 
   test("given allowLoadBalancerHealthChecks, then only Google's health-check ranges reach the nodes", () => {
@@ -245,9 +297,24 @@ describe("CleanRoomNetwork validation", () => {
     );
   });
 
+  test("given the TEE range overlapping the GKE range, then the overlap is named", () => {
+    expect(build({ ipRanges: { tees: "10.0.2.0/24" } })).toThrow(
+      'ipRanges.tees "10.0.2.0/24" overlaps ipRanges.nodes "10.0.0.0/22". Give each range its own block.',
+    );
+  });
+
+  test("given the removed egress.tees (from JavaScript or an old config), then it is refused with the reason", () => {
+    for (const mode of ["https", "unrestricted", "google-apis-only"]) {
+      expect(build({ egress: { tees: mode } as never })).toThrow(
+        "egress.tees is no longer an option: TEEs always reach Google APIs only (the VIP on TCP 443), and job results leave a TEE only " +
+          "through the verifier's release. Build job images with their dependencies inside, and remove egress.tees.",
+      );
+    }
+  });
+
   test("given an unknown egress mode or flow-log sampling out of range, then the allowed values are listed", () => {
-    expect(build({ egress: { tees: "none" as never } })).toThrow(
-      'egress.tees "none" is not an egress mode. Use one of "google-apis-only", "https", "unrestricted".',
+    expect(build({ egress: { nodes: "none" as never } })).toThrow(
+      'egress.nodes "none" is not an egress mode. Use one of "google-apis-only", "https", "unrestricted".',
     );
     expect(build({ flowLogs: { sampling: 0 } })).toThrow(
       "flowLogs.sampling 0 is out of range. Use a share in (0, 1], e.g. 1 to log every flow or 0.5 for half.",

@@ -49,6 +49,8 @@ const NAME_FIELDS: Readonly<Record<string, Readonly<Record<string, NameKind>>>> 
   google_compute_router_nat: { name: "computeName" },
   google_compute_firewall: { name: "computeName" },
   google_compute_global_address: { name: "computeName" },
+  // Cloud DNS zone names follow the same rule (1-63 lowercase letters, digits and '-', a letter first).
+  google_dns_managed_zone: { name: "computeName" },
   google_compute_instance_template: { name_prefix: "instanceTemplatePrefix" },
   google_artifact_registry_repository: { repository_id: "artifactRepository" },
   google_cloudfunctions2_function: { name: "cloudFunction" },
@@ -75,6 +77,8 @@ const NO_GENERATED_NAME = new Set([
   "google_sql_database",
   // Terraform's built-in resource (image builds run in its provisioner): no name, no Google resource
   "terraform_data",
+  // DNS names of the Google API zones (googleapis.com., *.googleapis.com., ...)
+  "google_dns_record_set",
 ]);
 
 function fieldAt(config: any, dotted: string): unknown {

@@ -22,6 +22,7 @@ import { residency } from "./rules/residency";
 import { sqlPrivateIp } from "./rules/sql-private-ip";
 import { stage2BucketRead } from "./rules/stage2-bucket-read";
 import { teeInstance } from "./rules/tee-instance";
+import { teeNetwork } from "./rules/tee-network";
 import { wifCondition } from "./rules/wif-condition";
 
 export const CLEAN_ROOM_RULES: readonly Rule[] = [
@@ -36,6 +37,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   approverAccess,
   jobApprovalOff,
   teeInstance,
+  teeNetwork,
   outputTeeAccess,
   outputQuarantineRead,
   outputBypass,

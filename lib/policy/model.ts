@@ -244,6 +244,31 @@ export interface ClusterSettings {
   readonly deletionProtection: boolean;
 }
 
+/**
+ * An optional VPC Service Controls perimeter around the room's project. Deployment-only: it
+ * changes where Google APIs may be called from, never which images are approved for which data,
+ * so the verifier document ignores it.
+ */
+export interface VpcServiceControlsSettings {
+  /** Numeric id of the organization's access policy (`gcloud access-context-manager policies list`). */
+  readonly accessPolicy: string;
+  /**
+   * Short names of access levels in that policy (the part after `accessLevels/`) whose callers may
+   * reach the restricted services from outside the perimeter, e.g. the deployer's network.
+   * @default []
+   */
+  readonly accessLevels: readonly string[];
+}
+
+/** Google APIs the perimeter restricts: data, keys, the verifier and images. */
+export const VPC_SC_RESTRICTED_SERVICES = [
+  "storage.googleapis.com",
+  "cloudkms.googleapis.com",
+  "cloudfunctions.googleapis.com",
+  "run.googleapis.com",
+  "artifactregistry.googleapis.com",
+] as const;
+
 /** The job service's Cloud SQL instance. */
 export interface DatabaseSettings {
   /** @default true (false only for throwaway rooms) */
@@ -273,6 +298,8 @@ export interface CleanRoomPolicy {
   readonly database?: DatabaseSettings;
   /** The job path's settings. @default DEFAULT_JOBS (normalizePolicy always sets it) */
   readonly jobs?: JobsPolicy;
+  /** A VPC Service Controls perimeter around the project. @default - none */
+  readonly vpcServiceControls?: VpcServiceControlsSettings;
 }
 
 /** The room's job settings, defaults filled in (a hand-built policy may omit `jobs`). */
@@ -306,6 +333,7 @@ export interface CleanRoomPolicyInput {
   readonly cluster?: Partial<ClusterSettings>;
   readonly database?: Partial<DatabaseSettings>;
   readonly jobs?: Partial<JobsPolicy>;
+  readonly vpcServiceControls?: { readonly accessPolicy: string; readonly accessLevels?: readonly string[] };
 }
 
 export const DEFAULT_VERIFIER_AUDIENCE = "https://manatee-cdktf.invalid/verifier/release";
@@ -356,6 +384,14 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
         }
       : undefined,
     database: input.database ? { deletionProtection: input.database.deletionProtection ?? true } : undefined,
+    ...(input.vpcServiceControls !== undefined
+      ? {
+          vpcServiceControls: {
+            accessPolicy: input.vpcServiceControls.accessPolicy,
+            accessLevels: input.vpcServiceControls.accessLevels ?? [],
+          },
+        }
+      : {}),
     jobs: {
       executorBases: input.jobs?.executorBases ?? DEFAULT_JOBS.executorBases,
       ...(input.jobs?.executorBase !== undefined ? { executorBase: input.jobs.executorBase } : {}),

@@ -237,9 +237,15 @@ export function manateeContract(roomName: string, project: string) {
     userImagesRepository: `dcr-${env}-user-images`,
     /** Its location: `us-docker.pkg.dev` is hard-coded in registry.go. */
     userImagesLocation: "us",
-    /** VPC and subnet the reconciler attaches Confidential Space VMs to (confidential_space.go). */
+    /** VPC of the room (ManaTEE's confidential_space.go name). */
     network: `dcr-${env}-network`,
+    /** Subnet of the GKE cluster (stage 1), served by Cloud NAT. ManaTEE also put its TEEs here; this library does not. */
     subnetwork: `dcr-${env}-subnetwork`,
+    /**
+     * Subnet of the Confidential Space job VMs (stage 2): Private Google Access only, no Cloud NAT,
+     * no external IPs. The instance template the job service launches from names it.
+     */
+    teeSubnetwork: `dcr-${env}-tee-subnetwork`,
     /** Network tag the reconciler puts on every Confidential Space VM (confidential_space.go); the firewall keys on it. */
     teeNetworkTag: MANATEE_TEE_NETWORK_TAG,
     /** Service account attached to every Confidential Space VM (confidential_space.go). */

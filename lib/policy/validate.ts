@@ -93,6 +93,10 @@ const FINGERPRINT = /^[0-9a-f]{64}$/;
 /** `host/path@sha256:<64 hex>`: a pull reference pinned by digest. */
 const PINNED_IMAGE = /^[a-z0-9][-a-z0-9.]*(:[0-9]+)?(\/[a-z0-9][-a-z0-9._]*)+@(sha256:[0-9a-f]{64})$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
+/** An access policy's numeric id, as `accessPolicies/<id>` names it. */
+const ACCESS_POLICY_ID = /^[0-9]{1,20}$/;
+/** An access level's short name (the part after `accessLevels/`). */
+const ACCESS_LEVEL_NAME = /^[A-Za-z][A-Za-z0-9_]{0,49}$/;
 
 /**
  * JupyterHub usernames the job service can carry: ManaTEE names each job's image and
@@ -118,7 +122,7 @@ const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES"];
 const FIELDS = {
   root: [
     "name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend",
-    "jupyterhub", "cluster", "database", "jobs",
+    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls",
   ],
   tee: ["hardware", "machineType", "allowDebug"],
   verifier: ["audience"],
@@ -131,6 +135,7 @@ const FIELDS = {
   cluster: ["authorizedNetworks", "publicEndpoint", "deletionProtection"],
   authorizedNetwork: ["cidr", "name"],
   database: ["deletionProtection"],
+  vpcServiceControls: ["accessPolicy", "accessLevels"],
 } as const;
 
 const OAUTH_FIELDS = ["clientId", "clientSecret", "clientSecretKey", "callbackUrl"] as const;
@@ -207,6 +212,10 @@ const EXPECT = {
   executorBases: 'a list of approved executor base digests ("sha256:" followed by 64 lowercase hex digits)',
   executorBase: 'a pull reference pinned by digest, such as "us-central1-docker.pkg.dev/p/repo/executor@sha256:<64 hex>"',
   envName: "an environment variable name: uppercase letters, digits and '_', not starting with a digit",
+  vpcServiceControls: "the VPC Service Controls settings: { accessPolicy, accessLevels }",
+  accessPolicy: 'the numeric id of the organization\'s access policy, quoted, such as "123456789012" (gcloud access-context-manager policies list)',
+  accessLevels: "a list of access level names in that policy",
+  accessLevel: "an access level's short name (the part after accessLevels/): a letter, then up to 49 letters, digits or '_'",
 } as const;
 
 // ---- describing what was found
@@ -612,7 +621,7 @@ function checkApprovals(c: Checker, value: unknown, datasets: readonly string[])
   }, { unique: false });
 }
 
-// ---- deployment settings (jupyterhub, cluster, database): the JupyterHub and CleanRoomCluster
+// ---- deployment settings (jupyterhub, cluster, database, vpcServiceControls): the JupyterHub and CleanRoomCluster
 // constructs check the same things; test/policy/deployment.test.ts keeps them in step.
 
 function checkHttpsUrl(c: Checker, path: PolicyPath, value: unknown): void {
@@ -889,6 +898,28 @@ function checkDatabase(c: Checker, value: unknown): void {
   if (database) checkBoolean(c, ["database", "deletionProtection"], database.deletionProtection, EXPECT.deletionProtection);
 }
 
+function checkVpcServiceControls(c: Checker, value: unknown): void {
+  const path = ["vpcServiceControls"];
+  const vpcsc = c.map(path, value, EXPECT.vpcServiceControls, FIELDS.vpcServiceControls, { accessPolicy: EXPECT.accessPolicy });
+  if (!vpcsc) return;
+  const policy = vpcsc.accessPolicy;
+  if (typeof policy === "number" && Number.isSafeInteger(policy) && policy > 0) {
+    // YAML reads an unquoted id as a number; a large one could lose digits, so the file must quote it.
+    c.fail([...path, "accessPolicy"], EXPECT.accessPolicy, policy, {
+      detail: `expected ${EXPECT.accessPolicy}, found the number ${policy}; quote it ("${policy}") so no digit is lost`,
+    });
+  } else if (typeof policy === "string" && policy.startsWith("accessPolicies/")) {
+    c.fail([...path, "accessPolicy"], EXPECT.accessPolicy, policy, {
+      detail: `expected ${EXPECT.accessPolicy}, found ${describeValue(policy)}; write the id alone ("${policy.slice("accessPolicies/".length)}")`,
+    });
+  } else if (policy !== undefined) {
+    c.string([...path, "accessPolicy"], policy, EXPECT.accessPolicy, (s) => ACCESS_POLICY_ID.test(s));
+  }
+  if (vpcsc.accessLevels !== undefined) {
+    c.list([...path, "accessLevels"], vpcsc.accessLevels, EXPECT.accessLevels, (p, v) => c.string(p, v, EXPECT.accessLevel, (s) => ACCESS_LEVEL_NAME.test(s)));
+  }
+}
+
 /**
  * Every issue of a policy in input form (what YAML parses to, or a `CleanRoomPolicyInput`).
  * Undefined fields count as absent. Past expiry dates are NOT issues: loading must be
@@ -945,6 +976,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     if (root.cluster !== undefined) checkCluster(c, root.cluster);
     if (root.database !== undefined) checkDatabase(c, root.database);
     if (root.jobs !== undefined) checkJobs(c, root.jobs);
+    if (root.vpcServiceControls !== undefined) checkVpcServiceControls(c, root.vpcServiceControls);
   }
   return located(c.issues, options);
 }

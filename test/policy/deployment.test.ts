@@ -70,6 +70,8 @@ const USERNAME_RULE =
 const CIDR_RULE = 'an IPv4 CIDR block with no host bits set, such as "203.0.113.0/24"';
 const DUMMY_RULE = (debug: string) =>
   `the dummy authenticator lets anyone sign in under any name, so it needs a non-production room (tee.allowDebug: true), but ${debug}; configure a google, github or generic-oauth authenticator`;
+const ACCESS_POLICY_RULE =
+  'the numeric id of the organization\'s access policy, quoted, such as "123456789012" (gcloud access-context-manager policies list)';
 const PUBLIC_ENDPOINT_RULE =
   "true needs a public range in cluster.authorizedNetworks, or nobody could use the public endpoint; add your operators' public CIDR blocks, or keep publicEndpoint false and use the DNS endpoint (IAM-gated)";
 
@@ -310,6 +312,22 @@ describe("every deployment rule rejects bad input with a located message", () =>
       `room.yaml:8:33: database.deletionProtection: expected true or false (false only for throwaway rooms), found the string "no"`,
       `room.yaml:8:37: database.tier: unknown field; expected one of deletionProtection`,
     ]],
+    ["vpcServiceControls: a typo of the key is suggested", `${BASE}vpcServiceControl: { accessPolicy: "123456789012" }\n`, [
+      `room.yaml:8:1: vpcServiceControl: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls; did you mean "vpcServiceControls"?`,
+    ]],
+    ["vpcServiceControls: accessPolicy required, fields known", `${BASE}vpcServiceControls:\n  accessLevel: [deployers]\n`, [
+      `room.yaml:9:3: vpcServiceControls.accessLevel: unknown field; expected one of accessPolicy, accessLevels; did you mean "accessLevels"?`,
+      `room.yaml:9:3: vpcServiceControls.accessPolicy: expected ${ACCESS_POLICY_RULE}, found nothing (the field is missing)`,
+    ]],
+    ["vpcServiceControls: an unquoted id is a number", `${BASE}vpcServiceControls: { accessPolicy: 123456789012 }\n`, [
+      `room.yaml:8:37: vpcServiceControls.accessPolicy: expected ${ACCESS_POLICY_RULE}, found the number 123456789012; quote it ("123456789012") so no digit is lost`,
+    ]],
+    ["vpcServiceControls: the id alone, not the resource name", `${BASE}vpcServiceControls: { accessPolicy: accessPolicies/123 }\n`, [
+      `room.yaml:8:37: vpcServiceControls.accessPolicy: expected ${ACCESS_POLICY_RULE}, found the string "accessPolicies/123"; write the id alone ("123")`,
+    ]],
+    ["vpcServiceControls: access levels by short name", `${BASE}vpcServiceControls: { accessPolicy: "42", accessLevels: [deployers, "accessPolicies/42/accessLevels/ops"] }\n`, [
+      `room.yaml:8:69: vpcServiceControls.accessLevels[1]: expected an access level's short name (the part after accessLevels/): a letter, then up to 49 letters, digits or '_', found the string "accessPolicies/42/accessLevels/ops"`,
+    ]],
   ];
 
   test.each(cases)("%s", (_rule, text, messages) => {
@@ -402,6 +420,8 @@ describe("the deployment sections never touch the verifier policy", () => {
         cluster: { authorizedNetworks: [{ cidr: "203.0.113.0/24", name: "office" }], publicEndpoint: true, deletionProtection: false },
         database: { deletionProtection: false },
       }),
+      // The perimeter says where Google APIs may be called from, not what is approved.
+      examplePolicy({ jupyterhub: undefined, vpcServiceControls: { accessPolicy: "123456789012", accessLevels: ["deployers"] } }),
     ];
     for (const policy of variants) {
       expect(validatePolicy(policy)).toEqual([]);
@@ -410,7 +430,15 @@ describe("the deployment sections never touch the verifier policy", () => {
       expect(compiled.json).toBe(without.json);
     }
     // Nothing of the sections leaks into the document.
-    expect(without.json).not.toMatch(/oauth|authenticator|authorizedNetworks|deletionProtection|alice/i);
+    expect(without.json).not.toMatch(/oauth|authenticator|authorizedNetworks|deletionProtection|alice|accessPolic|perimeter/i);
+  });
+
+  test("given the example YAML with a vpcServiceControls section appended, when loaded, then it is kept and the policy hash is the same", () => {
+    const text = readFileSync("stacks/example.cleanroom.yaml", "utf8");
+    const withPerimeter = parsePolicy(`${text}vpcServiceControls:\n  accessPolicy: "123456789012"\n`, "perimeter.yaml");
+    expect(withPerimeter.vpcServiceControls).toEqual({ accessPolicy: "123456789012", accessLevels: [] });
+    expect(loadPolicyFile("stacks/example.cleanroom.yaml").vpcServiceControls).toBeUndefined();
+    expect(compileVerifierPolicy(withPerimeter).sha256).toBe(compileVerifierPolicy(loadPolicyFile("stacks/example.cleanroom.yaml")).sha256);
   });
 
   test("given the example YAML with its jupyterhub section cut off, when loaded, then the policy hash is the same", () => {

@@ -224,6 +224,13 @@ describe("the editor schema (lib/policy/schema.json)", () => {
     ["unknown cluster key", room((d) => (d.cluster = { authorisedNetworks: [] })), false, false],
     ["deletionProtection as a string", room((d) => (d.cluster = { deletionProtection: "false" })), false, false],
     ["unknown database key", room((d) => (d.database = { tier: "db-custom-2-7680" })), false, false],
+    ["VPC-SC perimeter with access levels", room((d) => (d.vpcServiceControls = { accessPolicy: "123456789012", accessLevels: ["deployers", "ci_runners"] })), true, true],
+    ["VPC-SC without accessPolicy", room((d) => (d.vpcServiceControls = { accessLevels: [] })), false, false],
+    ["VPC-SC accessPolicy as a number", room((d) => (d.vpcServiceControls = { accessPolicy: 123456789012 })), false, false],
+    ["VPC-SC accessPolicy as a resource name", room((d) => (d.vpcServiceControls = { accessPolicy: "accessPolicies/1" })), false, false],
+    ["VPC-SC access level as a full name", room((d) => (d.vpcServiceControls = { accessPolicy: "1", accessLevels: ["accessPolicies/1/accessLevels/x"] })), false, false],
+    ["VPC-SC duplicate access levels", room((d) => (d.vpcServiceControls = { accessPolicy: "1", accessLevels: ["x", "x"] })), false, false],
+    ["unknown VPC-SC key", room((d) => (d.vpcServiceControls = { accessPolicy: "1", perimeter: "p" })), false, false],
     // Rules only the loader can check (cross-field or beyond a pattern): the schema accepts these.
     ["LOADER ONLY: zone outside region", room((d) => (d.zone = "us-east1-b")), true, false],
     ["LOADER ONLY: region outside residency", room((d) => (d.residency = ["europe-west4"])), true, false],
