@@ -7,6 +7,7 @@
 import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { ProjectService } from "@cdktf/provider-google/lib/project-service";
+import { ApiDependencies } from "./internal/api-dependencies";
 
 /** Every API the clean room uses, each with the reason it is on. */
 export const CLEAN_ROOM_APIS = {
@@ -70,7 +71,10 @@ export interface CleanRoomApisProps {
  * Enables the clean room's APIs. `disable_on_destroy` is false on every one: disabling an API
  * on destroy breaks whatever else in the project uses it, and its data stays anyway.
  *
- * Let resources that need an API wait for it with `dependsOn: apis.dependables`.
+ * Every resource and data source of the stack waits for the APIs its type calls, and nothing
+ * more: creating `CleanRoomApis` registers a pass on its stack (lib/internal/api-dependencies.ts)
+ * that adds those `depends_on` edges at synthesis, for the room's resources and for any you add
+ * beside it. `dependables` (every API) remains for resources the pass cannot know.
  */
 export class CleanRoomApis extends Construct {
   /** The `google_project_service` resources, by API name. */
@@ -113,5 +117,6 @@ export class CleanRoomApis extends Construct {
     });
     this.services = services;
     this.dependables = Object.values(services);
+    ApiDependencies.ensure(this);
   }
 }

@@ -218,6 +218,11 @@ export interface RepositoryRef {
   readonly project: string;
   readonly location: string;
   readonly repositoryId: string;
+  /**
+   * The managed repository, when there is one (an `ImageRegistry` repository has it): the grant
+   * names it by reference, so it waits for the repository. @default the literal `repositoryId`
+   */
+  readonly repository?: { readonly name: string };
 }
 
 /**
@@ -437,7 +442,7 @@ export class CleanRoomCluster extends Construct {
     return new ArtifactRegistryRepositoryIamMember(this, childId, {
       project: repository.project,
       location: repository.location,
-      repository: repository.repositoryId,
+      repository: repository.repository?.name ?? repository.repositoryId,
       role: "roles/artifactregistry.reader",
       member: this.nodeServiceAccountMember,
       dependsOn: options.dependsOn,

@@ -51,6 +51,11 @@ export interface ImageRepositoryRef {
   readonly location: string;
   /** @default the provider's project */
   readonly project?: string;
+  /**
+   * The managed repository, when there is one (an `ImageRegistry` repository has it): the grant
+   * names it by reference, so it waits for the repository. @default the literal `repositoryId`
+   */
+  readonly repository?: { readonly name: string };
 }
 
 export interface ConfidentialSpaceWorkloadProps {
@@ -245,7 +250,7 @@ export class ConfidentialSpaceWorkload extends Construct {
     return new ArtifactRegistryRepositoryIamMember(this, id, {
       project: repository.project ?? this.project,
       location: repository.location,
-      repository: repository.repositoryId,
+      repository: repository.repository?.name ?? repository.repositoryId,
       role: "roles/artifactregistry.reader",
       member: this.serviceAccount.member,
       provider: this.provider,

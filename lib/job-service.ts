@@ -466,7 +466,8 @@ export class JobServiceIdentity extends Construct {
       new ArtifactRegistryRepositoryIamMember(this, grantId, {
         project: repo.project ?? this.project,
         location: repo.location,
-        repository: repo.repositoryId,
+        // By reference when the ref carries the managed repository (an ImageRegistry repository does).
+        repository: repo.repository?.name ?? repo.repositoryId,
         role,
         member,
         provider,

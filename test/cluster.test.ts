@@ -217,7 +217,8 @@ describe("CleanRoomCluster wiring", () => {
     const pulls = resourceConfigs(json, "google_artifact_registry_repository_iam_member");
     expect(pulls).toHaveLength(1);
     expect(pulls[0]).toMatchObject({
-      repository: "dcr-insurance-study-images",
+      // By reference: the grant waits for the repository.
+      repository: expect.stringMatching(/^\$\{google_artifact_registry_repository\.registry_service-images_repository_[0-9A-F]+\.name\}$/),
       location: "us-central1",
       role: "roles/artifactregistry.reader",
       member: expect.stringMatching(/^serviceAccount:\$\{google_service_account\.cluster_node-sa_[0-9A-F]+\.email\}$/),

@@ -18,6 +18,7 @@ import {
   Tokenization,
 } from "cdktf";
 import { IConstruct } from "constructs";
+import { ApiDependencies, applyApiDependencies } from "../internal/api-dependencies";
 import { checkContext, CheckContextProps } from "./context";
 import { checkResource } from "./engine";
 import { CheckContext, Finding, Rule, VALIDATION_FAILURE_ID } from "./model";
@@ -109,6 +110,8 @@ export class CleanRoomChecks implements IAspect {
   }
 
   private run(stack: TerraformStack): StackRun {
+    // Check the graph Terraform will see, even when these checks were added before the stack's API pass.
+    if (ApiDependencies.isRegistered(stack)) applyApiDependencies(stack);
     const elements = stack.node.findAll().filter((c): c is TerraformElement => isCheckable(c) && TerraformStack.of(c) === stack);
     const items: TfResource[] = [];
     const failures = new Map<string, Finding[]>();
@@ -140,7 +143,7 @@ export class CleanRoomChecks implements IAspect {
     }
     const index = new ResourceIndex(items);
     const findings = failures;
-    for (const resource of index.resources) {
+    for (const resource of [...index.resources, ...index.dataSources]) {
       const path = pathOf.get(resource.address)!;
       const list = findings.get(path) ?? [];
       list.push(...checkResource(resource, index, this.context, this.rules));

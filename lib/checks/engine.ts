@@ -8,10 +8,10 @@ import { CLEAN_ROOM_RULES } from "./pack";
 import { ResourceIndex, TerraformJson, TfResource } from "./resource-index";
 import { suppressionsInConfig } from "./suppressions-record";
 
-/** Check every managed resource of one stack. */
+/** Check every managed resource of one stack, and its data sources for the rules that read them. */
 export function checkTerraform(json: TerraformJson, context: CheckContext, rules: readonly Rule[] = CLEAN_ROOM_RULES): Finding[] {
   const index = ResourceIndex.fromJson(json);
-  return index.resources.flatMap((resource) => checkResource(resource, index, context, rules));
+  return [...index.resources, ...index.dataSources].flatMap((resource) => checkResource(resource, index, context, rules));
 }
 
 export function checkResource(resource: TfResource, index: ResourceIndex, context: CheckContext, rules: readonly Rule[] = CLEAN_ROOM_RULES): Finding[] {
@@ -29,7 +29,7 @@ export function checkResource(resource: TfResource, index: ResourceIndex, contex
     });
   };
   for (const rule of rules) {
-    if (!appliesTo(rule, resource.type)) continue;
+    if (!appliesTo(rule, resource.type, resource.mode)) continue;
     try {
       for (const result of rule.check(resource, index, context)) emit(rule.id, result.level ?? rule.level, result.message);
     } catch (err) {

@@ -42,6 +42,11 @@ export interface Rule {
   readonly title: string;
   /** Terraform resource types the rule looks at. */
   readonly resourceTypes: readonly string[] | ((type: string) => boolean);
+  /**
+   * Also run on data sources of those types (Terraform reads them at plan time, so they need
+   * what they call to exist too). @default false: managed resources only
+   */
+  readonly dataSources?: boolean;
   check(resource: TfResource, index: ResourceIndex, context: CheckContext): RuleResult[];
 }
 
@@ -66,6 +71,7 @@ export interface Finding {
   readonly suppressed?: { readonly level: FindingLevel; readonly reason: string };
 }
 
-export function appliesTo(rule: Rule, type: string): boolean {
+export function appliesTo(rule: Rule, type: string, mode: "resource" | "data" = "resource"): boolean {
+  if (mode === "data" && !rule.dataSources) return false;
   return typeof rule.resourceTypes === "function" ? rule.resourceTypes(type) : rule.resourceTypes.includes(type);
 }

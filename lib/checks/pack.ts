@@ -10,6 +10,7 @@ import { approverAccess } from "./rules/approver-access";
 import { bucketHardening } from "./rules/bucket-hardening";
 import { bucketRetention } from "./rules/bucket-retention";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
+import { dependencyGraph } from "./rules/dependency-graph";
 import { gkeCluster } from "./rules/gke-cluster";
 import { jobApprovalCondition } from "./rules/job-approval-condition";
 import { jobApprovalOff } from "./rules/job-approval-off";
@@ -47,6 +48,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   approvalExpiry,
   approvalDigest,
   allowPolicyLimits,
+  dependencyGraph,
 ];
 
 /** Every id a suppression may name. */

@@ -66,6 +66,7 @@ export class ResourceIndex {
   private readonly byAddress = new Map<string, TfResource>();
   private readonly byType = new Map<string, TfResource[]>();
   private managed?: TfResource[];
+  private data?: TfResource[];
   private readonly ofTypeCache = new Map<string, TfResource[]>();
   /** Derived facts, computed once per index: the index never changes after construction. */
   private readonly memo = new Map<string, unknown>();
@@ -96,6 +97,12 @@ export class ResourceIndex {
   get resources(): TfResource[] {
     this.managed ??= [...this.byAddress.values()].filter((r) => r.mode === "resource");
     return this.managed;
+  }
+
+  /** Every data source, in index order. Do not modify the array. */
+  get dataSources(): TfResource[] {
+    this.data ??= [...this.byAddress.values()].filter((r) => r.mode === "data");
+    return this.data;
   }
 
   /** Resources (or data sources) of one type, in index order. Do not modify the array. */
