@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { TerraformOutput, TerraformProvider, Token } from "cdktf";
+import { Fn, TerraformOutput, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CleanRoom } from "./clean-room";
 import { JobService, JobServiceProps, jobServiceConfigFor } from "./job-service";
@@ -56,7 +56,15 @@ export interface CleanRoomWorkloadsProps {
     | "jobServiceNamespace"
     | "provider"
     | "dependsOn"
+    | "waitForClientSecret"
   >;
+  /**
+   * Make the JupyterHub release wait until the out-of-band OAuth client Secret exists (metadata-only
+   * check from the deploying machine: `curl` and `gcloud` with ADC), so the Secret can be created
+   * while the first apply runs. `false`: the Secret must exist before the apply.
+   * @default true (for OAuth authenticators)
+   */
+  readonly waitForClientSecret?: boolean;
   /** Sizing and access of the job service. @default JobService defaults */
   readonly jobService?: Pick<JobServiceProps, "resources" | "tmpSize" | "apiAccess" | "hubApiUrl">;
   /** Where the deploy-built images are built from. @default the directories shipped in this package */
@@ -204,7 +212,7 @@ export class CleanRoomWorkloads extends Construct {
     const executorSettings: ExecutorRoomSettings = {
       MANATEE_QUARANTINE_BUCKET: release.quarantineBucket,
       // A gen2 function also answers on its cloudfunctions.net URL, known before it is deployed.
-      MANATEE_VERIFIER_URL: `https://${policy.region}-${policy.project}.cloudfunctions.net/${functionName}`,
+      MANATEE_VERIFIER_URL: `https://${room.verifier.location}-${policy.project}.cloudfunctions.net/${functionName}`,
       MANATEE_RELEASE_AUDIENCE: policy.verifier.audience,
       MANATEE_INSTANCE_PREFIX: room.identity.instancePrefix,
     };
@@ -274,6 +282,16 @@ export class CleanRoomWorkloads extends Construct {
       createNamespace: false,
       singleUserImage: this.images.jupyterlab.imageReference,
       jobServiceNamespace: room.namespace,
+      ...(props.waitForClientSecret ?? true
+        ? {
+            waitForClientSecret: {
+              // The endpoint the kubernetes and helm providers use (CleanRoomCluster.kubernetesConnection).
+              apiServer: `https://${room.cluster.dnsEndpoint ?? room.cluster.endpoint}`,
+              clusterCaCertificate: room.cluster.dnsEndpoint === undefined ? Fn.base64decode(room.cluster.clusterCaCertificate) : undefined,
+              dependsOn: this.jobService.namespaceResource ? [this.jobService.namespaceResource] : undefined,
+            },
+          }
+        : {}),
       dependsOn: [
         ...(this.jobService.namespaceResource ? [this.jobService.namespaceResource] : []),
         this.jobService.jupyterKsa,

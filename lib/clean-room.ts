@@ -13,7 +13,8 @@ import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./job-service
 import { CleanRoomNetwork, CleanRoomNetworkProps } from "./network";
 import { CleanRoomServicePerimeter } from "./service-perimeter";
 import { OutputRelease } from "./outputs";
-import { CleanRoomPolicy } from "./policy/model";
+import { CleanRoomPolicy, locationOf } from "./policy/model";
+import { StorageEncryptionKey } from "./kms";
 import { IamCondition } from "./policy/members";
 import { jobInstancePrefix, jobPathNames, manateeContract } from "./policy/names";
 import { assertValidPolicy } from "./policy/validate";
@@ -151,7 +152,12 @@ export class CleanRoom extends Construct {
       provider,
     });
 
-    this.registry = new ImageRegistry(this, "registry", { room: policy, ...props.registry, provider });
+    // `locations.registry` places every repository (validated against the residency set with the policy).
+    const registryLocation = policy.locations?.registry;
+    const registryAt = registryLocation
+      ? { serviceImages: { location: registryLocation }, executorBases: { location: registryLocation }, userImages: { location: registryLocation } }
+      : {};
+    this.registry = new ImageRegistry(this, "registry", { room: policy, ...registryAt, ...props.registry, provider });
     // The launcher pulls the per-job image into the TEE as the TEE service account.
     this.dataPlane.workload.grantImagePull(this.registry.userImages);
 
@@ -162,7 +168,8 @@ export class CleanRoom extends Construct {
       dependsOn: afterApis,
       provider,
     });
-    this.database = new JobStateStore(this, "job-state", { room: policy, ...props.database, dependsOn: afterApis, provider });
+    const firestoreAt = policy.locations?.firestore ? { location: policy.locations.firestore } : {};
+    this.database = new JobStateStore(this, "job-state", { room: policy, ...firestoreAt, ...props.database, dependsOn: afterApis, provider });
 
     const workload = this.dataPlane.workload;
     this.identity = new JobServiceIdentity(this, "job-identity", {
@@ -211,16 +218,26 @@ export class CleanRoom extends Construct {
     this.cluster.grantImagePull(this.registry.serviceImages);
 
     if (props.verifier !== false) {
+      // Cloud Storage needs a CMEK in the bucket's location: a verifier placed by `locations.verifier`
+      // outside the room's region gets a storage key of its own there.
+      const verifierLocation = props.verifier?.region ?? locationOf(policy, "verifier");
+      const verifierKey =
+        verifierLocation === policy.region
+          ? this.dataPlane.storageKey
+          : new StorageEncryptionKey(this, "verifier-storage-key", { room: policy, location: verifierLocation, provider });
       this.verifier = new AttestationVerifier(this, "verifier", {
         policy,
         jobServiceMember: this.identity.jobServiceMember,
         // Audit records and the verifier's artifacts are encrypted with the room's storage key.
-        encryptionKey: this.dataPlane.storageKey,
+        encryptionKey: verifierKey,
         dependsOn: afterApis,
         ...props.verifier,
         outputRelease: this.outputRelease,
         provider,
       });
+      // The job runner in the TEE calls /v1/release with an ID token of the TEE service account
+      // (job-service/src/executor-base.ts); ingress stays internal (Private Google Access on the TEE subnet).
+      this.verifier.grantInvoke(workload.serviceAccount.member, { id: "invoker-tee" });
     }
 
     if (props.outputs ?? true) this.declareOutputs();
@@ -277,7 +294,7 @@ export class CleanRoom extends Construct {
     out("job_state_database", this.database.resourceName, "Firestore database of the job records");
     if (this.verifier) {
       out("verifier_url", this.verifier.url, "Attestation verifier (POST /v1/verify)");
-      out("receipts_jwks_url", this.verifier.jwksUrl, "Public keys that verify release receipts");
+      out("receipts_jwks_url", this.verifier.jwksUrl, "Public keys that verify release receipts (a public object: fetch it without credentials)");
     }
     if (this.outputRelease) {
       out("quarantine_bucket", this.outputRelease.quarantineBucketName, "Job results before release (job VMs create only; the verifier reads)");

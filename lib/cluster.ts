@@ -382,7 +382,9 @@ export class CleanRoomCluster extends Construct {
       diskSizeGb: options.diskSizeGb ?? 100,
       diskType: "pd-balanced",
       resourceLabels: labels,
-      kubeletConfig: { insecureKubeletReadonlyPortEnabled: "FALSE" },
+      // cpu_cfs_quota spelled out: with a kubelet_config block the provider sends an unset
+      // cpu_cfs_quota as false, which turns off CPU-limit enforcement on every node (GKE's default is true).
+      kubeletConfig: { insecureKubeletReadonlyPortEnabled: "FALSE", cpuCfsQuota: true },
       confidentialNodes: options.confidentialNodes
         ? { enabled: true, confidentialInstanceType: options.confidentialNodes }
         : undefined,

@@ -65,10 +65,19 @@ export const COMPONENT = {
   signatureRepository: "signature-repository",
   storageKey: "storage-key",
   receiptKey: "receipt-key",
+  /** The one public bucket: the verifier's receipt JWKS (lib/checks/public-jwks.ts). */
+  receiptJwks: "receipt-jwks",
   verifier: "verifier",
   teeWorkload: "tee-workload",
 } as const;
 export type ComponentLabel = (typeof COMPONENT)[keyof typeof COMPONENT];
+
+/**
+ * The `use` label of the one bucket a room makes public: the verifier's receipt JWKS, which relying
+ * parties must fetch without credentials. MCR-IAM1 and MCR-GCS2 allow public read on exactly one
+ * bucket labelled `component: receipt-jwks` and `use: public-receipt-jwks` (lib/checks/public-jwks.ts).
+ */
+export const PUBLIC_JWKS_USE = "public-receipt-jwks";
 
 /**
  * What a single construct needs to know about its clean room. A `CleanRoomPolicy`

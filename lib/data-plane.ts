@@ -27,7 +27,7 @@ import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "./con
 import { ApproverKey, AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./kms";
 import { IMAGES_PER_READER, assertWithinIamLimits, partitionReaders } from "./policy/iam-limits";
 import { DatasetMember, IamCondition, datasetMembers } from "./policy/members";
-import { AccessMode, CleanRoomPolicy, DatasetPolicy } from "./policy/model";
+import { AccessMode, CleanRoomPolicy, DatasetPolicy, locationOf } from "./policy/model";
 import { dataPlaneNames, dockerRepositoryPath } from "./policy/names";
 import { CleanRoomBucket } from "./storage";
 import { ConfidentialSpacePool, ConfidentialSpacePoolProps, JobApprovalPool } from "./workload-identity";
@@ -304,6 +304,7 @@ export class CleanRoomDataPlane extends Construct {
       room: policy,
       dataset: dataset.name,
       owners: dataset.owners,
+      location: locationOf(policy, "registry"),
       kmsKeyName: props.signatureRepositoryKmsKeyName,
       provider,
     });

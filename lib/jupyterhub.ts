@@ -14,7 +14,7 @@
  *   token (`USER_TOKEN = "token $(JUPYTERHUB_API_TOKEN)"`), which the job service verifies at the
  *   hub: the job's creator is the hub's answer, never a name from the request body.
  */
-import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
+import { DataResource, ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { Release } from "@cdktf/provider-helm/lib/release";
 import * as YAML from "yaml";
@@ -153,6 +153,40 @@ export interface SingleUserResources {
   readonly cpuLimit?: number;
 }
 
+/** How the Helm release is applied. */
+export interface JupyterHubHelmOptions {
+  /**
+   * Seconds Helm waits for the hub and proxy to be ready (60-3600). The first install pulls the
+   * hub image on fresh nodes; a slow registry or autoscaling node pool may need more.
+   * @default 600
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * Roll back a failed install or upgrade instead of leaving a half-configured hub. Turn it off to
+   * debug a failing first install (the failed pods stay for `kubectl describe`).
+   * @default true
+   */
+  readonly atomic?: boolean;
+}
+
+export const DEFAULT_JUPYTERHUB_HELM = { timeoutSeconds: 600, atomic: true } as const;
+
+/**
+ * Wait, before the Helm release, until the OAuth client Secret exists. The secret's value never
+ * enters Terraform: the check asks the API server for the Secret's metadata only
+ * (`PartialObjectMetadata`), with the deploying identity's ADC token, from the deploying machine.
+ */
+export interface WaitForClientSecret {
+  /** `https://<API server>`: the cluster's DNS endpoint (or IP endpoint with `clusterCaCertificate`). */
+  readonly apiServer: string;
+  /** PEM of the cluster CA, for an IP endpoint. @default - the system trust store (DNS endpoint) */
+  readonly clusterCaCertificate?: string;
+  /** How long to wait for the Secret to be created. @default 900 */
+  readonly timeoutSeconds?: number;
+  /** Resources to wait for first (the namespace). @default [] */
+  readonly dependsOn?: ITerraformDependable[];
+}
+
 export interface JupyterHubProps {
   /** Clean room name and project: the ManaTEE contract (service account, image names) derives from them. */
   readonly roomName: string;
@@ -207,6 +241,13 @@ export interface JupyterHubProps {
   readonly singleUserResources?: SingleUserResources;
   /** Resources to create first (namespace, Kubernetes service accounts, the OAuth Secret). @default [] */
   readonly dependsOn?: ITerraformDependable[];
+  /** Helm's timeout and rollback. @default DEFAULT_JUPYTERHUB_HELM */
+  readonly helm?: JupyterHubHelmOptions;
+  /**
+   * Make the release wait for the out-of-band OAuth client Secret (needs `curl` and `gcloud` where
+   * Terraform runs). @default - no wait: the Secret must exist before the apply
+   */
+  readonly waitForClientSecret?: WaitForClientSecret;
   /** @default the default Helm provider */
   readonly provider?: TerraformProvider;
 }
@@ -290,6 +331,8 @@ const PRIVATE_GOOGLE_ACCESS_CIDRS = ["199.36.153.8/30", "199.36.153.4/30"];
 /** The z2jh Helm release for the programming stage, with its values exposed. */
 export class JupyterHub extends Construct {
   public readonly release: Release;
+  /** The wait for the OAuth client Secret, when `waitForClientSecret` is set. */
+  public readonly clientSecretWait?: DataResource;
   /** The values passed to Helm (also in `valuesYaml`). */
   public readonly values: JupyterHubValues;
   /** The exact YAML document Helm receives: keys sorted, no line folding. */
@@ -346,6 +389,15 @@ export class JupyterHub extends Construct {
     };
     this.valuesYaml = YAML.stringify(this.values, { sortMapEntries: true, lineWidth: 0 });
 
+    const helm = { ...DEFAULT_JUPYTERHUB_HELM, ...props.helm };
+    if (!Token.isUnresolved(helm.timeoutSeconds) && !(Number.isInteger(helm.timeoutSeconds) && helm.timeoutSeconds >= 60 && helm.timeoutSeconds <= 3600)) {
+      throw new Error(`JupyterHub "helm.timeoutSeconds" ${helm.timeoutSeconds} is out of range. Use 60 to 3600 seconds.`);
+    }
+    const auth = props.authenticator;
+    if (props.waitForClientSecret && auth.type !== "dummy") {
+      this.clientSecretWait = clientSecretWait(this, props.waitForClientSecret, namespace, auth.clientSecret.secretName, auth.clientSecret.key ?? "client-secret");
+    }
+
     this.release = new Release(this, "Release", {
       name: props.releaseName ?? "jupyterhub",
       namespace,
@@ -355,15 +407,63 @@ export class JupyterHub extends Construct {
       version: Z2JH_CHART.version,
       values: [this.valuesYaml],
       description: `JupyterHub of clean room ${props.roomName} (manatee-cdktf)`,
-      // Roll back a failed upgrade instead of leaving a half-configured hub.
-      atomic: true,
+      // Roll back a failed upgrade instead of leaving a half-configured hub (helm.atomic).
+      atomic: helm.atomic,
       cleanupOnFail: true,
-      timeout: 600,
+      timeout: helm.timeoutSeconds,
       maxHistory: 10,
-      dependsOn: props.dependsOn,
+      dependsOn: props.dependsOn || this.clientSecretWait ? [...(props.dependsOn ?? []), ...(this.clientSecretWait ? [this.clientSecretWait] : [])] : undefined,
       provider: props.provider,
     });
   }
+}
+
+/**
+ * Why a wait and not a Secret resource: Terraform cannot create the Secret without holding its
+ * value, and whatever it holds lands in state (the kubernetes provider's write-only `data_wo` needs
+ * Terraform 1.11 ephemeral values, which cdktf 0.21 cannot declare), and a `kubernetes_secret_v1`
+ * data source would read the value into state too. So the Secret stays out of band and the release
+ * waits for it: without the wait, Helm would install a hub whose pod cannot start
+ * (CreateContainerConfigError) and roll it back after its timeout. The check reads metadata only,
+ * runs once per Secret name (triggers_replace), and prints the kubectl command while it waits.
+ */
+function clientSecretWait(scope: Construct, wait: WaitForClientSecret, namespace: string, secretName: string, key: string): DataResource {
+  const timeout = wait.timeoutSeconds ?? 900;
+  if (!Token.isUnresolved(timeout) && !(Number.isInteger(timeout) && timeout >= 0 && timeout <= 86_400)) {
+    throw new Error(`JupyterHub "waitForClientSecret.timeoutSeconds" ${timeout} is out of range. Use 0 to 86400 seconds.`);
+  }
+  const command = [
+    "set -u",
+    'set --; if [ -n "$CA_PEM" ]; then ca=$(mktemp); printf "%s\n" "$CA_PEM" >"$ca"; set -- --cacert "$ca"; fi',
+    'deadline=$(( $(date +%s) + WAIT_SECONDS ))',
+    "while :; do",
+    '  code=$(curl -s -o /dev/null -w "%{http_code}" "$@" -H "Authorization: Bearer $(gcloud auth application-default print-access-token)" ' +
+      '-H "Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1" "$API_SERVER/api/v1/namespaces/$NAMESPACE/secrets/$SECRET_NAME") || code=000',
+    '  [ "$code" = 200 ] && exit 0',
+    '  if [ "$(date +%s)" -ge "$deadline" ]; then echo "JupyterHub: the OAuth client Secret $NAMESPACE/$SECRET_NAME does not exist (HTTP $code). Create it, then apply again: kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$KEY=<client secret>" >&2; exit 1; fi',
+    '  echo "JupyterHub: waiting for the OAuth client Secret $NAMESPACE/$SECRET_NAME (HTTP $code): kubectl -n $NAMESPACE create secret generic $SECRET_NAME --from-literal=$KEY=<client secret>" >&2',
+    "  sleep 10",
+    "done",
+  ].join("\n");
+  return new DataResource(scope, "ClientSecretWait", {
+    triggersReplace: { namespace, secretName },
+    provisioners: [
+      {
+        type: "local-exec",
+        interpreter: ["/bin/sh", "-c"],
+        command,
+        environment: {
+          API_SERVER: wait.apiServer,
+          CA_PEM: wait.clusterCaCertificate ?? "",
+          NAMESPACE: namespace,
+          SECRET_NAME: secretName,
+          KEY: key,
+          WAIT_SECONDS: String(timeout),
+        },
+      },
+    ],
+    dependsOn: wait.dependsOn,
+  });
 }
 
 function hubValues(

@@ -20,8 +20,12 @@ import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { StorageBucket } from "@cdktf/provider-google/lib/storage-bucket";
 import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
 import { StorageBucketObject } from "@cdktf/provider-google/lib/storage-bucket-object";
+import { ArtifactRegistryRepository } from "@cdktf/provider-google/lib/artifact-registry-repository";
+import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
+import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import {
   COMPONENT,
+  PUBLIC_JWKS_USE,
   GrantOptions,
   cleanRoomLabels,
   conditionBlock,
@@ -32,7 +36,7 @@ import {
 } from "./common";
 import { IamCondition } from "./policy/members";
 import { CompiledVerifierPolicy, canonicalJson, compileVerifierPolicy, verifierReleaseSettings } from "./policy/document";
-import { CleanRoomPolicy } from "./policy/model";
+import { CleanRoomPolicy, locationOf } from "./policy/model";
 import { NAME_RULES, fitName, platformNames, resourceName } from "./policy/names";
 import type { OutputRelease } from "./outputs";
 
@@ -58,7 +62,13 @@ export const VERIFIER_ENV = {
   policyUri: "VERIFIER_POLICY_URI",
   policySha256: "VERIFIER_POLICY_SHA256",
   kmsKeyVersion: "VERIFIER_KMS_KEY_VERSION",
+  publicJwksUri: "VERIFIER_PUBLIC_JWKS_URI",
 } as const;
+
+/** The object the verifier publishes its receipt JWKS to, in the public JWKS bucket. */
+export const PUBLIC_JWKS_OBJECT = "jwks.json";
+
+export { PUBLIC_JWKS_USE };
 
 /** Command that assembles the deployable bundle (attestation-verifier/scripts/build.js). */
 export const VERIFIER_BUILD_COMMAND = "node attestation-verifier/scripts/build.js";
@@ -89,9 +99,9 @@ export interface VerifierFunctionOptions {
    */
   readonly runtime?: string;
   /**
-   * Email of the service account Cloud Build uses to build the function, where an
-   * organization policy disables the project's default build identity.
-   * @default the project's default Cloud Build service account
+   * Email of an existing service account Cloud Build uses to build the function; you grant it
+   * what the build needs (read the source object, push to the image repository, write logs).
+   * @default a build service account of its own (`<room>-verifier-build`) with exactly those roles
    */
   readonly buildServiceAccount?: string;
 }
@@ -170,7 +180,7 @@ export interface AttestationVerifierProps {
   readonly policy: CleanRoomPolicy;
   /**
    * Region of the function, its buckets and key ring. Must lie in the residency set.
-   * @default policy.region
+   * @default policy.locations.verifier, else policy.region
    */
   readonly region?: string;
   /**
@@ -215,6 +225,15 @@ export interface AttestationVerifierProps {
   readonly receiptKey?: ReceiptKeyOptions;
   /** @default see VerifierAuditOptions */
   readonly audit?: VerifierAuditOptions;
+  /**
+   * Publish the receipt JWKS as `jwks.json` in a dedicated public bucket, so relying parties fetch
+   * it without credentials (the function itself is internal and IAM-gated). The verifier writes it
+   * when an instance starts (a deploy starts one; a key rotation deploys a new revision), keeping
+   * the keys of earlier versions so old receipts still verify. `false`: no public bucket;
+   * `jwksUrl` is then the function's `/v1/jwks`, reachable only by invokers inside the network.
+   * @default true
+   */
+  readonly publicJwks?: boolean;
   /**
    * CMEK for the buckets this construct creates, in `region`. The room's guardrails
    * (MCR-GCS2) require one on the audit bucket; `StorageEncryptionKey` satisfies this.
@@ -336,8 +355,8 @@ function requireInteger(prop: string, value: number, min: number, max: number): 
 /** Validated props with defaults applied. Throws on the first invalid prop. */
 function resolveSettings(props: AttestationVerifierProps) {
   const { policy } = props;
-  const region = props.region ?? policy.region;
-  requireInResidency(region, policy.residency, "AttestationVerifier: region");
+  const region = props.region ?? locationOf(policy, "verifier");
+  requireInResidency(region, policy.residency, props.region !== undefined ? "AttestationVerifier: region" : policy.locations?.verifier !== undefined ? "locations.verifier" : "region");
   const release = verifierReleaseSettings(policy);
   if (release && props.outputRelease === undefined) {
     fail(
@@ -506,8 +525,19 @@ export class AttestationVerifier extends Construct {
   public readonly function: Cloudfunctions2Function;
   /** HTTPS endpoint (the underlying Cloud Run service's URI). */
   public readonly url: string;
-  /** Where receipts' public keys are served: `<url>/v1/jwks`. */
+  /**
+   * Where relying parties fetch the receipts' public keys without credentials:
+   * `https://storage.googleapis.com/<jwks bucket>/jwks.json` (or `<url>/v1/jwks` with `publicJwks: false`).
+   */
   public readonly jwksUrl: string;
+  /** Region of the function, its key ring and buckets. */
+  public readonly location: string;
+  /** The dedicated public bucket holding only `jwks.json` (absent with `publicJwks: false`). */
+  public readonly jwksBucket?: StorageBucket;
+  /** The service account that builds the function (absent when `function.buildServiceAccount` names one). */
+  public readonly buildServiceAccount?: ServiceAccount;
+  /** Where the build pushes the function's image (absent when `function.buildServiceAccount` names one). */
+  public readonly imageRepository?: ArtifactRegistryRepository;
   /** The function's runtime identity. */
   public readonly serviceAccount: ServiceAccount;
   /** The key ring, when this construct created it. */
@@ -551,6 +581,7 @@ export class AttestationVerifier extends Construct {
 
     const { region, sourceDir, keyOpts, auditOpts, ...settings } = resolveSettings(props);
     this.region = region;
+    this.location = region;
 
     // ---- names
     const room = policy.name;
@@ -562,6 +593,9 @@ export class AttestationVerifier extends Construct {
       artifactsBucket: resourceName("bucket", project, room, "verifier"),
       auditBucket: resourceName("bucket", project, room, "verifier-audit"),
       sink: fitName(`${room}-verifier-decisions`, 100),
+      jwksBucket: resourceName("bucket", project, room, "receipt-jwks"),
+      buildSaId: resourceName("serviceAccountId", room, "verifier-build"),
+      imageRepository: resourceName("artifactRepository", room, "verifier-images"),
     };
     const bucketLocation = Token.isUnresolved(region) ? region : region.toUpperCase();
     const encryption = props.encryptionKey ? { defaultKmsKeyName: props.encryptionKey.cryptoKeyId } : undefined;
@@ -680,6 +714,97 @@ export class AttestationVerifier extends Construct {
     this.releaseBucketName = this.policy.document.release?.releaseBucket;
     this.releaseGrants = props.outputRelease ? props.outputRelease.grantVerifier(this.serviceAccount.member) : [];
 
+    // ---- the build: its own identity with exactly what a Cloud Functions build needs
+    // (cloud.google.com/functions/docs/securing/build-custom-sa): read the source object, push the
+    // function's image to a repository of its own, write build logs. Not the project's default build
+    // service account, whose roles new projects no longer grant (and orgs often disable).
+    let buildServiceAccount = settings.buildServiceAccount;
+    const buildGrants: ITerraformDependable[] = [];
+    if (buildServiceAccount === undefined) {
+      const buildSa = new ServiceAccount(this, "build-sa", {
+        provider,
+        project,
+        accountId: names.buildSaId,
+        displayName: `Verifier build of clean room ${room}`,
+        description: "Cloud Build identity of the attestation verifier's function: reads its source, pushes its image, writes build logs.",
+        dependsOn: orUndefined(after),
+      });
+      this.buildServiceAccount = buildSa;
+      this.imageRepository = new ArtifactRegistryRepository(this, "images", {
+        provider,
+        project,
+        location: region,
+        repositoryId: names.imageRepository,
+        format: "DOCKER",
+        description: `Clean room ${room}: images of the attestation verifier function (built by Cloud Functions)`,
+        labels: cleanRoomLabels(room, VERIFIER_COMPONENT),
+        cleanupPolicies: [{ id: "keep-recent", action: "KEEP", mostRecentVersions: { keepCount: 5 } }],
+        dependsOn: orUndefined(after),
+      });
+      buildGrants.push(
+        new StorageBucketIamMember(this, "build-reads-source", {
+          provider,
+          bucket: this.artifactsBucket.name,
+          role: "roles/storage.objectViewer",
+          member: buildSa.member,
+          condition: {
+            title: "verifier-source-objects",
+            description: "The verifier build reads its source zips only",
+            expression: `resource.name.startsWith("projects/_/buckets/${names.artifactsBucket}/objects/${SOURCE_PREFIX}")`,
+          },
+        }),
+        new ArtifactRegistryRepositoryIamMember(this, "build-pushes-image", {
+          provider,
+          project,
+          location: region,
+          repository: this.imageRepository.name,
+          role: "roles/artifactregistry.writer",
+          member: buildSa.member,
+        }),
+        // Cloud Logging has no finer grain than the project for writing log entries.
+        new ProjectIamMember(this, "build-writes-logs", { provider, project, role: "roles/logging.logWriter", member: buildSa.member }),
+      );
+      buildServiceAccount = buildSa.id;
+    }
+
+    // ---- the public receipt JWKS: a dedicated bucket, public read, nothing else in it
+    let jwksGrant: StorageBucketIamMember | undefined;
+    if (props.publicJwks ?? true) {
+      this.jwksBucket = new StorageBucket(this, "jwks", {
+        provider,
+        project,
+        name: names.jwksBucket,
+        location: bucketLocation,
+        storageClass: "STANDARD",
+        uniformBucketLevelAccess: true,
+        // Not "enforced": this bucket's one purpose is public read (MCR-GCS2/MCR-IAM1 exception).
+        publicAccessPrevention: "inherited",
+        forceDestroy: true,
+        versioning: { enabled: false },
+        // Public keys only: no CMEK, nothing secret to protect; it holds no clean-room data.
+        labels: { ...cleanRoomLabels(room, COMPONENT.receiptJwks), use: PUBLIC_JWKS_USE },
+        dependsOn: orUndefined(after),
+      });
+      new StorageBucketIamMember(this, "jwks-public-read", {
+        provider,
+        bucket: this.jwksBucket.name,
+        role: "roles/storage.objectViewer",
+        member: "allUsers",
+      });
+      // Create and replace jwks.json (objectUser: get, create, delete), on that object only.
+      jwksGrant = new StorageBucketIamMember(this, "sa-publishes-jwks", {
+        provider,
+        bucket: this.jwksBucket.name,
+        role: "roles/storage.objectUser",
+        member: this.serviceAccount.member,
+        condition: {
+          title: "verifier-receipt-jwks",
+          description: "The verifier writes its receipt JWKS object only",
+          expression: `resource.name == "projects/_/buckets/${names.jwksBucket}/objects/${PUBLIC_JWKS_OBJECT}"`,
+        },
+      });
+    }
+
     // ---- the function
     // No roles/logging.logWriter: Cloud Run ships stdout/stderr to Cloud Logging itself;
     // the verifier writes its decision records to stdout as structured JSON.
@@ -693,7 +818,8 @@ export class AttestationVerifier extends Construct {
       buildConfig: {
         runtime: settings.runtime,
         entryPoint: DEFAULTS.entryPoint,
-        serviceAccount: settings.buildServiceAccount,
+        serviceAccount: buildServiceAccount,
+        ...(this.imageRepository ? { dockerRepository: this.imageRepository.id } : {}),
         source: { storageSource: { bucket: this.artifactsBucket.name, object: this.sourceObject.name } },
       },
       serviceConfig: {
@@ -709,13 +835,17 @@ export class AttestationVerifier extends Construct {
           [VERIFIER_ENV.policyUri]: `gs://${this.policyObject.bucket}/${this.policyObject.name}`,
           [VERIFIER_ENV.policySha256]: this.policy.sha256,
           [VERIFIER_ENV.kmsKeyVersion]: this.receiptKeyVersionName,
+          ...(this.jwksBucket ? { [VERIFIER_ENV.publicJwksUri]: `gs://${names.jwksBucket}/${PUBLIC_JWKS_OBJECT}` } : {}),
         },
       },
-      // The first revision starts (and loads its policy and key) with its grants in place.
-      dependsOn: [...after, signGrant, policyGrant, ...this.releaseGrants],
+      // The first revision starts (and loads its policy and key, publishes its JWKS) with its grants in place;
+      // the build waits for its own.
+      dependsOn: [...after, signGrant, policyGrant, ...this.releaseGrants, ...buildGrants, ...(jwksGrant ? [jwksGrant] : []), ...(this.jwksBucket ? [this.jwksBucket] : [])],
     });
     this.url = this.function.serviceConfig.uri;
-    this.jwksUrl = `${this.url}/v1/jwks`;
+    this.jwksUrl = this.jwksBucket
+      ? `https://storage.googleapis.com/${names.jwksBucket}/${PUBLIC_JWKS_OBJECT}`
+      : `${this.url}/v1/jwks`;
 
     // ---- invokers
     if (props.jobServiceMember !== undefined) this.grantInvoke(props.jobServiceMember, { id: "invoker-job-service" });

@@ -63,6 +63,7 @@ export function stacksOptionsFromPolicy(policy: CleanRoomPolicy, source = "the c
         exposure: { type: hub.exposure },
         storageCapacity: hub.storageCapacity,
         egress: hub.egress,
+        ...(hub.helm !== undefined ? { helm: hub.helm } : {}),
       },
     },
   };

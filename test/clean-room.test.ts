@@ -69,11 +69,15 @@ describe("CleanRoom: the example room in two stacks", () => {
       expect(buckets.length).toBeGreaterThanOrEqual(2 * 3 + 1);
       for (const b of buckets) {
         expect(b.uniform_bucket_level_access).toBe(true);
-        expect(b.public_access_prevention).toBe("enforced");
+        // The one exception: the verifier's receipt JWKS bucket is publicly readable (test/checks/public-jwks.test.ts).
+        expect(b.public_access_prevention).toBe(b.labels?.component === "receipt-jwks" ? "inherited" : "enforced");
       }
+      expect(buckets.filter((b) => b.public_access_prevention !== "enforced")).toHaveLength(1);
       const data = buckets.filter((b) => ["stage1", "stage2", "outputs", "hub"].includes(b.labels?.component));
       for (const b of data) expect(b.encryption?.default_kms_key_name).toMatch(/^\$\{google_kms_crypto_key\./);
+      const jwksBucket = resources(room.platform, "google_storage_bucket").find(([, b]) => b.labels?.component === "receipt-jwks")![0];
       for (const g of [...iamGrants(room.platform), ...iamGrants(room.workloads)]) {
+        if (g.member === "allUsers" && g.role === "roles/storage.objectViewer" && g.config.bucket === `\${google_storage_bucket.${jwksBucket}.name}`) continue;
         expect(g.member).not.toMatch(/^(allUsers|allAuthenticatedUsers)$/);
         expect(g.member).not.toMatch(/workloadIdentityPools\/[^/]+\/\*$/);
       }

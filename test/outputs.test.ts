@@ -133,7 +133,10 @@ describe("OutputRelease in the example room (platform stack)", () => {
     expect([...view.access(view.releaseId).get(view.members.verifier)!].sort()).toEqual([...RELEASE_WRITER_PERMISSIONS].sort());
     const verifierStorage = iamGrants(json).filter((g) => g.member === view.members.verifier && g.type === "google_storage_bucket_iam_member");
     expect(verifierStorage.length).toBeGreaterThanOrEqual(3); // policy objects, quarantine, release
-    for (const g of verifierStorage) expect([g.role, view.permissionsOf(g.role).includes("storage.objects.delete")]).toEqual([g.role, false]);
+    // One exception, no data: it replaces its receipt JWKS, jwks.json in the public JWKS bucket, and only that object.
+    const publishesJwks = (g: (typeof verifierStorage)[number]) => /^resource\.name == "projects\/_\/buckets\/[^/]+-receipt-jwks\/objects\/jwks\.json"$/.test(g.config.condition?.expression ?? "");
+    expect(verifierStorage.filter(publishesJwks)).toHaveLength(1);
+    for (const g of verifierStorage.filter((x) => !publishesJwks(x))) expect([g.role, view.permissionsOf(g.role).includes("storage.objects.delete")]).toEqual([g.role, false]);
     // The check bites: objectUser (the README's first suggestion) carries delete.
     const tampered = releaseView(withGrant(json, ref("google_storage_bucket", view.releaseId, "name"), "roles/storage.objectUser", view.members.verifier));
     expect(tampered.access(tampered.releaseId).get(view.members.verifier)!.has("storage.objects.delete")).toBe(true);

@@ -44,6 +44,13 @@ function construct(props: Partial<AttestationVerifierProps> = {}): () => void {
 }
 
 /** The single resource of `type`, with its logical id. */
+/** The function's runtime identity (the build has a service account of its own). */
+function runtimeSa(json: SynthJson): { id: string; config: any } {
+  const found = resources(json, "google_service_account").filter(([id]) => id.startsWith("verifier_sa_"));
+  expect(found).toHaveLength(1);
+  return { id: found[0][0], config: found[0][1] };
+}
+
 function only(json: SynthJson, type: string): { id: string; config: any } {
   const list = resources(json, type);
   expect(list).toHaveLength(1);
@@ -77,7 +84,7 @@ describe("AttestationVerifier with defaults", () => {
   beforeAll(() => {
     json = synthVerifier();
     fn = only(json, "google_cloudfunctions2_function");
-    sa = only(json, "google_service_account");
+    sa = runtimeSa(json);
     key = only(json, "google_kms_crypto_key");
     buckets = Object.fromEntries(resourceConfigs(json, "google_storage_bucket").map((b) => [b.labels.component, b]));
   });
@@ -119,7 +126,9 @@ describe("AttestationVerifier with defaults", () => {
       "VERIFIER_KMS_KEY_VERSION",
       "VERIFIER_POLICY_SHA256",
       "VERIFIER_POLICY_URI",
+      "VERIFIER_PUBLIC_JWKS_URI",
     ]);
+    expect(env.VERIFIER_PUBLIC_JWKS_URI).toBe(`gs://${buckets["receipt-jwks"].name}/jwks.json`);
   });
 
   test("then the receipt key is an HSM EC P-256 signing key that cannot be destroyed, in its own ring in the region", () => {
@@ -142,16 +151,43 @@ describe("AttestationVerifier with defaults", () => {
 
     expect(grants.map((g) => `${g.type} ${g.role}`).sort()).toEqual([
       "google_kms_crypto_key_iam_member roles/cloudkms.signerVerifier",
+      // Publishes jwks.json (create and replace), on that one object of the public JWKS bucket.
+      "google_storage_bucket_iam_member roles/storage.objectUser",
       "google_storage_bucket_iam_member roles/storage.objectViewer",
     ]);
+    const publish = grants.find((g) => g.role === "roles/storage.objectUser")!;
+    expect(publish.config.condition.expression).toBe(`resource.name == "projects/_/buckets/${buckets["receipt-jwks"].name}/objects/jwks.json"`);
     const kmsGrant = grants.find((g) => g.type === "google_kms_crypto_key_iam_member")!;
     expect(kmsGrant.config.crypto_key_id).toBe(ref("google_kms_crypto_key", key.id, "id"));
-    // No project-wide (or key-ring-wide) role for anyone.
-    expect(Object.keys(json.resource ?? {}).filter((t) => /^google_(project|kms_key_ring)_iam_/.test(t))).toEqual([]);
+    // No project-wide (or key-ring-wide) role for the function; the build writes logs (project-only role).
+    expect(Object.keys(json.resource ?? {}).filter((t) => /^google_kms_key_ring_iam_/.test(t))).toEqual([]);
+    expect(resourceConfigs(json, "google_project_iam_member").map((g) => `${g.role} ${g.member}`)).toEqual([
+      `roles/logging.logWriter \${google_service_account.${resources(json, "google_service_account").find(([id]) => id.startsWith("verifier_build-sa_"))![0]}.member}`,
+    ]);
+  });
+
+  test("then the build runs as its own service account with exactly: read the source zips, push to its own image repository, write logs", () => {
+    const [buildId] = resources(json, "google_service_account").find(([id]) => id.startsWith("verifier_build-sa_"))!;
+    const member = ref("google_service_account", buildId, "member");
+    const repo = only(json, "google_artifact_registry_repository");
+    expect(fn.config.build_config.service_account).toBe(ref("google_service_account", buildId, "id"));
+    expect(fn.config.build_config.docker_repository).toBe(ref("google_artifact_registry_repository", repo.id, "id"));
+    expect(repo.config).toMatchObject({ location: "us-central1", format: "DOCKER", labels: { component: "verifier" } });
+    const grants = iamGrants(json).filter((g) => g.member === member);
+    expect(grants.map((g) => `${g.type} ${g.role}`).sort()).toEqual([
+      "google_artifact_registry_repository_iam_member roles/artifactregistry.writer",
+      "google_project_iam_member roles/logging.logWriter",
+      "google_storage_bucket_iam_member roles/storage.objectViewer",
+    ]);
+    const read = grants.find((g) => g.role === "roles/storage.objectViewer")!;
+    expect(read.config.condition.expression).toBe(`resource.name.startsWith("projects/_/buckets/${buckets.verifier.name}/objects/verifier-")`);
+    expect(grants.find((g) => g.role === "roles/artifactregistry.writer")!.config.repository).toBe(ref("google_artifact_registry_repository", repo.id, "name"));
+    // The function's first revision waits for the build's grants.
+    for (const g of grants) expect(fn.config.depends_on).toContain(`${g.type}.${g.id}`);
   });
 
   test("then the policy-read condition, evaluated by a CEL engine, admits policy objects of its bucket only", () => {
-    const grant = iamGrants(json).find((g) => g.role === "roles/storage.objectViewer" && g.config.condition)!;
+    const grant = iamGrants(json).find((g) => g.role === "roles/storage.objectViewer" && g.config.condition?.title === "verifier-policy-objects")!;
     const bucket = buckets.verifier.name;
     const allows = (objectPath: string) =>
       evaluateCel(grant.config.condition.expression, { resource: new Map([["name", objectPath]]) });
@@ -175,7 +211,10 @@ describe("AttestationVerifier with defaults", () => {
         project: "acme-clean-room",
       });
     }
-    expect(iamGrants(json).filter((g) => /^all(Authenticated)?Users$/.test(g.member))).toEqual([]);
+    // The one public grant is read on the receipt JWKS bucket (test/checks/public-jwks.test.ts), never the function.
+    expect(iamGrants(json).filter((g) => /^all(Authenticated)?Users$/.test(g.member)).map((g) => [g.type, g.role, g.config.bucket])).toEqual([
+      ["google_storage_bucket_iam_member", "roles/storage.objectViewer", ref("google_storage_bucket", resources(json, "google_storage_bucket").find(([, b]) => b.labels.component === "receipt-jwks")![0], "name")],
+    ]);
     expect(resources(json, "google_cloudfunctions2_function_iam_member")).toEqual([]);
   });
 
@@ -253,7 +292,7 @@ describe("AttestationVerifier public members", () => {
     const keyId = only(json, "google_kms_crypto_key").id;
 
     expect(output("url")).toBe(ref("google_cloudfunctions2_function", fnId, "service_config[0].uri"));
-    expect(output("jwks")).toBe(`${ref("google_cloudfunctions2_function", fnId, "service_config[0].uri")}/v1/jwks`);
+    expect(output("jwks")).toBe("https://storage.googleapis.com/acme-clean-room-insurance-study-receipt-jwks/jwks.json");
     expect(output("key-version")).toBe(`${ref("google_kms_crypto_key", keyId, "id")}/cryptoKeyVersions/1`);
     expect(verifier.policySha256).toBe(compileVerifierPolicy(POLICY).sha256);
     expect(verifier.auditBucket).toBeDefined();
@@ -343,7 +382,7 @@ describe("AttestationVerifier options", () => {
     const json = synthVerifier({ audit: { existingBucketName: "acme-clean-room-audit" } });
     const sink = only(json, "google_logging_project_sink");
 
-    expect(resourceConfigs(json, "google_storage_bucket").map((b) => b.labels.component)).toEqual(["verifier"]);
+    expect(resourceConfigs(json, "google_storage_bucket").map((b) => b.labels.component)).toEqual(["verifier", "receipt-jwks"]);
     expect(sink.config.destination).toBe("storage.googleapis.com/acme-clean-room-audit");
     expect(iamGrants(json).find((g) => g.role === "roles/storage.objectCreator")!.config.bucket).toBe(
       "acme-clean-room-audit",
@@ -365,7 +404,8 @@ describe("AttestationVerifier options", () => {
       });
     });
     const [grantId] = resources(json, "google_kms_crypto_key_iam_member").find(([id]) => id.startsWith("agent-grant"))!;
-    const bucketList = resourceConfigs(json, "google_storage_bucket");
+    // The public JWKS bucket holds public keys only: no CMEK (MCR-GCS2 does not ask one of it).
+    const bucketList = resourceConfigs(json, "google_storage_bucket").filter((b) => b.labels.component !== "receipt-jwks");
     const audit = bucketList.find((b) => b.labels.component === "audit");
 
     expect(audit.retention_policy).toEqual({ retention_period: 3650 * 86_400, is_locked: true });
@@ -692,12 +732,12 @@ describe("AttestationVerifier with the output release (a room with policy.jobs)"
     beforeAll(() => {
       json = withRelease();
       fn = only(json, "google_cloudfunctions2_function");
-      saMember = ref("google_service_account", only(json, "google_service_account").id, "member");
+      saMember = ref("google_service_account", runtimeSa(json).id, "member");
     });
 
     test("then the function reads the release buckets from its policy document: no extra variable, none the verifier would refuse", () => {
       const env = fn.config.service_config.environment_variables;
-      expect(Object.keys(env).sort()).toEqual(["VERIFIER_KMS_KEY_VERSION", "VERIFIER_POLICY_SHA256", "VERIFIER_POLICY_URI"]);
+      expect(Object.keys(env).sort()).toEqual(["VERIFIER_KMS_KEY_VERSION", "VERIFIER_POLICY_SHA256", "VERIFIER_POLICY_URI", "VERIFIER_PUBLIC_JWKS_URI"]);
       for (const name of Object.keys(env)) expect(Object.keys(VERIFIER_ENV_VARS)).toContain(name);
       const delivered = JSON.parse(terraformValue(resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.content));
       const bucketNames = resourceConfigs(json, "google_storage_bucket").map((b) => b.name);

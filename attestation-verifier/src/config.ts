@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fetchGcsObject, metadataTokenSource, parseGcsUri } from "./gcp";
+import { gcsJwksTarget, jwksPublisher } from "./jwks-publisher";
 import { ObjectStore, gcsObjectStore, localObjectStore } from "./object-store";
 import { PolicyError, VerifierPolicyDocument, errorMessage, parsePolicyDocument } from "./policy";
 import { ReceiptSigner, fileSigner, generatedSigner, kmsSigner } from "./signers";
@@ -17,6 +18,7 @@ export const ENV_VARS = {
   VERIFIER_POLICY_SHA256: "hex SHA-256 of the canonical policy; required with VERIFIER_POLICY_URI, checked when set",
   VERIFIER_JWKS_URL: "Confidential Space token signing keys (default: Google's JWKS)",
   VERIFIER_KMS_KEY_VERSION: "Cloud KMS EC_SIGN_P256_SHA256 key version that signs receipts",
+  VERIFIER_PUBLIC_JWKS_URI: "gs://BUCKET/OBJECT the receipt JWKS is published to at start (a public object; earlier keys are kept)",
   VERIFIER_SIGNING_KEY_FILE: "local receipt key: PKCS#8 PEM or private EC P-256 JWK (development)",
   VERIFIER_RECEIPT_ISSUER: "the receipts' iss (default: the policy audience)",
   VERIFIER_RELEASE_DIR: "local directory holding the buckets of POST /v1/release as <dir>/<bucket>/<object> (development)",
@@ -35,6 +37,8 @@ export interface EnvConfigOptions {
   readonly allowEphemeralKey?: boolean;
   /** Options that take precedence over the environment (clock, log, jwks timings). */
   readonly overrides?: Partial<Omit<VerifierOptions, "policy" | "signer">>;
+  /** Where the JWKS publisher logs its outcome. @default one JSON line on stdout */
+  readonly publishLog?: (line: Record<string, unknown>) => void;
 }
 
 export class ConfigError extends Error {
@@ -58,6 +62,21 @@ export async function verifierFromEnv(env: NodeJS.ProcessEnv = process.env, opti
   const policy = await loadPolicy(get, tokenSource);
   const signer = await loadSigner(get, tokenSource, options.allowEphemeralKey ?? false);
   const objectStore = releaseStore(get, policy.document, tokenSource);
+  const publishUri = get("VERIFIER_PUBLIC_JWKS_URI");
+  if (publishUri !== undefined) {
+    let ref;
+    try {
+      ref = parseGcsUri(publishUri);
+    } catch (err) {
+      throw new ConfigError(`VERIFIER_PUBLIC_JWKS_URI (${publishUri}): ${errorMessage(err)}`);
+    }
+    // Before the first answer: a failure is logged and retried, never stops the verifier.
+    await jwksPublisher({
+      target: gcsJwksTarget({ bucket: ref.bucket, object: ref.object, token: tokenSource, storageBaseUrl: get("VERIFIER_STORAGE_URL") }),
+      key: signer.publicJwk,
+      ...(options.publishLog ? { log: options.publishLog } : {}),
+    }).publish();
+  }
   return createVerifier({
     policy: policy.document,
     signer,

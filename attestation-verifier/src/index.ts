@@ -22,3 +22,5 @@ export { releaseManifest, RELEASE_RECEIPT_OBJECT, RELEASE_MARKER_PREFIX } from "
 export type { ReleaseObject, ReleaseRequest } from "./release";
 export type { ReleaseReceiptClaims, ReceiptApproval } from "./receipt";
 export type { AuditRecord, AuditSink } from "./audit";
+export { gcsJwksTarget, jwksPublisher, publishReceiptJwks, JWKS_CACHE_SECONDS } from "./jwks-publisher";
+export type { JwksTarget, JwksPublisher, PublishResult } from "./jwks-publisher";

@@ -54,6 +54,12 @@ def manifest(job, entries):
     return json.dumps({"job": job, "objects": objects}, separators=(",", ":"), sort_keys=True).encode()
 
 
+def id_token(audience):
+    # Cloud Run checks an ID token whose audience is the URL the function is called by: for a gen2
+    # function's https://REGION-PROJECT.cloudfunctions.net/NAME that includes the name (the host is shared).
+    return metadata("instance/service-accounts/default/identity?audience=%s&format=full" % urllib.parse.quote(audience, safe=""))
+
+
 def token(audience, nonce):
     conn = UnixHTTPConnection(TEE_SOCKET)
     body = json.dumps({"audience": audience, "token_type": "OIDC", "nonces": [nonce]})
@@ -94,7 +100,8 @@ def main():
         "datasets": json.load(open(nb)).get("metadata", {}).get("manatee", {}).get("datasets", []),
         "objects": [{"name": e["name"], "sha256": e["sha256"]} for e in entries],
     }).encode()
-    req = urllib.request.Request(env["MANATEE_VERIFIER_URL"].rstrip("/") + "/v1/release", data=body, method="POST", headers={"Content-Type": "application/json"})
+    verifier = env["MANATEE_VERIFIER_URL"].rstrip("/")
+    req = urllib.request.Request(verifier + "/v1/release", data=body, method="POST", headers={"Content-Type": "application/json", "Authorization": "Bearer " + id_token(verifier)})
     with urllib.request.urlopen(req, timeout=120) as res:
         answer = json.loads(res.read().decode())
     if answer.get("decision") != "released":

@@ -17,6 +17,13 @@ const EPOCH = "1970-01-01T00:00:00Z";
  * in the quarantine bucket (create-only), asks the launcher's token server for a custom token whose
  * nonce is the SHA-256 of the canonical `{job, objects}` manifest, and calls the verifier's
  * `/v1/release`. Python standard library only (the TEE has no internet). It only runs in a real TEE.
+ *
+ * The invoke path: the verifier is a gen2 Cloud Function with internal ingress, so the call leaves
+ * the TEE's subnet through Private Google Access (internal traffic, no external IP), and Cloud Run
+ * admits it only with `Authorization: Bearer <ID token>` of a `roles/run.invoker` holder. The runner
+ * asks the metadata server for an ID token of the VM's service account (the TEE service account,
+ * which CleanRoom grants run.invoker on the verifier) with the verifier's URL as audience. The
+ * attestation token travels in the body; the ID token only gets the request through the front door.
  */
 export const RUNNER_SOURCE = `#!/usr/bin/env python3
 """ManaTEE job runner: run the notebook, put the results in quarantine, release them through the verifier.
@@ -74,6 +81,12 @@ def manifest(job, entries):
     return json.dumps({"job": job, "objects": objects}, separators=(",", ":"), sort_keys=True).encode()
 
 
+def id_token(audience):
+    # Cloud Run checks an ID token whose audience is the URL the function is called by: for a gen2
+    # function's https://REGION-PROJECT.cloudfunctions.net/NAME that includes the name (the host is shared).
+    return metadata("instance/service-accounts/default/identity?audience=%s&format=full" % urllib.parse.quote(audience, safe=""))
+
+
 def token(audience, nonce):
     conn = UnixHTTPConnection(TEE_SOCKET)
     body = json.dumps({"audience": audience, "token_type": "OIDC", "nonces": [nonce]})
@@ -114,7 +127,8 @@ def main():
         "datasets": json.load(open(nb)).get("metadata", {}).get("manatee", {}).get("datasets", []),
         "objects": [{"name": e["name"], "sha256": e["sha256"]} for e in entries],
     }).encode()
-    req = urllib.request.Request(env["MANATEE_VERIFIER_URL"].rstrip("/") + "/v1/release", data=body, method="POST", headers={"Content-Type": "application/json"})
+    verifier = env["MANATEE_VERIFIER_URL"].rstrip("/")
+    req = urllib.request.Request(verifier + "/v1/release", data=body, method="POST", headers={"Content-Type": "application/json", "Authorization": "Bearer " + id_token(verifier)})
     with urllib.request.urlopen(req, timeout=120) as res:
         answer = json.loads(res.read().decode())
     if answer.get("decision") != "released":

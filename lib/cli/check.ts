@@ -12,6 +12,7 @@ import { checkTerraform, countByLevel } from "../checks/engine";
 import { Finding } from "../checks/model";
 import { TerraformJson } from "../checks/resource-index";
 import { loadPolicyFile } from "../policy/load";
+import { EU_REGIONS, expandResidency } from "../policy/regions";
 import { PolicyError } from "../policy/validate";
 import { CliIo, parseArgs } from "./io";
 
@@ -21,7 +22,9 @@ const USAGE = `usage: manatee check --config PATH [--policy FILE] [--residency R
 Run the clean-room guardrails on a synthesized Terraform configuration.
   --config PATH    a cdk.tf.json, or a cdktf.out directory (checks every stacks/*/cdk.tf.json)
   --policy FILE    the clean-room policy (YAML): enables the policy-aware checks
-  --residency      regions data must stay in (default: the policy's residency; else unchecked)
+  --residency      regions every location must lie in, or the alias eu (${EU_REGIONS.length} EU regions; see
+                   lib/policy/regions.ts); checks every location, region and zone field and every
+                   *-docker.pkg.dev host (default: the policy's residency; else unchecked)
   --allow-debug    allow debug Confidential Space images (default: the policy's tee.allowDebug, else false)
   --project ID     the room's project id (default: the policy's project)
   --now ISO        judge expiry at this instant (default: now)
@@ -79,7 +82,7 @@ function contextProps(options: Record<string, string>): CheckContextProps {
   const props: { -readonly [K in keyof CheckContextProps]: CheckContextProps[K] } = {};
   if (options.policy !== undefined) props.policy = loadPolicyFile(options.policy);
   if (options.residency !== undefined) {
-    props.residency = options.residency.split(",").map((r) => r.trim()).filter((r) => r.length > 0);
+    props.residency = expandResidency(options.residency.split(",").map((r) => r.trim()).filter((r) => r.length > 0));
     if (props.residency.length === 0) throw new UsageError(`--residency needs at least one region, e.g. --residency us-central1`);
   }
   if (options["allow-debug"] !== undefined) {

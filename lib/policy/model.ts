@@ -215,6 +215,8 @@ export interface JupyterHubSettings {
   readonly storageCapacity?: string;
   /** @default "internet" */
   readonly egress: JupyterHubEgress;
+  /** The Helm release's timeout and rollback. @default - the JupyterHub construct's (600 s, atomic) */
+  readonly helm?: { readonly timeoutSeconds?: number; readonly atomic?: boolean };
 }
 
 export interface JupyterHubSettingsInput {
@@ -224,6 +226,7 @@ export interface JupyterHubSettingsInput {
   readonly exposure?: JupyterHubExposureType;
   readonly storageCapacity?: string;
   readonly egress?: JupyterHubEgress;
+  readonly helm?: { readonly timeoutSeconds?: number; readonly atomic?: boolean };
 }
 
 /** A network allowed to reach the cluster's IP-based control-plane endpoints. */
@@ -269,6 +272,26 @@ export const VPC_SC_RESTRICTED_SERVICES = [
   "artifactregistry.googleapis.com",
 ] as const;
 
+/**
+ * Where the components a room may place apart from its region live. Deployment-only (the verifier
+ * document ignores it). Each is a region of the residency set; absent = the room's region. The data
+ * buckets, their keys, the TEEs and the cluster always stay in the room's region/zone.
+ */
+export interface LocationSettings {
+  /** Artifact Registry repositories: service images, executor bases, job images, approvals. @default region */
+  readonly registry?: string;
+  /** The job records' Firestore database (Firestore serves fewer regions than the rest). @default region */
+  readonly firestore?: string;
+  /**
+   * The attestation verifier: its function and build, receipt key ring, artifacts, audit and public
+   * JWKS buckets (Cloud Functions gen2 serves fewer regions than the rest). @default region
+   */
+  readonly verifier?: string;
+}
+
+/** The components `locations` may place; `manatee check` and the loader name them. */
+export const LOCATION_COMPONENTS = ["registry", "firestore", "verifier"] as const;
+
 /** The job service's Cloud SQL instance. */
 export interface DatabaseSettings {
   /** @default true (false only for throwaway rooms) */
@@ -298,8 +321,15 @@ export interface CleanRoomPolicy {
   readonly database?: DatabaseSettings;
   /** The job path's settings. @default DEFAULT_JOBS (normalizePolicy always sets it) */
   readonly jobs?: JobsPolicy;
+  /** Per-component locations inside the residency set. @default - every component in `region` */
+  readonly locations?: LocationSettings;
   /** A VPC Service Controls perimeter around the project. @default - none */
   readonly vpcServiceControls?: VpcServiceControlsSettings;
+}
+
+/** Where `component` lives: `policy.locations[component]`, else the room's region. */
+export function locationOf(policy: Pick<CleanRoomPolicy, "region" | "locations">, component: (typeof LOCATION_COMPONENTS)[number]): string {
+  return policy.locations?.[component] ?? policy.region;
 }
 
 /** The room's job settings, defaults filled in (a hand-built policy may omit `jobs`). */
@@ -333,6 +363,7 @@ export interface CleanRoomPolicyInput {
   readonly cluster?: Partial<ClusterSettings>;
   readonly database?: Partial<DatabaseSettings>;
   readonly jobs?: Partial<JobsPolicy>;
+  readonly locations?: LocationSettings;
   readonly vpcServiceControls?: { readonly accessPolicy: string; readonly accessLevels?: readonly string[] };
 }
 
@@ -384,6 +415,7 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
         }
       : undefined,
     database: input.database ? { deletionProtection: input.database.deletionProtection ?? true } : undefined,
+    ...(input.locations !== undefined ? { locations: { ...input.locations } } : {}),
     ...(input.vpcServiceControls !== undefined
       ? {
           vpcServiceControls: {
@@ -433,6 +465,7 @@ function normalizeJupyterHub(input: JupyterHubSettingsInput): JupyterHubSettings
     // Sizing stays with the construct; only posture (exposure, egress) is spelled out here.
     storageCapacity: input.storageCapacity,
     egress: input.egress ?? "internet",
+    ...(input.helm !== undefined ? { helm: { ...input.helm } } : {}),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   JUPYTERHUB_EGRESS,
   JUPYTERHUB_EXPOSURES,
   JupyterHubAuthenticatorType,
+  LOCATION_COMPONENTS,
   STAGE1_KINDS,
   STS_AUDIENCE,
   TEE_HARDWARE,
@@ -122,7 +123,7 @@ const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES"];
 const FIELDS = {
   root: [
     "name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend",
-    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls",
+    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations",
   ],
   tee: ["hardware", "machineType", "allowDebug"],
   verifier: ["audience"],
@@ -131,11 +132,13 @@ const FIELDS = {
   jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
   approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires"],
   backend: ["bucket", "prefix"],
-  jupyterhub: ["authenticator", "users", "admins", "exposure", "storageCapacity", "egress"],
+  jupyterhub: ["authenticator", "users", "admins", "exposure", "storageCapacity", "egress", "helm"],
+  jupyterhubHelm: ["timeoutSeconds", "atomic"],
   cluster: ["authorizedNetworks", "publicEndpoint", "deletionProtection"],
   authorizedNetwork: ["cidr", "name"],
   database: ["deletionProtection"],
   vpcServiceControls: ["accessPolicy", "accessLevels"],
+  locations: LOCATION_COMPONENTS,
 } as const;
 
 const OAUTH_FIELDS = ["clientId", "clientSecret", "clientSecretKey", "callbackUrl"] as const;
@@ -824,6 +827,13 @@ function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown): void 
     c.string(["jupyterhub", "storageCapacity"], hub.storageCapacity, EXPECT.storageCapacity, (s) => K8S_QUANTITY.test(s));
   }
   if (hub.egress !== undefined) c.oneOf(["jupyterhub", "egress"], hub.egress, JUPYTERHUB_EGRESS);
+  if (hub.helm !== undefined) {
+    const helm = c.map(["jupyterhub", "helm"], hub.helm, "the Helm release settings: { timeoutSeconds, atomic }", FIELDS.jupyterhubHelm);
+    if (helm?.timeoutSeconds !== undefined) {
+      c.number(["jupyterhub", "helm", "timeoutSeconds"], helm.timeoutSeconds, "a whole number of seconds from 60 to 3600", (n) => Number.isInteger(n) && n >= 60 && n <= 3600);
+    }
+    if (helm?.atomic !== undefined) checkBoolean(c, ["jupyterhub", "helm", "atomic"], helm.atomic, "true or false");
+  }
 }
 
 function checkBoolean(c: Checker, path: PolicyPath, value: unknown, expected: string): boolean | undefined {
@@ -898,6 +908,32 @@ function checkDatabase(c: Checker, value: unknown): void {
   if (database) checkBoolean(c, ["database", "deletionProtection"], database.deletionProtection, EXPECT.deletionProtection);
 }
 
+/** `locations`: each component's region, inside the residency set (default [region]). */
+function checkLocations(c: Checker, value: unknown, region: string | undefined, residency: readonly string[] | undefined): void {
+  const locations = c.map(["locations"], value, "the component locations: { registry, firestore, verifier }", FIELDS.locations);
+  if (!locations) return;
+  const allowed = residency ?? (region ? [region] : undefined);
+  for (const key of LOCATION_COMPONENTS) {
+    const raw = locations[key];
+    if (raw === undefined) continue;
+    const path = ["locations", key];
+    if (typeof raw === "string" && !REGION.test(raw) && /^[A-Za-z]+[0-9]*$/.test(raw)) {
+      c.fail(path, EXPECT.region, raw, {
+        detail: `expected a region of the residency set, found the multi-region "${raw}", which spans regions outside it; use a region such as "${allowed?.[0] ?? "europe-west4"}"`,
+      });
+      continue;
+    }
+    const loc = c.string(path, raw, EXPECT.region, (s) => REGION.test(s));
+    if (loc && allowed && !allowed.includes(loc)) {
+      c.fail(path, `a region of the residency set [${allowed.join(", ")}]`, loc, {
+        detail:
+          `expected a region of the residency set [${allowed.join(", ")}], found "${loc}": ${key} would keep data outside it. ` +
+          `Use one of [${allowed.join(", ")}], or add "${loc}" to "residency" if the data owners allow it.`,
+      });
+    }
+  }
+}
+
 function checkVpcServiceControls(c: Checker, value: unknown): void {
   const path = ["vpcServiceControls"];
   const vpcsc = c.map(path, value, EXPECT.vpcServiceControls, FIELDS.vpcServiceControls, { accessPolicy: EXPECT.accessPolicy });
@@ -944,8 +980,9 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
         c.fail(["zone"], `a zone of region "${region}", such as "${region}-a"`, zone);
       }
     }
+    let residency: string[] | undefined;
     if (root.residency !== undefined) {
-      const residency = c.list(["residency"], root.residency, "a non-empty list of regions", (p, v) => c.string(p, v, EXPECT.region, (s) => REGION.test(s)), {
+      residency = c.list(["residency"], root.residency, "a non-empty list of regions", (p, v) => c.string(p, v, EXPECT.region, (s) => REGION.test(s)), {
         nonEmpty: true,
       });
       if (residency && region && !residency.includes(region)) {
@@ -977,6 +1014,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     if (root.database !== undefined) checkDatabase(c, root.database);
     if (root.jobs !== undefined) checkJobs(c, root.jobs);
     if (root.vpcServiceControls !== undefined) checkVpcServiceControls(c, root.vpcServiceControls);
+    if (root.locations !== undefined) checkLocations(c, root.locations, region, residency);
   }
   return located(c.issues, options);
 }

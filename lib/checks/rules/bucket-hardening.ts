@@ -5,6 +5,7 @@
  */
 import { COMPONENT } from "../../common";
 import { Rule, RuleResult } from "../model";
+import { isLabelledPublicJwksBucket, publicJwksBucketProblem } from "../public-jwks";
 import { componentOf, dig, readBool, readString } from "../values";
 
 /** Components whose buckets hold room data and need CMEK. */
@@ -21,8 +22,10 @@ export const bucketHardening: Rule = {
   level: "error",
   title: "Buckets enforce uniform access and public access prevention; data buckets use CMEK",
   resourceTypes: ["google_storage_bucket"],
-  check(bucket) {
+  check(bucket, index) {
     const out: RuleResult[] = [];
+    // The receipt JWKS bucket is public by design (lib/checks/public-jwks.ts): "inherited" is its one allowance.
+    const publicJwks = isLabelledPublicJwksBucket(bucket) && publicJwksBucketProblem(bucket, index) === undefined;
     const ubla = readBool(bucket.config.uniform_bucket_level_access);
     if (ubla.state === "unknown") {
       out.push({ level: "warning", message: `Cannot tell whether uniform_bucket_level_access is on (it is ${JSON.stringify(ubla.raw)}). Set it to the literal true.` });
@@ -34,6 +37,8 @@ export const bucketHardening: Rule = {
     const pap = readString(bucket.config.public_access_prevention);
     if (pap.state === "unknown") {
       out.push({ level: "warning", message: `Cannot tell whether public access prevention is enforced (it is ${JSON.stringify(pap.raw)}). Set public_access_prevention = "enforced".` });
+    } else if (publicJwks && pap.state === "known" && pap.value === "inherited") {
+      // allowed: MCR-IAM1 checks that its only public grant is allUsers → objectViewer
     } else if (!(pap.state === "known" && pap.value === "enforced")) {
       out.push({
         message: `public_access_prevention is ${pap.state === "known" ? `"${pap.value}"` : "not set (inherited)"}: the bucket can be made public by a later IAM change. Set public_access_prevention = "enforced".`,

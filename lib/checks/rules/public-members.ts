@@ -1,8 +1,11 @@
 /**
  * MCR-IAM1: nothing in a clean room is granted to `allUsers` or
- * `allAuthenticatedUsers` — through IAM on any resource, or through storage ACLs.
+ * `allAuthenticatedUsers` — through IAM on any resource, or through storage ACLs. One reasoned
+ * exception: `allUsers` may read the verifier's receipt JWKS from its one dedicated bucket
+ * (lib/checks/public-jwks.ts), so receipts can be checked without credentials.
  */
 import { iamDeclaration, isIamResourceType } from "../iam";
+import { PUBLIC_JWKS_MEMBER, PUBLIC_JWKS_ROLE, bucketTarget, isLabelledPublicJwksBucket, publicJwksBucketProblem } from "../public-jwks";
 import { Rule, RuleResult } from "../model";
 
 const PUBLIC = /^(allUsers|allAuthenticatedUsers)$/;
@@ -38,9 +41,22 @@ export const publicMembers: Rule = {
       return out;
     }
     const decl = iamDeclaration(resource, index);
+    const bucket = decl?.targetKind === "bucket" ? bucketTarget(decl.target, index) : undefined;
     for (const b of decl?.bindings ?? []) {
       for (const m of b.members) {
-        if (m.kind === "public") out.push({ message: `${m.member} holds ${b.role ?? "an unresolved role"}: anyone${m.member === "allAuthenticatedUsers" ? " with any Google account" : " on the internet"} gets it. ${FIX}` });
+        if (m.kind !== "public") continue;
+        if (bucket && isLabelledPublicJwksBucket(bucket)) {
+          // The receipt JWKS exception: exactly this member, role and bucket, nothing more.
+          const problem =
+            publicJwksBucketProblem(bucket, index) ??
+            (m.member !== PUBLIC_JWKS_MEMBER || b.role !== PUBLIC_JWKS_ROLE || b.condition
+              ? `only ${PUBLIC_JWKS_MEMBER} → ${PUBLIC_JWKS_ROLE}, unconditioned, is allowed on it (found ${m.member} → ${b.role ?? "an unresolved role"}${b.condition ? " with a condition" : ""})`
+              : undefined);
+          if (problem === undefined) continue;
+          out.push({ message: `${m.member} holds ${b.role ?? "an unresolved role"} on the receipt JWKS bucket, but ${problem}. ${FIX}` });
+          continue;
+        }
+        out.push({ message: `${m.member} holds ${b.role ?? "an unresolved role"}: anyone${m.member === "allAuthenticatedUsers" ? " with any Google account" : " on the internet"} gets it. ${FIX}` });
       }
     }
     return out;
