@@ -58,10 +58,12 @@ const GOOGLE_API_VIPS: Record<GoogleApiAccess, { host: string; range: string; ip
   },
 };
 /**
- * Domains answered with the VIP: Google APIs, and Artifact Registry's `*-docker.pkg.dev` and
- * `gcr.io`, from which the Confidential Space launcher pulls the job image.
+ * Domains answered with the VIP: Google APIs, Artifact Registry's `*-docker.pkg.dev` and
+ * `gcr.io` (the launcher pulls the job image), and `cloudfunctions.net` / `run.app`, where the
+ * verifier answers the runner's `/v1/release` (internal ingress: a TEE without an external IP
+ * reaches it only through the VIP). Google's Private Google Access DNS guide lists these domains.
  */
-const PRIVATE_GOOGLE_DOMAINS = ["googleapis.com", "pkg.dev", "gcr.io"] as const;
+const PRIVATE_GOOGLE_DOMAINS = ["googleapis.com", "pkg.dev", "gcr.io", "cloudfunctions.net", "run.app"] as const;
 
 /** Google Cloud load balancer and health-check source ranges. */
 export const GOOGLE_HEALTH_CHECK_RANGES = ["35.191.0.0/16", "130.211.0.0/22"];

@@ -207,10 +207,10 @@ describe("CleanRoomNetwork with defaults", () => {
     expect(network.depends_on).toEqual(expect.arrayContaining([expect.stringMatching(/^google_project_service\.apis_compute_/)]));
   });
 
-  test("then private zones bound to the VPC send googleapis.com (and pkg.dev, gcr.io) to private.googleapis.com", () => {
+  test("then private zones bound to the VPC send googleapis.com (and pkg.dev, gcr.io, and the verifier's cloudfunctions.net / run.app) to private.googleapis.com", () => {
     const [[networkId]] = resources(json, "google_compute_network");
     const zones = resources(json, "google_dns_managed_zone");
-    expect(zones.map(([, z]) => z.dns_name).sort()).toEqual(["gcr.io.", "googleapis.com.", "pkg.dev."]);
+    expect(zones.map(([, z]) => z.dns_name).sort()).toEqual(["cloudfunctions.net.", "gcr.io.", "googleapis.com.", "pkg.dev.", "run.app."]);
     for (const [, zone] of zones) {
       expect(zone.visibility).toBe("private");
       expect(zone.private_visibility_config).toEqual({ networks: [{ network_url: `\${google_compute_network.${networkId}.id}` }] });
@@ -255,7 +255,7 @@ describe("CleanRoomNetwork egress modes and Google API access", () => {
       expect(decide(json, { direction: "EGRESS", tags, remote: PRIVATE_GOOGLE_API, protocol: "tcp", port: 443 })).toBe("deny");
     }
     const aRecords = resourceConfigs(json, "google_dns_record_set").filter((r) => r.type === "A");
-    expect(aRecords).toHaveLength(3);
+    expect(aRecords).toHaveLength(5);
     for (const record of aRecords) {
       expect(record.rrdatas).toEqual(["199.36.153.4", "199.36.153.5", "199.36.153.6", "199.36.153.7"]);
       expect(record.rrdatas.every((ip: string) => inRange(ip, RESTRICTED_GOOGLE_APIS_RANGE))).toBe(true);

@@ -39,7 +39,7 @@ describe("the example room, without vpcServiceControls", () => {
     expect(resources(json, "google_access_context_manager_service_perimeter")).toHaveLength(0);
     const teeRule = resourceConfigs(json, "google_compute_firewall").find((r) => r.name === TEE_EGRESS);
     expect(teeRule).toMatchObject({ destination_ranges: ["199.36.153.8/30"], allow: [{ protocol: "tcp", ports: ["443"] }], target_tags: ["tee-instance"] });
-    expect(aRecords(json).map((r) => r.name).sort()).toEqual(["gcr.io.", "googleapis.com.", "pkg.dev."]);
+    expect(aRecords(json).map((r) => r.name).sort()).toEqual(["cloudfunctions.net.", "gcr.io.", "googleapis.com.", "pkg.dev.", "run.app."]);
     for (const record of aRecords(json)) expect(record.rrdatas).toEqual(["199.36.153.8", "199.36.153.9", "199.36.153.10", "199.36.153.11"]);
     expect(resourceConfigs(json, "google_project_service").map((s) => s.service)).not.toContain("accesscontextmanager.googleapis.com");
   });
