@@ -270,7 +270,6 @@ export class CleanRoom extends Construct {
     for (const [name, d] of Object.entries(this.dataPlane.datasets)) {
       out(`dataset_${name.replace(/-/g, "_")}_stage1_bucket`, d.stage1Bucket.bucketName, `Stage-1 (weakened) data of ${name}`);
       out(`dataset_${name.replace(/-/g, "_")}_stage2_bucket`, d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
-      out(`dataset_${name.replace(/-/g, "_")}_outputs_bucket`, d.outputsBucket.bucketName, `Outputs of attested ${name} jobs`);
       out(`dataset_${name.replace(/-/g, "_")}_key`, d.key.cryptoKeyId, `Attestation-bound key of ${name}`);
       out(`dataset_${name.replace(/-/g, "_")}_approver_key`, d.approverKey.cryptoKeyId, `Approver key of ${name} (manatee jobs approver-key prints its fingerprint)`);
       out(`dataset_${name.replace(/-/g, "_")}_signature_repository`, d.signatureRepository.url, `Approvals (cosign signatures) of ${name}: tee-signed-image-repos`);

@@ -55,7 +55,6 @@ export const CLEAN_ROOM_LABEL = {
 export const COMPONENT = {
   stage1Bucket: "stage1",
   stage2Bucket: "stage2",
-  outputsBucket: "outputs",
   hubBucket: "hub",
   auditBucket: "audit",
   datasetKey: "dataset-key",

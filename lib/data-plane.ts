@@ -1,7 +1,7 @@
 /**
  * The attestation-bound data plane of one clean room, composed from its policy: the
  * Confidential Space pool and TEE workload, the dataset and storage key rings, and per dataset
- * its stage-1, stage-2 and outputs buckets, its key and every grant the policy implies.
+ * its stage-1 and stage-2 buckets, its key and every grant the policy implies.
  */
 import { TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
@@ -77,8 +77,6 @@ export interface DatasetDataPlane {
   readonly stage1Bucket: CleanRoomBucket;
   /** Real data: only attested workloads running an approved image read it. */
   readonly stage2Bucket: CleanRoomBucket;
-  /** Results: approved workloads write, nobody here reads (release grants read). */
-  readonly outputsBucket: CleanRoomBucket;
   /** Wraps the data keys of envelope-encrypted stage-2 files. */
   readonly key: AttestationBoundKey;
   /** `impersonation` mode only: the (first) account that holds this dataset's grants. */
@@ -233,7 +231,7 @@ export class CleanRoomDataPlane extends Construct {
       keyRingId: this.datasetKeyRing.id,
       provider,
     });
-    const bucket = (purpose: "stage1" | "stage2" | "outputs") =>
+    const bucket = (purpose: "stage1" | "stage2") =>
       new CleanRoomBucket(scope, purpose, {
         room: policy,
         purpose,
@@ -243,7 +241,6 @@ export class CleanRoomDataPlane extends Construct {
       });
     const stage1Bucket = bucket("stage1");
     const stage2Bucket = bucket("stage2");
-    const outputsBucket = bucket("outputs");
 
     const members = datasetMembers(policy, dataset.name, this.pool.poolRef);
     // Google rejects an allow policy over its limits only at apply time.
@@ -257,7 +254,6 @@ export class CleanRoomDataPlane extends Construct {
       for (const m of members) {
         const tag = digestTag(m.imageDigest);
         stage2Bucket.grantRead(m.member, { condition: m.condition, dependsOn, id: `read-${tag}` });
-        outputsBucket.grantWrite(m.member, { condition: m.condition, dependsOn, id: `write-${tag}` });
       }
     } else {
       // One allow policy takes IMAGES_PER_READER principals: more approved images than that get
@@ -275,7 +271,6 @@ export class CleanRoomDataPlane extends Construct {
         const reader = `serviceAccount:${account.email}`;
         stage2Bucket.grantRead(reader, { id: `read-reader${suffix}` });
         key.grantDecryptToReader(reader, { id: `decrypt-reader${suffix}` });
-        outputsBucket.grantWrite(reader, { id: `write-reader${suffix}` });
         for (const m of shard) {
           new ServiceAccountIamMember(scope, `impersonate-${digestTag(m.imageDigest)}`, {
             serviceAccountId: account.name,
@@ -352,7 +347,6 @@ export class CleanRoomDataPlane extends Construct {
       access: dataset.access,
       stage1Bucket,
       stage2Bucket,
-      outputsBucket,
       key,
       readerServiceAccount: readers[0]?.serviceAccount,
       readers,

@@ -1,5 +1,5 @@
 /**
- * Clean-room buckets. Each has one purpose (stage-1 data, stage-2 data, outputs, the ManaTEE
+ * Clean-room buckets. Each has one purpose (stage-1 data, stage-2 data, the ManaTEE
  * hub, audit records) labelled so the guardrails can find it, and the same hardened baseline:
  * uniform bucket-level access, public access prevention enforced, CMEK, no force-destroy,
  * location inside the residency set. Data buckets keep the dataset's retention promise
@@ -28,11 +28,11 @@ import { IamCondition } from "./policy/members";
 import { DEFAULT_RETENTION_DAYS } from "./policy/model";
 import { DatasetBucketPurpose, NAME_RULES, dataPlaneNames, resourceName } from "./policy/names";
 
-export const BUCKET_PURPOSES = ["stage1", "stage2", "outputs", "hub", "audit"] as const;
+export const BUCKET_PURPOSES = ["stage1", "stage2", "hub", "audit"] as const;
 export type BucketPurpose = (typeof BUCKET_PURPOSES)[number];
 
 /** Purposes that hold (derivatives of) one dataset and carry its retention promise. */
-export const DATA_BUCKET_PURPOSES: readonly BucketPurpose[] = ["stage1", "stage2", "outputs"];
+export const DATA_BUCKET_PURPOSES: readonly BucketPurpose[] = ["stage1", "stage2"];
 
 export const STORAGE_ROLES = {
   objectViewer: "roles/storage.objectViewer",
@@ -43,7 +43,6 @@ export const STORAGE_ROLES = {
 const PURPOSE_COMPONENT: Record<BucketPurpose, ComponentLabel> = {
   stage1: COMPONENT.stage1Bucket,
   stage2: COMPONENT.stage2Bucket,
-  outputs: COMPONENT.outputsBucket,
   hub: COMPONENT.hubBucket,
   audit: COMPONENT.auditBucket,
 };
@@ -83,7 +82,7 @@ export interface CleanRoomBucketProps {
   readonly room: CleanRoomRef;
   readonly purpose: BucketPurpose;
   /**
-   * The dataset a data bucket (stage1, stage2, outputs) belongs to; its `retentionDays` drives
+   * The dataset a data bucket (stage1, stage2) belongs to; its `retentionDays` drives
    * the deletion rules. Required for data buckets, refused for others.
    * @default - none
    */
@@ -167,7 +166,7 @@ export class CleanRoomBucket extends Construct {
       throw new Error(`dataset is required for ${aBucket(purpose)}: its retentionDays decides when objects are deleted.`);
     }
     if (!isData && dataset !== undefined) {
-      throw new Error(`dataset is only for data buckets (stage1, stage2, outputs), not for ${aBucket(purpose)}.`);
+      throw new Error(`dataset is only for data buckets (stage1, stage2), not for ${aBucket(purpose)}.`);
     }
     if (isData && props.expireAfterDays !== undefined) {
       throw new Error(
@@ -367,7 +366,7 @@ function lifecycleRules(days: number | undefined): StorageBucketLifecycleRule[] 
   return rules;
 }
 
-/** "a stage2 bucket", "an outputs bucket". */
+/** "a stage2 bucket", "an audit bucket". */
 function aBucket(purpose: BucketPurpose): string {
   return `${/^[aeiou]/.test(purpose) ? "an" : "a"} ${purpose} bucket`;
 }

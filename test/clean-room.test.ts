@@ -73,7 +73,7 @@ describe("CleanRoom: the example room in two stacks", () => {
         expect(b.public_access_prevention).toBe(b.labels?.component === "receipt-jwks" ? "inherited" : "enforced");
       }
       expect(buckets.filter((b) => b.public_access_prevention !== "enforced")).toHaveLength(1);
-      const data = buckets.filter((b) => ["stage1", "stage2", "outputs", "hub"].includes(b.labels?.component));
+      const data = buckets.filter((b) => ["stage1", "stage2", "hub"].includes(b.labels?.component));
       for (const b of data) expect(b.encryption?.default_kms_key_name).toMatch(/^\$\{google_kms_crypto_key\./);
       const jwksBucket = resources(room.platform, "google_storage_bucket").find(([, b]) => b.labels?.component === "receipt-jwks")![0];
       for (const g of [...iamGrants(room.platform), ...iamGrants(room.workloads)]) {

@@ -147,12 +147,11 @@ describe("per-job approval on the data plane", () => {
     const ref = (type: string, attr: string, match: (c: any) => boolean) => `\${${type}.${resources(json, type).find(([, c]) => match(c))![0]}.${attr}}`;
     const names = dataPlaneNames(policy);
     for (const dataset of policy.datasets) {
-      const bucket = (purpose: "stage1" | "stage2" | "outputs") =>
+      const bucket = (purpose: "stage1" | "stage2") =>
         perTarget.get(ref("google_storage_bucket", "name", (c) => c.name === names.datasetBucket(dataset.name, purpose))) ?? 0;
       const actual: Record<string, number> = {
         "stage-1 bucket": bucket("stage1"),
         "stage-2 bucket": bucket("stage2"),
-        "outputs bucket": bucket("outputs"),
         "dataset key": perTarget.get(ref("google_kms_crypto_key", "id", (c) => c.labels.dataset === dataset.name && c.labels.component === "dataset-key")) ?? 0,
       };
       if (dataset.access === "impersonation") {

@@ -86,7 +86,7 @@ describe("given 1,001 images approved for the impersonation dataset claims", () 
     expect(byReader(names.readerServiceAccountId("claims", 2))).toEqual(members.slice(1000));
   });
 
-  test("then both readers hold the same grants: read on stage 2 (and its bucket metadata, as ManaTEE's SDK gets it), decrypt with the key, write outputs, and nothing else", () => {
+  test("then both readers hold the same grants: read on stage 2 (and its bucket metadata, as ManaTEE's SDK gets it), decrypt with the key, and nothing else (no object create anywhere)", () => {
     // A custom role by its role id, a predefined one by its name.
     const roleName = (role: string) => {
       const custom = /^\$\{google_project_iam_custom_role\.([^.]+)\.name\}$/.exec(role);
@@ -105,7 +105,6 @@ describe("given 1,001 images approved for the impersonation dataset claims", () 
     const key = `\${google_kms_crypto_key.${resources(json, "google_kms_crypto_key").find(([, k]) => k.name === names.datasetKey("claims") && k.purpose !== "ASYMMETRIC_SIGN")![0]}.id}`;
     const expected = [
       `roles/cloudkms.cryptoKeyDecrypter on ${key}`,
-      `roles/storage.objectCreator on ${bucket("outputs")}`,
       `roles/storage.objectViewer on ${bucket("stage2")}`,
       `custom:${names.bucketMetadataRoleId} on ${bucket("stage2")}`,
     ].sort();

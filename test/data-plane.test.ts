@@ -83,20 +83,19 @@ describe("CleanRoomDataPlane from the example policy", () => {
       for (const m of expected) expect(readers.find((g) => g.member === m.member)!.config.condition).toEqual(m.condition);
     });
 
-    test("then the approved principal sets may only create outputs, never read them", () => {
-      const outputs = bucketGrants.filter((g) => g.dataset === "insurance" && g.purpose === "outputs");
-      expect(new Set(outputs.map((g) => g.member))).toEqual(new Set(membersOf("insurance").map((m) => m.member)));
-      expect(new Set(outputs.map((g) => g.role))).toEqual(new Set(["roles/storage.objectCreator"]));
+    test("then the approved principal sets create objects in no dataset bucket (results leave only through the release)", () => {
+      const attested = new Set([...membersOf("insurance").map((m) => m.member), jobGroup()]);
+      const writes = bucketGrants.filter((g) => attested.has(g.member) && g.role === "roles/storage.objectCreator");
+      expect(writes).toEqual([]);
     });
   });
 
   describe("stage-2 access (impersonation mode: claims)", () => {
-    test("given impersonation, the reader service account alone reads stage 2, decrypts and writes outputs", () => {
+    test("given impersonation, the reader service account alone reads stage 2 and decrypts; it writes nowhere (results leave only through the release)", () => {
       const onClaims = [...bucketGrants, ...keyGrants].filter((g) => g.dataset === "claims" && g.member !== RESEARCHERS && g.member !== JUPYTER);
       expect(onClaims.map((g) => [g.role, g.member]).sort()).toEqual(
         [
           ["roles/cloudkms.cryptoKeyDecrypter", readerMember()],
-          ["roles/storage.objectCreator", readerMember()],
           ["roles/storage.objectViewer", readerMember()],
           // storage.buckets.get only: ManaTEE's SDK gets the bucket before reading.
           [`\${google_project_iam_custom_role.${resources(json, "google_project_iam_custom_role").find(([, r]) => r.role_id.endsWith("_bucket_get"))![0]}.name}`, readerMember()],
@@ -119,7 +118,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
 
     test("then an image approved only for insurance gets nothing on claims", () => {
       const onInsurance = [...bucketGrants, ...keyGrants].filter((g) => g.member.endsWith(EXAMPLE_DIGEST_A));
-      expect(onInsurance.length).toBe(3);
+      expect(onInsurance.length).toBe(2); // decrypt with the key, read stage 2
       expect(onInsurance.every((g) => g.dataset === "insurance")).toBe(true);
       const impersonation = resourceConfigs(json, "google_service_account_iam_member");
       expect(impersonation.some((g) => g.member.endsWith(EXAMPLE_DIGEST_A))).toBe(false);
@@ -131,7 +130,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
       const principalSetGrants = iamGrants(json).filter((g) => g.member.startsWith("principalSet://"));
       const images = principalSetGrants.filter((g) => g.member !== jobGroup());
       const group = principalSetGrants.filter((g) => g.member === jobGroup());
-      expect(images.length).toBe(2 * 3 + 1); // insurance: 2 images × (decrypt, read, write); claims: 1 impersonation
+      expect(images.length).toBe(2 * 2 + 1); // insurance: 2 images × (decrypt, read); claims: 1 impersonation
       expect(group.map((g) => g.role).sort()).toEqual(["roles/cloudkms.cryptoKeyDecrypter", "roles/storage.objectViewer"]);
       for (const g of images) expect(g.config.depends_on).toEqual([`google_iam_workload_identity_pool_provider.${providerId}`]);
       for (const g of group) expect(g.config.depends_on).toEqual([`google_iam_workload_identity_pool_provider.${jobProviderId}`]);
@@ -194,7 +193,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
     });
 
     test("every bucket is uniform, not public, CMEK-encrypted with the storage key, versioned, in residency, without force-destroy", () => {
-      expect(Object.keys(buckets)).toHaveLength(3 * policy.datasets.length);
+      expect(Object.keys(buckets)).toHaveLength(2 * policy.datasets.length); // stage 1 and stage 2
       for (const b of Object.values(buckets)) {
         expect(b).toMatchObject({
           uniform_bucket_level_access: true,
@@ -282,11 +281,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
   test("the per-dataset handles expose what was created", () => {
     expect(Object.keys(plane.datasets).sort()).toEqual(["claims", "insurance"]);
     const insurance = plane.datasets.insurance;
-    expect([insurance.stage1Bucket.purpose, insurance.stage2Bucket.purpose, insurance.outputsBucket.purpose]).toEqual([
-      "stage1",
-      "stage2",
-      "outputs",
-    ]);
+    expect([insurance.stage1Bucket.purpose, insurance.stage2Bucket.purpose]).toEqual(["stage1", "stage2"]);
     expect(insurance.key.dataset).toBe("insurance");
     expect(insurance.members.map((m) => m.imageDigest)).toEqual(membersOf("insurance").map((m) => m.imageDigest));
   });

@@ -213,7 +213,7 @@ describe("scale: a room with maximum-length names and many datasets", () => {
     const names = dataPlaneNames(policy);
     const [a, b] = [policy.datasets[0].name, policy.datasets[1].name];
     expect(a.slice(0, 26)).toBe(b.slice(0, 26));
-    for (const purpose of ["stage1", "stage2", "outputs"] as const) {
+    for (const purpose of ["stage1", "stage2"] as const) {
       expect(names.datasetBucket(a, purpose)).not.toBe(names.datasetBucket(b, purpose));
     }
     expect(names.readerServiceAccountId(a)).not.toBe(names.readerServiceAccountId(b));
@@ -249,7 +249,6 @@ describe("scale: a room with maximum-length names and many datasets", () => {
       const actual: Record<string, number> = {
         "stage-1 bucket": perTarget.get(bucketRef(names.datasetBucket(dataset.name, "stage1")))?.length ?? 0,
         "stage-2 bucket": perTarget.get(bucketRef(names.datasetBucket(dataset.name, "stage2")))?.length ?? 0,
-        "outputs bucket": perTarget.get(bucketRef(names.datasetBucket(dataset.name, "outputs")))?.length ?? 0,
         "dataset key": perTarget.get(keyRef(dataset.name))?.length ?? 0,
       };
       if (dataset.access === "impersonation") {

@@ -151,7 +151,7 @@ describe("CleanRoomBucket validation", () => {
       "retentionPolicy cannot be set on a stage2 bucket: a retention policy (let alone a locked one) forbids the deletion " +
         "after retentionDays that the dataset's owners were promised. Only audit buckets carry one.",
     );
-    expect(build({ purpose: "outputs", retentionPolicy: { days: 30 } })).toThrow("retentionPolicy cannot be set on an outputs bucket");
+    expect(build({ purpose: "stage1", retentionPolicy: { days: 30 } })).toThrow("retentionPolicy cannot be set on a stage1 bucket");
   });
 
   test("given a location outside the residency set, then the residency set is named", () => {
@@ -187,7 +187,7 @@ describe("CleanRoomBucket validation", () => {
     expect(build({ dataset: undefined })).toThrow(
       "dataset is required for a stage2 bucket: its retentionDays decides when objects are deleted.",
     );
-    expect(build({ purpose: "hub" })).toThrow("dataset is only for data buckets (stage1, stage2, outputs), not for a hub bucket.");
+    expect(build({ purpose: "hub" })).toThrow("dataset is only for data buckets (stage1, stage2), not for a hub bucket.");
   });
 
   test("given soft delete or a custom expiry on a data bucket, then the retention promise wins", () => {
@@ -232,7 +232,7 @@ describe("CleanRoomBucket validation", () => {
     );
     expect(build({}, (b) => b.grantObjectAdmin("user:admin@example.org"))).toThrow("grantObjectAdmin on a stage-2 bucket refuses");
     const wholePool = "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/*";
-    expect(build({ purpose: "outputs" }, (b) => b.grantWrite(wholePool))).toThrow("names a whole workload identity pool");
+    expect(build({ purpose: "stage1" }, (b) => b.grantWrite(wholePool))).toThrow("names a whole workload identity pool");
   });
 
   test("given the same grant twice, then one additive member exists", () => {

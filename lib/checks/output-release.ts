@@ -5,9 +5,10 @@
  * MCR-OUT1, MCR-OUT2 and MCR-OUT3.
  */
 import { COMPONENT } from "../common";
-import { outputReleaseNames, platformNames } from "../policy/names";
+import { datasetIamLoad } from "../policy/iam-limits";
+import { dataPlaneNames, outputReleaseNames, platformNames } from "../policy/names";
 import { bootImage, imageFacts } from "./confidential-space";
-import { IamBinding, isCustomRole, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "./iam";
+import { IamBinding, iamDeclaration, isCustomRole, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "./iam";
 import { CheckContext } from "./model";
 import { Principal } from "./principals";
 import { ResourceIndex, TfResource, wholeReference } from "./resource-index";
@@ -98,6 +99,88 @@ export function isOneOf(member: Principal, accounts: readonly ServiceAccountRef[
   if (member.kind !== "serviceAccount") return false;
   const ref = serviceAccountRef(member.account ?? member.member, index, context);
   return accounts.some((a) => sameServiceAccount(a, ref));
+}
+
+/* ------------------------------------------------------ attested identities */
+
+/**
+ * The room's attested identities, which MCR-OUT3 lets write nowhere but the quarantine bucket:
+ * the principal sets of its workload identity pools (the standing pool and the job pools: image
+ * digests, `group/job-approved`, or a whole pool), and the reader service accounts those principal
+ * sets may impersonate (impersonation mode).
+ */
+export interface AttestedIdentities {
+  /** Literal ids of the room's workload identity pools (declared in the stack, or named by the policy). */
+  readonly poolIds: ReadonlySet<string>;
+  /** Addresses of the stack's `google_iam_workload_identity_pool` resources. */
+  readonly poolAddresses: ReadonlySet<string>;
+  /** Service accounts an attested principal set may impersonate, and the policy's reader accounts. */
+  readonly readers: readonly ServiceAccountRef[];
+}
+
+export function attestedIdentities(index: ResourceIndex, context: CheckContext): AttestedIdentities {
+  return index.cached(`attested-identities:${context.project ?? ""}:${context.policy?.name ?? ""}`, () => readAttested(index, context));
+}
+
+function readAttested(index: ResourceIndex, context: CheckContext): AttestedIdentities {
+  const poolIds = new Set<string>();
+  const poolAddresses = new Set<string>();
+  for (const pool of index.ofType("google_iam_workload_identity_pool")) {
+    if (pool.mode !== "resource") continue;
+    poolAddresses.add(pool.address);
+    const id = readString(pool.config.workload_identity_pool_id);
+    if (id.state === "known") poolIds.add(id.value);
+  }
+  const readers: ServiceAccountRef[] = [];
+  const add = (value: string) => {
+    const ref = serviceAccountRef(value, index, context);
+    if ((ref.address || ref.email) && !readers.some((x) => sameServiceAccount(x, ref))) readers.push(ref);
+  };
+  const policy = context.policy;
+  if (policy) {
+    const names = dataPlaneNames(policy);
+    poolIds.add(names.poolId);
+    for (const d of policy.datasets) {
+      poolIds.add(names.jobPoolId(d.name));
+      if (d.access !== "impersonation") continue;
+      const count = Math.max(1, datasetIamLoad(policy, d).readers);
+      for (let n = 1; n <= count; n++) add(`${names.readerServiceAccountId(d.name, n)}@${policy.project}.iam.gserviceaccount.com`);
+    }
+  }
+  const identities = { poolIds, poolAddresses, readers };
+  // A service account that a principal set of the room's pools may act as is a reader.
+  for (const r of index.resources) {
+    if (!r.type.startsWith("google_service_account_iam_")) continue;
+    const target = r.config.service_account_id;
+    if (typeof target !== "string") continue;
+    for (const b of iamDeclaration(r, index)?.bindings ?? []) {
+      if (b.members.some((m) => m.kind !== "serviceAccount" && isRoomPrincipalSet(m, identities))) add(target);
+    }
+  }
+  return identities;
+}
+
+/** A `principalSet://` or `principal://` member of one of the room's workload identity pools. */
+function isRoomPrincipalSet(member: Principal, ids: Pick<AttestedIdentities, "poolIds" | "poolAddresses">): boolean {
+  if (member.kind === "attested" || member.kind === "pool") return true;
+  const m = member.member;
+  if (!m.startsWith("principalSet://") && !m.startsWith("principal://")) return false;
+  const literal = /\/workloadIdentityPools\/([^/$]+)\//.exec(m)?.[1];
+  if (literal !== undefined && ids.poolIds.has(literal)) return true;
+  for (const ref of m.matchAll(/\$\{(google_iam_workload_identity_pool\.[^.}]+)\./g)) {
+    if (ids.poolAddresses.has(ref[1])) return true;
+  }
+  return false;
+}
+
+/** How MCR-OUT3 names an attested identity, or undefined when `member` is none. */
+export function attestedIdentity(member: Principal, index: ResourceIndex, context: CheckContext): string | undefined {
+  const ids = attestedIdentities(index, context);
+  if (member.kind === "serviceAccount") {
+    return isOneOf(member, ids.readers, index, context) ? `the attested reader service account ${member.member}` : undefined;
+  }
+  if (!isRoomPrincipalSet(member, ids)) return undefined;
+  return member.group !== undefined ? `the job pool group ${member.member}` : `the attested principal set ${member.member}`;
 }
 
 /* ---------------------------------------------------------------- where */

@@ -68,7 +68,7 @@ export function partitionReaders<T>(members: readonly T[], capacity: number = IM
 }
 
 /** The allow policies of one dataset's resources, as counts. */
-export type DatasetPolicyResource = "stage-1 bucket" | "stage-2 bucket" | "outputs bucket" | "dataset key" | "reader service account";
+export type DatasetPolicyResource = "stage-1 bucket" | "stage-2 bucket" | "dataset key" | "reader service account";
 
 export interface AllowPolicyLoad {
   readonly resource: DatasetPolicyResource;
@@ -130,7 +130,6 @@ export function datasetIamLoad(policy: CleanRoomPolicy, dataset: DatasetPolicy, 
       policies: [
         load("stage-1 bucket", stage1),
         load("stage-2 bucket", [...images, ...jobGroup, ...owners]),
-        load("outputs bucket", images),
         load("dataset key", [...images, ...jobGroup, ...owners]),
       ],
     };
@@ -147,7 +146,6 @@ export function datasetIamLoad(policy: CleanRoomPolicy, dataset: DatasetPolicy, 
       load("stage-1 bucket", stage1),
       // Each reader twice: objectViewer and the SDK's bucket-get custom role.
       load("stage-2 bucket", [...readers, ...readers, ...owners]),
-      load("outputs bucket", readers),
       load("dataset key", [...readers, ...owners]),
       ...shards.map((shard, i) => load("reader service account", i === 0 ? [...shard, ...jobGroup] : shard, i + 1)),
     ],
@@ -182,10 +180,8 @@ function overLimit(policy: CleanRoomPolicy, load: DatasetIamLoad, p: AllowPolicy
     if (load.access === "direct" && load.approvedImages > 0) {
       const dataset = policy.datasets.find((d) => d.name === load.dataset);
       const parts = [`${n(load.approvedImages)} approved images`];
-      if (p.resource !== "outputs bucket") {
-        if (dataset?.approverKey !== undefined) parts.push("the per-job approval group");
-        if (load.owners > 0) parts.push(ownerCount(load.owners));
-      }
+      if (dataset?.approverKey !== undefined) parts.push("the per-job approval group");
+      if (load.owners > 0) parts.push(ownerCount(load.owners));
       const list = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : parts[0];
       return (
         `${where} ${n(p.principals)} principals (${list}), over Google's limit of ` +

@@ -303,7 +303,7 @@ export function manateeContract(roomName: string, project: string) {
 export type ManateeContract = ReturnType<typeof manateeContract>;
 
 /** Purposes of the per-dataset buckets. */
-export type DatasetBucketPurpose = "stage1" | "stage2" | "outputs";
+export type DatasetBucketPurpose = "stage1" | "stage2";
 
 /**
  * The names of the clean room's data-plane resources, derived from the policy alone so
@@ -323,7 +323,7 @@ export function dataPlaneNames(policy: { name: string; project: string }) {
     datasetKey: (dataset: string) => resourceName("cryptoKey", dataset),
     /** Bucket names are global: the project id makes them unique. */
     datasetBucket: (dataset: string, purpose: DatasetBucketPurpose) =>
-      resourceName("bucket", policy.project, room, dataset, purpose === "stage1" ? "s1" : purpose === "stage2" ? "s2" : "out"),
+      resourceName("bucket", policy.project, room, dataset, purpose === "stage1" ? "s1" : "s2"),
     /**
      * Per-dataset reader service account (impersonation mode). A dataset with more approved
      * images than one allow policy takes has several readers (iam-limits.ts): the first keeps

@@ -58,7 +58,7 @@ export const PROJECT_NUMBER_PLACEHOLDER = "PROJECT_NUMBER";
 /** The dataset keys' rotation period unless the stack overrides it (AttestationBoundKey default). */
 export const DEFAULT_DATASET_KEY_ROTATION_DAYS = 90;
 
-export const BUCKET_PURPOSES: readonly DatasetBucketPurpose[] = ["stage1", "stage2", "outputs"];
+export const BUCKET_PURPOSES: readonly DatasetBucketPurpose[] = ["stage1", "stage2"];
 
 export type ResourceKind = "bucket" | "key" | "keyRing" | "serviceAccount" | "project";
 
@@ -245,7 +245,7 @@ function datasetAccess(
     name: names.datasetBucket(dataset.name, purpose),
     location: policy.region,
   });
-  const buckets = { stage1: bucket("stage1"), stage2: bucket("stage2"), outputs: bucket("outputs") };
+  const buckets = { stage1: bucket("stage1"), stage2: bucket("stage2") };
   const key: DatasetKeyView = {
     keyRing: names.datasetKeyRing,
     name: names.datasetKey(dataset.name),
@@ -294,7 +294,6 @@ function datasetAccess(
   const stage2Grants = (member: string, principal: PrincipalRole, condition?: string) => {
     grant(bucketRef("stage2"), DATA_PLANE_ROLES.read, member, principal, condition);
     grant(keyRef, DATA_PLANE_ROLES.decrypt, member, principal, condition);
-    grant(bucketRef("outputs"), DATA_PLANE_ROLES.write, member, principal, condition);
   };
   if (readerServiceAccount) {
     for (const reader of readerServiceAccounts) {
@@ -321,8 +320,8 @@ function datasetAccess(
     grant(approverKeyRef, DATA_PLANE_ROLES.viewPublicKey, owner, "data-owner");
   }
   if (jobApproval.pool) {
-    // An approved job reads and decrypts like an approved image, but (in direct mode) holds nothing on
-    // the outputs bucket: its results go to quarantine and the verifier releases them (docs/job-path.md).
+    // An approved job reads and decrypts like an approved image; its results go to quarantine and the
+    // verifier releases them (docs/job-path.md).
     const group = jobApproval.pool.groupPrincipalSet;
     if (readerServiceAccount) {
       // CleanRoomDataPlane lets the group impersonate the first reader: every reader holds the same grants.

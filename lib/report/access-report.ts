@@ -128,12 +128,19 @@ function stage2Table(principals: readonly Stage2Principal[], withReader = false)
 }
 
 /** Every reader of an impersonation dataset, in order. */
+/** "Neither A nor B holds …" / "None of A, B nor C holds …": who could have been a writer. */
+function writersNone(who: readonly string[]): string {
+  if (who.length === 1) return `${who[0][0].toUpperCase()}${who[0].slice(1)} hold no object create anywhere.`;
+  if (who.length === 2) return `Neither ${who[0]} nor ${who[1]} holds object create anywhere.`;
+  return `None of ${who.slice(0, -1).join(", ")} nor ${who[who.length - 1]} holds object create anywhere.`;
+}
+
 function readersOf(access: DatasetAccess): readonly string[] {
   return access.readerServiceAccounts ?? (access.readerServiceAccount ? [access.readerServiceAccount] : []);
 }
 
 function bucketSection(access: DatasetAccess, checked: CrossCheckResult | undefined): string {
-  const purposeLabel = { stage1: "stage-1 data", stage2: "stage-2 data", outputs: "TEE outputs" } as const;
+  const purposeLabel = { stage1: "stage-1 data", stage2: "stage-2 data" } as const;
   const rows = Object.values(access.buckets).map((b) => {
     const fact = checked?.buckets.get(b.name);
     return [
@@ -249,14 +256,13 @@ function datasetSection(model: AccessModel, access: DatasetAccess, checked: Cros
     "",
     "#### Who writes outputs",
     "",
-    principals.length === 0
-      ? "No one: without an approved image nothing writes to the outputs bucket."
-      : readersOf(access).length > 1
-        ? `The reader service accounts above, each impersonated by its approved images, create objects (${code(DATA_PLANE_ROLES.write)}): write only, they cannot read, overwrite or delete.`
-        : reader
-        ? `The reader service account ${code(`serviceAccount:${reader}`)}, impersonated by the approved images above, creates objects (${code(DATA_PLANE_ROLES.write)}): write only, it cannot read, overwrite or delete.`
-        : `The approved images above (same principal sets, same expiry) create objects (${code(DATA_PLANE_ROLES.write)}): write only, they cannot read, overwrite or delete.`,
-    "The clean room grants no one read on the outputs bucket.",
+    `No principal of this dataset writes any bucket: results leave the TEE only through the quarantine bucket and the verifier's release ` +
+      `(see "Verifier and release receipts" below). ` +
+      `${writersNone([
+        "the approved images",
+        ...readersOf(access).map((r) => `the reader service account ${code(`serviceAccount:${r}`)}`),
+        ...(jobs ? ["the per-job approval group"] : []),
+      ])}`,
     "",
     "#### Data owners",
     "",
@@ -304,12 +310,12 @@ function jobApprovalSection(access: DatasetAccess): string {
         `${code(`manatee jobs approver-key --dataset ${name}`)}, put it in ${code(`datasets.${name}.approverKey.fingerprint`)} in the room file, and deploy.`,
     ].join("\n");
   }
-  // Impersonation: the group gets whatever the reader holds, outputs write included.
+  // Impersonation: the group gets whatever the reader holds.
   const reach = access.readerServiceAccount
     ? `may impersonate the reader service account ${code(`serviceAccount:${access.readerServiceAccount}`)} (${code(DATA_PLANE_ROLES.impersonate)}), ` +
-      "and so read the stage-2 bucket, decrypt with the dataset key and create objects in the outputs bucket, as the reader does"
+      "and so read the stage-2 bucket and decrypt with the dataset key, as the reader does"
     : `holds read (${code(DATA_PLANE_ROLES.read)}) on the stage-2 bucket and decrypt (${code(DATA_PLANE_ROLES.decrypt)}) with the dataset key, ` +
-      "and no grant on the outputs bucket";
+      "and nothing else";
   return [
     `Per-job approval is **on**: the room file names the approver key fingerprint ${code(job.fingerprint ?? "")}.`,
     "",

@@ -4,7 +4,7 @@
  * end a statement, open a new node or hit a Mermaid keyword; labels are always quoted
  * and every character that means something to Mermaid or HTML is written as an entity.
  */
-import { shortHash } from "../policy/names";
+import { outputReleaseNames, shortHash } from "../policy/names";
 import { AccessModel, shortDigests } from "./access-model";
 
 /** Characters allowed verbatim inside a quoted label; everything else becomes `#<code>;`. */
@@ -86,13 +86,11 @@ export function accessDiagram(model: AccessModel): string {
     const name = access.dataset.name;
     const s1 = ids.id("s1", name);
     const s2 = ids.id("s2", name);
-    const out = ids.id("out", name);
     const key = ids.id("key", name);
     lines.push(`  subgraph ${ids.id("ds", name)}[${mermaidLabel(`dataset ${name}`)}]`);
     node(s1, `stage-1 bucket ${access.buckets.stage1.name}`, "    ");
     node(key, `dataset key ${access.key.keyRing}/${access.key.name}`, "    ");
     node(s2, `stage-2 bucket ${access.buckets.stage2.name}`, "    ");
-    node(out, `outputs bucket ${access.buckets.outputs.name}`, "    ");
     // Impersonation: one node per reader (several when the images fill more than one allow policy).
     const readerEmails = access.readerServiceAccounts ?? (access.readerServiceAccount ? [access.readerServiceAccount] : []);
     const readers = new Map(
@@ -138,13 +136,11 @@ export function accessDiagram(model: AccessModel): string {
       } else {
         edge(image, key, `decrypt${until}${expired}`);
         edge(image, s2, `read${until}${expired}`);
-        edge(image, out, `write${until}${expired}`);
       }
     }
     for (const reader of readers.values()) {
       edge(reader, key, "decrypt");
       edge(reader, s2, "read");
-      edge(reader, out, "write");
     }
   }
 
@@ -152,9 +148,9 @@ export function accessDiagram(model: AccessModel): string {
   const receipts = ids.id("receipts", "release");
   node(verifier, `attestation verifier, audience ${policy.verifier.audience}`);
   node(receipts, "signed release receipts (verify offline)");
-  for (const access of model.datasets) {
-    edge(ids.id("out", access.dataset.name), verifier, "output hash in release token");
-  }
+  const quarantine = ids.id("quarantine", "release");
+  node(quarantine, `quarantine bucket ${outputReleaseNames(policy).quarantineBucket}`);
+  edge(quarantine, verifier, "output hash in release token");
   edge(verifier, receipts, "allow: signs");
   return [...lines, ...edges].join("\n");
 }

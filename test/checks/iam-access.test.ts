@@ -260,21 +260,21 @@ describe("MCR-KMS1 dataset keys open only to attested principal sets", () => {
   });
 });
 
-describe("MCR-GCS1 stage-2 and outputs buckets are readable only by attested principals", () => {
+describe("MCR-GCS1 stage-2 buckets are readable only by attested principals", () => {
   test("given objectViewer for researchers on a stage-2 bucket, then an error", () => {
     const { findings } = check((s) => {
       const b = stage2Bucket(s);
       new StorageBucketIamMember(s, "peek", { bucket: b.name, role: "roles/storage.objectViewer", member: "group:researchers@example.org" });
     });
     const [f] = of(findings, "MCR-GCS1");
-    expect(f.message).toContain("group:researchers@example.org holds roles/storage.objectViewer on stage-2/outputs bucket google_storage_bucket.bucket");
+    expect(f.message).toContain("group:researchers@example.org holds roles/storage.objectViewer on stage-2 bucket google_storage_bucket.bucket");
     expect(f.message).toContain("Researchers read stage-1 buckets only");
   });
 
-  test("given an outputs bucket addressed by its literal name, then a legacy reader grant is an error", () => {
+  test("given a stage-2 bucket addressed by its literal name, then a legacy reader grant is an error", () => {
     const { findings } = check((s) => {
-      stage2Bucket(s, "outputs");
-      new StorageBucketIamBinding(s, "legacy", { bucket: "acme-outputs", role: "roles/storage.legacyObjectReader", members: ["user:r@example.org"] });
+      stage2Bucket(s);
+      new StorageBucketIamBinding(s, "legacy", { bucket: "acme-stage2", role: "roles/storage.legacyObjectReader", members: ["user:r@example.org"] });
     });
     expect(of(findings, "MCR-GCS1")).toHaveLength(1);
   });
@@ -284,7 +284,7 @@ describe("MCR-GCS1 stage-2 and outputs buckets are readable only by attested pri
       stage2Bucket(s);
       new ProjectIamMember(s, "proj-view", { project: "acme-clean-room", role: "roles/storage.objectViewer", member: "user:r@example.org" });
     }, { policy });
-    expect(of(findings, "MCR-GCS1")[0].message).toContain("through the project, which reaches stage-2/outputs bucket");
+    expect(of(findings, "MCR-GCS1")[0].message).toContain("through the project, which reaches stage-2 bucket");
   });
 
   test("given attested readers, object creators (uploaders) and stage-1 readers, then no finding", () => {

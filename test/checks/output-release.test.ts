@@ -10,7 +10,7 @@ import { stacksOptionsFromPolicy } from "../../stacks/config";
 import { checkContext } from "../../lib/checks/context";
 import { checkTerraform } from "../../lib/checks/engine";
 import { Finding } from "../../lib/checks/model";
-import { manateeContract, platformNames } from "../../lib/policy/names";
+import { dataPlaneNames, manateeContract, platformNames } from "../../lib/policy/names";
 import { SynthJson, examplePolicy, resources, synthStack } from "../util";
 
 const policy = examplePolicy();
@@ -171,7 +171,7 @@ describe("MCR-OUT2: only the verifier reads quarantine", () => {
 describe("MCR-OUT3: no outputs path around the release", () => {
   test.each([
     ["the hub bucket", (json: any) => bucketBy(json, (b) => b.labels?.component === "hub" && !b.labels?.use)],
-    ["the insurance outputs bucket", (json: any) => bucketBy(json, (b) => b.labels?.component === "outputs" && b.labels?.dataset === "insurance")],
+    ["the insurance stage-2 bucket", (json: any) => bucketBy(json, (b) => b.labels?.component === "stage2" && b.labels?.dataset === "insurance")],
     ["a bucket outside the stack", () => "someone-elses-bucket"],
   ])("given the TEE able to create objects on %s, then MCR-OUT3 refuses it, with and without the policy", (_what, bucket) => {
     const json = onBucket(copy(), bucket(pristine), "roles/storage.objectCreator", TEE(pristine));
@@ -197,5 +197,70 @@ describe("MCR-OUT3: no outputs path around the release", () => {
   test("given the TEE writing a bucket named by an unresolved expression, then a warning, not a pass", () => {
     const json = onBucket(copy(), "${var.results_bucket}", "roles/storage.objectCreator", TEE(pristine));
     expect(run(json).filter((f) => f.ruleId === "MCR-OUT3").map((f) => f.level)).toEqual(["warning"]);
+  });
+});
+
+describe("MCR-OUT3: attested identities write nowhere but quarantine", () => {
+  const stage2 = (json: any) => bucketBy(json, (b) => b.labels?.component === "stage2" && b.labels?.dataset === "insurance");
+  const stage1 = (json: any) => bucketBy(json, (b) => b.labels?.component === "stage1" && b.labels?.dataset === "claims");
+  /** The job pool's group as the room grants it (on insurance's stage-2 bucket or key). */
+  const jobGroup = (json: any): string => {
+    for (const type of ["google_storage_bucket_iam_member", "google_kms_crypto_key_iam_member"]) {
+      const found = resources(json, type).find(([, g]) => typeof g.member === "string" && g.member.endsWith("/group/job-approved"));
+      if (found) return found[1].member;
+    }
+    throw new Error("no job pool group in the example room");
+  };
+  const reader = (json: any) => saMember(json, dataPlaneNames(policy).readerServiceAccountId("claims"));
+  const image = (json: any): string =>
+    resources(json, "google_storage_bucket_iam_member").find(([, g]) => typeof g.member === "string" && g.member.includes("/attribute.image_digest/"))![1].member;
+
+  test("given the room as synthesized, then no attested identity holds object create or update anywhere", () => {
+    expect(run(pristine).filter((f) => f.ruleId === "MCR-OUT3")).toEqual([]);
+    for (const [, g] of [...resources(pristine, "google_storage_bucket_iam_member"), ...resources(pristine, "google_project_iam_member")]) {
+      if (/objectCreator|objectUser|objectAdmin/.test(g.role)) expect(g.member).not.toMatch(/principalSet:|_rd|-rd/);
+    }
+  });
+
+  test("given a job pool's group with roles/storage.objectCreator on a stage-2 bucket, then MCR-OUT3 refuses it, with and without the policy", () => {
+    const json = onBucket(copy(), stage2(pristine), "roles/storage.objectCreator", jobGroup(pristine));
+    for (const withPolicy of [true, false]) {
+      const found = errorsOf(run(json, withPolicy), "MCR-OUT3");
+      expect(found.map((f) => f.address)).toEqual(["google_storage_bucket_iam_member.tampered"]);
+      expect(found[0].message).toMatch(/^The job pool group principalSet:\/\/.*\/group\/job-approved can storage\.objects\.create on bucket .* bypass the release/);
+    }
+  });
+
+  test.each([
+    ["roles/storage.objectCreator on claims' stage-1 bucket", (json: any) => onBucket(json, stage1(pristine), "roles/storage.objectCreator", reader(pristine)), /can storage\.objects\.create on bucket /],
+    ["roles/storage.objectUser on a bucket outside the stack", (json: any) => onBucket(json, "someone-elses-bucket", "roles/storage.objectUser", reader(pristine)), /can storage\.objects\.create, storage\.objects\.update on bucket someone-elses-bucket/],
+    ["roles/storage.objectCreator on the release bucket", (json: any) => onBucket(json, release(pristine), "roles/storage.objectCreator", reader(pristine)), /on the release bucket /],
+    ["roles/storage.objectCreator on the project", (json: any) => onProject(json, "roles/storage.objectCreator", reader(pristine)), /every bucket of project acme-clean-room/],
+  ])("given a reader service account with %s, then MCR-OUT3 refuses it, with and without the policy", (_what, tamper, message) => {
+    const json = tamper(copy());
+    for (const withPolicy of [true, false]) {
+      const found = errorsOf(run(json, withPolicy), "MCR-OUT3");
+      expect(found).toHaveLength(1);
+      expect(found[0].message).toMatch(/^The attested reader service account /);
+      expect(found[0].message).toMatch(message);
+    }
+  });
+
+  test("given an approved image's principal set with object create on the hub bucket, then MCR-OUT3 refuses it", () => {
+    const hub = bucketBy(pristine, (b) => b.labels?.component === "hub" && !b.labels?.use);
+    const found = errorsOf(run(onBucket(copy(), hub, "roles/storage.objectCreator", image(pristine))), "MCR-OUT3");
+    expect(found).toHaveLength(1);
+    expect(found[0].message).toMatch(/^The attested principal set principalSet:\/\/.*attribute\.image_digest/);
+  });
+
+  test("given a reader or a job pool's group with read only, or create on the quarantine bucket, then MCR-OUT3 has nothing to say", () => {
+    const json = onBucket(copy(), stage1(pristine), "roles/storage.objectViewer", reader(pristine));
+    grant(json, "google_storage_bucket_iam_member", { bucket: quarantine(pristine), role: "roles/storage.objectCreator", member: jobGroup(pristine) }, "quarantine_group");
+    expect(run(json).filter((f) => f.ruleId === "MCR-OUT3")).toEqual([]);
+  });
+
+  test("given a person with object create on a stage-2 bucket, then MCR-OUT3 leaves it to the other rules (not an attested identity)", () => {
+    const json = onBucket(copy(), stage2(pristine), "roles/storage.objectCreator", "user:data-owner@example.org");
+    expect(run(json).filter((f) => f.ruleId === "MCR-OUT3")).toEqual([]);
   });
 });

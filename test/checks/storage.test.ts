@@ -119,8 +119,8 @@ describe("MCR-GCS3 retention", () => {
   });
 
   test("given no retention-days label and no policy, then a warning asks for the label", () => {
-    const { findings } = check(bucket(safeBucket({ labels: { component: "outputs" } })));
-    expect(of(findings, "MCR-GCS3", "warning")[0].message).toMatch(/^Cannot check retention: this outputs bucket has no retention-days label/);
+    const { findings } = check(bucket(safeBucket({ labels: { component: "stage1" } })));
+    expect(of(findings, "MCR-GCS3", "warning")[0].message).toMatch(/^Cannot check retention: this stage1 bucket has no retention-days label/);
   });
 
   test("given an audit bucket, then it needs a retention policy", () => {

@@ -54,7 +54,7 @@ describe("manatee report", () => {
     const { code, stdout } = await manatee("report", "--config", EXAMPLE, "--synthesized", file, "--now", NOW);
     expect(code).toBe(0);
     expect(stdout).toContain("## Cross-check with the synthesized infrastructure");
-    expect(stdout).toContain("**8 cross-check errors**");
+    expect(stdout).toContain("**6 cross-check errors**");
   });
 
   test("given --synthesized with a cdktf output directory, then its stacks are cross-checked and their suppressions listed", async () => {

@@ -87,14 +87,12 @@ describe("datasetIamLoad: what each allow policy of a dataset holds", () => {
       policies: [
         { resource: "stage-1 bucket", principals: 3, groupsAndDomains: 1 }, // researchers group, JupyterLab SA, owner
         { resource: "stage-2 bucket", principals: 4, groupsAndDomains: 0 }, // 2 images + the job pool's group + owner
-        { resource: "outputs bucket", principals: 2, groupsAndDomains: 0 }, // the job pool's group writes no outputs
         { resource: "dataset key", principals: 4, groupsAndDomains: 0 },
       ],
     });
     expect(datasetIamLoad(policy, datasetOf(policy, "claims")).policies).toEqual([
       { resource: "stage-1 bucket", principals: 2, groupsAndDomains: 1 },
       { resource: "stage-2 bucket", principals: 2, groupsAndDomains: 0 }, // the reader, twice: read and the SDK's bucket get
-      { resource: "outputs bucket", principals: 1, groupsAndDomains: 0 },
       { resource: "dataset key", principals: 1, groupsAndDomains: 0 },
       { resource: "reader service account", reader: 1, principals: 1, groupsAndDomains: 0 },
     ]);
@@ -143,7 +141,7 @@ describe("datasets over a limit fail with the dataset, the count, the limit and 
         "(approved images then impersonate reader service accounts of up to 1,000 images each, and only those readers hold grants on the " +
         "buckets and key), or remove approvals that have expired.",
     );
-    // The key fails the same way; the outputs bucket (no owners, no job group) holds the images only.
+    // The key fails the same way.
     expect(iamLimitViolations(policy).map((m) => m.split(" would hold")[0])).toEqual([
       'Dataset "insurance": the allow policy of its stage-2 bucket',
       'Dataset "insurance": the allow policy of its dataset key',

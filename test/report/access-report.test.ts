@@ -49,8 +49,8 @@ describe("access report of the example clean room", () => {
     const names = dataPlaneNames(policy);
     for (const dataset of policy.datasets) {
       const rows = tableRows(section(datasetSection(md, dataset.name), "#### Storage"));
-      expect(rows.map((r) => r[0])).toEqual(["stage-1 data", "stage-2 data", "TEE outputs"]);
-      const expectedNames = (["stage1", "stage2", "outputs"] as const).map((p) => names.datasetBucket(dataset.name, p));
+      expect(rows.map((r) => r[0])).toEqual(["stage-1 data", "stage-2 data"]);
+      const expectedNames = (["stage1", "stage2"] as const).map((p) => names.datasetBucket(dataset.name, p));
       expect(rows.map((r) => codeSpans(r[1])[0])).toEqual(expectedNames);
       for (const row of rows) {
         expect(row[2]).toBe("`us-central1`");
@@ -306,7 +306,7 @@ describe("policies that need an auditor's attention", () => {
     const md = renderAccessReport(policy);
     const ds = datasetSection(md, "claims");
     expect(section(ds, "#### Who can read stage-2 data and decrypt")).toContain("**No one**: no image is approved for this dataset");
-    expect(section(ds, "#### Who writes outputs")).toContain("No one");
+    expect(section(ds, "#### Who writes outputs")).toContain("No principal of this dataset writes any bucket");
     expect(section(md, "## Notices")).toContain("No image is approved for `claims`");
     expect(section(md, "## Approved images")).toBe("\nNo image is approved: no workload can read stage-2 data.\n");
   });

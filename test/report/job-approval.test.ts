@@ -64,7 +64,7 @@ describe("the access report synth writes for the example room", () => {
     const group = `principalSet://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/${pool}/group/job-approved`;
     expect(items[3]).toBe(
       `- Who holds the grant: the group \`${group}\` holds read (\`roles/storage.objectViewer\`) on the stage-2 bucket and decrypt ` +
-        "(`roles/cloudkms.cryptoKeyDecrypter`) with the dataset key, and no grant on the outputs bucket. No grant names the pool's `/*`.",
+        "(`roles/cloudkms.cryptoKeyDecrypter`) with the dataset key, and nothing else. No grant names the pool's `/*`.",
     );
     // The stage-2 section no longer claims nobody else holds a grant.
     expect(section(section(md, "### Dataset `insurance`"), "#### Who can read stage-2 data and decrypt")).toContain(
@@ -184,7 +184,7 @@ describe("the cross-check on tampered synthesized stacks of the example room", (
     });
   });
 
-  test("given insurance's job group on claims' key or on insurance's outputs, then each grant is not explained by the policy", () => {
+  test("given insurance's job group on claims' key or object create on insurance's stage-1 bucket, then each grant is not explained by the policy", () => {
     const found = findings((r) => {
       const member = group(r);
       r.google_kms_crypto_key_iam_member.cross = {
@@ -192,7 +192,7 @@ describe("the cross-check on tampered synthesized stacks of the example room", (
         role: "roles/cloudkms.cryptoKeyDecrypter",
         member,
       };
-      const outputs = Object.keys(r.google_storage_bucket).find((id) => r.google_storage_bucket[id].labels.component === "outputs" && r.google_storage_bucket[id].labels.dataset === "insurance");
+      const outputs = Object.keys(r.google_storage_bucket).find((id) => r.google_storage_bucket[id].labels.component === "stage1" && r.google_storage_bucket[id].labels.dataset === "insurance");
       r.google_storage_bucket_iam_member.out = { bucket: `\${google_storage_bucket.${outputs}.name}`, role: "roles/storage.objectCreator", member };
     });
     expect(found.map((f) => f.subject).sort()).toEqual([

@@ -37,10 +37,9 @@ describe("the access diagram of the example clean room", () => {
     for (const d of policy.datasets) {
       nodeByLabel(graph, `stage-1 bucket ${names.datasetBucket(d.name, "stage1")}`);
       nodeByLabel(graph, `stage-2 bucket ${names.datasetBucket(d.name, "stage2")}`);
-      nodeByLabel(graph, `outputs bucket ${names.datasetBucket(d.name, "outputs")}`);
       nodeByLabel(graph, `dataset key ${names.datasetKeyRing}/${names.datasetKey(d.name)}`);
     }
-    expect([...graph.nodes.values()].filter((l) => /^(stage-1|stage-2|outputs) bucket /.test(l))).toHaveLength(6);
+    expect([...graph.nodes.values()].filter((l) => /^(stage-1|stage-2|outputs) bucket /.test(l))).toHaveLength(4);
   });
 
   test("has one node per approved image digest, in short form", () => {
@@ -68,7 +67,6 @@ describe("the access diagram of the example clean room", () => {
     expect(targets(graph, reader).map(label)).toEqual([
       "dataset key insurance-study-datasets/claims",
       "stage-2 bucket acme-clean-room-insurance-study-claims-s2",
-      "outputs bucket acme-clean-room-insurance-study-claims-out",
     ]);
     const key = nodeByLabel(graph, "dataset key insurance-study-datasets/claims");
     expect(targets(graph, key).map(label)).toEqual(["stage-2 bucket acme-clean-room-insurance-study-claims-s2"]);
@@ -78,10 +76,7 @@ describe("the access diagram of the example clean room", () => {
     const verifier = [...graph.nodes].find(([, l]) => l.startsWith("attestation verifier"))![0];
     const receipts = [...graph.nodes].find(([, l]) => l.startsWith("signed release receipts"))![0];
     const intoVerifier = graph.edges.filter((e) => e.to === verifier).map((e) => graph.nodes.get(e.from));
-    expect(intoVerifier).toEqual([
-      "outputs bucket acme-clean-room-insurance-study-insurance-out",
-      "outputs bucket acme-clean-room-insurance-study-claims-out",
-    ]);
+    expect(intoVerifier).toEqual(["quarantine bucket acme-clean-room-insurance-study-quarantine"]);
     expect(targets(graph, verifier)).toEqual([receipts]);
   });
 });

@@ -12,7 +12,6 @@ import { componentOf, dig, readBool, readString } from "../values";
 export const CMEK_COMPONENTS = new Set<string>([
   COMPONENT.stage1Bucket,
   COMPONENT.stage2Bucket,
-  COMPONENT.outputsBucket,
   COMPONENT.hubBucket,
   COMPONENT.auditBucket,
 ]);

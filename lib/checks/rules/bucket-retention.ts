@@ -8,7 +8,7 @@ import { CheckContext, Rule, RuleResult } from "../model";
 import { JsonObject, TfResource } from "../resource-index";
 import { block, blocks, componentOf, datasetOf, dig, labelsOf, readBool, readNumber, readString } from "../values";
 
-export const DATA_BUCKET_COMPONENTS = new Set<string>([COMPONENT.stage1Bucket, COMPONENT.stage2Bucket, COMPONENT.outputsBucket]);
+export const DATA_BUCKET_COMPONENTS = new Set<string>([COMPONENT.stage1Bucket, COMPONENT.stage2Bucket]);
 
 const DAY_SECONDS = 86_400;
 /** Condition fields that narrow a rule to some objects: such a rule does not cover the bucket. */

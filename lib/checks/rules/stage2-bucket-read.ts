@@ -1,5 +1,5 @@
 /**
- * MCR-GCS1: stage-2 (real data) and outputs buckets are readable only by attested
+ * MCR-GCS1: stage-2 (real data) buckets are readable only by attested
  * workloads. Researchers work on stage-1 data; reading stage 2 outside the TEE is
  * exactly what the clean room exists to prevent.
  */
@@ -18,19 +18,19 @@ export function grantsObjectRead(role: string): boolean {
   );
 }
 
-const READ_PROTECTED = new Set<string>([COMPONENT.stage2Bucket, COMPONENT.outputsBucket]);
+const READ_PROTECTED = new Set<string>([COMPONENT.stage2Bucket]);
 
 export const stage2BucketRead: Rule = {
   id: "MCR-GCS1",
   level: "error",
-  title: "Only attested principals may read stage-2 and outputs buckets",
+  title: "Only attested principals may read stage-2 buckets",
   resourceTypes: (type) => isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type),
   check: attestedOnlyCheck({
-    what: "stage-2/outputs bucket",
-    opaqueWhat: "a stage-2 or outputs bucket",
+    what: "stage-2 bucket",
+    opaqueWhat: "a stage-2 bucket",
     reached: bucketsReached,
     isProtected: (b) => READ_PROTECTED.has(componentOf(b) ?? ""),
     grantsAccess: grantsObjectRead,
-    fix: "Researchers read stage-1 buckets only; grant read access on stage-2 and outputs buckets to the approved images' principal sets (or the dataset's attested reader service account), and give uploaders roles/storage.objectCreator instead.",
+    fix: "Researchers read stage-1 buckets only; grant read access on stage-2 buckets to the approved images' principal sets (or the dataset's attested reader service account), and give uploaders roles/storage.objectCreator instead.",
   }),
 };
