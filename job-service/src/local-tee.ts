@@ -49,7 +49,8 @@ export function teeClaims(
   // Real tokens omit absent keys: no signatures, no key; no override, no key.
   if (vm.signatures.length > 0) container.image_signatures = vm.signatures;
   if (vm.env && Object.keys(vm.env).length > 0) container.env_override = vm.env;
-  const debug = config.launch.allowDebug && process.env.MANATEE_LOCAL_DEBUG_IMAGE === "1";
+  // The room's template boots the debug image exactly when the policy allows debug.
+  const debug = config.launch.allowDebug;
   return {
     aud: token.audience,
     iss: ISSUER,

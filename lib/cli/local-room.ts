@@ -75,8 +75,7 @@ export async function startLocalRoom(options: LocalRoomOptions): Promise<LocalRo
   const config = parseJobServiceConfig(options.config);
   const dir = options.stateDir;
   const bucketsDir = join(dir, "buckets");
-  for (const sub of ["registry", "blobs", bucketsDir]) mkdirSync(join(dir, sub.startsWith(dir) ? "" : sub), { recursive: true });
-  mkdirSync(bucketsDir, { recursive: true });
+  for (const path of [join(dir, "registry"), join(dir, "blobs"), bucketsDir]) mkdirSync(path, { recursive: true });
 
   const audit = options.audit ?? (() => undefined);
   const attestation = await LocalAttestationService.create();
