@@ -381,8 +381,8 @@ describe("given the example room with its own job service, when both stacks are 
 describe("the build contexts shipped in the package", () => {
   const sources = defaultImageSources();
 
-  test("the shipped runner is the job service's runner, byte for byte (the deploy stages RUNNER_SOURCE itself), where the entrypoint expects it", () => {
-    expect(fs.readFileSync(path.join(sources.executorBase, "run.py"), "utf8")).toBe(RUNNER_SOURCE);
+  test("the package ships no copy of the runner that could drift (the deploy stages RUNNER_SOURCE itself), and the entrypoint runs it where it is staged", () => {
+    expect(fs.existsSync(path.join(sources.executorBase, "run.py"))).toBe(false);
     const dockerfile = fs.readFileSync(path.join(sources.executorBase, "Dockerfile"), "utf8");
     expect(dockerfile).toContain(`COPY run.py ${RUNNER_PATH}`);
     expect(dockerfile).toMatch(/ENTRYPOINT \["python3", "\/opt\/manatee\/run\.py"\]/);
