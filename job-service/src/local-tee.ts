@@ -9,6 +9,8 @@
  *   mappings, evaluated with the real CEL engine, against the principals that hold the
  *   dataset's grants (`JobServiceDataset.access`), exactly as STS and IAM would;
  * - results leave through the verifier's `/v1/release`, as in the cloud.
+ *
+ * Local mode only: the deployed job service never loads this module.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
@@ -16,6 +18,9 @@ import { join } from "node:path";
 import { CelScalar, celEnv, isCelError, mapType, parse, plan } from "@bufbuild/cel";
 import { CompactSign, exportJWK, generateKeyPair } from "jose";
 import type { CryptoKey, JWK } from "jose";
+// The verifier's own definitions: the local TEE must hash and evaluate exactly as it does.
+import { toCel } from "../../attestation-verifier/src/policy";
+import { releaseManifest } from "../../attestation-verifier/src/release";
 import { DatasetAccessPath, JobServiceConfig, JobServiceDataset } from "./config";
 import { InstanceState, LaunchSpec, Launcher } from "./ports";
 
@@ -107,14 +112,6 @@ export class LocalAttestationService {
 }
 
 const CEL_ENV = celEnv({ variables: { assertion: mapType(CelScalar.STRING, CelScalar.DYN) } });
-
-function toCel(value: unknown): unknown {
-  if (value === null || typeof value !== "object") return value;
-  if (Array.isArray(value)) return value.map(toCel);
-  const map = new Map<string, unknown>();
-  for (const k of Object.keys(value as object)) map.set(k, toCel((value as Record<string, unknown>)[k]));
-  return map;
-}
 
 type Program = (claims: unknown) => unknown;
 
@@ -357,12 +354,6 @@ export class LocalLauncher implements Launcher {
 /** The local stage-2 bucket of a dataset (cloud bucket names come from the room's names). */
 export function stage2Bucket(config: JobServiceConfig, dataset: string): string {
   return `${config.room}-${dataset}-stage2`;
-}
-
-/** Canonical manifest the release nonce covers: `{job, objects}` with objects sorted by name. */
-export function releaseManifest(job: string, objects: readonly { name: string; sha256: string }[]): string {
-  const sorted = [...objects].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return `{"job":${JSON.stringify(job)},"objects":[${sorted.map((o) => `{"name":${JSON.stringify(o.name)},"sha256":${JSON.stringify(o.sha256)}}`).join(",")}]}`;
 }
 
 function executedNotebook(bytes: Uint8Array, read: { dataset: string; objects: { name: string; sha256: string }[] }[], digest: string): Uint8Array {

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RUNNER_SOURCE } from "../../job-service/src/executor-base";
-import { releaseManifest } from "../../job-service/src/local-tee";
+import { releaseManifest } from "../../attestation-verifier/src/release";
 
 test("the runner's release manifest is byte-identical to the verifier's canonical {job, objects}", () => {
   const dir = mkdtempSync(join(tmpdir(), "runner-"));
