@@ -73,10 +73,8 @@ export async function prepareLocalRoom(policy: CleanRoomPolicy, stateDir: string
     verifierUrl: "https://verifier.local.invalid",
     ...buckets,
   });
-  const compiled = compileVerifierPolicy(local).document;
-  const verifierPolicy: VerifierPolicyDocument = compiled.release
-    ? compiled
-    : { ...compiled, release: { ...buckets, instancePrefix: config.launch.instancePrefix } };
+  // `local` has a jobs section, so the document carries `release` with the same bucket names.
+  const verifierPolicy = compileVerifierPolicy(local).document;
   writeFileSync(join(stateDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   writeFileSync(join(stateDir, "verifier-policy.json"), `${JSON.stringify(verifierPolicy, null, 2)}\n`);
   return { policy: local, config, verifierPolicy, registry, executorBase };
