@@ -1,6 +1,6 @@
 /**
  * Container entry of the job service in a room (the image lib/clean-room-workloads.ts builds):
- * reads the compiled `JobServiceConfig` and the deployment's environment (lib/job-service.ts
+ * reads the compiled `JobServiceConfig` and the deployment's environment (env.ts
  * JOB_SERVICE_ENV), wires the Google adapters into the ports, serves the API on $PORT with
  * `GET /health` and runs the reconcile loop (service.ts). Thin on purpose: every decision lives
  * in the modules it wires.
@@ -22,20 +22,10 @@ import type { AuditLog } from "./ports";
 import { RemoteRegistry } from "./registry-http";
 import { createJobService, type JobService } from "./service";
 import { SignatureApprovalSource } from "./signature-approvals";
+import { JOB_SERVICE_ENV } from "./env";
 
-/** The environment the deployment sets (must equal JOB_SERVICE_ENV in lib/job-service.ts; a test pins it). */
-export const JOB_SERVICE_ENV = {
-  configFile: "MANATEE_JOB_SERVICE_CONFIG",
-  port: "PORT",
-  hubApiUrl: "JUPYTERHUB_API_URL",
-  project: "GOOGLE_CLOUD_PROJECT",
-  firestoreDatabase: "MANATEE_FIRESTORE_DATABASE",
-  workspaceBucket: "MANATEE_WORKSPACE_BUCKET",
-  builderServiceAccount: "MANATEE_BUILDER_SERVICE_ACCOUNT",
-  buildLogsBucket: "MANATEE_BUILD_LOGS_BUCKET",
-  buildStepGcloud: "MANATEE_BUILD_STEP_GCLOUD",
-  buildStepCrane: "MANATEE_BUILD_STEP_CRANE",
-} as const;
+/** The environment the deployment sets (job-service/src/env.ts, shared with lib/job-service/workload.ts). */
+export { JOB_SERVICE_ENV };
 
 export class StartupError extends Error {
   constructor(message: string) {
