@@ -28,9 +28,10 @@ describe("given scripts/verifier.js", () => {
   let child: ChildProcess | undefined;
   afterEach(() => child?.kill());
 
-  it("when started with a policy file, then it prints one listening line and serves /healthz on 127.0.0.1", async () => {
+  /** Starts the script on port 0 with `env` (and a JWKS URL nothing answers); resolves with its parsed listening line. */
+  async function start(env: Record<string, string>): Promise<any> {
     child = spawn(process.execPath, [SCRIPT], {
-      env: { PATH: process.env.PATH, PORT: "0", VERIFIER_POLICY_FILE: policyFile, VERIFIER_JWKS_URL: "http://127.0.0.1:9/jwks" },
+      env: { PATH: process.env.PATH, PORT: "0", VERIFIER_JWKS_URL: "http://127.0.0.1:9/jwks", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const line = await new Promise<string>((done, fail) => {
@@ -41,7 +42,11 @@ describe("given scripts/verifier.js", () => {
       });
       child!.once("exit", (code) => fail(new Error(`exited ${code}`)));
     });
-    const ready = JSON.parse(line);
+    return JSON.parse(line);
+  }
+
+  it("when started with a policy file, then it prints one listening line and serves /healthz on 127.0.0.1", async () => {
+    const ready = await start({ VERIFIER_POLICY_FILE: policyFile });
     expect(ready).toMatchObject({
       severity: "INFO",
       message: "attestation verifier listening",
@@ -58,19 +63,7 @@ describe("given scripts/verifier.js", () => {
     const jobPolicy = join(work, "job-policy.json");
     writeFileSync(jobPolicy, JSON.stringify(jobPathPolicy({ insurance: approverKey(), claims: approverKey() })));
     const buckets = join(work, "buckets");
-    child = spawn(process.execPath, [SCRIPT], {
-      env: { PATH: process.env.PATH, PORT: "0", VERIFIER_POLICY_FILE: jobPolicy, VERIFIER_RELEASE_DIR: buckets, VERIFIER_JWKS_URL: "http://127.0.0.1:9/jwks" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const line = await new Promise<string>((done, fail) => {
-      let buf = "";
-      child!.stdout!.on("data", (c: Buffer) => {
-        buf += c.toString();
-        if (buf.includes("\n")) done(buf.split("\n")[0]);
-      });
-      child!.once("exit", (code) => fail(new Error(`exited ${code}`)));
-    });
-    const ready = JSON.parse(line);
+    const ready = await start({ VERIFIER_POLICY_FILE: jobPolicy, VERIFIER_RELEASE_DIR: buckets });
     expect(ready.release_store).toBe(`local directory ${buckets}`);
     // Configured: a malformed release is a 400 about the request, not release_not_configured.
     const res = await fetch(`${ready.url}/v1/release`, {

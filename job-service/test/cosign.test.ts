@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import {
   SIGNATURE_ANNOTATION,
 } from "../src/cosign";
 import { crc32c, kmsApproverSigner, localApproverSigner, type KmsClientLike } from "../src/signers";
+import { fakeKms as sharedFakeKms, type FakeKmsOptions } from "./fake-kms";
 
 // Compile-time: the real KMS client satisfies the minimal interface the signer takes.
 type RealKmsFits = KeyManagementServiceClient extends KmsClientLike ? true : never;
@@ -169,76 +170,12 @@ describe("localApproverSigner", () => {
   });
 });
 
-/** ECDSA P-256 over a precomputed digest (BigInt arithmetic), DER-encoded: what Cloud KMS returns. */
-function ecdsaSignDigest(key: ReturnType<typeof createPrivateKey>, digest: Uint8Array): Buffer {
-  const p = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
-  const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-  const a = p - 3n;
-  const G: [bigint, bigint] = [0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296n, 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5n];
-  const mod = (x: bigint, m: bigint) => ((x % m) + m) % m;
-  const inv = (x: bigint, m: bigint) => {
-    let [r0, r1, s0, s1] = [mod(x, m), m, 1n, 0n];
-    while (r1) [r0, r1, s0, s1] = [r1, r0 % r1, s1, s0 - (r0 / r1) * s1];
-    return mod(s0, m);
-  };
-  type Pt = [bigint, bigint] | null;
-  const add = (P: Pt, Q: Pt): Pt => {
-    if (!P) return Q;
-    if (!Q) return P;
-    if (P[0] === Q[0] && mod(P[1] + Q[1], p) === 0n) return null;
-    const l = P[0] === Q[0] && P[1] === Q[1] ? mod((3n * P[0] * P[0] + a) * inv(2n * P[1], p), p) : mod((Q[1] - P[1]) * inv(Q[0] - P[0], p), p);
-    const x = mod(l * l - P[0] - Q[0], p);
-    return [x, mod(l * (P[0] - x) - P[1], p)];
-  };
-  const mul = (k: bigint, P: Pt): Pt => {
-    let R: Pt = null;
-    for (; k > 0n; k >>= 1n, P = add(P, P)) if (k & 1n) R = add(R, P);
-    return R;
-  };
-  const big = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).toString("hex")}`);
-  const d = big(Buffer.from(key.export({ format: "jwk" }).d!, "base64url"));
-  const z = big(digest);
-  for (;;) {
-    const k = mod(big(randomBytes(40)), n - 1n) + 1n;
-    const r = mod(mul(k, G)![0], n);
-    const s = mod(inv(k, n) * (z + r * d), n);
-    if (r === 0n || s === 0n) continue;
-    const int = (v: bigint) => {
-      let h = v.toString(16);
-      if (h.length % 2) h = `0${h}`;
-      if (parseInt(h.slice(0, 2), 16) & 0x80) h = `00${h}`;
-      const b = Buffer.from(h, "hex");
-      return Buffer.concat([Buffer.from([0x02, b.length]), b]);
-    };
-    const body = Buffer.concat([int(r), int(s)]);
-    return Buffer.concat([Buffer.from([0x30, body.length]), body]);
-  }
-}
-
 describe("kmsApproverSigner", () => {
   const VERSION = "projects/p/locations/europe-west4/keyRings/room/cryptoKeys/insurance-approver/cryptoKeyVersions/1";
 
-  /** A fake Cloud KMS that signs digests with a local P-256 key, as KMS does (DER ECDSA). */
-  function fakeKms(opts: { algorithm?: string | number; corruptDigestCrc?: boolean; signWith?: ReturnType<typeof generateKeyPairSync> } = {}) {
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const pem = publicKey.export({ type: "spki", format: "pem" }).toString();
-    const calls: { name: string; digest: { sha256: Uint8Array }; digestCrc32c: { value: number } }[] = [];
-    const client: KmsClientLike = {
-      async getPublicKey(req) {
-        expect(req.name).toBe(VERSION);
-        return [{ pem, algorithm: opts.algorithm ?? "EC_SIGN_P256_SHA256", name: VERSION, pemCrc32c: { value: String(crc32c(Buffer.from(pem))) } }];
-      },
-      async asymmetricSign(req) {
-        calls.push(req);
-        const ok = crc32c(req.digest.sha256) === req.digestCrc32c.value && !opts.corruptDigestCrc;
-        // KMS signs the digest it receives (node:crypto would hash it again): raw ECDSA below.
-        const key = (opts.signWith?.privateKey ?? privateKey) as ReturnType<typeof createPrivateKey>;
-        const signature = ecdsaSignDigest(key, req.digest.sha256);
-        return [{ signature, verifiedDigestCrc32c: ok, signatureCrc32c: { value: crc32c(signature) }, name: VERSION }];
-      },
-    };
-    return { client, pem, calls };
-  }
+  /** The shared fake KMS (./fake-kms) holding VERSION; every getPublicKey asks for VERSION. */
+  const fakeKms = (opts: Omit<FakeKmsOptions, "keyVersion"> = {}) =>
+    sharedFakeKms({ keyVersion: VERSION, onGetPublicKey: (req) => expect(req.name).toBe(VERSION), ...opts });
 
   it("computes CRC32C as Castagnoli", () => {
     expect(crc32c(Buffer.from("123456789"))).toBe(0xe3069283);
@@ -250,7 +187,7 @@ describe("kmsApproverSigner", () => {
     expect(signer.keyId).toBe(keyIdOf(kms.pem));
     const payload = simpleSigningPayload(IMAGE, { pubPem: signer.publicKeyPem });
     const sig = await signer.sign(payload);
-    expect(Buffer.from(kms.calls[0].digest.sha256).toString("hex")).toBe(createHash("sha256").update(payload).digest("hex"));
+    expect(Buffer.from(kms.signRequests[0].digest.sha256).toString("hex")).toBe(createHash("sha256").update(payload).digest("hex"));
     const reg = new LocalRegistry(tmp());
     await pushSignature(reg, REPO, IMAGE, payload, sig);
     expect((await launcherSignatures(reg, [REPO], IMAGE)).map((c) => c.key_id)).toEqual([signer.keyId]);

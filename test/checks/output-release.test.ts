@@ -3,40 +3,22 @@
  * stack of the example room: the room as synthesized passes, and each tampered copy (an extra
  * grant, a widened custom role) is refused by the rule that guards it, with and without the policy.
  */
-import * as path from "node:path";
-import { Testing } from "cdktf";
-import { createCleanRoomStacks } from "../../stacks";
-import { stacksOptionsFromPolicy } from "../../stacks/config";
-import { checkContext } from "../../lib/checks/context";
-import { checkTerraform } from "../../lib/checks/engine";
 import { Finding } from "../../lib/checks/model";
 import { dataPlaneNames, manateeContract, platformNames } from "../../lib/policy/names";
-import { SynthJson, examplePolicy, resources, synthStack } from "../util";
+import { SynthJson, examplePolicy, resources } from "../util";
+import { checksOn, examplePlatform } from "./harness";
 
 const policy = examplePolicy();
 const NOW = new Date("2026-06-01T00:00:00Z");
 const OUT = /^MCR-OUT/;
 
-function platformOf(): SynthJson {
-  const options = stacksOptionsFromPolicy(policy);
-  const stacks = createCleanRoomStacks(Testing.app(), policy, {
-    ...options,
-    platform: { ...options.platform, verifier: { sourceDir: path.join(__dirname, "..", "fixtures", "verifier-build") } },
-    workloads: { ...options.workloads, imageSources: { jobService: path.join(__dirname, "..", "fixtures", "job-service-build") } },
-    checks: false,
-  });
-  stacks.platform.prepareStack();
-  return synthStack(stacks.platform);
-}
-
 let pristine: SynthJson;
 beforeAll(() => {
-  pristine = platformOf();
+  pristine = examplePlatform(policy);
 });
 
 const copy = (): any => structuredClone(pristine);
-const run = (json: any, withPolicy = true): Finding[] =>
-  checkTerraform(json, withPolicy ? checkContext({ policy, now: NOW }) : checkContext({ project: policy.project, now: NOW }));
+const run = checksOn(policy, NOW);
 const errorsOf = (findings: Finding[], rule: string) => findings.filter((f) => f.level === "error" && f.ruleId === rule);
 const ruleIds = (findings: Finding[]) => [...new Set(findings.filter((f) => f.level === "error" && OUT.test(f.ruleId)).map((f) => f.ruleId))].sort();
 

@@ -5,39 +5,21 @@
  * GKE subnet, an egress rule beyond the Google API VIPs, the deny-all egress rule removed, a route
  * to an appliance) is refused.
  */
-import * as path from "node:path";
-import { Testing } from "cdktf";
-import { createCleanRoomStacks } from "../../stacks";
-import { stacksOptionsFromPolicy } from "../../stacks/config";
-import { checkContext } from "../../lib/checks/context";
-import { checkTerraform } from "../../lib/checks/engine";
 import { Finding } from "../../lib/checks/model";
-import { SynthJson, examplePolicy, resources, synthStack } from "../util";
+import { SynthJson, examplePolicy, resources } from "../util";
+import { checksOn, examplePlatform } from "./harness";
 
 const policy = examplePolicy();
 const NOW = new Date("2026-06-01T00:00:00Z");
 const NET1 = "MCR-NET1";
 
-function platformOf(): SynthJson {
-  const options = stacksOptionsFromPolicy(policy);
-  const stacks = createCleanRoomStacks(Testing.app(), policy, {
-    ...options,
-    platform: { ...options.platform, verifier: { sourceDir: path.join(__dirname, "..", "fixtures", "verifier-build") } },
-    workloads: { ...options.workloads, imageSources: { jobService: path.join(__dirname, "..", "fixtures", "job-service-build") } },
-    checks: false,
-  });
-  stacks.platform.prepareStack();
-  return synthStack(stacks.platform);
-}
-
 let pristine: SynthJson;
 beforeAll(() => {
-  pristine = platformOf();
+  pristine = examplePlatform(policy);
 });
 
 const copy = (): any => structuredClone(pristine);
-const run = (json: any, withPolicy = true): Finding[] =>
-  checkTerraform(json, withPolicy ? checkContext({ policy, now: NOW }) : checkContext({ project: policy.project, now: NOW }));
+const run = checksOn(policy, NOW);
 const net1 = (findings: Finding[], level: Finding["level"] = "error") => findings.filter((f) => f.ruleId === NET1 && f.level === level);
 
 const one = (json: any, type: string, pick: (c: any) => boolean = () => true): [string, any] => {

@@ -5,21 +5,21 @@
  * the review record comes from a fake Cloud Storage reader. The job image is a real LocalBuilder
  * build on the local executor base, pushed where the deployed room keeps its executor base.
  */
-import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { keyIdOf, launcherSignatures, verifiedSignatures } from "../../job-service/src/cosign";
+import { launcherSignatures, verifiedSignatures } from "../../job-service/src/cosign";
 import { createLocalExecutorBase } from "../../job-service/src/executor-base";
 import { LocalBuilder } from "../../job-service/src/local-builder";
 import { LocalRegistry } from "../../job-service/src/local-registry";
 import { jsonBytes, readImageConfig, readImageManifest, type ImageConfig } from "../../job-service/src/oci";
 import type { BuildRecord, JobRecord } from "../../job-service/src/ports";
 import { serveRegistry } from "../../job-service/src/registry-http";
-import { crc32c, type KmsClientLike } from "../../job-service/src/signers";
+import { fakeKms as sharedFakeKms } from "../../job-service/test/fake-kms";
 import { workspaceTarball } from "../../job-service/test/helpers";
 import { run as jobsCli } from "../../lib/cli/jobs";
 import { HostAliasRegistry, adcToken, approverKeyVersionName, kmsDatasetSigner, gcsJsonApiReader, ownerExecutorBases, ownerJobServiceConfig, type CloudClients } from "../../lib/cli/jobs-cloud";
@@ -43,71 +43,8 @@ const UUID = "0b7c4f1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e";
 const TAMPERED_UUID = "1c8d5a2f-3e4b-4c6d-9e0f-1a2b3c4d5e6f";
 const MISMATCH_UUID = "2d9e6b3a-4f5c-4d7e-8f1a-2b3c4d5e6f70";
 
-/** ECDSA P-256 over a precomputed digest, DER-encoded: what Cloud KMS returns (as in job-service/test/cosign.test.ts). */
-function ecdsaSignDigest(key: KeyObject, digest: Uint8Array): Buffer {
-  const p = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
-  const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-  const a = p - 3n;
-  const G: [bigint, bigint] = [0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296n, 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5n];
-  const mod = (x: bigint, m: bigint) => ((x % m) + m) % m;
-  const inv = (x: bigint, m: bigint) => {
-    let [r0, r1, s0, s1] = [mod(x, m), m, 1n, 0n];
-    while (r1) [r0, r1, s0, s1] = [r1, r0 % r1, s1, s0 - (r0 / r1) * s1];
-    return mod(s0, m);
-  };
-  type Pt = [bigint, bigint] | null;
-  const add = (P: Pt, Q: Pt): Pt => {
-    if (!P) return Q;
-    if (!Q) return P;
-    if (P[0] === Q[0] && mod(P[1] + Q[1], p) === 0n) return null;
-    const l = P[0] === Q[0] && P[1] === Q[1] ? mod((3n * P[0] * P[0] + a) * inv(2n * P[1], p), p) : mod((Q[1] - P[1]) * inv(Q[0] - P[0], p), p);
-    const x = mod(l * l - P[0] - Q[0], p);
-    return [x, mod(l * (P[0] - x) - P[1], p)];
-  };
-  const mul = (k: bigint, P: Pt): Pt => {
-    let R: Pt = null;
-    for (; k > 0n; k >>= 1n, P = add(P, P)) if (k & 1n) R = add(R, P);
-    return R;
-  };
-  const big = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).toString("hex")}`);
-  const d = big(Buffer.from(key.export({ format: "jwk" }).d!, "base64url"));
-  const z = big(digest);
-  for (;;) {
-    const k = mod(big(randomBytes(40)), n - 1n) + 1n;
-    const r = mod(mul(k, G)![0], n);
-    const s = mod(inv(k, n) * (z + r * d), n);
-    if (r === 0n || s === 0n) continue;
-    const int = (v: bigint) => {
-      let h = v.toString(16);
-      if (h.length % 2) h = `0${h}`;
-      if (parseInt(h.slice(0, 2), 16) & 0x80) h = `00${h}`;
-      const b = Buffer.from(h, "hex");
-      return Buffer.concat([Buffer.from([0x02, b.length]), b]);
-    };
-    const body = Buffer.concat([int(r), int(s)]);
-    return Buffer.concat([Buffer.from([0x30, body.length]), body]);
-  }
-}
-
-/** A fake Cloud KMS holding one P-256 key version: it signs the DIGEST it receives, as KMS does. */
-function fakeKms(algorithm: string | number = "EC_SIGN_P256_SHA256") {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const pem = publicKey.export({ type: "spki", format: "pem" }).toString();
-  const calls: string[] = [];
-  const client: KmsClientLike = {
-    async getPublicKey(req) {
-      calls.push(`getPublicKey ${req.name}`);
-      if (req.name !== KEY_VERSION) throw new Error(`5 NOT_FOUND: ${req.name}`);
-      return [{ pem, algorithm, name: KEY_VERSION, pemCrc32c: { value: String(crc32c(Buffer.from(pem))) } }];
-    },
-    async asymmetricSign(req) {
-      calls.push(`asymmetricSign ${req.name}`);
-      const signature = ecdsaSignDigest(createPrivateKey(privateKey.export({ type: "pkcs8", format: "pem" })), req.digest.sha256);
-      return [{ signature, verifiedDigestCrc32c: crc32c(req.digest.sha256) === req.digestCrc32c.value, signatureCrc32c: { value: crc32c(signature) }, name: KEY_VERSION }];
-    },
-  };
-  return { client, pem, fingerprint: keyIdOf(publicKey), calls };
-}
+/** The shared fake KMS (job-service/test/fake-kms.ts) holding the room's approver key version. */
+const fakeKms = (algorithm?: string | number) => sharedFakeKms({ keyVersion: KEY_VERSION, algorithm });
 
 function io() {
   const out = { stdout: "", stderr: "" };
