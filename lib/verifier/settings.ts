@@ -204,8 +204,6 @@ export function resolveSettings(props: AttestationVerifierProps) {
         `Build it first: run \`${VERIFIER_BUILD_COMMAND}\` (npm run synth does this).`,
     );
   }
-  // cdktf zips assets through an unquoted shell command line.
-
   return {
     region,
     sourceDir,
