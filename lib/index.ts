@@ -4,28 +4,28 @@
  */
 // The policy model and its compilers (no cdktf): CEL condition, IAM members, verifier document, names.
 export * from "./policy";
-// lib/job-service.ts has a string-argument jobInstancePrefix too; the policy one is the shared derivation.
+// lib/constructs/workloads/job-service/index.ts has a string-argument jobInstancePrefix too; the policy one is the shared derivation.
 export { jobInstancePrefix } from "./policy";
-export * from "./common";
+export * from "./internal/common";
 
 // Construct families, one per file, in the order a clean room is built.
-export * from "./apis";
-export * from "./network";
-export * from "./service-perimeter";
-export * from "./cluster";
-export * from "./database";
-export * from "./registry";
-export * from "./kms";
-export * from "./storage";
-export * from "./workload-identity";
-export * from "./confidential-space";
-export * from "./data-plane";
-export * from "./outputs";
-export * from "./job-service";
-export * from "./jupyterhub";
-export * from "./verifier";
-export * from "./clean-room";
-export * from "./clean-room-workloads";
+export * from "./constructs/platform/apis";
+export * from "./constructs/platform/network";
+export * from "./constructs/platform/service-perimeter";
+export * from "./constructs/platform/cluster";
+export * from "./constructs/platform/database";
+export * from "./constructs/platform/registry";
+export * from "./constructs/data-plane/keys";
+export * from "./constructs/data-plane/buckets";
+export * from "./constructs/data-plane/workload-identity-pool";
+export * from "./constructs/data-plane/confidential-space";
+export * from "./constructs/data-plane/datasets";
+export * from "./constructs/data-plane/output-release";
+export * from "./constructs/workloads/job-service";
+export * from "./constructs/workloads/jupyterhub";
+export * from "./constructs/verifier";
+export * from "./constructs/clean-room";
+export * from "./constructs/clean-room-workloads";
 
 // Guardrails and the auditor's report.
 export * from "./checks";

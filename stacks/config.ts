@@ -3,7 +3,7 @@
  * allows; its optional `jupyterhub`, `cluster` and `database` sections say how it is run.
  */
 import { CleanRoomPolicy, JupyterHubAuthenticatorSettings } from "../lib/policy/model";
-import { JupyterHubAuthenticator } from "../lib/jupyterhub";
+import { JupyterHubAuthenticator } from "../lib/constructs/workloads/jupyterhub";
 import { CleanRoomStacksOptions } from "./index";
 
 export class MissingDeploymentSettingsError extends Error {}

@@ -3,7 +3,7 @@ import { TerraformStack } from "cdktf";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { Construct } from "constructs";
 import { configureStateBackend } from "./backend";
-import { CleanRoom, CleanRoomProps } from "../lib/clean-room";
+import { CleanRoom, CleanRoomProps } from "../lib/constructs/clean-room";
 
 export interface CleanRoomPlatformStackProps extends Omit<CleanRoomProps, "provider"> {}
 

@@ -8,8 +8,8 @@ import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { Construct } from "constructs";
 import { configureStateBackend } from "./backend";
-import { CleanRoom } from "../lib/clean-room";
-import { CleanRoomWorkloads, CleanRoomWorkloadsProps } from "../lib/clean-room-workloads";
+import { CleanRoom } from "../lib/constructs/clean-room";
+import { CleanRoomWorkloads, CleanRoomWorkloadsProps } from "../lib/constructs/clean-room-workloads";
 
 export interface CleanRoomWorkloadsStackProps extends Omit<CleanRoomWorkloadsProps, "kubernetesProvider" | "helmProvider"> {
   readonly room: CleanRoom;

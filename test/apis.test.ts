@@ -1,5 +1,5 @@
 import { ProjectService } from "@cdktf/provider-google/lib/project-service";
-import { CLEAN_ROOM_APIS, CleanRoomApis, CleanRoomApisProps } from "../lib/apis";
+import { CLEAN_ROOM_APIS, CleanRoomApis, CleanRoomApisProps } from "../lib/constructs/platform/apis";
 import { SynthJson, examplePolicy, resourceConfigs, synthWith } from "./util";
 
 const policy = examplePolicy();

@@ -14,7 +14,7 @@ import { dataPlaneNames, manateeContract, platformNames } from "../lib/policy/na
 import { CleanRoomPolicy } from "../lib/policy/model";
 import { compileAttributeCondition, compileJobApprovalCondition } from "../lib/policy/condition";
 import { datasetMembers } from "../lib/policy/members";
-import { CLEAN_ROOM_APIS } from "../lib/apis";
+import { CLEAN_ROOM_APIS } from "../lib/constructs/platform/apis";
 
 const VERIFIER_BUILD = path.join(__dirname, "fixtures", "verifier-build");
 // The job service bundle's content names its image (tag = content hash): a fixture keeps the snapshot stable.

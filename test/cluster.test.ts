@@ -2,9 +2,9 @@ import { TerraformStack, Testing } from "cdktf";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
-import { CleanRoomCluster, CleanRoomClusterProps, NODE_SERVICE_ACCOUNT_ROLES } from "../lib/cluster";
-import { CleanRoomNetwork } from "../lib/network";
-import { ImageRegistry } from "../lib/registry";
+import { CleanRoomCluster, CleanRoomClusterProps, NODE_SERVICE_ACCOUNT_ROLES } from "../lib/constructs/platform/cluster";
+import { CleanRoomNetwork } from "../lib/constructs/platform/network";
+import { ImageRegistry } from "../lib/constructs/platform/registry";
 import { SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthStack, synthWith } from "./util";
 
 const policy = examplePolicy();

@@ -1,6 +1,6 @@
 import { Token } from "cdktf";
 import { checkContext, checkTerraform } from "../lib/checks";
-import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "../lib/confidential-space";
+import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "../lib/constructs/data-plane/confidential-space";
 import { CleanRoomPolicy } from "../lib/policy/model";
 import { manateeContract } from "../lib/policy/names";
 import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";

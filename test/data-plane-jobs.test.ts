@@ -1,4 +1,4 @@
-import { CleanRoomDataPlane } from "../lib/data-plane";
+import { CleanRoomDataPlane } from "../lib/constructs/data-plane/datasets";
 import { JOB_APPROVAL_ATTRIBUTE_MAPPING, compileJobApprovalCondition } from "../lib/policy/condition";
 import { examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 import { evaluateAttributeCondition, productionTdxClaims, withClaim } from "./cel";

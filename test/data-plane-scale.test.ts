@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { TerraformStack } from "cdktf";
 import { CleanRoomChecks } from "../lib/checks/aspect";
-import { CleanRoomDataPlane } from "../lib/data-plane";
+import { CleanRoomDataPlane } from "../lib/constructs/data-plane/datasets";
 import { IamPolicyLimitError } from "../lib/policy/iam-limits";
 import { datasetMembers } from "../lib/policy/members";
 import { Approval, CleanRoomPolicy } from "../lib/policy/model";

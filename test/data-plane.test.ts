@@ -1,4 +1,4 @@
-import { CleanRoomDataPlane } from "../lib/data-plane";
+import { CleanRoomDataPlane } from "../lib/constructs/data-plane/datasets";
 import { compileAttributeCondition, compileJobApprovalCondition } from "../lib/policy/condition";
 import { DatasetMember, PoolRef, datasetMembers } from "../lib/policy/members";
 import { dataPlaneNames } from "../lib/policy/names";

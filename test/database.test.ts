@@ -1,6 +1,6 @@
-import { CleanRoomApis } from "../lib/apis";
-import { DATABASE_CLIENT_ROLES, JOB_STORE_INDEXES, JobDatabase, JobDatabaseProps, JobStateStore, JobStateStoreProps } from "../lib/database";
-import { CleanRoomNetwork } from "../lib/network";
+import { CleanRoomApis } from "../lib/constructs/platform/apis";
+import { DATABASE_CLIENT_ROLES, JOB_STORE_INDEXES, JobDatabase, JobDatabaseProps, JobStateStore, JobStateStoreProps } from "../lib/constructs/platform/database";
+import { CleanRoomNetwork } from "../lib/constructs/platform/network";
 import { evaluateCel } from "./cel";
 import { SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 

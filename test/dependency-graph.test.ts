@@ -344,7 +344,7 @@ describe("given the example room's JSON, tampered", () => {
 });
 
 test("given the API table, then every API it names is one CleanRoomApis enables", () => {
-  const { CLEAN_ROOM_APIS } = require("../lib/apis");
+  const { CLEAN_ROOM_APIS } = require("../lib/constructs/platform/apis");
   const named = new Set(Object.values(API_SERVICES_BY_TYPE).flat());
   // Types of services the room does not use (Cloud SQL, Secret Manager, Pub/Sub, VPC-SC) are there for resources added beside it.
   const optional = new Set(["sqladmin.googleapis.com", "secretmanager.googleapis.com", "pubsub.googleapis.com", "accesscontextmanager.googleapis.com"]);
@@ -356,7 +356,7 @@ describe("given the synth-time pass and the Aspect", () => {
   const { GoogleProvider } = require("@cdktf/provider-google/lib/provider");
   const { ProjectService } = require("@cdktf/provider-google/lib/project-service");
   const { StorageBucket } = require("@cdktf/provider-google/lib/storage-bucket");
-  const { CleanRoomApis } = require("../lib/apis");
+  const { CleanRoomApis } = require("../lib/constructs/platform/apis");
   const { CleanRoomChecks } = require("../lib/checks/aspect");
 
   function build(withApis: boolean) {

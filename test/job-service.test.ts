@@ -6,7 +6,7 @@
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
-import { JobStateStore } from "../lib/database";
+import { JobStateStore } from "../lib/constructs/platform/database";
 import {
   DEFAULT_HUB_API_URL,
   JOB_SERVICE_ENV,
@@ -20,7 +20,7 @@ import {
   jobServiceConfigFor,
   launcherCondition,
   teeLauncherRoleId,
-} from "../lib/job-service";
+} from "../lib/constructs/workloads/job-service";
 import { NAME_RULES, platformNames } from "../lib/policy/names";
 import { JOB_SERVICE_ENV as ENTRY_ENV, loadConfig } from "../job-service/src/main";
 import { parseJobServiceConfig } from "../job-service/src/config";
@@ -529,7 +529,7 @@ describe("the container entry's configuration (job-service/src/main.ts)", () => 
     require("node:fs").writeFileSync(file, json);
     expect(loadConfig({ MANATEE_JOB_SERVICE_CONFIG: file })).toEqual(literalConfig());
     expect(loadConfig({ MANATEE_JOB_SERVICE_CONFIG: json })).toEqual(literalConfig());
-    expect(() => loadConfig({})).toThrow("MANATEE_JOB_SERVICE_CONFIG is not set; the deployment (lib/job-service.ts) sets it.");
+    expect(() => loadConfig({})).toThrow("MANATEE_JOB_SERVICE_CONFIG is not set; the deployment (lib/constructs/workloads/job-service/index.ts) sets it.");
     expect(() => loadConfig({ MANATEE_JOB_SERVICE_CONFIG: '{"version": 1}' })).toThrow("job service config: room: expected a non-empty string");
   });
 });

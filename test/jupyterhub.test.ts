@@ -9,7 +9,7 @@ import Ajv from "ajv";
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import * as YAML from "yaml";
-import { JupyterHub, JupyterHubProps, RESEARCHER_USERNAME_PATTERN, Z2JH_CHART } from "../lib/jupyterhub";
+import { JupyterHub, JupyterHubProps, RESEARCHER_USERNAME_PATTERN, Z2JH_CHART } from "../lib/constructs/workloads/jupyterhub";
 import { NAME_RULES } from "../lib/policy/names";
 import { plaintextSecrets } from "./secret-scan";
 import { SynthJson, resourceConfigs, synthStack } from "./util";

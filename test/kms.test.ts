@@ -1,4 +1,4 @@
-import { AttestationBoundKey, AttestationBoundKeyProps, StorageEncryptionKey } from "../lib/kms";
+import { AttestationBoundKey, AttestationBoundKeyProps, StorageEncryptionKey } from "../lib/constructs/data-plane/keys";
 import { DatasetMember, datasetMembers } from "../lib/policy/members";
 import { EXAMPLE_DIGEST_A, EXAMPLE_DIGEST_B, SynthJson, dataSources, examplePolicy, resourceConfigs, resources, synthWith } from "./util";
 

@@ -1,4 +1,4 @@
-import { CleanRoomApis } from "../lib/apis";
+import { CleanRoomApis } from "../lib/constructs/platform/apis";
 import {
   CleanRoomNetwork,
   CleanRoomNetworkProps,
@@ -6,7 +6,7 @@ import {
   RESTRICTED_GOOGLE_APIS_RANGE,
   TEE_NETWORK_TAG,
   parseCidr,
-} from "../lib/network";
+} from "../lib/constructs/platform/network";
 import { SynthJson, examplePolicy, resourceConfigs, resources, synthWith } from "./util";
 
 const policy = examplePolicy();

@@ -1,5 +1,5 @@
 /**
- * The output release's Google side (lib/outputs.ts), checked on the synthesized platform stack of
+ * The output release's Google side (lib/constructs/data-plane/output-release.ts), checked on the synthesized platform stack of
  * the example room: who may do what on the quarantine and release buckets, their hardening and
  * residency, and that the verifier's policy document names exactly these buckets. Each access
  * property is also checked against a tampered copy, so the check itself is shown to bite.
@@ -11,8 +11,8 @@ import { createCleanRoomStacks } from "../stacks";
 import { stacksOptionsFromPolicy } from "../stacks/config";
 import { checkContext } from "../lib/checks/context";
 import { checkTerraform } from "../lib/checks/engine";
-import { jobInstancePrefix as jobServiceInstancePrefix } from "../lib/job-service";
-import { MAX_QUARANTINE_DAYS, OutputRelease, OutputReleaseProps, QUARANTINE_WRITER_PERMISSIONS, RELEASE_WRITER_PERMISSIONS } from "../lib/outputs";
+import { jobInstancePrefix as jobServiceInstancePrefix } from "../lib/constructs/workloads/job-service";
+import { MAX_QUARANTINE_DAYS, OutputRelease, OutputReleaseProps, QUARANTINE_WRITER_PERMISSIONS, RELEASE_WRITER_PERMISSIONS } from "../lib/constructs/data-plane/output-release";
 import { compileVerifierPolicy } from "../lib/policy/document";
 import { defaultJobInstancePrefix } from "../lib/policy/job-service-config";
 import { CleanRoomPolicy } from "../lib/policy/model";

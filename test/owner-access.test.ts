@@ -3,7 +3,7 @@
  * `manatee jobs show|approve|reject --config` with their own credentials (lib/cli/jobs-cloud.ts),
  * nothing else. Each check also runs on a tampered copy, which it must catch.
  */
-import { CleanRoom, ownerReviewCondition } from "../lib/clean-room";
+import { CleanRoom, ownerReviewCondition } from "../lib/constructs/clean-room";
 import { approverKeyVersionName } from "../lib/cli/jobs-cloud";
 import { dataPlaneNames, jobPathNames } from "../lib/policy/names";
 import { examplePolicy, iamGrants, resources, type SynthJson, synthWith } from "./util";

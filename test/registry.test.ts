@@ -1,11 +1,11 @@
-import { CleanRoomCluster } from "../lib/cluster";
-import { CleanRoomNetwork } from "../lib/network";
+import { CleanRoomCluster } from "../lib/constructs/platform/cluster";
+import { CleanRoomNetwork } from "../lib/constructs/platform/network";
 import { manateeContract } from "../lib/policy/names";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ContainerImageBuild, ContainerImageBuildProps, DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "../lib/registry";
-import { directoryHash } from "../lib/verifier";
+import { ContainerImageBuild, ContainerImageBuildProps, DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "../lib/constructs/platform/registry";
+import { directoryHash } from "../lib/constructs/verifier";
 import { SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
 
 const policy = examplePolicy();

@@ -8,8 +8,8 @@ import * as path from "node:path";
 import { Testing } from "cdktf";
 import { createCleanRoomStacks } from "../stacks";
 import { stacksOptionsFromPolicy } from "../stacks/config";
-import { CleanRoom } from "../lib/clean-room";
-import { CleanRoomServicePerimeter } from "../lib/service-perimeter";
+import { CleanRoom } from "../lib/constructs/clean-room";
+import { CleanRoomServicePerimeter } from "../lib/constructs/platform/service-perimeter";
 import { CleanRoomPolicy, VPC_SC_RESTRICTED_SERVICES } from "../lib/policy/model";
 import { SynthJson, dataSources, examplePolicy, resourceConfigs, resources, synthStack, synthWith } from "./util";
 

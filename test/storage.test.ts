@@ -1,7 +1,7 @@
 import { TerraformStack } from "cdktf";
-import { AttestationBoundKey, StorageEncryptionKey } from "../lib/kms";
+import { AttestationBoundKey, StorageEncryptionKey } from "../lib/constructs/data-plane/keys";
 import { manateeContract } from "../lib/policy/names";
-import { CleanRoomBucket, CleanRoomBucketProps } from "../lib/storage";
+import { CleanRoomBucket, CleanRoomBucketProps } from "../lib/constructs/data-plane/buckets";
 import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, resourceConfigs, resources, synthWith } from "./util";
 
 const policy = examplePolicy();

@@ -8,14 +8,14 @@ import { KmsCryptoKeyIamMember } from "@cdktf/provider-google/lib/kms-crypto-key
 import { checkContext } from "../lib/checks/context";
 import { checkTerraform } from "../lib/checks/engine";
 import type { CelInput } from "@bufbuild/cel";
-import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directoryHash } from "../lib/verifier";
+import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directoryHash } from "../lib/constructs/verifier";
 import { compileVerifierPolicy } from "../lib/policy/document";
 import { platformNames } from "../lib/policy/names";
 import { CleanRoomPolicy } from "../lib/policy/model";
-import { OutputRelease } from "../lib/outputs";
+import { OutputRelease } from "../lib/constructs/data-plane/output-release";
 import { ENV_VARS as VERIFIER_ENV_VARS } from "../attestation-verifier/src/config";
 import { expiryCondition } from "../lib/policy/members";
-import { conditionBlock } from "../lib/common";
+import { conditionBlock } from "../lib/internal/common";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { ProjectService } from "@cdktf/provider-google/lib/project-service";
 import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";

@@ -3,7 +3,7 @@ import { TerraformOutput } from "cdktf";
 import { ATTRIBUTE_MAPPING, compileAttributeCondition } from "../lib/policy/condition";
 import { principalSetForDigest } from "../lib/policy/members";
 import { manateeContract } from "../lib/policy/names";
-import { CONFIDENTIAL_SPACE_ISSUER_URI, ConfidentialSpacePool } from "../lib/workload-identity";
+import { CONFIDENTIAL_SPACE_ISSUER_URI, ConfidentialSpacePool } from "../lib/constructs/data-plane/workload-identity-pool";
 import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, resourceConfigs, synthWith } from "./util";
 
 const policy = examplePolicy();

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { deterministicZip, readTree } from "../lib/zip";
+import { deterministicZip, readTree } from "../lib/internal/zip";
 
 /** Read a zip through its central directory, inflating and CRC-checking every entry. */
 function unzip(zip: Buffer): Map<string, Buffer> {

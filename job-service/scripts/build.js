@@ -17,7 +17,7 @@
  * The compiled code is reused from dist/job-service/src when it is newer than every source file,
  * and compiled afresh (into a temporary directory) otherwise. Deterministic: files are written in
  * sorted order with fixed modes, no timestamps in any content; the printed sha256 covers every
- * (relative path, content) pair in sorted order — the same hash lib/registry.ts tags the image with.
+ * (relative path, content) pair in sorted order — the same hash lib/constructs/platform/registry/index.ts tags the image with.
  *
  * The shared pieces (compile-if-stale, lockfile-checked closure, sorted writing, tree sha256)
  * live in scripts/lib/bundle.js.

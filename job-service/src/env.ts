@@ -1,6 +1,6 @@
 /**
  * The environment variables the container entry (main.ts) reads and the deployment
- * (lib/job-service/workload.ts) sets: the one definition both import. No imports here, so lib
+ * (lib/constructs/workloads/job-service/workload.ts) sets: the one definition both import. No imports here, so lib
  * can load it at synth time without loading the service or its Google client libraries.
  */
 export const JOB_SERVICE_ENV = {

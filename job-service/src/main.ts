@@ -1,5 +1,5 @@
 /**
- * Container entry of the job service in a room (the image lib/clean-room-workloads.ts builds):
+ * Container entry of the job service in a room (the image lib/constructs/clean-room-workloads.ts builds):
  * reads the compiled `JobServiceConfig` and the deployment's environment (env.ts
  * JOB_SERVICE_ENV), wires the Google adapters into the ports, serves the API on $PORT with
  * `GET /health` and runs the reconcile loop (service.ts). Thin on purpose: every decision lives
@@ -24,7 +24,7 @@ import { createJobService, type JobService } from "./service";
 import { SignatureApprovalSource } from "./signature-approvals";
 import { JOB_SERVICE_ENV } from "./env";
 
-/** The environment the deployment sets (job-service/src/env.ts, shared with lib/job-service/workload.ts). */
+/** The environment the deployment sets (job-service/src/env.ts, shared with lib/constructs/workloads/job-service/workload.ts). */
 export { JOB_SERVICE_ENV };
 
 export class StartupError extends Error {
@@ -38,7 +38,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 function required(env: Env, name: string): string {
   const v = env[name];
-  if (v === undefined || v.trim() === "") throw new StartupError(`${name} is not set; the deployment (lib/job-service.ts) sets it.`);
+  if (v === undefined || v.trim() === "") throw new StartupError(`${name} is not set; the deployment (lib/constructs/workloads/job-service/index.ts) sets it.`);
   return v;
 }
 

@@ -1,10 +1,10 @@
 /**
- * The output release as the rules see it (lib/outputs.ts, attestation-verifier README "Output
+ * The output release as the rules see it (lib/constructs/data-plane/output-release.ts, attestation-verifier README "Output
  * release"): which buckets are the quarantine and release buckets, which service accounts are the
  * TEE's and the verifier's, and what storage permissions an IAM binding carries. Shared by
  * MCR-OUT1, MCR-OUT2 and MCR-OUT3.
  */
-import { COMPONENT } from "../common";
+import { COMPONENT } from "../internal/common";
 import { datasetIamLoad } from "../policy/iam-limits";
 import { dataPlaneNames, outputReleaseNames, platformNames } from "../policy/names";
 import { bootImage, imageFacts } from "./confidential-space";

@@ -10,7 +10,7 @@
  *   or write; `allAuthenticatedUsers` adds nothing a relying party needs).
  * MCR-IAM1 and MCR-GCS2 call `publicJwksBucketProblem`; every other public grant stays an error.
  */
-import { CLEAN_ROOM_LABEL, COMPONENT, PUBLIC_JWKS_USE } from "../common";
+import { CLEAN_ROOM_LABEL, COMPONENT, PUBLIC_JWKS_USE } from "../internal/common";
 import { ResourceIndex, TfResource, wholeReference } from "./resource-index";
 import { labelsOf, readBool, readString } from "./values";
 

@@ -3,7 +3,7 @@
  * and a repeated block as an array, but an escape hatch may write either; these
  * helpers accept both so an override cannot hide a setting from a rule.
  */
-import { CLEAN_ROOM_LABEL } from "../common";
+import { CLEAN_ROOM_LABEL } from "../internal/common";
 import { isUnresolved, JsonObject, TfResource } from "./resource-index";
 
 /** The single nested block at `value` (object, or first element of an array). */

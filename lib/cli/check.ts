@@ -5,7 +5,7 @@
  * No cdktf import: this reads JSON only.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { synthesizedStackFiles } from "../synthesized";
+import { synthesizedStackFiles } from "../analysis/synthesized";
 import { basename, join } from "node:path";
 import { checkContext, CheckContextProps } from "../checks/context";
 import { checkTerraform, countByLevel } from "../checks/engine";

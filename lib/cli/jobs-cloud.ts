@@ -59,7 +59,7 @@ export interface CloudBackendOptions {
 export function approverKeyVersionName(policy: Pick<CleanRoomPolicy, "name" | "project" | "region">, dataset: string, version = 1): string {
   if (!Number.isInteger(version) || version < 1) throw new OwnerRefusal(`--key-version must be a positive whole number, found ${version}`);
   const names = dataPlaneNames(policy);
-  // The dataset key ring is in the room's region (lib/data-plane.ts), like the approver keys on it.
+  // The dataset key ring is in the room's region (lib/constructs/data-plane/datasets.ts), like the approver keys on it.
   return `projects/${policy.project}/locations/${policy.region}/keyRings/${names.datasetKeyRing}/cryptoKeys/${names.approverKey(dataset)}/cryptoKeyVersions/${version}`;
 }
 

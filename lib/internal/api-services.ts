@@ -35,7 +35,7 @@ const IAMCREDENTIALS = "iamcredentials.googleapis.com";
 
 /** Terraform type (or `prefix*`) → the Google API services it needs enabled. */
 export const API_SERVICES_BY_TYPE: Readonly<Record<string, readonly string[]>> = {
-  // Service Usage itself is on before the first apply (lib/apis.ts): enabling an API waits for nothing.
+  // Service Usage itself is on before the first apply (lib/constructs/platform/apis.ts): enabling an API waits for nothing.
   google_project_service: [],
   // Project IAM goes through Resource Manager's get/setIamPolicy; custom roles are IAM's.
   google_project_iam_member: [CRM],

@@ -34,7 +34,7 @@ export const DATA_PLANE_ROLES = {
   viewPublicKey: "roles/cloudkms.publicKeyViewer",
 } as const;
 
-/** Cloud KMS algorithm of approver keys (lib/kms.ts APPROVER_KEY_ALGORITHM; kms.ts is cdktf code). */
+/** Cloud KMS algorithm of approver keys (lib/constructs/data-plane/keys.ts APPROVER_KEY_ALGORITHM; kms.ts is cdktf code). */
 export const APPROVER_KEY_ALGORITHM = "EC_SIGN_P256_SHA256";
 
 /**

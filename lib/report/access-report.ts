@@ -5,7 +5,7 @@
  * policy hash), optionally cross-checked against the synthesized stacks.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { synthesizedStackFiles } from "../synthesized";
+import { synthesizedStackFiles } from "../analysis/synthesized";
 import { join } from "node:path";
 import { APPROVER_SIGNATURE_ALGORITHM, ATTRIBUTE_MAPPING, JOB_APPROVED_GROUP } from "../policy/condition";
 import { IAM_POLICY_LIMITS, IMAGES_PER_READER } from "../policy/iam-limits";

@@ -4,7 +4,7 @@
  * dataset's buckets, key, key ring and reader service account, project-wide data roles,
  * authoritative IAM resources, bucket location and lifecycle, key presence and rotation.
  */
-import { CLEAN_ROOM_LABEL, COMPONENT, isInResidency } from "../common";
+import { CLEAN_ROOM_LABEL, COMPONENT, isInResidency } from "../internal/common";
 import { AccessModel, DatasetAccess, ExpectedGrant, ResourceRef } from "./access-model";
 import { BucketFact, GrantFact, InfrastructureFacts, KeyFact, normalizeMember } from "./infrastructure";
 

@@ -3,7 +3,7 @@ import { checkContext } from "../../lib/checks/context";
 import { checkTerraform } from "../../lib/checks/engine";
 import { Finding } from "../../lib/checks/model";
 import { CleanRoomSuppressions } from "../../lib/checks/suppressions";
-import { CleanRoomDataPlane } from "../../lib/data-plane";
+import { CleanRoomDataPlane } from "../../lib/constructs/data-plane/datasets";
 import { loadPolicyFile } from "../../lib/policy/load";
 import { CleanRoomPolicy } from "../../lib/policy/model";
 import { examplePolicy, synthWith } from "../util";

@@ -2,7 +2,7 @@
 import { checkContext } from "../../lib/checks/context";
 import { checkTerraform } from "../../lib/checks/engine";
 import { Finding } from "../../lib/checks/model";
-import { CleanRoomDataPlane } from "../../lib/data-plane";
+import { CleanRoomDataPlane } from "../../lib/constructs/data-plane/datasets";
 import { jobApprovalConditionClauses } from "../../lib/policy/condition";
 import { SynthJson, synthWith } from "../util";
 import { jobPolicy } from "../policy/job-fixtures";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { TerraformStack, Testing } from "cdktf";
 import { CleanRoomSuppressions } from "../../lib/checks/suppressions";
-import { CleanRoomDataPlane } from "../../lib/data-plane";
+import { CleanRoomDataPlane } from "../../lib/constructs/data-plane/datasets";
 import { loadPolicyFile } from "../../lib/policy/load";
 import { platformNames } from "../../lib/policy/names";
 import { renderAccessReport } from "../../lib/report/access-report";

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { synthesize } from "../../bin/main";
-import { synthesizedStackFiles } from "../../lib/synthesized";
+import { synthesizedStackFiles } from "../../lib/analysis/synthesized";
 import { parsePolicy } from "../../lib/policy/load";
 import { PolicyError } from "../../lib/policy/validate";
 import { EU_REGIONS, expandResidency } from "../../lib/policy/regions";

@@ -6,7 +6,7 @@
  * jobs is exactly what the design rules out (docs/job-path.md). Grants are checked at key, key
  * ring, repository and project level; reading (public key, pulling signatures) is not approval.
  */
-import { COMPONENT } from "../../common";
+import { COMPONENT } from "../../internal/common";
 import { platformNames } from "../../policy/names";
 import { IamBinding, iamDeclaration, isCustomRole, isIamResourceType, keysReached, serviceAccountRef } from "../iam";
 import { CheckContext, Rule, RuleResult } from "../model";

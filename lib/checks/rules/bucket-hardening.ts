@@ -3,7 +3,7 @@
  * that bypass the rules above) and enforced public access prevention; buckets that hold
  * clean-room data are encrypted with a customer-managed key.
  */
-import { COMPONENT } from "../../common";
+import { COMPONENT } from "../../internal/common";
 import { Rule, RuleResult } from "../model";
 import { isLabelledPublicJwksBucket, publicJwksBucketProblem } from "../public-jwks";
 import { componentOf, dig, readBool, readString } from "../values";

@@ -3,7 +3,7 @@
  * dataset's retention (label `retention-days` or the policy), and no retention policy
  * forbids that deletion. The audit bucket is the opposite: it must keep its records.
  */
-import { CLEAN_ROOM_LABEL, COMPONENT } from "../../common";
+import { CLEAN_ROOM_LABEL, COMPONENT } from "../../internal/common";
 import { CheckContext, Rule, RuleResult } from "../model";
 import { JsonObject, TfResource } from "../resource-index";
 import { block, blocks, componentOf, datasetOf, dig, labelsOf, readBool, readNumber, readString } from "../values";

@@ -3,7 +3,7 @@
  * image. Any grant that lets something else use or administer it — on the key, on its
  * key ring, or on the project — breaks attestation-bound access.
  */
-import { COMPONENT } from "../../common";
+import { COMPONENT } from "../../internal/common";
 import { attestedOnlyCheck } from "../attested-access";
 import { isIamResourceType, keysReached } from "../iam";
 import { Rule } from "../model";

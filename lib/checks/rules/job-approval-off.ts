@@ -10,7 +10,7 @@
  * (`component: approver-key`); a dataset without owners has nobody who could sign, so it is not
  * reported. Needs the policy: without it, owners and fingerprints are unknown.
  */
-import { COMPONENT } from "../../common";
+import { COMPONENT } from "../../internal/common";
 import { Rule } from "../model";
 import { componentOf, datasetOf } from "../values";
 

@@ -7,7 +7,7 @@
  * Artifact Registry hosts (`<location>-docker.pkg.dev`) in any string: registries, Firestore,
  * the verifier function and its invoker grants, images the workloads pull.
  */
-import { isInResidency } from "../../common";
+import { isInResidency } from "../../internal/common";
 import { Rule, RuleResult } from "../model";
 import { JsonObject, TfResource } from "../resource-index";
 import { dig, readString } from "../values";

@@ -3,7 +3,7 @@
  * workloads. Researchers work on stage-1 data; reading stage 2 outside the TEE is
  * exactly what the clean room exists to prevent.
  */
-import { COMPONENT } from "../../common";
+import { COMPONENT } from "../../internal/common";
 import { attestedOnlyCheck } from "../attested-access";
 import { bucketsReached, isIamResourceType } from "../iam";
 import { Rule } from "../model";

@@ -1,0 +1,303 @@
+/**
+ * The whole clean room's Google side, composed from one policy. Its Kubernetes side
+ * (job service, JupyterHub) is `CleanRoomWorkloads` (lib/constructs/clean-room-workloads.ts), which
+ * lives in a second stack and reads what it needs from this construct.
+ */
+import { TerraformOutput, TerraformProvider } from "cdktf";
+import { Construct } from "constructs";
+import { CleanRoomApis } from "./platform/apis";
+import { CleanRoomCluster, CleanRoomClusterProps } from "./platform/cluster";
+import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane/datasets";
+import { JobStateStore, JobStateStoreProps } from "./platform/database";
+import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./workloads/job-service";
+import { CleanRoomNetwork, CleanRoomNetworkProps } from "./platform/network";
+import { CleanRoomServicePerimeter } from "./platform/service-perimeter";
+import { OutputRelease } from "./data-plane/output-release";
+import { CleanRoomPolicy, locationOf } from "../policy/model";
+import { StorageEncryptionKey } from "./data-plane/keys";
+import { IamCondition } from "../policy/members";
+import { jobInstancePrefix, jobPathNames, manateeContract } from "../policy/names";
+import { assertValidPolicy } from "../policy/validate";
+import { DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "./platform/registry";
+import { CleanRoomBucket } from "./data-plane/buckets";
+import { AttestationVerifier, AttestationVerifierProps } from "./verifier";
+
+/** The condition on the owners' `roles/storage.objectViewer` on the hub bucket: review records only. */
+export function ownerReviewCondition(policy: Pick<CleanRoomPolicy, "name" | "project" | "region">): IamCondition {
+  const names = jobPathNames(policy);
+  return {
+    title: "Job review records only",
+    description: "Data owners read the job service's review records (reviews/<job>.json) and nothing else in the hub bucket.",
+    expression: `resource.name.startsWith("projects/_/buckets/${names.hubBucket}/objects/${names.reviewPrefix}")`,
+  };
+}
+
+export interface CleanRoomProps {
+  /** The single source of truth. Validated with the same rules as a YAML config. */
+  readonly policy: CleanRoomPolicy;
+  /**
+   * Kubernetes namespace of the job service and JupyterHub (the Workload Identity bindings
+   * name it, so it is fixed here, in the platform stack).
+   * @default "manatee"
+   */
+  readonly namespace?: string;
+  /**
+   * `googleApiAccess` follows the policy: `restricted` with a `vpcServiceControls` perimeter.
+   * @default CleanRoomNetwork defaults (deny-by-default firewall, NAT for GKE only, TEEs Google APIs only)
+   */
+  readonly network?: Omit<CleanRoomNetworkProps, "room" | "provider" | "dependsOn">;
+  /** @default CleanRoomCluster defaults (private nodes, DNS endpoint only, Workload Identity) */
+  readonly cluster?: Omit<CleanRoomClusterProps, "room" | "network" | "provider" | "dependsOn">;
+  /** The job records (Firestore). @default JobStateStore defaults (room region, delete protection, PITR) */
+  readonly database?: Omit<JobStateStoreProps, "room" | "provider" | "dependsOn">;
+  /** @default ImageRegistry defaults */
+  readonly registry?: Omit<ImageRegistryProps, "room" | "provider">;
+  /** @default CleanRoomDataPlane defaults */
+  readonly dataPlane?: Omit<CleanRoomDataPlaneProps, "policy" | "provider">;
+  /**
+   * The attestation verifier, or `false` to deploy none (receipts then cannot be issued).
+   * @default AttestationVerifier defaults (internal ingress, KMS-signed receipts, audit sink)
+   */
+  readonly verifier?: Omit<AttestationVerifierProps, "policy" | "provider" | "jobServiceMember" | "outputRelease"> | false;
+  /**
+   * Declare Terraform outputs (cluster, buckets, pool provider, registries, verifier).
+   * @default true
+   */
+  readonly outputs?: boolean;
+  /** @default the stack's default Google provider */
+  readonly provider?: TerraformProvider;
+}
+
+/**
+ * Every Google resource of a ManaTEE clean room: APIs, network, GKE, the job-state Firestore database, registries,
+ * the attestation-bound data plane, the hub bucket, the job service's identities and the
+ * attestation verifier — wired so that each grant is scoped to the resource it is for.
+ */
+export class CleanRoom extends Construct {
+  public readonly policy: CleanRoomPolicy;
+  public readonly namespace: string;
+  public readonly apis: CleanRoomApis;
+  public readonly network: CleanRoomNetwork;
+  public readonly dataPlane: CleanRoomDataPlane;
+  /** `dcr-ENV-hub`: the job service's workspace bucket (workspace tarballs, review records). */
+  public readonly hubBucket: CleanRoomBucket;
+  public readonly registry: ImageRegistry;
+  public readonly identity: JobServiceIdentity;
+  public readonly cluster: CleanRoomCluster;
+  /** The job service's state (Firestore; no Cloud SQL instance, no GRANT step). */
+  public readonly database: JobStateStore;
+  /** Identity and bucket of the deploy's own image builds (job service, JupyterLab, executor base). */
+  public readonly deployBuilder: DeployImageBuilder;
+  public readonly verifier?: AttestationVerifier;
+  /** Quarantine and release buckets of job outputs (rooms with `policy.jobs`, i.e. every normalized policy). */
+  public readonly outputRelease?: OutputRelease;
+  /** The VPC Service Controls perimeter around the project, when the policy sets `vpcServiceControls`. */
+  public readonly perimeter?: CleanRoomServicePerimeter;
+
+  constructor(scope: Construct, id: string, props: CleanRoomProps) {
+    super(scope, id);
+    assertValidPolicy(props.policy);
+    const policy = (this.policy = props.policy);
+    const provider = props.provider;
+    this.namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
+    const contract = manateeContract(policy.name, policy.project);
+
+    const vpcsc = policy.vpcServiceControls;
+    this.apis = new CleanRoomApis(this, "apis", {
+      room: policy,
+      additionalServices: vpcsc ? ["accesscontextmanager.googleapis.com"] : [],
+      provider,
+    });
+    const afterApis = this.apis.dependables;
+
+    // With a perimeter, API names resolve to restricted.googleapis.com: an API the perimeter does
+    // not cover cannot be used from inside the VPC to sidestep it.
+    const googleApiAccess = props.network?.googleApiAccess ?? (vpcsc ? "restricted" : "private");
+    if (vpcsc && googleApiAccess !== "restricted") {
+      throw new Error(
+        `network.googleApiAccess "${googleApiAccess}" with a vpcServiceControls perimeter: inside a perimeter Google APIs ` +
+          `must resolve to restricted.googleapis.com. Remove network.googleApiAccess, or set it to "restricted".`,
+      );
+    }
+    this.network = new CleanRoomNetwork(this, "network", {
+      room: policy,
+      ...props.network,
+      googleApiAccess,
+      dependsOn: afterApis,
+      provider,
+    });
+    if (vpcsc) {
+      this.perimeter = new CleanRoomServicePerimeter(this, "perimeter", {
+        room: policy,
+        accessPolicy: vpcsc.accessPolicy,
+        accessLevels: vpcsc.accessLevels,
+        dependsOn: afterApis,
+        provider,
+      });
+    }
+
+    this.dataPlane = new CleanRoomDataPlane(this, "data", {
+      policy,
+      ...props.dataPlane,
+      // Job VMs on the TEE subnet: Private Google Access only, no NAT, no external IP.
+      workload: { subnetwork: this.network.teeSubnetworkSelfLink, ...props.dataPlane?.workload },
+      provider,
+    });
+
+    this.hubBucket = new CleanRoomBucket(this, "hub", {
+      room: policy,
+      purpose: "hub",
+      bucketName: contract.hubBucket,
+      encryptionKey: this.dataPlane.storageKey,
+      provider,
+    });
+
+    // `locations.registry` places every repository (validated against the residency set with the policy).
+    const registryLocation = policy.locations?.registry;
+    const registryAt = registryLocation
+      ? { serviceImages: { location: registryLocation }, executorBases: { location: registryLocation }, userImages: { location: registryLocation } }
+      : {};
+    this.registry = new ImageRegistry(this, "registry", { room: policy, ...registryAt, ...props.registry, provider });
+    // The launcher pulls the per-job image into the TEE as the TEE service account.
+    this.dataPlane.workload.grantImagePull(this.registry.userImages);
+
+    this.deployBuilder = new DeployImageBuilder(this, "deploy-builder", {
+      room: policy,
+      targets: [this.registry.serviceImages, this.registry.executorBases],
+      encryptionKey: this.dataPlane.storageKey,
+      dependsOn: afterApis,
+      provider,
+    });
+    const firestoreAt = policy.locations?.firestore ? { location: policy.locations.firestore } : {};
+    this.database = new JobStateStore(this, "job-state", { room: policy, ...firestoreAt, ...props.database, dependsOn: afterApis, provider });
+
+    const workload = this.dataPlane.workload;
+    this.identity = new JobServiceIdentity(this, "job-identity", {
+      roomName: policy.name,
+      project: policy.project,
+      region: policy.region,
+      residency: policy.residency,
+      namespace: this.namespace,
+      // The same derivation as the verifier document's release.instancePrefix.
+      launch: { zone: workload.zone, templateNamePrefix: workload.templateNamePrefix, instancePrefix: jobInstancePrefix(policy) },
+      // References (not literal names) so each grant waits for the resource it is on.
+      teeServiceAccount: workload.serviceAccount,
+      workspaceBucket: this.hubBucket.bucket.name,
+      userImages: { project: policy.project, location: this.registry.userImages.location, repositoryId: this.registry.userImages.repository.name },
+      executorBases: { project: policy.project, location: this.registry.executorBases.location, repositoryId: this.registry.executorBases.repository.name },
+      stateStore: this.database,
+      encryptionKey: this.dataPlane.storageKey,
+      provider,
+    });
+    this.grantOwnerReview();
+    // JupyterLab reads stage-1 data as its own Google service account (Workload Identity):
+    // bucket get + object get/list, and projects.get for ManaTEE's SDK.
+    this.dataPlane.grantSdkStage1Access(this.identity.jupyterMember);
+    // The job service verifies approvals before launch; it can never write one.
+    this.dataPlane.grantSignatureRead(this.identity.jobServiceMember);
+
+    if (policy.jobs !== undefined) {
+      // Job results leave a TEE only through the verifier: quarantine (TEE create-only) → release.
+      this.outputRelease = new OutputRelease(this, "output-release", {
+        policy,
+        encryptionKey: this.dataPlane.storageKey,
+        teeMember: workload.serviceAccount.member,
+        jobServiceMember: this.identity.jobServiceMember,
+        dependsOn: afterApis,
+        provider,
+      });
+    }
+
+    this.cluster = new CleanRoomCluster(this, "cluster", {
+      room: policy,
+      network: this.network,
+      ...props.cluster,
+      dependsOn: afterApis,
+      provider,
+    });
+    this.cluster.grantImagePull(this.registry.serviceImages);
+
+    if (props.verifier !== false) {
+      // Cloud Storage needs a CMEK in the bucket's location: a verifier placed by `locations.verifier`
+      // outside the room's region gets a storage key of its own there.
+      const verifierLocation = props.verifier?.region ?? locationOf(policy, "verifier");
+      const verifierKey =
+        verifierLocation === policy.region
+          ? this.dataPlane.storageKey
+          : new StorageEncryptionKey(this, "verifier-storage-key", { room: policy, location: verifierLocation, provider });
+      this.verifier = new AttestationVerifier(this, "verifier", {
+        policy,
+        jobServiceMember: this.identity.jobServiceMember,
+        // Audit records and the verifier's artifacts are encrypted with the room's storage key.
+        encryptionKey: verifierKey,
+        dependsOn: afterApis,
+        ...props.verifier,
+        outputRelease: this.outputRelease,
+        provider,
+      });
+      // The job runner in the TEE calls /v1/release with an ID token of the TEE service account
+      // (job-service/src/executor-base.ts); ingress stays internal (Private Google Access on the TEE subnet).
+      this.verifier.grantInvoke(workload.serviceAccount.member, { id: "invoker-tee" });
+    }
+
+    if (props.outputs ?? true) this.declareOutputs();
+  }
+
+  /**
+   * What a data owner needs to review and approve jobs with their own credentials
+   * (`manatee jobs show|approve|reject --config`, docs/job-path.md), besides the signer and
+   * writer grants of their dataset's approver key and signature repository: read job images
+   * (user-images) and the executor bases they are checked against, and read the job service's
+   * review records, only those (`reviews/` in the hub bucket, by an IAM condition). Nothing else.
+   */
+  private grantOwnerReview(): void {
+    const owners = [...new Set(this.policy.datasets.flatMap((d) => d.owners))].sort();
+    const condition = ownerReviewCondition(this.policy);
+    for (const owner of owners) {
+      this.registry.userImages.grantPull(owner);
+      this.registry.executorBases.grantPull(owner);
+      this.hubBucket.grantRead(owner, condition);
+    }
+  }
+
+  private declareOutputs(): void {
+    const out = (id: string, value: string, description: string) =>
+      new TerraformOutput(this, id, { value, description, staticId: true });
+    out("cluster_name", this.cluster.name, "GKE cluster of the job service and JupyterHub");
+    out("cluster_location", this.cluster.location, "GKE cluster location");
+    out("cluster_endpoint", this.cluster.dnsEndpoint ?? this.cluster.endpoint, "Kubernetes API endpoint (IAM-gated DNS endpoint by default)");
+    out("hub_bucket", this.hubBucket.bucketName, "Job service workspace bucket (workspace tarballs, review records)");
+    for (const [name, d] of Object.entries(this.dataPlane.datasets)) {
+      out(`dataset_${name.replace(/-/g, "_")}_stage1_bucket`, d.stage1Bucket.bucketName, `Stage-1 (weakened) data of ${name}`);
+      out(`dataset_${name.replace(/-/g, "_")}_stage2_bucket`, d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
+      out(`dataset_${name.replace(/-/g, "_")}_key`, d.key.cryptoKeyId, `Attestation-bound key of ${name}`);
+      out(`dataset_${name.replace(/-/g, "_")}_approver_key`, d.approverKey.cryptoKeyId, `Approver key of ${name} (manatee jobs approver-key prints its fingerprint)`);
+      out(`dataset_${name.replace(/-/g, "_")}_signature_repository`, d.signatureRepository.url, `Approvals (cosign signatures) of ${name}: tee-signed-image-repos`);
+      if (d.jobPool) {
+        out(`dataset_${name.replace(/-/g, "_")}_job_provider`, d.jobPool.credentialAudience, `Audience of ${name}'s per-job approval provider`);
+      }
+      if (d.readers.length > 0) {
+        // Impersonation mode: the workload's credential config names the reader its image may impersonate.
+        new TerraformOutput(this, `dataset_${name.replace(/-/g, "_")}_readers`, {
+          value: d.readers.map((r) => r.serviceAccount.email),
+          description: `Reader service accounts of ${name} (the access report says which approved image uses which)`,
+          staticId: true,
+        });
+      }
+    }
+    out("workload_identity_provider", this.dataPlane.pool.credentialAudience, "Audience of the TEE workload's external_account credential");
+    out("tee_service_account", this.dataPlane.workload.serviceAccountEmail, "Service account attached to Confidential Space VMs");
+    out("service_images_registry", this.registry.serviceImages.url, "Job service and JupyterLab images (built by the workloads deploy)");
+    out("executor_bases_registry", this.registry.executorBases.url, "Executor bases (built by the workloads deploy)");
+    out("user_images_registry", this.registry.userImages.url, "Job images (built by the job builder)");
+    out("job_state_database", this.database.resourceName, "Firestore database of the job records");
+    if (this.verifier) {
+      out("verifier_url", this.verifier.url, "Attestation verifier (POST /v1/verify)");
+      out("receipts_jwks_url", this.verifier.jwksUrl, "Public keys that verify release receipts (a public object: fetch it without credentials)");
+    }
+    if (this.outputRelease) {
+      out("quarantine_bucket", this.outputRelease.quarantineBucketName, "Job results before release (job VMs create only; the verifier reads)");
+      out("release_bucket", this.outputRelease.releaseBucketName, "Released job results and receipts (the verifier writes; the job service signs download URLs)");
+    }
+  }
+}

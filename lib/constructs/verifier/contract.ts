@@ -1,0 +1,27 @@
+/**
+ * The verifier function's runtime contract: the environment variables it reads, the object it
+ * publishes its receipt JWKS to, and the command that builds its bundle.
+ *
+ * Why its own file: these names are shared by the construct, the CleanRoom outputs and the tests,
+ * and must match attestation-verifier/src/config.ts; kept apart so the contract reads in one place.
+ */
+import { PUBLIC_JWKS_USE } from "../../internal/common";
+
+/**
+ * The function's runtime contract: the env it reads (attestation-verifier/src/config.ts).
+ * Exported so tests and the CleanRoom outputs name the same variables.
+ */
+export const VERIFIER_ENV = {
+  policyUri: "VERIFIER_POLICY_URI",
+  policySha256: "VERIFIER_POLICY_SHA256",
+  kmsKeyVersion: "VERIFIER_KMS_KEY_VERSION",
+  publicJwksUri: "VERIFIER_PUBLIC_JWKS_URI",
+} as const;
+
+/** The object the verifier publishes its receipt JWKS to, in the public JWKS bucket. */
+export const PUBLIC_JWKS_OBJECT = "jwks.json";
+
+export { PUBLIC_JWKS_USE };
+
+/** Command that assembles the deployable bundle (attestation-verifier/scripts/build.js). */
+export const VERIFIER_BUILD_COMMAND = "node attestation-verifier/scripts/build.js";

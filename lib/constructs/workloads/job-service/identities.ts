@@ -1,0 +1,327 @@
+/**
+ * Google half of the job path (platform stack): `JobServiceIdentity`, the Google service accounts
+ * of the job service, the job builder and JupyterLab, with every grant scoped to the one bucket,
+ * repository, database, service account or VM name it is for. Build is not launch: the builder
+ * (which runs the researcher's `pip install`) has no compute permission and cannot act as the TEE
+ * account; the job service holds no approver key and cannot write a signature.
+ */
+import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
+import { Construct } from "constructs";
+import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
+import { ProjectIamCustomRole } from "@cdktf/provider-google/lib/project-iam-custom-role";
+import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
+import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
+import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
+import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
+import { conditionBlock } from "../../../internal/common";
+import { ImageRepositoryRef } from "../../data-plane/confidential-space";
+import { IamCondition } from "../../../policy/members";
+import { NAME_RULES, manateeContract, platformNames, resourceName } from "../../../policy/names";
+import { BucketEncryptionKey, CleanRoomBucket } from "../../data-plane/buckets";
+import { DEFAULT_JOB_SERVICE_NAMESPACE } from "./contract";
+import { JobLaunchScope, TEE_LAUNCHER_PERMISSIONS, launcherCondition, teeLauncherRoleId } from "./launcher-role";
+import { INSTANCE_PREFIX, jobInstancePrefix, requireKubernetesName } from "./names";
+
+/** A service account resource (`google_service_account`); its `name` must be a reference. */
+export interface ServiceAccountRef {
+  /** `projects/P/serviceAccounts/EMAIL` (the resource's `name` attribute). */
+  readonly name: string;
+}
+
+/** The job-state database: `JobStateStore` fits. */
+export interface JobStateStoreRef {
+  grantUser(member: string, options?: { id?: string; dependsOn?: ITerraformDependable[] }): ProjectIamMember;
+}
+
+export interface JobServiceIdentityProps {
+  /** Clean room name. */
+  readonly roomName: string;
+  readonly project: string;
+  /** Region of the job build logs bucket (in the residency set). */
+  readonly region: string;
+  /** Regions every data location must lie in. @default [region] */
+  readonly residency?: readonly string[];
+  /**
+   * Kubernetes namespace of the job service and JupyterHub; the Workload Identity bindings name it.
+   * @default "manatee"
+   */
+  readonly namespace?: string;
+  /** Where job VMs are launched from (the launcher role's condition). */
+  readonly launch: JobLaunchScope;
+  /**
+   * The TEE service account (`ConfidentialSpaceWorkload.serviceAccount`): the job service may act
+   * as it (attach it to job VMs), and as nothing else but the builder. A resource, not a literal,
+   * so the grant waits for the account.
+   */
+  readonly teeServiceAccount: ServiceAccountRef;
+  /**
+   * The job service's workspace bucket (workspace tarballs, review records, build sources):
+   * the job service reads and writes it, the builder reads it. Pass the bucket resource's `name`
+   * to order the grants after the bucket.
+   */
+  readonly workspaceBucket: string;
+  /** Job images: the builder pushes, the job service reads. */
+  readonly userImages: ImageRepositoryRef;
+  /** Executor bases jobs are built FROM: the builder reads. */
+  readonly executorBases: ImageRepositoryRef;
+  /** The job records (`JobStateStore`): the job service reads and writes them. @default - no grant (grant it yourself) */
+  readonly stateStore?: JobStateStoreRef;
+  /**
+   * CMEK of the job build logs bucket (the room's `StorageEncryptionKey`).
+   * @default - Google-managed encryption
+   */
+  readonly encryptionKey?: BucketEncryptionKey;
+  /** Days job build logs are kept. @default 30 */
+  readonly buildLogRetentionDays?: number;
+  /** Stage-1 buckets JupyterLab may read (or use `grantStage1Read`). @default [] */
+  readonly stage1Buckets?: readonly string[];
+  /** Permissions added to the launcher role. @default [] */
+  readonly extraLauncherPermissions?: readonly string[];
+  /** @default the default Google provider */
+  readonly provider?: TerraformProvider;
+}
+
+/**
+ * The Google identities of the job path, least privilege, build ≠ launch:
+ *
+ * | identity | may | grant |
+ * |---|---|---|
+ * | job service | launch job VMs from the room's template | custom launcher role, conditioned on VM name prefix, zone and template prefix |
+ * | job service | attach the TEE account / run builds as the builder | `roles/iam.serviceAccountUser` on those two accounts only |
+ * | job service | create and watch builds | `roles/cloudbuild.builds.editor` (project: Cloud Build has no per-build IAM) |
+ * | job service | job records | `roles/datastore.user`, conditioned on the job-state database |
+ * | job service | workspace tarballs, review records | `roles/storage.objectUser` on the workspace bucket |
+ * | job service | read built images | `roles/artifactregistry.reader` on user-images |
+ * | job service | time-limited download URLs | `roles/iam.serviceAccountTokenCreator` on itself (signBlob) |
+ * | builder | read the workspace, read bases, push job images, write build logs | bucket / repository grants only; no compute, no actAs |
+ * | JupyterLab | read stage-1 data | granted by the data plane |
+ *
+ * Signature repositories are read-only for the job service (granted by the data plane); it holds
+ * no approver-key permission. ManaTEE's `roles/iam.workloadIdentityPoolAdmin` is never granted.
+ */
+export class JobServiceIdentity extends Construct {
+  public readonly namespace: string;
+  /** Google SA of the job service pod (Workload Identity). */
+  public readonly jobServiceAccount: ServiceAccount;
+  /** Google SA job builds run as (Cloud Build `serviceAccount`). */
+  public readonly builderServiceAccount: ServiceAccount;
+  /** Google SA of the JupyterLab single-user pods. */
+  public readonly jupyterServiceAccount: ServiceAccount;
+  /** Known at synth time, so the workloads stack can use them without cross-stack references. */
+  public readonly jobServiceAccountEmail: string;
+  public readonly builderServiceAccountEmail: string;
+  public readonly jupyterServiceAccountEmail: string;
+  /** `serviceAccount:<email>` (resource attributes: grants made with them wait for the account). */
+  public readonly jobServiceMember: string;
+  public readonly builderMember: string;
+  public readonly jupyterMember: string;
+  /** `<project>.svc.id.goog[<namespace>/<ksa>]` identities bound to the two pod accounts. */
+  public readonly jobServiceKubernetesMember: string;
+  public readonly jupyterKubernetesMember: string;
+  /** Job build logs (Cloud Build with a user-managed account must log to a user bucket or Logging). */
+  public readonly buildLogsBucket: CleanRoomBucket;
+  public readonly teeLauncherRole: ProjectIamCustomRole;
+  /** `<prefix>-<uuid>` */
+  public readonly instancePrefix: string;
+  public readonly projectGrants: readonly ProjectIamMember[];
+  public readonly workloadIdentityBindings: readonly ServiceAccountIamMember[];
+  private readonly provider?: TerraformProvider;
+  private readonly project: string;
+  private readonly stage1Grants = new Map<string, StorageBucketIamMember>();
+
+  constructor(scope: Construct, id: string, props: JobServiceIdentityProps) {
+    super(scope, id);
+    const { roomName, project, provider } = props;
+    this.provider = provider;
+    this.project = project;
+    const contract = manateeContract(roomName, project);
+    const names = platformNames({ name: roomName, project });
+    this.namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
+    requireKubernetesName(this.namespace, `JobServiceIdentity "namespace"`);
+    this.instancePrefix = props.launch.instancePrefix ?? jobInstancePrefix(roomName);
+    if (!Token.isUnresolved(this.instancePrefix) && !INSTANCE_PREFIX.test(this.instancePrefix)) {
+      throw new Error(
+        `JobServiceIdentity "launch.instancePrefix" "${this.instancePrefix}" must be 1-26 lowercase letters, digits or '-', ` +
+          `starting with a letter: job VMs are named <prefix>-<uuid> within GCE's 63 characters.`,
+      );
+    }
+    if (!Token.isUnresolved(props.teeServiceAccount.name)) {
+      throw new Error(
+        `JobServiceIdentity "teeServiceAccount" is the literal "${props.teeServiceAccount.name}". Pass the service account ` +
+          `resource (ConfidentialSpaceWorkload.serviceAccount) so the actAs grant names it by reference and waits for it.`,
+      );
+    }
+    const extra = props.extraLauncherPermissions ?? [];
+    for (const p of extra) {
+      if (!Token.isUnresolved(p) && !/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/.test(p)) {
+        throw new Error(
+          `JobServiceIdentity "extraLauncherPermissions" entry "${p}" is not an IAM permission (service.resource.verb, e.g. "compute.instances.stop").`,
+        );
+      }
+      if (/useExternalIp|addresses\.use|setIamPolicy/.test(p)) {
+        throw new Error(
+          `JobServiceIdentity "extraLauncherPermissions" entry "${p}" would let the job service give a job VM an external ` +
+            `address or change IAM. Job VMs reach Google APIs through Cloud NAT and Private Google Access; remove it.`,
+        );
+      }
+    }
+
+    this.jobServiceAccount = new ServiceAccount(this, "JobServiceAccount", {
+      project,
+      accountId: names.jobServiceSaId,
+      displayName: `Job service (${roomName})`.slice(0, NAME_RULES.serviceAccountDisplayName.max),
+      description: "The clean room's job service (Workload Identity): launches job VMs from the room's template, starts builds as the builder.",
+      provider,
+    });
+    const builderId = resourceName("serviceAccountId", "dcr", contract.env, "build");
+    this.builderServiceAccount = new ServiceAccount(this, "BuilderServiceAccount", {
+      project,
+      accountId: builderId,
+      displayName: `Job builds (${roomName})`.slice(0, NAME_RULES.serviceAccountDisplayName.max),
+      description: "Cloud Build identity of job images: reads workspaces and executor bases, pushes job images. No compute, no actAs.",
+      provider,
+    });
+    this.jupyterServiceAccount = new ServiceAccount(this, "JupyterServiceAccount", {
+      project,
+      accountId: names.jupyterSaId,
+      displayName: `JupyterLab (${roomName})`.slice(0, NAME_RULES.serviceAccountDisplayName.max),
+      description: "JupyterLab single-user pods of the clean room: stage-1 data only (Workload Identity).",
+      provider,
+    });
+    this.jobServiceAccountEmail = names.jobServiceSaEmail;
+    this.builderServiceAccountEmail = `${builderId}@${project}.iam.gserviceaccount.com`;
+    this.jupyterServiceAccountEmail = names.jupyterSaEmail;
+    this.jobServiceMember = this.jobServiceAccount.member;
+    this.builderMember = this.builderServiceAccount.member;
+    this.jupyterMember = this.jupyterServiceAccount.member;
+
+    // ---- job service
+    this.teeLauncherRole = new ProjectIamCustomRole(this, "TeeLauncherRole", {
+      project,
+      roleId: teeLauncherRoleId(roomName),
+      title: `Job VM launcher (${roomName})`.slice(0, 100),
+      description: "Create, watch and delete the clean room's job VMs from its instance template. No external IP. Replaces roles/compute.instanceAdmin.v1.",
+      permissions: [...new Set([...TEE_LAUNCHER_PERMISSIONS, ...extra])].sort(),
+      stage: "GA",
+      provider,
+    });
+    const condition = launcherCondition(project, {
+      zone: props.launch.zone,
+      instancePrefix: this.instancePrefix,
+      templateNamePrefix: props.launch.templateNamePrefix,
+    });
+    const projectGrant = (grantId: string, role: string, member: string, cond?: IamCondition) =>
+      new ProjectIamMember(this, grantId, { project, role, member, condition: conditionBlock(cond), provider });
+    const grants = [
+      projectGrant("TeeLauncher", this.teeLauncherRole.name, this.jobServiceMember, condition),
+      // Create, get and cancel builds. Cloud Build has no per-build IAM; the builds run as the builder.
+      projectGrant("BuildsEditor", "roles/cloudbuild.builds.editor", this.jobServiceMember),
+    ];
+    if (props.stateStore) grants.push(props.stateStore.grantUser(this.jobServiceMember, { id: "job-service" }));
+    this.projectGrants = grants;
+
+    // actAs on exactly two accounts: the TEE account (attached to job VMs) and the builder (builds run as it).
+    new ServiceAccountIamMember(this, "ActAsTeeServiceAccount", {
+      serviceAccountId: props.teeServiceAccount.name,
+      role: "roles/iam.serviceAccountUser",
+      member: this.jobServiceMember,
+      provider,
+    });
+    new ServiceAccountIamMember(this, "ActAsBuilder", {
+      serviceAccountId: this.builderServiceAccount.name,
+      role: "roles/iam.serviceAccountUser",
+      member: this.jobServiceMember,
+      provider,
+    });
+    // Download URLs of released outputs are V4 signed URLs, signed by IAM signBlob as the account itself.
+    new ServiceAccountIamMember(this, "SignBlobAsItself", {
+      serviceAccountId: this.jobServiceAccount.name,
+      role: "roles/iam.serviceAccountTokenCreator",
+      member: this.jobServiceMember,
+      provider,
+    });
+    const bucketGrant = (grantId: string, bucket: string, role: string, member: string) =>
+      new StorageBucketIamMember(this, grantId, { bucket, role, member, provider });
+    // objectUser = objectAdmin without object ACL/IAM, which uniform bucket-level access ignores anyway.
+    bucketGrant("WorkspaceObjects", props.workspaceBucket, "roles/storage.objectUser", this.jobServiceMember);
+    const repoGrant = (grantId: string, repo: ImageRepositoryRef, role: string, member: string) =>
+      new ArtifactRegistryRepositoryIamMember(this, grantId, {
+        project: repo.project ?? this.project,
+        location: repo.location,
+        // By reference when the ref carries the managed repository (an ImageRegistry repository does).
+        repository: repo.repository?.name ?? repo.repositoryId,
+        role,
+        member,
+        provider,
+      });
+    repoGrant("UserImagesReader", props.userImages, "roles/artifactregistry.reader", this.jobServiceMember);
+
+    // ---- builder
+    this.buildLogsBucket = new CleanRoomBucket(this, "BuildLogs", {
+      room: { name: roomName, project, region: props.region, residency: props.residency ?? [props.region] },
+      // A support bucket of the job path, hardened like the hub bucket; no retention policy (Cloud
+      // Build cannot write logs into a bucket with one), logs expire.
+      purpose: "hub",
+      bucketName: resourceName("bucket", project, roomName, "job-builds"),
+      encryptionKey: props.encryptionKey,
+      expireAfterDays: props.buildLogRetentionDays ?? 30,
+      labels: { use: "job-build-logs" },
+      provider,
+    });
+    bucketGrant("BuilderWorkspaceRead", props.workspaceBucket, "roles/storage.objectViewer", this.builderMember);
+    // Cloud Build rewrites a build's log object while it streams: objectUser, on this bucket only.
+    bucketGrant("BuilderLogs", this.buildLogsBucket.bucket.name, "roles/storage.objectUser", this.builderMember);
+    repoGrant("BuilderPushJobImages", props.userImages, "roles/artifactregistry.writer", this.builderMember);
+    repoGrant("BuilderReadBases", props.executorBases, "roles/artifactregistry.reader", this.builderMember);
+
+    // ---- Workload Identity
+    this.jobServiceKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jobServiceKsa);
+    this.jupyterKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jupyterKsa);
+    this.workloadIdentityBindings = [
+      new ServiceAccountIamMember(this, "JobServiceWorkloadIdentity", {
+        serviceAccountId: this.jobServiceAccount.name,
+        role: "roles/iam.workloadIdentityUser",
+        member: this.jobServiceKubernetesMember,
+        provider,
+      }),
+      new ServiceAccountIamMember(this, "JupyterWorkloadIdentity", {
+        serviceAccountId: this.jupyterServiceAccount.name,
+        role: "roles/iam.workloadIdentityUser",
+        member: this.jupyterKubernetesMember,
+        provider,
+      }),
+    ];
+
+    for (const bucket of props.stage1Buckets ?? []) this.grantStage1Read(bucket);
+  }
+
+  /**
+   * Let JupyterLab read a stage-1 bucket (`roles/storage.objectViewer` on that bucket). Returns
+   * the existing grant when the bucket was already granted.
+   *
+   * @param id construct id of the grant; required when `bucket` is a token.
+   */
+  public grantStage1Read(bucket: string, id?: string): StorageBucketIamMember {
+    if (!id && Token.isUnresolved(bucket)) {
+      throw new Error(
+        `JobServiceIdentity.grantStage1Read: the bucket is a token; pass an explicit construct id (e.g. "Stage1-<dataset>").`,
+      );
+    }
+    const grantId = id ?? `Stage1Viewer-${bucket}`;
+    const existing = this.stage1Grants.get(grantId);
+    if (existing) return existing;
+    const grant = new StorageBucketIamMember(this, grantId, {
+      bucket,
+      role: "roles/storage.objectViewer",
+      member: this.jupyterMember,
+      provider: this.provider,
+    });
+    this.stage1Grants.set(grantId, grant);
+    return grant;
+  }
+}
+
+/** `serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]`: one Kubernetes SA, nothing wider. */
+export function workloadIdentityMember(project: string, namespace: string, ksa: string): string {
+  return `serviceAccount:${project}.svc.id.goog[${namespace}/${ksa}]`;
+}
