@@ -4,6 +4,7 @@
  * same function; only the locator that turns a field path into a line and column differs.
  * Pure: no cdktf imports.
  */
+import { ERROR_CODES, ManateeError } from "../errors";
 import { Ipv4Cidr, isPrivateCidr, parseCidr } from "./cidr";
 import {
   ACCESS_MODES,
@@ -37,10 +38,9 @@ export interface PolicyIssue {
 }
 
 /** Thrown with every issue of a policy at once. */
-export class PolicyError extends Error {
+export class PolicyError extends ManateeError {
   constructor(readonly issues: readonly PolicyIssue[]) {
-    super(issues.map((i) => i.message).join("\n"));
-    this.name = "PolicyError";
+    super(ERROR_CODES.invalidPolicy, issues.map((i) => i.message).join("\n"));
   }
 }
 
