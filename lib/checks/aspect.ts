@@ -25,6 +25,7 @@ import { CheckContext, Finding, Rule, VALIDATION_FAILURE_ID } from "./model";
 import { CLEAN_ROOM_RULES } from "./pack";
 import { JsonObject, ResourceIndex, TfResource } from "./resource-index";
 import { recordSuppressions } from "./suppressions";
+import { InvalidPropsError } from "../errors";
 
 export interface CleanRoomChecksProps extends CheckContextProps {
   /**
@@ -64,7 +65,7 @@ export class CleanRoomChecks implements IAspect {
     }
     const stacks = scope.node.findAll().filter(TerraformStack.isStack);
     if (stacks.length === 0) {
-      throw new Error(`CleanRoomChecks.applyTo(${scope.node.path || "app"}): the app has no stacks yet. Create the stacks first, then apply the checks.`);
+      throw new InvalidPropsError(`CleanRoomChecks.applyTo(${scope.node.path || "app"}): the app has no stacks yet. Create the stacks first, then apply the checks.`);
     }
     stacks.forEach((s) => Aspects.of(s).add(checks));
     scope.node.addValidation({

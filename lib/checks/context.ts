@@ -5,6 +5,7 @@
  */
 import { CleanRoomPolicy } from "../policy/model";
 import { CheckContext } from "./model";
+import { InvalidPropsError } from "../errors";
 
 export interface CheckContextProps {
   /**
@@ -38,10 +39,10 @@ export interface CheckContextProps {
 
 export function checkContext(props: CheckContextProps = {}): CheckContext {
   if (props.residency !== undefined && (props.residency.length === 0 || props.residency.some((r) => typeof r !== "string" || r.trim() === ""))) {
-    throw new Error(`"residency" must list at least one region (e.g. ["us-central1"]); got ${JSON.stringify(props.residency)}. Omit it to use policy.residency.`);
+    throw new InvalidPropsError(`"residency" must list at least one region (e.g. ["us-central1"]); got ${JSON.stringify(props.residency)}. Omit it to use policy.residency.`);
   }
   if (props.now !== undefined && Number.isNaN(props.now.getTime())) {
-    throw new Error(`"now" is an invalid Date. Pass a valid Date, or omit it to use the current time.`);
+    throw new InvalidPropsError(`"now" is an invalid Date. Pass a valid Date, or omit it to use the current time.`);
   }
   return {
     policy: props.policy,

@@ -8,6 +8,7 @@ import { IConstruct } from "constructs";
 import { CleanRoomSuppression } from "./model";
 import { SUPPRESSIBLE_IDS } from "./pack";
 import { MIN_REASON_LENGTH, SUPPRESSIONS_OVERRIDE_PATH } from "./suppressions-record";
+import { InvalidPropsError } from "../errors";
 
 const METADATA_TYPE = "manatee:suppressions";
 
@@ -42,11 +43,11 @@ export class CleanRoomSuppressions {
   static add(construct: IConstruct, suppressions: readonly CleanRoomSuppression[], options: SuppressionOptions = {}): void {
     for (const s of suppressions) {
       if (!SUPPRESSIBLE_IDS.includes(s.id)) {
-        throw new Error(`Cannot suppress unknown rule "${s.id}" on ${construct.node.path}: use one of ${SUPPRESSIBLE_IDS.join(", ")}.`);
+        throw new InvalidPropsError(`Cannot suppress unknown rule "${s.id}" on ${construct.node.path}: use one of ${SUPPRESSIBLE_IDS.join(", ")}.`);
       }
       const length = typeof s.reason === "string" ? s.reason.trim().length : 0;
       if (length < MIN_REASON_LENGTH) {
-        throw new Error(
+        throw new InvalidPropsError(
           `Suppression of ${s.id} on ${construct.node.path} needs a reason of at least ${MIN_REASON_LENGTH} characters (got ${length}): ` +
             `say why the finding does not apply here.`,
         );
@@ -54,7 +55,7 @@ export class CleanRoomSuppressions {
     }
     const applyToChildren = options.applyToChildren ?? false;
     if (!applyToChildren && !isRecordable(construct)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `${construct.node.path} is not a Terraform resource, so a suppression on it alone matches no finding. ` +
           `Pass { applyToChildren: true } to suppress on the resources under it, or suppress on the resource itself.`,
       );

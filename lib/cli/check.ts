@@ -15,6 +15,7 @@ import { loadPolicyFile } from "../policy/load";
 import { EU_REGIONS, expandResidency } from "../policy/regions";
 import { PolicyError } from "../policy/validate";
 import { CliIo, parseArgs } from "./io";
+import { UsageError } from "../errors";
 
 const USAGE = `usage: manatee check --config PATH [--policy FILE] [--residency R1,R2] [--allow-debug true|false]
                      [--project ID] [--now ISO-8601] [--format text|json]
@@ -44,7 +45,6 @@ export interface StackFinding extends Finding {
   readonly stack: string;
 }
 
-class UsageError extends Error {}
 
 /** The stacks a --config path names: one cdk.tf.json, or each stack of a cdktf.out directory. */
 function readStacks(path: string): StackInput[] {

@@ -26,6 +26,7 @@ import { compileJobServiceConfig } from "../policy/job-service-config";
 import { CleanRoomPolicy, jobsOf } from "../policy/model";
 import { dataPlaneNames, jobPathNames, outputReleaseNames } from "../policy/names";
 import { OwnerBackend, OwnerRefusal, parseReviewRecord, requireJobUuid } from "./owner-backend";
+import { ExternalError } from "../errors";
 
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
 
@@ -111,7 +112,7 @@ export function gcsJsonApiReader(token: () => Promise<string | null | undefined>
         `cannot read gs://${bucket}/${object} (HTTP ${res.status}): dataset owners read review records with roles/storage.objectViewer on the hub bucket's reviews/ objects (CleanRoom grants it to every owner in the room file); check \`gcloud auth application-default login\``,
       );
     }
-    if (!res.ok) throw new Error(`GET gs://${bucket}/${object}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+    if (!res.ok) throw new ExternalError(`GET gs://${bucket}/${object}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
     return new Uint8Array(await res.arrayBuffer());
   };
 }
@@ -160,7 +161,7 @@ export class HostAliasRegistry implements Registry {
     return this.inner.hasBlob ? this.inner.hasBlob(this.name(repo), digest) : false;
   }
   async listTags(repo: string): Promise<string[]> {
-    if (!this.inner.listTags) throw new Error("the registry cannot list tags");
+    if (!this.inner.listTags) throw new ExternalError("the registry cannot list tags");
     return this.inner.listTags(this.name(repo));
   }
 }

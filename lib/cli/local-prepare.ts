@@ -16,6 +16,7 @@ import { VerifierPolicyDocument, compileVerifierPolicy } from "../policy/documen
 import { compileJobServiceConfig } from "../policy/job-service-config";
 import { CleanRoomPolicy, jobsOf } from "../policy/model";
 import { dockerRepositoryPath, jobInstancePrefix, outputReleaseNames } from "../policy/names";
+import { InvalidInputError } from "../errors";
 
 export interface PreparedLocalRoom {
   readonly policy: CleanRoomPolicy;
@@ -40,7 +41,7 @@ export function localOwnerSigner(stateDir: string, dataset: string, create = fal
   const file = approverKeyFile(stateDir, dataset);
   if (existsSync(file)) return localApproverSigner({ pemFile: file });
   if (!create) {
-    throw new Error(`no local approver key for dataset "${dataset}" at ${file}: start \`manatee job-service --local\` with this --state first`);
+    throw new InvalidInputError(`no local approver key for dataset "${dataset}" at ${file}: start \`manatee job-service --local\` with this --state first`);
   }
   const signer = localApproverSigner();
   mkdirSync(join(stateDir, "keys"), { recursive: true, mode: 0o700 });
@@ -83,6 +84,6 @@ export async function prepareLocalRoom(policy: CleanRoomPolicy, stateDir: string
 /** The config a running local room wrote (for the owners' commands in another process). */
 export function readLocalConfig(stateDir: string): JobServiceConfig {
   const file = join(stateDir, "config.json");
-  if (!existsSync(file)) throw new Error(`${file} is missing: start \`manatee job-service --local --state ${stateDir}\` first`);
+  if (!existsSync(file)) throw new InvalidInputError(`${file} is missing: start \`manatee job-service --local --state ${stateDir}\` first`);
   return JSON.parse(readFileSync(file, "utf8")) as JobServiceConfig;
 }

@@ -12,6 +12,7 @@ import type { Registry } from "../../job-service/src/oci";
 import type { BuildRecord, WorkspaceFile } from "../../job-service/src/ports";
 import type { ApproverSigner } from "../../job-service/src/signers";
 import { localOwnerSigner, readLocalConfig } from "./local-prepare";
+import { ERROR_CODES, ManateeError } from "../errors";
 
 /** What the job service writes to reviews/<uuid>.json when a build ends. */
 export interface ReviewRecord {
@@ -40,10 +41,9 @@ export interface OwnerBackend {
 }
 
 /** A refusal the owner can act on (exit code 1), as opposed to a bug. */
-export class OwnerRefusal extends Error {
+export class OwnerRefusal extends ManateeError {
   constructor(message: string, readonly problems: readonly string[] = []) {
-    super(message);
-    this.name = "OwnerRefusal";
+    super(ERROR_CODES.invalidInput, message);
   }
 }
 

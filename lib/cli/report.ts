@@ -9,6 +9,7 @@ import { readSynthesizedStacks, renderAccessReport } from "../report/access-repo
 import { SynthesizedStack } from "../report/infrastructure";
 import { ReportSuppression, SuppressionsFileError, parseSuppressions } from "../report/suppressions";
 import { CliIo, parseArgs } from "./io";
+import { InvalidInputError } from "../errors";
 
 const USAGE = `usage: manatee report --config FILE [--out FILE] [--suppressions FILE] [--synthesized PATH[,PATH...]] [--now DATE]
 
@@ -28,7 +29,7 @@ Exit codes: 0 written, 1 invalid input, 2 usage error.
 
 const KNOWN = ["config", "out", "suppressions", "synthesized", "now"] as const;
 
-class InputError extends Error {}
+class InputError extends InvalidInputError {}
 
 function readText(file: string, what: string): string {
   try {

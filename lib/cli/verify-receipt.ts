@@ -11,6 +11,7 @@ import { basename } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import type { JSONWebKeySet } from "jose";
 import { CliIo, parseArgs } from "./io";
+import { ExternalError, InvalidInputError, UsageError } from "../errors";
 
 /** The receipt's JOSE typ; equal to RECEIPT_TYP in attestation-verifier/src/receipt.ts (a test pins it). */
 export const RECEIPT_TYP = "manatee-receipt+jwt";
@@ -53,8 +54,8 @@ interface ObjectArg {
   readonly arg: string;
 }
 
-class Usage extends Error {}
-class Invalid extends Error {}
+class Usage extends UsageError {}
+class Invalid extends InvalidInputError {}
 
 export async function run(args: string[], io: CliIo & { readonly stdin?: AsyncIterable<string | Buffer> }): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
@@ -252,9 +253,9 @@ async function readJwks(location: string): Promise<JSONWebKeySet> {
     try {
       res = await fetch(url, { redirect: "error", signal: AbortSignal.timeout(10_000) });
     } catch (err) {
-      throw new Error(`--jwks ${location} is unreachable (${err instanceof Error ? err.message : String(err)})`);
+      throw new ExternalError(`--jwks ${location} is unreachable (${err instanceof Error ? err.message : String(err)})`);
     }
-    if (res.status !== 200) throw new Error(`--jwks ${location} answered ${res.status}`);
+    if (res.status !== 200) throw new ExternalError(`--jwks ${location} answered ${res.status}`);
     text = await res.text();
   } else {
     try {
@@ -267,10 +268,10 @@ async function readJwks(location: string): Promise<JSONWebKeySet> {
   try {
     jwks = JSON.parse(text);
   } catch {
-    throw new Error(`--jwks ${location} is not JSON`);
+    throw new ExternalError(`--jwks ${location} is not JSON`);
   }
   if (!jwks || typeof jwks !== "object" || !Array.isArray((jwks as { keys?: unknown }).keys)) {
-    throw new Error(`--jwks ${location} is not a JWKS ({"keys": [...]})`);
+    throw new ExternalError(`--jwks ${location} is not a JWKS ({"keys": [...]})`);
   }
   return jwks as JSONWebKeySet;
 }

@@ -17,6 +17,7 @@ import { resourceName } from "../policy/names";
 import { ContainerImageBuild, DEPLOY_IMAGE_NAMES } from "./platform/registry";
 import { readTree } from "../internal/zip";
 import { RUNNER_PATH, RUNNER_SOURCE } from "../../job-service/src/executor-base";
+import { InvalidPropsError } from "../errors";
 
 /** The runner's file in the executor base's build context (the Dockerfile copies it to RUNNER_PATH). */
 const RUNNER_FILE = "run.py";
@@ -130,11 +131,11 @@ export function executorBuildContext(sourceDir: string, settings: ExecutorRoomSe
   const files = readTree(sourceDir);
   const dockerfile = files.find((f) => f.path === "Dockerfile");
   if (!dockerfile) {
-    throw new Error(`CleanRoomWorkloads "imageSources.executorBase" "${sourceDir}" has no Dockerfile at its root.`);
+    throw new InvalidPropsError(`CleanRoomWorkloads "imageSources.executorBase" "${sourceDir}" has no Dockerfile at its root.`);
   }
   const env = Object.entries(settings).map(([k, v]) => {
     if (Token.isUnresolved(v) || !/^[\x21-\x7e]+$/.test(v)) {
-      throw new Error(`executor setting ${k} "${v}" must be a literal without spaces: it is baked into the executor base's image.`);
+      throw new InvalidPropsError(`executor setting ${k} "${v}" must be a literal without spaces: it is baked into the executor base's image.`);
     }
     return `ENV ${k}=${JSON.stringify(v)}`;
   });
@@ -189,13 +190,13 @@ export class CleanRoomWorkloads extends Construct {
     const policy = room.policy;
     const sources = { ...defaultImageSources(), ...props.imageSources };
     if (!fs.existsSync(path.join(sources.jobService, "Dockerfile"))) {
-      throw new Error(
+      throw new InvalidPropsError(
         `CleanRoomWorkloads "imageSources.jobService" "${sources.jobService}" holds no job service bundle (no Dockerfile). ` +
           `Build it first: run \`${JOB_SERVICE_BUILD_COMMAND}\` (npm run synth does this).`,
       );
     }
     if (!room.verifier) {
-      throw new Error(
+      throw new InvalidPropsError(
         `CleanRoomWorkloads: the room has no attestation verifier (verifier: false), but the job service releases ` +
           `outputs through it. Deploy the room with its verifier.`,
       );
@@ -207,7 +208,7 @@ export class CleanRoomWorkloads extends Construct {
     };
     const functionName = room.verifier.function.nameInput;
     if (functionName === undefined || Token.isUnresolved(functionName)) {
-      throw new Error(`CleanRoomWorkloads: the verifier function's name must be a literal; the executor base carries its URL.`);
+      throw new InvalidPropsError(`CleanRoomWorkloads: the verifier function's name must be a literal; the executor base carries its URL.`);
     }
     const executorSettings: ExecutorRoomSettings = {
       MANATEE_QUARANTINE_BUCKET: release.quarantineBucket,

@@ -21,6 +21,7 @@ import { assertValidPolicy } from "../policy/validate";
 import { DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "./platform/registry";
 import { CleanRoomBucket } from "./data-plane/buckets";
 import { AttestationVerifier, AttestationVerifierProps } from "./verifier";
+import { InvalidPropsError } from "../errors";
 
 /** The condition on the owners' `roles/storage.objectViewer` on the hub bucket: review records only. */
 export function ownerReviewCondition(policy: Pick<CleanRoomPolicy, "name" | "project" | "region">): IamCondition {
@@ -114,7 +115,7 @@ export class CleanRoom extends Construct {
     // not cover cannot be used from inside the VPC to sidestep it.
     const googleApiAccess = props.network?.googleApiAccess ?? (vpcsc ? "restricted" : "private");
     if (vpcsc && googleApiAccess !== "restricted") {
-      throw new Error(
+      throw new InvalidPropsError(
         `network.googleApiAccess "${googleApiAccess}" with a vpcServiceControls perimeter: inside a perimeter Google APIs ` +
           `must resolve to restricted.googleapis.com. Remove network.googleApiAccess, or set it to "restricted".`,
       );

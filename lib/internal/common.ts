@@ -5,6 +5,7 @@
 import { ITerraformDependable, Token } from "cdktf";
 import { IamCondition } from "../policy/members";
 import { shortHash } from "../policy/names";
+import { InvalidPropsError } from "../errors";
 
 /** Labels every clean-room resource carries (values fit Google's label rules). */
 export function cleanRoomLabels(roomName: string, component: string): Record<string, string> {
@@ -18,7 +19,7 @@ export function cleanRoomLabels(roomName: string, component: string): Record<str
 export function requireInResidency(location: string, residency: readonly string[], field: string): void {
   if (Token.isUnresolved(location)) return;
   if (!isInResidency(location, residency)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `${field} "${location}" lies outside the residency set [${residency.join(", ")}]. ` +
         `Choose a location in the residency set, or add its region to "residency" if the data owner allows it.`,
     );
@@ -117,16 +118,16 @@ export function toGrantOptions(options?: GrantOptions | IamCondition): GrantOpti
 export function requireGrantableMember(member: string, field: string): void {
   // No early return for tokens: a principal set embedding a project-number token is still checked.
   if (member.trim() === "") {
-    throw new Error(`${field} is empty. Pass an IAM principal such as "group:analysts@example.org".`);
+    throw new InvalidPropsError(`${field} is empty. Pass an IAM principal such as "group:analysts@example.org".`);
   }
   if (member === "allUsers" || member === "allAuthenticatedUsers") {
-    throw new Error(
+    throw new InvalidPropsError(
       `${field} "${member}" would make clean-room data public. Grant a named principal ` +
         `(user:, group:, serviceAccount:, or a principalSet of one approved image digest).`,
     );
   }
   if (/^principalSet:\/\/.*\/workloadIdentityPools\/[^/]+\/\*$/.test(member)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `${field} "${member}" names a whole workload identity pool, which admits every attested image. ` +
         `Grant the principal set of an approved image digest (principalSetForDigest) instead.`,
     );

@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
+import { InvalidInputError, LimitExceededError } from "../errors";
 
 /** A file of the tree: its POSIX path relative to the root, and its bytes. */
 export interface TreeFile {
@@ -23,7 +24,7 @@ export function readTree(dir: string): TreeFile[] {
       const stat = fs.lstatSync(path.join(dir, relPath));
       if (stat.isDirectory()) walk(relPath);
       else if (stat.isFile()) files.push({ path: relPath, content: fs.readFileSync(path.join(dir, relPath)) });
-      else throw new Error(`"${path.join(dir, relPath)}" is not a regular file or directory; a deployable bundle must not contain links.`);
+      else throw new InvalidInputError(`"${path.join(dir, relPath)}" is not a regular file or directory; a deployable bundle must not contain links.`);
     }
   };
   walk("");
@@ -45,7 +46,7 @@ export function deterministicZip(files: readonly TreeFile[]): Buffer {
     const name = Buffer.from(file.path, "utf8");
     const data = zlib.deflateRawSync(file.content, { level: 9 });
     const crc = zlib.crc32(file.content);
-    if (file.content.length >= 0xffffffff || offset >= 0xffffffff) throw new Error("deterministicZip: bundle too large for a zip without ZIP64");
+    if (file.content.length >= 0xffffffff || offset >= 0xffffffff) throw new LimitExceededError("deterministicZip: bundle too large for a zip without ZIP64");
 
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
@@ -86,6 +87,6 @@ export function deterministicZip(files: readonly TreeFile[]): Buffer {
   end.writeUInt16LE(files.length, 10);
   end.writeUInt32LE(centralSize, 12);
   end.writeUInt32LE(offset, 16);
-  if (files.length > 0xffff) throw new Error("deterministicZip: more than 65,535 files needs ZIP64");
+  if (files.length > 0xffff) throw new LimitExceededError("deterministicZip: more than 65,535 files needs ZIP64");
   return Buffer.concat([...locals, ...centrals, end]);
 }

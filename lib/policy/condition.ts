@@ -6,17 +6,18 @@
  */
 import { CleanRoomPolicy, jobsOf } from "./model";
 import { manateeContract } from "./names";
+import { ERROR_CODES, ManateeError } from "../errors";
 
 /** Google's limit on `attribute_condition` (IAM API, WorkloadIdentityPoolProvider). */
 export const ATTRIBUTE_CONDITION_MAX_LENGTH = 4096;
 
-export class AttributeConditionTooLongError extends Error {
+export class AttributeConditionTooLongError extends ManateeError {
   constructor(readonly length: number) {
     super(
+      ERROR_CODES.limitExceeded,
       `The compiled attribute condition is ${length} characters; Google's limit is ` +
         `${ATTRIBUTE_CONDITION_MAX_LENGTH}. Reduce tee.hardware or shorten the project id.`,
     );
-    this.name = "AttributeConditionTooLongError";
   }
 }
 
@@ -117,10 +118,9 @@ export const JOB_APPROVAL_ATTRIBUTE_MAPPING: Readonly<Record<string, string>> = 
   "google.groups": `[${JSON.stringify(JOB_APPROVED_GROUP)}]`,
 };
 
-export class JobApprovalConditionError extends Error {
+export class JobApprovalConditionError extends ManateeError {
   constructor(message: string) {
-    super(message);
-    this.name = "JobApprovalConditionError";
+    super(ERROR_CODES.invalidPolicy, message);
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { DatasetMember, datasetMembers } from "./members";
 import { AccessMode, CleanRoomPolicy, DatasetPolicy } from "./model";
+import { ERROR_CODES, InvalidPropsError, ManateeError } from "../errors";
 
 /**
  * Documented IAM limits of one allow policy. Google enforces them when the policy is set, i.e.
@@ -59,7 +60,7 @@ export const IMAGES_PER_READER = 1000;
  */
 export function partitionReaders<T>(members: readonly T[], capacity: number = IMAGES_PER_READER): T[][] {
   if (!Number.isInteger(capacity) || capacity < 1) {
-    throw new Error(`capacity must be a whole number of images of at least 1, got ${capacity}.`);
+    throw new InvalidPropsError(`capacity must be a whole number of images of at least 1, got ${capacity}.`);
   }
   const shards: T[][] = [];
   for (let i = 0; i < members.length; i += capacity) shards.push(members.slice(i, i + capacity));
@@ -152,13 +153,12 @@ export function datasetIamLoad(policy: CleanRoomPolicy, dataset: DatasetPolicy, 
   };
 }
 
-export class IamPolicyLimitError extends Error {
+export class IamPolicyLimitError extends ManateeError {
   constructor(
     readonly dataset: string,
     message: string,
   ) {
-    super(message);
-    this.name = "IamPolicyLimitError";
+    super(ERROR_CODES.limitExceeded, message);
   }
 }
 

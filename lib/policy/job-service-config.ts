@@ -18,6 +18,7 @@ import {
 import { approvalEnd } from "./members";
 import { CleanRoomPolicy, DatasetPolicy, approvalsFor, jobsOf } from "./model";
 import { dataPlaneNames, dockerRepositoryPath, manateeContract } from "./names";
+import { ERROR_CODES, ManateeError } from "../errors";
 
 /** Must equal JOB_SERVICE_CONFIG_VERSION in job-service/src/config.ts (a test pins it). */
 export const COMPILED_JOB_SERVICE_CONFIG_VERSION = 1;
@@ -42,10 +43,9 @@ export interface JobServiceDeployment {
   readonly workspaceDir?: string;
 }
 
-export class JobServiceConfigCompileError extends Error {
+export class JobServiceConfigCompileError extends ManateeError {
   constructor(message: string) {
-    super(message);
-    this.name = "JobServiceConfigCompileError";
+    super(ERROR_CODES.invalidPolicy, message);
   }
 }
 

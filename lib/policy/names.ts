@@ -4,6 +4,7 @@
  * prefix stay distinct (never a plain truncation into a collision).
  */
 import { createHash } from "node:crypto";
+import { InvalidPropsError } from "../errors";
 
 export interface NameRule {
   readonly min: number;
@@ -203,7 +204,7 @@ export function resourceName(kind: NameKind, ...parts: string[]): string {
   const rule: NameRule = NAME_RULES[kind];
   const name = fitName(parts.filter((p) => p.length > 0).join("-"), rule.max);
   if (name.length < rule.min || !rule.pattern.test(name)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `Generated ${kind} name "${name}" does not satisfy Google's rule (${rule.source}). ` +
         `Change the clean room or dataset name so that it only uses lowercase letters, digits and '-'.`,
     );
@@ -417,7 +418,7 @@ export const JOB_INSTANCE_PREFIX_PATTERN = /^[a-z][-a-z0-9]{0,25}$/;
 export function jobInstancePrefix(policy: { name: string }): string {
   const prefix = `${policy.name}-job`;
   if (!JOB_INSTANCE_PREFIX_PATTERN.test(prefix)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `Job VM name prefix "${prefix}" (from the clean room name "${policy.name}") must be 1-26 lowercase letters, digits or '-', ` +
         `starting with a letter. Use a room name of 3-20 lowercase letters, digits or '-' that starts with a letter.`,
     );

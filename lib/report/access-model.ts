@@ -21,6 +21,7 @@ import { partitionReaders } from "../policy/iam-limits";
 import { DatasetMember, approvalEnd, datasetMembers } from "../policy/members";
 import { Approval, CleanRoomPolicy, DatasetPolicy } from "../policy/model";
 import { DatasetBucketPurpose, dataPlaneNames, dockerRepositoryPath, manateeContract, platformNames } from "../policy/names";
+import { InvalidInputError } from "../errors";
 
 /** The predefined roles the data plane grants. */
 export const DATA_PLANE_ROLES = {
@@ -219,7 +220,7 @@ function parseNow(now: Date | string | undefined): Date | undefined {
   if (now === undefined) return undefined;
   const date = now instanceof Date ? now : new Date(now);
   if (Number.isNaN(date.getTime())) {
-    throw new Error(`now: "${String(now)}" is not a date; pass an ISO 8601 date such as 2026-01-31T00:00:00Z.`);
+    throw new InvalidInputError(`now: "${String(now)}" is not a date; pass an ISO 8601 date such as 2026-01-31T00:00:00Z.`);
   }
   return date;
 }

@@ -24,6 +24,7 @@ import { BucketFact, KeyFact, SynthesizedStack, readInfrastructure } from "./inf
 import { bullets, code, fenced, table, text } from "./markdown";
 import { accessDiagram } from "./mermaid";
 import { ReportSuppression } from "./suppressions";
+import { InvalidInputError } from "../errors";
 
 /** The file `writeAccessReport` writes into the output directory. */
 export const ACCESS_REPORT_FILE = "access-report.md";
@@ -567,7 +568,7 @@ export function writeAccessReport(outdir: string, policy: CleanRoomPolicy, optio
 export function readSynthesizedStacks(outdir: string): SynthesizedStack[] {
   const files = synthesizedStackFiles(outdir);
   if (files.length === 0) {
-    throw new Error(`No synthesized stacks under ${join(outdir, "stacks")}: run \`cdktf synth\` (or app.synth()) first.`);
+    throw new InvalidInputError(`No synthesized stacks under ${join(outdir, "stacks")}: run \`cdktf synth\` (or app.synth()) first.`);
   }
   return files.map(({ file }) => JSON.parse(readFileSync(file, "utf8")) as SynthesizedStack);
 }

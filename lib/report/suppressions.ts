@@ -3,6 +3,7 @@
  * `{ ruleId, reason, path }` (also `id` for `ruleId`, `address` for `path`), or an object
  * with such a list under `suppressions`. Errors name the file, the entry and the field.
  */
+import { ERROR_CODES, ManateeError } from "../errors";
 
 /** A guardrail finding suppressed in the stacks, as recorded with its mandatory reason. */
 export interface ReportSuppression {
@@ -13,13 +14,12 @@ export interface ReportSuppression {
   readonly path: string;
 }
 
-export class SuppressionsFileError extends Error {
+export class SuppressionsFileError extends ManateeError {
   constructor(
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(problems.map((p) => `${file}: ${p}`).join("\n"));
-    this.name = "SuppressionsFileError";
+    super(ERROR_CODES.invalidInput, problems.map((p) => `${file}: ${p}`).join("\n"));
   }
 }
 

@@ -27,6 +27,7 @@ import { AttestationBoundKey } from "./keys";
 import { IamCondition } from "../../policy/members";
 import { DEFAULT_RETENTION_DAYS } from "../../policy/model";
 import { DatasetBucketPurpose, NAME_RULES, dataPlaneNames, resourceName } from "../../policy/names";
+import { InvalidPropsError } from "../../errors";
 
 export const BUCKET_PURPOSES = ["stage1", "stage2", "hub", "audit"] as const;
 export type BucketPurpose = (typeof BUCKET_PURPOSES)[number];
@@ -153,7 +154,7 @@ export class CleanRoomBucket extends Construct {
     super(scope, id);
     const { room, purpose, dataset } = props;
     if (!BUCKET_PURPOSES.includes(purpose)) {
-      throw new Error(`purpose "${purpose}" is not a bucket purpose. Use one of: ${BUCKET_PURPOSES.join(", ")}.`);
+      throw new InvalidPropsError(`purpose "${purpose}" is not a bucket purpose. Use one of: ${BUCKET_PURPOSES.join(", ")}.`);
     }
     const isData = DATA_BUCKET_PURPOSES.includes(purpose);
     const project = props.project ?? room.project;
@@ -163,35 +164,35 @@ export class CleanRoomBucket extends Construct {
     requireInResidency(this.location, room.residency, "location");
 
     if (isData && dataset === undefined) {
-      throw new Error(`dataset is required for ${aBucket(purpose)}: its retentionDays decides when objects are deleted.`);
+      throw new InvalidPropsError(`dataset is required for ${aBucket(purpose)}: its retentionDays decides when objects are deleted.`);
     }
     if (!isData && dataset !== undefined) {
-      throw new Error(`dataset is only for data buckets (stage1, stage2), not for ${aBucket(purpose)}.`);
+      throw new InvalidPropsError(`dataset is only for data buckets (stage1, stage2), not for ${aBucket(purpose)}.`);
     }
     if (isData && props.expireAfterDays !== undefined) {
-      throw new Error(
+      throw new InvalidPropsError(
         `expireAfterDays cannot be set on ${aBucket(purpose)}: it follows the dataset's retentionDays. ` +
           `Change retentionDays of dataset "${dataset!.name}" in the policy instead.`,
       );
     }
     if (isData && props.retentionPolicy !== undefined) {
-      throw new Error(
+      throw new InvalidPropsError(
         `retentionPolicy cannot be set on ${aBucket(purpose)}: a retention policy (let alone a locked one) forbids ` +
           `the deletion after retentionDays that the dataset's owners were promised. Only audit buckets carry one.`,
       );
     }
     if (purpose === "hub" && props.retentionPolicy !== undefined) {
-      throw new Error(
+      throw new InvalidPropsError(
         `retentionPolicy cannot be set on a hub bucket: ManaTEE overwrites build contexts there, which a retention policy forbids.`,
       );
     }
     if (isData && props.encryptionKey === undefined) {
-      throw new Error(
+      throw new InvalidPropsError(
         `encryptionKey is required for ${aBucket(purpose)}. Pass the room's StorageEncryptionKey (never a dataset key).`,
       );
     }
     if (props.encryptionKey instanceof AttestationBoundKey) {
-      throw new Error(
+      throw new InvalidPropsError(
         `encryptionKey is the dataset key of "${props.encryptionKey.dataset}". Dataset keys must never be CMEK: the ` +
           `Cloud Storage service agent would need to decrypt with them. Pass the room's StorageEncryptionKey.`,
       );
@@ -199,7 +200,7 @@ export class CleanRoomBucket extends Construct {
     const keyLocation = props.encryptionKey?.location;
     if (keyLocation !== undefined && !Token.isUnresolved(keyLocation) && !Token.isUnresolved(this.location)) {
       if (keyLocation.toLowerCase() !== this.location.toLowerCase()) {
-        throw new Error(
+        throw new InvalidPropsError(
           `encryptionKey is in "${keyLocation}" but the bucket is in "${this.location}". A CMEK key must be in the ` +
             `bucket's location: create the StorageEncryptionKey in "${this.location}".`,
         );
@@ -219,7 +220,7 @@ export class CleanRoomBucket extends Construct {
     if (retentionPolicy !== undefined) {
       requireDays("retentionPolicy.days", retentionPolicy.days, 1, MAX_RETENTION_DAYS);
       if (expireAfterDays !== undefined && expireAfterDays < retentionPolicy.days) {
-        throw new Error(
+        throw new InvalidPropsError(
           `expireAfterDays (${expireAfterDays}) is shorter than retentionPolicy.days (${retentionPolicy.days}): ` +
             `objects could not be deleted that early. Set expireAfterDays >= ${retentionPolicy.days}.`,
         );
@@ -227,19 +228,19 @@ export class CleanRoomBucket extends Construct {
     }
     const versioning = props.versioning ?? retentionPolicy === undefined;
     if (versioning && retentionPolicy !== undefined) {
-      throw new Error(
+      throw new InvalidPropsError(
         `versioning cannot be enabled together with a retentionPolicy (Cloud Storage allows only one of them). ` +
           `Set versioning: false; the retention policy already protects objects from deletion and replacement.`,
       );
     }
     const softDeleteDays = props.softDeleteDays ?? (purpose === "audit" ? GOOGLE_DEFAULT_SOFT_DELETE_DAYS : 0);
     if (softDeleteDays !== 0 && !(Number.isInteger(softDeleteDays) && softDeleteDays >= SOFT_DELETE_RANGE.min && softDeleteDays <= SOFT_DELETE_RANGE.max)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `softDeleteDays ${softDeleteDays} is invalid: use 0 (off) or a whole number of days from ${SOFT_DELETE_RANGE.min} to ${SOFT_DELETE_RANGE.max}.`,
       );
     }
     if (isData && softDeleteDays !== 0) {
-      throw new Error(
+      throw new InvalidPropsError(
         `softDeleteDays must be 0 on ${aBucket(purpose)}: soft delete would keep deleted data ${softDeleteDays} days ` +
           `beyond the dataset's retentionDays.`,
       );
@@ -301,7 +302,7 @@ export class CleanRoomBucket extends Construct {
   public grantCustomRole(role: string, member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
     this.requireStage2Reader(member, "grantCustomRole");
     if (!Token.isUnresolved(role) && !/^(projects|organizations)\/[^/]+\/roles\/[A-Za-z0-9_.]+$/.test(role)) {
-      throw new Error(`grantCustomRole role "${role}" is not a custom role (projects/<project>/roles/<id>). Use grantRead or grantWrite for predefined roles.`);
+      throw new InvalidPropsError(`grantCustomRole role "${role}" is not a custom role (projects/<project>/roles/<id>). Use grantRead or grantWrite for predefined roles.`);
     }
     return this.addGrant("custom", role, member, toGrantOptions(options));
   }
@@ -323,7 +324,7 @@ export class CleanRoomBucket extends Construct {
     // A dataset's job pool maps only owner-signed jobs to this group (docs/job-path.md).
     const jobApproved = member.startsWith("principalSet://") && /\/workloadIdentityPools\/[^/]+\/group\/job-approved$/.test(member);
     if (!digestSet && !jobApproved && !member.startsWith("serviceAccount:")) {
-      throw new Error(
+      throw new InvalidPropsError(
         `${method} on a stage-2 bucket refuses "${member}": stage-2 data is readable only by attested, approved ` +
           `workloads. Grant the principal set of an approved image digest, the dataset's job pool group (…/group/job-approved), or the dataset's reader service account.`,
       );
@@ -374,7 +375,7 @@ function aBucket(purpose: BucketPurpose): string {
 function requireDays(field: string, value: number, min: number, max: number) {
   if (Token.isUnresolved(value)) return;
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${field} is ${value}; use a whole number of days from ${min} to ${max}.`);
+    throw new InvalidPropsError(`${field} is ${value}; use a whole number of days from ${min} to ${max}.`);
   }
 }
 
@@ -382,6 +383,6 @@ function requireBucketName(name: string) {
   if (Token.isUnresolved(name)) return;
   const rule = NAME_RULES.bucket;
   if (name.length < rule.min || name.length > rule.max || !rule.pattern.test(name) || name.startsWith("goog")) {
-    throw new Error(`bucketName "${name}" is invalid: ${rule.source}, not starting with "goog".`);
+    throw new InvalidPropsError(`bucketName "${name}" is invalid: ${rule.source}, not starting with "goog".`);
   }
 }

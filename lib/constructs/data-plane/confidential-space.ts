@@ -25,6 +25,7 @@ import {
 import { IamCondition } from "../../policy/members";
 import { CleanRoomPolicy, TeeHardware } from "../../policy/model";
 import { manateeContract } from "../../policy/names";
+import { InvalidPropsError } from "../../errors";
 
 export const CONFIDENTIAL_SPACE_IMAGE_PROJECT = "confidential-space-images";
 export const CONFIDENTIAL_SPACE_IMAGE_FAMILY = "confidential-space";
@@ -149,7 +150,7 @@ export class ConfidentialSpaceWorkload extends Construct {
     this.project = policy.project;
     const debug = props.debugImage ?? policy.tee.allowDebug;
     if (debug && !policy.tee.allowDebug) {
-      throw new Error(
+      throw new InvalidPropsError(
         `debugImage is true but the policy's tee.allowDebug is false. Debug images give operators a root shell in ` +
           `the TEE; set tee.allowDebug: true (non-production rooms only), or remove debugImage.`,
       );
@@ -285,10 +286,10 @@ function defaultInstanceType(hardware: readonly TeeHardware[]): ConfidentialInst
 function requireInstanceType(type: ConfidentialInstanceType, hardware: readonly TeeHardware[]) {
   const hwmodels = HWMODELS_OF_INSTANCE_TYPE[type];
   if (hwmodels === undefined) {
-    throw new Error(`confidentialInstanceType "${type}" is not supported by Confidential Space. Use "TDX" or "SEV".`);
+    throw new InvalidPropsError(`confidentialInstanceType "${type}" is not supported by Confidential Space. Use "TDX" or "SEV".`);
   }
   if (!hwmodels.some((h) => hardware.includes(h))) {
-    throw new Error(
+    throw new InvalidPropsError(
       `confidentialInstanceType "${type}" yields tokens with hwmodel ${hwmodels.join(" or ")}, which tee.hardware ` +
         `[${hardware.join(", ")}] does not allow, so the workload identity provider would reject every job. ` +
         `Add the hardware to tee.hardware, or choose a matching confidentialInstanceType.`,
@@ -299,7 +300,7 @@ function requireInstanceType(type: ConfidentialInstanceType, hardware: readonly 
 function requireDigestPinned(imageReference: string) {
   if (Token.isUnresolved(imageReference)) return;
   if (!/@sha256:[0-9a-f]{64}$/.test(imageReference)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `imageReference "${imageReference}" is not pinned by digest. Use "REPOSITORY@sha256:<64 hex digits>": ` +
         `approvals name image digests, and a tag can move.`,
     );
@@ -315,17 +316,17 @@ const DEBUG_SWITCHES: Record<string, (value: string) => boolean> = {
 function validatedMetadata(metadata: Record<string, string>, debug: boolean): Record<string, string> {
   for (const [key, value] of Object.entries(metadata)) {
     if (key === "tee-image-reference") {
-      throw new Error(`metadata "tee-image-reference" is not allowed here; use the imageReference prop (digest-pinned).`);
+      throw new InvalidPropsError(`metadata "tee-image-reference" is not allowed here; use the imageReference prop (digest-pinned).`);
     }
     const isDebugSwitch = DEBUG_SWITCHES[key]?.(value) ?? false;
     if (isDebugSwitch && !debug) {
-      throw new Error(
+      throw new InvalidPropsError(
         `metadata "${key}: ${value}" is a debug switch and this is a production workload. ` +
           `Remove it; debug settings need debugImage: true and tee.allowDebug in the policy.`,
       );
     }
     if (!key.startsWith("tee-") && !(key in DEBUG_SWITCHES)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `metadata key "${key}" is not a Confidential Space launcher key. Only "tee-*" keys are honoured by the launcher.`,
       );
     }

@@ -27,6 +27,7 @@ import {
 } from "../../internal/common";
 import { DatasetMember, IamCondition } from "../../policy/members";
 import { dataPlaneNames, resourceName } from "../../policy/names";
+import { InvalidPropsError } from "../../errors";
 
 export const KMS_ROLES = {
   signerVerifier: "roles/cloudkms.signerVerifier",
@@ -135,7 +136,7 @@ abstract class CleanRoomKeyBase extends Construct {
     requireSeconds("destroyScheduledDuration", destroyScheduledDuration, DESTROY_RANGE, DEFAULT_DESTROY_SCHEDULED_DURATION);
     const protectionLevel = props.protectionLevel ?? "HSM";
     if (protectionLevel !== "HSM" && protectionLevel !== "SOFTWARE") {
-      throw new Error(`protectionLevel "${protectionLevel}" is not supported. Use "HSM" or "SOFTWARE".`);
+      throw new InvalidPropsError(`protectionLevel "${protectionLevel}" is not supported. Use "HSM" or "SOFTWARE".`);
     }
 
     if (props.keyRingId !== undefined) {
@@ -241,7 +242,7 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
     options: { readonly dependsOn?: ITerraformDependable[] } = {},
   ): KmsCryptoKeyIamMember {
     if (!/^principalSet:\/\/iam\.googleapis\.com\/projects\/[^/]+\/locations\/global\/workloadIdentityPools\/[^/]+\/group\/job-approved$/.test(groupPrincipalSet)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `Decrypt member "${groupPrincipalSet}" is not a job pool's approved group. Pass JobApprovalPool.groupPrincipalSet ` +
           `(principalSet://…/workloadIdentityPools/<pool>/group/job-approved), never a whole pool.`,
       );
@@ -255,7 +256,7 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
    */
   public grantDecryptToReader(readerMember: string, options?: GrantOptions | IamCondition): KmsCryptoKeyIamMember {
     if (!readerMember.startsWith("serviceAccount:")) {
-      throw new Error(
+      throw new InvalidPropsError(
         `grantDecryptToReader member "${readerMember}" is not a service account. Decrypt goes only to ` +
           `approved images (grantDecryptToApprovedImages) or to the dataset's reader service account ("serviceAccount:…").`,
       );
@@ -323,7 +324,7 @@ export class ApproverKey extends CleanRoomKeyBase {
 function requireOwnerPrincipal(member: string, dataset: string): void {
   if (Token.isUnresolved(member)) return;
   if (!/^(user|group|serviceAccount|domain):.+/.test(member)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `Owner "${member}" of dataset "${dataset}" cannot hold its approver key: only user:, group:, serviceAccount: or domain: principals approve jobs.`,
     );
   }
@@ -370,13 +371,13 @@ function requireSeconds(field: string, value: string, range: { min: number; max:
   if (Token.isUnresolved(value)) return;
   const match = /^(\d+)s$/.exec(value);
   if (!match) {
-    throw new Error(
+    throw new InvalidPropsError(
       `${field} "${value}" must be a whole number of seconds followed by "s", e.g. "${example}" (${Number(example.slice(0, -1)) / DAY} days).`,
     );
   }
   const seconds = Number(match[1]);
   if (seconds < range.min || seconds > range.max) {
-    throw new Error(
+    throw new InvalidPropsError(
       `${field} "${value}" must be between "${range.min}s" (${range.min / DAY} day${range.min === DAY ? "" : "s"}) ` +
         `and "${range.max}s" (${range.max / DAY} days).`,
     );
@@ -387,10 +388,10 @@ function requireKeyRingId(keyRingId: string, location: string) {
   if (Token.isUnresolved(keyRingId)) return;
   const match = KEY_RING_ID.exec(keyRingId);
   if (!match) {
-    throw new Error(`keyRingId "${keyRingId}" must look like "projects/PROJECT/locations/LOCATION/keyRings/NAME".`);
+    throw new InvalidPropsError(`keyRingId "${keyRingId}" must look like "projects/PROJECT/locations/LOCATION/keyRings/NAME".`);
   }
   if (!Token.isUnresolved(location) && match[2] !== location) {
-    throw new Error(
+    throw new InvalidPropsError(
       `keyRingId "${keyRingId}" is in location "${match[2]}", but location is "${location}". ` +
         `Pass the key ring's location as location, or use a key ring in "${location}".`,
     );
@@ -399,7 +400,7 @@ function requireKeyRingId(keyRingId: string, location: string) {
 
 function requireDigestPrincipalSet(m: DatasetMember) {
   if (!m.member.startsWith("principalSet://") || !m.member.endsWith(`/attribute.image_digest/${m.imageDigest}`)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `Decrypt member "${m.member}" is not the principal set of image ${m.imageDigest}. ` +
         `Build members with datasetMembers(policy, dataset, pool.poolRef).`,
     );

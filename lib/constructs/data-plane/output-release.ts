@@ -24,6 +24,7 @@ import { VerifierReleaseSettings, verifierReleaseSettings } from "../../policy/d
 import { CleanRoomPolicy, DEFAULT_RETENTION_DAYS } from "../../policy/model";
 import { jobInstancePrefix, outputReleaseNames, platformNames } from "../../policy/names";
 import { BucketEncryptionKey, CleanRoomBucket } from "./buckets";
+import { InvalidPropsError } from "../../errors";
 
 /** Quarantined results are transient: never kept longer than this, whatever the datasets allow. */
 export const MAX_QUARANTINE_DAYS = 30;
@@ -81,7 +82,7 @@ export interface OutputReleaseVerifierGrantOptions {
 }
 
 function fail(prop: string, message: string): never {
-  throw new Error(`OutputRelease: ${prop} ${message}`);
+  throw new InvalidPropsError(`OutputRelease: ${prop} ${message}`);
 }
 
 function requireServiceAccount(prop: string, member: string): void {

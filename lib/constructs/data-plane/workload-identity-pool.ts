@@ -20,6 +20,7 @@ import {
 import { PoolRef, principalSetForDigest } from "../../policy/members";
 import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy, STS_AUDIENCE } from "../../policy/model";
 import { NAME_RULES, dataPlaneNames } from "../../policy/names";
+import { InvalidPropsError } from "../../errors";
 
 /**
  * The provider's `issuer_uri`. Google's Confidential Space guides register the issuer with a
@@ -132,7 +133,7 @@ export class ConfidentialSpacePool extends Construct {
   /** `principalSet://…/attribute.image_digest/<digest>`: every attested VM running that image. */
   public principalSetForDigest(imageDigest: string): string {
     if (!Token.isUnresolved(imageDigest) && !IMAGE_DIGEST.test(imageDigest)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `imageDigest "${imageDigest}" is not an image digest. Pass "sha256:" followed by 64 lowercase hex digits.`,
       );
     }
@@ -212,20 +213,20 @@ export class JobApprovalPool extends Construct {
 function requireName(field: string, value: string, rule: { min: number; max: number; pattern: RegExp; source: string }) {
   if (Token.isUnresolved(value)) return;
   if (value.length < rule.min || value.length > rule.max || !rule.pattern.test(value)) {
-    throw new Error(`${field} "${value}" is invalid: ${rule.source}.`);
+    throw new InvalidPropsError(`${field} "${value}" is invalid: ${rule.source}.`);
   }
 }
 
 function requireCondition(condition: string) {
   if (Token.isUnresolved(condition)) return;
   if (condition.trim() === "") {
-    throw new Error(
+    throw new InvalidPropsError(
       `attributeCondition is empty: the provider would accept every Confidential Space token, ` +
         `from any project and any image. Omit attributeCondition to use the one compiled from the policy.`,
     );
   }
   if (condition.length > ATTRIBUTE_CONDITION_MAX_LENGTH) {
-    throw new Error(
+    throw new InvalidPropsError(
       `attributeCondition is ${condition.length} characters; Google's limit is ${ATTRIBUTE_CONDITION_MAX_LENGTH}. ` +
         `Shorten the expression.`,
     );

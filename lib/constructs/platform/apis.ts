@@ -8,6 +8,7 @@ import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { ProjectService } from "@cdktf/provider-google/lib/project-service";
 import { ApiDependencies } from "../../internal/api-dependencies";
+import { InvalidPropsError } from "../../errors";
 
 /** Every API the clean room uses, each with the reason it is on. */
 export const CLEAN_ROOM_APIS = {
@@ -90,7 +91,7 @@ export class CleanRoomApis extends Construct {
     const additional = props.additionalServices ?? [];
     additional.forEach((name, i) => {
       if (!Token.isUnresolved(name) && !SERVICE_NAME.test(name)) {
-        throw new Error(
+        throw new InvalidPropsError(
           `additionalServices[${i}] "${name}" is not an API service name. Use the form "name.googleapis.com", ` +
             `e.g. "secretmanager.googleapis.com".`,
         );

@@ -13,6 +13,7 @@ import { AccessContextManagerServicePerimeter } from "@cdktf/provider-google/lib
 import { DataGoogleProject } from "@cdktf/provider-google/lib/data-google-project";
 import { VPC_SC_RESTRICTED_SERVICES } from "../../policy/model";
 import { manateeEnv } from "../../policy/names";
+import { InvalidPropsError } from "../../errors";
 
 export interface CleanRoomServicePerimeterProps {
   /** The clean room (a `CleanRoomPolicy` fits). */
@@ -50,7 +51,7 @@ export class CleanRoomServicePerimeter extends Construct {
   constructor(scope: Construct, id: string, props: CleanRoomServicePerimeterProps) {
     super(scope, id);
     if (!/^[0-9]{1,20}$/.test(props.accessPolicy)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `accessPolicy "${props.accessPolicy}" is not an access policy id. Use the numeric id alone, e.g. "123456789012" ` +
           `(gcloud access-context-manager policies list --organization ORG).`,
       );
@@ -58,7 +59,7 @@ export class CleanRoomServicePerimeter extends Construct {
     const levels = props.accessLevels ?? [];
     for (const level of levels) {
       if (!/^[A-Za-z][A-Za-z0-9_]{0,49}$/.test(level)) {
-        throw new Error(`accessLevels entry "${level}" is not an access level's short name. Use the part after accessLevels/, e.g. "deployers".`);
+        throw new InvalidPropsError(`accessLevels entry "${level}" is not an access level's short name. Use the part after accessLevels/, e.g. "deployers".`);
       }
     }
     const parent = `accessPolicies/${props.accessPolicy}`;

@@ -15,6 +15,7 @@ import { NAME_RULES } from "../../policy/names";
 import { defaultSourceDir } from "./bundle";
 import { VERIFIER_BUILD_COMMAND } from "./contract";
 import { AttestationVerifierProps, VerifierIngress } from "./props";
+import { InvalidPropsError } from "../../errors";
 
 export const DEFAULTS = {
   maxInstances: 5,
@@ -33,7 +34,7 @@ const FORBIDDEN_MEMBERS = ["allUsers", "allAuthenticatedUsers"];
 const MEMBER_PATTERN = /^(user|group|serviceAccount|domain|principal|principalSet):\S+$/;
 
 export function fail(prop: string, message: string): never {
-  throw new Error(`AttestationVerifier: ${prop} ${message}`);
+  throw new InvalidPropsError(`AttestationVerifier: ${prop} ${message}`);
 }
 
 export function requireMember(prop: string, member: string): void {

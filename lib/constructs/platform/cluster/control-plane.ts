@@ -6,6 +6,7 @@
  */
 import { Token } from "cdktf";
 import { isPrivateCidr, parseCidr } from "../network";
+import { InvalidPropsError } from "../../../errors";
 
 export interface AuthorizedNetwork {
   /** IPv4 CIDR block allowed to reach the IP-based control-plane endpoints. */
@@ -60,13 +61,13 @@ export function validateControlPlane(input: ControlPlaneAccess | undefined): Req
     if (Token.isUnresolved(n.cidrBlock)) return;
     const cidr = parseCidr(n.cidrBlock);
     if (!cidr) {
-      throw new Error(
+      throw new InvalidPropsError(
         `controlPlane.authorizedNetworks[${i}].cidrBlock "${n.cidrBlock}" is not an IPv4 CIDR block. ` +
           `Write it as network/prefix with no host bits set, e.g. "203.0.113.0/24".`,
       );
     }
     if (cidr.prefix < 8) {
-      throw new Error(
+      throw new InvalidPropsError(
         `controlPlane.authorizedNetworks[${i}].cidrBlock "${n.cidrBlock}" opens the control plane to a large part of the internet. ` +
           `Allow only your operators' networks (prefix /8 or longer), or use the DNS endpoint, which IAM guards.`,
       );
@@ -77,7 +78,7 @@ export function validateControlPlane(input: ControlPlaneAccess | undefined): Req
     return cidr !== undefined && !isPrivateCidr(cidr);
   });
   if (!access.publicEndpoint && publicBlocks.length > 0) {
-    throw new Error(
+    throw new InvalidPropsError(
       `controlPlane.authorizedNetworks names the public range "${publicBlocks[0].cidrBlock}" but publicEndpoint is false, so it could never be used. ` +
         `Remove it and use the DNS endpoint, or set publicEndpoint true if operators must reach the public IP.`,
     );
@@ -85,14 +86,14 @@ export function validateControlPlane(input: ControlPlaneAccess | undefined): Req
   if (access.publicEndpoint) {
     const unknown = networks.some((n) => Token.isUnresolved(n.cidrBlock));
     if (publicBlocks.length === 0 && !unknown) {
-      throw new Error(
+      throw new InvalidPropsError(
         `controlPlane.publicEndpoint is true but controlPlane.authorizedNetworks names no public range, so nobody could use it. ` +
           `Add your operators' public CIDR blocks, or keep publicEndpoint false and use the DNS endpoint.`,
       );
     }
   }
   if (!access.dnsEndpoint && !access.publicEndpoint && networks.length === 0) {
-    throw new Error(
+    throw new InvalidPropsError(
       `controlPlane allows no operator access: dnsEndpoint and publicEndpoint are false and authorizedNetworks is empty. ` +
         `Keep dnsEndpoint true (IAM-gated), or list the internal ranges (VPN, bastion) that may reach the private endpoint.`,
     );

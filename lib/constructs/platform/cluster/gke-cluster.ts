@@ -20,6 +20,7 @@ import { CleanRoomRef, GrantOptions, cleanRoomLabels, requireInResidency } from 
 import { manateeEnv, resourceName } from "../../../policy/names";
 import { ControlPlaneAccess, KubernetesConnection, validateControlPlane } from "./control-plane";
 import { DEFAULT_CPU_MACHINE_TYPE, GPU_TAINT, GpuPoolOptions, NodePoolOptions, validateGpuPool, validatePool } from "./node-pools";
+import { InvalidPropsError } from "../../../errors";
 
 /**
  * Project roles of the node service account: what the kubelet and GKE's system agents need to
@@ -168,7 +169,7 @@ export class CleanRoomCluster extends Construct {
     requireInNetworkRegion(this.location, network.region);
     const releaseChannel = props.releaseChannel ?? "REGULAR";
     if (!RELEASE_CHANNELS.includes(releaseChannel)) {
-      throw new Error(`releaseChannel "${releaseChannel}" is not a GKE release channel. Use "RAPID", "REGULAR" or "STABLE".`);
+      throw new InvalidPropsError(`releaseChannel "${releaseChannel}" is not a GKE release channel. Use "RAPID", "REGULAR" or "STABLE".`);
     }
     this.controlPlane = validateControlPlane(props.controlPlane);
     const cpu = validatePool("cpuPool", { machineType: DEFAULT_CPU_MACHINE_TYPE, minNodes: 1, maxNodes: 3, ...props.cpuPool });
@@ -375,7 +376,7 @@ export class CleanRoomCluster extends Construct {
 function requireInNetworkRegion(location: string, region: string | undefined): void {
   if (region === undefined || Token.isUnresolved(region) || Token.isUnresolved(location)) return;
   if (location !== region && !(location.startsWith(`${region}-`) && /^[a-z]$/.test(location.slice(region.length + 1)))) {
-    throw new Error(
+    throw new InvalidPropsError(
       `location "${location}" is not in the network's region "${region}". Use "${region}" or one of its zones (e.g. "${region}-a").`,
     );
   }

@@ -5,6 +5,7 @@
  * Apart from the cluster construct so each pool rule and its error message reads on its own.
  */
 import { Token } from "cdktf";
+import { InvalidPropsError } from "../../../errors";
 
 export type ConfidentialNodeType = "SEV" | "SEV_SNP" | "TDX";
 
@@ -77,32 +78,32 @@ export function validatePool(
   const { machineType, minNodes, maxNodes } = pool;
   if (!Token.isUnresolved(machineType) && !MACHINE_TYPE.test(machineType)) {
     const hint = /highmen/.test(machineType) ? ` Did you mean "${machineType.replace("highmen", "highmem")}"?` : "";
-    throw new Error(
+    throw new InvalidPropsError(
       `${field}.machineType "${machineType}" is not a Compute Engine machine type (family-series-vCPUs, e.g. "n2d-standard-4").${hint}`,
     );
   }
   for (const [key, value] of [["minNodes", minNodes], ["maxNodes", maxNodes]] as const) {
     if (!Token.isUnresolved(value) && !(Number.isInteger(value) && value >= 0)) {
-      throw new Error(`${field}.${key} ${value} is not a whole number of nodes. Use an integer >= 0.`);
+      throw new InvalidPropsError(`${field}.${key} ${value} is not a whole number of nodes. Use an integer >= 0.`);
     }
   }
   if (!Token.isUnresolved(maxNodes) && maxNodes < 1) {
-    throw new Error(`${field}.maxNodes is ${maxNodes}, so the pool could never run a node. Use 1 or more.`);
+    throw new InvalidPropsError(`${field}.maxNodes is ${maxNodes}, so the pool could never run a node. Use 1 or more.`);
   }
   if (!Token.isUnresolved(minNodes) && !Token.isUnresolved(maxNodes) && minNodes > maxNodes) {
-    throw new Error(`${field}.minNodes (${minNodes}) is greater than ${field}.maxNodes (${maxNodes}). Lower minNodes or raise maxNodes.`);
+    throw new InvalidPropsError(`${field}.minNodes (${minNodes}) is greater than ${field}.maxNodes (${maxNodes}). Lower minNodes or raise maxNodes.`);
   }
   if (pool.diskSizeGb !== undefined && !Token.isUnresolved(pool.diskSizeGb) && !(Number.isInteger(pool.diskSizeGb) && pool.diskSizeGb >= 10)) {
-    throw new Error(`${field}.diskSizeGb ${pool.diskSizeGb} is too small. GKE needs at least 10 GB; 100 is the default.`);
+    throw new InvalidPropsError(`${field}.diskSizeGb ${pool.diskSizeGb} is too small. GKE needs at least 10 GB; 100 is the default.`);
   }
   const confidential = pool.confidentialNodes;
   if (confidential !== undefined) {
     const rule = CONFIDENTIAL_NODE_MACHINE_TYPES[confidential];
     if (!rule) {
-      throw new Error(`${field}.confidentialNodes "${confidential}" is not a confidential node type. Use "SEV", "SEV_SNP" or "TDX".`);
+      throw new InvalidPropsError(`${field}.confidentialNodes "${confidential}" is not a confidential node type. Use "SEV", "SEV_SNP" or "TDX".`);
     }
     if (!Token.isUnresolved(machineType) && !rule.pattern.test(machineType)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `${field}.machineType "${machineType}" does not support confidential nodes of type ${confidential}. ` +
           `Use ${rule.examples}, or choose another confidentialNodes type.`,
       );
@@ -113,20 +114,20 @@ export function validatePool(
 
 export function validateGpuPool(pool: GpuPoolOptions): GpuPoolOptions & { minNodes: number; maxNodes: number } {
   if (pool.machineType === undefined) {
-    throw new Error(`gpuPool.machineType is missing. Set a GPU machine type, e.g. "g2-standard-8" (1 nvidia-l4) or "a3-highgpu-1g" (1 nvidia-h100-80gb).`);
+    throw new InvalidPropsError(`gpuPool.machineType is missing. Set a GPU machine type, e.g. "g2-standard-8" (1 nvidia-l4) or "a3-highgpu-1g" (1 nvidia-h100-80gb).`);
   }
   const accelerator = pool.accelerator as Partial<GpuAccelerator> | undefined;
   if (accelerator?.type === undefined || (!Token.isUnresolved(accelerator.type) && accelerator.type.trim() === "")) {
-    throw new Error(`gpuPool.accelerator.type is missing. Set the GPU type, e.g. "nvidia-l4" or "nvidia-h100-80gb".`);
+    throw new InvalidPropsError(`gpuPool.accelerator.type is missing. Set the GPU type, e.g. "nvidia-l4" or "nvidia-h100-80gb".`);
   }
   if (accelerator.count === undefined) {
-    throw new Error(`gpuPool.accelerator.count is missing. Set the number of GPUs per node the machine type carries, e.g. 1.`);
+    throw new InvalidPropsError(`gpuPool.accelerator.count is missing. Set the number of GPUs per node the machine type carries, e.g. 1.`);
   }
   if (!Token.isUnresolved(accelerator.count) && !(Number.isInteger(accelerator.count) && accelerator.count >= 1)) {
-    throw new Error(`gpuPool.accelerator.count ${accelerator.count} is not a positive whole number. Use 1 or more.`);
+    throw new InvalidPropsError(`gpuPool.accelerator.count ${accelerator.count} is not a positive whole number. Use 1 or more.`);
   }
   if (accelerator.driverVersion !== undefined && !GPU_DRIVER_VERSIONS.includes(accelerator.driverVersion)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `gpuPool.accelerator.driverVersion "${accelerator.driverVersion}" is not supported. Use "DEFAULT", "LATEST" or "INSTALLATION_DISABLED".`,
     );
   }

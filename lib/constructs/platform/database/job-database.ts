@@ -13,6 +13,7 @@ import { SqlDatabaseInstance } from "@cdktf/provider-google/lib/sql-database-ins
 import { SqlUser } from "@cdktf/provider-google/lib/sql-user";
 import { CleanRoomRef, GrantOptions, cleanRoomLabels, requireInResidency } from "../../../internal/common";
 import { NAME_RULES, manateeEnv, resourceName, shortHash } from "../../../policy/names";
+import { InvalidPropsError } from "../../../errors";
 
 /** Roles a client of the database needs: connect through the proxy, and log in as an IAM user. */
 export const DATABASE_CLIENT_ROLES = ["roles/cloudsql.client", "roles/cloudsql.instanceUser"] as const;
@@ -172,11 +173,11 @@ export class JobDatabase extends Construct {
     requireInResidency(this.region, room.residency, "region");
     const version = props.databaseVersion ?? "MYSQL_8_4";
     if (!MYSQL_VERSIONS.includes(version)) {
-      throw new Error(`databaseVersion "${version}" is not supported. Use "MYSQL_8_4" or "MYSQL_8_0".`);
+      throw new InvalidPropsError(`databaseVersion "${version}" is not supported. Use "MYSQL_8_4" or "MYSQL_8_0".`);
     }
     const tier = props.tier ?? DEFAULT_DATABASE_TIER;
     if (!Token.isUnresolved(tier) && !/^db-(custom-\d+-\d+|n1-(standard|highmem)-\d+|f1-micro|g1-small)$/.test(tier)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `tier "${tier}" is not a Cloud SQL Enterprise edition tier. Use db-custom-<vCPUs>-<MiB>, e.g. "${DEFAULT_DATABASE_TIER}".`,
       );
     }
@@ -300,7 +301,7 @@ function requireNamespace(namespace: string): void {
   const rule = NAME_RULES.kubernetesName;
   // MySQL database names are at most 64 characters: "dcr-" + namespace + "-database".
   if (!rule.pattern.test(namespace) || namespace.length > 64 - "dcr--database".length) {
-    throw new Error(
+    throw new InvalidPropsError(
       `namespace "${namespace}" is not a usable Kubernetes namespace for the job database. ` +
         `Use 1-${64 - "dcr--database".length} lowercase letters, digits and '-', starting and ending with a letter or digit.`,
     );
@@ -310,7 +311,7 @@ function requireNamespace(namespace: string): void {
 function requireServiceAccountEmail(email: string): void {
   if (Token.isUnresolved(email)) return;
   if (!/^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\.iam\.gserviceaccount\.com$/.test(email)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `jobServiceAccountEmail "${email}" is not a user-managed service account email. ` +
         `Pass the email of the job service's Google service account, e.g. "dcr-room-pod-sa@my-project.iam.gserviceaccount.com".`,
     );
@@ -321,19 +322,19 @@ function validateBackups(input: BackupOptions): Required<BackupOptions> {
   const backups = { retainedBackups: 14, transactionLogRetentionDays: 7, startTime: "03:00", ...input };
   const { retainedBackups, transactionLogRetentionDays, startTime } = backups;
   if (!Token.isUnresolved(retainedBackups) && !(Number.isInteger(retainedBackups) && retainedBackups >= 1 && retainedBackups <= 365)) {
-    throw new Error(`backups.retainedBackups ${retainedBackups} is out of range. Keep between 1 and 365 daily backups.`);
+    throw new InvalidPropsError(`backups.retainedBackups ${retainedBackups} is out of range. Keep between 1 and 365 daily backups.`);
   }
   if (
     !Token.isUnresolved(transactionLogRetentionDays) &&
     !(Number.isInteger(transactionLogRetentionDays) && transactionLogRetentionDays >= 1 && transactionLogRetentionDays <= 7)
   ) {
-    throw new Error(
+    throw new InvalidPropsError(
       `backups.transactionLogRetentionDays ${transactionLogRetentionDays} is out of range. ` +
         `Use 1 to 7 days (the Enterprise edition's limit for point-in-time recovery).`,
     );
   }
   if (!Token.isUnresolved(startTime) && !/^([01]\d|2[0-3]):[0-5]\d$/.test(startTime)) {
-    throw new Error(`backups.startTime "${startTime}" is not a time of day. Use HH:MM in UTC, e.g. "03:00".`);
+    throw new InvalidPropsError(`backups.startTime "${startTime}" is not a time of day. Use HH:MM in UTC, e.g. "03:00".`);
   }
   return backups;
 }

@@ -14,6 +14,7 @@ import { FirestoreIndex } from "@cdktf/provider-google/lib/firestore-index";
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { CleanRoomRef, GrantOptions, requireGrantableMember, requireInResidency } from "../../../internal/common";
 import { NAME_RULES, fitName, shortHash } from "../../../policy/names";
+import { InvalidPropsError } from "../../../errors";
 
 /** The role the job service needs on its database: read and write documents, run transactions. */
 export const JOB_STATE_ROLE = "roles/datastore.user";
@@ -104,7 +105,7 @@ export class JobStateStore extends Construct {
     requireInResidency(this.location, room.residency, "JobStateStore \"location\"");
     this.databaseId = props.databaseId ?? jobStateDatabaseId(room.name);
     if (!Token.isUnresolved(this.databaseId) && (this.databaseId.length < FIRESTORE_DATABASE_ID.min || this.databaseId.length > FIRESTORE_DATABASE_ID.max || !FIRESTORE_DATABASE_ID.pattern.test(this.databaseId))) {
-      throw new Error(
+      throw new InvalidPropsError(
         `JobStateStore "databaseId" "${this.databaseId}" is not a Firestore database id. Use 4-63 lowercase letters, ` +
           `digits and '-', starting with a letter and not ending with '-', e.g. "${jobStateDatabaseId(room.name)}".`,
       );

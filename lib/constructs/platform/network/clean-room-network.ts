@@ -27,6 +27,7 @@ import { manateeContract, resourceName } from "../../../policy/names";
 import { EgressOptions, TEE_NETWORK_TAG, createFirewall, validateEgress } from "./firewall";
 import { DEFAULT_IP_RANGES, NetworkIpRanges, cidrAddress, cidrPrefix, validateIpRanges } from "./ip-ranges";
 import { GOOGLE_API_VIPS, GoogleApiAccess, createPrivateGoogleApiZones } from "./private-google-access";
+import { InvalidPropsError } from "../../../errors";
 
 /** VPC flow logs of both subnets. */
 export interface FlowLogOptions {
@@ -176,12 +177,12 @@ export class CleanRoomNetwork extends Construct {
     this.egress = validateEgress({ nodes: "https", ...props.egress });
     this.googleApiAccess = props.googleApiAccess ?? "private";
     if (!(this.googleApiAccess in GOOGLE_API_VIPS)) {
-      throw new Error(`googleApiAccess "${this.googleApiAccess}" is not a Google API VIP. Use "private" or "restricted".`);
+      throw new InvalidPropsError(`googleApiAccess "${this.googleApiAccess}" is not a Google API VIP. Use "private" or "restricted".`);
     }
     this.googleApisRange = GOOGLE_API_VIPS[this.googleApiAccess].range;
     const flowSampling = props.flowLogs?.sampling ?? 1;
     if (!Token.isUnresolved(flowSampling) && !(flowSampling > 0 && flowSampling <= 1)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `flowLogs.sampling ${flowSampling} is out of range. Use a share in (0, 1], e.g. 1 to log every flow or 0.5 for half.`,
       );
     }

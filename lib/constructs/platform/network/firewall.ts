@@ -11,6 +11,7 @@ import { ComputeFirewall, ComputeFirewallConfig } from "@cdktf/provider-google/l
 import { MANATEE_TEE_NETWORK_TAG } from "../../../policy/names";
 import { GOOGLE_API_VIPS, GoogleApiAccess } from "./private-google-access";
 import { NetworkIpRanges } from "./ip-ranges";
+import { InvalidPropsError } from "../../../errors";
 
 /**
  * Network tag the ManaTEE reconciler puts on every Confidential Space VM it launches
@@ -183,13 +184,13 @@ function egressRule(
 export function validateEgress(egress: Required<EgressOptions>): Required<EgressOptions> {
   const tees = (egress as { tees?: unknown }).tees;
   if (tees !== undefined) {
-    throw new Error(
+    throw new InvalidPropsError(
       `egress.tees is no longer an option: TEEs always reach Google APIs only (the VIP on TCP 443), and job results ` +
         `leave a TEE only through the verifier's release. Build job images with their dependencies inside, and remove egress.tees.`,
     );
   }
   if (!EGRESS_MODES.includes(egress.nodes)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `egress.nodes "${egress.nodes}" is not an egress mode. Use one of ${EGRESS_MODES.map((m) => `"${m}"`).join(", ")}.`,
     );
   }

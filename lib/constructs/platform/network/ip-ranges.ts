@@ -8,6 +8,7 @@
  */
 import { Token } from "cdktf";
 import { Ipv4Cidr, cidrsOverlap, isPrivateCidr, parseCidr } from "../../../policy/cidr";
+import { InvalidPropsError } from "../../../errors";
 
 /** IPv4 ranges of the clean room's subnets; all must be RFC 1918 and must not overlap. */
 export interface NetworkIpRanges {
@@ -75,20 +76,20 @@ export function validateIpRanges(ranges: Required<NetworkIpRanges>): Required<Ne
     if (Token.isUnresolved(value)) continue;
     const cidr = parseCidr(value);
     if (!cidr) {
-      throw new Error(
+      throw new InvalidPropsError(
         `ipRanges.${key} "${value}" is not an IPv4 CIDR block. Write it as network/prefix with no host bits set, ` +
           `e.g. "${DEFAULT_IP_RANGES[key]}".`,
       );
     }
     if (!isPrivateCidr(cidr)) {
-      throw new Error(`ipRanges.${key} "${value}" is not a private (RFC 1918) range. Use a block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.`);
+      throw new InvalidPropsError(`ipRanges.${key} "${value}" is not a private (RFC 1918) range. Use a block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.`);
     }
     if (cidr.prefix > MAX_PREFIX[key]) {
-      throw new Error(`ipRanges.${key} "${value}" is too small. Use a /${MAX_PREFIX[key]} or larger block (a smaller prefix length).`);
+      throw new InvalidPropsError(`ipRanges.${key} "${value}" is too small. Use a /${MAX_PREFIX[key]} or larger block (a smaller prefix length).`);
     }
     for (const [other, otherCidr] of parsed) {
       if (cidrsOverlap(cidr, otherCidr)) {
-        throw new Error(`ipRanges.${key} "${value}" overlaps ipRanges.${other} "${ranges[other]}". Give each range its own block.`);
+        throw new InvalidPropsError(`ipRanges.${key} "${value}" overlaps ipRanges.${other} "${ranges[other]}". Give each range its own block.`);
       }
     }
     parsed.push([key, cidr]);

@@ -15,6 +15,7 @@ import { EXECUTOR_BASE_IMAGE } from "../../../policy/names";
 import { directoryHash } from "../../verifier/bundle";
 import { DeployImageBuilder } from "./deploy-image-builder";
 import { DockerRepository } from "./repository";
+import { InvalidPropsError } from "../../../errors";
 
 /** Package names of the images the deploy builds (in `serviceImages` unless noted). */
 export const DEPLOY_IMAGE_NAMES = {
@@ -80,20 +81,20 @@ export class ContainerImageBuild extends Construct {
     this.props = props;
     const sourceDir = path.resolve(props.sourceDir);
     if (!fs.existsSync(path.join(sourceDir, "Dockerfile"))) {
-      throw new Error(
+      throw new InvalidPropsError(
         `ContainerImageBuild "sourceDir" "${sourceDir}" has no Dockerfile at its root. Point it at a build context ` +
           `(for the job service: run \`node job-service/scripts/build.js\` first; npm run synth does this).`,
       );
     }
     if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(props.imageName)) {
-      throw new Error(`ContainerImageBuild "imageName" "${props.imageName}" is not an image name. Use lowercase letters, digits, '.', '_' and '-'.`);
+      throw new InvalidPropsError(`ContainerImageBuild "imageName" "${props.imageName}" is not an image name. Use lowercase letters, digits, '.', '_' and '-'.`);
     }
     const timeout = props.timeoutSeconds ?? 1800;
     if (!Number.isInteger(timeout) || timeout < 60 || timeout > 86_400) {
-      throw new Error(`ContainerImageBuild "timeoutSeconds" ${timeout} is out of range. Use 60 to 86400 seconds.`);
+      throw new InvalidPropsError(`ContainerImageBuild "timeoutSeconds" ${timeout} is out of range. Use 60 to 86400 seconds.`);
     }
     if (props.machineType !== undefined && !/^[a-z0-9]+(?:-[a-z0-9]+)+$/.test(props.machineType)) {
-      throw new Error(`ContainerImageBuild "machineType" "${props.machineType}" is not a machine type such as "e2-highcpu-8".`);
+      throw new InvalidPropsError(`ContainerImageBuild "machineType" "${props.machineType}" is not a machine type such as "e2-highcpu-8".`);
     }
 
     this.sourceHash = directoryHash(sourceDir);

@@ -13,6 +13,7 @@ import { CleanRoomRef } from "../../../internal/common";
 import { NAME_RULES, manateeEnv, resourceName } from "../../../policy/names";
 import { BucketEncryptionKey, CleanRoomBucket } from "../../data-plane/buckets";
 import { DockerRepository } from "./repository";
+import { InvalidPropsError } from "../../../errors";
 
 export interface DeployImageBuilderProps {
   /** The clean room (a `CleanRoomPolicy` fits). */
@@ -59,7 +60,7 @@ export class DeployImageBuilder extends Construct {
     this.project = props.project ?? room.project;
     this.region = room.region;
     if (props.targets.length === 0) {
-      throw new Error(`DeployImageBuilder "targets" is empty: name the repositories the deploy pushes images to.`);
+      throw new InvalidPropsError(`DeployImageBuilder "targets" is empty: name the repositories the deploy pushes images to.`);
     }
     const accountId = resourceName("serviceAccountId", "dcr", manateeEnv(room.name), "deploy");
     this.serviceAccount = new ServiceAccount(this, "sa", {

@@ -11,6 +11,7 @@ import { ArtifactRegistryRepositoryCleanupPolicies } from "@cdktf/provider-googl
 import { CleanRoomRef, cleanRoomLabels, requireInResidency } from "../../../internal/common";
 import { jobPathNames, manateeContract, resourceName } from "../../../policy/names";
 import { DockerRepository, RepositoryOptions } from "./repository";
+import { InvalidPropsError } from "../../../errors";
 
 const DAY_SECONDS = 86_400;
 
@@ -145,7 +146,7 @@ export class ImageRegistry extends Construct {
 
 function requireCount(field: string, value: number): number {
   if (!Token.isUnresolved(value) && !(Number.isInteger(value) && value >= 1)) {
-    throw new Error(`${field} ${value} is not a positive whole number. Use 1 or more.`);
+    throw new InvalidPropsError(`${field} ${value} is not a positive whole number. Use 1 or more.`);
   }
   return value;
 }

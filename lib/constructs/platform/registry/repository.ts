@@ -14,6 +14,7 @@ import {
 import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
 import { GrantOptions, conditionBlock, grantIdFor, requireGrantableMember, toGrantOptions } from "../../../internal/common";
 import { IamCondition } from "../../../policy/members";
+import { InvalidPropsError } from "../../../errors";
 
 export const REGISTRY_ROLES = {
   pull: "roles/artifactregistry.reader",
@@ -127,6 +128,6 @@ export class DockerRepository extends Construct {
 function requirePrincipalKind(member: string): void {
   if (Token.isUnresolved(member)) return;
   if (!/^(user|group|serviceAccount|domain|principal|principalSet):.+/.test(member)) {
-    throw new Error(`member "${member}" is not an IAM principal. Prefix it with its kind, e.g. "serviceAccount:sa@project.iam.gserviceaccount.com".`);
+    throw new InvalidPropsError(`member "${member}" is not an IAM principal. Prefix it with its kind, e.g. "serviceAccount:sa@project.iam.gserviceaccount.com".`);
   }
 }

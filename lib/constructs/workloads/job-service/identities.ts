@@ -21,6 +21,7 @@ import { BucketEncryptionKey, CleanRoomBucket } from "../../data-plane/buckets";
 import { DEFAULT_JOB_SERVICE_NAMESPACE } from "./contract";
 import { JobLaunchScope, TEE_LAUNCHER_PERMISSIONS, launcherCondition, teeLauncherRoleId } from "./launcher-role";
 import { INSTANCE_PREFIX, jobInstancePrefix, requireKubernetesName } from "./names";
+import { InvalidPropsError } from "../../../errors";
 
 /** A service account resource (`google_service_account`); its `name` must be a reference. */
 export interface ServiceAccountRef {
@@ -140,13 +141,13 @@ export class JobServiceIdentity extends Construct {
     requireKubernetesName(this.namespace, `JobServiceIdentity "namespace"`);
     this.instancePrefix = props.launch.instancePrefix ?? jobInstancePrefix(roomName);
     if (!Token.isUnresolved(this.instancePrefix) && !INSTANCE_PREFIX.test(this.instancePrefix)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `JobServiceIdentity "launch.instancePrefix" "${this.instancePrefix}" must be 1-26 lowercase letters, digits or '-', ` +
           `starting with a letter: job VMs are named <prefix>-<uuid> within GCE's 63 characters.`,
       );
     }
     if (!Token.isUnresolved(props.teeServiceAccount.name)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `JobServiceIdentity "teeServiceAccount" is the literal "${props.teeServiceAccount.name}". Pass the service account ` +
           `resource (ConfidentialSpaceWorkload.serviceAccount) so the actAs grant names it by reference and waits for it.`,
       );
@@ -154,12 +155,12 @@ export class JobServiceIdentity extends Construct {
     const extra = props.extraLauncherPermissions ?? [];
     for (const p of extra) {
       if (!Token.isUnresolved(p) && !/^[a-z][a-zA-Z0-9]*(\.[a-zA-Z0-9]+){2}$/.test(p)) {
-        throw new Error(
+        throw new InvalidPropsError(
           `JobServiceIdentity "extraLauncherPermissions" entry "${p}" is not an IAM permission (service.resource.verb, e.g. "compute.instances.stop").`,
         );
       }
       if (/useExternalIp|addresses\.use|setIamPolicy/.test(p)) {
-        throw new Error(
+        throw new InvalidPropsError(
           `JobServiceIdentity "extraLauncherPermissions" entry "${p}" would let the job service give a job VM an external ` +
             `address or change IAM. Job VMs reach Google APIs through Cloud NAT and Private Google Access; remove it.`,
         );
@@ -303,7 +304,7 @@ export class JobServiceIdentity extends Construct {
    */
   public grantStage1Read(bucket: string, id?: string): StorageBucketIamMember {
     if (!id && Token.isUnresolved(bucket)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `JobServiceIdentity.grantStage1Read: the bucket is a token; pass an explicit construct id (e.g. "Stage1-<dataset>").`,
       );
     }

@@ -4,6 +4,7 @@
  * path without a trailing slash. Validation only; no resources.
  */
 import { Token } from "cdktf";
+import { InvalidPropsError } from "../../../errors";
 
 /** A container image reference split the way Helm charts and registries want it. */
 export interface ImageReference {
@@ -25,7 +26,7 @@ const IMAGE_REFERENCE =
 export function parseImageReference(reference: string, field: string): ImageReference {
   const match = IMAGE_REFERENCE.exec(reference);
   if (!match?.groups || (!match.groups.tag && !match.groups.digest)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `${field} "${reference}" is not a full image reference. Use registry-host/path/image:tag or ` +
         `registry-host/path/image@sha256:<digest>, e.g. "us-central1-docker.pkg.dev/my-project/my-repo/job-service@sha256:…".`,
     );
@@ -40,7 +41,7 @@ const REGISTRY_URL = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-
 export function requireRegistryUrl(url: string, field: string): void {
   if (Token.isUnresolved(url)) return;
   if (!REGISTRY_URL.test(url)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `${field} "${url}" is not a registry path. Pass the Artifact Registry repository URL without a trailing slash, ` +
         `e.g. "us-central1-docker.pkg.dev/my-project/dcr-room-images".`,
     );

@@ -6,6 +6,7 @@
 import { Token } from "cdktf";
 import { defaultJobInstancePrefix } from "../../../policy/job-service-config";
 import { NAME_RULES } from "../../../policy/names";
+import { InvalidPropsError } from "../../../errors";
 
 /** VM names are `<prefix>-<uuid v4>` (36 chars): the prefix keeps them within GCE's 63. */
 export const INSTANCE_PREFIX = /^[a-z][-a-z0-9]{0,25}$/;
@@ -14,7 +15,7 @@ export const INSTANCE_PREFIX = /^[a-z][-a-z0-9]{0,25}$/;
 export function jobInstancePrefix(roomName: string): string {
   const prefix = defaultJobInstancePrefix({ name: roomName });
   if (!INSTANCE_PREFIX.test(prefix)) {
-    throw new Error(`job VM name prefix "${prefix}" (from the room name) must be 1-26 lowercase letters, digits or '-', starting with a letter.`);
+    throw new InvalidPropsError(`job VM name prefix "${prefix}" (from the room name) must be 1-26 lowercase letters, digits or '-', starting with a letter.`);
   }
   return prefix;
 }
@@ -23,6 +24,6 @@ export function requireKubernetesName(value: string | undefined, field: string):
   if (value === undefined || Token.isUnresolved(value)) return;
   const rule = NAME_RULES.kubernetesName;
   if (value.length > rule.max || !rule.pattern.test(value)) {
-    throw new Error(`${field} "${value}" is not a valid Kubernetes name (${rule.source}).`);
+    throw new InvalidPropsError(`${field} "${value}" is not a valid Kubernetes name (${rule.source}).`);
   }
 }

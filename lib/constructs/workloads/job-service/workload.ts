@@ -32,6 +32,7 @@ import {
 } from "./contract";
 import { parseImageReference } from "./image-reference";
 import { requireKubernetesName } from "./names";
+import { InvalidPropsError } from "../../../errors";
 
 /** Container resources (Kubernetes quantities). */
 export interface ContainerResources {
@@ -371,11 +372,11 @@ function validateJobServiceProps(props: JobServiceProps): void {
   }
   const room = props.roomName;
   if (!Token.isUnresolved(room) && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(room)) {
-    throw new Error(`JobService "roomName" "${room}" cannot label Kubernetes objects. Use lowercase letters, digits and '-' (at most 63).`);
+    throw new InvalidPropsError(`JobService "roomName" "${room}" cannot label Kubernetes objects. Use lowercase letters, digits and '-' (at most 63).`);
   }
   for (const [key, email] of Object.entries(props.serviceAccounts)) {
     if (!Token.isUnresolved(email) && !/^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.:]+\.iam\.gserviceaccount\.com$/.test(email)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `JobService "serviceAccounts.${key}" "${email}" is not a Google service account e-mail. ` +
           `Pass the e-mail from JobServiceIdentity (…@<project>.iam.gserviceaccount.com).`,
       );
@@ -384,7 +385,7 @@ function validateJobServiceProps(props: JobServiceProps): void {
   if (!Token.isUnresolved(props.image)) {
     const ref = parseImageReference(props.image, `JobService "image"`);
     if (ref.tag === "latest" && !ref.digest) {
-      throw new Error(
+      throw new InvalidPropsError(
         `JobService "image" "${props.image}" is tagged "latest", which moves. Use the deploy-built image ` +
           `(ContainerImageBuild.imageReference, an immutable content-hash tag) or a digest.`,
       );
@@ -392,23 +393,23 @@ function validateJobServiceProps(props: JobServiceProps): void {
   }
   for (const [key, ref] of Object.entries(props.buildStepImages)) {
     if (!Token.isUnresolved(ref) && !parseImageReference(ref, `JobService "buildStepImages.${key}"`).digest) {
-      throw new Error(`JobService "buildStepImages.${key}" "${ref}" is not pinned by digest. Use image@sha256:<digest>: job builds run it.`);
+      throw new InvalidPropsError(`JobService "buildStepImages.${key}" "${ref}" is not pinned by digest. Use image@sha256:<digest>: job builds run it.`);
     }
   }
   const c = props.config;
   if (!c || c.version !== 1 || !c.launch || !c.images) {
-    throw new Error(`JobService "config" is not a JobServiceConfig. Compile it with jobServiceConfigFor(policy, resources).`);
+    throw new InvalidPropsError(`JobService "config" is not a JobServiceConfig. Compile it with jobServiceConfigFor(policy, resources).`);
   }
   if (!Token.isUnresolved(c.launch.instanceTemplate) && !/^projects\/[^/]+\/(global|regions\/[^/]+)\/instanceTemplates\/[^/]+$/.test(c.launch.instanceTemplate)) {
-    throw new Error(
+    throw new InvalidPropsError(
       `JobService "config.launch.instanceTemplate" "${c.launch.instanceTemplate}" is not an instance template. ` +
         `Pass ConfidentialSpaceWorkload.instanceTemplateId: job VMs are only ever created from the room's template.`,
     );
   }
   for (const [key, value] of Object.entries(props.google)) {
-    if (!Token.isUnresolved(value) && value.trim() === "") throw new Error(`JobService "google.${key}" is empty.`);
+    if (!Token.isUnresolved(value) && value.trim() === "") throw new InvalidPropsError(`JobService "google.${key}" is empty.`);
   }
   if (props.tmpSize !== undefined && !/^\d+(Ki|Mi|Gi)$/.test(props.tmpSize)) {
-    throw new Error(`JobService "tmpSize" "${props.tmpSize}" is not a Kubernetes quantity such as "1Gi".`);
+    throw new InvalidPropsError(`JobService "tmpSize" "${props.tmpSize}" is not a Kubernetes quantity such as "1Gi".`);
   }
 }

@@ -6,6 +6,7 @@
 import { DataResource, Token } from "cdktf";
 import { Construct } from "constructs";
 import { WaitForClientSecret } from "./props";
+import { InvalidPropsError } from "../../../errors";
 
 /**
  * Why a wait and not a Secret resource: Terraform cannot create the Secret without holding its
@@ -19,7 +20,7 @@ import { WaitForClientSecret } from "./props";
 export function clientSecretWait(scope: Construct, wait: WaitForClientSecret, namespace: string, secretName: string, key: string): DataResource {
   const timeout = wait.timeoutSeconds ?? 900;
   if (!Token.isUnresolved(timeout) && !(Number.isInteger(timeout) && timeout >= 0 && timeout <= 86_400)) {
-    throw new Error(`JupyterHub "waitForClientSecret.timeoutSeconds" ${timeout} is out of range. Use 0 to 86400 seconds.`);
+    throw new InvalidPropsError(`JupyterHub "waitForClientSecret.timeoutSeconds" ${timeout} is out of range. Use 0 to 86400 seconds.`);
   }
   const command = [
     "set -u",

@@ -24,6 +24,7 @@ import {
   singleUserNetworkPolicy,
   singleUserResources,
 } from "./values";
+import { InvalidPropsError } from "../../../errors";
 
 /** The z2jh Helm release for the programming stage, with its values exposed. */
 export class JupyterHub extends Construct {
@@ -88,7 +89,7 @@ export class JupyterHub extends Construct {
 
     const helm = { ...DEFAULT_JUPYTERHUB_HELM, ...props.helm };
     if (!Token.isUnresolved(helm.timeoutSeconds) && !(Number.isInteger(helm.timeoutSeconds) && helm.timeoutSeconds >= 60 && helm.timeoutSeconds <= 3600)) {
-      throw new Error(`JupyterHub "helm.timeoutSeconds" ${helm.timeoutSeconds} is out of range. Use 60 to 3600 seconds.`);
+      throw new InvalidPropsError(`JupyterHub "helm.timeoutSeconds" ${helm.timeoutSeconds} is out of range. Use 60 to 3600 seconds.`);
     }
     const auth = props.authenticator;
     if (props.waitForClientSecret && auth.type !== "dummy") {

@@ -9,6 +9,7 @@ import { JOB_SERVICE_API_SELECTOR, JOB_SERVICE_PORT, parseImageReference, requir
 import { manateeContract } from "../../../policy/names";
 import { JupyterHubAuthenticator, RESEARCHER_USERNAME_PATTERN } from "./authenticator";
 import { JupyterHubExposure, JupyterHubProps, SingleUserEgress, SingleUserResources } from "./props";
+import { InvalidPropsError } from "../../../errors";
 
 /** The chart this construct's values are written and tested for (schema in test/fixtures/z2jh). */
 export const Z2JH_CHART = {
@@ -281,7 +282,7 @@ export function singleUserResources(r: SingleUserResources = {}): Pick<Z2jhSingl
 export function singleUserImage(props: JupyterHubProps, imageName: string): { name: string; tag: string } {
   if (props.singleUserImage !== undefined) {
     if (Token.isUnresolved(props.singleUserImage)) {
-      throw new Error(
+      throw new InvalidPropsError(
         `JupyterHub "singleUserImage" must be a literal: the chart takes the image as separate name and tag. ` +
           `Pass a literal reference, or "serviceImagesRegistry" (may be a token) with "imageTag".`,
       );
@@ -292,7 +293,7 @@ export function singleUserImage(props: JupyterHubProps, imageName: string): { na
     return { name: ref.name, tag: ref.tag! };
   }
   if (props.serviceImagesRegistry === undefined) {
-    throw new Error(
+    throw new InvalidPropsError(
       `JupyterHub needs "singleUserImage" (CleanRoomWorkloads passes the deploy-built image) or "serviceImagesRegistry".`,
     );
   }
