@@ -6,8 +6,7 @@
 import * as path from "node:path";
 import { App } from "cdktf";
 import { loadPolicyFile } from "../lib/policy/load";
-import { IamPolicyLimitError } from "../lib/policy/iam-limits";
-import { PolicyError } from "../lib/policy/validate";
+import { debugRequested, describeError, exitCodeFor } from "../lib/cli/exit";
 import { readSynthesizedStacks, writeAccessReport } from "../lib/report";
 import { createCleanRoomStacks } from "../stacks";
 import { stacksOptionsFromPolicy } from "../stacks/config";
@@ -63,9 +62,11 @@ export function withoutTokenCreationTraces<T>(fn: () => T): T {
   }
 }
 
-/** What the app prints for a failed synth: the located problems, or a stack trace for a bug. */
-export function synthErrorMessage(err: unknown, configPath: string): string {
-  if (err instanceof PolicyError || err instanceof IamPolicyLimitError) return err.message;
+/**
+ * What the app prints for a failed synth: the located problems, what to fix and where; a stack
+ * trace only with MANATEE_DEBUG=1.
+ */
+export function synthErrorMessage(err: unknown, configPath: string, debug = debugRequested()): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === "ENOENT" || code === "EISDIR" || code === "EACCES") {
     return (
@@ -73,7 +74,7 @@ export function synthErrorMessage(err: unknown, configPath: string): string {
       `Set CLEANROOM_CONFIG to a clean-room YAML file, or unset it to synthesize stacks/example.cleanroom.yaml.`
     );
   }
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+  return describeError(err, debug);
 }
 
 if (require.main === module) {
@@ -83,6 +84,6 @@ if (require.main === module) {
     process.stderr.write(`synthesized ${path.relative(process.cwd(), config)} into ${app.outdir}/\n`);
   } catch (err) {
     process.stderr.write(`${synthErrorMessage(err, config)}\n`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeFor(err);
   }
 }

@@ -8,7 +8,7 @@ if (!fs.existsSync(compiled)) {
   process.exit(2);
 }
 const { main } = require(compiled);
-main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`manatee: ${err && err.message ? err.message : String(err)}\n`); process.exitCode = 1; },
-);
+// `manatee report … | head`: a closed pipe ends the command quietly, not with an EPIPE crash.
+process.stdout.on("error", (err) => { if (err.code === "EPIPE") process.exit(0); else throw err; });
+// main() turns every failure into one message and a documented exit code (see --help).
+main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => { process.exitCode = code; });

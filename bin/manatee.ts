@@ -2,9 +2,12 @@
  * The `manatee` command line. Each command lives in lib/cli/<command>.ts and exports
  * `run(args, io)`; loading is lazy so `manatee policy` never pays for cdktf.
  */
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { EXIT, debugRequested, describeError, exitCodeFor, exitQuietlyOnClosedPipe } from "../lib/cli/exit";
 import type { CliIo } from "../lib/cli/io";
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[], io: CliIo): Promise<number> }> }> = {
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[], io: CliIo): Promise<number> }> }> = {
   policy: { summary: "print the verifier policy document of a clean-room config", load: () => import("../lib/cli/policy") },
   check: { summary: "run the clean-room guardrails on a synthesized config", load: () => import("../lib/cli/check") },
   report: { summary: "write the auditor's access report (Markdown)", load: () => import("../lib/cli/report") },
@@ -15,31 +18,54 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)}${c.summary}`);
-  return `usage: manatee <command> [options]\n\ncommands:\n${lines.join("\n")}\n`;
+  return (
+    `usage: manatee <command> [options]      (manatee <command> --help for its options)\n\ncommands:\n${lines.join("\n")}\n\n` +
+    `global options:\n  --version       print the version\n  --debug         print stack traces (also MANATEE_DEBUG=1)\n\n` +
+    `exit codes: ${EXIT.ok} ok, ${EXIT.findings} findings or deny, ${EXIT.usage} usage or input error, ${EXIT.internal} a bug in manatee\n`
+  );
 }
 
-export async function main(argv: string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv;
+/** The package version, from the sources (bin/) and from the build (dist/bin/). */
+export function packageVersion(): string {
+  for (const up of ["..", path.join("..", "..")]) {
+    const file = path.join(__dirname, up, "package.json");
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+  }
+  return "unknown";
+}
+
+/**
+ * Runs one command. Every failure ends here as one message and a documented exit code; a
+ * stack trace only with --debug (or MANATEE_DEBUG=1).
+ */
+export async function main(argv: string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const debug = argv.includes("--debug") || debugRequested(env);
+  const args = argv.filter((a) => a !== "--debug");
+  const [name, ...rest] = args;
+  if (name === "--version" || name === "-V" || name === "version") {
+    io.stdout.write(`${packageVersion()}\n`);
+    return EXIT.ok;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     io.stdout.write(usage());
-    return name ? 0 : 2;
+    return name ? EXIT.ok : EXIT.usage;
   }
   const command = COMMANDS[name];
   if (!command) {
     io.stderr.write(`manatee: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return EXIT.usage;
   }
-  return (await command.load()).run(rest, io);
+  try {
+    return await (await command.load()).run(rest, io);
+  } catch (err) {
+    io.stderr.write(`manatee ${name}: ${describeError(err, debug)}\n`);
+    return exitCodeFor(err);
+  }
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`manatee: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  exitQuietlyOnClosedPipe(process.stdout);
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -7,7 +7,14 @@ const path = require("node:path");
 
 const root = path.resolve(__dirname, "..");
 const env = { ...process.env, CHECKPOINT_DISABLE: "1" };
-const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit", env });
+// A failing step has printed its own message; end with its exit code, without this script's stack.
+const run = (cmd, args) => {
+  try {
+    execFileSync(cmd, args, { cwd: root, stdio: "inherit", env });
+  } catch (err) {
+    process.exit(typeof err.status === "number" ? err.status : 1);
+  }
+};
 const started = Date.now();
 
 run(process.execPath, [require.resolve("typescript/bin/tsc", { paths: [root] }), "-p", "tsconfig.build.json"]);

@@ -14,6 +14,7 @@ import { CliIo, parseArgs } from "./io";
 import { LocalRoom, startLocalRoom } from "./local-room";
 import { prepareLocalRoom } from "./local-prepare";
 import { stage2Bucket } from "../../job-service/src/local-tee";
+import { EXIT } from "./exit";
 
 const USAGE = `usage: manatee job-service --local --config FILE [--port N] [--state DIR] [--researcher NAME ...]
 
@@ -86,7 +87,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   } catch (err) {
     if (err instanceof PolicyError) {
       io.stderr.write(`${err.message}\n`);
-      return 1;
+      return EXIT.usage;
     }
     throw err;
   }

@@ -21,6 +21,7 @@ import { PolicyError } from "../policy/validate";
 import { CliIo, parseArgs } from "./io";
 import { CloudClients, approverKeyVersionName, cloudOwnerBackend, kmsDatasetSigner } from "./jobs-cloud";
 import { OwnerBackend, OwnerRefusal, imageRepo, localOwnerBackend } from "./owner-backend";
+import { EXIT } from "./exit";
 
 export type { ReviewRecord, OwnerBackend } from "./owner-backend";
 
@@ -108,7 +109,7 @@ async function guarded(io: CliIo, body: () => Promise<number>): Promise<number> 
     }
     if (err instanceof PolicyError) {
       io.stderr.write(`${err.message}\nmanatee jobs: the room file is not valid\n`);
-      return 1;
+      return EXIT.usage;
     }
     throw err;
   }

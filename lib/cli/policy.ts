@@ -7,6 +7,7 @@ import { compileVerifierPolicy } from "../policy/document";
 import { loadPolicyFile } from "../policy/load";
 import { PolicyError } from "../policy/validate";
 import { CliIo, parseArgs } from "./io";
+import { EXIT } from "./exit";
 
 const USAGE = `usage: manatee policy --config FILE
 
@@ -40,6 +41,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     } else {
       io.stderr.write(`manatee policy: ${err instanceof Error ? err.message : String(err)}\n`);
     }
-    return 1;
+    return EXIT.usage;
   }
 }

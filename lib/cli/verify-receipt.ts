@@ -12,6 +12,7 @@ import { createLocalJWKSet, jwtVerify } from "jose";
 import type { JSONWebKeySet } from "jose";
 import { CliIo, parseArgs } from "./io";
 import { ExternalError, InvalidInputError, UsageError } from "../errors";
+import { EXIT } from "./exit";
 
 /** The receipt's JOSE typ; equal to RECEIPT_TYP in attestation-verifier/src/receipt.ts (a test pins it). */
 export const RECEIPT_TYP = "manatee-receipt+jwt";
@@ -93,7 +94,8 @@ export async function run(args: string[], io: CliIo & { readonly stdin?: AsyncIt
       return 2;
     }
     io.stderr.write(`manatee verify-receipt: ${err instanceof Invalid ? "invalid receipt" : "cannot verify"}: ${message}\n`);
-    return 1;
+    // An invalid receipt is a finding; a receipt that cannot be checked (unreadable, JWKS unreachable) is an input error.
+    return err instanceof Invalid ? EXIT.findings : EXIT.usage;
   }
 }
 
