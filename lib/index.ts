@@ -235,9 +235,9 @@ export type {
 } from "./constructs/workloads/jupyterhub";
 
 // ---------------------------------------------------------------------------------------
-// The attestation verifier, deployed as a Cloud Run function (lib/constructs/verifier).
+// The attestation verifier, deployed as a Cloud Functions (2nd gen) function (lib/constructs/verifier).
 // ---------------------------------------------------------------------------------------
-export { AttestationVerifier } from "./constructs/verifier";
+export { AttestationVerifier, VerifierIngress } from "./constructs/verifier";
 export type {
   AttestationVerifierProps,
   ReceiptKeyOptions,
@@ -246,7 +246,6 @@ export type {
   VerifierEncryptionKey,
   VerifierFunctionOptions,
 } from "./constructs/verifier";
-export { VerifierIngress } from "./constructs/verifier";
 
 // ---------------------------------------------------------------------------------------
 // Guardrails: the rule pack as an Aspect, reasoned suppressions, and the engine `manatee
