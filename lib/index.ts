@@ -1,44 +1,327 @@
 /**
  * manatee-cdktf: a two-stage confidential data clean room (ManaTEE) on Google Cloud, as
  * CDK for Terraform constructs, compiled from one clean-room policy.
+ *
+ * The package root is the public API, listed by hand: what a platform team uses to build,
+ * check and audit a room. Nothing is re-exported with `export *`, so a helper added to a
+ * module never becomes public by accident (test/public-api.test.ts snapshots this list;
+ * changing it is a deliberate API change). lib/internal/ is not reachable from here except
+ * for the few types public signatures name. Layers and import rules: docs/architecture.md.
  */
-// The policy model and its compilers (no cdktf): CEL condition, IAM members, verifier document, names.
-export * from "./policy";
-// lib/constructs/workloads/job-service/index.ts has a string-argument jobInstancePrefix too; the policy one is the shared derivation.
-export { jobInstancePrefix } from "./policy";
-export * from "./internal/common";
 
-// Construct families, one per file, in the order a clean room is built.
-export * from "./constructs/platform/apis";
-export * from "./constructs/platform/network";
-export * from "./constructs/platform/service-perimeter";
-export * from "./constructs/platform/cluster";
-export * from "./constructs/platform/database";
-export * from "./constructs/platform/registry";
-export * from "./constructs/data-plane/keys";
-export * from "./constructs/data-plane/buckets";
-export * from "./constructs/data-plane/workload-identity-pool";
-export * from "./constructs/data-plane/confidential-space";
-export * from "./constructs/data-plane/datasets";
-export * from "./constructs/data-plane/output-release";
-export * from "./constructs/workloads/job-service";
-export * from "./constructs/workloads/jupyterhub";
-export * from "./constructs/verifier";
-export * from "./constructs/clean-room";
-export * from "./constructs/clean-room-workloads";
+// ---------------------------------------------------------------------------------------
+// Errors: one base class with a stable `code` (lib/errors.ts); policy errors extend it.
+// ---------------------------------------------------------------------------------------
+export {
+  ERROR_CODES,
+  ManateeError,
+  InvalidPropsError,
+  InvalidInputError,
+  LimitExceededError,
+  UnresolvedTokenError,
+  UsageError,
+  ExternalError,
+  InternalError,
+  isManateeError,
+} from "./errors";
+export type { ErrorCode, ManateeErrorOptions } from "./errors";
 
-// Guardrails and the auditor's report.
-export * from "./checks";
+// ---------------------------------------------------------------------------------------
+// The policy: one room file, loaded, normalized and validated; no cdktf (lib/policy).
+// ---------------------------------------------------------------------------------------
+export { loadPolicyFile, parsePolicy } from "./policy/load";
+export { normalizePolicy } from "./policy/model";
+export { validatePolicy, validatePolicyInput, assertValidPolicy, PolicyError } from "./policy/validate";
+export type { PolicyIssue, PolicyPath, SourcePosition, ValidateOptions, PolicyLocator } from "./policy/validate";
+export type {
+  CleanRoomPolicy,
+  CleanRoomPolicyInput,
+  DatasetPolicy,
+  Stage1Policy,
+  Stage1Kind,
+  AccessMode,
+  Approval,
+  ApproverKeyPolicy,
+  JobsPolicy,
+  TeePolicy,
+  TeeHardware,
+  VerifierPolicy,
+  LocationSettings,
+  ClusterSettings,
+  AuthorizedNetworkSettings,
+  DatabaseSettings,
+  StateBackendPolicy,
+  VpcServiceControlsSettings,
+  JupyterHubSettings,
+  JupyterHubSettingsInput,
+  JupyterHubEgress,
+  JupyterHubExposureType,
+  JupyterHubAuthenticatorType,
+  JupyterHubAuthenticatorInput,
+  JupyterHubAuthenticatorSettings,
+  OAuthClientSettings,
+  GoogleAuthenticatorSettings,
+  GitHubAuthenticatorSettings,
+  GenericOAuthAuthenticatorSettings,
+  DummyAuthenticatorSettings,
+} from "./policy/model";
+
+// Compilers: what the policy becomes (the CEL condition, IAM members, the verifier's
+// document, Google-limit checks, resource names). Constructs call these; so may you.
+export {
+  attributeConditionClauses,
+  compileAttributeCondition,
+  compileJobApprovalCondition,
+  AttributeConditionTooLongError,
+  JobApprovalConditionError,
+} from "./policy/condition";
+export type { ConditionClause } from "./policy/condition";
+export { datasetMembers, principalSetForDigest, expiryCondition } from "./policy/members";
+export type { DatasetMember, IamCondition, PoolRef } from "./policy/members";
+export { compileVerifierPolicy } from "./policy/document";
+export type {
+  CompiledVerifierPolicy,
+  VerifierPolicyDocument,
+  VerifierApproval,
+  VerifierJobApproval,
+  VerifierReleaseSettings,
+} from "./policy/document";
+export { assertWithinIamLimits, iamLimitViolations, IAM_POLICY_LIMITS, IamPolicyLimitError } from "./policy/iam-limits";
+export type { DatasetIamLoad, AllowPolicyLoad, DatasetPolicyResource } from "./policy/iam-limits";
+export { JobServiceConfigCompileError } from "./policy/job-service-config";
+export { platformNames, dataPlaneNames, jobPathNames, outputReleaseNames, jobInstancePrefix } from "./policy/names";
+export type { DatasetBucketPurpose } from "./policy/names";
+
+// ---------------------------------------------------------------------------------------
+// What every construct takes: the room (a CleanRoomPolicy satisfies CleanRoomRef), grant
+// options, and the label contract the guardrails read (label your own resources with it).
+// They live in lib/internal/common.ts beside helpers that stay private.
+// ---------------------------------------------------------------------------------------
+export { CLEAN_ROOM_LABEL, COMPONENT, cleanRoomLabels } from "./internal/common";
+export type { CleanRoomRef, GrantOptions, ComponentLabel } from "./internal/common";
+
+// ---------------------------------------------------------------------------------------
+// The room, composed: the platform stack's CleanRoom and the workloads stack's
+// CleanRoomWorkloads (lib/constructs/clean-room*.ts).
+// ---------------------------------------------------------------------------------------
+export { CleanRoom } from "./constructs/clean-room";
+export type { CleanRoomProps } from "./constructs/clean-room";
+export { CleanRoomWorkloads } from "./constructs/clean-room-workloads";
+export type { CleanRoomWorkloadsProps, CleanRoomImageSources, ReleaseBuckets } from "./constructs/clean-room-workloads";
+
+// ---------------------------------------------------------------------------------------
+// Platform: APIs, network, perimeter, cluster, job state, registries (lib/constructs/platform).
+// ---------------------------------------------------------------------------------------
+export { CleanRoomApis } from "./constructs/platform/apis";
+export type { CleanRoomApisProps, CleanRoomApi } from "./constructs/platform/apis";
+export { CleanRoomNetwork, DEFAULT_IP_RANGES } from "./constructs/platform/network";
+export type {
+  CleanRoomNetworkProps,
+  FlowLogOptions,
+  EgressMode,
+  EgressOptions,
+  NetworkIpRanges,
+  GoogleApiAccess,
+} from "./constructs/platform/network";
+export { CleanRoomServicePerimeter } from "./constructs/platform/service-perimeter";
+export type { CleanRoomServicePerimeterProps } from "./constructs/platform/service-perimeter";
+export { CleanRoomCluster } from "./constructs/platform/cluster";
+export type {
+  CleanRoomClusterProps,
+  ClusterEncryption,
+  ClusterNetworkRef,
+  RepositoryRef,
+  NodePoolOptions,
+  GpuPoolOptions,
+  GpuAccelerator,
+  ConfidentialNodeType,
+  ControlPlaneAccess,
+  AuthorizedNetwork,
+  KubernetesConnection,
+} from "./constructs/platform/cluster";
+export { JobStateStore, JobDatabase } from "./constructs/platform/database";
+export type {
+  JobStateStoreProps,
+  FirestoreCompositeIndex,
+  JobDatabaseProps,
+  BackupOptions,
+  DatabaseNetworkRef,
+  MySqlVersion,
+} from "./constructs/platform/database";
+export { ImageRegistry, DockerRepository, DeployImageBuilder, ContainerImageBuild } from "./constructs/platform/registry";
+export type {
+  ImageRegistryProps,
+  UserImagesOptions,
+  VersionedImagesOptions,
+  RepositoryOptions,
+  DeployImageBuilderProps,
+  ContainerImageBuildProps,
+} from "./constructs/platform/registry";
+
+// ---------------------------------------------------------------------------------------
+// Data plane: keys, buckets, the workload identity pool, the TEE template, datasets,
+// output release (lib/constructs/data-plane).
+// ---------------------------------------------------------------------------------------
+export { AttestationBoundKey, StorageEncryptionKey, ApproverKey } from "./constructs/data-plane/keys";
+export type {
+  AttestationBoundKeyProps,
+  StorageEncryptionKeyProps,
+  ApproverKeyProps,
+  CleanRoomKeyProps,
+  KeyProtectionLevel,
+} from "./constructs/data-plane/keys";
+export { CleanRoomBucket } from "./constructs/data-plane/buckets";
+export type {
+  CleanRoomBucketProps,
+  BucketPurpose,
+  BucketRetentionPolicy,
+  BucketEncryptionKey,
+} from "./constructs/data-plane/buckets";
+export { ConfidentialSpacePool, JobApprovalPool } from "./constructs/data-plane/workload-identity-pool";
+export type { ConfidentialSpacePoolProps, JobApprovalPoolProps } from "./constructs/data-plane/workload-identity-pool";
+export { ConfidentialSpaceWorkload } from "./constructs/data-plane/confidential-space";
+export type {
+  ConfidentialSpaceWorkloadProps,
+  ConfidentialInstanceType,
+  ImageRepositoryRef,
+} from "./constructs/data-plane/confidential-space";
+export { CleanRoomDataPlane, SignatureRepository } from "./constructs/data-plane/datasets";
+export type {
+  CleanRoomDataPlaneProps,
+  DataPlaneKeyOptions,
+  DatasetDataPlane,
+  DatasetReader,
+  SignatureRepositoryProps,
+} from "./constructs/data-plane/datasets";
+export { OutputRelease } from "./constructs/data-plane/output-release";
+export type { OutputReleaseProps, OutputReleaseVerifierGrantOptions } from "./constructs/data-plane/output-release";
+
+// ---------------------------------------------------------------------------------------
+// Workloads on the cluster: the job service and JupyterHub (lib/constructs/workloads).
+// ---------------------------------------------------------------------------------------
+export { JobService, JobServiceIdentity, jobServiceConfigFor } from "./constructs/workloads/job-service";
+export type {
+  JobServiceProps,
+  JobServiceIdentityProps,
+  JobServiceConfigResources,
+  JobServiceAccounts,
+  JobServiceGoogleResources,
+  JobServiceApiAccess,
+  JobStateStoreRef,
+  JobLaunchScope,
+  ServiceAccountRef,
+  BuildStepImages,
+  ContainerResources,
+} from "./constructs/workloads/job-service";
+export { JupyterHub } from "./constructs/workloads/jupyterhub";
+export type {
+  JupyterHubProps,
+  JupyterHubAuthenticator,
+  GoogleAuthenticatorOptions,
+  GitHubAuthenticatorOptions,
+  GenericOAuthAuthenticatorOptions,
+  DummyAuthenticatorOptions,
+  SecretKeyRef,
+  JupyterHubExposure,
+  JupyterHubHelmOptions,
+  SingleUserEgress,
+  SingleUserResources,
+  WaitForClientSecret,
+  JupyterHubValues,
+  Z2jhHubValues,
+  Z2jhNetworkPolicy,
+  Z2jhProxyValues,
+  Z2jhSingleUserValues,
+} from "./constructs/workloads/jupyterhub";
+
+// ---------------------------------------------------------------------------------------
+// The attestation verifier, deployed as a Cloud Functions (2nd gen) function (lib/constructs/verifier).
+// ---------------------------------------------------------------------------------------
+export { AttestationVerifier, VerifierIngress } from "./constructs/verifier";
+export type {
+  AttestationVerifierProps,
+  ReceiptKeyOptions,
+  ReceiptKeyProtection,
+  VerifierAuditOptions,
+  VerifierEncryptionKey,
+  VerifierFunctionOptions,
+} from "./constructs/verifier";
+
+// ---------------------------------------------------------------------------------------
+// Guardrails: the rule pack as an Aspect, reasoned suppressions, and the engine `manatee
+// check` runs over synthesized JSON (lib/checks). `Rule` and what it sees (ResourceIndex,
+// TfResource, CheckContext) are public because CleanRoomChecksProps.rules takes your own.
+// ---------------------------------------------------------------------------------------
+export { CleanRoomChecks, CleanRoomSuppressions, CLEAN_ROOM_RULES, checkTerraform, ResourceIndex } from "./checks";
+export type {
+  CleanRoomChecksProps,
+  CheckContext,
+  CheckContextProps,
+  CleanRoomSuppression,
+  SuppressionOptions,
+  Finding,
+  FindingLevel,
+  Rule,
+  RuleLevel,
+  RuleResult,
+  TfResource,
+  TerraformJson,
+} from "./checks";
+export type { JsonObject } from "./checks/resource-index";
+
+// ---------------------------------------------------------------------------------------
+// The auditor's access report and its cross-check against the synthesized stacks (lib/report).
+// The access model and the infrastructure facts are public so an auditor can render or gate
+// on them without parsing Markdown.
+// ---------------------------------------------------------------------------------------
 export {
   renderAccessReport,
   writeAccessReport,
   readSynthesizedStacks,
   ACCESS_REPORT_FILE,
   buildAccessModel,
-  DATA_PLANE_ROLES,
   crossCheck,
   readInfrastructure,
-  parseSuppressions,
   accessDiagram,
 } from "./report";
-export type { AccessReportOptions, AccessModel, CrossCheckFinding, CrossCheckResult, SynthesizedStack, ReportSuppression } from "./report";
+export type {
+  AccessReportOptions,
+  AccessModel,
+  AccessModelOptions,
+  DatasetAccess,
+  DatasetKeyView,
+  BucketView,
+  Stage2Principal,
+  ExpectedGrant,
+  PrincipalRole,
+  ResourceRef,
+  ResourceKind,
+  ApprovalView,
+  JobApprovalView,
+  JobPoolView,
+  CrossCheckFinding,
+  CrossCheckLevel,
+  CrossCheckResult,
+  InfrastructureFacts,
+  BucketFact,
+  KeyFact,
+  GrantFact,
+  LifecycleRuleFact,
+  ProviderFact,
+  SynthesizedStack,
+  ReportSuppression,
+} from "./report";
+
+// ---------------------------------------------------------------------------------------
+// The ready stacks: `<room>-platform` and `<room>-workloads` from one policy (stacks/,
+// built to dist/stacks, which the package ships). stacks/ imports lib modules, never this
+// file, so there is no cycle.
+// ---------------------------------------------------------------------------------------
+export { createCleanRoomStacks, CleanRoomPlatformStack, CleanRoomWorkloadsStack } from "../stacks";
+export type {
+  CleanRoomStacks,
+  CleanRoomStacksOptions,
+  CleanRoomPlatformStackProps,
+  CleanRoomWorkloadsStackProps,
+} from "../stacks";
+export { stacksOptionsFromPolicy } from "../stacks/config";
