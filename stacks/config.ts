@@ -5,8 +5,14 @@
 import { CleanRoomPolicy, JupyterHubAuthenticatorSettings } from "../lib/policy/model";
 import { JupyterHubAuthenticator } from "../lib/constructs/workloads/jupyterhub";
 import { CleanRoomStacksOptions } from "./index";
+import { ERROR_CODES, ManateeError } from "../lib/errors";
 
-export class MissingDeploymentSettingsError extends Error {}
+/** The room file lacks a deployment setting the workloads stack needs (JupyterHub host, OAuth client, …). */
+export class MissingDeploymentSettingsError extends ManateeError {
+  constructor(message: string) {
+    super(ERROR_CODES.invalidPolicy, message);
+  }
+}
 
 function authenticator(settings: JupyterHubAuthenticatorSettings): JupyterHubAuthenticator {
   if (settings.type === "dummy") return { type: "dummy", acknowledgeInsecure: true };
