@@ -17,6 +17,12 @@ export function isPlainMap(value: unknown): value is Plain {
 export class Checker {
   readonly issues: RawIssue[] = [];
 
+  /**
+   * @param opaque values no rule can judge yet (a construct's deploy-time tokens): string and
+   * number rules accept them. A room file has none.
+   */
+  constructor(readonly opaque: (value: unknown) => boolean = () => false) {}
+
   fail(path: PolicyPath, expected: string, value: unknown, extra: Partial<Pick<RawIssue, "at" | "detail" | "found">> = {}): undefined {
     this.issues.push({ path, at: extra.at ?? "value", expected, found: extra.found ?? describeValue(value), detail: extra.detail });
     return undefined;
@@ -48,6 +54,7 @@ export class Checker {
   }
 
   string(path: PolicyPath, value: unknown, expected: string, valid: (s: string) => boolean): string | undefined {
+    if (this.opaque(value)) return value as string;
     if (typeof value !== "string" || !valid(value)) return this.fail(path, expected, value);
     return value;
   }
@@ -62,6 +69,7 @@ export class Checker {
   }
 
   number(path: PolicyPath, value: unknown, expected: string, valid: (n: number) => boolean): number | undefined {
+    if (this.opaque(value)) return value as number;
     if (typeof value !== "number" || !Number.isFinite(value) || !valid(value)) return this.fail(path, expected, value);
     return value;
   }

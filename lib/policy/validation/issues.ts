@@ -138,11 +138,16 @@ export function located(raw: readonly RawIssue[], options: ValidateOptions): Pol
     .map(({ issue }) => issue);
 }
 
+/** What an issue says without its location: its detail, or `expected X, found Y`. */
+export function issueText(issue: Pick<RawIssue, "expected" | "found" | "detail">): string {
+  return issue.detail ?? `expected ${issue.expected}, found ${issue.found}`;
+}
+
 /** Build an issue and its one-line message: `file:line:col: path: expected X, found Y`. */
 export function toIssue(fields: Omit<PolicyIssue, "message"> & { detail?: string }): PolicyIssue {
   const { detail, ...issue } = fields;
   const where = [issue.file, issue.line, issue.line !== undefined ? issue.column : undefined].filter((x) => x !== undefined).join(":");
-  const text = detail ?? `expected ${issue.expected}, found ${issue.found}`;
+  const text = issueText({ ...issue, detail });
   const message = `${where ? `${where}: ` : ""}${issue.path ? `${issue.path}: ` : ""}${text}`;
   return { ...issue, message };
 }

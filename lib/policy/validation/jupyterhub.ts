@@ -20,7 +20,31 @@ import {
   SECRET_KEY,
 } from "./vocabulary";
 
+/**
+ * Where the hub rules run: a room file's `jupyterhub` section, or the JupyterHub construct's props.
+ * The rules are the same; only the names of the fields messages point at, and the exposures
+ * accepted, differ.
+ */
+export interface HubRuleSite {
+  /** The switch that allows the dummy authenticator. */
+  readonly nonProduction: string;
+  readonly users: string;
+  readonly hostedDomains: string;
+  readonly allowedOrganizations: string;
+  /** Exposure types accepted (a room file never exposes the hub to the internet; a construct may, with TLS). */
+  readonly exposures: readonly string[];
+}
+
+export const ROOM_FILE_HUB: HubRuleSite = {
+  nonProduction: "tee.allowDebug",
+  users: "jupyterhub.users",
+  hostedDomains: "jupyterhub.authenticator.hostedDomains",
+  allowedOrganizations: "jupyterhub.authenticator.allowedOrganizations",
+  exposures: JUPYTERHUB_EXPOSURES,
+};
+
 function checkHttpsUrl(c: Checker, path: PolicyPath, value: unknown): void {
+  if (c.opaque(value)) return;
   let url: URL | undefined;
   try {
     url = typeof value === "string" && !/\s/.test(value) ? new URL(value) : undefined;
@@ -37,11 +61,12 @@ function checkIdentity(
   identity: string,
   type: JupyterHubAuthenticatorType | undefined,
   domains: readonly string[] | undefined,
+  site: HubRuleSite,
 ): void {
   if (type === "google") {
     const domain = EMAIL.test(identity) ? identity.split("@")[1].toLowerCase() : undefined;
     if (domains && (!domain || !domains.some((d) => d.toLowerCase() === domain))) {
-      const expected = `an e-mail address in jupyterhub.authenticator.hostedDomains [${domains.join(", ")}] (Google sign-in returns e-mail addresses)`;
+      const expected = `an e-mail address in ${site.hostedDomains} [${domains.join(", ")}] (Google sign-in returns e-mail addresses)`;
       c.fail(path, expected, identity, { at: "key" });
     }
   } else if (type === "github") {
@@ -88,7 +113,7 @@ function checkAuthenticator(c: Checker, path: PolicyPath, value: unknown): Authe
   }
   const required = (key: string, expected: string, valid: (v: unknown) => boolean, extra?: (v: unknown) => Partial<Pick<RawIssue, "detail" | "found">>) => {
     const v = value[key];
-    if (v === undefined || !valid(v)) c.fail(p(key), expected, v, v === undefined ? {} : (extra?.(v) ?? {}));
+    if (v === undefined || (!c.opaque(v) && !valid(v))) c.fail(p(key), expected, v, v === undefined ? {} : (extra?.(v) ?? {}));
   };
   const nonBlank = (v: unknown) => typeof v === "string" && v.trim().length > 0;
   required("clientId", EXPECT.clientId, nonBlank);
@@ -130,19 +155,21 @@ function checkAuthenticator(c: Checker, path: PolicyPath, value: unknown): Authe
   return { type, domains, organizations };
 }
 
-export function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown): void {
+/** The `jupyterhub` section; `nonProduction` is the value of the switch that allows the dummy authenticator. */
+export function checkJupyterHub(c: Checker, value: unknown, nonProduction: unknown, site: HubRuleSite = ROOM_FILE_HUB): void {
   if (value === undefined) return;
   const hub = c.map(["jupyterhub"], value, EXPECT.jupyterhub, FIELDS.jupyterhub, { authenticator: EXPECT.authenticator });
   if (!hub) return;
   const authPath = ["jupyterhub", "authenticator"];
   const auth: AuthenticatorFacts = hub.authenticator === undefined ? { organizations: 0 } : checkAuthenticator(c, authPath, hub.authenticator);
 
-  if (auth.type === "dummy" && allowDebug !== true) {
-    const debug = allowDebug === undefined ? "tee.allowDebug is not set (false)" : `tee.allowDebug is ${describeValue(allowDebug)}`;
+  if (auth.type === "dummy" && nonProduction !== true) {
+    const flag = site.nonProduction;
+    const debug = nonProduction === undefined ? `${flag} is not set (false)` : `${flag} is ${describeValue(nonProduction)}`;
     c.fail([...authPath, "type"], "google, github or generic-oauth in a production room", "dummy", {
       found: `the string "dummy" while ${debug}`,
       detail:
-        `the dummy authenticator lets anyone sign in under any name, so it needs a non-production room (tee.allowDebug: true), ` +
+        `the dummy authenticator lets anyone sign in under any name, so it needs a non-production room (${flag}: true), ` +
         `but ${debug}; configure a google, github or generic-oauth authenticator`,
     });
   }
@@ -159,7 +186,7 @@ export function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown)
       if (username === undefined) continue;
       userCount++;
       const path = ["jupyterhub", "users", identity];
-      checkIdentity(c, path, identity, auth.type, auth.domains);
+      checkIdentity(c, path, identity, auth.type, auth.domains, site);
       const lower = identity.toLowerCase();
       const same = identities.get(lower);
       if (same !== undefined) {
@@ -185,7 +212,7 @@ export function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown)
     }
   }
   if (auth.type !== undefined && auth.type !== "dummy" && userCount === 0 && auth.organizations === 0) {
-    const orgs = auth.type === "github" ? " (or jupyterhub.authenticator.allowedOrganizations)" : "";
+    const orgs = auth.type === "github" ? ` (or ${site.allowedOrganizations})` : "";
     const expected = `at least one sign-in identity mapped to a username, such as { alice@example.org: alice }${orgs}`;
     c.fail(["jupyterhub", "users"], expected, hub.users, {
       detail: `expected ${expected}, found ${describeValue(hub.users)}: otherwise nobody can sign in`,
@@ -196,7 +223,7 @@ export function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown)
     const known = [...usernames.keys()];
     c.list(["jupyterhub", "admins"], hub.admins, EXPECT.admins, (p, v) => {
       if (typeof v === "string" && named.has(v)) return v;
-      const expected = known.length ? `a username from jupyterhub.users (one of ${known.join(", ")})` : "a username from jupyterhub.users (it has none)";
+      const expected = known.length ? `a username from ${site.users} (one of ${known.join(", ")})` : `a username from ${site.users} (it has none)`;
       // Admins are usernames; an identity written here is the likeliest mistake.
       const byIdentity = typeof v === "string" ? [...usernames].find(([, id]) => id.toLowerCase() === v.toLowerCase())?.[0] : undefined;
       const guess = byIdentity ?? (typeof v === "string" ? closest(v, known) : undefined);
@@ -206,7 +233,7 @@ export function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown)
 
   let exposure: string | undefined;
   if (hub.exposure !== undefined) {
-    exposure = c.oneOf(["jupyterhub", "exposure"], hub.exposure, JUPYTERHUB_EXPOSURES, (found) =>
+    exposure = c.oneOf(["jupyterhub", "exposure"], hub.exposure, site.exposures, (found) =>
       /https|public|external|^load-?balancer$/i.test(found)
         ? "a config file never exposes the hub to the internet: use cluster-ip (kubectl port-forward, or an Ingress with IAP you add) or internal-load-balancer (inside the VPC)"
         : undefined,
@@ -228,4 +255,11 @@ export function checkJupyterHub(c: Checker, value: unknown, allowDebug: unknown)
     }
     if (helm?.atomic !== undefined) checkBoolean(c, ["jupyterhub", "helm", "atomic"], helm.atomic, "true or false");
   }
+}
+
+/** The hub rules on one `jupyterhub` section alone (paths start at `jupyterhub`), as the JupyterHub construct runs them. */
+export function jupyterHubIssues(hub: unknown, nonProduction: unknown, site: HubRuleSite, opaque?: (value: unknown) => boolean): readonly RawIssue[] {
+  const c = new Checker(opaque);
+  checkJupyterHub(c, hub, nonProduction, site);
+  return c.issues;
 }
