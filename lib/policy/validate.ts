@@ -20,10 +20,15 @@ export { closest, describeValue, formatPath, toIssue } from "./validation/issues
 export type { PolicyIssue, PolicyLocator, PolicyPath, SourcePosition, ValidateOptions } from "./validation/issues";
 export { JUPYTERHUB_USERNAME_PATTERN, POLICY_LIMITS } from "./validation/vocabulary";
 
-/** Thrown with every issue of a policy at once. */
+/** How many issues a PolicyError's message lists; one mistake repeated 20,000 times needs only a few lines to be seen. */
+export const MAX_LISTED_ISSUES = 20;
+
+/** Thrown with every issue of a policy at once: `issues` holds them all, the message the first MAX_LISTED_ISSUES and a count. */
 export class PolicyError extends ManateeError {
   constructor(readonly issues: readonly PolicyIssue[]) {
-    super(ERROR_CODES.invalidPolicy, issues.map((i) => i.message).join("\n"));
+    const listed = issues.slice(0, MAX_LISTED_ISSUES).map((i) => i.message);
+    const more = issues.length - listed.length;
+    super(ERROR_CODES.invalidPolicy, [...listed, ...(more > 0 ? [`… and ${more} more`] : [])].join("\n"));
   }
 }
 
