@@ -13,6 +13,7 @@ export function isCalendarDate(value: string): boolean {
   return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
 }
 
+/** Standing approvals: each names an image digest, declared datasets, a purpose, its approver and an expiry date. */
 export function checkApprovals(c: Checker, value: unknown, datasets: readonly string[]): void {
   if (value === undefined) return;
   c.list(["approvals"], value, "a list of approvals", (path, item) => {
@@ -39,6 +40,7 @@ export function checkApprovals(c: Checker, value: unknown, datasets: readonly st
   }, { unique: false });
 }
 
+/** The job service: approved executor bases, the pinned executor, limits and env overrides. */
 export function checkJobs(c: Checker, value: unknown): void {
   if (value === undefined) return;
   const jobs = c.map(["jobs"], value, EXPECT.jobs, FIELDS.jobs);

@@ -31,6 +31,7 @@ function checkStage1(c: Checker, path: PolicyPath, value: unknown): void {
   }
 }
 
+/** The datasets map; returns the names written, for the rules that refer to datasets. */
 export function checkDatasets(c: Checker, value: unknown): string[] {
   const expected = EXPECT.datasets;
   if (value === undefined) return [];

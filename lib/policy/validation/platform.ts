@@ -5,6 +5,10 @@ import { EXPECT } from "./expectations";
 import { PolicyPath, describeValue, formatPath } from "./issues";
 import { ACCESS_LEVEL_NAME, ACCESS_POLICY_ID, FIELDS } from "./vocabulary";
 
+/**
+ * CleanRoomCluster checks the same control-plane rules on its props in its own words
+ * (constructs/platform/cluster/control-plane.ts); test/policy/deployment.test.ts keeps the two in step.
+ */
 export function checkCluster(c: Checker, value: unknown): void {
   if (value === undefined) return;
   const cluster = c.map(["cluster"], value, EXPECT.cluster, FIELDS.cluster);
@@ -67,12 +71,14 @@ function checkAuthorizedCidr(c: Checker, path: PolicyPath, value: unknown, seen:
   return cidr;
 }
 
+/** The database: deletion protection only. */
 export function checkDatabase(c: Checker, value: unknown): void {
   if (value === undefined) return;
   const database = c.map(["database"], value, EXPECT.database, FIELDS.database);
   if (database) checkBoolean(c, ["database", "deletionProtection"], database.deletionProtection, EXPECT.deletionProtection);
 }
 
+/** VPC Service Controls: the access policy id (quoted) and access level names. */
 export function checkVpcServiceControls(c: Checker, value: unknown): void {
   if (value === undefined) return;
   const path = ["vpcServiceControls"];

@@ -9,6 +9,7 @@ function machineFamily(machineType: string): string | undefined {
   return MACHINE_TYPE.exec(machineType)?.[1];
 }
 
+/** The TEE: hardware models, a Confidential Space machine type that runs on them, and allowDebug. */
 export function checkTee(c: Checker, value: unknown): void {
   if (value === undefined) return;
   const tee = c.map(["tee"], value, "the TEE settings: { hardware, machineType, allowDebug }", FIELDS.tee);
