@@ -221,8 +221,8 @@ describe("JupyterHub (defaults)", () => {
 describe("JupyterHub options", () => {
   test("the dummy authenticator is refused unless the room is non-production", () => {
     expect(() => synthHub({ authenticator: { type: "dummy", acknowledgeInsecure: true } })).toThrow(
-      'JupyterHub "authenticator": the dummy authenticator lets anyone sign in under any name. It is only allowed ' +
-        'when "nonProduction" is true; configure a "google", "github" or "generic-oauth" authenticator for this room.',
+      "workloads/JupyterHub: authenticator.type: the dummy authenticator lets anyone sign in under any name, so it needs a " +
+        "non-production room (nonProduction: true), but nonProduction is not set (false); configure a google, github or generic-oauth authenticator",
     );
     expect(() =>
       synthHub({
@@ -230,7 +230,10 @@ describe("JupyterHub options", () => {
         nonProduction: true,
         exposure: { type: "internal-load-balancer" },
       }),
-    ).toThrow('JupyterHub "exposure": with the dummy authenticator the hub must stay a ClusterIP service');
+    ).toThrow(
+      'workloads/JupyterHub: exposure.type: expected cluster-ip with the dummy authenticator, found the string "internal-load-balancer": ' +
+        "anyone who reaches a load balancer could sign in under any name",
+    );
 
     const { json } = synthHub({ authenticator: { type: "dummy", acknowledgeInsecure: true }, nonProduction: true, researchers: {} });
     const values = effectiveValues(json);
@@ -317,29 +320,60 @@ describe("JupyterHub options", () => {
     expect(generic.hub.config.GenericOAuthenticator.username_claim).toBe("preferred_username");
   });
 
+  // The same rules and words as a room file's jupyterhub section (test/policy/deployment.test.ts compares them).
   test("researchers must map to safe, distinct usernames in the hosted domain", () => {
     expect(() => synthHub({ researchers: { "alice@acme.example.org": "alice@acme.example.org" } })).toThrow(
-      'JupyterHub "researchers" maps "alice@acme.example.org" to "alice@acme.example.org", which is not a safe username',
+      'workloads/JupyterHub: researchers["alice@acme.example.org"]: expected a JupyterHub username: 1-26 lowercase letters',
     );
     expect(() => synthHub({ researchers: { "alice@acme.example.org": "a", "al@acme.example.org": "a" } })).toThrow(
-      'JupyterHub "researchers" maps both "alice@acme.example.org" and "al@acme.example.org" to "a": they would share one account and its jobs.',
+      'workloads/JupyterHub: researchers["al@acme.example.org"]: the username "a" is already "alice@acme.example.org"\'s; ' +
+        "two identities would share one account and its jobs, give each its own username",
     );
     expect(() => synthHub({ researchers: { "eve@evil.example.com": "eve" } })).toThrow(
-      'JupyterHub "researchers" key "eve@evil.example.com" is not an e-mail address in "authenticator.hostedDomains"',
+      'workloads/JupyterHub: researchers["eve@evil.example.com"]: expected an e-mail address in authenticator.hostedDomains [acme.example.org]',
     );
-    expect(() => synthHub({ researchers: {} })).toThrow('JupyterHub "researchers" is empty, so nobody could sign in.');
+    expect(() => synthHub({ researchers: {} })).toThrow(
+      "workloads/JupyterHub: researchers: expected at least one sign-in identity mapped to a username, such as { alice@example.org: alice }, " +
+        "found an empty map: otherwise nobody can sign in",
+    );
     expect(() => synthHub({ researchers: { "Bob@acme.example.org": "bob", "bob@acme.example.org": "robert" } })).toThrow(
-      'JupyterHub "researchers" lists "Bob@acme.example.org" and "bob@acme.example.org", the same identity once lower-cased',
+      'workloads/JupyterHub: researchers["bob@acme.example.org"]: "bob@acme.example.org" is the same identity as "Bob@acme.example.org" once lower-cased',
     );
-    expect(() => synthHub({ adminUsers: ["carol"] })).toThrow('JupyterHub "adminUsers" entry "carol" is not a username in "researchers".');
+    expect(() => synthHub({ adminUsers: ["carol"] })).toThrow(
+      'workloads/JupyterHub: adminUsers[0]: expected a username from researchers (one of alice, bob), found the string "carol"',
+    );
   });
 
   test("bad OAuth settings fail with the field and the fix", () => {
     expect(() => synthHub({ authenticator: { ...GOOGLE, callbackUrl: "http://hub.acme.example.org/hub/oauth_callback" } as any })).toThrow(
-      'JupyterHub "authenticator.callbackUrl" "http://hub.acme.example.org/hub/oauth_callback" must be https://<host>/hub/oauth_callback',
+      "workloads/JupyterHub: authenticator.callbackUrl: expected the OAuth redirect URI: https://<host>/hub/oauth_callback, " +
+        'or http://localhost:<port>/hub/oauth_callback behind kubectl port-forward, found the string "http://hub.acme.example.org/hub/oauth_callback"',
     );
     expect(() => synthHub({ authenticator: { ...GOOGLE, hostedDomains: [] } as any })).toThrow(
-      'JupyterHub "authenticator.hostedDomains" is empty: any Google account could attempt to sign in.',
+      "workloads/JupyterHub: authenticator.hostedDomains: expected a non-empty list of Google Workspace or Cloud Identity domains such as example.org, found an empty list",
+    );
+    expect(() => synthHub({ helm: { timeoutSeconds: 30 } })).toThrow(
+      "workloads/JupyterHub: helm.timeoutSeconds: expected a whole number of seconds from 60 to 3600, found 30",
+    );
+  });
+
+  test("given OAuth and Helm settings known only at deploy time, when constructed, then the rules let the tokens through and judge the rest", () => {
+    const stack = new TerraformStack(Testing.app(), "w");
+    new HelmProvider(stack, "helm", { kubernetes: { host: "https://203.0.113.10" } });
+    const text = (id: string) => new TerraformVariable(stack, id, { type: "string" }).stringValue;
+    const tokens = {
+      ...GOOGLE,
+      clientId: text("client-id"),
+      clientSecret: { secretName: text("secret-name") },
+      callbackUrl: text("callback"),
+    };
+    const props = { roomName: "r", project: "p", researchers: RESEARCHERS, singleUserImage: DEPLOYED_IMAGE };
+    const timeoutSeconds = new TerraformVariable(stack, "timeout", { type: "number" }).numberValue;
+    const hub = new JupyterHub(stack, "Hub", { ...props, authenticator: tokens, helm: { timeoutSeconds } });
+    expect(hub.values.hub.config.GoogleOAuthenticator.client_id).toBe(tokens.clientId);
+    // A token stands in for one value only: the rules still judge the fields beside it.
+    expect(() => new JupyterHub(stack, "Bad", { ...props, authenticator: { ...tokens, hostedDomains: [] } })).toThrow(
+      "w/Bad: authenticator.hostedDomains: expected a non-empty list",
     );
   });
 

@@ -1,6 +1,6 @@
 /**
  * The policy's YAML front end: parse with `yaml`, keep node positions, and run the shared
- * rules (validate.ts) with a locator so every issue names its file, line and column.
+ * rules (validate.ts, validation/) with a locator so every issue names its file, line and column.
  */
 import { readFileSync } from "node:fs";
 import { Document, LineCounter, Node, isMap, isScalar, isSeq, parseDocument } from "yaml";

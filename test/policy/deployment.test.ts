@@ -9,11 +9,13 @@ import { App, TerraformStack, Testing } from "cdktf";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import { CleanRoomCluster } from "../../lib/constructs/platform/cluster";
-import { JupyterHub, JupyterHubAuthenticator, RESEARCHER_USERNAME_PATTERN } from "../../lib/constructs/workloads/jupyterhub";
+import { JupyterHub, JupyterHubAuthenticator } from "../../lib/constructs/workloads/jupyterhub";
+import { CONSTRUCT_HUB } from "../../lib/constructs/workloads/jupyterhub/validation";
 import { compileVerifierPolicy } from "../../lib/policy/document";
 import { loadPolicyFile, parsePolicy } from "../../lib/policy/load";
 import { CleanRoomPolicy, CleanRoomPolicyInput, normalizePolicy } from "../../lib/policy/model";
-import { JUPYTERHUB_USERNAME_PATTERN, PolicyError, validatePolicy, validatePolicyInput } from "../../lib/policy/validate";
+import { PolicyError, validatePolicy, validatePolicyInput } from "../../lib/policy/validate";
+import { ROOM_FILE_HUB } from "../../lib/policy/validation/jupyterhub";
 import { examplePolicy } from "../util";
 
 const FIXTURES = join(__dirname, "..", "fixtures", "policies");
@@ -452,7 +454,7 @@ describe("the deployment sections never touch the verifier policy", () => {
 });
 
 // ---- agreement with the constructs the stacks feed: what loads must construct, and what a
-// construct rejects must not load. The mapping is the one-liner per field the stacks use.
+// construct rejects must not load, in the same words. The mapping is the one-liner per field the stacks use.
 
 const REGISTRY = "us-central1-docker.pkg.dev/acme-clean-room/insurance-study-images";
 const NETWORK = {
@@ -510,10 +512,6 @@ function constructError(policy: CleanRoomPolicy): string | undefined {
 }
 
 describe("the loader agrees with the JupyterHub and CleanRoomCluster constructs", () => {
-  test("given the username rule, then the loader and the JupyterHub construct use the same pattern", () => {
-    expect(JUPYTERHUB_USERNAME_PATTERN).toBe(RESEARCHER_USERNAME_PATTERN);
-  });
-
   type Doc = any;
   const base = (): Doc => ({
     name: "insurance-study",
@@ -555,76 +553,118 @@ describe("the loader agrees with the JupyterHub and CleanRoomCluster constructs"
   const networks = (publicEndpoint: boolean | undefined, ...cidrs: string[]) => (d: Doc) => {
     d.cluster = { publicEndpoint, authorizedNetworks: cidrs.map((cidr, i) => ({ cidr, name: `net-${i}` })) };
   };
+  /** The one issue the loader finds in `doc`, as [field path, text after the path]. */
+  const loaderSays = (doc: Doc): [string, string] => {
+    const issues = validatePolicyInput(doc);
+    // Each rejected row breaks exactly one rule (its exact located message is tested above).
+    expect(issues).toHaveLength(1);
+    return [issues[0].path, issues[0].message.slice(issues[0].path.length + 2)];
+  };
+  /** A room-file message in the construct's words: the fields it points at renamed (tee.allowDebug → nonProduction, ...). */
+  const inConstructWords = (text: string) =>
+    (["nonProduction", "users", "hostedDomains", "allowedOrganizations"] as const).reduce(
+      (t, field) => t.split(ROOM_FILE_HUB[field]).join(CONSTRUCT_HUB[field]),
+      text,
+    );
 
-  // [case, patch, loader accepts, what the construct says: undefined = accepts]
-  const table: [string, (d: Doc) => void, boolean, RegExp | undefined][] = [
-    ["google with users and an admin", () => undefined, true, undefined],
+  const accepted: [string, (d: Doc) => void][] = [
+    ["google with users and an admin", () => undefined],
     ["github with an organization and no users", (d) => {
       github(d);
       Object.assign(d.jupyterhub, { users: {}, admins: [] });
       d.jupyterhub.authenticator.allowedOrganizations = ["acme"];
-    }, true, undefined],
-    ["generic-oauth", generic, true, undefined],
-    ["dummy in a debug room", dummy, true, undefined],
-    ["port-forward callback", auth({ callbackUrl: "http://127.0.0.1:8080/hub/oauth_callback" }), true, undefined],
-    ["callback under a path prefix", auth({ callbackUrl: "https://example.org/jupyter/hub/oauth_callback" }), true, undefined],
-    ["internal load balancer, private egress, 50Gi", (d) => Object.assign(d.jupyterhub, { exposure: "internal-load-balancer", egress: "private-google-access", storageCapacity: "50Gi" }), true, undefined],
-    ["private authorized network", networks(undefined, "10.8.0.0/16"), true, undefined],
-    ["public endpoint with a public range", networks(true, "203.0.113.0/24", "10.8.0.0/16"), true, undefined],
-    ["no deletion protection", (d) => Object.assign(d, { cluster: { deletionProtection: false }, database: { deletionProtection: false } }), true, undefined],
+    }],
+    ["generic-oauth", generic],
+    ["dummy in a debug room", dummy],
+    ["port-forward callback", auth({ callbackUrl: "http://127.0.0.1:8080/hub/oauth_callback" })],
+    ["callback under a path prefix", auth({ callbackUrl: "https://example.org/jupyter/hub/oauth_callback" })],
+    ["internal load balancer, private egress, 50Gi", (d) => Object.assign(d.jupyterhub, { exposure: "internal-load-balancer", egress: "private-google-access", storageCapacity: "50Gi" })],
+    ["private authorized network", networks(undefined, "10.8.0.0/16")],
+    ["public endpoint with a public range", networks(true, "203.0.113.0/24", "10.8.0.0/16")],
+    ["no deletion protection", (d) => Object.assign(d, { cluster: { deletionProtection: false }, database: { deletionProtection: false } })],
+  ];
+  test.each(accepted)("given %s, when loaded and constructed, then both accept it", (_case, patch) => {
+    const doc = base();
+    patch(doc);
+    expect(validatePolicyInput(doc)).toEqual([]);
+    expect(constructError(normalizePolicy(doc))).toBeUndefined();
+  });
+
+  // [case, patch, the field as the room file names it, the property as the JupyterHub construct names it]
+  const hubRefusals: [string, (d: Doc) => void, string, string][] = [
     ["dummy in a production room", (d) => {
       dummy(d);
       d.tee.allowDebug = false;
-    }, false, /only allowed when "nonProduction" is true/],
+    }, "jupyterhub.authenticator.type", "authenticator.type"],
     ["dummy not acknowledged", (d) => {
       dummy(d);
       d.jupyterhub.authenticator.acknowledgeInsecure = false;
-    }, false, /acknowledgeInsecure: true/],
+    }, "jupyterhub.authenticator.acknowledgeInsecure", "authenticator.acknowledgeInsecure"],
     ["dummy behind an internal load balancer", (d) => {
       dummy(d);
       d.jupyterhub.exposure = "internal-load-balancer";
-    }, false, /must stay a ClusterIP service/],
-    ["blank client id", auth({ clientId: " " }), false, /"authenticator.clientId" is empty/],
-    ["Secret name that is not DNS-1123", auth({ clientSecret: "OAuth_Secret" }), false, /is not a Kubernetes Secret name/],
-    ["plain-http callback to a remote host", auth({ callbackUrl: "http://hub.example.org/hub/oauth_callback" }), false, /"authenticator.callbackUrl"/],
-    ["no hosted domain", auth({ hostedDomains: [] }), false, /"authenticator.hostedDomains" is empty/],
-    ["user outside the hosted domains", (d) => (d.jupyterhub.users["eve@gmail.com"] = "eve"), false, /"eve@gmail.com" is not an e-mail address in "authenticator.hostedDomains"/],
+    }, "jupyterhub.exposure", "exposure.type"],
+    ["blank client id", auth({ clientId: " " }), "jupyterhub.authenticator.clientId", "authenticator.clientId"],
+    ["Secret name that is not DNS-1123", auth({ clientSecret: "OAuth_Secret" }), "jupyterhub.authenticator.clientSecret", "authenticator.clientSecret.secretName"],
+    ["Secret key with a space", auth({ clientSecretKey: "client secret" }), "jupyterhub.authenticator.clientSecretKey", "authenticator.clientSecret.key"],
+    ["plain-http callback to a remote host", auth({ callbackUrl: "http://hub.example.org/hub/oauth_callback" }), "jupyterhub.authenticator.callbackUrl", "authenticator.callbackUrl"],
+    ["no hosted domain", auth({ hostedDomains: [] }), "jupyterhub.authenticator.hostedDomains", "authenticator.hostedDomains"],
+    ["user outside the hosted domains", (d) => (d.jupyterhub.users["eve@gmail.com"] = "eve"), 'jupyterhub.users["eve@gmail.com"]', 'researchers["eve@gmail.com"]'],
+    ["GitHub user written as an e-mail", (d) => {
+      github(d);
+      d.jupyterhub.users = { "alice@example.org": "alice" };
+    }, 'jupyterhub.users["alice@example.org"]', 'researchers["alice@example.org"]'],
     ["generic-oauth over http", (d) => {
       generic(d);
       d.jupyterhub.authenticator.tokenUrl = "http://sso.example.org/token";
-    }, false, /"authenticator.tokenUrl" .* must be an https:\/\/ URL/],
-    ["nobody can sign in", (d) => Object.assign(d.jupyterhub, { users: {}, admins: [] }), false, /"researchers" is empty/],
-    ["identities equal once lower-cased", (d) => (d.jupyterhub.users["ALICE@example.org"] = "alice2"), false, /the same identity once lower-cased/],
-    ["username of 27 characters", (d) => (d.jupyterhub.users["bob@example.org"] = "b".repeat(27)), false, /not a safe username/],
-    ["two identities, one username", (d) => (d.jupyterhub.users["bob@example.org"] = "alice"), false, /would share one account/],
-    ["admin who is not a user", (d) => (d.jupyterhub.admins = ["carol"]), false, /"adminUsers" entry "carol"/],
-    ["storage that is not a quantity", (d) => (d.jupyterhub.storageCapacity = "20GB"), false, /"storageCapacity"/],
-    ["authorized network with host bits", networks(undefined, "10.8.0.1/16"), false, /is not an IPv4 CIDR block/],
-    ["authorized network wider than /8", networks(true, "8.0.0.0/7"), false, /large part of the internet/],
-    ["public range without the public endpoint", networks(false, "203.0.113.0/24"), false, /publicEndpoint is false, so it could never be used/],
-    ["public endpoint with only private ranges", networks(true, "10.8.0.0/16"), false, /names no public range/],
-    ["public endpoint with no networks", networks(true), false, /names no public range/],
-    // Stricter than the constructs, where the construct would pass a mistake on to Kubernetes, GitHub or GKE.
-    ["LOADER ONLY: GitHub user written as an e-mail", (d) => {
-      github(d);
-      d.jupyterhub.users = { "alice@example.org": "alice" };
-    }, false, undefined],
-    ["LOADER ONLY: Secret key with a space", auth({ clientSecretKey: "client secret" }), false, undefined],
-    ["LOADER ONLY: generic-oauth URL that does not parse", (d) => {
+    }, "jupyterhub.authenticator.tokenUrl", "authenticator.tokenUrl"],
+    ["generic-oauth URL that does not parse", (d) => {
       generic(d);
       d.jupyterhub.authenticator.userdataUrl = "https://sso.example.org:99999/userinfo";
-    }, false, undefined],
-    ["LOADER ONLY: the same authorized network twice", networks(undefined, "10.8.0.0/16", "10.8.0.0/16"), false, undefined],
+    }, "jupyterhub.authenticator.userdataUrl", "authenticator.userdataUrl"],
+    ["nobody can sign in", (d) => Object.assign(d.jupyterhub, { users: {}, admins: [] }), "jupyterhub.users", "researchers"],
+    ["nobody can sign in to a GitHub hub", (d) => {
+      github(d);
+      Object.assign(d.jupyterhub, { users: {}, admins: [] });
+    }, "jupyterhub.users", "researchers"],
+    ["identities equal once lower-cased", (d) => (d.jupyterhub.users["ALICE@example.org"] = "alice2"), 'jupyterhub.users["ALICE@example.org"]', 'researchers["ALICE@example.org"]'],
+    ["username of 27 characters", (d) => (d.jupyterhub.users["bob@example.org"] = "b".repeat(27)), 'jupyterhub.users["bob@example.org"]', 'researchers["bob@example.org"]'],
+    ["two identities, one username", (d) => (d.jupyterhub.users["bob@example.org"] = "alice"), 'jupyterhub.users["bob@example.org"]', 'researchers["bob@example.org"]'],
+    ["admin who is not a user", (d) => (d.jupyterhub.admins = ["carol"]), "jupyterhub.admins[0]", "adminUsers[0]"],
+    ["storage that is not a quantity", (d) => (d.jupyterhub.storageCapacity = "20GB"), "jupyterhub.storageCapacity", "storageCapacity"],
   ];
-
-  const titled = table.map(
-    ([name, ...row]) => [`${name}: loader ${row[1] ? "accepts" : "rejects"}, construct ${row[2] ? "rejects" : "accepts"}`, ...row] as const,
+  test.each(hubRefusals)(
+    "given %s, when loaded and constructed, then both refuse it with the same message",
+    (_case, patch, field, property) => {
+      const doc = base();
+      patch(doc);
+      const [path, text] = loaderSays(doc);
+      expect(path).toBe(field);
+      expect(constructError(normalizePolicy(doc))).toBe(`parity/jupyterhub: ${property}: ${inConstructWords(text)}`);
+    },
   );
-  test.each(titled)("%s", (_case, patch, loaderOk, constructSays) => {
+
+  test("given a dummy hub in a production room, when constructed, then the message names the construct's switch", () => {
+    const doc = base();
+    dummy(doc);
+    doc.tee.allowDebug = false;
+    expect(constructError(normalizePolicy(doc))).toBe(`parity/jupyterhub: authenticator.type: ${DUMMY_RULE("nonProduction is false").replace("tee.allowDebug", "nonProduction")}`);
+  });
+
+  // The cluster construct keeps its own words for the same control-plane rules (test/cluster.test.ts pins them).
+  const clusterRefusals: [string, (d: Doc) => void, RegExp | undefined][] = [
+    ["authorized network with host bits", networks(undefined, "10.8.0.1/16"), /is not an IPv4 CIDR block/],
+    ["authorized network wider than /8", networks(true, "8.0.0.0/7"), /large part of the internet/],
+    ["public range without the public endpoint", networks(false, "203.0.113.0/24"), /publicEndpoint is false, so it could never be used/],
+    ["public endpoint with only private ranges", networks(true, "10.8.0.0/16"), /names no public range/],
+    ["public endpoint with no networks", networks(true), /names no public range/],
+    // Stricter than the construct, which would pass the repeat on to GKE.
+    ["the same authorized network twice (loader only)", networks(undefined, "10.8.0.0/16", "10.8.0.0/16"), undefined],
+  ];
+  test.each(clusterRefusals)("given %s, when loaded and constructed, then the loader refuses it and so does the cluster", (_case, patch, constructSays) => {
     const doc = base();
     patch(doc);
-    // Each rejected row breaks exactly one rule (its exact message is tested above).
-    expect(validatePolicyInput(doc)).toHaveLength(loaderOk ? 0 : 1);
+    loaderSays(doc);
     const said = constructError(normalizePolicy(doc));
     if (constructSays === undefined) expect(said).toBeUndefined();
     else expect(said).toMatch(constructSays);

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parsePolicy, loadPolicyFile } from "../../lib/policy/load";
 import { normalizePolicy } from "../../lib/policy/model";
-import { PolicyError, assertValidPolicy, validatePolicy, validatePolicyInput } from "../../lib/policy/validate";
+import { MAX_LISTED_ISSUES, PolicyError, assertValidPolicy, validatePolicy, validatePolicyInput } from "../../lib/policy/validate";
 import { EXAMPLE_DIGEST_A, examplePolicy } from "../util";
 
 const FIXTURES = join(__dirname, "..", "fixtures", "policies");
@@ -401,6 +401,37 @@ describe("several problems, syntax errors and duplicate keys", () => {
 
   test("given a missing file, when loaded, then the file system error names the path", () => {
     expect(() => loadPolicyFile(fixture("no-such.cleanroom.yaml"))).toThrow(/ENOENT.*no-such\.cleanroom\.yaml/);
+  });
+});
+
+describe("one mistake repeated many times", () => {
+  /** BASE with `n` approvals, each naming a dataset that does not exist. */
+  const approvals = (n: number) =>
+    `${BASE}approvals:\n${Array.from({ length: n }, (_, i) => `  - { imageDigest: "sha256:${i.toString(16).padStart(64, "0")}", datasets: [claims], purpose: job ${i}, approvedBy: a@example.org }`).join("\n")}\n`;
+  const thrown = (text: string): PolicyError => {
+    try {
+      parsePolicy(text, "room.yaml");
+    } catch (err) {
+      return err as PolicyError;
+    }
+    throw new Error("expected a PolicyError, but the policy loaded");
+  };
+
+  test("given 2,000 approvals with the same mistake, when loaded, then the message lists the first 20 and a count, and issues keeps all", () => {
+    const error = thrown(approvals(2000));
+    expect(error).toBeInstanceOf(PolicyError);
+    expect(error.issues).toHaveLength(2000);
+    const lines = error.message.split("\n");
+    expect(lines).toHaveLength(MAX_LISTED_ISSUES + 1);
+    expect(lines.slice(0, MAX_LISTED_ISSUES)).toEqual(error.issues.slice(0, MAX_LISTED_ISSUES).map((i) => i.message));
+    expect(lines[0]).toBe('room.yaml:9:106: approvals[0].datasets[0]: expected a declared dataset (one of insurance), found the string "claims"');
+    expect(lines[MAX_LISTED_ISSUES]).toBe("… and 1980 more");
+  });
+
+  test("given exactly 20 issues, when loaded, then all 20 are listed and no count is added", () => {
+    const error = thrown(approvals(MAX_LISTED_ISSUES));
+    expect(error.message.split("\n")).toEqual(error.issues.map((i) => i.message));
+    expect(error.issues).toHaveLength(20);
   });
 });
 

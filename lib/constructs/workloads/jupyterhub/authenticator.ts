@@ -13,7 +13,7 @@
  * `<username>-<uuid v1>` (36 chars) and GCE names are at most 63 characters, lowercase, starting
  * with a letter. So: 1-26 characters of `[a-z0-9-]`, starting with a letter, not ending in '-'.
  */
-export const RESEARCHER_USERNAME_PATTERN = "^[a-z](?:[a-z0-9-]{0,24}[a-z0-9])?$";
+export { JUPYTERHUB_USERNAME_PATTERN as RESEARCHER_USERNAME_PATTERN } from "../../../policy/validation/vocabulary";
 
 /** A key of an existing Kubernetes Secret in the release namespace. */
 export interface SecretKeyRef {

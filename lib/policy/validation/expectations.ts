@@ -1,0 +1,67 @@
+/** What each field should hold, in the words every message uses ("expected <this>, found ..."). */
+import { JUPYTERHUB_AUTHENTICATORS, STAGE1_KINDS } from "../model";
+import { POLICY_LIMITS } from "./vocabulary";
+
+export const EXPECT = {
+  name: "a clean room name: 3-20 lowercase letters, digits or '-', starting with a letter and not ending with '-'",
+  project: "a Google Cloud project ID: 6-30 lowercase letters, digits or '-', starting with a letter and not ending with '-'",
+  region: 'a Google Cloud region such as "us-central1"',
+  zone: 'a Google Cloud zone such as "us-central1-a"',
+  datasetName: `a dataset name: up to ${POLICY_LIMITS.maxDatasetNameLength} lowercase letters, digits or '-', starting with a letter and not ending with '-'`,
+  principal: "an IAM principal: user:<email>, group:<email>, serviceAccount:<email> or domain:<domain>",
+  digest: 'an image digest: "sha256:" followed by 64 lowercase hex digits',
+  date: "an ISO date YYYY-MM-DD that exists in the calendar",
+  approvedBy: "the approver's e-mail address",
+  principals: "a list of IAM principals (user:<email>, group:<email>, serviceAccount:<email> or domain:<domain>)",
+  datasets: "a map of at least one dataset name to its settings",
+  approvalDatasets: "a non-empty list of declared dataset names",
+  purpose: "a non-empty description of what the image computes",
+  stage1: "the stage-1 settings: { kind: dp-synthetic | sample | none, ... }",
+  kind: `one of ${STAGE1_KINDS.join(", ")}`,
+  mechanism: 'a DP mechanism name such as "mst" or "aim"',
+  machineType:
+    "a Confidential Space machine type: c3-* or a3-* (Intel TDX), n2d-*, c2d-* or c3d-* (AMD SEV)",
+  audience: `an https:// URL of at most ${POLICY_LIMITS.maxAudienceBytes} bytes (Confidential Space's custom audience limit)`,
+  bucket: "a Cloud Storage bucket name: 3-63 lowercase letters, digits, '-' or '_'",
+  prefix: 'a path inside the bucket such as "manatee/insurance-study" (no leading or trailing \'/\')',
+  jupyterhub: "the JupyterHub settings: { authenticator, users, admins, exposure, storageCapacity, egress }",
+  authenticator: `the sign-in settings: { type: ${JUPYTERHUB_AUTHENTICATORS.join(" | ")}, ... }`,
+  authenticatorType: `one of ${JUPYTERHUB_AUTHENTICATORS.join(", ")}`,
+  clientId: "the OAuth client ID the identity provider issued",
+  clientSecret:
+    "the name of the Kubernetes Secret that holds the OAuth client secret: up to 63 lowercase letters, digits or '-', starting and ending with a letter or digit",
+  clientSecretKey: "a key of that Secret: up to 253 letters, digits, '-', '_' or '.'",
+  callbackUrl:
+    "the OAuth redirect URI: https://<host>/hub/oauth_callback, or http://localhost:<port>/hub/oauth_callback behind kubectl port-forward",
+  hostedDomains: "a non-empty list of Google Workspace or Cloud Identity domains such as example.org",
+  domain: "a domain such as example.org",
+  organizations: "a list of GitHub organizations (org or org:team)",
+  organization: "a GitHub organization, or org:team",
+  oauthUrl: "an https:// URL",
+  usernameClaim: 'the userdata claim that holds the username, such as "preferred_username"',
+  acknowledgeInsecure: "exactly true: you accept that anyone who reaches the hub can sign in under any name",
+  users: "a map of sign-in identity to JupyterHub username",
+  username:
+    "a JupyterHub username: 1-26 lowercase letters, digits or '-', starting with a letter and not ending with '-' (ManaTEE names each job <username>-<uuid>, at most 63 characters)",
+  admins: "a list of usernames from jupyterhub.users",
+  storageCapacity: 'a Kubernetes quantity such as "20Gi"',
+  cluster: "the cluster settings: { authorizedNetworks, publicEndpoint, deletionProtection }",
+  authorizedNetworks: "a list of networks: { cidr, name }",
+  authorizedNetwork: "an authorized network: { cidr, name }",
+  cidr: 'an IPv4 CIDR block with no host bits set, such as "203.0.113.0/24"',
+  networkName: 'a non-empty name for the network, such as "office"',
+  database: "the database settings: { deletionProtection }",
+  deletionProtection: "true or false (false only for throwaway rooms)",
+  approverKey:
+    "the approver key: { fingerprint } (print it with `manatee jobs approver-key --dataset <dataset>` after the first deploy)",
+  fingerprint:
+    "64 lowercase hex digits: the SHA-256 of the approver key's DER public key, as `manatee jobs approver-key --dataset <dataset>` prints it",
+  jobs: "the job settings: { executorBases, executorBase, maxJobsInProgressPerResearcher, timeoutMinutes, allowEnvOverrides, maxWorkspaceMiB }",
+  executorBases: 'a list of approved executor base digests ("sha256:" followed by 64 lowercase hex digits)',
+  executorBase: 'a pull reference pinned by digest, such as "us-central1-docker.pkg.dev/p/repo/executor@sha256:<64 hex>"',
+  envName: "an environment variable name: uppercase letters, digits and '_', not starting with a digit",
+  vpcServiceControls: "the VPC Service Controls settings: { accessPolicy, accessLevels }",
+  accessPolicy: 'the numeric id of the organization\'s access policy, quoted, such as "123456789012" (gcloud access-context-manager policies list)',
+  accessLevels: "a list of access level names in that policy",
+  accessLevel: "an access level's short name (the part after accessLevels/): a letter, then up to 49 letters, digits or '_'",
+} as const;
