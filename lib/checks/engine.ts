@@ -5,7 +5,7 @@
  */
 import { appliesTo, CheckContext, Finding, FindingLevel, Rule, VALIDATION_FAILURE_ID } from "./model";
 import { CLEAN_ROOM_RULES } from "./pack";
-import { ResourceIndex, TerraformJson, TfResource } from "./resource-index";
+import { ResourceIndex, TerraformJson, TfResource } from "../analysis/resource-index";
 import { suppressionsInConfig } from "./suppressions-record";
 
 /** Check every managed resource of one stack, and its data sources for the rules that read them. */

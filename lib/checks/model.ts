@@ -5,7 +5,7 @@
  * Aspect (`CleanRoomChecks`) and in `manatee check` on a synthesized JSON.
  */
 import type { CleanRoomPolicy } from "../policy/model";
-import type { ResourceIndex, TfResource } from "./resource-index";
+import type { ResourceIndex, TfResource } from "../analysis/resource-index";
 
 /** `error` fails synthesis (and `manatee check`); `warning` is printed; `info` is a record. */
 export type FindingLevel = "error" | "warning" | "info";

@@ -4,7 +4,7 @@
  * (Terraform ignores `//` keys), as `"//": { "manatee": { "suppressions": [{ id, reason }] } }`.
  */
 import { CleanRoomSuppression } from "./model";
-import { JsonObject } from "./resource-index";
+import { JsonObject } from "../analysis/resource-index";
 
 /** The `addOverride` path of the record. */
 export const SUPPRESSIONS_OVERRIDE_PATH = "//.manatee.suppressions";

@@ -6,7 +6,7 @@
  */
 import { checkContext } from "../../lib/checks/context";
 import { checkTerraform } from "../../lib/checks/engine";
-import { TerraformJson } from "../../lib/checks/resource-index";
+import { TerraformJson } from "../../lib/analysis/resource-index";
 import { AttestationVerifier } from "../../lib/constructs/verifier";
 import { examplePolicy, synthWith } from "../util";
 import * as path from "node:path";

@@ -6,7 +6,7 @@
 import { COMPONENT } from "../../internal/common";
 import { Rule, RuleResult } from "../model";
 import { isLabelledPublicJwksBucket, publicJwksBucketProblem } from "../public-jwks";
-import { componentOf, dig, readBool, readString } from "../values";
+import { componentOf, dig, readBool, readString } from "../../analysis/values";
 
 /** Components whose buckets hold room data and need CMEK. */
 export const CMEK_COMPONENTS = new Set<string>([

@@ -5,8 +5,8 @@
  */
 import { CLEAN_ROOM_LABEL, COMPONENT } from "../../internal/common";
 import { CheckContext, Rule, RuleResult } from "../model";
-import { JsonObject, TfResource } from "../resource-index";
-import { block, blocks, componentOf, datasetOf, dig, labelsOf, readBool, readNumber, readString } from "../values";
+import { JsonObject, TfResource } from "../../analysis/resource-index";
+import { block, blocks, componentOf, datasetOf, dig, labelsOf, readBool, readNumber, readString } from "../../analysis/values";
 
 export const DATA_BUCKET_COMPONENTS = new Set<string>([COMPONENT.stage1Bucket, COMPONENT.stage2Bucket]);
 

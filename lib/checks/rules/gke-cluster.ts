@@ -3,7 +3,7 @@
  * service account) and private nodes (no node has a public IP).
  */
 import { Rule, RuleResult } from "../model";
-import { blocks, dig, readBool, readString } from "../values";
+import { blocks, dig, readBool, readString } from "../../analysis/values";
 
 const PUBLIC_POOL = "sets network_config.enable_private_nodes = false, so its nodes get public IPs. Remove the override (nodes inherit private nodes from the cluster).";
 

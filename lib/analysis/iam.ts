@@ -1,12 +1,21 @@
 /**
- * IAM as the rules see it: every `*_iam_member`, `*_iam_binding` and `*_iam_policy`
- * resource normalised into role bindings, and what each binding reaches (a key, the
- * keys of a key ring, every key and bucket of a project).
+ * IAM as a synthesized stack declares it, for the checks and the report alike: every
+ * `*_iam_member`, `*_iam_binding` and `*_iam_policy` resource normalised into role
+ * bindings, and what each binding reaches (a key, the keys of a key ring, every key and
+ * bucket of a project).
  */
-import { CheckContext } from "./model";
+import type { CleanRoomPolicy } from "../policy/model";
 import { classifyMember, Principal } from "./principals";
 import { isUnresolved, ResourceIndex, TfResource, wholeReference } from "./resource-index";
 import { block, blocks, readString } from "./values";
+
+/** What reading IAM needs to know about the room (the checks' context is one). */
+export interface RoomFacts {
+  /** The room's project id, to recognise its service accounts by email and project-level grants. */
+  readonly project?: string;
+  /** The policy, for dataset owners and approved digests. */
+  readonly policy?: CleanRoomPolicy;
+}
 
 export type IamTargetKind = "crypto_key" | "key_ring" | "bucket" | "project" | "service_account" | "other";
 
@@ -169,14 +178,14 @@ function ringNameOfKey(key: TfResource, index: ResourceIndex): string | undefine
   return raw.state === "known" ? lastSegment(raw.value, "keyRings") : undefined;
 }
 
-function projectMatches(value: unknown, context: CheckContext): boolean {
+function projectMatches(value: unknown, context: RoomFacts): boolean {
   const p = readString(value);
   // A project given as an expression, or an unknown room project, may well be the room's.
   return p.state !== "known" || !context.project || p.value.replace(/^projects\//, "") === context.project;
 }
 
 /** The crypto keys of this stack that a binding reaches (key, key ring or project level). */
-export function keysReached(b: IamTarget, index: ResourceIndex, context: CheckContext): Reach {
+export function keysReached(b: IamTarget, index: ResourceIndex, context: RoomFacts): Reach {
   const keys = index.ofType("google_kms_crypto_key");
   switch (b.targetKind) {
     case "crypto_key": {
@@ -208,7 +217,7 @@ export function keysReached(b: IamTarget, index: ResourceIndex, context: CheckCo
 }
 
 /** The buckets of this stack that a binding reaches (bucket or project level). */
-export function bucketsReached(b: IamTarget, index: ResourceIndex, context: CheckContext): Reach {
+export function bucketsReached(b: IamTarget, index: ResourceIndex, context: RoomFacts): Reach {
   const buckets = index.ofType("google_storage_bucket");
   switch (b.targetKind) {
     case "bucket": {
@@ -234,7 +243,7 @@ export interface ServiceAccountRef {
   readonly email?: string;
 }
 
-function emailOf(sa: TfResource, context: CheckContext): string | undefined {
+function emailOf(sa: TfResource, context: RoomFacts): string | undefined {
   const id = readString(sa.config.account_id);
   if (id.state !== "known") return undefined;
   const project = readString(sa.config.project);
@@ -243,11 +252,11 @@ function emailOf(sa: TfResource, context: CheckContext): string | undefined {
 }
 
 /** Resolve `serviceAccount:<email>`, `${google_service_account.x.email}`, `projects/p/serviceAccounts/<email>`, … */
-export function serviceAccountRef(value: string, index: ResourceIndex, context: CheckContext): ServiceAccountRef {
+export function serviceAccountRef(value: string, index: ResourceIndex, context: RoomFacts): ServiceAccountRef {
   return index.cached(`sa:${context.project ?? ""}:${value}`, () => resolveServiceAccount(value, index, context));
 }
 
-function resolveServiceAccount(value: string, index: ResourceIndex, context: CheckContext): ServiceAccountRef {
+function resolveServiceAccount(value: string, index: ResourceIndex, context: RoomFacts): ServiceAccountRef {
   const bare = value.replace(/^serviceAccount:/, "");
   const ref = wholeReference(bare);
   if (ref) {
@@ -301,7 +310,7 @@ function mayImpersonate(b: IamBinding): boolean {
 export function notAttestedReader(
   sa: ServiceAccountRef,
   index: ResourceIndex,
-  context: CheckContext,
+  context: RoomFacts,
   approvedDigests?: ReadonlySet<string>,
 ): string | undefined {
   if (!sa.address) {
@@ -329,7 +338,7 @@ function impersonationCandidates(index: ResourceIndex): readonly TfResource[] {
 function judgeReader(
   sa: ServiceAccountRef,
   index: ResourceIndex,
-  context: CheckContext,
+  context: RoomFacts,
   approvedDigests?: ReadonlySet<string>,
 ): string | undefined {
   const key = index.ofType("google_service_account_key").find((k) => {
@@ -368,12 +377,12 @@ function judgeReader(
 }
 
 /** Literal members of a key/bucket's dataset owners, from the policy. */
-export function datasetOwners(context: CheckContext, dataset: string | undefined): readonly string[] {
+export function datasetOwners(context: RoomFacts, dataset: string | undefined): readonly string[] {
   return context.policy?.datasets.find((d) => d.name === dataset)?.owners ?? [];
 }
 
 /** Digests approved for a dataset, when the policy is known (undefined = any attested digest). */
-export function approvedDigests(context: CheckContext, dataset: string | undefined): ReadonlySet<string> | undefined {
+export function approvedDigests(context: RoomFacts, dataset: string | undefined): ReadonlySet<string> | undefined {
   const policy = context.policy;
   if (!policy || !dataset) return undefined;
   // One pass over the approvals per policy, not one per member judged.
