@@ -56,6 +56,13 @@ export interface CleanRoomSuppression {
   readonly id: string;
   /** Why the finding does not apply here; at least 10 characters. */
   readonly reason: string;
+  /**
+   * The one resource whose finding is suppressed: its Terraform address
+   * (`google_storage_bucket.legacy_1A2B3C4D`) or construct path (`room/legacy/bucket`). The
+   * same rule still fails on every other resource.
+   * @default - every resource the suppression is added on (with `applyToChildren`, every one under it)
+   */
+  readonly resource?: string;
 }
 
 export interface Finding {
