@@ -161,6 +161,24 @@ export interface Reach {
 export type IamTarget = Pick<IamBinding, "targetKind" | "target">;
 
 const NONE: Reach = { resources: [], unresolved: false };
+const UNRESOLVED: Reach = { resources: [], unresolved: true };
+
+/**
+ * What an IAM target reaches: through `byReference` when it is a reference to a resource of this
+ * stack, through `byLiteral` when it is a literal id or name, unresolved otherwise. A data source
+ * is managed elsewhere: its labels are not visible here.
+ */
+function targetReach(
+  target: unknown,
+  index: ResourceIndex,
+  byReference: (resource: TfResource) => TfResource[],
+  byLiteral: (literal: string) => TfResource[],
+): Reach {
+  const ref = index.target(target);
+  if (ref) return ref.resource.mode === "data" ? UNRESOLVED : { resources: byReference(ref.resource), unresolved: false };
+  const literal = readString(target);
+  return literal.state === "known" ? { resources: byLiteral(literal.value), unresolved: false } : UNRESOLVED;
+}
 
 function lastSegment(id: string, collection: string): string | undefined {
   const m = new RegExp(`(?:^|/)${collection}/([^/]+)$`).exec(id);
@@ -188,27 +206,19 @@ function projectMatches(value: unknown, context: RoomFacts): boolean {
 export function keysReached(b: IamTarget, index: ResourceIndex, context: RoomFacts): Reach {
   const keys = index.ofType("google_kms_crypto_key");
   switch (b.targetKind) {
-    case "crypto_key": {
-      const ref = index.target(b.target);
-      // A data source is a key managed elsewhere: its labels are not visible here.
-      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: ref.resource.type === "google_kms_crypto_key" ? [ref.resource] : [], unresolved: false };
-      const id = readString(b.target);
-      if (id.state !== "known") return { resources: [], unresolved: true };
-      const ring = lastSegment(id.value.replace(/\/cryptoKeys\/[^/]+$/, ""), "keyRings");
-      const name = lastSegment(id.value, "cryptoKeys");
-      return {
-        resources: keys.filter((k) => k.config.name === name && ringNameOfKey(k, index) === ring),
-        unresolved: false,
-      };
-    }
-    case "key_ring": {
-      const ref = index.target(b.target);
-      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: index.referencing("google_kms_crypto_key", "key_ring", ref.resource), unresolved: false };
-      const id = readString(b.target);
-      if (id.state !== "known") return { resources: [], unresolved: true };
-      const ring = lastSegment(id.value, "keyRings");
-      return { resources: keys.filter((k) => ringNameOfKey(k, index) === ring), unresolved: false };
-    }
+    case "crypto_key":
+      return targetReach(b.target, index, (r) => (r.type === "google_kms_crypto_key" ? [r] : []), (id) => {
+        const ring = lastSegment(id.replace(/\/cryptoKeys\/[^/]+$/, ""), "keyRings");
+        const name = lastSegment(id, "cryptoKeys");
+        return keys.filter((k) => k.config.name === name && ringNameOfKey(k, index) === ring);
+      });
+    case "key_ring":
+      return targetReach(
+        b.target,
+        index,
+        (r) => index.referencing("google_kms_crypto_key", "key_ring", r),
+        (id) => keys.filter((k) => ringNameOfKey(k, index) === lastSegment(id, "keyRings")),
+      );
     case "project":
       return projectMatches(b.target, context) ? { resources: keys, unresolved: false } : NONE;
     default:
@@ -220,14 +230,13 @@ export function keysReached(b: IamTarget, index: ResourceIndex, context: RoomFac
 export function bucketsReached(b: IamTarget, index: ResourceIndex, context: RoomFacts): Reach {
   const buckets = index.ofType("google_storage_bucket");
   switch (b.targetKind) {
-    case "bucket": {
-      const ref = index.target(b.target);
-      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: ref.resource.type === "google_storage_bucket" ? [ref.resource] : [], unresolved: false };
-      const name = readString(b.target);
-      if (name.state !== "known") return { resources: [], unresolved: true };
-      const bare = name.value.replace(/^b\//, "");
-      return { resources: buckets.filter((x) => x.config.name === bare), unresolved: false };
-    }
+    case "bucket":
+      return targetReach(
+        b.target,
+        index,
+        (r) => (r.type === "google_storage_bucket" ? [r] : []),
+        (name) => buckets.filter((x) => x.config.name === name.replace(/^b\//, "")),
+      );
     case "project":
       return projectMatches(b.target, context) ? { resources: buckets, unresolved: false } : NONE;
     default:

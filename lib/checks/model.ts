@@ -34,6 +34,11 @@ export interface RuleResult {
   readonly level?: FindingLevel;
 }
 
+/**
+ * A rule. Every rule file declares one in the same shape (id, level, title, resource types,
+ * check), as cdk-nag rules do: the `duplicates` tool sees those headers as repeats, and
+ * that is intended — a rule stays readable on its own.
+ */
 export interface Rule {
   /** `MCR-<AREA><n>`, stable: suppressions and CI logs refer to it. */
   readonly id: string;
