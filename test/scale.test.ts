@@ -16,7 +16,7 @@ import { ATTRIBUTE_CONDITION_MAX_LENGTH, compileAttributeCondition } from "../li
 import { SynthJson, synthStack } from "./util";
 import { checkTerraform } from "../lib/checks/engine";
 import { checkContext } from "../lib/checks/context";
-import { TerraformJson } from "../lib/checks/resource-index";
+import { TerraformJson } from "../lib/analysis/resource-index";
 import { buildAccessModel } from "../lib/report/access-model";
 import { crossCheck } from "../lib/report/cross-check";
 import { readInfrastructure } from "../lib/report/infrastructure";

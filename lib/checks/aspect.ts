@@ -23,7 +23,7 @@ import { checkContext, CheckContextProps } from "./context";
 import { checkResource } from "./engine";
 import { CheckContext, Finding, Rule, VALIDATION_FAILURE_ID } from "./model";
 import { CLEAN_ROOM_RULES } from "./pack";
-import { JsonObject, ResourceIndex, TfResource } from "./resource-index";
+import { JsonObject, ResourceIndex, TfResource } from "../analysis/resource-index";
 import { recordSuppressions } from "./suppressions";
 import { InvalidPropsError } from "../errors";
 

@@ -3,11 +3,11 @@
  * rules: only attested principals (the principal sets of images approved for the
  * dataset, or a reader service account only they can impersonate) may use the data.
  */
-import { approvedDigests, datasetOwners, IamBinding, iamDeclaration, IamTarget, isCustomRole, notAttestedReader, permissionsReachData, Reach, serviceAccountRef } from "./iam";
+import { approvedDigests, datasetOwners, IamBinding, iamDeclaration, IamTarget, isCustomRole, notAttestedReader, permissionsReachData, Reach, serviceAccountRef } from "../analysis/iam";
 import { CheckContext, FindingLevel, RuleResult } from "./model";
-import { describeKind, Principal } from "./principals";
-import { ResourceIndex, TfResource } from "./resource-index";
-import { datasetOf } from "./values";
+import { describeKind, Principal } from "../analysis/principals";
+import { ResourceIndex, TfResource } from "../analysis/resource-index";
+import { datasetOf } from "../analysis/values";
 import { dataPlaneNames } from "../policy/names";
 
 export interface AccessVerdict {

@@ -5,8 +5,8 @@
  */
 import { appliesTo, CheckContext, Finding, FindingLevel, Rule, VALIDATION_FAILURE_ID } from "./model";
 import { CLEAN_ROOM_RULES } from "./pack";
-import { ResourceIndex, TerraformJson, TfResource } from "./resource-index";
-import { suppressionsInConfig } from "./suppressions-record";
+import { ResourceIndex, TerraformJson, TfResource } from "../analysis/resource-index";
+import { suppressionFor, suppressionsInConfig } from "./suppressions-record";
 
 /** Check every managed resource of one stack, and its data sources for the rules that read them. */
 export function checkTerraform(json: TerraformJson, context: CheckContext, rules: readonly Rule[] = CLEAN_ROOM_RULES): Finding[] {
@@ -18,7 +18,7 @@ export function checkResource(resource: TfResource, index: ResourceIndex, contex
   const suppressions = suppressionsInConfig(resource.config);
   const findings: Finding[] = [];
   const emit = (ruleId: string, level: FindingLevel, message: string) => {
-    const s = suppressions.find((x) => x.id === ruleId);
+    const s = suppressionFor(resource, ruleId, suppressions);
     findings.push({
       ruleId,
       level: s ? "info" : level,

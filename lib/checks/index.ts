@@ -6,5 +6,5 @@ export * from "./pack";
 export * from "./aspect";
 export * from "./suppressions";
 export { SUPPRESSIONS_OVERRIDE_PATH, MIN_REASON_LENGTH, suppressionsInConfig } from "./suppressions-record";
-export { ResourceIndex, isUnresolved, wholeReference } from "./resource-index";
-export type { TfResource, TerraformJson, Reference } from "./resource-index";
+export { ResourceIndex, isUnresolved, wholeReference } from "../analysis/resource-index";
+export type { TfResource, TerraformJson, Reference } from "../analysis/resource-index";

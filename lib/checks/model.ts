@@ -5,7 +5,7 @@
  * Aspect (`CleanRoomChecks`) and in `manatee check` on a synthesized JSON.
  */
 import type { CleanRoomPolicy } from "../policy/model";
-import type { ResourceIndex, TfResource } from "./resource-index";
+import type { ResourceIndex, TfResource } from "../analysis/resource-index";
 
 /** `error` fails synthesis (and `manatee check`); `warning` is printed; `info` is a record. */
 export type FindingLevel = "error" | "warning" | "info";
@@ -34,6 +34,11 @@ export interface RuleResult {
   readonly level?: FindingLevel;
 }
 
+/**
+ * A rule. Every rule file declares one in the same shape (id, level, title, resource types,
+ * check), as cdk-nag rules do: the `duplicates` tool sees those headers as repeats, and
+ * that is intended — a rule stays readable on its own.
+ */
 export interface Rule {
   /** `MCR-<AREA><n>`, stable: suppressions and CI logs refer to it. */
   readonly id: string;
@@ -56,6 +61,13 @@ export interface CleanRoomSuppression {
   readonly id: string;
   /** Why the finding does not apply here; at least 10 characters. */
   readonly reason: string;
+  /**
+   * The one resource whose finding is suppressed: its Terraform address
+   * (`google_storage_bucket.legacy_1A2B3C4D`) or construct path (`room/legacy/bucket`). The
+   * same rule still fails on every other resource.
+   * @default - every resource the suppression is added on (with `applyToChildren`, every one under it)
+   */
+  readonly resource?: string;
 }
 
 export interface Finding {

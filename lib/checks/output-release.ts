@@ -7,12 +7,12 @@
 import { COMPONENT } from "../internal/common";
 import { datasetIamLoad } from "../policy/iam-limits";
 import { dataPlaneNames, outputReleaseNames, platformNames } from "../policy/names";
-import { bootImage, imageFacts } from "./confidential-space";
-import { IamBinding, iamDeclaration, isCustomRole, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "./iam";
+import { bootImage, imageFacts } from "../analysis/confidential-space";
+import { IamBinding, iamDeclaration, isCustomRole, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "../analysis/iam";
 import { CheckContext } from "./model";
-import { Principal } from "./principals";
-import { ResourceIndex, TfResource, wholeReference } from "./resource-index";
-import { block, componentOf, dig, labelsOf, readString } from "./values";
+import { Principal } from "../analysis/principals";
+import { ResourceIndex, TfResource, wholeReference } from "../analysis/resource-index";
+import { block, componentOf, dig, labelsOf, readString } from "../analysis/values";
 
 /** The `use` label OutputRelease puts on its buckets. */
 export const QUARANTINE_USE = "output-quarantine";

@@ -7,11 +7,16 @@ import { allowPolicyLimits } from "./rules/allow-policy-limits";
 import { approvalDigest } from "./rules/approval-digest";
 import { approvalExpiry } from "./rules/approval-expiry";
 import { approverAccess } from "./rules/approver-access";
-import { bucketHardening } from "./rules/bucket-hardening";
+import { auditRetention } from "./rules/audit-retention";
+import { bucketCmek } from "./rules/bucket-cmek";
+import { bucketPublicAccess } from "./rules/bucket-public-access";
 import { bucketRetention } from "./rules/bucket-retention";
+import { bucketSoftDelete } from "./rules/bucket-soft-delete";
+import { bucketUniformAccess } from "./rules/bucket-uniform-access";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
 import { dependencyGraph } from "./rules/dependency-graph";
 import { gkeCluster } from "./rules/gke-cluster";
+import { gkePrivateNodes } from "./rules/gke-private-nodes";
 import { jobApprovalCondition } from "./rules/job-approval-condition";
 import { jobApprovalOff } from "./rules/job-approval-off";
 import { outputBypass } from "./rules/output-bypass";
@@ -29,8 +34,12 @@ import { wifCondition } from "./rules/wif-condition";
 export const CLEAN_ROOM_RULES: readonly Rule[] = [
   datasetKeyAccess,
   stage2BucketRead,
-  bucketHardening,
+  bucketCmek,
+  bucketUniformAccess,
+  bucketPublicAccess,
   bucketRetention,
+  bucketSoftDelete,
+  auditRetention,
   publicMembers,
   projectRoles,
   wifCondition,
@@ -44,6 +53,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   outputBypass,
   residency,
   gkeCluster,
+  gkePrivateNodes,
   sqlPrivateIp,
   approvalExpiry,
   approvalDigest,

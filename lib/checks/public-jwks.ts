@@ -8,11 +8,11 @@
  * - that bucket has uniform bucket-level access (no object ACLs) and no Terraform-managed objects;
  * - the public grant is `allUsers` → `roles/storage.objectViewer`, unconditioned (read, never list
  *   or write; `allAuthenticatedUsers` adds nothing a relying party needs).
- * MCR-IAM1 and MCR-GCS2 call `publicJwksBucketProblem`; every other public grant stays an error.
+ * MCR-IAM1 and MCR-GCS5 call `publicJwksBucketProblem`; every other public grant stays an error.
  */
 import { CLEAN_ROOM_LABEL, COMPONENT, PUBLIC_JWKS_USE } from "../internal/common";
-import { ResourceIndex, TfResource, wholeReference } from "./resource-index";
-import { labelsOf, readBool, readString } from "./values";
+import { ResourceIndex, TfResource, wholeReference } from "../analysis/resource-index";
+import { labelsOf, readBool, readString } from "../analysis/values";
 
 export const PUBLIC_JWKS_ROLE = "roles/storage.objectViewer";
 export const PUBLIC_JWKS_MEMBER = "allUsers";

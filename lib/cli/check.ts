@@ -10,7 +10,7 @@ import { basename, join } from "node:path";
 import { checkContext, CheckContextProps } from "../checks/context";
 import { checkTerraform, countByLevel } from "../checks/engine";
 import { Finding } from "../checks/model";
-import { TerraformJson } from "../checks/resource-index";
+import { TerraformJson } from "../analysis/resource-index";
 import { loadPolicyFile } from "../policy/load";
 import { EU_REGIONS, expandResidency } from "../policy/regions";
 import { PolicyError } from "../policy/validate";

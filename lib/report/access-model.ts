@@ -22,6 +22,7 @@ import { DatasetMember, approvalEnd, datasetMembers } from "../policy/members";
 import { Approval, CleanRoomPolicy, DatasetPolicy } from "../policy/model";
 import { DatasetBucketPurpose, dataPlaneNames, dockerRepositoryPath, manateeContract, platformNames } from "../policy/names";
 import { InvalidInputError } from "../errors";
+import { PROJECT_NUMBER_PLACEHOLDER } from "../analysis/reference-values";
 
 /** The predefined roles the data plane grants. */
 export const DATA_PLANE_ROLES = {
@@ -53,8 +54,7 @@ export function sdkRoles(policy: { name: string; project: string }) {
   };
 }
 
-/** Stands in for the project number in principal sets: Google assigns it at project creation. */
-export const PROJECT_NUMBER_PLACEHOLDER = "PROJECT_NUMBER";
+export { PROJECT_NUMBER_PLACEHOLDER };
 
 /** The dataset keys' rotation period unless the stack overrides it (AttestationBoundKey default). */
 export const DEFAULT_DATASET_KEY_ROTATION_DAYS = 90;

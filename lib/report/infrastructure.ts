@@ -1,19 +1,22 @@
 /**
  * What a synthesized stack (cdk.tf.json, parsed) really declares about the data plane:
  * bucket locations and lifecycle, key rings and rotation, and every IAM grant with its
- * target resolved through `${type.id.attr}` references. Pure JSON reading: no cdktf, so
+ * target resolved through `${type.id.attr}` references. Read through lib/analysis (the
+ * resource index, IAM declarations and reference values the checks use too); no cdktf, so
  * `manatee report` stays fast and works on any stack, whoever wrote it.
  */
+import { iamDeclaration, IamTarget } from "../analysis/iam";
+import { normalizeMember, ReferenceValues } from "../analysis/reference-values";
+import { isUnresolved, ResourceIndex, TerraformJson, TfResource } from "../analysis/resource-index";
+import { block, blocks } from "../analysis/values";
 import { suppressionsInConfig } from "../checks/suppressions-record";
-import { PROJECT_NUMBER_PLACEHOLDER, ResourceRef } from "./access-model";
+import { ResourceRef } from "./access-model";
 import { ReportSuppression } from "./suppressions";
 
-/** The parts of a synthesized Terraform JSON document the report reads. */
-export interface SynthesizedStack {
-  readonly resource?: Record<string, Record<string, any>>;
-  readonly data?: Record<string, Record<string, any>>;
-  readonly [key: string]: unknown;
-}
+export { normalizeMember };
+
+/** A synthesized Terraform JSON document (parsed cdk.tf.json): the one model checks and report read. */
+export type SynthesizedStack = TerraformJson;
 
 export interface LifecycleRuleFact {
   readonly action: string;
@@ -74,112 +77,94 @@ export interface InfrastructureFacts {
   readonly suppressions: readonly ReportSuppression[];
 }
 
-const REFERENCE = /\$\{(data\.)?([a-z0-9_]+)\.([^.}\s]+)\.([a-z0-9_]+)\}/g;
-
-class StackIndex {
-  constructor(
-    private readonly stack: SynthesizedStack,
-    private readonly defaultProject: string,
-  ) {}
-
-  config(type: string, id: string, data: boolean): Record<string, any> | undefined {
-    return (data ? this.stack.data : this.stack.resource)?.[type]?.[id];
-  }
-
-  /** Replace every reference this index can answer; leave the others verbatim. */
-  resolve(value: unknown, depth = 0): string | undefined {
-    if (typeof value !== "string") return value === undefined || value === null ? undefined : String(value);
-    if (depth > 8) return value;
-    return value.replace(REFERENCE, (ref, data: string | undefined, type: string, id: string, attr: string) => {
-      const config = this.config(type, id, data !== undefined);
-      if (!config) return ref;
-      return this.attribute(data !== undefined, type, config, attr, depth + 1) ?? ref;
-    });
-  }
-
-  private attribute(data: boolean, type: string, c: Record<string, any>, attr: string, depth: number): string | undefined {
-    const r = (v: unknown) => this.resolve(v, depth);
-    const project = r(c.project) ?? this.defaultProject;
-    if (data && type === "google_project" && attr === "number") return PROJECT_NUMBER_PLACEHOLDER;
-    if (data) return undefined;
-    switch (type) {
-      case "google_storage_bucket":
-        if (attr === "name" || attr === "id") return r(c.name);
-        if (attr === "url") return `gs://${r(c.name)}`;
-        return undefined;
-      case "google_service_account": {
-        const email = `${r(c.account_id)}@${project}.iam.gserviceaccount.com`;
-        if (attr === "email") return email;
-        if (attr === "member") return `serviceAccount:${email}`;
-        if (attr === "name" || attr === "id") return `projects/${project}/serviceAccounts/${email}`;
-        return undefined;
-      }
-      case "google_kms_key_ring":
-        if (attr === "id") return `projects/${project}/locations/${r(c.location)}/keyRings/${r(c.name)}`;
-        if (attr === "name") return r(c.name);
-        return undefined;
-      case "google_kms_crypto_key":
-        if (attr === "id") return `${r(c.key_ring)}/cryptoKeys/${r(c.name)}`;
-        if (attr === "name") return r(c.name);
-        return undefined;
-      case "google_project_iam_custom_role":
-        // The data plane grants the SDK's custom roles by reference to their `name`.
-        if (attr === "name" || attr === "id") return `projects/${project}/roles/${r(c.role_id)}`;
-        return undefined;
-      case "google_iam_workload_identity_pool":
-        if (attr === "workload_identity_pool_id") return r(c.workload_identity_pool_id);
-        if (attr === "name" || attr === "id") {
-          return `projects/${PROJECT_NUMBER_PLACEHOLDER}/locations/global/workloadIdentityPools/${r(c.workload_identity_pool_id)}`;
-        }
-        return undefined;
-      default:
-        return undefined;
-    }
-  }
-}
-
-/** Principal sets name the project by number; compare them with the number abstracted away. */
-export function normalizeMember(member: string): string {
-  return member.replace(
-    /^(principalSet|principal):\/\/iam\.googleapis\.com\/projects\/[^/]+\//,
-    `$1://iam.googleapis.com/projects/${PROJECT_NUMBER_PLACEHOLDER}/`,
-  );
-}
-
-function first(block: unknown): Record<string, any> {
-  const value = Array.isArray(block) ? block[0] : block;
-  return value !== null && typeof value === "object" ? (value as Record<string, any>) : {};
-}
-
 function keyRef(id: string | undefined): ResourceRef | undefined {
   const match = id?.match(/keyRings\/([^/]+)\/cryptoKeys\/([^/]+)$/);
   return match ? { kind: "key", name: `${match[1]}/${match[2]}` } : undefined;
 }
 
 function serviceAccountRef(id: string | undefined): ResourceRef | undefined {
-  if (id === undefined || id.includes("${")) return undefined;
+  if (id === undefined || isUnresolved(id)) return undefined;
   const email = id.includes("/serviceAccounts/") ? id.slice(id.lastIndexOf("/") + 1) : id;
   return email.includes("@") ? { kind: "serviceAccount", name: email } : undefined;
 }
 
-function grantTarget(type: string, c: Record<string, any>, index: StackIndex, project: string): ResourceRef | undefined {
-  const resolved = (v: unknown) => index.resolve(v);
-  const literal = (v: string | undefined) => (v === undefined || v.includes("${") ? undefined : v);
-  if (type.startsWith("google_storage_bucket_iam_")) {
-    const name = literal(resolved(c.bucket)?.replace(/^b\//, ""));
-    return name ? { kind: "bucket", name } : undefined;
+/** The resource an IAM declaration applies to, by the name Terraform will give it. */
+function grantTarget(decl: IamTarget, values: ReferenceValues, project: string): ResourceRef | undefined {
+  const resolved = values.resolve(decl.target);
+  const literal = resolved === undefined || isUnresolved(resolved) ? undefined : resolved;
+  switch (decl.targetKind) {
+    case "bucket": {
+      const name = literal?.replace(/^b\//, "");
+      return name ? { kind: "bucket", name } : undefined;
+    }
+    case "crypto_key":
+      return keyRef(literal);
+    case "key_ring": {
+      const ring = literal?.match(/keyRings\/([^/]+)$/);
+      return ring ? { kind: "keyRing", name: ring[1] } : undefined;
+    }
+    case "service_account":
+      return serviceAccountRef(resolved);
+    case "project":
+      return { kind: "project", name: literal ?? project };
+    default:
+      return undefined;
   }
-  if (type.startsWith("google_kms_crypto_key_iam_")) return keyRef(literal(resolved(c.crypto_key_id)));
-  if (type.startsWith("google_kms_key_ring_iam_")) {
-    const ring = literal(resolved(c.key_ring_id))?.match(/keyRings\/([^/]+)$/);
-    return ring ? { kind: "keyRing", name: ring[1] } : undefined;
-  }
-  if (type.startsWith("google_service_account_iam_")) return serviceAccountRef(resolved(c.service_account_id));
-  if (type.startsWith("google_project_iam_")) return { kind: "project", name: literal(resolved(c.project)) ?? project };
-  return undefined;
 }
 
-const IAM_TYPE = /^google_(storage_bucket|kms_crypto_key|kms_key_ring|service_account|project)_iam_(member|binding|policy)$/;
+function bucketFact(bucket: TfResource, address: string, values: ReferenceValues): BucketFact {
+  const c = bucket.config;
+  const r = (v: unknown) => values.resolve(v);
+  const softDelete = block(c.soft_delete_policy)?.retention_duration_seconds;
+  return {
+    address,
+    name: r(c.name) ?? "",
+    ...(c.location !== undefined ? { location: r(c.location) } : {}),
+    lifecycle: blocks(c.lifecycle_rule).map((rule) => ({
+      action: String(block(rule.action)?.type ?? ""),
+      condition: block(rule.condition) ?? {},
+    })),
+    ...(c.versioning !== undefined ? { versioning: block(c.versioning)?.enabled === true } : {}),
+    ...(softDelete !== undefined ? { softDeleteSeconds: Number(softDelete) } : {}),
+    labels: rawLabels(bucket),
+  };
+}
+
+function keyFact(key: TfResource, address: string, values: ReferenceValues): KeyFact {
+  const c = key.config;
+  const r = (v: unknown) => values.resolve(v);
+  const ring = r(c.key_ring);
+  const ringMatch = ring?.match(/locations\/([^/]+)\/keyRings\/([^/]+)$/);
+  const protectionLevel = block(c.version_template)?.protection_level;
+  return {
+    address,
+    keyRing: ringMatch?.[2] ?? ring ?? "",
+    name: r(c.name) ?? "",
+    ...(ringMatch ? { location: ringMatch[1] } : {}),
+    ...(c.rotation_period !== undefined ? { rotationPeriod: r(c.rotation_period) } : {}),
+    ...(protectionLevel !== undefined ? { protectionLevel: r(protectionLevel) } : {}),
+    labels: rawLabels(key),
+  };
+}
+
+function providerFact(provider: TfResource, address: string, values: ReferenceValues): ProviderFact {
+  const c = provider.config;
+  const r = (v: unknown) => values.resolve(v);
+  const mapping: Record<string, string> = {};
+  for (const [k, v] of Object.entries(block(c.attribute_mapping) ?? {})) mapping[k] = r(v) ?? "";
+  return {
+    address,
+    ...(c.workload_identity_pool_id !== undefined ? { poolId: r(c.workload_identity_pool_id) } : {}),
+    ...(c.workload_identity_pool_provider_id !== undefined ? { providerId: r(c.workload_identity_pool_provider_id) } : {}),
+    ...(c.attribute_condition !== undefined ? { attributeCondition: r(c.attribute_condition) } : {}),
+    attributeMapping: mapping,
+  };
+}
+
+/** Labels as written, unresolved values included: the cross-check prints what it compared. */
+function rawLabels(resource: TfResource): Record<string, string> {
+  return (block(resource.config.labels) ?? {}) as Record<string, string>;
+}
 
 /**
  * Read the data-plane facts of one or more synthesized stacks. `defaultProject` stands in
@@ -199,70 +184,38 @@ export function readInfrastructure(
   const providers: ProviderFact[] = [];
 
   list.forEach((stack, i) => {
-    const index = new StackIndex(stack, defaultProject);
-    const at = (type: string, id: string) => (list.length > 1 ? `stack[${i}].${type}.${id}` : `${type}.${id}`);
-    const r = (v: unknown) => index.resolve(v);
-    for (const [type, byId] of Object.entries(stack.resource ?? {})) {
-      for (const [id, c] of Object.entries(byId ?? {})) {
-        const path = c["//"]?.metadata?.path;
-        for (const s of suppressionsInConfig(c)) {
-          suppressions.push({ ruleId: s.id, reason: s.reason, path: typeof path === "string" ? path : at(type, id) });
-        }
-        if (type === "google_storage_bucket") {
-          const softDelete = first(c.soft_delete_policy).retention_duration_seconds;
-          buckets.push({
-            address: at(type, id),
-            name: r(c.name) ?? "",
-            ...(c.location !== undefined ? { location: r(c.location) } : {}),
-            lifecycle: (Array.isArray(c.lifecycle_rule) ? c.lifecycle_rule : c.lifecycle_rule ? [c.lifecycle_rule] : []).map(
-              (rule: any) => ({ action: String(first(rule.action).type ?? ""), condition: first(rule.condition) }),
-            ),
-            ...(c.versioning !== undefined ? { versioning: first(c.versioning).enabled === true } : {}),
-            ...(softDelete !== undefined ? { softDeleteSeconds: Number(softDelete) } : {}),
-            labels: c.labels ?? {},
-          });
-        } else if (type === "google_kms_crypto_key") {
-          const ring = r(c.key_ring);
-          const ringMatch = ring?.match(/locations\/([^/]+)\/keyRings\/([^/]+)$/);
-          keys.push({
-            address: at(type, id),
-            keyRing: ringMatch?.[2] ?? ring ?? "",
-            name: r(c.name) ?? "",
-            ...(ringMatch ? { location: ringMatch[1] } : {}),
-            ...(c.rotation_period !== undefined ? { rotationPeriod: r(c.rotation_period) } : {}),
-            ...(first(c.version_template).protection_level !== undefined
-              ? { protectionLevel: r(first(c.version_template).protection_level) }
-              : {}),
-            labels: c.labels ?? {},
-          });
-        } else if (type === "google_iam_workload_identity_pool") {
-          const poolId = r(c.workload_identity_pool_id);
-          if (poolId !== undefined) pools.push({ address: at(type, id), poolId });
-        } else if (type === "google_iam_workload_identity_pool_provider") {
-          const mapping: Record<string, string> = {};
-          for (const [k, v] of Object.entries((c.attribute_mapping ?? {}) as Record<string, unknown>)) mapping[k] = r(v) ?? "";
-          providers.push({
-            address: at(type, id),
-            ...(c.workload_identity_pool_id !== undefined ? { poolId: r(c.workload_identity_pool_id) } : {}),
-            ...(c.workload_identity_pool_provider_id !== undefined ? { providerId: r(c.workload_identity_pool_provider_id) } : {}),
-            ...(c.attribute_condition !== undefined ? { attributeCondition: r(c.attribute_condition) } : {}),
-            attributeMapping: mapping,
-          });
-        }
-        const iam = type.match(IAM_TYPE);
-        if (!iam) continue;
-        if (iam[2] !== "member") authoritative.push({ address: at(type, id), type });
-        if (iam[2] === "policy") continue;
-        const members: unknown[] = c.member !== undefined ? [c.member] : Array.isArray(c.members) ? c.members : [];
-        const target = grantTarget(type, c, index, defaultProject);
-        const condition = first(c.condition).expression;
-        for (const member of members) {
+    const index = ResourceIndex.fromJson(stack);
+    const values = new ReferenceValues(index, defaultProject);
+    const at = (resource: TfResource) => (list.length > 1 ? `stack[${i}].${resource.address}` : resource.address);
+    for (const resource of index.resources) {
+      const address = at(resource);
+      for (const s of suppressionsInConfig(resource.config)) {
+        suppressions.push({ ruleId: s.id, reason: s.reason, path: resource.path ?? address });
+      }
+      if (resource.type === "google_storage_bucket") buckets.push(bucketFact(resource, address, values));
+      else if (resource.type === "google_kms_crypto_key") keys.push(keyFact(resource, address, values));
+      else if (resource.type === "google_iam_workload_identity_pool_provider") providers.push(providerFact(resource, address, values));
+      else if (resource.type === "google_iam_workload_identity_pool") {
+        const poolId = values.resolve(resource.config.workload_identity_pool_id);
+        if (poolId !== undefined) pools.push({ address, poolId });
+      }
+
+      const decl = iamDeclaration(resource, index);
+      // Only IAM on the kinds of resource the data plane grants on (not, e.g., on a repository).
+      if (!decl || decl.targetKind === "other") continue;
+      if (!resource.type.endsWith("_iam_member")) authoritative.push({ address, type: resource.type });
+      // A policy's grants are listed only as authoritative: it replaces grants made elsewhere.
+      if (resource.type.endsWith("_iam_policy")) continue;
+      const target = grantTarget(decl, values, defaultProject);
+      for (const binding of decl.bindings) {
+        const condition = binding.condition?.expression;
+        for (const member of binding.members) {
           grants.push({
-            address: at(type, id),
+            address,
             ...(target ? { resource: target } : {}),
-            role: r(c.role) ?? "",
-            member: normalizeMember(r(member) ?? ""),
-            ...(condition !== undefined ? { condition: r(condition) } : {}),
+            role: values.resolve(binding.rawRole) ?? "",
+            member: normalizeMember(values.resolve(member.member) ?? ""),
+            ...(condition !== undefined ? { condition: values.resolve(condition) } : {}),
           });
         }
       }

@@ -46,3 +46,19 @@ export function table(header: readonly string[], rows: readonly (readonly string
 export function bullets(items: readonly string[], empty = "- none"): string {
   return items.length === 0 ? empty : items.map((i) => `- ${i}`).join("\n");
 }
+
+/** Numbers without binary noise: 0.07 * 100 prints 7, not 7.000000000000001. */
+export function num(value: number): string {
+  return String(Number(value.toPrecision(12)));
+}
+
+export function yesNo(value: boolean): string {
+  return value ? "**yes**" : "no";
+}
+
+/** An approval's or grant's status: expiry is evaluated only when the report was given a date. */
+export function status(expired: boolean | undefined, expires: string | undefined): string {
+  if (expires === undefined) return "active, never expires";
+  if (expired === undefined) return "not evaluated (no date given)";
+  return expired ? "**EXPIRED**" : "active";
+}

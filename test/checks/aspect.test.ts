@@ -15,7 +15,7 @@ import { checkContext } from "../../lib/checks/context";
 import { checkTerraform } from "../../lib/checks/engine";
 import { Rule } from "../../lib/checks/model";
 import { CleanRoomSuppressions } from "../../lib/checks/suppressions";
-import { check, of } from "./harness";
+import { check, errors, of } from "./harness";
 
 const SAFE = { location: "us-central1", uniformBucketLevelAccess: true, publicAccessPrevention: "enforced" };
 
@@ -35,10 +35,10 @@ describe("CleanRoomChecks as an Aspect", () => {
     CleanRoomChecks.applyTo(stack);
     Testing.synth(stack);
     expect(annotations(bucket, AnnotationMetadataEntryType.ERROR)).toEqual([
-      expect.stringMatching(/^\[MCR-GCS2\] uniform_bucket_level_access is not set/),
-      expect.stringMatching(/^\[MCR-GCS2\] public_access_prevention is not set/),
+      expect.stringMatching(/^\[MCR-GCS4\] uniform_bucket_level_access is not set/),
+      expect.stringMatching(/^\[MCR-GCS5\] public_access_prevention is not set/),
     ]);
-    expect(() => Testing.fullSynth(stack)).toThrow(/\[room\/scratch\] \[MCR-GCS2\] uniform_bucket_level_access is not set/);
+    expect(() => Testing.fullSynth(stack)).toThrow(/\[room\/scratch\] \[MCR-GCS4\] uniform_bucket_level_access is not set/);
   });
 
   test("given two syntheses, then annotations are not duplicated", () => {
@@ -55,10 +55,10 @@ describe("CleanRoomChecks as an Aspect", () => {
     const bucket = new StorageBucket(stack, "b", { name: "b", ...SAFE, publicAccessPrevention: "inherited" });
     const checks = CleanRoomChecks.applyTo(stack);
     Testing.synth(stack);
-    expect(of(checks.findings(stack), "MCR-GCS2")).toHaveLength(1);
+    expect(of(checks.findings(stack), "MCR-GCS5")).toHaveLength(1);
     bucket.publicAccessPrevention = "enforced";
     Testing.synth(stack);
-    expect(of(checks.findings(stack), "MCR-GCS2")).toEqual([]);
+    expect(of(checks.findings(stack), "MCR-GCS5")).toEqual([]);
   });
 
   test("given the checks added to the App, then cdktf 0.21 never runs them — applyTo(app) adds them to every stack", () => {
@@ -72,7 +72,7 @@ describe("CleanRoomChecks as an Aspect", () => {
 
     const applied = CleanRoomChecks.applyTo(app);
     Testing.synth(stack);
-    expect(of(applied.findings(stack), "MCR-GCS2")).toHaveLength(2);
+    expect(errors(applied.findings(stack)).map((f) => f.ruleId)).toEqual(["MCR-GCS4", "MCR-GCS5"]);
   });
 
   test("given a stack created after applyTo(app), then app synthesis fails naming the unchecked stack", () => {
@@ -92,7 +92,7 @@ describe("CleanRoomChecks as an Aspect", () => {
       rules: [broken, ...new CleanRoomChecks().rules],
     });
     expect(of(findings, "MCR-VALIDATION")[0].message).toMatch(/^Rule MCR-TEST1 could not check this resource \(boom\), so it was NOT checked\./);
-    expect(of(findings, "MCR-GCS2")).toHaveLength(2);
+    expect(errors(findings).map((f) => f.ruleId)).toEqual(["MCR-VALIDATION", "MCR-GCS4", "MCR-GCS5"]);
   });
 
   test("given unresolved tokens everywhere, then the checks skip or warn and never crash", () => {
@@ -134,36 +134,72 @@ describe("CleanRoomSuppressions", () => {
     const { stack } = newStack();
     const b = new StorageBucket(stack, "tfstate", { name: "tfstate", location: "us-central1", uniformBucketLevelAccess: true });
     const reason = "Terraform state bucket managed by the org's bootstrap; public access prevention is inherited from the org policy.";
-    CleanRoomSuppressions.add(b, [{ id: "MCR-GCS2", reason }]);
+    CleanRoomSuppressions.add(b, [{ id: "MCR-GCS5", reason }]);
     const checks = CleanRoomChecks.applyTo(stack);
     const out = Testing.fullSynth(stack);
-    const [f] = checks.findings(stack).filter((x) => x.ruleId === "MCR-GCS2");
+    const [f] = checks.findings(stack).filter((x) => x.ruleId === "MCR-GCS5");
     expect(f).toMatchObject({ level: "info", suppressed: { level: "error", reason } });
-    expect(annotations(b, AnnotationMetadataEntryType.INFO)).toEqual([expect.stringContaining(`[MCR-GCS2] suppressed (error): ${reason} — public_access_prevention`)]);
+    expect(annotations(b, AnnotationMetadataEntryType.INFO)).toEqual([expect.stringContaining(`[MCR-GCS5] suppressed (error): ${reason} — public_access_prevention`)]);
     const json = JSON.parse(readFileSync(join(out, "stacks", "room", "cdk.tf.json"), "utf8"));
-    expect(json.resource.google_storage_bucket.tfstate["//"].manatee).toEqual({ suppressions: [{ id: "MCR-GCS2", reason }] });
+    expect(json.resource.google_storage_bucket.tfstate["//"].manatee).toEqual({ suppressions: [{ id: "MCR-GCS5", reason }] });
   });
 
   test("given a suppression for one rule, then another rule on the same resource still fails", () => {
     const { findings } = check((s) => {
-      const b = new StorageBucket(s, "b", { name: "b", location: "US", ...{ uniformBucketLevelAccess: true, publicAccessPrevention: "enforced" } });
-      CleanRoomSuppressions.add(b, [{ id: "MCR-GCS2", reason: "irrelevant to this resource" }]);
+      const b = new StorageBucket(s, "b", { name: "b", location: "US" });
+      CleanRoomSuppressions.add(b, [{ id: "MCR-GCS5", reason: "org policy enforces public access prevention" }]);
     }, { residency: ["us-central1"] });
-    expect(of(findings, "MCR-LOC1")).toHaveLength(1);
+    expect(errors(findings).map((f) => f.ruleId)).toEqual(["MCR-GCS4", "MCR-LOC1"]);
+  });
+
+  test("given a suppression by rule id and construct path, then that resource's finding is info and another resource's finding of the same rule still fails", () => {
+    const { stack } = newStack();
+    const group = new Construct(stack, "legacy");
+    const reason = "legacy bucket, object ACLs migrated in PLAT-42";
+    CleanRoomSuppressions.add(group, [{ id: "MCR-GCS4", reason, resource: "room/legacy/old" }], { applyToChildren: true });
+    new StorageBucket(group, "old", { name: "old", location: "us-central1", publicAccessPrevention: "enforced" });
+    new StorageBucket(group, "new", { name: "new", location: "us-central1", publicAccessPrevention: "enforced" });
+    const checks = CleanRoomChecks.applyTo(stack);
+    Testing.synth(stack);
+    const json = stack.toTerraform();
+    expect(checks.findings(stack).filter((f) => f.suppressed).map((f) => [f.ruleId, f.path, f.level, f.suppressed?.reason])).toEqual([
+      ["MCR-GCS4", "room/legacy/old", "info", reason],
+    ]);
+    expect(errors(checks.findings(stack)).map((f) => [f.ruleId, f.path])).toEqual([["MCR-GCS4", "room/legacy/new"]]);
+    const recorded = Object.values(json.resource.google_storage_bucket as Record<string, any>).map((b) => [b["//"].metadata.path, b["//"].manatee]);
+    expect(recorded.sort()).toEqual([
+      ["room/legacy/new", undefined],
+      ["room/legacy/old", { suppressions: [{ id: "MCR-GCS4", reason, resource: "room/legacy/old" }] }],
+    ]);
+  });
+
+  test("given a suppression whose resource is not under the construct, or is another resource, then add throws: it would match nothing", () => {
+    const { stack } = newStack();
+    const group = new Construct(stack, "legacy");
+    const b = new StorageBucket(stack, "b", { name: "b", location: "us-central1" });
+    const reason = "a long enough reason";
+    expect(() => CleanRoomSuppressions.add(group, [{ id: "MCR-GCS4", reason, resource: "room/elsewhere/bucket" }], { applyToChildren: true })).toThrow(
+      'Suppression of MCR-GCS4 on room/legacy names resource "room/elsewhere/bucket", which is not under room/legacy: it would match nothing.',
+    );
+    expect(() => CleanRoomSuppressions.add(b, [{ id: "MCR-GCS4", reason, resource: "google_storage_bucket.other" }])).toThrow(
+      'Suppression of MCR-GCS4 on room/b names resource "google_storage_bucket.other", but the suppression is on room/b alone (google_storage_bucket.b): it would match nothing.',
+    );
+    expect(() => CleanRoomSuppressions.add(b, [{ id: "MCR-GCS4", reason, resource: "google_storage_bucket.b" }])).not.toThrow();
   });
 
   test("given applyToChildren on a group, then resources added later are suppressed and recorded too", () => {
     const { stack } = newStack();
     const group = new Construct(stack, "legacy");
-    CleanRoomSuppressions.add(group, [{ id: "MCR-GCS2", reason: "legacy buckets, migration tracked in PLAT-42" }], { applyToChildren: true });
-    new StorageBucket(group, "old", { name: "old", location: "us-central1" });
+    CleanRoomSuppressions.add(group, [{ id: "MCR-GCS4", reason: "legacy buckets, migration tracked in PLAT-42" }], { applyToChildren: true });
+    new StorageBucket(group, "old", { name: "old", location: "us-central1", publicAccessPrevention: "enforced" });
+    new StorageBucket(group, "older", { name: "older", location: "us-central1", publicAccessPrevention: "enforced" });
     const checks = CleanRoomChecks.applyTo(stack);
     Testing.synth(stack);
-    expect(checks.findings(stack).filter((f) => f.ruleId === "MCR-GCS2").map((f) => f.level)).toEqual(["info", "info"]);
+    expect(checks.findings(stack).filter((f) => f.ruleId === "MCR-GCS4").map((f) => f.level)).toEqual(["info", "info"]);
     const dir = Testing.fullSynth(stack);
     const full = JSON.parse(readFileSync(join(dir, "stacks", "room", "cdk.tf.json"), "utf8"));
     const [old] = Object.values(full.resource.google_storage_bucket) as any[];
-    expect(old["//"].manatee.suppressions[0].id).toBe("MCR-GCS2");
+    expect(old["//"].manatee.suppressions[0].id).toBe("MCR-GCS4");
   });
 });
 
@@ -172,7 +208,10 @@ describe("one rule pack, two front ends", () => {
     const { stack } = newStack();
     new StorageBucket(stack, "scratch", { name: "scratch", location: "US" });
     const ok = new StorageBucket(stack, "legacy", { name: "legacy", location: "us-central1" });
-    CleanRoomSuppressions.add(ok, [{ id: "MCR-GCS2", reason: "reviewed: legacy bucket, no room data" }]);
+    CleanRoomSuppressions.add(ok, [
+      { id: "MCR-GCS4", reason: "reviewed: legacy bucket, no room data" },
+      { id: "MCR-GCS5", reason: "reviewed: legacy bucket, no room data" },
+    ]);
     const checks = CleanRoomChecks.applyTo(stack, { residency: ["us-central1"] });
     Testing.synth(stack);
     const fromAspect = checks.findings(stack).map(({ path: _p, ...f }) => f);

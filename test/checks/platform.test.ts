@@ -1,4 +1,4 @@
-/** MCR-LOC1 (residency), MCR-GKE1 (cluster), MCR-SQL1 (database) on raw provider resources. */
+/** MCR-LOC1 (residency), MCR-GKE1 and MCR-GKE2 (cluster), MCR-SQL1 (database) on raw provider resources. */
 import { TerraformStack } from "cdktf";
 import { ComputeInstance } from "@cdktf/provider-google/lib/compute-instance";
 import { ContainerCluster, ContainerClusterConfig } from "@cdktf/provider-google/lib/container-cluster";
@@ -52,19 +52,20 @@ const SAFE_CLUSTER: ContainerClusterConfig = {
   privateClusterConfig: { enablePrivateNodes: true, masterIpv4CidrBlock: "172.16.0.0/28" },
 };
 
-describe("MCR-GKE1 cluster", () => {
+describe("MCR-GKE1 (Workload Identity) and MCR-GKE2 (private nodes)", () => {
   test("given Workload Identity and private nodes, then no finding", () => {
     expect(errors(check((s) => new ContainerCluster(s, "gke", SAFE_CLUSTER)).findings)).toEqual([]);
   });
 
   test("given a bare cluster, then both missing settings are errors", () => {
     const { findings } = check((s) => new ContainerCluster(s, "gke", { name: "room", location: "us-central1" }));
-    expect(of(findings, "MCR-GKE1").map((f) => f.message.split(":")[0])).toEqual(["Workload Identity is off", "Nodes are not private"]);
+    expect(of(findings, "MCR-GKE1").map((f) => f.message.split(":")[0])).toEqual(["Workload Identity is off"]);
+    expect(of(findings, "MCR-GKE2").map((f) => f.message.split(":")[0])).toEqual(["Nodes are not private"]);
   });
 
-  test("given private nodes switched off by an escape hatch, then an error", () => {
+  test("given private nodes switched off by an escape hatch, then an MCR-GKE2 error only", () => {
     const { findings } = check((s) => new ContainerCluster(s, "gke", SAFE_CLUSTER).addOverride("private_cluster_config.enable_private_nodes", false));
-    expect(of(findings, "MCR-GKE1")).toHaveLength(1);
+    expect(errors(findings).map((f) => f.ruleId)).toEqual(["MCR-GKE2"]);
   });
 
   test("given a node pool that opts out of private nodes, then an error on the pool", () => {
@@ -72,7 +73,7 @@ describe("MCR-GKE1 cluster", () => {
       const c = new ContainerCluster(s, "gke", SAFE_CLUSTER);
       new ContainerNodePool(s, "gpu", { cluster: c.id, location: "us-central1", networkConfig: { enablePrivateNodes: false } });
     });
-    expect(of(findings, "MCR-GKE1").map((f) => f.address)).toEqual(["google_container_node_pool.gpu"]);
+    expect(of(findings, "MCR-GKE2").map((f) => f.address)).toEqual(["google_container_node_pool.gpu"]);
   });
 });
 

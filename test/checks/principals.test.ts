@@ -1,6 +1,6 @@
 /** Member classification and reference parsing: the vocabulary every IAM rule relies on. */
-import { classifyMember, PrincipalKind } from "../../lib/checks/principals";
-import { parseReference, wholeReference } from "../../lib/checks/resource-index";
+import { classifyMember, PrincipalKind } from "../../lib/analysis/principals";
+import { parseReference, wholeReference } from "../../lib/analysis/resource-index";
 import { EXAMPLE_DIGEST_A } from "../util";
 
 describe("classifyMember", () => {

@@ -1,12 +1,12 @@
 /**
- * The one public bucket: MCR-IAM1 and MCR-GCS2 allow `allUsers` → `roles/storage.objectViewer` on
+ * The one public bucket: MCR-IAM1 and MCR-GCS5 allow `allUsers` → `roles/storage.objectViewer` on
  * the verifier's receipt JWKS bucket only (labels component=receipt-jwks, use=public-receipt-jwks,
  * exactly one such bucket, uniform access, nothing Terraform puts in it). Tampered copies: a second
  * public bucket, a second "JWKS" bucket, a wider role, allAuthenticatedUsers — all still refused.
  */
 import { checkContext } from "../../lib/checks/context";
 import { checkTerraform } from "../../lib/checks/engine";
-import { TerraformJson } from "../../lib/checks/resource-index";
+import { TerraformJson } from "../../lib/analysis/resource-index";
 import { AttestationVerifier } from "../../lib/constructs/verifier";
 import { examplePolicy, synthWith } from "../util";
 import * as path from "node:path";
@@ -37,9 +37,9 @@ describe("given the verifier construct with its public receipt JWKS", () => {
     expect(json.resource.google_cloudfunctions2_function[Object.keys(json.resource.google_cloudfunctions2_function)[0]].service_config.environment_variables.VERIFIER_PUBLIC_JWKS_URI).toMatch(/^gs:\/\/.*receipt-jwks\/jwks\.json$/);
   });
 
-  test("then the guardrails pass it (MCR-IAM1, MCR-GCS2)", () => {
+  test("then the guardrails pass it (MCR-IAM1, MCR-GCS5)", () => {
     expect(errors(json, "MCR-IAM1")).toEqual([]);
-    expect(errors(json, "MCR-GCS2")).toEqual([]);
+    expect(errors(json, "MCR-GCS5")).toEqual([]);
   });
 
   test("given a second public bucket (the audit bucket granted to allUsers), then MCR-IAM1 refuses it", () => {
@@ -56,7 +56,7 @@ describe("given the verifier construct with its public receipt JWKS", () => {
     const iam = errors(t, "MCR-IAM1");
     expect(iam).toHaveLength(2);
     for (const e of iam) expect(e).toMatch(/2 buckets carry the receipt JWKS labels/);
-    expect(errors(t, "MCR-GCS2")).toHaveLength(2);
+    expect(errors(t, "MCR-GCS5")).toHaveLength(2);
   });
 
   test("given a wider grant on the JWKS bucket (objectAdmin, or allAuthenticatedUsers), then it is refused", () => {

@@ -46,7 +46,7 @@ describe("manatee check", () => {
     const r = await manateeCheck("--config", writeJson("unsafe.json", UNSAFE));
     expect(r.code).toBe(1);
     expect(r.stdout.split("\n")).toEqual([
-      'ERROR   MCR-GCS2       platform/google_storage_bucket.scratch  public_access_prevention is "inherited": the bucket can be made public by a later IAM change. Set public_access_prevention = "enforced".',
+      'ERROR   MCR-GCS5       platform/google_storage_bucket.scratch  public_access_prevention is "inherited": the bucket can be made public by a later IAM change. Set public_access_prevention = "enforced".',
       "manatee check: 1 error, 0 warnings, 0 info (0 suppressed) in 1 stack",
       "",
     ]);
@@ -54,16 +54,32 @@ describe("manatee check", () => {
 
   test("given the finding suppressed in the JSON with a reason, then exit 0 and the suppression is reported as info", async () => {
     const suppressed = structuredClone(UNSAFE) as any;
-    suppressed.resource.google_storage_bucket.scratch["//"].manatee = { suppressions: [{ id: "MCR-GCS2", reason: "org policy enforces public access prevention" }] };
+    suppressed.resource.google_storage_bucket.scratch["//"].manatee = { suppressions: [{ id: "MCR-GCS5", reason: "org policy enforces public access prevention" }] };
     const r = await manateeCheck("--config", writeJson("suppressed.json", suppressed));
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("INFO    MCR-GCS2       platform/google_storage_bucket.scratch  suppressed (error: org policy enforces public access prevention): public_access_prevention");
+    expect(r.stdout).toContain("INFO    MCR-GCS5       platform/google_storage_bucket.scratch  suppressed (error: org policy enforces public access prevention): public_access_prevention");
     expect(r.stdout).toContain("0 errors, 0 warnings, 1 info (1 suppressed)");
+  });
+
+  test("given a suppression by rule id and Terraform address, then it hides that resource's finding only; another bucket's finding of the same rule still fails", async () => {
+    const two = structuredClone(UNSAFE) as any;
+    const reason = "bootstrap bucket, org policy enforces public access prevention";
+    two.resource.google_storage_bucket.other = { ...two.resource.google_storage_bucket.scratch, "//": { metadata: { path: "platform/other", uniqueId: "other" } } };
+    // The same record on both buckets, as applyToChildren writes it: only the named resource is suppressed.
+    for (const b of Object.values(two.resource.google_storage_bucket) as any[]) {
+      b["//"].manatee = { suppressions: [{ id: "MCR-GCS5", reason, resource: "google_storage_bucket.scratch" }] };
+    }
+    const r = await manateeCheck("--config", writeJson("by-address.json", two), "--format", "json");
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).findings.map((f: any) => [f.ruleId, f.address, f.level])).toEqual([
+      ["MCR-GCS5", "google_storage_bucket.scratch", "info"],
+      ["MCR-GCS5", "google_storage_bucket.other", "error"],
+    ]);
   });
 
   test("given a suppression edited into the JSON with a too-short reason, then it is ignored", async () => {
     const lazy = structuredClone(UNSAFE) as any;
-    lazy.resource.google_storage_bucket.scratch["//"].manatee = { suppressions: [{ id: "MCR-GCS2", reason: "ok" }] };
+    lazy.resource.google_storage_bucket.scratch["//"].manatee = { suppressions: [{ id: "MCR-GCS5", reason: "ok" }] };
     expect((await manateeCheck("--config", writeJson("lazy.json", lazy))).code).toBe(1);
   });
 
@@ -72,14 +88,14 @@ describe("manatee check", () => {
     const stack = new TerraformStack(app, "platform");
     new GoogleProvider(stack, "google", { project: "acme-clean-room" });
     const b = new StorageBucket(stack, "state", { name: "state", location: "us-central1", uniformBucketLevelAccess: true });
-    CleanRoomSuppressions.add(b, [{ id: "MCR-GCS2", reason: "bootstrap state bucket, org policy enforces PAP" }]);
+    CleanRoomSuppressions.add(b, [{ id: "MCR-GCS5", reason: "bootstrap state bucket, org policy enforces PAP" }]);
     const out = Testing.fullSynth(stack);
     const r = await manateeCheck("--config", out, "--format", "json");
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.stacks.map((s: { name: string }) => s.name)).toEqual(["platform"]);
     expect(report.findings).toEqual([
-      expect.objectContaining({ stack: "platform", ruleId: "MCR-GCS2", level: "info", address: "google_storage_bucket.state", path: "platform/state", suppressed: { level: "error", reason: "bootstrap state bucket, org policy enforces PAP" } }),
+      expect.objectContaining({ stack: "platform", ruleId: "MCR-GCS5", level: "info", address: "google_storage_bucket.state", path: "platform/state", suppressed: { level: "error", reason: "bootstrap state bucket, org policy enforces PAP" } }),
     ]);
     expect(report.summary).toEqual({ error: 0, warning: 0, info: 1, suppressed: 1 });
   });
@@ -116,7 +132,7 @@ describe("manatee check", () => {
   test("given the bin dispatcher, then `manatee check` reaches this command", async () => {
     const { out, io: streams } = io();
     expect(await main(["check", "--config", writeJson("via-bin.json", UNSAFE)], streams)).toBe(1);
-    expect(out.stdout).toContain("MCR-GCS2");
+    expect(out.stdout).toContain("MCR-GCS5");
   });
 
   describe("usage errors exit 2 with a message naming the problem", () => {

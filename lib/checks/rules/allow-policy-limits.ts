@@ -5,9 +5,9 @@
  * CleanRoomDataPlane checks its own grants eagerly; this rule covers everyone else's too.
  */
 import { IAM_POLICY_LIMITS } from "../../policy/iam-limits";
-import { iamDeclaration, isIamResourceType } from "../iam";
+import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
-import { ResourceIndex, TfResource } from "../resource-index";
+import { ResourceIndex, TfResource } from "../../analysis/resource-index";
 
 interface TargetLoad {
   /** The first IAM resource on the target, where the finding is reported (once per target). */

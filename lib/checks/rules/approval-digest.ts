@@ -3,11 +3,11 @@
  * Tokens carry exactly that form, so anything else (a short digest, a tag, upper case)
  * never matches: the approval the data owner signed is not the one enforced.
  */
-import { isConfidentialSpaceProvider } from "../confidential-space";
-import { iamDeclaration, isIamResourceType } from "../iam";
+import { isConfidentialSpaceProvider } from "../../analysis/confidential-space";
+import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
-import { FULL_DIGEST } from "../principals";
-import { isUnresolved } from "../resource-index";
+import { FULL_DIGEST } from "../../analysis/principals";
+import { isUnresolved } from "../../analysis/resource-index";
 
 const FIX = "Use the full digest, sha256: followed by 64 lowercase hex digits (docker buildx imagetools inspect <image> prints it).";
 

@@ -4,8 +4,8 @@
  * that misleads a reviewer about who may read the data, not a leak.
  */
 import { approvalEnd } from "../../policy/members";
-import { isConfidentialSpaceProvider } from "../confidential-space";
-import { iamDeclaration, isIamResourceType } from "../iam";
+import { isConfidentialSpaceProvider } from "../../analysis/confidential-space";
+import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
 
 const TIME_BOUND = /request\.time\s*<=?\s*timestamp\(\s*["']([^"']+)["']\s*\)/g;

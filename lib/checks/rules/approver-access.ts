@@ -8,11 +8,11 @@
  */
 import { COMPONENT } from "../../internal/common";
 import { platformNames } from "../../policy/names";
-import { IamBinding, iamDeclaration, isCustomRole, isIamResourceType, keysReached, serviceAccountRef } from "../iam";
+import { IamBinding, iamDeclaration, isCustomRole, isIamResourceType, keysReached, serviceAccountRef } from "../../analysis/iam";
 import { CheckContext, Rule, RuleResult } from "../model";
-import { describeKind, Principal } from "../principals";
-import { ResourceIndex, TfResource } from "../resource-index";
-import { componentOf, datasetOf, readString } from "../values";
+import { describeKind, Principal } from "../../analysis/principals";
+import { ResourceIndex, TfResource } from "../../analysis/resource-index";
+import { componentOf, datasetOf, readString } from "../../analysis/values";
 
 /** Roles that sign with a key, or can grant that. */
 function signs(role: string): boolean {

@@ -1,12 +1,13 @@
 /**
  * MCR-GCS3: data buckets forget: objects and noncurrent versions are deleted within the
  * dataset's retention (label `retention-days` or the policy), and no retention policy
- * forbids that deletion. The audit bucket is the opposite: it must keep its records.
+ * forbids that deletion. Soft delete (MCR-GCS6) and the audit bucket (MCR-GCS7) are
+ * checked on their own.
  */
 import { CLEAN_ROOM_LABEL, COMPONENT } from "../../internal/common";
 import { CheckContext, Rule, RuleResult } from "../model";
-import { JsonObject, TfResource } from "../resource-index";
-import { block, blocks, componentOf, datasetOf, dig, labelsOf, readBool, readNumber, readString } from "../values";
+import { JsonObject, TfResource } from "../../analysis/resource-index";
+import { block, blocks, componentOf, datasetOf, dig, labelsOf, readBool, readNumber, readString } from "../../analysis/values";
 
 export const DATA_BUCKET_COMPONENTS = new Set<string>([COMPONENT.stage1Bucket, COMPONENT.stage2Bucket]);
 
@@ -21,6 +22,12 @@ const NARROWING = [
   "days_since_custom_time",
   "noncurrent_time_before",
 ];
+
+/** The retention a data bucket must honour (undefined for other buckets), from the policy and/or its label. */
+export function dataBucketRetention(bucket: TfResource, context: CheckContext): { component: string; days?: number; conflict?: string } | undefined {
+  const component = componentOf(bucket);
+  return component && DATA_BUCKET_COMPONENTS.has(component) ? { component, ...retentionDays(bucket, context) } : undefined;
+}
 
 /** The retention the bucket must honour, from the policy and/or its label. */
 export function retentionDays(bucket: TfResource, context: CheckContext): { days?: number; conflict?: string } {
@@ -71,22 +78,12 @@ function deletesWithin(rule: JsonObject, state: State, days: number): boolean {
 export const bucketRetention: Rule = {
   id: "MCR-GCS3",
   level: "error",
-  title: "Data buckets delete objects and versions by the dataset's retention; audit buckets keep theirs",
+  title: "Data buckets delete objects and versions by the dataset's retention",
   resourceTypes: ["google_storage_bucket"],
   check(bucket, _index, context) {
-    const component = componentOf(bucket);
-    if (component === COMPONENT.auditBucket) {
-      const period = readNumber(dig(bucket.config, "retention_policy.retention_period"));
-      if (period.state === "unknown") {
-        return [{ level: "info", message: `Skipped: retention_policy.retention_period is ${JSON.stringify(period.raw)}.` }];
-      }
-      return period.state === "known" && period.value > 0
-        ? []
-        : [{ message: "This audit bucket has no retention policy, so audit records can be deleted or overwritten. Set retention_policy { retention_period = <seconds> } (and lock it once the period is agreed)." }];
-    }
-    if (!component || !DATA_BUCKET_COMPONENTS.has(component)) return [];
-
-    const { days, conflict } = retentionDays(bucket, context);
+    const retention = dataBucketRetention(bucket, context);
+    if (!retention) return [];
+    const { component, days, conflict } = retention;
     const out: RuleResult[] = [];
     if (conflict) out.push({ message: `The retention of this ${component} bucket is ambiguous: ${conflict}. Make the label match the policy.` });
     if (days === undefined) {
@@ -107,18 +104,6 @@ export const bucketRetention: Rule = {
     if (versioned.state !== "absent" && !(versioned.state === "known" && !versioned.value) && !rules.some((r) => deletesWithin(r, "noncurrent", days))) {
       out.push({
         message: `Versioning keeps noncurrent versions, but no lifecycle rule deletes them within ${days} days of creation: add lifecycle_rule { action { type = "Delete" } condition { age = ${days}, with_state = "ARCHIVED" } } (or num_newer_versions = 1).`,
-      });
-    }
-    // Soft delete keeps deleted objects restorable past the lifecycle deletion (Google's default
-    // is 7 days when no soft_delete_policy is set): the data outlives its retention.
-    const softDelete = readNumber(dig(bucket.config, "soft_delete_policy.retention_duration_seconds"));
-    const softSeconds = softDelete.state === "absent" ? 7 * DAY_SECONDS : softDelete.state === "known" ? softDelete.value : undefined;
-    if (softDelete.state === "unknown") {
-      out.push({ level: "warning", message: `Cannot tell how long soft delete keeps deleted objects (${JSON.stringify(softDelete.raw)} seconds).` });
-    } else if (softSeconds !== undefined && softSeconds > 0) {
-      out.push({
-        level: "warning",
-        message: `Soft delete keeps deleted objects restorable for ${(softSeconds / DAY_SECONDS).toFixed(1)} more days${softDelete.state === "absent" ? " (Google's default when soft_delete_policy is not set)" : ""}, so data outlives the dataset's ${days}-day retention. Set soft_delete_policy { retention_duration_seconds = 0 } (versioning already covers mistakes within the retention window).`,
       });
     }
     const rp = block(bucket.config.retention_policy);

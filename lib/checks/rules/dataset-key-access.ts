@@ -5,9 +5,9 @@
  */
 import { COMPONENT } from "../../internal/common";
 import { attestedOnlyCheck } from "../attested-access";
-import { isIamResourceType, keysReached } from "../iam";
+import { isIamResourceType, keysReached } from "../../analysis/iam";
 import { Rule } from "../model";
-import { componentOf } from "../values";
+import { componentOf } from "../../analysis/values";
 
 /** Roles that use a key's material or can grant that use (admin sets IAM policy). */
 export function grantsKeyUse(role: string): boolean {

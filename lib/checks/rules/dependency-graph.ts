@@ -14,7 +14,7 @@
 import { apiServicesFor, GKE_WORKLOAD_IDENTITY_MEMBER, isIamType } from "../../internal/api-services";
 import { DependencyGraph, literalNamings, managedIdentifiers, ResourceIdentifier } from "../../internal/dependency-graph";
 import { Rule, RuleResult } from "../model";
-import { ResourceIndex, TfResource } from "../resource-index";
+import { ResourceIndex, TfResource } from "../../analysis/resource-index";
 
 function graphOf(index: ResourceIndex): DependencyGraph {
   return index.cached("MCR-DEP1:graph", () => new DependencyGraph([...index.resources, ...index.dataSources]));

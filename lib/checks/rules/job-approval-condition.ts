@@ -15,8 +15,8 @@ import { APPROVER_SIGNATURE_ALGORITHM } from "../../policy/condition";
 import { jobsOf } from "../../policy/model";
 import { dataPlaneNames, manateeContract } from "../../policy/names";
 import { Rule, RuleResult } from "../model";
-import { ResourceIndex, TfResource, isUnresolved } from "../resource-index";
-import { block, readString } from "../values";
+import { ResourceIndex, TfResource, isUnresolved } from "../../analysis/resource-index";
+import { block, readString } from "../../analysis/values";
 
 function toCel(value: unknown): CelInput {
   if (Array.isArray(value)) return value.map(toCel);

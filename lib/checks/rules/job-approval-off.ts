@@ -12,7 +12,7 @@
  */
 import { COMPONENT } from "../../internal/common";
 import { Rule } from "../model";
-import { componentOf, datasetOf } from "../values";
+import { componentOf, datasetOf } from "../../analysis/values";
 
 export const jobApprovalOff: Rule = {
   id: "MCR-APV2",

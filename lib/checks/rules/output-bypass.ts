@@ -6,7 +6,7 @@
  * role) can write results where researchers read them, and the release (approved token, hash
  * check, receipt) is bypassed.
  */
-import { iamDeclaration, isIamResourceType } from "../iam";
+import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
 import { attestedIdentity, isOneOf, objectWrites, outputReach, outputReleaseFacts, roleShown, storagePermissions } from "../output-release";
 

@@ -3,9 +3,9 @@
  * yet: whoever else reads them (researchers, JupyterLab, the job service, a project-wide storage
  * role) takes results out of the room without an approved token, hash check or receipt.
  */
-import { iamDeclaration, isIamResourceType } from "../iam";
+import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
-import { describeKind } from "../principals";
+import { describeKind } from "../../analysis/principals";
 import { isOneOf, outputReach, outputReleaseFacts, READS_OBJECTS, roleShown, storagePermissions } from "../output-release";
 
 const FIX = "Only the verifier's service account reads quarantine (roles/storage.objectViewer on the quarantine bucket); researchers get results from the release bucket through the job service.";

@@ -4,7 +4,7 @@
  * unreleased results; delete (which overwrite needs) or update would let a job change results after
  * its token covered their hashes; any write on release skips the verifier and its receipt.
  */
-import { iamDeclaration, isIamResourceType } from "../iam";
+import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
 import { isOneOf, outputReach, outputReleaseFacts, QUARANTINE_CREATE_ONLY, roleShown, storagePermissions, writes } from "../output-release";
 

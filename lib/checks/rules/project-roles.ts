@@ -3,10 +3,10 @@
  * the whole project. A project-level role reaches every bucket and key of the room,
  * across datasets and stages, and silently widens with every dataset added.
  */
-import { iamDeclaration, serviceAccountRef } from "../iam";
+import { iamDeclaration, serviceAccountRef } from "../../analysis/iam";
 import { CheckContext, Rule, RuleResult } from "../model";
-import { Principal } from "../principals";
-import { ResourceIndex } from "../resource-index";
+import { Principal } from "../../analysis/principals";
+import { ResourceIndex } from "../../analysis/resource-index";
 
 export function isProjectWideDataRole(role: string): boolean {
   return /^roles\/(storage|cloudkms)\./.test(role) || role === "roles/owner" || role === "roles/editor";

@@ -4,7 +4,7 @@
  * exception: `allUsers` may read the verifier's receipt JWKS from its one dedicated bucket
  * (lib/checks/public-jwks.ts), so receipts can be checked without credentials.
  */
-import { iamDeclaration, isIamResourceType } from "../iam";
+import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
 import { PUBLIC_JWKS_MEMBER, PUBLIC_JWKS_ROLE, bucketTarget, isLabelledPublicJwksBucket, publicJwksBucketProblem } from "../public-jwks";
 import { Rule, RuleResult } from "../model";
 

@@ -9,8 +9,8 @@
  */
 import { isInResidency } from "../../internal/common";
 import { Rule, RuleResult } from "../model";
-import { JsonObject, TfResource } from "../resource-index";
-import { dig, readString } from "../values";
+import { JsonObject, TfResource } from "../../analysis/resource-index";
+import { dig, readString } from "../../analysis/values";
 
 /** Where each resource type keeps its location fields. */
 const LOCATION_FIELDS: Record<string, readonly string[]> = {

@@ -3,7 +3,7 @@
  * instance a public IPv4 address unless `ipv4_enabled` is explicitly false.
  */
 import { Rule } from "../model";
-import { dig, readBool } from "../values";
+import { dig, readBool } from "../../analysis/values";
 
 export const sqlPrivateIp: Rule = {
   id: "MCR-SQL1",

@@ -5,9 +5,9 @@
  */
 import { COMPONENT } from "../../internal/common";
 import { attestedOnlyCheck } from "../attested-access";
-import { bucketsReached, isIamResourceType } from "../iam";
+import { bucketsReached, isIamResourceType } from "../../analysis/iam";
 import { Rule } from "../model";
-import { componentOf } from "../values";
+import { componentOf } from "../../analysis/values";
 
 /** Roles that read or list objects (or can grant that). */
 export function grantsObjectRead(role: string): boolean {

@@ -4,9 +4,9 @@
  * computing and Secure Boot on. A debug image gives the operator a root shell next to
  * the decrypted data; without confidential computing there is no TEE at all.
  */
-import { bootImage, imageFacts } from "../confidential-space";
+import { bootImage, imageFacts } from "../../analysis/confidential-space";
 import { Rule, RuleResult } from "../model";
-import { block, dig, readBool, readString } from "../values";
+import { block, dig, readBool, readString } from "../../analysis/values";
 
 export const TEE_RESOURCE_TYPES = ["google_compute_instance_template", "google_compute_region_instance_template", "google_compute_instance"];
 const CONFIDENTIAL_TYPES = new Set(["SEV", "SEV_SNP", "TDX"]);

@@ -17,10 +17,10 @@
  */
 import { MANATEE_TEE_NETWORK_TAG, manateeContract } from "../../policy/names";
 import { cidrsOverlap, isPrivateCidr, parseCidr } from "../../policy/cidr";
-import { bootImage, imageFacts } from "../confidential-space";
+import { bootImage, imageFacts } from "../../analysis/confidential-space";
 import { CheckContext, Rule, RuleResult } from "../model";
-import { isUnresolved, ResourceIndex, TfResource } from "../resource-index";
-import { blocks, readBool, readString } from "../values";
+import { isUnresolved, ResourceIndex, TfResource } from "../../analysis/resource-index";
+import { blocks, readBool, readString } from "../../analysis/values";
 import { TEE_RESOURCE_TYPES } from "./tee-instance";
 
 /** private.googleapis.com and restricted.googleapis.com. */

@@ -12,10 +12,10 @@
  */
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import { ATTRIBUTE_CONDITION_MAX_LENGTH } from "../../policy/condition";
-import { isConfidentialSpaceProvider } from "../confidential-space";
+import { isConfidentialSpaceProvider } from "../../analysis/confidential-space";
 import { Rule, RuleResult } from "../model";
-import { isUnresolved } from "../resource-index";
-import { readString } from "../values";
+import { isUnresolved } from "../../analysis/resource-index";
+import { readString } from "../../analysis/values";
 
 type Expr = ReturnType<typeof parse>["expr"];
 

@@ -1,12 +1,21 @@
 /**
- * IAM as the rules see it: every `*_iam_member`, `*_iam_binding` and `*_iam_policy`
- * resource normalised into role bindings, and what each binding reaches (a key, the
- * keys of a key ring, every key and bucket of a project).
+ * IAM as a synthesized stack declares it, for the checks and the report alike: every
+ * `*_iam_member`, `*_iam_binding` and `*_iam_policy` resource normalised into role
+ * bindings, and what each binding reaches (a key, the keys of a key ring, every key and
+ * bucket of a project).
  */
-import { CheckContext } from "./model";
+import type { CleanRoomPolicy } from "../policy/model";
 import { classifyMember, Principal } from "./principals";
 import { isUnresolved, ResourceIndex, TfResource, wholeReference } from "./resource-index";
 import { block, blocks, readString } from "./values";
+
+/** What reading IAM needs to know about the room (the checks' context is one). */
+export interface RoomFacts {
+  /** The room's project id, to recognise its service accounts by email and project-level grants. */
+  readonly project?: string;
+  /** The policy, for dataset owners and approved digests. */
+  readonly policy?: CleanRoomPolicy;
+}
 
 export type IamTargetKind = "crypto_key" | "key_ring" | "bucket" | "project" | "service_account" | "other";
 
@@ -152,6 +161,24 @@ export interface Reach {
 export type IamTarget = Pick<IamBinding, "targetKind" | "target">;
 
 const NONE: Reach = { resources: [], unresolved: false };
+const UNRESOLVED: Reach = { resources: [], unresolved: true };
+
+/**
+ * What an IAM target reaches: through `byReference` when it is a reference to a resource of this
+ * stack, through `byLiteral` when it is a literal id or name, unresolved otherwise. A data source
+ * is managed elsewhere: its labels are not visible here.
+ */
+function targetReach(
+  target: unknown,
+  index: ResourceIndex,
+  byReference: (resource: TfResource) => TfResource[],
+  byLiteral: (literal: string) => TfResource[],
+): Reach {
+  const ref = index.target(target);
+  if (ref) return ref.resource.mode === "data" ? UNRESOLVED : { resources: byReference(ref.resource), unresolved: false };
+  const literal = readString(target);
+  return literal.state === "known" ? { resources: byLiteral(literal.value), unresolved: false } : UNRESOLVED;
+}
 
 function lastSegment(id: string, collection: string): string | undefined {
   const m = new RegExp(`(?:^|/)${collection}/([^/]+)$`).exec(id);
@@ -169,37 +196,29 @@ function ringNameOfKey(key: TfResource, index: ResourceIndex): string | undefine
   return raw.state === "known" ? lastSegment(raw.value, "keyRings") : undefined;
 }
 
-function projectMatches(value: unknown, context: CheckContext): boolean {
+function projectMatches(value: unknown, context: RoomFacts): boolean {
   const p = readString(value);
   // A project given as an expression, or an unknown room project, may well be the room's.
   return p.state !== "known" || !context.project || p.value.replace(/^projects\//, "") === context.project;
 }
 
 /** The crypto keys of this stack that a binding reaches (key, key ring or project level). */
-export function keysReached(b: IamTarget, index: ResourceIndex, context: CheckContext): Reach {
+export function keysReached(b: IamTarget, index: ResourceIndex, context: RoomFacts): Reach {
   const keys = index.ofType("google_kms_crypto_key");
   switch (b.targetKind) {
-    case "crypto_key": {
-      const ref = index.target(b.target);
-      // A data source is a key managed elsewhere: its labels are not visible here.
-      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: ref.resource.type === "google_kms_crypto_key" ? [ref.resource] : [], unresolved: false };
-      const id = readString(b.target);
-      if (id.state !== "known") return { resources: [], unresolved: true };
-      const ring = lastSegment(id.value.replace(/\/cryptoKeys\/[^/]+$/, ""), "keyRings");
-      const name = lastSegment(id.value, "cryptoKeys");
-      return {
-        resources: keys.filter((k) => k.config.name === name && ringNameOfKey(k, index) === ring),
-        unresolved: false,
-      };
-    }
-    case "key_ring": {
-      const ref = index.target(b.target);
-      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: index.referencing("google_kms_crypto_key", "key_ring", ref.resource), unresolved: false };
-      const id = readString(b.target);
-      if (id.state !== "known") return { resources: [], unresolved: true };
-      const ring = lastSegment(id.value, "keyRings");
-      return { resources: keys.filter((k) => ringNameOfKey(k, index) === ring), unresolved: false };
-    }
+    case "crypto_key":
+      return targetReach(b.target, index, (r) => (r.type === "google_kms_crypto_key" ? [r] : []), (id) => {
+        const ring = lastSegment(id.replace(/\/cryptoKeys\/[^/]+$/, ""), "keyRings");
+        const name = lastSegment(id, "cryptoKeys");
+        return keys.filter((k) => k.config.name === name && ringNameOfKey(k, index) === ring);
+      });
+    case "key_ring":
+      return targetReach(
+        b.target,
+        index,
+        (r) => index.referencing("google_kms_crypto_key", "key_ring", r),
+        (id) => keys.filter((k) => ringNameOfKey(k, index) === lastSegment(id, "keyRings")),
+      );
     case "project":
       return projectMatches(b.target, context) ? { resources: keys, unresolved: false } : NONE;
     default:
@@ -208,17 +227,16 @@ export function keysReached(b: IamTarget, index: ResourceIndex, context: CheckCo
 }
 
 /** The buckets of this stack that a binding reaches (bucket or project level). */
-export function bucketsReached(b: IamTarget, index: ResourceIndex, context: CheckContext): Reach {
+export function bucketsReached(b: IamTarget, index: ResourceIndex, context: RoomFacts): Reach {
   const buckets = index.ofType("google_storage_bucket");
   switch (b.targetKind) {
-    case "bucket": {
-      const ref = index.target(b.target);
-      if (ref) return ref.resource.mode === "data" ? { resources: [], unresolved: true } : { resources: ref.resource.type === "google_storage_bucket" ? [ref.resource] : [], unresolved: false };
-      const name = readString(b.target);
-      if (name.state !== "known") return { resources: [], unresolved: true };
-      const bare = name.value.replace(/^b\//, "");
-      return { resources: buckets.filter((x) => x.config.name === bare), unresolved: false };
-    }
+    case "bucket":
+      return targetReach(
+        b.target,
+        index,
+        (r) => (r.type === "google_storage_bucket" ? [r] : []),
+        (name) => buckets.filter((x) => x.config.name === name.replace(/^b\//, "")),
+      );
     case "project":
       return projectMatches(b.target, context) ? { resources: buckets, unresolved: false } : NONE;
     default:
@@ -234,7 +252,7 @@ export interface ServiceAccountRef {
   readonly email?: string;
 }
 
-function emailOf(sa: TfResource, context: CheckContext): string | undefined {
+function emailOf(sa: TfResource, context: RoomFacts): string | undefined {
   const id = readString(sa.config.account_id);
   if (id.state !== "known") return undefined;
   const project = readString(sa.config.project);
@@ -243,11 +261,11 @@ function emailOf(sa: TfResource, context: CheckContext): string | undefined {
 }
 
 /** Resolve `serviceAccount:<email>`, `${google_service_account.x.email}`, `projects/p/serviceAccounts/<email>`, … */
-export function serviceAccountRef(value: string, index: ResourceIndex, context: CheckContext): ServiceAccountRef {
+export function serviceAccountRef(value: string, index: ResourceIndex, context: RoomFacts): ServiceAccountRef {
   return index.cached(`sa:${context.project ?? ""}:${value}`, () => resolveServiceAccount(value, index, context));
 }
 
-function resolveServiceAccount(value: string, index: ResourceIndex, context: CheckContext): ServiceAccountRef {
+function resolveServiceAccount(value: string, index: ResourceIndex, context: RoomFacts): ServiceAccountRef {
   const bare = value.replace(/^serviceAccount:/, "");
   const ref = wholeReference(bare);
   if (ref) {
@@ -301,7 +319,7 @@ function mayImpersonate(b: IamBinding): boolean {
 export function notAttestedReader(
   sa: ServiceAccountRef,
   index: ResourceIndex,
-  context: CheckContext,
+  context: RoomFacts,
   approvedDigests?: ReadonlySet<string>,
 ): string | undefined {
   if (!sa.address) {
@@ -329,7 +347,7 @@ function impersonationCandidates(index: ResourceIndex): readonly TfResource[] {
 function judgeReader(
   sa: ServiceAccountRef,
   index: ResourceIndex,
-  context: CheckContext,
+  context: RoomFacts,
   approvedDigests?: ReadonlySet<string>,
 ): string | undefined {
   const key = index.ofType("google_service_account_key").find((k) => {
@@ -368,12 +386,12 @@ function judgeReader(
 }
 
 /** Literal members of a key/bucket's dataset owners, from the policy. */
-export function datasetOwners(context: CheckContext, dataset: string | undefined): readonly string[] {
+export function datasetOwners(context: RoomFacts, dataset: string | undefined): readonly string[] {
   return context.policy?.datasets.find((d) => d.name === dataset)?.owners ?? [];
 }
 
 /** Digests approved for a dataset, when the policy is known (undefined = any attested digest). */
-export function approvedDigests(context: CheckContext, dataset: string | undefined): ReadonlySet<string> | undefined {
+export function approvedDigests(context: RoomFacts, dataset: string | undefined): ReadonlySet<string> | undefined {
   const policy = context.policy;
   if (!policy || !dataset) return undefined;
   // One pass over the approvals per policy, not one per member judged.
