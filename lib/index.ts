@@ -267,7 +267,7 @@ export type {
   TfResource,
   TerraformJson,
 } from "./checks";
-export type { JsonObject } from "./checks/resource-index";
+export type { JsonObject } from "./analysis/resource-index";
 
 // ---------------------------------------------------------------------------------------
 // The auditor's access report and its cross-check against the synthesized stacks (lib/report).
