@@ -126,7 +126,7 @@ const FIELDS = {
     "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations",
   ],
   tee: ["hardware", "machineType", "allowDebug"],
-  verifier: ["audience"],
+  verifier: ["audience", "requireNonce"],
   dataset: ["retentionDays", "stage1", "access", "owners", "approverKey"],
   approverKey: ["fingerprint"],
   jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
@@ -993,8 +993,9 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     }
     checkTee(c, root.tee);
     if (root.verifier !== undefined) {
-      const verifier = c.map(["verifier"], root.verifier, "the verifier settings: { audience }", FIELDS.verifier);
+      const verifier = c.map(["verifier"], root.verifier, "the verifier settings: { audience, requireNonce }", FIELDS.verifier);
       if (verifier?.audience !== undefined) checkAudience(c, ["verifier", "audience"], verifier.audience);
+      checkBoolean(c, ["verifier", "requireNonce"], verifier?.requireNonce, "true or false (false only for test rooms: a receipt without a nonce binds no output)");
     }
     const datasets = checkDatasets(c, root.datasets);
     checkApprovals(c, root.approvals, datasets);
