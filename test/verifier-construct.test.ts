@@ -8,7 +8,7 @@ import { KmsCryptoKeyIamMember } from "@cdktf/provider-google/lib/kms-crypto-key
 import { checkContext } from "../lib/checks/context";
 import { checkTerraform } from "../lib/checks/engine";
 import type { CelInput } from "@bufbuild/cel";
-import { AttestationVerifier, AttestationVerifierProps, VerifierIngress, directoryHash } from "../lib/constructs/verifier";
+import { AttestationVerifier, AttestationVerifierProps, ReceiptKey, VerifierIngress, directoryHash } from "../lib/constructs/verifier";
 import { compileVerifierPolicy } from "../lib/policy/document";
 import { platformNames } from "../lib/policy/names";
 import { CleanRoomPolicy } from "../lib/policy/model";
@@ -123,12 +123,17 @@ describe("AttestationVerifier with defaults", () => {
     );
     expect(env.VERIFIER_KMS_KEY_VERSION).toBe(`${ref("google_kms_crypto_key", key.id, "id")}/cryptoKeyVersions/1`);
     expect(Object.keys(env).sort()).toEqual([
+      "VERIFIER_AUDIT_BUCKET",
       "VERIFIER_KMS_KEY_VERSION",
       "VERIFIER_POLICY_SHA256",
       "VERIFIER_POLICY_URI",
       "VERIFIER_PUBLIC_JWKS_URI",
     ]);
     expect(env.VERIFIER_PUBLIC_JWKS_URI).toBe(`gs://${buckets["receipt-jwks"].name}/jwks.json`);
+    // A reference: the function waits for the bucket its once-only markers go to.
+    const [auditId] = resources(json, "google_storage_bucket").find(([, b]) => b.labels.component === "audit")!;
+    expect(env.VERIFIER_AUDIT_BUCKET).toBe(ref("google_storage_bucket", auditId, "name"));
+    expect(compiled.document.requireNonce).toBe(true);
   });
 
   test("then the receipt key is an HSM EC P-256 signing key that cannot be destroyed, in its own ring in the region", () => {
@@ -145,12 +150,14 @@ describe("AttestationVerifier with defaults", () => {
     expect(key.config.key_ring).toBe(ref("google_kms_key_ring", ring.id, "id"));
   });
 
-  test("then the function's identity can sign with the receipt key and read policy objects, and nothing else", () => {
+  test("then the function's identity can sign with the receipt key, read policy objects and create replay markers, and nothing else", () => {
     const saMember = ref("google_service_account", sa.id, "member");
     const grants = iamGrants(json).filter((g) => g.member === saMember);
 
     expect(grants.map((g) => `${g.type} ${g.role}`).sort()).toEqual([
       "google_kms_crypto_key_iam_member roles/cloudkms.signerVerifier",
+      // Create-only, under replay/ of the audit bucket (the once-only markers).
+      "google_storage_bucket_iam_member roles/storage.objectCreator",
       // Publishes jwks.json (create and replace), on that one object of the public JWKS bucket.
       "google_storage_bucket_iam_member roles/storage.objectUser",
       "google_storage_bucket_iam_member roles/storage.objectViewer",
@@ -159,6 +166,9 @@ describe("AttestationVerifier with defaults", () => {
     expect(publish.config.condition.expression).toBe(`resource.name == "projects/_/buckets/${buckets["receipt-jwks"].name}/objects/jwks.json"`);
     const kmsGrant = grants.find((g) => g.type === "google_kms_crypto_key_iam_member")!;
     expect(kmsGrant.config.crypto_key_id).toBe(ref("google_kms_crypto_key", key.id, "id"));
+    // Nobody else holds any role on the receipt key: only the verifier signs receipts.
+    const onKey = iamGrants(json).filter((g) => g.config.crypto_key_id === ref("google_kms_crypto_key", key.id, "id"));
+    expect(onKey.map((g) => `${g.role} ${g.member}`)).toEqual([`roles/cloudkms.signerVerifier ${saMember}`]);
     // No project-wide (or key-ring-wide) role for the function; the build writes logs (project-only role).
     expect(Object.keys(json.resource ?? {}).filter((t) => /^google_kms_key_ring_iam_/.test(t))).toEqual([]);
     expect(resourceConfigs(json, "google_project_iam_member").map((g) => `${g.role} ${g.member}`)).toEqual([
@@ -218,37 +228,57 @@ describe("AttestationVerifier with defaults", () => {
     expect(resources(json, "google_cloudfunctions2_function_iam_member")).toEqual([]);
   });
 
-  test("then the audit bucket keeps records 400 days, unlocked, private and uniform, in the region", () => {
+  test("then the audit bucket keeps records 400 days under a locked retention policy, private and uniform, in the region", () => {
     expect(buckets.audit).toMatchObject({
-      retention_policy: { retention_period: 400 * 86_400, is_locked: false },
+      retention_policy: { retention_period: 400 * 86_400, is_locked: true },
+      versioning: { enabled: false },
       uniform_bucket_level_access: true,
       public_access_prevention: "enforced",
       force_destroy: false,
-      location: "US-CENTRAL1",
+      location: "us-central1",
       labels: { component: "audit", "clean-room": "insurance-study" },
     });
     expect(buckets.verifier).toMatchObject({ uniform_bucket_level_access: true, public_access_prevention: "enforced" });
   });
 
-  test("then the verifier's decision lines are routed to the audit bucket, whose only writer is the sink", () => {
+  test("then only the verifier's stdout log of its own service is routed to the audit bucket, whose writers are the sink and the verifier's markers", () => {
     const sink = only(json, "google_logging_project_sink");
     const [auditId] = resources(json, "google_storage_bucket").find(([, b]) => b.labels.component === "audit")!;
+    const auditName = ref("google_storage_bucket", auditId, "name");
 
     expect(sink.config.unique_writer_identity).toBe(true);
-    expect(sink.config.destination).toBe(`storage.googleapis.com/${ref("google_storage_bucket", auditId, "name")}`);
-    expect(sink.config.filter).toBe(
-      'resource.type="cloud_run_revision" AND resource.labels.service_name="insurance-study-verifier" AND jsonPayload.decision:*',
-    );
-    expect(sink.config.filter).toContain(`"${fn.config.name}"`);
+    expect(sink.config.destination).toBe(`storage.googleapis.com/${auditName}`);
+    // Pinned to the log Cloud Run writes a gen2 function's stdout to (the verifier's records).
+    expect(sink.config.filter.split(" AND ")).toEqual([
+      'logName="projects/acme-clean-room/logs/run.googleapis.com%2Fstdout"',
+      'resource.type="cloud_run_revision"',
+      `resource.labels.service_name="${fn.config.name}"`,
+      'jsonPayload.component="manatee-attestation-verifier"',
+      "jsonPayload.decision:*",
+    ]);
 
-    const writer = ref("google_logging_project_sink", sink.id, "writer_identity");
-    const writerGrants = iamGrants(json).filter((g) => g.member === writer);
-    expect(writerGrants).toHaveLength(1);
-    expect(writerGrants[0]).toMatchObject({
-      type: "google_storage_bucket_iam_member",
-      role: "roles/storage.objectCreator",
-      config: { bucket: ref("google_storage_bucket", auditId, "name") },
-    });
+    const writers = iamGrants(json).filter((g) => g.config.bucket === auditName && g.role !== "roles/storage.objectViewer");
+    expect(writers.map((g) => `${g.role} ${g.member}`).sort()).toEqual([
+      `roles/storage.objectCreator ${ref("google_logging_project_sink", sink.id, "writer_identity")}`,
+      `roles/storage.objectCreator ${ref("google_service_account", sa.id, "member")}`,
+    ]);
+    // The verifier's create-only grant admits its markers and nothing else, evaluated by a CEL engine.
+    const markers = writers.find((g) => g.member === ref("google_service_account", sa.id, "member"))!;
+    const allows = (object: string) => evaluateCel(markers.config.condition.expression, { resource: new Map([["name", object]]) });
+    const bucket = "acme-clean-room-insurance-study-verifier-audit";
+    expect(allows(`projects/_/buckets/${bucket}/objects/replay/${"ab".repeat(32)}`)).toBe(true);
+    expect(allows(`projects/_/buckets/${bucket}/objects/cloud_run_revision/2026/06/01/00:00:00_00:59:59_S0.json`)).toBe(false);
+    expect(allows(`projects/_/buckets/${bucket}-x/objects/replay/${"ab".repeat(32)}`)).toBe(false);
+    expect(fn.config.depends_on).toContain(`google_storage_bucket_iam_member.${markers.id}`);
+  });
+
+  test("then the key, its signer grant and the audit bucket keep their former Terraform addresses (moved blocks, no replacement)", () => {
+    // The addresses the previous version synthesized, before these moved under ReceiptKey and CleanRoomBucket.
+    expect((json as { moved?: { from: string }[] }).moved?.map((m) => m.from).sort()).toEqual([
+      "google_kms_crypto_key.verifier_receipt-key_9BA94C3D",
+      "google_kms_crypto_key_iam_member.verifier_sa-signs-receipts_E1FDB232",
+      "google_storage_bucket.verifier_audit_FE2339E8",
+    ]);
   });
 
   test("then the function builds from a source object named by the bundle's content hash", () => {
@@ -384,9 +414,26 @@ describe("AttestationVerifier options", () => {
 
     expect(resourceConfigs(json, "google_storage_bucket").map((b) => b.labels.component)).toEqual(["verifier", "receipt-jwks"]);
     expect(sink.config.destination).toBe("storage.googleapis.com/acme-clean-room-audit");
-    expect(iamGrants(json).find((g) => g.role === "roles/storage.objectCreator")!.config.bucket).toBe(
-      "acme-clean-room-audit",
-    );
+    const creators = iamGrants(json).filter((g) => g.role === "roles/storage.objectCreator");
+    expect(creators.map((g) => g.config.bucket)).toEqual(["acme-clean-room-audit", "acme-clean-room-audit"]);
+    // The markers go there too, and the verifier's grant names that bucket's replay/ prefix.
+    expect(only(json, "google_cloudfunctions2_function").config.service_config.environment_variables.VERIFIER_AUDIT_BUCKET).toBe("acme-clean-room-audit");
+    expect(creators.map((g) => g.config.condition?.expression).filter(Boolean)).toEqual([
+      'resource.name.startsWith("projects/_/buckets/acme-clean-room-audit/objects/replay/")',
+    ]);
+  });
+
+  test("given a ReceiptKey whose signer is not a service account, then it refuses: only the verifier signs receipts", () => {
+    expect(() =>
+      synthWith((stack) => {
+        new ReceiptKey(stack, "receipts", { room: "insurance-study", keyRingId: "projects/p/locations/us-central1/keyRings/r", keyName: "receipts", signer: "group:auditors@example.org" });
+      }),
+    ).toThrow('signer "group:auditors@example.org" is not a service account.');
+  });
+
+  test("given a test room that leaves the retention unlocked (audit.lockRetention: false), then the policy is unlocked, the period kept", () => {
+    const audit = resourceConfigs(synthVerifier({ audit: { lockRetention: false } }), "google_storage_bucket").find((b) => b.labels.component === "audit");
+    expect(audit.retention_policy).toEqual({ retention_period: 400 * 86_400, is_locked: false });
   });
 
   test("given a locked 10-year retention and a CMEK with its service-agent grant, then both buckets use the key after the grant", () => {
@@ -737,7 +784,7 @@ describe("AttestationVerifier with the output release (a room with policy.jobs)"
 
     test("then the function reads the release buckets from its policy document: no extra variable, none the verifier would refuse", () => {
       const env = fn.config.service_config.environment_variables;
-      expect(Object.keys(env).sort()).toEqual(["VERIFIER_KMS_KEY_VERSION", "VERIFIER_POLICY_SHA256", "VERIFIER_POLICY_URI", "VERIFIER_PUBLIC_JWKS_URI"]);
+      expect(Object.keys(env).sort()).toEqual(["VERIFIER_AUDIT_BUCKET", "VERIFIER_KMS_KEY_VERSION", "VERIFIER_POLICY_SHA256", "VERIFIER_POLICY_URI", "VERIFIER_PUBLIC_JWKS_URI"]);
       for (const name of Object.keys(env)) expect(Object.keys(VERIFIER_ENV_VARS)).toContain(name);
       const delivered = JSON.parse(terraformValue(resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.content));
       const bucketNames = resourceConfigs(json, "google_storage_bucket").map((b) => b.name);

@@ -17,6 +17,8 @@ export interface AuditRecord {
   readonly image_digest?: string;
   readonly token_sha256?: string;
   readonly receipt_jti?: string;
+  /** The nonce a /v1/verify request named (the receipt binds it). */
+  readonly nonce?: string;
   /** Set on records of POST /v1/release (absent on /v1/verify's). */
   readonly operation?: "release";
   /** The job whose outputs a release concerns. */

@@ -8,6 +8,7 @@ import { fetchGcsObject, metadataTokenSource, parseGcsUri } from "./gcp";
 import { gcsJwksTarget, jwksPublisher } from "./jwks-publisher";
 import { ObjectStore, gcsObjectStore, localObjectStore } from "./object-store";
 import { PolicyError, VerifierPolicyDocument, errorMessage, parsePolicyDocument } from "./policy";
+import { ReplayStore } from "./replay";
 import { ReceiptSigner, fileSigner, generatedSigner, kmsSigner } from "./signers";
 import { Verifier, VerifierOptions, createVerifier } from "./verifier";
 
@@ -22,6 +23,8 @@ export const ENV_VARS = {
   VERIFIER_SIGNING_KEY_FILE: "local receipt key: PKCS#8 PEM or private EC P-256 JWK (development)",
   VERIFIER_RECEIPT_ISSUER: "the receipts' iss (default: the policy audience)",
   VERIFIER_RELEASE_DIR: "local directory holding the buckets of POST /v1/release as <dir>/<bucket>/<object> (development)",
+  VERIFIER_AUDIT_BUCKET: "the audit bucket: /v1/verify creates its once-only markers replay/<token sha256> there (required with VERIFIER_POLICY_URI)",
+  VERIFIER_AUDIT_DIR: "local directory holding VERIFIER_AUDIT_BUCKET as <dir>/<bucket>/replay/… instead of Cloud Storage (development)",
   VERIFIER_METADATA_URL: "metadata server base URL (default http://metadata.google.internal; tests)",
   VERIFIER_STORAGE_URL: "Cloud Storage base URL (default https://storage.googleapis.com; tests)",
   VERIFIER_KMS_URL: "Cloud KMS base URL (default https://cloudkms.googleapis.com; tests)",
@@ -59,6 +62,8 @@ export async function verifierFromEnv(env: NodeJS.ProcessEnv = process.env, opti
   };
   const tokenSource = metadataTokenSource({ metadataBaseUrl: get("VERIFIER_METADATA_URL") });
 
+  // Checked first: a missing audit bucket stops the start before anything is fetched.
+  const replay = replayStore(get, tokenSource);
   const policy = await loadPolicy(get, tokenSource);
   const signer = await loadSigner(get, tokenSource, options.allowEphemeralKey ?? false);
   const objectStore = releaseStore(get, policy.document, tokenSource);
@@ -81,6 +86,7 @@ export async function verifierFromEnv(env: NodeJS.ProcessEnv = process.env, opti
     policy: policy.document,
     signer,
     ...(objectStore ? { objectStore } : {}),
+    ...(replay ? { replayStore: replay } : {}),
     jwks: { ...options.overrides?.jwks, url: get("VERIFIER_JWKS_URL") ?? options.overrides?.jwks?.url },
     receiptIssuer: get("VERIFIER_RECEIPT_ISSUER"),
     ...withoutJwks(options.overrides),
@@ -150,6 +156,31 @@ function releaseStore(get: Get, policy: VerifierPolicyDocument, tokenSource: Ret
   }
   if (!policy.release) return undefined;
   return gcsObjectStore({ token: tokenSource, storageBaseUrl: get("VERIFIER_STORAGE_URL") });
+}
+
+/**
+ * The once-only markers' store: the audit bucket on Cloud Storage, or a local directory. Required
+ * in the cloud (the policy from VERIFIER_POLICY_URI), where instances come and go: a replay could
+ * otherwise reach an instance that has not seen the token. Locally, none means this process's memory.
+ */
+function replayStore(get: Get, tokenSource: ReturnType<typeof metadataTokenSource>): ReplayStore | undefined {
+  const bucket = get("VERIFIER_AUDIT_BUCKET");
+  const dir = get("VERIFIER_AUDIT_DIR");
+  if (bucket === undefined) {
+    if (dir !== undefined) throw new ConfigError("VERIFIER_AUDIT_DIR is set without VERIFIER_AUDIT_BUCKET; name the bucket its directory holds.");
+    // (Both policy sources set is loadPolicy's error to report.)
+    if (get("VERIFIER_POLICY_URI") !== undefined && get("VERIFIER_POLICY_FILE") === undefined) {
+      throw new ConfigError(
+        "VERIFIER_AUDIT_BUCKET is required with VERIFIER_POLICY_URI: without the shared audit bucket a replayed token could be allowed by another instance."
+      );
+    }
+    return undefined;
+  }
+  if (!/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigError(`VERIFIER_AUDIT_BUCKET: expected a bucket name (not a gs:// URL), got ${JSON.stringify(bucket.slice(0, 80))}.`);
+  }
+  const store = dir !== undefined ? localObjectStore(dir) : gcsObjectStore({ token: tokenSource, storageBaseUrl: get("VERIFIER_STORAGE_URL") });
+  return { store, bucket };
 }
 
 async function loadSigner(

@@ -26,6 +26,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       receipt_kid: verifier.receiptJwks.keys[0].kid,
       receipt_signer: verifier.receiptSigner,
       ...(verifier.releaseStore ? { release_store: verifier.releaseStore } : {}),
+      replay_store: verifier.replayStore,
       component: "manatee-attestation-verifier",
     })}\n`
   );

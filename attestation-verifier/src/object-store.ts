@@ -97,6 +97,33 @@ export function localObjectStore(dir: string): ObjectStore {
   };
 }
 
+/**
+ * Objects in this process's memory: the verifier's replay markers when no shared store is
+ * configured (tests, local development). Replays are then caught by this instance only.
+ */
+export function memoryObjectStore(): ObjectStore {
+  const objects = new Map<string, Uint8Array>();
+  const key = (bucket: string, name: string) => {
+    checkName(bucket, name);
+    return `${bucket}/${name}`;
+  };
+  return {
+    description: "this process's memory (not shared between instances)",
+    async read(bucket, name) {
+      return objects.get(key(bucket, name));
+    },
+    async createIfAbsent(bucket, name, bytes) {
+      const k = key(bucket, name);
+      if (objects.has(k)) return false;
+      objects.set(k, Uint8Array.from(bytes));
+      return true;
+    },
+    async write(bucket, name, bytes) {
+      objects.set(key(bucket, name), Uint8Array.from(bytes));
+    },
+  };
+}
+
 export interface GcsObjectStoreOptions {
   /** OAuth tokens of the verifier's service account (metadataTokenSource in the cloud). */
   readonly token: AccessTokenSource;

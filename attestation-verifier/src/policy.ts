@@ -106,6 +106,11 @@ export function toCel(value: unknown): unknown {
   return map;
 }
 
+/** Whether `/v1/verify` requires a nonce: the document's `requireNonce`, true when absent. */
+export function requiresNonce(document: VerifierPolicyDocument): boolean {
+  return document.requireNonce ?? true;
+}
+
 /** Validate a parsed policy document; throws PolicyError naming the first bad field. */
 export function validatePolicyDocument(raw: unknown): VerifierPolicyDocument {
   return preparePolicy(raw).document;
@@ -138,6 +143,7 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     "attributeCondition",
     "teeServiceAccount",
     "allowDebug",
+    "requireNonce",
     "datasets",
     "approvals",
     "jobApprovals",
@@ -164,6 +170,10 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
   }
   if (!(raw.teeServiceAccount as string).includes("@")) fail("teeServiceAccount", "expected a service account email");
   if (typeof raw.allowDebug !== "boolean") fail("allowDebug", `expected a boolean, got ${describe(raw.allowDebug)}`);
+  // Absent in documents older than the field: the secure default (requireNonce below).
+  if (raw.requireNonce !== undefined && typeof raw.requireNonce !== "boolean") {
+    fail("requireNonce", `expected a boolean, got ${describe(raw.requireNonce)}`);
+  }
 
   if (!Array.isArray(raw.datasets) || raw.datasets.length === 0) fail("datasets", "expected a non-empty array of dataset names");
   const datasets = raw.datasets as unknown[];

@@ -31,6 +31,9 @@ export const REASONS = {
   approval_expired: "The approval of this image for this dataset has expired.",
   eat_nonce_invalid: "eat_nonce is neither a string nor an array of strings.",
   nonce_mismatch: "The requested nonce is not among the token's eat_nonce values.",
+  nonce_required:
+    "The request names no nonce, and the policy requires one (verifier.requireNonce): send the nonce the token's eat_nonce carries.",
+  token_replayed: "This token has already been decided on; each token is decided once. Request a new token.",
   // Per-job approval (policy.jobApprovals): the data owner's signature on the image.
   job_signature_missing:
     "The image carries no ECDSA_P256_SHA256 signature by this dataset's approver key (submods.container.image_signatures).",

@@ -1,7 +1,8 @@
 /**
  * The verifier core: `createVerifier(...)` validates everything once and returns a pure
  * `handler(request) → response`. Routes:
- *   POST /v1/verify   {"token", "dataset", "nonce"?} → {"decision", "reasons", "receipt"?}
+ *   POST /v1/verify   {"token", "dataset", "nonce"} → {"decision", "reasons", "receipt"?}
+ *                     (nonce optional only when the policy says requireNonce: false; each token is decided once)
  *   POST /v1/release  {"token", "job", "datasets", "objects"} → {"decision": "released", "receipt", "objects"}
  *                     or {"decision": "deny", "reasons"} (release.ts)
  *   GET  /v1/jwks     the receipt public keys
@@ -12,8 +13,9 @@ import { decisionFor } from "./decision";
 import { ObjectStore } from "./object-store";
 import { DEFAULT_MAX_RELEASE_BYTES, RELEASE_REQUEST_FIELDS, parseReleaseRequest, release } from "./release";
 import { MAX_BODY_BYTES, VerifierRequest, VerifierResponse, errorResponse, header, jsonResponse, jsonTextResponse } from "./http";
-import { VerifierPolicyDocument, errorMessage, preparePolicy, sha256Hex } from "./policy";
-import { Reason, RequestErrorCode } from "./reasons";
+import { VerifierPolicyDocument, errorMessage, preparePolicy, requiresNonce, sha256Hex } from "./policy";
+import { Reason, RequestErrorCode, reason } from "./reasons";
+import { ReplayStore, replayGuard } from "./replay";
 import { receiptClaims, signReceipt } from "./receipt";
 import { ReceiptPublicJwk, ReceiptSigner } from "./signers";
 import { GOOGLE_CONFIDENTIAL_SPACE_JWKS_URL, JwksOptions, authenticate, checkTokenClaims, remoteKeyResolver } from "./token";
@@ -71,6 +73,12 @@ export interface VerifierOptions {
    * @default 128 MiB
    */
   readonly maxReleaseBytes?: number;
+  /**
+   * Where once-only markers `replay/<sha256(token)>` are created before a token is allowed: the
+   * audit bucket, shared by every instance (replay.ts).
+   * @default this process's memory: a replay reaching another instance is not caught (tests, local use)
+   */
+  readonly replayStore?: ReplayStore;
 }
 
 export interface Verifier {
@@ -84,6 +92,8 @@ export interface Verifier {
   readonly receiptSigner: string;
   /** Where releases read and write, when `POST /v1/release` is configured. */
   readonly releaseStore?: string;
+  /** Where the once-only markers of /v1/verify decisions are created. */
+  readonly replayStore: string;
 }
 
 const REQUEST_FIELDS = ["token", "dataset", "nonce"];
@@ -122,6 +132,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (store !== undefined && (typeof store.read !== "function" || typeof store.createIfAbsent !== "function" || typeof store.write !== "function")) {
     throw new Error("objectStore: expected an ObjectStore (localObjectStore or gcsObjectStore).");
   }
+  const replay = replayGuard(options.replayStore);
+  const nonceRequired = requiresNonce(policy);
   const receiptJwks = { keys: [signer.publicJwk] };
   const receiptJwksBody = JSON.stringify(receiptJwks);
 
@@ -212,6 +224,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       });
     }
 
+    const nonceField = nonce === undefined ? {} : { nonce: nonce as string };
     const deny = (reasons: Reason[], imageDigest?: string): VerifierResponse => {
       audit({
         severity: "WARNING",
@@ -221,9 +234,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
         dataset,
         ...(imageDigest ? { image_digest: imageDigest } : {}),
         token_sha256: tokenSha256,
+        ...nonceField,
       });
       return jsonResponse(200, { decision: "deny", reasons });
     };
+    // Before the token is even authenticated: a request without a nonce cannot be allowed.
+    if (nonce === undefined && nonceRequired) return deny([reason("nonce_required")]);
 
     const auth = await authenticate(token, keys);
     if (!auth.ok) return deny(auth.reasons);
@@ -259,6 +275,27 @@ export function createVerifier(options: VerifierOptions): Verifier {
       });
       return errorResponse("signer_unavailable", "The receipt could not be signed; retry later.", { "retry-after": "5" });
     }
+    // Signed first, so a signer outage does not spend the token; marked before anyone sees the receipt.
+    let first: boolean;
+    try {
+      first = await replay.claim(tokenSha256, { decision: "allow", token_sha256: tokenSha256, receipt_jti: claims.jti, dataset, ...nonceField, policy_sha256: sha, at: claims.iat });
+    } catch (err) {
+      audit({
+        severity: "ERROR",
+        message: `release allowed by policy but the once-only marker could not be created: ${errorMessage(err)}`,
+        decision: "error",
+        reasons: ["storage_unavailable"],
+        dataset,
+        image_digest: decision.imageDigest,
+        token_sha256: tokenSha256,
+        ...nonceField,
+      });
+      // Unknown whether the marker exists: a retry is either allowed or refused as a replay.
+      return errorResponse("storage_unavailable", "The decision could not be marked once-only; nothing was released. Retry later.", {
+        "retry-after": "5",
+      });
+    }
+    if (!first) return deny([reason("token_replayed")], decision.imageDigest);
     const recorded = audit({
       severity: "INFO",
       message: `release allowed: ${dataset} for ${decision.imageDigest}`,
@@ -268,10 +305,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       image_digest: decision.imageDigest,
       token_sha256: tokenSha256,
       receipt_jti: claims.jti,
+      ...nonceField,
     });
-    // An allow that is not on the audit trail is not released.
+    // An allow that is not on the audit trail is not released (and the token is spent: retry with a new one).
     if (!recorded)
-      return errorResponse("verifier_unavailable", "The decision could not be recorded; nothing was released. Retry later.", {
+      return errorResponse("verifier_unavailable", "The decision could not be recorded; nothing was released. Retry later with a new token.", {
         "retry-after": "5",
       });
     // A compact JWS is base64url and dots, nothing JSON must escape: the body is written, not serialised.
@@ -359,6 +397,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     jwksUrl: options.jwks?.url ?? GOOGLE_CONFIDENTIAL_SPACE_JWKS_URL,
     receiptJwks,
     receiptSigner: signer.description,
+    replayStore: replay.description,
     ...(releaseContext ? { releaseStore: store?.description ?? "custom object store" } : {}),
   };
 }

@@ -79,7 +79,7 @@ describe("given the build script", () => {
       const token = await signToken(tokenClaims(doc.document, Date.now()), cs);
       const script = `
         const { verify } = require(${JSON.stringify(join(first.dir, "index.js"))});
-        const body = Buffer.from(JSON.stringify({ token: process.env.TOKEN, dataset: "insurance" }));
+        const body = Buffer.from(JSON.stringify({ token: process.env.TOKEN, dataset: "insurance", nonce: "thisIsAcustomNonce" }));
         const res = { statusCode: 0, headers: {}, setHeader(k, v) { this.headers[k] = v; }, end(b) { process.stderr.write(JSON.stringify({ status: this.statusCode, body: JSON.parse(b) })); } };
         verify({ method: "POST", path: "/v1/verify", headers: { "content-type": "application/json" }, rawBody: body }, res);
       `;

@@ -154,7 +154,8 @@ describe("given the fake KMS signs with a real P-256 key and answers DER", () =>
         method: "POST",
         path: "/v1/verify",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ token: await signToken(tokenClaims(doc), cs), dataset: "insurance" }),
+        // A token of its own each time (a repeated token is refused as a replay).
+        body: JSON.stringify({ token: await signToken(tokenClaims(doc, NOW_MS, { eat_nonce: `output-${i}` }), cs), dataset: "insurance", nonce: `output-${i}` }),
       });
       const { decision, receipt } = JSON.parse(res.body);
       expect(decision).toBe("allow");
@@ -177,12 +178,13 @@ describe("given the fake KMS signs with a real P-256 key and answers DER", () =>
     const logs: AuditRecord[] = [];
     const v = createVerifier({ policy: doc, signer, jwks: { url: jwks.url }, clock: () => NOW_MS, log: (r) => logs.push(r) });
     kms.corruptNext();
-    const res = await v.handler({
+    const request = {
       method: "POST",
       path: "/v1/verify",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token: await signToken(tokenClaims(doc), cs), dataset: "insurance" }),
-    });
+      body: JSON.stringify({ token: await signToken(tokenClaims(doc), cs), dataset: "insurance", nonce: "thisIsAcustomNonce" }),
+    };
+    const res = await v.handler(request);
     expect(res.status).toBe(503);
     expect(JSON.parse(res.body)).toEqual({
       error: { code: "signer_unavailable", message: "The receipt could not be signed; retry later." },
@@ -194,6 +196,8 @@ describe("given the fake KMS signs with a real P-256 key and answers DER", () =>
       message:
         "release allowed by policy but the receipt could not be signed: Cloud KMS asymmetricSign: signatureCrc32c does not match (corrupted in transit).",
     });
+    // Signed before it is marked once-only: the outage did not spend the token, so the retry is allowed.
+    expect(JSON.parse((await v.handler(request)).body).decision).toBe("allow");
   });
 
   it("when the key version is not EC_SIGN_P256_SHA256, then the signer refuses to start", async () => {

@@ -76,8 +76,13 @@ describe("given a policy document that is not what `manatee policy` writes", () 
     ["not an object", [doc], "policy: expected a JSON object, got an array."],
     [
       "an unknown field",
-      { ...doc, requireNonce: true },
-      "policy.requireNonce: unknown field (this verifier understands version, cleanRoom, project, issuer, audience, attributeCondition, teeServiceAccount, allowDebug, datasets, approvals, jobApprovals, release).",
+      { ...doc, requireNonces: true },
+      "policy.requireNonces: unknown field (this verifier understands version, cleanRoom, project, issuer, audience, attributeCondition, teeServiceAccount, allowDebug, requireNonce, datasets, approvals, jobApprovals, release).",
+    ],
+    [
+      "requireNonce as a string",
+      { ...doc, requireNonce: "false" },
+      'policy.requireNonce: expected a boolean, got "false".',
     ],
     [
       "another issuer",
@@ -263,12 +268,27 @@ describe("given the environment of the local server", () => {
     ],
     [
       "a GCS policy without a pin",
-      { VERIFIER_POLICY_URI: "gs://bucket/policy.json" },
+      { VERIFIER_POLICY_URI: "gs://bucket/policy.json", VERIFIER_AUDIT_BUCKET: "audit-bucket" },
       "VERIFIER_POLICY_SHA256 is required with VERIFIER_POLICY_URI: the verifier only runs the policy that was deployed.",
     ],
     [
+      "a GCS policy without the audit bucket (replays could reach another instance)",
+      { VERIFIER_POLICY_URI: "gs://bucket/policy.json", VERIFIER_POLICY_SHA256: compiled.sha256, VERIFIER_AUDIT_BUCKET: "" },
+      "VERIFIER_AUDIT_BUCKET is required with VERIFIER_POLICY_URI: without the shared audit bucket a replayed token could be allowed by another instance.",
+    ],
+    [
+      "an audit directory without its bucket",
+      { VERIFIER_POLICY_FILE: policyFile, VERIFIER_AUDIT_DIR: dir },
+      "VERIFIER_AUDIT_DIR is set without VERIFIER_AUDIT_BUCKET; name the bucket its directory holds.",
+    ],
+    [
+      "an audit bucket given as a URL",
+      { VERIFIER_POLICY_FILE: policyFile, VERIFIER_AUDIT_BUCKET: "gs://audit" },
+      'VERIFIER_AUDIT_BUCKET: expected a bucket name (not a gs:// URL), got "gs://audit".',
+    ],
+    [
       "a URI that is not gs://",
-      { VERIFIER_POLICY_URI: "https://bucket/policy.json", VERIFIER_POLICY_SHA256: compiled.sha256 },
+      { VERIFIER_POLICY_URI: "https://bucket/policy.json", VERIFIER_POLICY_SHA256: compiled.sha256, VERIFIER_AUDIT_BUCKET: "audit-bucket" },
       "VERIFIER_POLICY_URI (https://bucket/policy.json): not of the form gs://BUCKET/OBJECT.",
     ],
     [
@@ -328,12 +348,14 @@ describe("given the policy delivered as a GCS object (the cloud deployment)", ()
     VERIFIER_POLICY_SHA256: compiled.sha256,
     VERIFIER_METADATA_URL: metadata.url,
     VERIFIER_STORAGE_URL: storage.url,
+    VERIFIER_AUDIT_BUCKET: "acme-clean-room-insurance-study-verifier-audit",
   });
 
   it("when the object matches the pinned sha256, then the verifier starts with it, fetched with a metadata-server token", async () => {
     served = compiled.json;
     const v = await verifierFromEnv(env(), { ...quiet, allowEphemeralKey: true });
     expect(v.policySha256).toBe(compiled.sha256);
+    expect(v.replayStore).toBe(`Cloud Storage ${storage.url}, bucket acme-clean-room-insurance-study-verifier-audit, replay/<token sha256>`);
     expect(seen).toEqual({
       url: "/storage/v1/b/acme-clean-room-verifier/o/policies%2Finsurance-study.json?alt=media",
       auth: "Bearer ya29.policy-reader",

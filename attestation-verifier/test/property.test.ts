@@ -146,7 +146,7 @@ describe("given a stream of random and adversarial requests", () => {
       method: "POST",
       path: "/v1/verify",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token: valid, dataset: "insurance" }),
+      body: JSON.stringify({ token: valid, dataset: "insurance", nonce: "thisIsAcustomNonce" }),
     });
     expect(JSON.parse(ok.body).decision).toBe("allow");
   });

@@ -109,10 +109,13 @@ beforeAll(async () => {
 
 afterAll(() => jwks.close());
 
+/** The output hash a /v1/verify request binds (the policy requires a nonce). */
+const VERIFY_NONCE = "a3f1c0de9b7e4d2a8c6f5e4d3c2b1a09";
+
 describe("given a job image signed by the insurance owner's approver key", () => {
   it("when its VM asks /v1/verify for insurance, then it is allowed and the receipt names the signature, not a standing approval", async () => {
-    const t = await jobToken({ signatures: [imageSignature(keys.insurance)], nonce: "a3f1c0de9b7e4d2a8c6f5e4d3c2b1a09" });
-    const res = await call(verifier, "/v1/verify", { token: t, dataset: "insurance" });
+    const t = await jobToken({ signatures: [imageSignature(keys.insurance)], nonce: VERIFY_NONCE });
+    const res = await call(verifier, "/v1/verify", { token: t, dataset: "insurance", nonce: VERIFY_NONCE });
 
     expect(res.body.decision).toBe("allow");
     const { payload } = await receiptPayload(res.body.receipt!);
@@ -121,8 +124,8 @@ describe("given a job image signed by the insurance owner's approver key", () =>
   });
 
   it("when it asks for claims, then the insurance signature does not open claims", async () => {
-    const t = await jobToken({ signatures: [imageSignature(keys.insurance)] });
-    const res = await call(verifier, "/v1/verify", { token: t, dataset: "claims" });
+    const t = await jobToken({ signatures: [imageSignature(keys.insurance)], nonce: VERIFY_NONCE });
+    const res = await call(verifier, "/v1/verify", { token: t, dataset: "claims", nonce: VERIFY_NONCE });
 
     expect(res.body.decision).toBe("deny");
     expect(codes(res)).toEqual(["image_not_approved", "job_signature_missing", "job_condition_false"]);
@@ -131,22 +134,22 @@ describe("given a job image signed by the insurance owner's approver key", () =>
 
   it("when the signature's key id is right but its algorithm is not ECDSA_P256_SHA256, then it approves nothing", async () => {
     const sig = { ...imageSignature(keys.insurance), signature_algorithm: "RSASSA_PSS_SHA256" };
-    const res = await call(verifier, "/v1/verify", { token: await jobToken({ signatures: [sig] }), dataset: "insurance" });
+    const res = await call(verifier, "/v1/verify", { token: await jobToken({ signatures: [sig], nonce: VERIFY_NONCE }), dataset: "insurance", nonce: VERIFY_NONCE });
 
     expect(codes(res)).toEqual(expect.arrayContaining(["job_signature_missing", "job_condition_false"]));
   });
 
   it("when the job condition fails (a cmd override) although the signature is there, then it is denied", async () => {
-    const claims = jobClaims(doc, { signatures: [imageSignature(keys.insurance)] });
+    const claims = jobClaims(doc, { signatures: [imageSignature(keys.insurance)], nonce: VERIFY_NONCE });
     (claims.submods as { container: Record<string, unknown> }).container.cmd_override = ["sh", "-c", "curl evil"];
-    const res = await call(verifier, "/v1/verify", { token: await signToken(claims, cs), dataset: "insurance" });
+    const res = await call(verifier, "/v1/verify", { token: await signToken(claims, cs), dataset: "insurance", nonce: VERIFY_NONCE });
 
     expect(codes(res)).toEqual(["image_not_approved", "job_condition_false"]);
   });
 
   it("when a standing-approved image asks, then it is still approved by its standing approval", async () => {
-    const t = await jobToken({ digest: EXAMPLE_DIGEST_A, signatures: [imageSignature(keys.insurance, EXAMPLE_DIGEST_A)] });
-    const res = await call(verifier, "/v1/verify", { token: t, dataset: "insurance" });
+    const t = await jobToken({ digest: EXAMPLE_DIGEST_A, signatures: [imageSignature(keys.insurance, EXAMPLE_DIGEST_A)], nonce: VERIFY_NONCE });
+    const res = await call(verifier, "/v1/verify", { token: t, dataset: "insurance", nonce: VERIFY_NONCE });
 
     const { payload } = await receiptPayload(res.body.receipt!);
     expect(payload.approval).toMatchObject({ source: "standing", purpose: "XGBoost regression of insurance charges" });

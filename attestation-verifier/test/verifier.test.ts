@@ -19,6 +19,9 @@ import { noApproverKeys } from "../../test/policy/job-fixtures";
 const compiled = examplePolicyDocument(noApproverKeys());
 const doc = compiled.document;
 const UNAPPROVED = `sha256:${"ab".repeat(32)}`;
+/** The output hash the TEE asked to be bound; every request names it unless a test says otherwise. */
+const NONCE = "a3f1c0de9b7e4d2a8c6f5e4d3c2b1a09";
+let issued = 0;
 
 let key: RsaKey;
 let impostor: RsaKey;
@@ -29,19 +32,25 @@ let now = NOW_MS;
 const logs: AuditRecord[] = [];
 const tokens: string[] = [];
 
+/**
+ * A fresh token: RS256 is deterministic, so each carries one more nonce of its own (as each real
+ * token differs), or the verifier would rightly refuse a test's second allow as a replay.
+ */
 async function token(overrides: Record<string, unknown> = {}, signWith?: RsaKey, header: Record<string, unknown> = {}): Promise<string> {
-  const t = await signToken(tokenClaims(doc, now, overrides), signWith ?? key, header);
+  const unique = "eat_nonce" in overrides ? {} : { eat_nonce: ["thisIsAcustomNonce", NONCE, `token-${++issued}`] };
+  const t = await signToken(tokenClaims(doc, now, { ...unique, ...overrides }), signWith ?? key, header);
   tokens.push(t);
   return t;
 }
 
+/** POST /v1/verify; the body names NONCE unless it has a `nonce` key (undefined: none sent). */
 async function ask(v: Verifier, body: Record<string, unknown>) {
   if (typeof body.token === "string") tokens.push(body.token);
   const res = await v.handler({
     method: "POST",
     path: "/v1/verify",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
+    body: JSON.stringify("nonce" in body ? body : { ...body, nonce: NONCE }),
   });
   return {
     status: res.status,
@@ -72,7 +81,7 @@ beforeEach(() => {
 describe("given a production TDX token of an approved image", () => {
   it("when it asks for a dataset it is approved for, with a nonce it carries, then it is allowed with a verifiable receipt", async () => {
     const t = await token();
-    const res = await ask(verifier, { token: t, dataset: "insurance", nonce: "a3f1c0de9b7e4d2a8c6f5e4d3c2b1a09" });
+    const res = await ask(verifier, { token: t, dataset: "insurance", nonce: NONCE });
 
     expect(res.status).toBe(200);
     expect(res.body.decision).toBe("allow");
@@ -98,7 +107,7 @@ describe("given a production TDX token of an approved image", () => {
       dataset: "insurance",
       image_digest: EXAMPLE_DIGEST_A,
       image_reference: `us-central1-docker.pkg.dev/acme-clean-room/manatee-jobs/job-42@${EXAMPLE_DIGEST_A}`,
-      nonce: "a3f1c0de9b7e4d2a8c6f5e4d3c2b1a09",
+      nonce: NONCE,
       token_sha256: createHash("sha256").update(t).digest("hex"),
       token_iat: Math.floor(NOW_MS / 1000) - 60,
       token_exp: Math.floor(NOW_MS / 1000) - 60 + 3600,
@@ -114,7 +123,7 @@ describe("given a production TDX token of an approved image", () => {
       },
     });
 
-    // The audit record names the token by hash and the receipt by jti.
+    // The audit record names the token by hash, the receipt by jti, and the nonce it binds.
     expect(logs.at(-1)).toEqual({
       severity: "INFO",
       message: `release allowed: insurance for ${EXAMPLE_DIGEST_A}`,
@@ -124,6 +133,7 @@ describe("given a production TDX token of an approved image", () => {
       image_digest: EXAMPLE_DIGEST_A,
       token_sha256: payload.token_sha256,
       receipt_jti: payload.jti,
+      nonce: NONCE,
       clean_room: "insurance-study",
       policy_sha256: compiled.sha256,
       component: "manatee-attestation-verifier",
@@ -139,11 +149,11 @@ describe("given a production TDX token of an approved image", () => {
     expect(res.body.decision).toBe("allow");
   });
 
-  it("when no nonce is requested, then the receipt says nonce null (it binds no output)", async () => {
-    const res = await ask(verifier, { token: await token({ eat_nonce: undefined }), dataset: "insurance" });
-    expect(res.body.decision).toBe("allow");
-    const payload = JSON.parse(Buffer.from(res.body.receipt!.split(".")[1], "base64url").toString());
-    expect(payload.nonce).toBeNull();
+  it("when no nonce is requested, then it is denied before the token is even authenticated: the policy requires one", async () => {
+    const res = await ask(verifier, { token: await token(), dataset: "insurance", nonce: undefined });
+    expect(res.body).toEqual({ decision: "deny", reasons: [{ code: "nonce_required", message: REASONS.nonce_required }] });
+    expect(logs.at(-1)).toMatchObject({ decision: "deny", reasons: ["nonce_required"], dataset: "insurance" });
+    expect(logs.at(-1)).not.toHaveProperty("nonce");
   });
 
   it("when image B asks for claims, then the second approval (no expiry) allows it", async () => {
@@ -447,11 +457,11 @@ describe("given an audit sink that fails", () => {
       method: "POST",
       path: "/v1/verify",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token: await token(), dataset: "insurance" }),
+      body: JSON.stringify({ token: await token(), dataset: "insurance", nonce: NONCE }),
     });
     expect(res.status).toBe(503);
     expect(JSON.parse(res.body)).toEqual({
-      error: { code: "verifier_unavailable", message: "The decision could not be recorded; nothing was released. Retry later." },
+      error: { code: "verifier_unavailable", message: "The decision could not be recorded; nothing was released. Retry later with a new token." },
     });
   });
 });
@@ -548,7 +558,7 @@ describe("given the example room, where insurance also takes per-job approvals",
       const container = (claims.submods as Record<string, Record<string, unknown>>).container;
       const digest = `sha256:${"7".repeat(64)}`;
       const token = await signToken({ ...claims, submods: { ...(claims.submods as object), container: { ...container, image_digest: digest } } }, key);
-      const res = await v.handler({ method: "POST", path: "/v1/verify", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, dataset: "insurance" }) });
+      const res = await v.handler({ method: "POST", path: "/v1/verify", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, dataset: "insurance", nonce: NONCE }) });
       const body = JSON.parse(res.body) as { decision: string; reasons: { code: string }[] };
       expect(body.decision).toBe("deny");
       expect(body.reasons.map((r) => r.code)).toEqual(expect.arrayContaining(["image_not_approved", "job_signature_missing"]));

@@ -8,6 +8,7 @@ import { APPROVER_SIGNATURE_ALGORITHM, compileAttributeCondition, compileJobAppr
 import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy } from "./model";
 import { approvalEnd } from "./members";
 import { jobInstancePrefix, manateeContract, outputReleaseNames } from "./names";
+import { verifierRequiresNonce } from "./verifier-options";
 
 export const VERIFIER_POLICY_VERSION = 1;
 
@@ -33,6 +34,13 @@ export interface VerifierPolicyDocument {
   readonly attributeCondition: string;
   readonly teeServiceAccount: string;
   readonly allowDebug: boolean;
+  /**
+   * A `/v1/verify` request must name a nonce among the token's `eat_nonce`. Always written by
+   * `compileVerifierPolicy`, so a verifier that does not know the field refuses the document
+   * instead of silently skipping the rule.
+   * @default true (a document without the field, from before it existed)
+   */
+  readonly requireNonce?: boolean;
   readonly datasets: readonly string[];
   readonly approvals: readonly VerifierApproval[];
   /**
@@ -116,6 +124,7 @@ export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifier
     attributeCondition: compileAttributeCondition(policy),
     teeServiceAccount: manateeContract(policy.name, policy.project).teeServiceAccountEmail,
     allowDebug: policy.tee.allowDebug,
+    requireNonce: verifierRequiresNonce(policy.verifier),
     datasets: policy.datasets.map((d) => d.name),
     approvals: policy.approvals.map((a) => ({
       imageDigest: a.imageDigest,

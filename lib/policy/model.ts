@@ -111,6 +111,8 @@ export interface TeePolicy {
 export interface VerifierPolicy {
   /** Audience the stage-2 workload requests for its release token. @default DEFAULT_VERIFIER_AUDIENCE */
   readonly audience: string;
+  /** A `/v1/verify` request must name a nonce the token carries (verifier-options.ts). @default true */
+  readonly requireNonce?: boolean;
 }
 
 /** Optional GCS remote state for the generated stacks. */
@@ -392,7 +394,10 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       machineType: input.tee?.machineType ?? defaultMachineType(hardware),
       allowDebug: input.tee?.allowDebug ?? false,
     },
-    verifier: { audience: input.verifier?.audience ?? DEFAULT_VERIFIER_AUDIENCE },
+    verifier: {
+      audience: input.verifier?.audience ?? DEFAULT_VERIFIER_AUDIENCE,
+      ...(input.verifier?.requireNonce !== undefined ? { requireNonce: input.verifier.requireNonce } : {}),
+    },
     datasets: Object.entries(input.datasets).map(([name, d]) => ({
       name,
       retentionDays: d.retentionDays ?? DEFAULT_RETENTION_DAYS,

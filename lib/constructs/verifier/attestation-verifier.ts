@@ -6,12 +6,10 @@
  * Why its own file: this is the resource graph alone; its props (props.ts), their validation
  * (settings.ts), the bundle (bundle.ts) and the runtime contract (contract.ts) live beside it.
  */
-import { AssetType, ITerraformDependable, TerraformAsset, TerraformProvider, Token } from "cdktf";
+import { AssetType, ITerraformDependable, dependable, TerraformAsset, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { Cloudfunctions2Function } from "@cdktf/provider-google/lib/cloudfunctions2-function";
 import { CloudRunV2ServiceIamMember } from "@cdktf/provider-google/lib/cloud-run-v2-service-iam-member";
-import { KmsCryptoKey } from "@cdktf/provider-google/lib/kms-crypto-key";
-import { KmsCryptoKeyIamMember } from "@cdktf/provider-google/lib/kms-crypto-key-iam-member";
 import { KmsKeyRing } from "@cdktf/provider-google/lib/kms-key-ring";
 import { LoggingProjectSink } from "@cdktf/provider-google/lib/logging-project-sink";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
@@ -25,10 +23,14 @@ import { COMPONENT, PUBLIC_JWKS_USE, GrantOptions, cleanRoomLabels, conditionBlo
 import { IamCondition } from "../../policy/members";
 import { CompiledVerifierPolicy, compileVerifierPolicy } from "../../policy/document";
 import { fitName, platformNames, resourceName } from "../../policy/names";
+import { CleanRoomBucket } from "../data-plane/buckets";
 import { bundleZip } from "./bundle";
-import { PUBLIC_JWKS_OBJECT, VERIFIER_ENV } from "./contract";
+import { movedFrom } from "./moved";
+import { ReceiptKey } from "./receipt-key";
+import { REPLAY_MARKER_PREFIX } from "../../../attestation-verifier/src/replay";
+import { PUBLIC_JWKS_OBJECT, VERIFIER_ENV, VERIFIER_LOG_ID } from "./contract";
 import { AttestationVerifierProps } from "./props";
-import { DAY_SECONDS, DEFAULTS, fail, requireMember, resolveSettings } from "./settings";
+import { DEFAULTS, fail, requireMember, resolveSettings } from "./settings";
 
 /** Component label of the function and its artifacts bucket (not data, not audit). */
 const VERIFIER_COMPONENT = COMPONENT.verifier;
@@ -68,8 +70,8 @@ export class AttestationVerifier extends Construct {
   public readonly serviceAccount: ServiceAccount;
   /** The key ring, when this construct created it. */
   public readonly receiptKeyRing?: KmsKeyRing;
-  /** The receipt-signing key (EC P-256, asymmetric sign). */
-  public readonly receiptKey: KmsCryptoKey;
+  /** The receipt-signing key (EC P-256, asymmetric sign); only `serviceAccount` may sign with it. */
+  public readonly receiptKey: ReceiptKey;
   /** Full name of the key version the function signs with. */
   public readonly receiptKeyVersionName: string;
   /** Holds the function's source zip and its policy objects. */
@@ -82,8 +84,8 @@ export class AttestationVerifier extends Construct {
   public readonly policySha256: string;
   /** Deterministic hash of the source directory; names the source object. */
   public readonly assetHash: string;
-  /** The audit bucket, when this construct created it. */
-  public readonly auditBucket?: StorageBucket;
+  /** The audit bucket (retention-locked by default), when this construct created it. */
+  public readonly auditBucket?: CleanRoomBucket;
   /** Name of the bucket decisions are routed to (created or existing). */
   public readonly auditBucketName: string;
   /** Routes the function's decision records to the audit bucket. */
@@ -152,27 +154,23 @@ export class AttestationVerifier extends Construct {
         dependsOn: orUndefined(after),
       });
     }
-    // No rotation_period: Cloud KMS rotates only symmetric keys. Rotate by adding a version
-    // and moving receiptKey.version (see ReceiptKeyOptions.version).
-    this.receiptKey = new KmsCryptoKey(this, "receipt-key", {
+    // The verifier's service account is the key's one signer (signerVerifier: sign, and read the
+    // public key for the JWKS), on this key only.
+    this.receiptKey = new ReceiptKey(this, "receipt-key", {
       provider,
-      name: names.key,
-      keyRing: keyOpts.keyRing ?? this.receiptKeyRing!.id,
-      purpose: "ASYMMETRIC_SIGN",
-      versionTemplate: { algorithm: "EC_SIGN_P256_SHA256", protectionLevel: settings.protectionLevel },
+      room,
+      keyName: names.key,
+      keyRingId: keyOpts.keyRing ?? this.receiptKeyRing!.id,
+      signer: this.serviceAccount.member,
+      protectionLevel: settings.protectionLevel,
       destroyScheduledDuration: settings.destroyScheduledDuration,
-      labels: cleanRoomLabels(room, COMPONENT.receiptKey),
-      lifecycle: { preventDestroy: keyOpts.preventDestroy ?? true },
-      dependsOn: orUndefined(after),
+      preventDestroy: keyOpts.preventDestroy ?? true,
+      dependsOn: after,
     });
-    this.receiptKeyVersionName = `${this.receiptKey.id}/cryptoKeyVersions/${settings.keyVersion}`;
-    // signerVerifier = useToSign + viewPublicKey (for the JWKS); on this key only.
-    const signGrant = new KmsCryptoKeyIamMember(this, "sa-signs-receipts", {
-      provider,
-      cryptoKeyId: this.receiptKey.id,
-      role: "roles/cloudkms.signerVerifier",
-      member: this.serviceAccount.member,
-    });
+    movedFrom(this.receiptKey.key, this, "receipt-key");
+    movedFrom(this.receiptKey.signerGrant, this, "sa-signs-receipts");
+    const signGrant = this.receiptKey.signerGrant;
+    this.receiptKeyVersionName = `${this.receiptKey.cryptoKeyId}/cryptoKeyVersions/${settings.keyVersion}`;
 
     // ---- artifacts: source zip and policy, content-addressed
     // No age-based lifecycle rule: it would delete the live zip and policy. Names are
@@ -331,6 +329,37 @@ export class AttestationVerifier extends Construct {
       });
     }
 
+    // ---- the audit bucket: decision records (the sink below) and the once-only markers of /v1/verify
+    if (auditOpts.existingBucketName === undefined) {
+      this.auditBucket = new CleanRoomBucket(this, "audit", {
+        provider,
+        room: policy,
+        purpose: "audit",
+        bucketName: names.auditBucket,
+        location: region,
+        encryptionKey: props.encryptionKey,
+        // Retention, not versioning: records can be neither deleted nor overwritten in time; locked,
+        // so not even the project's owners can shorten it.
+        retentionPolicy: { days: settings.retentionDays, locked: auditOpts.lockRetention ?? true },
+      });
+      if (after.length > 0) this.auditBucket.bucket.dependsOn = [...(this.auditBucket.bucket.dependsOn ?? []), ...after.map(dependable)];
+      movedFrom(this.auditBucket.bucket, this, "audit");
+    }
+    this.auditBucketName = this.auditBucket?.bucket.name ?? auditOpts.existingBucketName!;
+    // Create-only (objectCreator: no read, no overwrite, no delete) under replay/: the markers that
+    // make each token's decision once-only across instances (attestation-verifier/src/replay.ts).
+    const replayGrant = new StorageBucketIamMember(this, "sa-marks-decisions", {
+      provider,
+      bucket: this.auditBucketName,
+      role: "roles/storage.objectCreator",
+      member: this.serviceAccount.member,
+      condition: {
+        title: "verifier-replay-markers",
+        description: "The verifier creates its once-only decision markers only",
+        expression: `resource.name.startsWith("projects/_/buckets/${this.auditBucket?.bucketName ?? auditOpts.existingBucketName}/objects/${REPLAY_MARKER_PREFIX}")`,
+      },
+    });
+
     // ---- the function
     // No roles/logging.logWriter: Cloud Run ships stdout/stderr to Cloud Logging itself;
     // the verifier writes its decision records to stdout as structured JSON.
@@ -361,12 +390,13 @@ export class AttestationVerifier extends Construct {
           [VERIFIER_ENV.policyUri]: `gs://${this.policyObject.bucket}/${this.policyObject.name}`,
           [VERIFIER_ENV.policySha256]: this.policy.sha256,
           [VERIFIER_ENV.kmsKeyVersion]: this.receiptKeyVersionName,
+          [VERIFIER_ENV.auditBucket]: this.auditBucketName,
           ...(this.jwksBucket ? { [VERIFIER_ENV.publicJwksUri]: `gs://${names.jwksBucket}/${PUBLIC_JWKS_OBJECT}` } : {}),
         },
       },
       // The first revision starts (and loads its policy and key, publishes its JWKS) with its grants in place;
       // the build waits for its own.
-      dependsOn: [...after, signGrant, policyGrant, ...this.releaseGrants, ...buildGrants, ...(jwksGrant ? [jwksGrant] : []), ...(this.jwksBucket ? [this.jwksBucket] : [])],
+      dependsOn: [...after, signGrant, policyGrant, replayGrant, ...this.releaseGrants, ...buildGrants, ...(jwksGrant ? [jwksGrant] : []), ...(this.jwksBucket ? [this.jwksBucket] : [])],
     });
     this.url = this.function.serviceConfig.uri;
     this.jwksUrl = this.jwksBucket
@@ -380,37 +410,23 @@ export class AttestationVerifier extends Construct {
       if (member !== props.jobServiceMember) this.grantInvoke(member);
     }
 
-    // ---- audit
-    if (auditOpts.existingBucketName === undefined) {
-      this.auditBucket = new StorageBucket(this, "audit", {
-        provider,
-        project,
-        name: names.auditBucket,
-        location: bucketLocation,
-        storageClass: "STANDARD",
-        uniformBucketLevelAccess: true,
-        publicAccessPrevention: "enforced",
-        forceDestroy: false,
-        // Retention, not versioning: records can be neither deleted nor overwritten in time.
-        retentionPolicy: {
-          retentionPeriod: settings.retentionDays * DAY_SECONDS,
-          isLocked: auditOpts.lockRetention ?? false,
-        },
-        encryption,
-        dependsOn: orUndefined(bucketDeps),
-        labels: cleanRoomLabels(room, COMPONENT.auditBucket),
-      });
-    }
-    this.auditBucketName = this.auditBucket?.name ?? auditOpts.existingBucketName!;
+    // ---- audit trail: the decision records the function writes to stdout, and nothing else
     this.auditSink = new LoggingProjectSink(this, "audit-sink", {
       provider,
       project,
       name: names.sink,
       description: `Decision records of the attestation verifier of clean room ${room}`,
       destination: `storage.googleapis.com/${this.auditBucketName}`,
+      // The verifier writes its records as JSON lines on stdout (audit.ts), which Cloud Run (under
+      // Cloud Functions gen2) ships as the log run.googleapis.com/stdout: pinning that log, with the
+      // service and the component, keeps entries written under any other log name (by anyone holding
+      // logging.logEntries.create) out of the audit trail. The receipts and the replay markers, not
+      // the logs, are what no log writer can forge.
       filter: [
+        `logName="projects/${project}/logs/${VERIFIER_LOG_ID}"`,
         `resource.type="cloud_run_revision"`,
         `resource.labels.service_name="${names.function}"`,
+        `jsonPayload.component="manatee-attestation-verifier"`,
         `jsonPayload.decision:*`,
       ].join(" AND "),
       uniqueWriterIdentity: true,

@@ -16,7 +16,15 @@ export const VERIFIER_ENV = {
   policySha256: "VERIFIER_POLICY_SHA256",
   kmsKeyVersion: "VERIFIER_KMS_KEY_VERSION",
   publicJwksUri: "VERIFIER_PUBLIC_JWKS_URI",
+  auditBucket: "VERIFIER_AUDIT_BUCKET",
 } as const;
+
+/**
+ * The log the verifier's decision records land in: Cloud Run ships a gen2 function's stdout as
+ * `projects/<p>/logs/run.googleapis.com%2Fstdout` (the verifier writes no named log), so the audit
+ * sink pins exactly this log.
+ */
+export const VERIFIER_LOG_ID = "run.googleapis.com%2Fstdout";
 
 /** The object the verifier publishes its receipt JWKS to, in the public JWKS bucket. */
 export const PUBLIC_JWKS_OBJECT = "jwks.json";

@@ -7,7 +7,7 @@
  * attestation-verifier), one concept per file. Only the names public before the split are
  * exported here; the helpers shared between those files (settings, bundle zip) stay internal.
  */
-export { PUBLIC_JWKS_OBJECT, PUBLIC_JWKS_USE, VERIFIER_BUILD_COMMAND, VERIFIER_ENV } from "./contract";
+export { PUBLIC_JWKS_OBJECT, PUBLIC_JWKS_USE, VERIFIER_BUILD_COMMAND, VERIFIER_ENV, VERIFIER_LOG_ID } from "./contract";
 export { VerifierIngress } from "./props";
 export type {
   AttestationVerifierProps,
@@ -19,3 +19,5 @@ export type {
 } from "./props";
 export { directoryHash } from "./bundle";
 export { AttestationVerifier } from "./attestation-verifier";
+export { ReceiptKey, RECEIPT_KEY_ALGORITHM } from "./receipt-key";
+export type { ReceiptKeyProps } from "./receipt-key";

@@ -118,9 +118,11 @@ export interface VerifierAuditOptions {
    */
   readonly retentionDays?: number;
   /**
-   * Lock the retention policy. Irreversible: the bucket cannot be deleted and the
-   * period only raised until every object has aged out.
-   * @default false
+   * Lock the retention policy, so nobody (project owners included) can delete or shorten the
+   * trail of decisions and once-only markers. Irreversible: the bucket cannot be deleted and the
+   * period only raised until every object has aged out. `false` only for throwaway test rooms;
+   * the guardrails then warn.
+   * @default true
    */
   readonly lockRetention?: boolean;
 }

@@ -1,6 +1,6 @@
 /** The TEE the workloads run in (hardware, machine type, debug) and the verifier's token audience. */
 import { DEFAULT_TEE_HARDWARE, STS_AUDIENCE, TEE_HARDWARE, TeeHardware } from "../model";
-import { Checker } from "./checker";
+import { Checker, checkBoolean } from "./checker";
 import { EXPECT } from "./expectations";
 import { PolicyPath, describeValue } from "./issues";
 import { AMD_FAMILIES, AMD_MODELS, FIELDS, MACHINE_TYPE, POLICY_LIMITS, TDX_FAMILIES } from "./vocabulary";
@@ -54,11 +54,12 @@ export function checkTee(c: Checker, value: unknown): void {
   }
 }
 
-/** The verifier section: its custom token audience. */
+/** The verifier section: its custom token audience, and whether decisions need a nonce. */
 export function checkVerifier(c: Checker, value: unknown): void {
   if (value === undefined) return;
-  const verifier = c.map(["verifier"], value, "the verifier settings: { audience }", FIELDS.verifier);
+  const verifier = c.map(["verifier"], value, "the verifier settings: { audience, requireNonce }", FIELDS.verifier);
   if (verifier?.audience !== undefined) checkAudience(c, ["verifier", "audience"], verifier.audience);
+  checkBoolean(c, ["verifier", "requireNonce"], verifier?.requireNonce, "true or false (false only for test rooms: a receipt without a nonce binds no output)");
 }
 
 function checkAudience(c: Checker, path: PolicyPath, value: unknown): void {

@@ -67,7 +67,7 @@ export const FIELDS = {
     "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations",
   ],
   tee: ["hardware", "machineType", "allowDebug"],
-  verifier: ["audience"],
+  verifier: ["audience", "requireNonce"],
   dataset: ["retentionDays", "stage1", "access", "owners", "approverKey"],
   approverKey: ["fingerprint"],
   jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
