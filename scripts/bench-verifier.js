@@ -109,7 +109,7 @@ function percentile(sorted, p) {
 }
 
 /** 32 keep-alive connections in closed loop: warm-up, then a measured window. */
-async function drive(port, body, { connections, warmupMs, durationMs }) {
+async function drive(port, bodies, { connections, warmupMs, durationMs }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const latencies = [];
   let errors = 0;
@@ -122,7 +122,7 @@ async function drive(port, body, { connections, warmupMs, durationMs }) {
       const sentAt = Date.now();
       let ok = false;
       try {
-        const r = await request(agent, port, "POST", "/v1/verify", body);
+        const r = await request(agent, port, "POST", "/v1/verify", bodies.next());
         // A prefix check, not JSON.parse: the client's cost must not grow with the receipt's size.
         ok = r.status === 200 && r.body.startsWith('{"decision":"allow"');
       } catch {
@@ -215,15 +215,42 @@ async function fixtures(dir) {
     tdx: { gcp_attester_tcb_status: "UpToDate", gcp_attester_tcb_date: "2024-03-13T00:00:00Z" },
     google_service_accounts: [doc.teeServiceAccount],
   };
-  const token = await new SignJWT(claims)
-    .setProtectedHeader({ alg: "RS256", kid: "bench-key-1", typ: "JWT" })
-    .setIssuer("https://confidentialcomputing.googleapis.com")
-    .setIssuedAt(iat)
-    .setNotBefore(iat)
-    .setExpirationTime(iat + 3600)
-    .sign(privateKey);
-  const body = JSON.stringify({ token, dataset: approval.datasets[0], nonce: claims.eat_nonce });
-  return { compiled, policyFile, keyFile, jwksUrl, jwksServer, body, audience: doc.audience };
+  // The verifier decides each token once (replay marker), so every request carries its own
+  // token: a pool signed before the load, each with its own nonce; a run starts at its head.
+  const sign = (i) =>
+    new SignJWT({ ...claims, eat_nonce: `bench-output-sha256-${String(i).padStart(12, "0")}` })
+      .setProtectedHeader({ alg: "RS256", kid: "bench-key-1", typ: "JWT" })
+      .setIssuer("https://confidentialcomputing.googleapis.com")
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(iat + 3600)
+      .sign(privateKey)
+      .then((token) => JSON.stringify({ token, dataset: approval.datasets[0], nonce: `bench-output-sha256-${String(i).padStart(12, "0")}` }));
+  const pool = [];
+  const bodies = {
+    cursor: 0,
+    /** At least n unused tokens from the head of the pool. */
+    async ensure(n) {
+      while (pool.length < n) pool.push(...(await Promise.all(Array.from({ length: Math.min(500, n - pool.length) }, (_, k) => sign(pool.length + k)))));
+    },
+    /** Starts a server run: tokens are unique per run, servers do not share markers. */
+    reset() {
+      this.cursor = 0;
+    },
+    /** Past the pool's end a token repeats: the verifier denies it and the run counts an error. */
+    next() {
+      return pool[this.cursor++ % pool.length];
+    },
+    get used() {
+      return this.cursor;
+    },
+    get size() {
+      return pool.length;
+    },
+  };
+  // Enough for a few seconds at a few thousand decisions per second; measureServer grows it.
+  await bodies.ensure(8000);
+  return { compiled, policyFile, keyFile, jwksUrl, jwksServer, bodies, audience: doc.audience };
 }
 
 function verifierEnv(fx, port) {
@@ -257,7 +284,8 @@ async function coldStart(fx, dir, runs) {
     try {
       await waitFor(port, "/healthz", 10_000);
       health.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      const r = await request(false, port, "POST", "/v1/verify", fx.body);
+      fx.bodies.reset();
+      const r = await request(false, port, "POST", "/v1/verify", fx.bodies.next());
       if (r.status !== 200 || JSON.parse(r.body).decision !== "allow")
         throw new Error(`cold start: first verify answered ${r.status} ${r.body}`);
       verify.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -306,10 +334,13 @@ async function measureServer(kind, fx, dir, load) {
   const child = kind === "verifier" ? spawnVerifier(fx, port, logFile) : spawnBare(fx, port);
   try {
     await waitFor(port, kind === "verifier" ? "/healthz" : "/", 10_000);
-    await drive(port, fx.body, { ...load, durationMs: load.warmupMs, warmupMs: 0 });
+    fx.bodies.reset();
+    await drive(port, fx.bodies, { ...load, durationMs: load.warmupMs, warmupMs: 0 });
     const cpu0 = cpuMicros(child.pid);
-    const result = await drive(port, fx.body, { ...load, warmupMs: 0 });
+    const result = await drive(port, fx.bodies, { ...load, warmupMs: 0 });
     const cpu1 = cpuMicros(child.pid);
+    // Grow the pool for the next run when this one came close to repeating a token.
+    if (fx.bodies.used * 1.5 > fx.bodies.size) await fx.bodies.ensure(Math.ceil(fx.bodies.used * 2));
     return { ...result, serverCpuUsPerDecision: cpu0 === null || cpu1 === null ? null : Math.round((cpu1 - cpu0) / result.decisions) };
   } finally {
     await stop(child);
