@@ -21,6 +21,7 @@ import {
   TeeHardware,
 } from "./model";
 import { NAME_RULES } from "./names";
+import { checkTrust, TRUST_FIELDS } from "./validate-trust";
 
 /** One problem in a policy, located when it came from a file. */
 export interface PolicyIssue {
@@ -123,14 +124,14 @@ const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES"];
 const FIELDS = {
   root: [
     "name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend",
-    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations",
+    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations", ...TRUST_FIELDS.root,
   ],
   tee: ["hardware", "machineType", "allowDebug"],
   verifier: ["audience"],
   dataset: ["retentionDays", "stage1", "access", "owners", "approverKey"],
   approverKey: ["fingerprint"],
   jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
-  approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires"],
+  approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires", ...TRUST_FIELDS.approval],
   backend: ["bucket", "prefix"],
   jupyterhub: ["authenticator", "users", "admins", "exposure", "storageCapacity", "egress", "helm"],
   jupyterhubHelm: ["timeoutSeconds", "atomic"],
@@ -998,6 +999,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     }
     const datasets = checkDatasets(c, root.datasets);
     checkApprovals(c, root.approvals, datasets);
+    checkTrust(c, root);
     if (root.researchers !== undefined) {
       c.list(["researchers"], root.researchers, EXPECT.principals, (p, v) => c.principal(p, v));
     }
