@@ -3,6 +3,7 @@
  * resource normalised into role bindings, and what each binding reaches (a key, the
  * keys of a key ring, every key and bucket of a project).
  */
+import { undeclaredPool } from "./declared-pools";
 import { CheckContext } from "./model";
 import { classifyMember, Principal } from "./principals";
 import { isUnresolved, ResourceIndex, TfResource, wholeReference } from "./resource-index";
@@ -352,7 +353,7 @@ function judgeReader(
       const reaches = onSa || (b.targetKind === "project" && projectMatches(b.target, context));
       if (!reaches || !mayImpersonate(b)) continue;
       for (const m of b.members) {
-        if (m.kind !== "attested") {
+        if (m.kind !== "attested" || undeclaredPool(m, index, context)) {
           return `${m.member} may impersonate it through ${b.role ?? "an unresolved role"} (${r.address})`;
         }
         if (approvedDigests && m.digest && !approvedDigests.has(m.digest)) {

@@ -9,6 +9,7 @@ import { approvalExpiry } from "./rules/approval-expiry";
 import { approverAccess } from "./rules/approver-access";
 import { bucketHardening } from "./rules/bucket-hardening";
 import { bucketRetention } from "./rules/bucket-retention";
+import { dataPoolPinned, dataPoolSingleProvider } from "./rules/data-pool";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
 import { dependencyGraph } from "./rules/dependency-graph";
 import { gkeCluster } from "./rules/gke-cluster";
@@ -34,6 +35,8 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   publicMembers,
   projectRoles,
   wifCondition,
+  dataPoolSingleProvider,
+  dataPoolPinned,
   jobApprovalCondition,
   approverAccess,
   jobApprovalOff,
