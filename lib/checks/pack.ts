@@ -6,11 +6,13 @@ import { Rule, VALIDATION_FAILURE_ID } from "./model";
 import { allowPolicyLimits } from "./rules/allow-policy-limits";
 import { approvalDigest } from "./rules/approval-digest";
 import { approvalExpiry } from "./rules/approval-expiry";
+import { adminRoles } from "./rules/admin-roles";
 import { approverAccess } from "./rules/approver-access";
 import { bucketHardening } from "./rules/bucket-hardening";
 import { bucketRetention } from "./rules/bucket-retention";
 import { dataPoolPinned, dataPoolSingleProvider } from "./rules/data-pool";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
+import { buildIdentitySeparate, executorBasePinned, launcherScoped } from "./rules/job-service-scope";
 import { dependencyGraph } from "./rules/dependency-graph";
 import { gkeCluster } from "./rules/gke-cluster";
 import { jobApprovalCondition } from "./rules/job-approval-condition";
@@ -20,7 +22,9 @@ import { outputQuarantineRead } from "./rules/output-quarantine-read";
 import { outputTeeAccess } from "./rules/output-tee-access";
 import { projectRoles } from "./rules/project-roles";
 import { publicMembers } from "./rules/public-members";
+import { receiptKeySigners } from "./rules/receipt-key";
 import { residency } from "./rules/residency";
+import { serviceAccountRights } from "./rules/sa-rights";
 import { sqlPrivateIp } from "./rules/sql-private-ip";
 import { stage2BucketRead } from "./rules/stage2-bucket-read";
 import { teeInstance } from "./rules/tee-instance";
@@ -34,12 +38,18 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   bucketRetention,
   publicMembers,
   projectRoles,
+  adminRoles,
+  serviceAccountRights,
+  receiptKeySigners,
   wifCondition,
   dataPoolSingleProvider,
   dataPoolPinned,
   jobApprovalCondition,
   approverAccess,
   jobApprovalOff,
+  launcherScoped,
+  executorBasePinned,
+  buildIdentitySeparate,
   teeInstance,
   teeNetwork,
   outputTeeAccess,
