@@ -25,6 +25,8 @@ import { bullets, code, fenced, table, text } from "./markdown";
 import { accessDiagram } from "./mermaid";
 import { ReportSuppression } from "./suppressions";
 import { InvalidInputError } from "../errors";
+import { operatorsSection } from "./operators";
+
 
 /** The file `writeAccessReport` writes into the output directory. */
 export const ACCESS_REPORT_FILE = "access-report.md";
@@ -539,6 +541,7 @@ export function renderAccessReport(policy: CleanRoomPolicy, options: AccessRepor
     `Then check that ${code("clean_room")} is ${code(policy.name)}, that ${code("policy_sha256")} equals the hash above, ` +
       `that ${code("image_digest")} is approved for ${code("dataset")} in "Approved images", and that ${code("nonce")} matches the output you hold.`,
     "",
+    ...operatorsSection(policy),
     "## Suppressed guardrail findings",
     "",
     suppressionSection(suppressions),
