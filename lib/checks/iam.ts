@@ -170,7 +170,7 @@ function ringNameOfKey(key: TfResource, index: ResourceIndex): string | undefine
   return raw.state === "known" ? lastSegment(raw.value, "keyRings") : undefined;
 }
 
-function projectMatches(value: unknown, context: CheckContext): boolean {
+export function projectMatches(value: unknown, context: CheckContext): boolean {
   const p = readString(value);
   // A project given as an expression, or an unknown room project, may well be the room's.
   return p.state !== "known" || !context.project || p.value.replace(/^projects\//, "") === context.project;

@@ -5,9 +5,8 @@
  * names them (`operators`) and the access report lists them; any other holder is refused.
  */
 import { operatorsOf } from "../../policy/model";
-import { IamBinding, iamDeclaration, isCustomRole } from "../iam";
-import { CheckContext, Rule, RuleResult } from "../model";
-import { readString } from "../values";
+import { IamBinding, iamDeclaration, isCustomRole, projectMatches } from "../iam";
+import { Rule, RuleResult } from "../model";
 
 /** Predefined roles that change IAM, the pool, keys or storage of the whole project. */
 export const ADMIN_ROLES: readonly string[] = [
@@ -30,11 +29,6 @@ export function isAdminBinding(b: IamBinding): "yes" | "no" | "maybe" {
   return ADMIN_ROLES.includes(b.role) ? "yes" : "no";
 }
 
-function onRoomProject(target: unknown, context: CheckContext): boolean {
-  const p = readString(target);
-  return p.state !== "known" || !context.project || p.value.replace(/^projects\//, "") === context.project;
-}
-
 export const adminRoles: Rule = {
   id: "MCR-IAM4",
   level: "error",
@@ -47,7 +41,7 @@ export const adminRoles: Rule = {
     const out: RuleResult[] = [];
     for (const b of iamDeclaration(resource, index)?.bindings ?? []) {
       const admin = isAdminBinding(b);
-      if (admin === "no" || !onRoomProject(b.target, context)) continue;
+      if (admin === "no" || !projectMatches(b.target, context)) continue;
       const role = b.role ?? `the unresolved role ${JSON.stringify(b.rawRole)}`;
       for (const m of b.members) {
         if (operators.includes(m.member)) continue;

@@ -10,11 +10,11 @@
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import { CleanRoomPolicy, operatorsOf } from "../../policy/model";
 import { jobInstancePrefix, platformNames } from "../../policy/names";
-import { IamBinding, iamDeclaration, isCustomRole, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "../iam";
+import { IamBinding, iamDeclaration, isCustomRole, projectMatches, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "../iam";
 import { CheckContext, Rule, RuleResult } from "../model";
 import { Principal } from "../principals";
 import { ResourceIndex } from "../resource-index";
-import { block, readString } from "../values";
+import { block } from "../values";
 import { writeUse } from "./approver-access";
 
 const CREATE_ROLES = ["roles/compute.instanceAdmin", "roles/compute.instanceAdmin.v1", "roles/compute.admin", "roles/owner", "roles/editor"];
@@ -135,8 +135,7 @@ export const buildIdentitySeparate: Rule = {
     const out: RuleResult[] = [];
     for (const b of iamDeclaration(resource, index)?.bindings ?? []) {
       if (writeUse(b) !== "yes") continue;
-      const project = readString(b.target);
-      if (b.targetKind === "project" && context.project && project.state === "known" && project.value.replace(/^projects\//, "") !== context.project) continue;
+      if (b.targetKind === "project" && !projectMatches(b.target, context)) continue;
       const launching = launchers(index, context);
       for (const m of b.members) {
         if (m.kind !== "serviceAccount") continue;

@@ -8,17 +8,15 @@ import { platformNames } from "../../policy/names";
 import { iamDeclaration, keysReached, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "../iam";
 import { CheckContext, Rule, RuleResult } from "../model";
 import { ResourceIndex } from "../resource-index";
-import { componentOf, dig, readString } from "../values";
+import { componentOf, dig } from "../values";
 import { signUse } from "./approver-access";
 
 /** The verifier's identity: the policy's, and the service account its function runs as. */
 function verifierAccounts(index: ResourceIndex, context: CheckContext): ServiceAccountRef[] {
   const out: ServiceAccountRef[] = context.policy ? [{ email: platformNames(context.policy).verifierSaEmail }] : [];
   for (const fn of index.ofType("google_cloudfunctions2_function")) {
-    const sa = readString(dig(fn.config, "service_config.service_account_email"));
     const raw = dig(fn.config, "service_config.service_account_email");
     if (typeof raw === "string") out.push(serviceAccountRef(raw, index, context));
-    else if (sa.state === "known") out.push({ email: sa.value });
   }
   return out;
 }

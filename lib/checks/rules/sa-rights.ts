@@ -6,10 +6,9 @@
  * scopes what it may create). Checked on the account and at project level.
  */
 import { platformNames } from "../../policy/names";
-import { IamBinding, iamDeclaration, isCustomRole, permissionsImpersonate, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "../iam";
+import { IamBinding, iamDeclaration, isCustomRole, permissionsImpersonate, projectMatches, sameServiceAccount, serviceAccountRef, ServiceAccountRef } from "../iam";
 import { CheckContext, Rule, RuleResult } from "../model";
 import { ResourceIndex } from "../resource-index";
-import { readString } from "../values";
 
 const RIGHTS = [
   "roles/iam.serviceAccountTokenCreator",
@@ -57,10 +56,9 @@ export const serviceAccountRights: Rule = {
     for (const b of iamDeclaration(resource, index)?.bindings ?? []) {
       const how = grantsRights(b);
       if (how === "no") continue;
-      const project = readString(b.target);
       const reached =
         b.targetKind === "project"
-          ? !context.project || project.state !== "known" || project.value.replace(/^projects\//, "") === context.project
+          ? projectMatches(b.target, context)
             ? guardedAccounts(index, context)
             : []
           : typeof b.target === "string"
