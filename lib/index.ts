@@ -64,6 +64,7 @@ export type {
   GitHubAuthenticatorSettings,
   GenericOAuthAuthenticatorSettings,
   DummyAuthenticatorSettings,
+  AuditPolicy,
 } from "./policy/model";
 
 // Compilers: what the policy becomes (the CEL condition, IAM members, the verifier's
@@ -237,7 +238,8 @@ export type {
 // ---------------------------------------------------------------------------------------
 // The attestation verifier, deployed as a Cloud Functions (2nd gen) function (lib/constructs/verifier).
 // ---------------------------------------------------------------------------------------
-export { AttestationVerifier, VerifierIngress } from "./constructs/verifier";
+export { AttestationVerifier, VerifierIngress, ReceiptKey, RECEIPT_KEY_ALGORITHM } from "./constructs/verifier";
+export type { ReceiptKeyProps } from "./constructs/verifier";
 export type {
   AttestationVerifierProps,
   ReceiptKeyOptions,

@@ -14,6 +14,8 @@ import { platformNames } from "../lib/policy/names";
 import { CleanRoomPolicy } from "../lib/policy/model";
 import { OutputRelease } from "../lib/constructs/data-plane/output-release";
 import { ENV_VARS as VERIFIER_ENV_VARS } from "../attestation-verifier/src/config";
+import { REPLAY_MARKER_PREFIX as VERIFIER_REPLAY_PREFIX } from "../attestation-verifier/src/replay";
+import { REPLAY_MARKER_PREFIX } from "../lib/constructs/verifier/contract";
 import { expiryCondition } from "../lib/policy/members";
 import { conditionBlock } from "../lib/internal/common";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
@@ -789,6 +791,10 @@ describe("AttestationVerifier with the output release (a room with policy.jobs)"
       const delivered = JSON.parse(terraformValue(resourceConfigs(json, "google_storage_bucket_object").find((o) => o.name.startsWith("policy-"))!.content));
       const bucketNames = resourceConfigs(json, "google_storage_bucket").map((b) => b.name);
       expect(bucketNames).toEqual(expect.arrayContaining([delivered.release.quarantineBucket, delivered.release.releaseBucket]));
+    });
+
+    test("then the construct's create-only grant covers the prefix where the verifier writes its once-only markers", () => {
+      expect(REPLAY_MARKER_PREFIX).toBe(VERIFIER_REPLAY_PREFIX);
     });
 
     test("then a release fits: 512Mi holds 128 MiB of objects, 300 s covers reading and writing them", () => {

@@ -144,7 +144,8 @@ describe("given a job image signed by the insurance owner's approver key", () =>
     (claims.submods as { container: Record<string, unknown> }).container.cmd_override = ["sh", "-c", "curl evil"];
     const res = await call(verifier, "/v1/verify", { token: await signToken(claims, cs), dataset: "insurance", nonce: VERIFY_NONCE });
 
-    expect(codes(res)).toEqual(["image_not_approved", "job_condition_false"]);
+    // The data pool refuses tee-cmd too, so its condition fails beside the job pool's.
+    expect(codes(res)).toEqual(["attribute_condition_false", "image_not_approved", "job_condition_false"]);
   });
 
   it("when a standing-approved image asks, then it is still approved by its standing approval", async () => {

@@ -5,6 +5,7 @@
  * bucket of a project).
  */
 import type { CleanRoomPolicy } from "../policy/model";
+import { undeclaredPool } from "./declared-pools";
 import { classifyMember, Principal } from "./principals";
 import { isUnresolved, ResourceIndex, TfResource, wholeReference } from "./resource-index";
 import { block, blocks, readString } from "./values";
@@ -196,7 +197,7 @@ function ringNameOfKey(key: TfResource, index: ResourceIndex): string | undefine
   return raw.state === "known" ? lastSegment(raw.value, "keyRings") : undefined;
 }
 
-function projectMatches(value: unknown, context: RoomFacts): boolean {
+export function projectMatches(value: unknown, context: RoomFacts): boolean {
   const p = readString(value);
   // A project given as an expression, or an unknown room project, may well be the room's.
   return p.state !== "known" || !context.project || p.value.replace(/^projects\//, "") === context.project;
@@ -370,7 +371,7 @@ function judgeReader(
       const reaches = onSa || (b.targetKind === "project" && projectMatches(b.target, context));
       if (!reaches || !mayImpersonate(b)) continue;
       for (const m of b.members) {
-        if (m.kind !== "attested") {
+        if (m.kind !== "attested" || undeclaredPool(m, index, context)) {
           return `${m.member} may impersonate it through ${b.role ?? "an unresolved role"} (${r.address})`;
         }
         if (approvedDigests && m.digest && !approvedDigests.has(m.digest)) {

@@ -4,6 +4,7 @@
  * dataset, or a reader service account only they can impersonate) may use the data.
  */
 import { approvedDigests, datasetOwners, IamBinding, iamDeclaration, IamTarget, isCustomRole, notAttestedReader, permissionsReachData, Reach, serviceAccountRef } from "../analysis/iam";
+import { undeclaredPool } from "../analysis/declared-pools";
 import { CheckContext, FindingLevel, RuleResult } from "./model";
 import { describeKind, Principal } from "../analysis/principals";
 import { ResourceIndex, TfResource } from "../analysis/resource-index";
@@ -31,12 +32,15 @@ export function judgeMember(
 ): AccessVerdict {
   const approved = approvedDigests(context, dataset);
   switch (member.kind) {
-    case "attested":
+    case "attested": {
+      const foreign = undeclaredPool(member, index, context);
+      if (foreign) return { ok: false, why: `the principal set is not attested by the room: ${foreign}` };
       if (member.group !== undefined) return judgeJobGroup(member, dataset, context);
       if (approved && member.digest && !member.digest.includes("${") && !approved.has(member.digest)) {
         return { ok: false, why: `image digest ${member.digest} is not approved for dataset "${dataset}" in the policy` };
       }
       return { ok: true };
+    }
     case "serviceAccount": {
       const why = notAttestedReader(serviceAccountRef(member.account ?? member.member, index, context), index, context, approved);
       return why ? { ok: false, why: `service account ${member.member} is not an attested-only dataset reader: ${why}` } : { ok: true };

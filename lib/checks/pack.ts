@@ -6,14 +6,18 @@ import { Rule, VALIDATION_FAILURE_ID } from "./model";
 import { allowPolicyLimits } from "./rules/allow-policy-limits";
 import { approvalDigest } from "./rules/approval-digest";
 import { approvalExpiry } from "./rules/approval-expiry";
+import { adminRoles } from "./rules/admin-roles";
 import { approverAccess } from "./rules/approver-access";
 import { auditRetention } from "./rules/audit-retention";
+import { auditRetentionLocked, auditSinkPinned } from "./rules/audit-trail";
 import { bucketCmek } from "./rules/bucket-cmek";
 import { bucketPublicAccess } from "./rules/bucket-public-access";
 import { bucketRetention } from "./rules/bucket-retention";
 import { bucketSoftDelete } from "./rules/bucket-soft-delete";
 import { bucketUniformAccess } from "./rules/bucket-uniform-access";
+import { dataPoolPinned, dataPoolSingleProvider } from "./rules/data-pool";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
+import { buildIdentitySeparate, executorBasePinned, launcherScoped } from "./rules/job-service-scope";
 import { dependencyGraph } from "./rules/dependency-graph";
 import { gkeCluster } from "./rules/gke-cluster";
 import { gkePrivateNodes } from "./rules/gke-private-nodes";
@@ -24,7 +28,9 @@ import { outputQuarantineRead } from "./rules/output-quarantine-read";
 import { outputTeeAccess } from "./rules/output-tee-access";
 import { projectRoles } from "./rules/project-roles";
 import { publicMembers } from "./rules/public-members";
+import { receiptKeySigners } from "./rules/receipt-key";
 import { residency } from "./rules/residency";
+import { serviceAccountRights } from "./rules/sa-rights";
 import { sqlPrivateIp } from "./rules/sql-private-ip";
 import { stage2BucketRead } from "./rules/stage2-bucket-read";
 import { teeInstance } from "./rules/tee-instance";
@@ -40,12 +46,22 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   bucketRetention,
   bucketSoftDelete,
   auditRetention,
+  auditRetentionLocked,
+  auditSinkPinned,
   publicMembers,
   projectRoles,
+  adminRoles,
+  serviceAccountRights,
+  receiptKeySigners,
   wifCondition,
+  dataPoolSingleProvider,
+  dataPoolPinned,
   jobApprovalCondition,
   approverAccess,
   jobApprovalOff,
+  launcherScoped,
+  executorBasePinned,
+  buildIdentitySeparate,
   teeInstance,
   teeNetwork,
   outputTeeAccess,

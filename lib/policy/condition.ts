@@ -2,7 +2,8 @@
  * The workload identity provider's attribute condition (CEL). The same string goes
  * into the verifier policy document, so Google's STS and our verifier decide on
  * exactly the same expression. Image digests are NOT part of it: they live in the
- * principal sets (members.ts), so the condition's length does not grow with approvals.
+ * principal sets (members.ts), so the condition's length does not grow with approvals
+ * (except an approval that allows `tee-env-*` names for its image).
  */
 import { CleanRoomPolicy, jobsOf } from "./model";
 import { manateeContract } from "./names";
@@ -16,7 +17,7 @@ export class AttributeConditionTooLongError extends ManateeError {
     super(
       ERROR_CODES.limitExceeded,
       `The compiled attribute condition is ${length} characters; Google's limit is ` +
-        `${ATTRIBUTE_CONDITION_MAX_LENGTH}. Reduce tee.hardware or shorten the project id.`,
+        `${ATTRIBUTE_CONDITION_MAX_LENGTH}. Reduce tee.hardware, shorten approvals' allowedEnv or shorten the project id.`,
     );
   }
 }
@@ -33,6 +34,11 @@ export interface ConditionClause {
 }
 
 export function attributeConditionClauses(policy: CleanRoomPolicy): ConditionClause[] {
+  return [...productionClauses(policy), CMD_OVERRIDE_CLAUSE, standingEnvClause(policy)];
+}
+
+/** What every pool of the room requires: production Confidential Space in the room's project, as its TEE account. */
+function productionClauses(policy: CleanRoomPolicy): ConditionClause[] {
   const teeSa = manateeContract(policy.name, policy.project).teeServiceAccountEmail;
   const clauses: ConditionClause[] = [
     {
@@ -72,6 +78,35 @@ export function attributeConditionClauses(policy: CleanRoomPolicy): ConditionCla
     },
   );
   return clauses;
+}
+
+const CONTAINER = "assertion.submods.container";
+/** Real tokens omit absent keys, so each override clause tests `has` first. */
+const NO_ENV_OVERRIDE = `!has(${CONTAINER}.env_override) || size(${CONTAINER}.env_override) == 0`;
+const envNamesIn = (names: readonly string[]) => `${CONTAINER}.env_override.all(k, k in [${names.map(celString).join(", ")}])`;
+
+const CMD_OVERRIDE_CLAUSE: ConditionClause = {
+  cel: `(!has(${CONTAINER}.cmd_override) || size(${CONTAINER}.cmd_override) == 0)`,
+  meaning: "The operator did not replace the image's command (no tee-cmd): the job runs what was reviewed.",
+};
+
+/**
+ * The data pool admits no `tee-env-*` override, except, per approval that lists `allowedEnv`,
+ * exactly those names on that image. Only such approvals lengthen the condition.
+ */
+function standingEnvClause(policy: CleanRoomPolicy): ConditionClause {
+  const allowing = policy.approvals.filter((a) => (a.allowedEnv ?? []).length > 0);
+  if (allowing.length === 0) {
+    return { cel: `(${NO_ENV_OVERRIDE})`, meaning: "The operator set no environment variable at launch (no tee-env-*)." };
+  }
+  const perImage = allowing.map((a) => `(${CONTAINER}.image_digest == ${celString(a.imageDigest)} && ${envNamesIn(a.allowedEnv!)})`);
+  return {
+    cel: `(${[NO_ENV_OVERRIDE, ...perImage].join(" || ")})`,
+    meaning:
+      "The operator set no environment variable at launch, except the names an approval lists for its image: " +
+      allowing.map((a) => `${a.allowedEnv!.join(", ")} on ${a.imageDigest}`).join("; ") +
+      ".",
+  };
 }
 
 /** Compile the attribute condition; throws AttributeConditionTooLongError past 4096 characters. */
@@ -124,12 +159,9 @@ export class JobApprovalConditionError extends ManateeError {
   }
 }
 
-const CONTAINER = "assertion.submods.container";
-
 /**
  * The job pool condition of `dataset`: the room's clauses, no command or environment override
  * (beyond jobs.allowEnvOverrides), no restart, and a signature by the dataset's approver key.
- * Real tokens omit absent keys, so each override clause tests `has` first.
  */
 export function jobApprovalConditionClauses(policy: CleanRoomPolicy, dataset: string): ConditionClause[] {
   const d = policy.datasets.find((x) => x.name === dataset);
@@ -149,20 +181,14 @@ export function jobApprovalConditionClauses(policy: CleanRoomPolicy, dataset: st
   const allowedEnv = jobsOf(policy).allowEnvOverrides;
   const env: ConditionClause =
     allowedEnv.length === 0
-      ? {
-          cel: `(!has(${CONTAINER}.env_override) || size(${CONTAINER}.env_override) == 0)`,
-          meaning: "The operator set no environment variable at launch (no tee-env-*).",
-        }
+      ? { cel: `(${NO_ENV_OVERRIDE})`, meaning: "The operator set no environment variable at launch (no tee-env-*)." }
       : {
-          cel: `(!has(${CONTAINER}.env_override) || ${CONTAINER}.env_override.all(k, k in [${allowedEnv.map(celString).join(", ")}]))`,
+          cel: `(!has(${CONTAINER}.env_override) || ${envNamesIn(allowedEnv)})`,
           meaning: `The operator set no environment variable at launch other than ${allowedEnv.join(", ")}.`,
         };
   return [
-    ...attributeConditionClauses(policy),
-    {
-      cel: `(!has(${CONTAINER}.cmd_override) || size(${CONTAINER}.cmd_override) == 0)`,
-      meaning: "The operator did not replace the image's command (no tee-cmd): the job runs what was reviewed.",
-    },
+    ...productionClauses(policy),
+    CMD_OVERRIDE_CLAUSE,
     env,
     {
       cel: `(!has(${CONTAINER}.restart_policy) || ${CONTAINER}.restart_policy == 'Never')`,

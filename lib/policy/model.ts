@@ -97,6 +97,23 @@ export interface Approval {
   readonly approvedBy: string;
   /** Last day (ISO date, UTC) on which the approval holds; absent = no expiry. */
   readonly expires?: string;
+  /**
+   * `tee-env-*` names the job service must set when it launches this image (e.g. ManaTEE's
+   * `EXECUTION_STAGE`). The data pool's condition then admits this digest with exactly these
+   * names overridden; every other image, and any `tee-cmd`, stays refused.
+   * @default - none: no environment override for this image
+   */
+  readonly allowedEnv?: readonly string[];
+}
+
+/** Where the verifier's decision records are kept. */
+export interface AuditPolicy {
+  /**
+   * Lock the audit bucket's retention policy (irreversible). `false` only for test rooms that
+   * must be torn down: the guardrails then warn instead of failing (MCR-AUD1).
+   * @default true
+   */
+  readonly lockRetention: boolean;
 }
 
 export interface TeePolicy {
@@ -327,11 +344,25 @@ export interface CleanRoomPolicy {
   readonly locations?: LocationSettings;
   /** A VPC Service Controls perimeter around the project. @default - none */
   readonly vpcServiceControls?: VpcServiceControlsSettings;
+  /**
+   * IAM principals allowed to hold administrative project roles (owner, editor, IAM, pool, KMS or
+   * storage admin): they could reach stage-2 data outside the attestation path, and the access
+   * report lists them as such (MCR-IAM4).
+   * @default []
+   */
+  readonly operators?: readonly string[];
+  /** The audit trail's settings. @default { lockRetention: true } */
+  readonly audit?: AuditPolicy;
 }
 
 /** Where `component` lives: `policy.locations[component]`, else the room's region. */
 export function locationOf(policy: Pick<CleanRoomPolicy, "region" | "locations">, component: (typeof LOCATION_COMPONENTS)[number]): string {
   return policy.locations?.[component] ?? policy.region;
+}
+
+/** Principals allowed administrative project roles (a hand-built policy may omit them). */
+export function operatorsOf(policy: Pick<CleanRoomPolicy, "operators">): readonly string[] {
+  return policy.operators ?? [];
 }
 
 /** The room's job settings, defaults filled in (a hand-built policy may omit `jobs`). */
@@ -367,6 +398,8 @@ export interface CleanRoomPolicyInput {
   readonly jobs?: Partial<JobsPolicy>;
   readonly locations?: LocationSettings;
   readonly vpcServiceControls?: { readonly accessPolicy: string; readonly accessLevels?: readonly string[] };
+  readonly operators?: readonly string[];
+  readonly audit?: Partial<AuditPolicy>;
 }
 
 export const DEFAULT_VERIFIER_AUDIENCE = "https://manatee-cdktf.invalid/verifier/release";
@@ -429,6 +462,8 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
           },
         }
       : {}),
+    operators: input.operators ?? [],
+    audit: { lockRetention: input.audit?.lockRetention ?? true },
     jobs: {
       executorBases: input.jobs?.executorBases ?? DEFAULT_JOBS.executorBases,
       ...(input.jobs?.executorBase !== undefined ? { executorBase: input.jobs.executorBase } : {}),

@@ -14,6 +14,7 @@ import { checkJupyterHub } from "./validation/jupyterhub";
 import { checkCluster, checkDatabase, checkVpcServiceControls } from "./validation/platform";
 import { checkBackend, checkLocations, checkPlacement, checkResearchers, checkRoot } from "./validation/room";
 import { checkTee, checkVerifier } from "./validation/tee";
+import { checkTrust } from "./validate-trust";
 
 export { isCalendarDate } from "./validation/approvals";
 export { closest, describeValue, formatPath, toIssue } from "./validation/issues";
@@ -55,6 +56,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     checkJobs(c, root.jobs);
     checkVpcServiceControls(c, root.vpcServiceControls);
     checkLocations(c, root.locations, placement);
+    checkTrust(c, root);
   }
   return located(c.issues, options);
 }

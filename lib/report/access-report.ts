@@ -26,6 +26,7 @@ import {
   uniqueSuppressions,
   verifierAndReceipts,
 } from "./sections";
+import { operatorsSection } from "./operators";
 import { ReportSuppression } from "./suppressions";
 import { InvalidInputError } from "../errors";
 
@@ -60,6 +61,7 @@ const SECTIONS: readonly ReportSection[] = [
   approvedImages,
   perJobApprovals,
   verifierAndReceipts,
+  operatorsSection,
   suppressedFindings,
   crossCheckWithStacks,
 ];

@@ -40,7 +40,7 @@ export function errors(findings: readonly Finding[], ruleId?: string): Finding[]
   return findings.filter((f) => f.level === "error" && (ruleId === undefined || f.ruleId === ruleId));
 }
 
-export const POOL = "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/acme-pool";
+export const POOL = "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/insurance-study-tee";
 export const attested = (digest: string) => `${POOL}/attribute.image_digest/${digest}`;
 
 /**

@@ -109,7 +109,7 @@ describe("manatee check", () => {
           tee: {
             crypto_key_id: "${google_kms_crypto_key.claims.id}",
             role: "roles/cloudkms.cryptoKeyDecrypter",
-            member: `principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/attribute.image_digest/${EXAMPLE_DIGEST_A}`,
+            member: `principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/insurance-study-tee/attribute.image_digest/${EXAMPLE_DIGEST_A}`,
           },
         },
       },

@@ -166,7 +166,7 @@ describe("the 4096-character limit", () => {
     const { length, message } = error as AttributeConditionTooLongError;
     expect(length).toBeGreaterThan(ATTRIBUTE_CONDITION_MAX_LENGTH);
     expect(message).toBe(
-      `The compiled attribute condition is ${length} characters; Google's limit is 4096. Reduce tee.hardware or shorten the project id.`,
+      `The compiled attribute condition is ${length} characters; Google's limit is 4096. Reduce tee.hardware, shorten approvals' allowedEnv or shorten the project id.`,
     );
   });
 });

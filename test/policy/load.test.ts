@@ -196,7 +196,7 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:8:5: datasets.insurance.colour: unknown field; expected one of retentionDays, stage1, access, owners, approverKey`,
     ]],
     ["unknown top-level field", `${BASE}researcher: [group:researchers@example.org]\n`, [
-      `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations; did you mean "researchers"?`,
+      `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations, operators, audit; did you mean "researchers"?`,
     ]],
     ["unknown tee field, snake_case of a known one", `${BASE}tee: { allow_debug: true }\n`, [
       `room.yaml:8:8: tee.allow_debug: unknown field; expected one of hardware, machineType, allowDebug; did you mean "allowDebug"?`,
@@ -273,7 +273,7 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:11:14: approvals[0].purpose: expected a non-empty description of what the image computes, found the string "  "`,
       `room.yaml:12:17: approvals[0].approvedBy: expected the approver's e-mail address, found the string "owner"`,
       `room.yaml:13:14: approvals[0].expires: expected an ISO date YYYY-MM-DD that exists in the calendar, found the string "2027-02-30"`,
-      `room.yaml:14:5: approvals[0].expiry: unknown field; expected one of imageDigest, datasets, purpose, approvedBy, expires; did you mean "expires"?`,
+      `room.yaml:14:5: approvals[0].expiry: unknown field; expected one of imageDigest, datasets, purpose, approvedBy, expires, allowedEnv; did you mean "expires"?`,
     ]],
     ["approvals: datasets not empty", `${BASE}approvals:
   - imageDigest: ${EXAMPLE_DIGEST_A}

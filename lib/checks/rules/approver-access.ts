@@ -31,6 +31,11 @@ function writes(role: string): boolean {
 const SIGN_PERMISSION = /^cloudkms\.(cryptoKeyVersions\.useToSign|cryptoKeys\.setIamPolicy|keyRings\.setIamPolicy)$/;
 const WRITE_PERMISSION = /^artifactregistry\.(repositories\.(uploadArtifacts|setIamPolicy)|tags\.(create|update)|manifests\.create)$/;
 
+/** Whether a binding signs with a key it reaches (the receipt key rule judges the same way). */
+export const signUse = (b: IamBinding) => use(b, signs, SIGN_PERMISSION);
+/** Whether a binding pushes to a repository it reaches. */
+export const writeUse = (b: IamBinding) => use(b, writes, WRITE_PERMISSION);
+
 function use(b: IamBinding, predefined: (role: string) => boolean, permission: RegExp): "yes" | "maybe" | "no" {
   if (b.permissions) return b.permissions.some((p) => permission.test(p)) ? "yes" : "no";
   if (b.role === undefined || isCustomRole(b.role)) return "maybe";

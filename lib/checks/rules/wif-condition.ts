@@ -19,46 +19,72 @@ import { readString } from "../../analysis/values";
 
 type Expr = ReturnType<typeof parse>["expr"];
 
-const ABSENT = Symbol("absent");
+/** A claim's value in a test token; ABSENT leaves the claim out. */
+export const ABSENT = Symbol("absent");
+/** A test token: dotted claim path under `assertion` → value. */
+export type ClaimValues = Readonly<Record<string, unknown>>;
 
-interface ClaimRequirement {
-  /** Dotted path under `assertion`. */
-  readonly claim: string;
+export interface ClaimRequirement {
+  /** The claims (dotted paths under `assertion`) a conjunct enforcing it may read. */
+  readonly claims: readonly string[];
   /** The clause to add, for the message. */
   readonly clause: string;
   readonly meaning: string;
-  /** Values production tokens carry: at least one must pass. */
-  readonly good: readonly unknown[];
-  /** Values debug images or plain VMs carry (or a missing claim): all must be rejected. */
-  readonly bad: readonly unknown[];
+  /** Tokens production workloads of the room present: at least one must pass. */
+  readonly good: readonly ClaimValues[];
+  /** Tokens the clause exists to refuse: all must be rejected. */
+  readonly bad: readonly ClaimValues[];
+  /**
+   * A token to refuse built from a string literal of the conjunct that is not a good value, so
+   * widening by `in [...]` or `||` with another literal is caught whatever the literal is.
+   */
+  readonly adversarial?: (literal: string) => ClaimValues | undefined;
   readonly unlessDebugAllowed: boolean;
 }
 
+/** A requirement on one claim, from the values good and bad tokens carry. */
+export function claimRequirement(
+  claim: string,
+  fields: Omit<ClaimRequirement, "claims" | "good" | "bad" | "adversarial" | "unlessDebugAllowed"> & {
+    good: readonly unknown[];
+    bad: readonly unknown[];
+    adversarial?: (literal: string) => unknown;
+    unlessDebugAllowed?: boolean;
+  },
+): ClaimRequirement {
+  const { adversarial } = fields;
+  return {
+    claims: [claim],
+    clause: fields.clause,
+    meaning: fields.meaning,
+    good: fields.good.map((v) => ({ [claim]: v })),
+    bad: fields.bad.map((v) => ({ [claim]: v })),
+    adversarial: adversarial ? (literal) => (adversarial(literal) === undefined ? undefined : { [claim]: adversarial(literal) }) : undefined,
+    unlessDebugAllowed: fields.unlessDebugAllowed ?? false,
+  };
+}
+
 export const CONFIDENTIAL_SPACE_REQUIREMENTS: readonly ClaimRequirement[] = [
-  {
-    claim: "swname",
+  claimRequirement("swname", {
     clause: "assertion.swname == 'CONFIDENTIAL_SPACE'",
     meaning: "the token comes from the Confidential Space image, not a plain (Confidential) VM",
     good: ["CONFIDENTIAL_SPACE"],
     bad: ["GCE", "", "CONFIDENTIAL_SPACE_DEBUG", ABSENT],
-    unlessDebugAllowed: false,
-  },
-  {
-    claim: "submods.confidential_space.support_attributes",
+  }),
+  claimRequirement("submods.confidential_space.support_attributes", {
     clause: "'STABLE' in assertion.submods.confidential_space.support_attributes",
     meaning: "the image is a supported production release; debug images carry no support attributes",
     good: [["LATEST", "STABLE", "USABLE"], ["STABLE", "USABLE"]],
     bad: [ABSENT, [], ["USABLE"], ["EXPERIMENTAL"]],
     unlessDebugAllowed: true,
-  },
-  {
-    claim: "dbgstat",
+  }),
+  claimRequirement("dbgstat", {
     clause: "assertion.dbgstat == 'disabled-since-boot'",
     meaning: "debugging has been disabled since boot: no operator shell in the TEE",
     good: ["disabled-since-boot"],
     bad: ["enabled", "enable", "", "disabled", ABSENT],
     unlessDebugAllowed: true,
-  },
+  }),
 ];
 
 /** Split a condition into its top-level `&&` conjuncts. */
@@ -114,24 +140,34 @@ function selectChain(expr: Expr): string[] | undefined {
   return undefined;
 }
 
-/** A token carrying only `claim` (or lacking it). */
-function tokenWith(claim: string, value: unknown): Record<string, unknown> {
-  const path = claim.split(".");
+/** A token carrying exactly the given claims. */
+function tokenWith(values: ClaimValues): Record<string, unknown> {
   const root: Record<string, unknown> = {};
-  let cur = root;
-  for (const key of path.slice(0, -1)) {
-    const next: Record<string, unknown> = {};
-    cur[key] = next;
-    cur = next;
+  for (const [claim, value] of Object.entries(values)) {
+    const path = claim.split(".");
+    let cur = root;
+    for (const key of path.slice(0, -1)) cur = (cur[key] ??= {}) as Record<string, unknown>;
+    if (value !== ABSENT) cur[path[path.length - 1]] = value;
   }
-  if (value !== ABSENT) cur[path[path.length - 1]] = value;
   return root;
 }
 
-function accepts(expr: Expr, claim: string, value: unknown): boolean {
-  const result = plan(celEnv(), expr)({ assertion: tokenWith(claim, value) } as never);
+function accepts(expr: Expr, values: ClaimValues): boolean {
+  const result = plan(celEnv(), expr)({ assertion: tokenWith(values) } as never);
   // An evaluation error rejects the token, as STS does.
   return !isCelError(result) && result === true;
+}
+
+/** String literals of an expression (the values an `==`, `in` or `||` compares against). */
+function literals(expr: Expr | undefined, out: string[] = []): string[] {
+  if (!expr) return out;
+  const k = expr.exprKind;
+  if (k.case === "constExpr" && k.value.constantKind.case === "stringValue") out.push(k.value.constantKind.value);
+  else if (k.case === "callExpr") [k.value.target, ...k.value.args].forEach((e) => literals(e, out));
+  else if (k.case === "listExpr") k.value.elements.forEach((e) => literals(e, out));
+  else if (k.case === "selectExpr") literals(k.value.operand, out);
+  else if (k.case === "comprehensionExpr") [k.value.iterRange, k.value.loopStep, k.value.result].forEach((e) => literals(e, out));
+  return out;
 }
 
 /** Whether some top-level conjunct enforces the requirement on its own. */
@@ -139,8 +175,9 @@ export function conditionRequires(condition: string, req: ClaimRequirement): boo
   const parts = conjuncts(parse(condition).expr);
   return parts.some((part) => {
     const claims = claimsRead(part);
-    if (claims.size !== 1 || !claims.has(req.claim)) return false;
-    return req.good.some((v) => accepts(part, req.claim, v)) && req.bad.every((v) => !accepts(part, req.claim, v));
+    if (claims.size === 0 || [...claims].some((c) => !req.claims.includes(c))) return false;
+    const adversarial = req.adversarial ? literals(part).map(req.adversarial).filter((t): t is ClaimValues => t !== undefined) : [];
+    return req.good.some((t) => accepts(part, t)) && [...req.bad, ...adversarial].every((t) => !accepts(part, t));
   });
 }
 

@@ -27,8 +27,7 @@ import { CleanRoomBucket } from "../data-plane/buckets";
 import { bundleZip } from "./bundle";
 import { movedFrom } from "./moved";
 import { ReceiptKey } from "./receipt-key";
-import { REPLAY_MARKER_PREFIX } from "../../../attestation-verifier/src/replay";
-import { PUBLIC_JWKS_OBJECT, VERIFIER_ENV, VERIFIER_LOG_ID } from "./contract";
+import { PUBLIC_JWKS_OBJECT, REPLAY_MARKER_PREFIX, VERIFIER_ENV, VERIFIER_LOG_ID } from "./contract";
 import { AttestationVerifierProps } from "./props";
 import { DEFAULTS, fail, requireMember, resolveSettings } from "./settings";
 
@@ -340,7 +339,7 @@ export class AttestationVerifier extends Construct {
         encryptionKey: props.encryptionKey,
         // Retention, not versioning: records can be neither deleted nor overwritten in time; locked,
         // so not even the project's owners can shorten it.
-        retentionPolicy: { days: settings.retentionDays, locked: auditOpts.lockRetention ?? true },
+        retentionPolicy: { days: settings.retentionDays, locked: auditOpts.lockRetention ?? policy.audit?.lockRetention ?? true },
       });
       if (after.length > 0) this.auditBucket.bucket.dependsOn = [...(this.auditBucket.bucket.dependsOn ?? []), ...after.map(dependable)];
       movedFrom(this.auditBucket.bucket, this, "audit");

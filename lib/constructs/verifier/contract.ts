@@ -24,6 +24,13 @@ export const VERIFIER_ENV = {
  * `projects/<p>/logs/run.googleapis.com%2Fstdout` (the verifier writes no named log), so the audit
  * sink pins exactly this log.
  */
+/**
+ * Prefix of the once-only markers in the audit bucket; the verifier may only create objects
+ * under it. The same string as REPLAY_MARKER_PREFIX in attestation-verifier/src/replay.ts
+ * (constructs do not import the verifier's sources; test/verifier-construct.test.ts keeps them equal).
+ */
+export const REPLAY_MARKER_PREFIX = "replay/";
+
 export const VERIFIER_LOG_ID = "run.googleapis.com%2Fstdout";
 
 /** The object the verifier publishes its receipt JWKS to, in the public JWKS bucket. */

@@ -122,7 +122,7 @@ export interface VerifierAuditOptions {
    * trail of decisions and once-only markers. Irreversible: the bucket cannot be deleted and the
    * period only raised until every object has aged out. `false` only for throwaway test rooms;
    * the guardrails then warn.
-   * @default true
+   * @default the policy's `audit.lockRetention` (true unless the room file says otherwise)
    */
   readonly lockRetention?: boolean;
 }

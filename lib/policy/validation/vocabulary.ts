@@ -3,6 +3,7 @@
  * section takes. The JSON schema encodes the same; test/policy/schema.test.ts keeps them in step.
  * The constructs that take the same settings import these instead of keeping copies.
  */
+import { TRUST_FIELDS } from "../validate-trust";
 import { JupyterHubAuthenticatorType, LOCATION_COMPONENTS, STAGE1_KINDS, TeeHardware } from "../model";
 
 export const POLICY_LIMITS = {
@@ -64,14 +65,14 @@ export const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_E
 export const FIELDS = {
   root: [
     "name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend",
-    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations",
+    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations", ...TRUST_FIELDS.root,
   ],
   tee: ["hardware", "machineType", "allowDebug"],
   verifier: ["audience", "requireNonce"],
   dataset: ["retentionDays", "stage1", "access", "owners", "approverKey"],
   approverKey: ["fingerprint"],
   jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
-  approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires"],
+  approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires", ...TRUST_FIELDS.approval],
   backend: ["bucket", "prefix"],
   jupyterhub: ["authenticator", "users", "admins", "exposure", "storageCapacity", "egress", "helm"],
   jupyterhubHelm: ["timeoutSeconds", "atomic"],

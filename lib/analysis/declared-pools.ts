@@ -1,0 +1,29 @@
+/**
+ * Which workload identity pools a room declares. A principal set counts as attested only from
+ * one of them: a pool anyone else created admits whatever its own provider accepts.
+ */
+import type { RoomFacts } from "./iam";
+import { Principal } from "./principals";
+import { ResourceIndex } from "./resource-index";
+import { readString } from "./values";
+import { dataPlaneNames } from "../policy/names";
+
+/** With the policy: its data pool and job pools. Without: the pools this stack creates (none known = not checked). */
+function declaredPools(index: ResourceIndex, context: RoomFacts): ReadonlySet<string> | undefined {
+  const policy = context.policy;
+  if (policy) {
+    const names = dataPlaneNames(policy);
+    return new Set([names.poolId, ...policy.datasets.map((d) => names.jobPoolId(d.name))]);
+  }
+  const ids = index.ofType("google_iam_workload_identity_pool").map((p) => readString(p.config.workload_identity_pool_id));
+  if (ids.length === 0 || ids.some((id) => id.state !== "known")) return undefined;
+  return new Set(ids.map((id) => (id.state === "known" ? id.value : "")));
+}
+
+/** Why an attested-looking principal set is not the room's, or undefined when it is (or cannot be told). */
+export function undeclaredPool(member: Principal, index: ResourceIndex, context: RoomFacts): string | undefined {
+  if (member.pool === undefined) return undefined;
+  const declared = declaredPools(index, context);
+  if (!declared || declared.has(member.pool)) return undefined;
+  return `its pool ${member.pool} is not one the room declares (${[...declared].join(", ")}), so its provider, not the policy, decides who gets in`;
+}
