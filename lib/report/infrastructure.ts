@@ -68,7 +68,11 @@ export interface InfrastructureFacts {
   readonly pools?: readonly { readonly address: string; readonly poolId: string }[];
   readonly providers?: readonly ProviderFact[];
   readonly grants: readonly GrantFact[];
-  /** Authoritative `*_iam_policy` / `*_iam_binding` resources: they replace grants made elsewhere. */
+  /**
+   * Authoritative `*_iam_binding` resources and `*_iam_policy` resources whose bindings could not be
+   * read: they replace grants made elsewhere. (A policy from a `google_iam_policy` data source is
+   * read into `grants`, binding by binding.)
+   */
   readonly authoritative: readonly { readonly address: string; readonly type: string }[];
   /** Guardrail suppressions recorded on any resource (`"//": { "manatee": { "suppressions": [...] } }`). */
   readonly suppressions: readonly ReportSuppression[];
@@ -179,6 +183,14 @@ function grantTarget(type: string, c: Record<string, any>, index: StackIndex, pr
   return undefined;
 }
 
+/** The `binding` blocks of the `google_iam_policy` data source `policyData` names; undefined when it names none. */
+function policyBindings(stack: SynthesizedStack, policyData: unknown): Record<string, any>[] | undefined {
+  const ref = typeof policyData === "string" ? /^\$\{data\.google_iam_policy\.([^.}]+)\.policy_data\}$/.exec(policyData) : null;
+  const document = ref ? stack.data?.google_iam_policy?.[ref[1]] : undefined;
+  if (!document) return undefined;
+  return Array.isArray(document.binding) ? document.binding : document.binding ? [document.binding] : [];
+}
+
 const IAM_TYPE = /^google_(storage_bucket|kms_crypto_key|kms_key_ring|service_account|project)_iam_(member|binding|policy)$/;
 
 /**
@@ -251,19 +263,23 @@ export function readInfrastructure(
         }
         const iam = type.match(IAM_TYPE);
         if (!iam) continue;
-        if (iam[2] !== "member") authoritative.push({ address: at(type, id), type });
-        if (iam[2] === "policy") continue;
-        const members: unknown[] = c.member !== undefined ? [c.member] : Array.isArray(c.members) ? c.members : [];
+        // An authoritative policy built from a google_iam_policy data source is read binding by
+        // binding (what the constructs emit for data-guarding resources); any other is opaque.
+        const bindings = iam[2] === "policy" ? policyBindings(stack, c.policy_data) : [c];
+        if (iam[2] === "binding" || bindings === undefined) authoritative.push({ address: at(type, id), type });
         const target = grantTarget(type, c, index, defaultProject);
-        const condition = first(c.condition).expression;
-        for (const member of members) {
-          grants.push({
-            address: at(type, id),
-            ...(target ? { resource: target } : {}),
-            role: r(c.role) ?? "",
-            member: normalizeMember(r(member) ?? ""),
-            ...(condition !== undefined ? { condition: r(condition) } : {}),
-          });
+        for (const b of bindings ?? []) {
+          const members: unknown[] = b.member !== undefined ? [b.member] : Array.isArray(b.members) ? b.members : [];
+          const condition = first(b.condition).expression;
+          for (const member of members) {
+            grants.push({
+              address: at(type, id),
+              ...(target ? { resource: target } : {}),
+              role: r(b.role) ?? "",
+              member: normalizeMember(r(member) ?? ""),
+              ...(condition !== undefined ? { condition: r(condition) } : {}),
+            });
+          }
         }
       }
     }
