@@ -7,6 +7,7 @@ import { allowPolicyLimits } from "./rules/allow-policy-limits";
 import { approvalDigest } from "./rules/approval-digest";
 import { approvalExpiry } from "./rules/approval-expiry";
 import { approverAccess } from "./rules/approver-access";
+import { authoritativeIam } from "./rules/authoritative-iam";
 import { bucketHardening } from "./rules/bucket-hardening";
 import { bucketRetention } from "./rules/bucket-retention";
 import { datasetKeyAccess } from "./rules/dataset-key-access";
@@ -48,6 +49,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   approvalExpiry,
   approvalDigest,
   allowPolicyLimits,
+  authoritativeIam,
   dependencyGraph,
 ];
 
