@@ -104,9 +104,9 @@ describe("given a google_storage_bucket_iam_member added by hand to a stage-2 bu
     return { code, stdout };
   };
 
-  test("then the room as synthesized passes manatee check's MCR-IAM4, and the tampered copy exits 1 naming the extra grant", async () => {
+  test("then the room as synthesized passes manatee check's MCR-IAM6, and the tampered copy exits 1 naming the extra grant", async () => {
     const pristine = await check(platform);
-    expect(pristine.stdout).not.toContain("MCR-IAM4");
+    expect(pristine.stdout).not.toContain("MCR-IAM6");
 
     const tampered = structuredClone(platform);
     const stage2 = guarded(platform).find((g) => g.kind === "google_storage_bucket" && /-s2$/.test(g.what))!;
@@ -121,7 +121,7 @@ describe("given a google_storage_bucket_iam_member added by hand to a stage-2 bu
     };
     const r = await check(tampered);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/ERROR\s+MCR-IAM4\s+\S*google_storage_bucket_iam_member\.by_hand\s+\S+ has its IAM in one authoritative policy/);
+    expect(r.stdout).toMatch(/ERROR\s+MCR-IAM6\s+\S*google_storage_bucket_iam_member\.by_hand\s+\S+ has its IAM in one authoritative policy/);
   });
 });
 

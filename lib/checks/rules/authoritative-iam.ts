@@ -1,5 +1,5 @@
 /**
- * MCR-IAM4: a data-guarding resource holds its IAM in exactly one authoritative policy
+ * MCR-IAM6: a data-guarding resource holds its IAM in exactly one authoritative policy
  * (lib/internal/grants.ts). Dataset, approver and storage keys, stage-2 and output buckets, the
  * TEE and reader service accounts each get one `*_iam_policy` with every binding the room compiles.
  * An `*_iam_member` or `*_iam_binding` beside it fights the policy on every apply (the policy
@@ -44,7 +44,7 @@ const FIX =
   "Grant through the construct that owns the resource (its grant* methods add the binding to the one policy), or remove this resource.";
 
 export const authoritativeIam: Rule = {
-  id: "MCR-IAM4",
+  id: "MCR-IAM6",
   level: "error",
   title: "Data-guarding resources hold their IAM in one authoritative policy",
   resourceTypes: (type) => IAM.test(type),
