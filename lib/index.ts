@@ -163,6 +163,9 @@ export type {
 // Data plane: keys, buckets, the workload identity pool, the TEE template, datasets,
 // output release (lib/constructs/data-plane).
 // ---------------------------------------------------------------------------------------
+// Grants: every grant* returns an IamGrant; data-guarding resources hold one authoritative policy.
+export { AuthoritativeIamPolicy } from "./constructs/iam-grants";
+export type { IamGrant, IamBindingSpec, AuthoritativeIamPolicyProps, AuthoritativeTarget } from "./constructs/iam-grants";
 export { AttestationBoundKey, StorageEncryptionKey, ApproverKey } from "./constructs/data-plane/keys";
 export type {
   AttestationBoundKeyProps,
@@ -177,6 +180,7 @@ export type {
   BucketPurpose,
   BucketRetentionPolicy,
   BucketEncryptionKey,
+  BucketIamMode,
 } from "./constructs/data-plane/buckets";
 export { ConfidentialSpacePool, JobApprovalPool } from "./constructs/data-plane/workload-identity-pool";
 export type { ConfidentialSpacePoolProps, JobApprovalPoolProps } from "./constructs/data-plane/workload-identity-pool";
@@ -210,7 +214,9 @@ export type {
   JobServiceApiAccess,
   JobStateStoreRef,
   JobLaunchScope,
-  ServiceAccountRef,
+  ActAsGrantor,
+  BucketGrantor,
+  RepositoryGrantor,
   BuildStepImages,
   ContainerResources,
 } from "./constructs/workloads/job-service";

@@ -94,8 +94,8 @@ function jobServiceActAs(platform: SynthJson): { targets: string[]; projectWide:
   const job = account(platform, names.jobServiceSaId);
   const actAs = iamGrants(platform).filter((g) => g.member === job.member && g.role === "roles/iam.serviceAccountUser");
   return {
-    targets: actAs.filter((g) => g.type === "google_service_account_iam_member").map((g) => g.config.service_account_id).sort(),
-    projectWide: actAs.filter((g) => g.type !== "google_service_account_iam_member").map((g) => g.type),
+    targets: actAs.filter((g) => g.type.startsWith("google_service_account_iam_")).map((g) => g.config.service_account_id).sort(),
+    projectWide: actAs.filter((g) => !g.type.startsWith("google_service_account_iam_")).map((g) => g.type),
   };
 }
 

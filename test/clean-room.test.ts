@@ -95,7 +95,7 @@ describe("CleanRoom: the example room in two stacks", () => {
       expect(hub?.[1].name).toBe(contract.hubBucket);
       const names = platformNames(room.policy);
       const hubGrants = iamGrants(room.platform).filter(
-        (g) => g.type === "google_storage_bucket_iam_member" && g.config.bucket === `\${google_storage_bucket.${hub?.[0]}.name}`,
+        (g) => g.type.startsWith("google_storage_bucket_iam_") && g.config.bucket === `\${google_storage_bucket.${hub?.[0]}.name}`,
       );
       const accountOf = (member: string) =>
         room.platform.resource?.google_service_account?.[/^\$\{google_service_account\.([^.]+)\.member\}$/.exec(member)?.[1] ?? ""]?.account_id;
@@ -122,7 +122,7 @@ describe("CleanRoom: the example room in two stacks", () => {
       expect(providers.get(names.poolId)!.attribute_condition).toBe(compileAttributeCondition(room.policy));
       expect(providers.get(names.jobPoolId("insurance"))!.attribute_condition).toBe(compileJobApprovalCondition(room.policy, "insurance"));
       const decrypters = iamGrants(room.platform)
-        .filter((g) => g.type === "google_kms_crypto_key_iam_member" && g.role === "roles/cloudkms.cryptoKeyDecrypter")
+        .filter((g) => g.type.startsWith("google_kms_crypto_key_iam_") && g.role === "roles/cloudkms.cryptoKeyDecrypter")
         .map((g) => g.member.replace(/\$\{data\.google_project\.[^}]+\.number\}/, "N"));
       const expected = datasetMembers(room.policy, "insurance", { projectNumber: "N", poolId: "x" }).map((m) =>
         m.member.replace("workloadIdentityPools/x/", ""),

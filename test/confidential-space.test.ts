@@ -3,7 +3,7 @@ import { checkContext, checkTerraform } from "../lib/checks";
 import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "../lib/constructs/data-plane/confidential-space";
 import { CleanRoomPolicy } from "../lib/policy/model";
 import { manateeContract } from "../lib/policy/names";
-import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
+import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith, grantsOn } from "./util";
 
 const policy = examplePolicy();
 const contract = manateeContract(policy.name, policy.project);
@@ -57,7 +57,7 @@ describe("ConfidentialSpaceWorkload (production)", () => {
       role: "roles/artifactregistry.reader",
       member: `\${google_service_account.${saId}.member}`,
     });
-    const [actAs] = resourceConfigs(json, "google_service_account_iam_member");
+    const [actAs] = grantsOn(json, "google_service_account");
     expect(actAs).toMatchObject({ role: "roles/iam.serviceAccountUser", service_account_id: `\${google_service_account.${saId}.name}` });
     expect(resources(json, "google_project_iam_member").some(([, g]) => g.role === "roles/iam.serviceAccountUser")).toBe(false);
   });

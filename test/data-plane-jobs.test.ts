@@ -1,6 +1,6 @@
 import { CleanRoomDataPlane } from "../lib/constructs/data-plane/datasets";
 import { JOB_APPROVAL_ATTRIBUTE_MAPPING, compileJobApprovalCondition } from "../lib/policy/condition";
-import { examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
+import { examplePolicy, iamGrants, resourceConfigs, resources, synthWith, grantsOn } from "./util";
 import { evaluateAttributeCondition, productionTdxClaims, withClaim } from "./cel";
 import { FINGERPRINT_A, jobPolicy } from "./policy/job-fixtures";
 import { datasetIamLoad } from "../lib/policy/iam-limits";
@@ -49,7 +49,7 @@ describe("per-job approval on the data plane", () => {
   });
 
   test("given the approver keys, then only the dataset's owners may sign or read the public key", () => {
-    const grants = resourceConfigs(json, "google_kms_crypto_key_iam_member").filter((g) =>
+    const grants = grantsOn(json, "google_kms_crypto_key").filter((g) =>
       approverKeys.some(([id]) => g.crypto_key_id === `\${google_kms_crypto_key.${id}.id}`),
     );
     expect(grants.map((g) => [g.role, g.member]).sort()).toEqual([
@@ -106,10 +106,10 @@ describe("per-job approval on the data plane", () => {
     expect(group("insurance")).toMatch(/^principalSet:\/\/iam\.googleapis\.com\/projects\/\$\{data\.google_project\.[\w_]+\.number\}\/locations\/global\/workloadIdentityPools\/insurance-study-insurance-jobs\/group\/job-approved$/);
     const byGroup = (d: string) => iamGrants(json).filter((g) => g.member === group(d)).map((g) => [g.type, g.role]).sort();
     expect(byGroup("insurance")).toEqual([
-      ["google_kms_crypto_key_iam_member", "roles/cloudkms.cryptoKeyDecrypter"],
-      ["google_storage_bucket_iam_member", "roles/storage.objectViewer"],
+      ["google_kms_crypto_key_iam_policy", "roles/cloudkms.cryptoKeyDecrypter"],
+      ["google_storage_bucket_iam_policy", "roles/storage.objectViewer"],
     ]);
-    expect(byGroup("claims")).toEqual([["google_service_account_iam_member", "roles/iam.workloadIdentityUser"]]);
+    expect(byGroup("claims")).toEqual([["google_service_account_iam_policy", "roles/iam.workloadIdentityUser"]]);
     for (const g of iamGrants(json)) expect(g.member).not.toMatch(/\/\*$/);
   });
 

@@ -18,7 +18,7 @@ import { crossCheck } from "../lib/report/cross-check";
 import { readInfrastructure } from "../lib/report/infrastructure";
 import { withoutTokenCreationTraces } from "../bin/main";
 import { Finding } from "../lib/checks/model";
-import { SynthJson, examplePolicy, resources, synthWith } from "./util";
+import { SynthJson, examplePolicy, resources, synthWith, grantsOn } from "./util";
 
 function digests(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `sha256:${createHash("sha256").update(`image-${i}`).digest("hex")}`);
@@ -60,7 +60,7 @@ describe("given 1,001 images approved for the impersonation dataset claims", () 
 
   const accountIdOf = (address: string) => json.resource!.google_service_account[address.split(".")[1]].account_id;
   const impersonation = () =>
-    resources(json, "google_service_account_iam_member").map(([, c]) => ({
+    grantsOn(json, "google_service_account").map((c) => ({
       reader: accountIdOf(c.service_account_id.replace(/^\$\{|\.name\}$/g, "")),
       member: c.member as string,
     }));
@@ -93,8 +93,8 @@ describe("given 1,001 images approved for the impersonation dataset claims", () 
       return custom ? `custom:${json.resource!.google_project_iam_custom_role[custom[1]].role_id}` : role;
     };
     const roleOf = new Map<string, string[]>();
-    for (const type of ["google_storage_bucket_iam_member", "google_kms_crypto_key_iam_member"]) {
-      for (const [, c] of resources(json, type)) {
+    for (const type of ["google_storage_bucket", "google_kms_crypto_key"]) {
+      for (const c of grantsOn(json, type)) {
         const m = /^serviceAccount:\$\{google_service_account\.([^.]+)\.email\}$/.exec(c.member);
         if (!m) continue;
         const id = json.resource!.google_service_account[m[1]].account_id;

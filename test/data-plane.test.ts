@@ -2,7 +2,7 @@ import { CleanRoomDataPlane } from "../lib/constructs/data-plane/datasets";
 import { compileAttributeCondition, compileJobApprovalCondition } from "../lib/policy/condition";
 import { DatasetMember, PoolRef, datasetMembers } from "../lib/policy/members";
 import { dataPlaneNames } from "../lib/policy/names";
-import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith } from "./util";
+import { EXAMPLE_DIGEST_A, SynthJson, dataSources, examplePolicy, iamGrants, resourceConfigs, resources, synthWith, grantsOn } from "./util";
 
 const policy = examplePolicy();
 const JUPYTER = "serviceAccount:jupyter-insurance-study@acme-clean-room.iam.gserviceaccount.com";
@@ -49,11 +49,11 @@ describe("CleanRoomDataPlane from the example policy", () => {
     poolRef = { projectNumber: `\${data.google_project.${projectId}.number}`, poolId: plane.pool.poolId };
     buckets = Object.fromEntries(resources(json, "google_storage_bucket"));
     keys = Object.fromEntries(resources(json, "google_kms_crypto_key"));
-    bucketGrants = resourceConfigs(json, "google_storage_bucket_iam_member").map((g) => {
+    bucketGrants = grantsOn(json, "google_storage_bucket").map((g) => {
       const b = buckets[refId(g.bucket, "google_storage_bucket")];
       return { dataset: b.labels.dataset, purpose: b.labels.component, role: g.role, member: g.member, config: g };
     });
-    keyGrants = resourceConfigs(json, "google_kms_crypto_key_iam_member").map((g) => {
+    keyGrants = grantsOn(json, "google_kms_crypto_key").map((g) => {
       const k = keys[refId(g.crypto_key_id, "google_kms_crypto_key")];
       return { component: k.labels.component, dataset: k.labels.dataset, role: g.role, member: g.member, config: g };
     });
@@ -106,7 +106,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
     });
 
     test("then only the approved principal sets may impersonate the reader, with their conditions, never the whole pool", () => {
-      const impersonation = resourceConfigs(json, "google_service_account_iam_member");
+      const impersonation = grantsOn(json, "google_service_account");
       expect(impersonation.every((g) => g.service_account_id === `\${google_service_account.${readerId}.name}`)).toBe(true);
       expect(impersonation.every((g) => g.role === "roles/iam.workloadIdentityUser")).toBe(true);
       const expected = membersOf("claims");
@@ -120,7 +120,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
       const onInsurance = [...bucketGrants, ...keyGrants].filter((g) => g.member.endsWith(EXAMPLE_DIGEST_A));
       expect(onInsurance.length).toBe(2); // decrypt with the key, read stage 2
       expect(onInsurance.every((g) => g.dataset === "insurance")).toBe(true);
-      const impersonation = resourceConfigs(json, "google_service_account_iam_member");
+      const impersonation = grantsOn(json, "google_service_account");
       expect(impersonation.some((g) => g.member.endsWith(EXAMPLE_DIGEST_A))).toBe(false);
     });
 
@@ -132,8 +132,9 @@ describe("CleanRoomDataPlane from the example policy", () => {
       const group = principalSetGrants.filter((g) => g.member === jobGroup());
       expect(images.length).toBe(2 * 2 + 1); // insurance: 2 images × (decrypt, read); claims: 1 impersonation
       expect(group.map((g) => g.role).sort()).toEqual(["roles/cloudkms.cryptoKeyDecrypter", "roles/storage.objectViewer"]);
-      for (const g of images) expect(g.config.depends_on).toEqual([`google_iam_workload_identity_pool_provider.${providerId}`]);
-      for (const g of group) expect(g.config.depends_on).toEqual([`google_iam_workload_identity_pool_provider.${jobProviderId}`]);
+      // A policy holding both kinds of binding waits for both providers.
+      for (const g of images) expect(g.config.depends_on).toContain(`google_iam_workload_identity_pool_provider.${providerId}`);
+      for (const g of group) expect(g.config.depends_on).toContain(`google_iam_workload_identity_pool_provider.${jobProviderId}`);
     });
   });
 
@@ -203,7 +204,7 @@ describe("CleanRoomDataPlane from the example policy", () => {
           encryption: { default_kms_key_name: `\${google_kms_crypto_key.${storageKeyId}.id}` },
         });
         expect(policy.residency).toContain(b.location);
-        expect(b.depends_on).toEqual([expect.stringMatching(/^google_kms_crypto_key_iam_member\.data_storage-key_storage-agent-grant_/)]);
+        expect(b.depends_on).toEqual([expect.stringMatching(/^google_kms_crypto_key_iam_policy\.data_storage-key_iam_policy_/)]);
       }
     });
 

@@ -311,14 +311,14 @@ describe("given the example room's JSON, tampered", () => {
     expect(dep1Errors(stacks).join("\n")).toMatch(/bucket names google_storage_bucket\.\S+ by the literal/);
   });
 
-  test("when actAs on the TEE service account names its members and account by literal email, then both checks fail", () => {
+  test("when the TEE service account's policy (the job service's actAs) names its account by literal email, then both checks fail", () => {
     const stacks = tamper((j) => {
-      const [, grant] = entry(j, "google_service_account_iam_member", (_c, name) => name.includes("ActAsTeeServiceAccount"));
+      const [, grant] = entry(j, "google_service_account_iam_policy", (_c, name) => name.includes("tee_sa-iam_policy"));
       const saId = /^\$\{google_service_account\.([^.]+)\.name\}$/.exec(grant.service_account_id)![1];
       const sa = j.resource.google_service_account[saId];
       grant.service_account_id = `projects/${sa.project}/serviceAccounts/${sa.account_id}@${sa.project}.iam.gserviceaccount.com`;
     });
-    expect(violations(stacks).join("\n")).toMatch(/google_service_account_iam_member\.\S+: names \S+google_service_account\.\S+ by the literal/);
+    expect(violations(stacks).join("\n")).toMatch(/google_service_account_iam_policy\.\S+: names \S+google_service_account\.\S+ by the literal/);
     expect(dep1Errors(stacks).join("\n")).toMatch(/service_account_id names google_service_account\.\S+ by the literal/);
   });
 

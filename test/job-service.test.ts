@@ -4,7 +4,7 @@
  * CEL engine, and the hardening of what runs in the cluster — all on synthesized JSON.
  */
 import { TerraformStack, TerraformVariable, Testing } from "cdktf";
-import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
+import { ConfidentialSpaceWorkload } from "../lib/constructs/data-plane/confidential-space";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { JobStateStore } from "../lib/constructs/platform/database";
 import {
@@ -44,7 +44,8 @@ const STEP_IMAGES = {
 };
 
 function identityProps(stack: TerraformStack, overrides: Partial<JobServiceIdentityProps> = {}): JobServiceIdentityProps {
-  const tee = new ServiceAccount(stack, "tee", { accountId: "dcr-insurance-study-cvm-sa", project: PROJECT });
+  // The TEE account's owner: it makes the job service's actAs binding in the account's one policy.
+  const tee = new ConfidentialSpaceWorkload(stack, "tee", { policy });
   return {
     roomName: ROOM,
     project: PROJECT,
@@ -96,7 +97,7 @@ describe("JobServiceIdentity", () => {
         ["google_project_iam_member", "roles/datastore.user", PROJECT, "only-insurance-study-jobs"],
         ["google_service_account_iam_member", "roles/iam.serviceAccountTokenCreator", job().name, null],
         ["google_service_account_iam_member", "roles/iam.serviceAccountUser", builder().name, null],
-        ["google_service_account_iam_member", "roles/iam.serviceAccountUser", tee().name, null],
+        ["google_service_account_iam_policy", "roles/iam.serviceAccountUser", tee().name, null],
         ["google_storage_bucket_iam_member", "roles/storage.objectUser", "dcr-insurance-study-hub", null],
       ].sort(),
     );
@@ -117,14 +118,16 @@ describe("JobServiceIdentity", () => {
     expect(iamGrants(json).filter((g) => g.member === builder().member && /serviceAccount(User|TokenCreator)|workloadIdentityUser/.test(g.role))).toEqual([]);
   });
 
-  test("then actAs is granted on the TEE and builder accounts only, by reference, and never project-wide", () => {
+  test("then actAs is granted on the TEE and builder accounts only, by reference, and never project-wide; the TEE's in its one policy", () => {
     const actAs = iamGrants(json).filter((g) => g.role === "roles/iam.serviceAccountUser");
     expect(actAs.map((g) => [g.type, g.config.service_account_id, g.member]).sort()).toEqual(
       [
         ["google_service_account_iam_member", builder().name, job().member],
-        ["google_service_account_iam_member", tee().name, job().member],
+        ["google_service_account_iam_policy", tee().name, job().member],
       ].sort(),
     );
+    // JobServiceIdentity writes no IAM on the TEE account itself: its owner does.
+    expect(resourceConfigs(json, "google_service_account_iam_member").filter((c) => c.service_account_id === tee().name)).toEqual([]);
   });
 
   test("then the launcher role holds the launch permissions and none that gives a VM an external address or changes IAM", () => {
@@ -207,9 +210,10 @@ describe("JobServiceIdentity", () => {
     const build = (overrides: (stack: TerraformStack) => Partial<JobServiceIdentityProps>) => () =>
       synthWith((stack) => new JobServiceIdentity(stack, "Id", { ...identityProps(stack), ...overrides(stack) }));
 
-    test("then a literal TEE account is refused: the grant must reference the resource", () => {
-      expect(build(() => ({ teeServiceAccount: { name: `projects/${PROJECT}/serviceAccounts/dcr-insurance-study-cvm-sa@${PROJECT}.iam.gserviceaccount.com` } }))).toThrow(
-        /JobServiceIdentity "teeServiceAccount" is the literal ".*"\. Pass the service account resource \(ConfidentialSpaceWorkload\.serviceAccount\)/,
+    test("then a bare TEE account is refused: only its owner may grant on it", () => {
+      const bare = { name: `projects/${PROJECT}/serviceAccounts/dcr-insurance-study-cvm-sa@${PROJECT}.iam.gserviceaccount.com` };
+      expect(build(() => ({ teeServiceAccount: bare as never }))).toThrow(
+        /JobServiceIdentity "teeServiceAccount" has no grantActAs\. Pass the account's owner \(ConfidentialSpaceWorkload\)/,
       );
     });
 

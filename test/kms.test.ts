@@ -1,6 +1,6 @@
 import { AttestationBoundKey, AttestationBoundKeyProps, StorageEncryptionKey } from "../lib/constructs/data-plane/keys";
 import { DatasetMember, datasetMembers } from "../lib/policy/members";
-import { EXAMPLE_DIGEST_A, EXAMPLE_DIGEST_B, SynthJson, dataSources, examplePolicy, resourceConfigs, resources, synthWith } from "./util";
+import { EXAMPLE_DIGEST_A, EXAMPLE_DIGEST_B, SynthJson, dataSources, examplePolicy, resourceConfigs, resources, synthWith, grantsOn } from "./util";
 
 const policy = examplePolicy();
 const poolRef = { projectNumber: "123456789012", poolId: "insurance-study-tee" };
@@ -41,7 +41,7 @@ describe("AttestationBoundKey", () => {
   });
 
   test("then decrypt goes exactly to the approved images' principal sets, expiring approvals with their condition", () => {
-    const decrypt = resourceConfigs(json, "google_kms_crypto_key_iam_member").filter(
+    const decrypt = grantsOn(json, "google_kms_crypto_key").filter(
       (g) => g.role === "roles/cloudkms.cryptoKeyDecrypter",
     );
     expect(new Set(decrypt.map((g) => g.member))).toEqual(new Set(members.map((m) => m.member)));
@@ -59,7 +59,7 @@ describe("AttestationBoundKey", () => {
   });
 
   test("then the data owner can only encrypt, once, and never decrypt", () => {
-    const owner = resourceConfigs(json, "google_kms_crypto_key_iam_member").filter((g) => g.member === OWNER);
+    const owner = grantsOn(json, "google_kms_crypto_key").filter((g) => g.member === OWNER);
     expect(owner.map((g) => g.role)).toEqual(["roles/cloudkms.cryptoKeyEncrypter"]);
   });
 
@@ -190,7 +190,7 @@ describe("StorageEncryptionKey", () => {
   test("then only the project's Cloud Storage service agent may use it, as encrypter/decrypter", () => {
     const [[agentId, agent]] = dataSources(json, "google_storage_project_service_account");
     expect(agent.project).toBe("acme-clean-room");
-    const grants = resourceConfigs(json, "google_kms_crypto_key_iam_member");
+    const grants = grantsOn(json, "google_kms_crypto_key");
     expect(grants).toHaveLength(1);
     expect(grants[0]).toMatchObject({
       role: "roles/cloudkms.cryptoKeyEncrypterDecrypter",

@@ -67,7 +67,7 @@ function releaseView(json: SynthJson) {
   };
   const customRoles = new Map(resources(json, "google_project_iam_custom_role").map(([id, r]) => [ref("google_project_iam_custom_role", id, "name"), r]));
   const permissionsOf = (role: string): readonly string[] => customRoles.get(role)?.permissions ?? PREDEFINED[role] ?? [`(unknown role ${role})`];
-  const grantsOn = (id: string) => iamGrants(json).filter((g) => g.type === "google_storage_bucket_iam_member" && g.config.bucket === ref("google_storage_bucket", id, "name"));
+  const grantsOn = (id: string) => iamGrants(json).filter((g) => g.type.startsWith("google_storage_bucket_iam_") && g.config.bucket === ref("google_storage_bucket", id, "name"));
   /** member → permissions on the bucket, over every grant. */
   const access = (id: string) => {
     const out = new Map<string, Set<string>>();
@@ -131,7 +131,7 @@ describe("OutputRelease in the example room (platform stack)", () => {
   test("given the room, then the verifier reads quarantine and creates on release, and can delete (or overwrite) nothing anywhere", () => {
     expect([...view.access(view.quarantineId).get(view.members.verifier)!].sort()).toEqual(READ);
     expect([...view.access(view.releaseId).get(view.members.verifier)!].sort()).toEqual([...RELEASE_WRITER_PERMISSIONS].sort());
-    const verifierStorage = iamGrants(json).filter((g) => g.member === view.members.verifier && g.type === "google_storage_bucket_iam_member");
+    const verifierStorage = iamGrants(json).filter((g) => g.member === view.members.verifier && g.type.startsWith("google_storage_bucket_iam_"));
     expect(verifierStorage.length).toBeGreaterThanOrEqual(3); // policy objects, quarantine, release
     // One exception, no data: it replaces its receipt JWKS, jwks.json in the public JWKS bucket, and only that object.
     const publishesJwks = (g: (typeof verifierStorage)[number]) => /^resource\.name == "projects\/_\/buckets\/[^/]+-receipt-jwks\/objects\/jwks\.json"$/.test(g.config.condition?.expression ?? "");

@@ -13,7 +13,7 @@ import { CleanRoomPolicy } from "../lib/policy/model";
 import { NAME_RULES, NameKind, fitName, dataPlaneNames, resourceName } from "../lib/policy/names";
 import { IAM_POLICY_LIMITS, datasetIamLoad } from "../lib/policy/iam-limits";
 import { ATTRIBUTE_CONDITION_MAX_LENGTH, compileAttributeCondition } from "../lib/policy/condition";
-import { SynthJson, synthStack } from "./util";
+import { SynthJson, grantsOn, iamGrants, synthStack } from "./util";
 import { checkTerraform } from "../lib/checks/engine";
 import { checkContext } from "../lib/checks/context";
 import { TerraformJson } from "../lib/analysis/resource-index";
@@ -66,6 +66,10 @@ const NO_GENERATED_NAME = new Set([
   "google_storage_bucket_iam_member",
   "google_kms_crypto_key_iam_member",
   "google_service_account_iam_member",
+  // authoritative policies: their target's name and a google_iam_policy document
+  "google_kms_crypto_key_iam_policy",
+  "google_storage_bucket_iam_policy",
+  "google_service_account_iam_policy",
   "google_artifact_registry_repository_iam_member",
   "google_cloud_run_v2_service_iam_member",
   "google_service_networking_connection",
@@ -223,10 +227,10 @@ describe("scale: a room with maximum-length names and many datasets", () => {
   });
 
   test("then every dataset's allow policies hold exactly the principals iam-limits counts, all within Google's limits", () => {
-    // Principals per IAM target, as Google counts them (one per member resource).
+    // Principals per IAM target, as Google counts them (one per member, in a member resource or a policy binding).
     const perTarget = new Map<string, string[]>();
-    for (const type of ["google_storage_bucket_iam_member", "google_kms_crypto_key_iam_member", "google_service_account_iam_member"]) {
-      for (const c of configs(platform, type)) {
+    for (const type of ["google_storage_bucket", "google_kms_crypto_key", "google_service_account"]) {
+      for (const c of grantsOn(platform, type)) {
         const target = c.bucket ?? c.crypto_key_id ?? c.service_account_id;
         perTarget.set(target, [...(perTarget.get(target) ?? []), c.member]);
       }
@@ -273,9 +277,8 @@ describe("scale: a room with maximum-length names and many datasets", () => {
 
   test("then no principal holds a role on one resource under two conditions, and conditions stay within IAM's 12 logical operators (expiry uses none)", () => {
     const conditionsOf = new Map<string, Set<string>>();
-    for (const [type, byId] of Object.entries(platform.resource ?? {})) {
-      if (!type.endsWith("_iam_member")) continue;
-      for (const c of Object.values(byId) as any[]) {
+    for (const { type, config: c } of iamGrants(platform).map((g) => ({ ...g, config: { ...g.config, member: g.member } }))) {
+      {
         const target = c.bucket ?? c.crypto_key_id ?? c.service_account_id ?? c.project ?? c.repository ?? c.name;
         const k = `${type}|${target}|${c.role}|${c.member}`;
         conditionsOf.set(k, (conditionsOf.get(k) ?? new Set()).add(c.condition?.expression ?? ""));

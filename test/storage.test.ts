@@ -2,7 +2,7 @@ import { TerraformStack } from "cdktf";
 import { AttestationBoundKey, StorageEncryptionKey } from "../lib/constructs/data-plane/keys";
 import { manateeContract } from "../lib/policy/names";
 import { CleanRoomBucket, CleanRoomBucketProps } from "../lib/constructs/data-plane/buckets";
-import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, resourceConfigs, resources, synthWith } from "./util";
+import { EXAMPLE_DIGEST_A, SynthJson, examplePolicy, resourceConfigs, resources, synthWith, grantsOn } from "./util";
 
 const policy = examplePolicy();
 const insurance = policy.datasets.find((d) => d.name === "insurance")!;
@@ -37,8 +37,9 @@ describe("CleanRoomBucket: a stage-2 data bucket", () => {
 
   test("then it is encrypted with the storage key, after the service agent's grant exists", () => {
     expect(bucket.encryption).toEqual({ default_kms_key_name: `\${google_kms_crypto_key.${storageKeyId}.id}` });
-    const [[grantId]] = resources(json, "google_kms_crypto_key_iam_member");
-    expect(bucket.depends_on).toEqual([`google_kms_crypto_key_iam_member.${grantId}`]);
+    // The service agent's grant is a binding of the storage key's one policy: the bucket waits for that policy.
+    const [[policyId]] = resources(json, "google_kms_crypto_key_iam_policy");
+    expect(bucket.depends_on).toEqual([`google_kms_crypto_key_iam_policy.${policyId}`]);
   });
 
   test("then objects and noncurrent versions are deleted at the dataset's retentionDays, with no retention policy or soft-delete tail", () => {
@@ -64,7 +65,7 @@ describe("CleanRoomBucket: a stage-2 data bucket", () => {
   });
 
   test("then grants are additive members: read for the approved image (conditional), create-only for the owner", () => {
-    const grants = resourceConfigs(json, "google_storage_bucket_iam_member");
+    const grants = grantsOn(json, "google_storage_bucket");
     expect(grants.map((g) => [g.role, g.member]).sort()).toEqual([
       ["roles/storage.objectCreator", "user:data-owner@example.org"],
       ["roles/storage.objectViewer", APPROVED],

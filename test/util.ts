@@ -38,10 +38,22 @@ export function dataSources(json: SynthJson, type: string): [string, any][] {
   return Object.entries(json.data?.[type] ?? {});
 }
 
-/** Every IAM member (member or members[]) on resources whose type ends in `_iam_member`/`_iam_binding`. */
+/**
+ * Every IAM member granted: `member`/`members[]` of `_iam_member`/`_iam_binding` resources, and each
+ * member of each binding of an `_iam_policy` whose `policy_data` is a `google_iam_policy` data source
+ * (there `config` is the policy resource's config with the binding's `role`, `members` and `condition`).
+ */
 export function iamGrants(json: SynthJson): { type: string; id: string; role: string; member: string; config: any }[] {
   const out: { type: string; id: string; role: string; member: string; config: any }[] = [];
   for (const [type, byId] of Object.entries(json.resource ?? {})) {
+    if (/_iam_policy$/.test(type)) {
+      for (const [id, config] of Object.entries(byId)) {
+        for (const b of policyBindings(json, config)) {
+          for (const member of b.members) out.push({ type, id, role: b.role, member, config: { ...config, ...b } });
+        }
+      }
+      continue;
+    }
     if (!/_iam_(member|binding)$/.test(type)) continue;
     for (const [id, config] of Object.entries(byId)) {
       const members: string[] = config.member ? [config.member] : (config.members ?? []);
@@ -49,6 +61,27 @@ export function iamGrants(json: SynthJson): { type: string; id: string; role: st
     }
   }
   return out;
+}
+
+/**
+ * Every grant on resources of `resourceType` (e.g. "google_kms_crypto_key"), whether an
+ * `_iam_member` or one member of a binding of the resource's authoritative `_iam_policy`, each
+ * shaped like an `_iam_member` config (target field, role, member, condition).
+ */
+export function grantsOn(json: SynthJson, resourceType: string): any[] {
+  return iamGrants(json)
+    .filter((g) => g.type.startsWith(`${resourceType}_iam_`))
+    .map((g) => {
+      const { members: _members, policy_data: _data, ...config } = g.config;
+      return { ...config, member: g.member };
+    });
+}
+
+/** The `binding` blocks of the `google_iam_policy` data source an `_iam_policy` resource sets. */
+export function policyBindings(json: SynthJson, policy: { policy_data?: string }): { role: string; members: string[]; condition?: any }[] {
+  const ref = /^\$\{data\.google_iam_policy\.([^.]+)\.policy_data\}$/.exec(policy.policy_data ?? "");
+  if (!ref) return [];
+  return json.data?.google_iam_policy?.[ref[1]]?.binding ?? [];
 }
 
 export const EXAMPLE_DIGEST_A = "sha256:1580f84f1585dbecd84479ae867b6d586de31a19bbc9e551f2fbc20f9df59ec9";

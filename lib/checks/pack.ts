@@ -12,6 +12,7 @@ import { auditRetention } from "./rules/audit-retention";
 import { auditRetentionLocked, auditSinkPinned } from "./rules/audit-trail";
 import { bucketCmek } from "./rules/bucket-cmek";
 import { bucketPublicAccess } from "./rules/bucket-public-access";
+import { authoritativeIam } from "./rules/authoritative-iam";
 import { bucketRetention } from "./rules/bucket-retention";
 import { bucketSoftDelete } from "./rules/bucket-soft-delete";
 import { bucketUniformAccess } from "./rules/bucket-uniform-access";
@@ -74,6 +75,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   approvalExpiry,
   approvalDigest,
   allowPolicyLimits,
+  authoritativeIam,
   dependencyGraph,
 ];
 

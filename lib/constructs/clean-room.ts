@@ -182,10 +182,11 @@ export class CleanRoom extends Construct {
       // The same derivation as the verifier document's release.instancePrefix.
       launch: { zone: workload.zone, templateNamePrefix: workload.templateNamePrefix, instancePrefix: jobInstancePrefix(policy) },
       // References (not literal names) so each grant waits for the resource it is on.
-      teeServiceAccount: workload.serviceAccount,
-      workspaceBucket: this.hubBucket.bucket.name,
-      userImages: { project: policy.project, location: this.registry.userImages.location, repositoryId: this.registry.userImages.repository.name },
-      executorBases: { project: policy.project, location: this.registry.executorBases.location, repositoryId: this.registry.executorBases.repository.name },
+      // Their owners make the grants: one binding per role and member, in the owner's one policy where it has one.
+      teeServiceAccount: workload,
+      workspaceBucket: this.hubBucket,
+      userImages: this.registry.userImages,
+      executorBases: this.registry.executorBases,
       stateStore: this.database,
       encryptionKey: this.dataPlane.storageKey,
       provider,
@@ -202,7 +203,7 @@ export class CleanRoom extends Construct {
       this.outputRelease = new OutputRelease(this, "output-release", {
         policy,
         encryptionKey: this.dataPlane.storageKey,
-        teeMember: workload.serviceAccount.member,
+        teeMember: workload.member,
         jobServiceMember: this.identity.jobServiceMember,
         dependsOn: afterApis,
         provider,
@@ -238,7 +239,7 @@ export class CleanRoom extends Construct {
       });
       // The job runner in the TEE calls /v1/release with an ID token of the TEE service account
       // (job-service/src/executor-base.ts); ingress stays internal (Private Google Access on the TEE subnet).
-      this.verifier.grantInvoke(workload.serviceAccount.member, { id: "invoker-tee" });
+      this.verifier.grantInvoke(workload.member, { id: "invoker-tee" });
     }
 
     if (props.outputs ?? true) this.declareOutputs();

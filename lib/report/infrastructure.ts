@@ -203,9 +203,11 @@ export function readInfrastructure(
       const decl = iamDeclaration(resource, index);
       // Only IAM on the kinds of resource the data plane grants on (not, e.g., on a repository).
       if (!decl || decl.targetKind === "other") continue;
-      if (!resource.type.endsWith("_iam_member")) authoritative.push({ address, type: resource.type });
-      // A policy's grants are listed only as authoritative: it replaces grants made elsewhere.
-      if (resource.type.endsWith("_iam_policy")) continue;
+      // A policy read binding by binding (a google_iam_policy data source: what the constructs emit
+      // for data-guarding resources) is listed as its grants; a binding or an unreadable policy
+      // replaces grants made elsewhere without saying which, so it is flagged for review.
+      if (resource.type.endsWith("_iam_binding") || decl.opaque !== undefined) authoritative.push({ address, type: resource.type });
+      if (decl.opaque !== undefined) continue;
       const target = grantTarget(decl, values, defaultProject);
       for (const binding of decl.bindings) {
         const condition = binding.condition?.expression;

@@ -37,6 +37,15 @@ function the(json: any, type: string, part: string): any {
   expect(hits).toHaveLength(1);
   return hits[0][1];
 }
+/** In an authoritative policy's document, the data pool's principal sets now name another pool. */
+function movePrincipalSetsToForeignPool(document: any): void {
+  const bindings: any[] = Array.isArray(document.binding) ? document.binding : [document.binding];
+  let moved = 0;
+  for (const b of bindings) {
+    b.members = b.members.map((m: string) => (m.includes("/insurance-study-tee/") ? (moved++, m.replace("/insurance-study-tee/", "/mallory-pool/")) : m));
+  }
+  expect(moved).toBeGreaterThan(0);
+}
 const dataProvider = (j: any) => the(j, "google_iam_workload_identity_pool_provider", "room_data_pool_provider");
 const addResource = (j: any, type: string, name: string, config: object) => {
   j.resource[type] = { ...(j.resource[type] ?? {}), [name]: config };
@@ -82,12 +91,10 @@ const ATTACKS: [string, string, (j: any) => void][] = [
     dataProvider(j).attribute_mapping["attribute.image_digest"] = "assertion.sub";
   }],
   ["a dataset key grant to a principal set of a pool the room does not declare", "MCR-KMS1", (j) => {
-    const grant = the(j, "google_kms_crypto_key_iam_member", "insurance_key_decrypt-1580");
-    grant.member = grant.member.replace("/insurance-study-tee/", "/mallory-pool/");
+    movePrincipalSetsToForeignPool(the(j.data ? { resource: j.data } : j, "google_iam_policy", "insurance_key_iam_document"));
   }],
   ["a stage-2 bucket grant to a principal set of a pool the room does not declare", "MCR-GCS1", (j) => {
-    const grant = the(j, "google_storage_bucket_iam_member", "insurance_stage2_read-1580");
-    grant.member = grant.member.replace("/insurance-study-tee/", "/mallory-pool/");
+    movePrincipalSetsToForeignPool(the(j.data ? { resource: j.data } : j, "google_iam_policy", "insurance_stage2_iam_document"));
   }],
   ...["roles/owner", "roles/iam.securityAdmin", "roles/resourcemanager.projectIamAdmin", "roles/iam.workloadIdentityPoolAdmin", "roles/cloudkms.admin", "roles/storage.admin"].map(
     (role): [string, string, (j: any) => void] => [`${role} for someone who is not an operator`, "MCR-IAM4", (j) => {

@@ -5,7 +5,7 @@
  */
 import { Finding } from "../../lib/checks/model";
 import { dataPlaneNames, manateeContract, platformNames } from "../../lib/policy/names";
-import { SynthJson, examplePolicy, resources } from "../util";
+import { SynthJson, examplePolicy, grantsOn, resources } from "../util";
 import { checksOn, examplePlatform } from "./harness";
 
 const policy = examplePolicy();
@@ -76,7 +76,8 @@ describe("MCR-OUT1: the TEE creates in quarantine and writes nothing on release"
     role.permissions = [...role.permissions, "storage.objects.delete"];
     const found = errorsOf(run(json), "MCR-OUT1");
     expect(found).toHaveLength(1);
-    expect(found[0].address).toMatch(/^google_storage_bucket_iam_member\.room_output-release_quarantine_tee-creates/);
+    // The TEE's grant is a binding of the quarantine bucket's one authoritative policy.
+    expect(found[0].address).toMatch(/^google_storage_bucket_iam_policy\.room_output-release_quarantine_iam_policy/);
     expect(found[0].message).toMatch(/\(storage\.objects\.create, storage\.objects\.delete\)\ on the quarantine bucket .* which allows storage\.objects\.delete\./);
   });
 
@@ -187,15 +188,15 @@ describe("MCR-OUT3: attested identities write nowhere but quarantine", () => {
   const stage1 = (json: any) => bucketBy(json, (b) => b.labels?.component === "stage1" && b.labels?.dataset === "claims");
   /** The job pool's group as the room grants it (on insurance's stage-2 bucket or key). */
   const jobGroup = (json: any): string => {
-    for (const type of ["google_storage_bucket_iam_member", "google_kms_crypto_key_iam_member"]) {
-      const found = resources(json, type).find(([, g]) => typeof g.member === "string" && g.member.endsWith("/group/job-approved"));
-      if (found) return found[1].member;
+    for (const type of ["google_storage_bucket", "google_kms_crypto_key"]) {
+      const found = grantsOn(json, type).find((g) => typeof g.member === "string" && g.member.endsWith("/group/job-approved"));
+      if (found) return found.member;
     }
     throw new Error("no job pool group in the example room");
   };
   const reader = (json: any) => saMember(json, dataPlaneNames(policy).readerServiceAccountId("claims"));
   const image = (json: any): string =>
-    resources(json, "google_storage_bucket_iam_member").find(([, g]) => typeof g.member === "string" && g.member.includes("/attribute.image_digest/"))![1].member;
+    grantsOn(json, "google_storage_bucket").find((g) => typeof g.member === "string" && g.member.includes("/attribute.image_digest/"))!.member;
 
   test("given the room as synthesized, then no attested identity holds object create or update anywhere", () => {
     expect(run(pristine).filter((f) => f.ruleId === "MCR-OUT3")).toEqual([]);

@@ -131,10 +131,10 @@ describe("the access report synth writes for the example room", () => {
 });
 
 describe("the cross-check on tampered synthesized stacks of the example room", () => {
-  const findings = (tamper: (resources: Record<string, Record<string, any>>) => void): CrossCheckFinding[] => {
+  const findings = (tamper: (resources: Record<string, Record<string, any>>, data: Record<string, Record<string, any>>) => void): CrossCheckFinding[] => {
     const copy = stacks.map((s) => structuredClone(s));
     const platform = copy.find((s) => s.resource?.google_iam_workload_identity_pool_provider)!;
-    tamper(platform.resource!);
+    tamper(platform.resource!, platform.data ?? {});
     return [...crossCheck(buildAccessModel(policy), readInfrastructure(copy, policy.project)).findings];
   };
   const jobProvider = (r: Record<string, Record<string, any>>) =>
@@ -144,8 +144,12 @@ describe("the cross-check on tampered synthesized stacks of the example room", (
       const labels = r.google_kms_crypto_key[id].labels;
       return labels.dataset === dataset && labels.component === component;
     })!;
-  const group = (r: Record<string, Record<string, any>>) =>
-    Object.values(r.google_kms_crypto_key_iam_member).find((g: any) => String(g.member).endsWith("/group/job-approved"))!.member;
+  // The dataset keys' grants are bindings of their one authoritative policy (google_iam_policy data sources).
+  const group = (data: Record<string, Record<string, any>>) =>
+    Object.values(data.google_iam_policy)
+      .flatMap((d: any) => d.binding ?? [])
+      .flatMap((b: any) => b.members as string[])
+      .find((m) => m.endsWith("/group/job-approved"))!;
 
   test("given the signature clause dropped from the job provider's condition, then an error names the provider", () => {
     const found = findings((r) => {
@@ -185,8 +189,10 @@ describe("the cross-check on tampered synthesized stacks of the example room", (
   });
 
   test("given insurance's job group on claims' key or object create on insurance's stage-1 bucket, then each grant is not explained by the policy", () => {
-    const found = findings((r) => {
-      const member = group(r);
+    const found = findings((r, data) => {
+      const member = group(data);
+      r.google_kms_crypto_key_iam_member ??= {};
+      r.google_storage_bucket_iam_member ??= {};
       r.google_kms_crypto_key_iam_member.cross = {
         crypto_key_id: `\${google_kms_crypto_key.${keyOf(r, "claims", "dataset-key")}.id}`,
         role: "roles/cloudkms.cryptoKeyDecrypter",

@@ -18,12 +18,12 @@ import {
   GrantOptions,
   cleanRoomLabels,
   conditionBlock,
-  grantIdFor,
   requireGrantableMember,
   requireInResidency,
   toGrantOptions,
 } from "../../internal/common";
 import { AttestationBoundKey } from "./keys";
+import { AuthoritativeIamPolicy, IamGrant, IamMemberGrants } from "../iam-grants";
 import { IamCondition } from "../../policy/members";
 import { DEFAULT_RETENTION_DAYS } from "../../policy/model";
 import { DatasetBucketPurpose, NAME_RULES, dataPlaneNames, resourceName } from "../../policy/names";
@@ -39,6 +39,7 @@ export const STORAGE_ROLES = {
   objectViewer: "roles/storage.objectViewer",
   objectCreator: "roles/storage.objectCreator",
   objectAdmin: "roles/storage.objectAdmin",
+  objectUser: "roles/storage.objectUser",
 } as const;
 
 const PURPOSE_COMPONENT: Record<BucketPurpose, ComponentLabel> = {
@@ -130,13 +131,23 @@ export interface CleanRoomBucketProps {
   readonly storageClass?: string;
   /** Extra labels; the clean-room labels win on conflict. @default {} */
   readonly labels?: Record<string, string>;
+  /**
+   * How the bucket's IAM is declared. `authoritative`: one `google_storage_bucket_iam_policy` holds
+   * every grant made through this construct and nothing else (no legacy `projectOwner:` roles; a
+   * binding added by hand is removed on the next apply); nothing may then grant on the bucket by
+   * name. `additive`: one `google_storage_bucket_iam_member` per grant.
+   * @default "authoritative" for stage-2 buckets, "additive" otherwise (others grant on those by name)
+   */
+  readonly iam?: BucketIamMode;
   /** @default room.project */
   readonly project?: string;
   /** @default the provider's default provider */
   readonly provider?: TerraformProvider;
 }
 
-/** One hardened clean-room bucket with additive, member-checked grants. */
+export type BucketIamMode = "authoritative" | "additive";
+
+/** One hardened clean-room bucket with member-checked grants. */
 export class CleanRoomBucket extends Construct {
   public readonly bucket: StorageBucket;
   public readonly bucketName: string;
@@ -146,9 +157,9 @@ export class CleanRoomBucket extends Construct {
   public readonly expireAfterDays?: number;
   /** `gs://name` */
   public readonly url: string;
-  private readonly provider?: TerraformProvider;
-  private tokenGrants = 0;
-  private nameRef?: string;
+  /** The bucket's one IAM policy, when `iam` is `authoritative`. */
+  public readonly iamPolicy?: AuthoritativeIamPolicy;
+  private readonly memberGrants?: IamMemberGrants<StorageBucketIamMember>;
 
   constructor(scope: Construct, id: string, props: CleanRoomBucketProps) {
     super(scope, id);
@@ -159,7 +170,6 @@ export class CleanRoomBucket extends Construct {
     const isData = DATA_BUCKET_PURPOSES.includes(purpose);
     const project = props.project ?? room.project;
     this.purpose = purpose;
-    this.provider = props.provider;
     this.location = props.location ?? room.region;
     requireInResidency(this.location, room.residency, "location");
 
@@ -284,13 +294,34 @@ export class CleanRoomBucket extends Construct {
       provider: props.provider,
     });
     this.url = `gs://${this.bucketName}`;
+
+    const iam = props.iam ?? (purpose === "stage2" ? "authoritative" : "additive");
+    if (iam !== "authoritative" && iam !== "additive") {
+      throw new InvalidPropsError(`iam "${iam}" is not a bucket IAM mode. Use "authoritative" or "additive".`, { constructPath: this.node.path, property: "iam" });
+    }
+    // One reference for every grant: each read of `bucket.name` makes (and traces) a new token.
+    const bucketRef = this.bucket.name;
+    if (iam === "authoritative") {
+      this.iamPolicy = new AuthoritativeIamPolicy(this, "iam", { target: { kind: "bucket", bucket: bucketRef }, provider: props.provider });
+    } else {
+      this.memberGrants = new IamMemberGrants(this, (scope, id, b) =>
+        new StorageBucketIamMember(scope, id, {
+          bucket: bucketRef,
+          role: b.role,
+          member: b.member,
+          condition: conditionBlock(b.condition),
+          dependsOn: b.dependsOn,
+          provider: props.provider,
+        }),
+      );
+    }
   }
 
   /**
    * `roles/storage.objectViewer`. On a stage-2 bucket only an approved image's principal set or
    * a (reader) service account may read.
    */
-  public grantRead(member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
+  public grantRead(member: string, options?: GrantOptions | IamCondition): IamGrant {
     this.requireStage2Reader(member, "grantRead");
     return this.addGrant("read", STORAGE_ROLES.objectViewer, member, toGrantOptions(options));
   }
@@ -299,7 +330,7 @@ export class CleanRoomBucket extends Construct {
    * A custom role (e.g. bucket metadata only, `storage.buckets.get`, which ManaTEE's SDK calls
    * before reading). On a stage-2 bucket the same members as `grantRead` only.
    */
-  public grantCustomRole(role: string, member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
+  public grantCustomRole(role: string, member: string, options?: GrantOptions | IamCondition): IamGrant {
     this.requireStage2Reader(member, "grantCustomRole");
     if (!Token.isUnresolved(role) && !/^(projects|organizations)\/[^/]+\/roles\/[A-Za-z0-9_.]+$/.test(role)) {
       throw new InvalidPropsError(`grantCustomRole role "${role}" is not a custom role (projects/<project>/roles/<id>). Use grantRead or grantWrite for predefined roles.`);
@@ -308,12 +339,21 @@ export class CleanRoomBucket extends Construct {
   }
 
   /** `roles/storage.objectCreator`: upload new objects; no read, no overwrite, no delete. */
-  public grantWrite(member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
+  public grantWrite(member: string, options?: GrantOptions | IamCondition): IamGrant {
     return this.addGrant("write", STORAGE_ROLES.objectCreator, member, toGrantOptions(options));
   }
 
+  /**
+   * `roles/storage.objectUser`: read, write, overwrite and delete objects (objectAdmin without
+   * object ACLs, which uniform bucket-level access ignores), e.g. the job service on its workspace.
+   */
+  public grantObjectUser(member: string, options?: GrantOptions | IamCondition): IamGrant {
+    this.requireStage2Reader(member, "grantObjectUser");
+    return this.addGrant("objects", STORAGE_ROLES.objectUser, member, toGrantOptions(options));
+  }
+
   /** `roles/storage.objectAdmin`: read, overwrite and delete objects (e.g. the ManaTEE API on the hub). */
-  public grantObjectAdmin(member: string, options?: GrantOptions | IamCondition): StorageBucketIamMember {
+  public grantObjectAdmin(member: string, options?: GrantOptions | IamCondition): IamGrant {
     this.requireStage2Reader(member, "grantObjectAdmin");
     return this.addGrant("admin", STORAGE_ROLES.objectAdmin, member, toGrantOptions(options));
   }
@@ -331,21 +371,10 @@ export class CleanRoomBucket extends Construct {
     }
   }
 
-  private addGrant(prefix: string, role: string, member: string, options: GrantOptions): StorageBucketIamMember {
+  private addGrant(prefix: string, role: string, member: string, options: GrantOptions): IamGrant {
     requireGrantableMember(member, "member");
-    const id = options.id ?? grantIdFor(prefix, member, options.condition) ?? `${prefix}-token-${this.tokenGrants++}`;
-    const existing = this.node.tryFindChild(id);
-    if (existing instanceof StorageBucketIamMember) return existing;
-    // One reference for every grant: each read of `bucket.name` makes (and traces) a new token.
-    this.nameRef ??= this.bucket.name;
-    return new StorageBucketIamMember(this, id, {
-      bucket: this.nameRef,
-      role,
-      member,
-      condition: conditionBlock(options.condition),
-      dependsOn: options.dependsOn,
-      provider: this.provider,
-    });
+    const spec = { role, member, condition: options.condition, dependsOn: options.dependsOn };
+    return this.iamPolicy ? this.iamPolicy.grant(spec) : this.memberGrants!.grantHandle(prefix, { ...spec, id: options.id });
   }
 }
 

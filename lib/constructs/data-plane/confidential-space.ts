@@ -11,17 +11,15 @@ import { ComputeInstanceTemplate } from "@cdktf/provider-google/lib/compute-inst
 import { DataGoogleComputeImage } from "@cdktf/provider-google/lib/data-google-compute-image";
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
-import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
 import {
   COMPONENT,
   GrantOptions,
   cleanRoomLabels,
-  conditionBlock,
-  grantIdFor,
   requireGrantableMember,
   requireInResidency,
   toGrantOptions,
 } from "../../internal/common";
+import { AuthoritativeIamPolicy, IamGrant, IamMemberGrants, grantOnProject } from "../iam-grants";
 import { IamCondition } from "../../policy/members";
 import { CleanRoomPolicy, TeeHardware } from "../../policy/model";
 import { manateeContract } from "../../policy/names";
@@ -57,6 +55,12 @@ export interface ImageRepositoryRef {
    * names it by reference, so it waits for the repository. @default the literal `repositoryId`
    */
   readonly repository?: { readonly name: string };
+  /**
+   * The repository's own pull grant (a `DockerRepository` or `SignatureRepository` has it): when
+   * present, pulls are granted through it, so the repository's owner holds the one binding.
+   * @default - the grant is made here, on `repositoryId`
+   */
+  grantPull?(member: string, options?: GrantOptions): ArtifactRegistryRepositoryIamMember;
 }
 
 export interface ConfidentialSpaceWorkloadProps {
@@ -138,6 +142,12 @@ export class ConfidentialSpaceWorkload extends Construct {
   public readonly subnetwork: string;
   /** The metadata on the template (defaults merged with `metadata`). */
   public readonly metadata: Readonly<Record<string, string>>;
+  /** The TEE service account's one IAM policy: who may act as it (the job service) and nothing else. */
+  public readonly iamPolicy: AuthoritativeIamPolicy;
+  /** `serviceAccount:<email>` of the TEE service account (one string, so repeated grants match). */
+  public readonly member: string;
+  /** Pull grants made here, per repository without a `grantPull` of its own. */
+  private readonly pulls = new Map<string, IamMemberGrants<ArtifactRegistryRepositoryIamMember>>();
   private readonly provider?: TerraformProvider;
   private readonly project: string;
   private tokenGrants = 0;
@@ -185,14 +195,13 @@ export class ConfidentialSpaceWorkload extends Construct {
       provider: props.provider,
     });
     this.serviceAccountEmail = contract.teeServiceAccountEmail;
-    this.projectRoles = TEE_PROJECT_ROLES.map(
-      (role) =>
-        new ProjectIamMember(this, role.replace(/^roles\//, "").replace(/\./g, "-"), {
-          project: policy.project,
-          role,
-          member: this.serviceAccount.member,
-          provider: props.provider,
-        }),
+    this.iamPolicy = new AuthoritativeIamPolicy(this, "sa-iam", {
+      target: { kind: "service_account", serviceAccountId: this.serviceAccount.name },
+      provider: props.provider,
+    });
+    const member = (this.member = this.serviceAccount.member);
+    this.projectRoles = TEE_PROJECT_ROLES.map((role) =>
+      grantOnProject(this, role.replace(/^roles\//, "").replace(/\./g, "-"), { project: policy.project, role, member, provider: props.provider }),
     );
 
     this.templateNamePrefix = `dcr-${contract.env}-tee-`;
@@ -241,41 +250,40 @@ export class ConfidentialSpaceWorkload extends Construct {
     this.instanceTemplateId = this.instanceTemplate.id;
   }
 
-  /** `roles/artifactregistry.reader` for the TEE service account on this one repository. */
+  /**
+   * `roles/artifactregistry.reader` for the TEE service account on this one repository: through
+   * the repository's own `grantPull` when it has one (one binding, whoever asks), else made here.
+   */
   public grantImagePull(repository: ImageRepositoryRef): ArtifactRegistryRepositoryIamMember {
-    const id = Token.isUnresolved(repository.repositoryId)
-      ? `pull-token-${this.tokenGrants++}`
-      : `pull-${repository.repositoryId}`;
-    const existing = this.node.tryFindChild(id);
-    if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
-    return new ArtifactRegistryRepositoryIamMember(this, id, {
-      project: repository.project ?? this.project,
-      location: repository.location,
-      repository: repository.repository?.name ?? repository.repositoryId,
-      role: "roles/artifactregistry.reader",
-      member: this.serviceAccount.member,
-      provider: this.provider,
-    });
+    const id = Token.isUnresolved(repository.repositoryId) ? undefined : `pull-${repository.repositoryId}`;
+    if (repository.grantPull) return repository.grantPull(this.member, { id: id ?? "pull-tee" });
+    const project = repository.project ?? this.project;
+    const key = `${project}|${repository.location}|${repository.repositoryId}`;
+    const grants =
+      this.pulls.get(key) ??
+      new IamMemberGrants(this, (scope, grantId, b) =>
+        new ArtifactRegistryRepositoryIamMember(scope, grantId, {
+          project,
+          location: repository.location,
+          repository: repository.repository?.name ?? repository.repositoryId,
+          role: b.role,
+          member: b.member,
+          provider: this.provider,
+        }),
+      );
+    this.pulls.set(key, grants);
+    return grants.grant("pull", { role: "roles/artifactregistry.reader", member: this.member, id: id ?? `pull-token-${this.tokenGrants++}` });
   }
 
   /**
    * `roles/iam.serviceAccountUser` on the TEE service account only, for whoever launches job
-   * VMs (the room's job service), instead of a project-wide grant.
+   * VMs (the room's job service), instead of a project-wide grant: a binding of the account's one
+   * authoritative policy.
    */
-  public grantActAs(member: string, options?: GrantOptions | IamCondition): ServiceAccountIamMember {
+  public grantActAs(member: string, options?: GrantOptions | IamCondition): IamGrant {
     requireGrantableMember(member, "member");
     const opts = toGrantOptions(options);
-    const id = opts.id ?? grantIdFor("act-as", member, opts.condition) ?? `act-as-token-${this.tokenGrants++}`;
-    const existing = this.node.tryFindChild(id);
-    if (existing instanceof ServiceAccountIamMember) return existing;
-    return new ServiceAccountIamMember(this, id, {
-      serviceAccountId: this.serviceAccount.name,
-      role: "roles/iam.serviceAccountUser",
-      member,
-      condition: conditionBlock(opts.condition),
-      dependsOn: opts.dependsOn,
-      provider: this.provider,
-    });
+    return this.iamPolicy.grant({ role: "roles/iam.serviceAccountUser", member, condition: opts.condition, dependsOn: opts.dependsOn });
   }
 }
 

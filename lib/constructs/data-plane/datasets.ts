@@ -11,19 +11,17 @@ import { KmsKeyRing } from "@cdktf/provider-google/lib/kms-key-ring";
 import { ProjectIamCustomRole } from "@cdktf/provider-google/lib/project-iam-custom-role";
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
-import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
 import {
   CLEAN_ROOM_LABEL,
   COMPONENT,
   CleanRoomRef,
   GrantOptions,
   cleanRoomLabels,
-  conditionBlock,
-  grantIdFor,
   requireGrantableMember,
   requireInResidency,
 } from "../../internal/common";
 import { ConfidentialSpaceWorkload, ConfidentialSpaceWorkloadProps } from "./confidential-space";
+import { AuthoritativeIamPolicy, IamMemberGrants, grantOnProject } from "../iam-grants";
 import { ApproverKey, AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./keys";
 import { IMAGES_PER_READER, assertWithinIamLimits, partitionReaders } from "../../policy/iam-limits";
 import { DatasetMember, IamCondition, datasetMembers } from "../../policy/members";
@@ -100,6 +98,8 @@ export interface DatasetDataPlane {
 /** A reader service account and the approved images that may impersonate it. */
 export interface DatasetReader {
   readonly serviceAccount: ServiceAccount;
+  /** The account's one IAM policy: exactly who may impersonate it (its approved images, the job pool group). */
+  readonly iamPolicy: AuthoritativeIamPolicy;
   readonly members: readonly DatasetMember[];
 }
 
@@ -176,10 +176,10 @@ export class CleanRoomDataPlane extends Construct {
       "Read a stage-1 bucket's metadata and objects, as ManaTEE's SDK does.", SDK_PERMISSIONS.stage1);
     this.bucketMetadataRole = customRole("sdk-bucket-role", names.bucketMetadataRoleId, `ManaTEE bucket metadata (${policy.name})`,
       "Read a bucket's metadata only (no objects).", SDK_PERMISSIONS.bucketMetadata);
-    this.teeProjectReaderGrant = new ProjectIamMember(this, "tee-project-reader", {
+    this.teeProjectReaderGrant = grantOnProject(this, "tee-project-reader", {
       project: policy.project,
       role: this.projectReaderRole.name,
-      member: this.workload.serviceAccount.member,
+      member: this.workload.member,
       provider,
     });
 
@@ -204,7 +204,7 @@ export class CleanRoomDataPlane extends Construct {
   public grantSdkStage1Access(member: string, id = "jupyter"): void {
     for (const d of Object.values(this.datasets)) d.stage1Bucket.grantCustomRole(this.stage1ReaderRole.name, member, { id: `sdk-${id}` });
     if (!this.sdkGrants.has(id)) {
-      this.sdkGrants.set(id, new ProjectIamMember(this, `sdk-project-${id}`, {
+      this.sdkGrants.set(id, grantOnProject(this, `sdk-project-${id}`, {
         project: this.policy.project,
         role: this.projectReaderRole.name,
         member,
@@ -271,17 +271,12 @@ export class CleanRoomDataPlane extends Construct {
         const reader = `serviceAccount:${account.email}`;
         stage2Bucket.grantRead(reader, { id: `read-reader${suffix}` });
         key.grantDecryptToReader(reader, { id: `decrypt-reader${suffix}` });
-        for (const m of shard) {
-          new ServiceAccountIamMember(scope, `impersonate-${digestTag(m.imageDigest)}`, {
-            serviceAccountId: account.name,
-            role: "roles/iam.workloadIdentityUser",
-            member: m.member,
-            condition: conditionBlock(m.condition),
-            dependsOn,
-            provider,
-          });
-        }
-        readers.push({ serviceAccount: account, members: shard });
+        const iamPolicy = new AuthoritativeIamPolicy(scope, `reader${suffix}-iam`, {
+          target: { kind: "service_account", serviceAccountId: account.name },
+          provider,
+        });
+        for (const m of shard) iamPolicy.grant({ role: WORKLOAD_IDENTITY_USER, member: m.member, condition: m.condition, dependsOn });
+        readers.push({ serviceAccount: account, iamPolicy, members: shard });
       });
     }
 
@@ -304,7 +299,7 @@ export class CleanRoomDataPlane extends Construct {
       provider,
     });
     // The launcher reads the signatures as the TEE service account (tee-signed-image-repos).
-    this.workload.grantImagePull({ project: policy.project, location: signatureRepository.location, repositoryId: signatureRepository.repository.repositoryId });
+    this.workload.grantImagePull(signatureRepository);
 
     let jobPool: JobApprovalPool | undefined;
     if (dataset.approverKey) {
@@ -320,13 +315,7 @@ export class CleanRoomDataPlane extends Construct {
         stage2Bucket.grantRead(jobPool.groupPrincipalSet, { id: "read-job-approved", dependsOn: afterJobPool });
       } else {
         // Every reader holds the same grants: the first suffices.
-        new ServiceAccountIamMember(scope, "impersonate-job-approved", {
-          serviceAccountId: readers[0].serviceAccount.name,
-          role: "roles/iam.workloadIdentityUser",
-          member: jobPool.groupPrincipalSet,
-          dependsOn: afterJobPool,
-          provider,
-        });
+        readers[0].iamPolicy.grant({ role: WORKLOAD_IDENTITY_USER, member: jobPool.groupPrincipalSet, dependsOn: afterJobPool });
       }
     }
     // ManaTEE's SDK gets the bucket before reading it.
@@ -385,17 +374,21 @@ export class SignatureRepository extends Construct {
   public readonly location: string;
   /** `<region>-docker.pkg.dev/<project>/<repository>`: the value for `tee-signed-image-repos`. */
   public readonly url: string;
+  /** The repository id (literal) and project, so the repository is an `ImageRepositoryRef`. */
+  public readonly repositoryId: string;
+  public readonly project: string;
   public readonly writerGrants: readonly ArtifactRegistryRepositoryIamMember[];
-  private readonly provider?: TerraformProvider;
+  /** Every grant on the repository, one per (role, member), whoever asks. */
+  private readonly grants: IamMemberGrants<ArtifactRegistryRepositoryIamMember>;
 
   constructor(scope: Construct, id: string, props: SignatureRepositoryProps) {
     super(scope, id);
     const { room } = props;
     this.dataset = props.dataset;
     this.location = props.location ?? room.region;
-    this.provider = props.provider;
     requireInResidency(this.location, room.residency, "location");
-    const repositoryId = props.repositoryId ?? dataPlaneNames(room).signatureRepositoryId(props.dataset);
+    const repositoryId = (this.repositoryId = props.repositoryId ?? dataPlaneNames(room).signatureRepositoryId(props.dataset));
+    this.project = room.project;
     this.repository = new ArtifactRegistryRepository(this, "repository", {
       project: room.project,
       location: this.location,
@@ -409,6 +402,17 @@ export class SignatureRepository extends Construct {
       provider: props.provider,
     });
     this.url = dockerRepositoryPath(this.location, room.project, repositoryId);
+    this.grants = new IamMemberGrants(this, (scope, grantId, b) =>
+      new ArtifactRegistryRepositoryIamMember(scope, grantId, {
+        project: this.repository.project,
+        location: this.location,
+        repository: this.repository.name,
+        role: b.role,
+        member: b.member,
+        dependsOn: b.dependsOn,
+        provider: props.provider,
+      }),
+    );
     this.writerGrants = props.owners.map((o) => this.grant("push", "roles/artifactregistry.writer", o, {}));
   }
 
@@ -419,20 +423,11 @@ export class SignatureRepository extends Construct {
 
   private grant(prefix: string, role: string, member: string, options: GrantOptions): ArtifactRegistryRepositoryIamMember {
     requireGrantableMember(member, "member");
-    const childId = options.id ?? grantIdFor(prefix, member) ?? `${prefix}-${this.node.children.length}`;
-    const existing = this.node.tryFindChild(childId);
-    if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
-    return new ArtifactRegistryRepositoryIamMember(this, childId, {
-      project: this.repository.project,
-      location: this.location,
-      repository: this.repository.name,
-      role,
-      member,
-      dependsOn: options.dependsOn,
-      provider: this.provider,
-    });
+    return this.grants.grant(prefix, { role, member, dependsOn: options.dependsOn, id: options.id });
   }
 }
+
+const WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser";
 
 /** The first 12 hex digits of a digest: a short, stable construct id per approved image. */
 function digestTag(imageDigest: string): string {

@@ -10,7 +10,6 @@ import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { DataGoogleStorageProjectServiceAccount } from "@cdktf/provider-google/lib/data-google-storage-project-service-account";
 import { KmsCryptoKey } from "@cdktf/provider-google/lib/kms-crypto-key";
-import { KmsCryptoKeyIamMember } from "@cdktf/provider-google/lib/kms-crypto-key-iam-member";
 import { KmsKeyRing } from "@cdktf/provider-google/lib/kms-key-ring";
 import {
   CLEAN_ROOM_LABEL,
@@ -19,12 +18,11 @@ import {
   ComponentLabel,
   GrantOptions,
   cleanRoomLabels,
-  conditionBlock,
-  grantIdFor,
   requireGrantableMember,
   requireInResidency,
   toGrantOptions,
 } from "../../internal/common";
+import { AuthoritativeIamPolicy, IamGrant } from "../iam-grants";
 import { DatasetMember, IamCondition } from "../../policy/members";
 import { dataPlaneNames, resourceName } from "../../policy/names";
 import { InvalidPropsError } from "../../errors";
@@ -98,7 +96,10 @@ export interface CleanRoomKeyProps {
   readonly provider?: TerraformProvider;
 }
 
-/** What the key family shares: key ring, key, validation and additive grants. */
+/**
+ * What the key family shares: key ring, key, validation, and one authoritative IAM policy that
+ * holds every grant on the key (a binding added by hand is removed on the next apply).
+ */
 abstract class CleanRoomKeyBase extends Construct {
   /** The key ring, when this construct created it. */
   public readonly keyRing?: KmsKeyRing;
@@ -108,8 +109,9 @@ abstract class CleanRoomKeyBase extends Construct {
   public readonly keyRingId: string;
   /** Cloud KMS location of the key (a region inside the residency set). */
   public readonly location: string;
+  /** The key's one IAM policy: every grant below is a binding of it, nothing else grants on the key. */
+  public readonly iamPolicy: AuthoritativeIamPolicy;
   protected readonly provider?: TerraformProvider;
-  private tokenGrants = 0;
 
   protected constructor(
     scope: Construct,
@@ -164,21 +166,16 @@ abstract class CleanRoomKeyBase extends Construct {
       provider: props.provider,
     });
     this.cryptoKeyId = this.key.id;
+    this.iamPolicy = new AuthoritativeIamPolicy(this, "iam", {
+      target: { kind: "crypto_key", cryptoKeyId: this.cryptoKeyId },
+      provider: props.provider,
+    });
   }
 
-  protected addGrant(prefix: string, role: string, member: string, options: GrantOptions): KmsCryptoKeyIamMember {
+  /** A binding of the key's policy (`options.id` is not needed: bindings are not resources). */
+  protected addGrant(role: string, member: string, options: GrantOptions): IamGrant {
     requireGrantableMember(member, "member");
-    const id = options.id ?? grantIdFor(prefix, member, options.condition) ?? `${prefix}-token-${this.tokenGrants++}`;
-    const existing = this.node.tryFindChild(id);
-    if (existing instanceof KmsCryptoKeyIamMember) return existing;
-    return new KmsCryptoKeyIamMember(this, id, {
-      cryptoKeyId: this.cryptoKeyId,
-      role,
-      member,
-      condition: conditionBlock(options.condition),
-      dependsOn: options.dependsOn,
-      provider: this.provider,
-    });
+    return this.iamPolicy.grant({ role, member, condition: options.condition, dependsOn: options.dependsOn });
   }
 }
 
@@ -221,14 +218,10 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
   public grantDecryptToApprovedImages(
     members: readonly DatasetMember[],
     options: { readonly dependsOn?: ITerraformDependable[] } = {},
-  ): KmsCryptoKeyIamMember[] {
+  ): IamGrant[] {
     return members.map((m) => {
       requireDigestPrincipalSet(m);
-      return this.addGrant("decrypt", KMS_ROLES.decrypter, m.member, {
-        condition: m.condition,
-        dependsOn: options.dependsOn,
-        id: `decrypt-${m.imageDigest.replace(/^sha256:/, "").slice(0, 12)}`,
-      });
+      return this.addGrant(KMS_ROLES.decrypter, m.member, { condition: m.condition, dependsOn: options.dependsOn });
     });
   }
 
@@ -240,33 +233,33 @@ export class AttestationBoundKey extends CleanRoomKeyBase {
   public grantDecryptToJobApprovals(
     groupPrincipalSet: string,
     options: { readonly dependsOn?: ITerraformDependable[] } = {},
-  ): KmsCryptoKeyIamMember {
+  ): IamGrant {
     if (!/^principalSet:\/\/iam\.googleapis\.com\/projects\/[^/]+\/locations\/global\/workloadIdentityPools\/[^/]+\/group\/job-approved$/.test(groupPrincipalSet)) {
       throw new InvalidPropsError(
         `Decrypt member "${groupPrincipalSet}" is not a job pool's approved group. Pass JobApprovalPool.groupPrincipalSet ` +
           `(principalSet://…/workloadIdentityPools/<pool>/group/job-approved), never a whole pool.`,
       );
     }
-    return this.addGrant("decrypt-jobs", KMS_ROLES.decrypter, groupPrincipalSet, { id: "decrypt-job-approved", dependsOn: options.dependsOn });
+    return this.addGrant(KMS_ROLES.decrypter, groupPrincipalSet, { dependsOn: options.dependsOn });
   }
 
   /**
    * Decrypt for the dataset's reader service account in `impersonation` access mode. Only the
    * approved images' principal sets may impersonate that account (CleanRoomDataPlane grants it).
    */
-  public grantDecryptToReader(readerMember: string, options?: GrantOptions | IamCondition): KmsCryptoKeyIamMember {
+  public grantDecryptToReader(readerMember: string, options?: GrantOptions | IamCondition): IamGrant {
     if (!readerMember.startsWith("serviceAccount:")) {
       throw new InvalidPropsError(
         `grantDecryptToReader member "${readerMember}" is not a service account. Decrypt goes only to ` +
           `approved images (grantDecryptToApprovedImages) or to the dataset's reader service account ("serviceAccount:…").`,
       );
     }
-    return this.addGrant("decrypt-reader", KMS_ROLES.decrypter, readerMember, toGrantOptions(options));
+    return this.addGrant(KMS_ROLES.decrypter, readerMember, toGrantOptions(options));
   }
 
   /** `roles/cloudkms.cryptoKeyEncrypter` for a data owner: wraps data keys, can never unwrap them. */
-  public grantEncryptOnly(member: string, options?: GrantOptions | IamCondition): KmsCryptoKeyIamMember {
-    return this.addGrant("encrypt", KMS_ROLES.encrypter, member, toGrantOptions(options));
+  public grantEncryptOnly(member: string, options?: GrantOptions | IamCondition): IamGrant {
+    return this.addGrant(KMS_ROLES.encrypter, member, toGrantOptions(options));
   }
 }
 
@@ -300,9 +293,9 @@ export class ApproverKey extends CleanRoomKeyBase {
   public readonly dataset: string;
   public readonly owners: readonly string[];
   /** `roles/cloudkms.signerVerifier` per owner. */
-  public readonly signerGrants: readonly KmsCryptoKeyIamMember[];
+  public readonly signerGrants: readonly IamGrant[];
   /** `roles/cloudkms.publicKeyViewer` per owner (prints the fingerprint). */
-  public readonly publicKeyGrants: readonly KmsCryptoKeyIamMember[];
+  public readonly publicKeyGrants: readonly IamGrant[];
 
   constructor(scope: Construct, id: string, props: ApproverKeyProps) {
     super(scope, id, props, {
@@ -315,8 +308,8 @@ export class ApproverKey extends CleanRoomKeyBase {
     this.dataset = props.dataset;
     this.owners = [...props.owners];
     for (const owner of this.owners) requireOwnerPrincipal(owner, props.dataset);
-    this.signerGrants = this.owners.map((o) => this.addGrant("sign", KMS_ROLES.signerVerifier, o, {}));
-    this.publicKeyGrants = this.owners.map((o) => this.addGrant("public-key", KMS_ROLES.publicKeyViewer, o, {}));
+    this.signerGrants = this.owners.map((o) => this.addGrant(KMS_ROLES.signerVerifier, o, {}));
+    this.publicKeyGrants = this.owners.map((o) => this.addGrant(KMS_ROLES.publicKeyViewer, o, {}));
   }
 }
 
@@ -349,7 +342,8 @@ export interface StorageEncryptionKeyProps extends CleanRoomKeyProps {
 export class StorageEncryptionKey extends CleanRoomKeyBase {
   /** The project's Cloud Storage service agent. */
   public readonly serviceAgent: DataGoogleStorageProjectServiceAccount;
-  public readonly serviceAgentGrant: KmsCryptoKeyIamMember;
+  /** The service agent's binding; depending on it waits for the key's policy. */
+  public readonly serviceAgentGrant: IamGrant;
 
   constructor(scope: Construct, id: string, props: StorageEncryptionKeyProps) {
     super(scope, id, props, {
@@ -361,9 +355,7 @@ export class StorageEncryptionKey extends CleanRoomKeyBase {
       project: props.project ?? props.room.project,
       provider: props.provider,
     });
-    this.serviceAgentGrant = this.addGrant("storage-agent", KMS_ROLES.encrypterDecrypter, this.serviceAgent.member, {
-      id: "storage-agent-grant",
-    });
+    this.serviceAgentGrant = this.addGrant(KMS_ROLES.encrypterDecrypter, this.serviceAgent.member, {});
   }
 }
 

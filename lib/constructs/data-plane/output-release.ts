@@ -18,8 +18,8 @@
 import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { ProjectIamCustomRole } from "@cdktf/provider-google/lib/project-iam-custom-role";
-import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
 import { requireGrantableMember, requireInResidency } from "../../internal/common";
+import { IamGrant } from "../iam-grants";
 import { VerifierReleaseSettings, verifierReleaseSettings } from "../../policy/document";
 import { CleanRoomPolicy, DEFAULT_RETENTION_DAYS } from "../../policy/model";
 import { jobInstancePrefix, outputReleaseNames, platformNames } from "../../policy/names";
@@ -120,7 +120,7 @@ export class OutputRelease extends Construct {
   public readonly quarantineRetentionDays: number;
   public readonly releaseRetentionDays: number;
   /** The grants made so far (TEE, job service, then the verifier's once granted). */
-  public readonly grants: StorageBucketIamMember[] = [];
+  public readonly grants: IamGrant[] = [];
   private verifierGranted?: string;
 
   constructor(scope: Construct, id: string, props: OutputReleaseProps) {
@@ -175,6 +175,8 @@ export class OutputRelease extends Construct {
         // administrator's mistake; the lifecycle deletes noncurrent versions after `days` too.
         versioning: true,
         labels: { use },
+        // Results guard data as stage 2 does: one policy per bucket, exactly the grants below.
+        iam: "authoritative",
         provider,
       });
     this.quarantine = bucket("quarantine", release.quarantineBucket, this.quarantineRetentionDays, "output-quarantine");
@@ -223,7 +225,7 @@ export class OutputRelease extends Construct {
    * list so a missing object is reported as missing) and the release writer role on the release
    * bucket. At most one verifier per release.
    */
-  public grantVerifier(member: string, options: OutputReleaseVerifierGrantOptions = {}): StorageBucketIamMember[] {
+  public grantVerifier(member: string, options: OutputReleaseVerifierGrantOptions = {}): IamGrant[] {
     requireServiceAccount("grantVerifier(member)", member);
     const prefix = options.id ?? "verifier";
     if (this.verifierGranted !== undefined && this.verifierGranted !== prefix) {

@@ -93,7 +93,7 @@ export class AttestationVerifier extends Construct {
   public readonly quarantineBucketName?: string;
   public readonly releaseBucketName?: string;
   /** The verifier's grants on the release buckets (read quarantine, create-only on release). */
-  public readonly releaseGrants: readonly StorageBucketIamMember[];
+  public readonly releaseGrants: readonly ITerraformDependable[];
 
   private readonly provider?: TerraformProvider;
   private readonly project: string;

@@ -17,6 +17,7 @@ import { DataGoogleClientConfig } from "@cdktf/provider-google/lib/data-google-c
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { CleanRoomRef, GrantOptions, cleanRoomLabels, requireInResidency } from "../../../internal/common";
+import { IamMemberGrants, grantOnProject } from "../../iam-grants";
 import { manateeEnv, resourceName } from "../../../policy/names";
 import { ControlPlaneAccess, KubernetesConnection, validateControlPlane } from "./control-plane";
 import { DEFAULT_CPU_MACHINE_TYPE, GPU_TAINT, GpuPoolOptions, NodePoolOptions, validateGpuPool, validatePool } from "./node-pools";
@@ -120,6 +121,12 @@ export interface RepositoryRef {
    * names it by reference, so it waits for the repository. @default the literal `repositoryId`
    */
   readonly repository?: { readonly name: string };
+  /**
+   * The repository's own pull grant (`DockerRepository` has it): when present the pull is granted
+   * through it, so `registry.grantPull(node SA)` and `cluster.grantImagePull(registry)` are one binding.
+   * @default - the grant is made here, on `repositoryId`
+   */
+  grantPull?(member: string, options?: GrantOptions): ArtifactRegistryRepositoryIamMember;
 }
 
 /**
@@ -155,6 +162,8 @@ export class CleanRoomCluster extends Construct {
   public readonly controlPlane: Readonly<Required<ControlPlaneAccess>>;
   private readonly provider?: TerraformProvider;
   private tokenPulls = 0;
+  /** Pull grants made here, per repository without a `grantPull` of its own. */
+  private readonly pulls = new Map<string, IamMemberGrants<ArtifactRegistryRepositoryIamMember>>();
 
   constructor(scope: Construct, id: string, props: CleanRoomClusterProps) {
     super(scope, id);
@@ -187,14 +196,13 @@ export class CleanRoomCluster extends Construct {
     });
     this.nodeServiceAccountEmail = this.nodeServiceAccount.email;
     this.nodeServiceAccountMember = `serviceAccount:${this.nodeServiceAccount.email}`;
-    this.nodeServiceAccountRoles = NODE_SERVICE_ACCOUNT_ROLES.map(
-      (role) =>
-        new ProjectIamMember(this, `node-sa-${role.replace(/^roles\//, "").replace(/\./g, "-")}`, {
-          project,
-          role,
-          member: this.nodeServiceAccountMember,
-          provider,
-        }),
+    this.nodeServiceAccountRoles = NODE_SERVICE_ACCOUNT_ROLES.map((role) =>
+      grantOnProject(this, `node-sa-${role.replace(/^roles\//, "").replace(/\./g, "-")}`, {
+        project,
+        role,
+        member: this.nodeServiceAccountMember,
+        provider,
+      }),
     );
 
     const nodeHardening = {
@@ -336,17 +344,24 @@ export class CleanRoomCluster extends Construct {
     const childId =
       options.id ??
       (Token.isUnresolved(repository.repositoryId) ? `image-pull-${this.tokenPulls++}` : `image-pull-${repository.repositoryId}`);
-    const existing = this.node.tryFindChild(childId);
-    if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
-    return new ArtifactRegistryRepositoryIamMember(this, childId, {
-      project: repository.project,
-      location: repository.location,
-      repository: repository.repository?.name ?? repository.repositoryId,
-      role: "roles/artifactregistry.reader",
-      member: this.nodeServiceAccountMember,
-      dependsOn: options.dependsOn,
-      provider: this.provider,
-    });
+    const binding = { role: "roles/artifactregistry.reader", member: this.nodeServiceAccountMember, dependsOn: options.dependsOn, id: childId };
+    if (repository.grantPull) return repository.grantPull(binding.member, binding);
+    const key = `${repository.project}|${repository.location}|${repository.repositoryId}`;
+    const grants =
+      this.pulls.get(key) ??
+      new IamMemberGrants(this, (scope, id, b) =>
+        new ArtifactRegistryRepositoryIamMember(scope, id, {
+          project: repository.project,
+          location: repository.location,
+          repository: repository.repository?.name ?? repository.repositoryId,
+          role: b.role,
+          member: b.member,
+          dependsOn: b.dependsOn,
+          provider: this.provider,
+        }),
+      );
+    this.pulls.set(key, grants);
+    return grants.grant("image-pull", binding);
   }
 
   /**

@@ -13,6 +13,7 @@ import { SqlDatabaseInstance } from "@cdktf/provider-google/lib/sql-database-ins
 import { SqlUser } from "@cdktf/provider-google/lib/sql-user";
 import { CleanRoomRef, GrantOptions, cleanRoomLabels, requireInResidency } from "../../../internal/common";
 import { NAME_RULES, manateeEnv, resourceName, shortHash } from "../../../policy/names";
+import { grantOnProject } from "../../iam-grants";
 import { InvalidPropsError } from "../../../errors";
 
 /** Roles a client of the database needs: connect through the proxy, and log in as an IAM user. */
@@ -277,9 +278,7 @@ export class JobDatabase extends Construct {
     const instanceResource = `projects/${this.project}/instances/${this.instanceName}`;
     return DATABASE_CLIENT_ROLES.map((role) => {
       const childId = `${prefix}-${role.replace(/^roles\/cloudsql\./, "")}`;
-      const existing = this.node.tryFindChild(childId);
-      if (existing instanceof ProjectIamMember) return existing;
-      return new ProjectIamMember(this, childId, {
+      return grantOnProject(this, childId, {
         project: this.project,
         role,
         member,

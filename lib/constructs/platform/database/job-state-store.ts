@@ -14,6 +14,7 @@ import { FirestoreIndex } from "@cdktf/provider-google/lib/firestore-index";
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { CleanRoomRef, GrantOptions, requireGrantableMember, requireInResidency } from "../../../internal/common";
 import { NAME_RULES, fitName, shortHash } from "../../../policy/names";
+import { grantOnProject } from "../../iam-grants";
 import { InvalidPropsError } from "../../../errors";
 
 /** The role the job service needs on its database: read and write documents, run transactions. */
@@ -146,9 +147,7 @@ export class JobStateStore extends Construct {
   public grantUser(member: string, options: Pick<GrantOptions, "id" | "dependsOn"> = {}): ProjectIamMember {
     requireGrantableMember(member, "JobStateStore.grantUser member");
     const childId = options.id ?? (Token.isUnresolved(member) ? `user-${this.tokenUsers++}` : `user-${shortHash(member, 8)}`);
-    const existing = this.node.tryFindChild(childId);
-    if (existing instanceof ProjectIamMember) return existing;
-    return new ProjectIamMember(this, childId, {
+    return grantOnProject(this, childId, {
       project: this.project,
       role: JOB_STATE_ROLE,
       member,

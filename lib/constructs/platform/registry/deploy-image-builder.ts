@@ -8,7 +8,6 @@
 import { ITerraformDependable, TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
-import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
 import { CleanRoomRef } from "../../../internal/common";
 import { NAME_RULES, manateeEnv, resourceName } from "../../../policy/names";
 import { BucketEncryptionKey, CleanRoomBucket } from "../../data-plane/buckets";
@@ -89,12 +88,7 @@ export class DeployImageBuilder extends Construct {
     this.bucketName = this.bucket.bucketName;
     // Reads the staged source, writes (and rewrites, while streaming) its log objects: objectUser
     // is objectAdmin without object ACL/IAM (which uniform bucket-level access ignores anyway).
-    new StorageBucketIamMember(this, "bucket-objects", {
-      bucket: this.bucket.bucket.name,
-      role: "roles/storage.objectUser",
-      member: this.member,
-      provider,
-    });
+    this.bucket.grantObjectUser(this.member, { id: "bucket-objects" });
     props.targets.forEach((repo, i) => repo.grantPush(this.member, { id: `deploy-builder-push-${i}` }));
   }
 }

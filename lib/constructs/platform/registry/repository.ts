@@ -12,7 +12,8 @@ import {
   ArtifactRegistryRepositoryCleanupPolicies,
 } from "@cdktf/provider-google/lib/artifact-registry-repository";
 import { ArtifactRegistryRepositoryIamMember } from "@cdktf/provider-google/lib/artifact-registry-repository-iam-member";
-import { GrantOptions, conditionBlock, grantIdFor, requireGrantableMember, toGrantOptions } from "../../../internal/common";
+import { GrantOptions, conditionBlock, requireGrantableMember, toGrantOptions } from "../../../internal/common";
+import { IamMemberGrants } from "../../iam-grants";
 import { IamCondition } from "../../../policy/members";
 import { InvalidPropsError } from "../../../errors";
 
@@ -52,8 +53,8 @@ export class DockerRepository extends Construct {
   /** `<location>-docker.pkg.dev/<project>/<repository>` */
   public readonly url: string;
   public readonly immutableTags: boolean;
-  private readonly provider?: TerraformProvider;
-  private tokenGrants = 0;
+  /** Every grant on the repository, one per (role, member, condition), whoever asks (the cluster, the TEE, the room). */
+  private readonly grants: IamMemberGrants<ArtifactRegistryRepositoryIamMember>;
 
   constructor(
     scope: Construct,
@@ -75,7 +76,6 @@ export class DockerRepository extends Construct {
     this.project = spec.project;
     this.location = spec.location;
     this.repositoryId = spec.repositoryId;
-    this.provider = spec.provider;
     this.immutableTags = spec.options.immutableTags ?? spec.immutableTagsDefault;
     this.repository = new ArtifactRegistryRepository(this, "repository", {
       project: spec.project,
@@ -94,6 +94,18 @@ export class DockerRepository extends Construct {
       provider: spec.provider,
     });
     this.url = `${spec.location}-docker.pkg.dev/${spec.project}/${spec.repositoryId}`;
+    this.grants = new IamMemberGrants(this, (scope, id, b) =>
+      new ArtifactRegistryRepositoryIamMember(scope, id, {
+        project: this.project,
+        location: this.location,
+        repository: this.repository.name,
+        role: b.role,
+        member: b.member,
+        condition: conditionBlock(b.condition),
+        dependsOn: b.dependsOn,
+        provider: spec.provider,
+      }),
+    );
   }
 
   /** roles/artifactregistry.reader on this repository only. */
@@ -109,19 +121,7 @@ export class DockerRepository extends Construct {
   private grant(prefix: string, role: string, member: string, options: GrantOptions): ArtifactRegistryRepositoryIamMember {
     requireGrantableMember(member, "member");
     requirePrincipalKind(member);
-    const childId = options.id ?? grantIdFor(prefix, member, options.condition) ?? `${prefix}-token-${this.tokenGrants++}`;
-    const existing = this.node.tryFindChild(childId);
-    if (existing instanceof ArtifactRegistryRepositoryIamMember) return existing;
-    return new ArtifactRegistryRepositoryIamMember(this, childId, {
-      project: this.project,
-      location: this.location,
-      repository: this.repository.name,
-      role,
-      member,
-      condition: conditionBlock(options.condition),
-      dependsOn: options.dependsOn,
-      provider: this.provider,
-    });
+    return this.grants.grant(prefix, { role, member, condition: options.condition, dependsOn: options.dependsOn, id: options.id });
   }
 }
 

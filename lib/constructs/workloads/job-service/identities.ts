@@ -13,7 +13,8 @@ import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member"
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
 import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
-import { conditionBlock } from "../../../internal/common";
+import { GrantOptions, conditionBlock } from "../../../internal/common";
+import { IamMemberGrants, grantOnProject } from "../../iam-grants";
 import { ImageRepositoryRef } from "../../data-plane/confidential-space";
 import { IamCondition } from "../../../policy/members";
 import { NAME_RULES, manateeContract, platformNames, resourceName } from "../../../policy/names";
@@ -23,10 +24,27 @@ import { JobLaunchScope, TEE_LAUNCHER_PERMISSIONS, launcherCondition, teeLaunche
 import { INSTANCE_PREFIX, jobInstancePrefix, requireKubernetesName } from "./names";
 import { InvalidPropsError } from "../../../errors";
 
-/** A service account resource (`google_service_account`); its `name` must be a reference. */
-export interface ServiceAccountRef {
-  /** `projects/P/serviceAccounts/EMAIL` (the resource's `name` attribute). */
-  readonly name: string;
+/**
+ * The owner of the TEE service account (`ConfidentialSpaceWorkload`): it makes the job service's
+ * actAs binding in the account's one authoritative policy. JobServiceIdentity never writes IAM on
+ * a resource it does not own.
+ */
+export interface ActAsGrantor {
+  grantActAs(member: string, options?: GrantOptions): ITerraformDependable;
+}
+
+/** A bucket whose owner makes the grants on it (`CleanRoomBucket`). */
+export interface BucketGrantor {
+  /** `roles/storage.objectViewer` */
+  grantRead(member: string, options?: GrantOptions): ITerraformDependable;
+  /** `roles/storage.objectUser` */
+  grantObjectUser(member: string, options?: GrantOptions): ITerraformDependable;
+}
+
+/** A repository whose owner makes the grants on it (`DockerRepository`). */
+export interface RepositoryGrantor {
+  grantPull(member: string, options?: GrantOptions): ITerraformDependable;
+  grantPush(member: string, options?: GrantOptions): ITerraformDependable;
 }
 
 /** The job-state database: `JobStateStore` fits. */
@@ -50,21 +68,22 @@ export interface JobServiceIdentityProps {
   /** Where job VMs are launched from (the launcher role's condition). */
   readonly launch: JobLaunchScope;
   /**
-   * The TEE service account (`ConfidentialSpaceWorkload.serviceAccount`): the job service may act
-   * as it (attach it to job VMs), and as nothing else but the builder. A resource, not a literal,
-   * so the grant waits for the account.
+   * The owner of the TEE service account (`ConfidentialSpaceWorkload`): the job service may act as
+   * it (attach it to job VMs), and as nothing else but the builder. The owner grants it, in the
+   * account's one authoritative policy.
    */
-  readonly teeServiceAccount: ServiceAccountRef;
+  readonly teeServiceAccount: ActAsGrantor;
   /**
    * The job service's workspace bucket (workspace tarballs, review records, build sources):
-   * the job service reads and writes it, the builder reads it. Pass the bucket resource's `name`
-   * to order the grants after the bucket.
+   * the job service reads and writes it, the builder reads it. A `CleanRoomBucket` makes the
+   * grants itself (one binding per role and member); a name (pass the bucket resource's `name` to
+   * order the grants after the bucket) gets additive grants made here.
    */
-  readonly workspaceBucket: string;
-  /** Job images: the builder pushes, the job service reads. */
-  readonly userImages: ImageRepositoryRef;
-  /** Executor bases jobs are built FROM: the builder reads. */
-  readonly executorBases: ImageRepositoryRef;
+  readonly workspaceBucket: string | BucketGrantor;
+  /** Job images: the builder pushes, the job service reads. A `DockerRepository` makes the grants itself. */
+  readonly userImages: ImageRepositoryRef | RepositoryGrantor;
+  /** Executor bases jobs are built FROM: the builder reads. A `DockerRepository` makes the grant itself. */
+  readonly executorBases: ImageRepositoryRef | RepositoryGrantor;
   /** The job records (`JobStateStore`): the job service reads and writes them. @default - no grant (grant it yourself) */
   readonly stateStore?: JobStateStoreRef;
   /**
@@ -127,14 +146,12 @@ export class JobServiceIdentity extends Construct {
   public readonly projectGrants: readonly ProjectIamMember[];
   public readonly workloadIdentityBindings: readonly ServiceAccountIamMember[];
   private readonly provider?: TerraformProvider;
-  private readonly project: string;
   private readonly stage1Grants = new Map<string, StorageBucketIamMember>();
 
   constructor(scope: Construct, id: string, props: JobServiceIdentityProps) {
     super(scope, id);
     const { roomName, project, provider } = props;
     this.provider = provider;
-    this.project = project;
     const contract = manateeContract(roomName, project);
     const names = platformNames({ name: roomName, project });
     this.namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
@@ -146,10 +163,11 @@ export class JobServiceIdentity extends Construct {
           `starting with a letter: job VMs are named <prefix>-<uuid> within GCE's 63 characters.`,
       );
     }
-    if (!Token.isUnresolved(props.teeServiceAccount.name)) {
+    if (typeof (props.teeServiceAccount as Partial<ActAsGrantor>).grantActAs !== "function") {
       throw new InvalidPropsError(
-        `JobServiceIdentity "teeServiceAccount" is the literal "${props.teeServiceAccount.name}". Pass the service account ` +
-          `resource (ConfidentialSpaceWorkload.serviceAccount) so the actAs grant names it by reference and waits for it.`,
+        `JobServiceIdentity "teeServiceAccount" has no grantActAs. Pass the account's owner (ConfidentialSpaceWorkload): ` +
+          `it holds the TEE service account's one IAM policy, and no other construct may grant on the account.`,
+        { constructPath: this.node.path, property: "teeServiceAccount" },
       );
     }
     const extra = props.extraLauncherPermissions ?? [];
@@ -212,7 +230,7 @@ export class JobServiceIdentity extends Construct {
       templateNamePrefix: props.launch.templateNamePrefix,
     });
     const projectGrant = (grantId: string, role: string, member: string, cond?: IamCondition) =>
-      new ProjectIamMember(this, grantId, { project, role, member, condition: conditionBlock(cond), provider });
+      grantOnProject(this, grantId, { project, role, member, condition: cond, provider });
     const grants = [
       projectGrant("TeeLauncher", this.teeLauncherRole.name, this.jobServiceMember, condition),
       // Create, get and cancel builds. Cloud Build has no per-build IAM; the builds run as the builder.
@@ -221,41 +239,20 @@ export class JobServiceIdentity extends Construct {
     if (props.stateStore) grants.push(props.stateStore.grantUser(this.jobServiceMember, { id: "job-service" }));
     this.projectGrants = grants;
 
-    // actAs on exactly two accounts: the TEE account (attached to job VMs) and the builder (builds run as it).
-    new ServiceAccountIamMember(this, "ActAsTeeServiceAccount", {
-      serviceAccountId: props.teeServiceAccount.name,
-      role: "roles/iam.serviceAccountUser",
-      member: this.jobServiceMember,
-      provider,
-    });
-    new ServiceAccountIamMember(this, "ActAsBuilder", {
-      serviceAccountId: this.builderServiceAccount.name,
-      role: "roles/iam.serviceAccountUser",
-      member: this.jobServiceMember,
-      provider,
-    });
+    // actAs on exactly two accounts: the TEE account (attached to job VMs; its owner grants it, in
+    // the account's one policy) and the builder (builds run as it).
+    props.teeServiceAccount.grantActAs(this.jobServiceMember, { id: "ActAsTeeServiceAccount" });
+    const builderIam = this.ownServiceAccountGrants(this.builderServiceAccount);
+    builderIam.grant("ActAsBuilder", { role: "roles/iam.serviceAccountUser", member: this.jobServiceMember, id: "ActAsBuilder" });
     // Download URLs of released outputs are V4 signed URLs, signed by IAM signBlob as the account itself.
-    new ServiceAccountIamMember(this, "SignBlobAsItself", {
-      serviceAccountId: this.jobServiceAccount.name,
-      role: "roles/iam.serviceAccountTokenCreator",
-      member: this.jobServiceMember,
-      provider,
-    });
-    const bucketGrant = (grantId: string, bucket: string, role: string, member: string) =>
-      new StorageBucketIamMember(this, grantId, { bucket, role, member, provider });
+    const jobServiceIam = this.ownServiceAccountGrants(this.jobServiceAccount);
+    jobServiceIam.grant("SignBlobAsItself", { role: "roles/iam.serviceAccountTokenCreator", member: this.jobServiceMember, id: "SignBlobAsItself" });
+    const workspace = grantorOf(this, props.workspaceBucket, provider);
     // objectUser = objectAdmin without object ACL/IAM, which uniform bucket-level access ignores anyway.
-    bucketGrant("WorkspaceObjects", props.workspaceBucket, "roles/storage.objectUser", this.jobServiceMember);
-    const repoGrant = (grantId: string, repo: ImageRepositoryRef, role: string, member: string) =>
-      new ArtifactRegistryRepositoryIamMember(this, grantId, {
-        project: repo.project ?? this.project,
-        location: repo.location,
-        // By reference when the ref carries the managed repository (an ImageRegistry repository does).
-        repository: repo.repository?.name ?? repo.repositoryId,
-        role,
-        member,
-        provider,
-      });
-    repoGrant("UserImagesReader", props.userImages, "roles/artifactregistry.reader", this.jobServiceMember);
+    workspace.grantObjectUser(this.jobServiceMember, { id: "WorkspaceObjects" });
+    const userImages = repositoryGrantor(this, props.userImages, project, provider);
+    const executorBases = repositoryGrantor(this, props.executorBases, project, provider);
+    userImages.grantPull(this.jobServiceMember, { id: "UserImagesReader" });
 
     // ---- builder
     this.buildLogsBucket = new CleanRoomBucket(this, "BuildLogs", {
@@ -269,27 +266,22 @@ export class JobServiceIdentity extends Construct {
       labels: { use: "job-build-logs" },
       provider,
     });
-    bucketGrant("BuilderWorkspaceRead", props.workspaceBucket, "roles/storage.objectViewer", this.builderMember);
+    workspace.grantRead(this.builderMember, { id: "BuilderWorkspaceRead" });
     // Cloud Build rewrites a build's log object while it streams: objectUser, on this bucket only.
-    bucketGrant("BuilderLogs", this.buildLogsBucket.bucket.name, "roles/storage.objectUser", this.builderMember);
-    repoGrant("BuilderPushJobImages", props.userImages, "roles/artifactregistry.writer", this.builderMember);
-    repoGrant("BuilderReadBases", props.executorBases, "roles/artifactregistry.reader", this.builderMember);
+    this.buildLogsBucket.grantObjectUser(this.builderMember, { id: "BuilderLogs" });
+    userImages.grantPush(this.builderMember, { id: "BuilderPushJobImages" });
+    executorBases.grantPull(this.builderMember, { id: "BuilderReadBases" });
 
     // ---- Workload Identity
     this.jobServiceKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jobServiceKsa);
     this.jupyterKubernetesMember = workloadIdentityMember(project, this.namespace, contract.jupyterKsa);
+    const wi = "roles/iam.workloadIdentityUser";
     this.workloadIdentityBindings = [
-      new ServiceAccountIamMember(this, "JobServiceWorkloadIdentity", {
-        serviceAccountId: this.jobServiceAccount.name,
-        role: "roles/iam.workloadIdentityUser",
-        member: this.jobServiceKubernetesMember,
-        provider,
-      }),
-      new ServiceAccountIamMember(this, "JupyterWorkloadIdentity", {
-        serviceAccountId: this.jupyterServiceAccount.name,
-        role: "roles/iam.workloadIdentityUser",
+      jobServiceIam.grant("JobServiceWorkloadIdentity", { role: wi, member: this.jobServiceKubernetesMember, id: "JobServiceWorkloadIdentity" }),
+      this.ownServiceAccountGrants(this.jupyterServiceAccount).grant("JupyterWorkloadIdentity", {
+        role: wi,
         member: this.jupyterKubernetesMember,
-        provider,
+        id: "JupyterWorkloadIdentity",
       }),
     ];
 
@@ -311,15 +303,59 @@ export class JobServiceIdentity extends Construct {
     const grantId = id ?? `Stage1Viewer-${bucket}`;
     const existing = this.stage1Grants.get(grantId);
     if (existing) return existing;
-    const grant = new StorageBucketIamMember(this, grantId, {
-      bucket,
+    const grant = additiveBucketGrants(this, bucket, this.provider).grant("Stage1Viewer", {
       role: "roles/storage.objectViewer",
       member: this.jupyterMember,
-      provider: this.provider,
+      id: grantId,
     });
     this.stage1Grants.set(grantId, grant);
     return grant;
   }
+
+  /** Additive grants on one of this construct's own service accounts. */
+  private ownServiceAccountGrants(account: ServiceAccount): IamMemberGrants<ServiceAccountIamMember> {
+    const name = account.name;
+    return new IamMemberGrants(this, (scope, id, b) =>
+      new ServiceAccountIamMember(scope, id, { serviceAccountId: name, role: b.role, member: b.member, provider: this.provider }),
+    );
+  }
+}
+
+/** Additive bucket grants made here, on a bucket known only by name (no owner construct to ask). */
+function additiveBucketGrants(scope: Construct, bucket: string, provider?: TerraformProvider): IamMemberGrants<StorageBucketIamMember> {
+  return new IamMemberGrants(scope, (s, id, b) =>
+    new StorageBucketIamMember(s, id, { bucket, role: b.role, member: b.member, condition: conditionBlock(b.condition), provider }),
+  );
+}
+
+function grantorOf(scope: Construct, bucket: string | BucketGrantor, provider?: TerraformProvider): BucketGrantor {
+  if (typeof bucket !== "string") return bucket;
+  const grants = additiveBucketGrants(scope, bucket, provider);
+  const as = (prefix: string, role: string) => (member: string, options: GrantOptions = {}) => grants.grant(prefix, { role, member, id: options.id });
+  return { grantRead: as("read", "roles/storage.objectViewer"), grantObjectUser: as("objects", "roles/storage.objectUser") };
+}
+
+function repositoryGrantor(
+  scope: Construct,
+  repo: ImageRepositoryRef | RepositoryGrantor,
+  project: string,
+  provider?: TerraformProvider,
+): RepositoryGrantor {
+  if ("grantPush" in repo && typeof repo.grantPush === "function") return repo as RepositoryGrantor;
+  const ref = repo as ImageRepositoryRef;
+  const grants = new IamMemberGrants(scope, (s, id, b) =>
+    new ArtifactRegistryRepositoryIamMember(s, id, {
+      project: ref.project ?? project,
+      location: ref.location,
+      // By reference when the ref carries the managed repository (an ImageRegistry repository does).
+      repository: ref.repository?.name ?? ref.repositoryId,
+      role: b.role,
+      member: b.member,
+      provider,
+    }),
+  );
+  const as = (prefix: string, role: string) => (member: string, options: GrantOptions = {}) => grants.grant(prefix, { role, member, id: options.id });
+  return { grantPull: as("pull", "roles/artifactregistry.reader"), grantPush: as("push", "roles/artifactregistry.writer") };
 }
 
 /** `serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]`: one Kubernetes SA, nothing wider. */
