@@ -107,7 +107,6 @@ export type { CleanRoomRef, GrantOptions, ComponentLabel } from "./internal/comm
 // ---------------------------------------------------------------------------------------
 export { CleanRoom } from "./constructs/clean-room";
 export type { CleanRoomProps } from "./constructs/clean-room";
-export { CleanRoomWorkloads } from "./constructs/clean-room-workloads";
 export type { CleanRoomWorkloadsProps, CleanRoomImageSources, ReleaseBuckets } from "./constructs/clean-room-workloads";
 
 // ---------------------------------------------------------------------------------------
@@ -204,7 +203,8 @@ export type { OutputReleaseProps, OutputReleaseVerifierGrantOptions } from "./co
 // ---------------------------------------------------------------------------------------
 // Workloads on the cluster: the job service and JupyterHub (lib/constructs/workloads).
 // ---------------------------------------------------------------------------------------
-export { JobService, JobServiceIdentity, jobServiceConfigFor } from "./constructs/workloads/job-service";
+export { JobServiceIdentity } from "./constructs/workloads/job-service/identities";
+export { jobServiceConfigFor } from "./constructs/workloads/job-service/config";
 export type {
   JobServiceProps,
   JobServiceIdentityProps,
@@ -220,7 +220,6 @@ export type {
   BuildStepImages,
   ContainerResources,
 } from "./constructs/workloads/job-service";
-export { JupyterHub } from "./constructs/workloads/jupyterhub";
 export type {
   JupyterHubProps,
   JupyterHubAuthenticator,
@@ -325,7 +324,7 @@ export type {
 // built to dist/stacks, which the package ships). stacks/ imports lib modules, never this
 // file, so there is no cycle.
 // ---------------------------------------------------------------------------------------
-export { createCleanRoomStacks, CleanRoomPlatformStack, CleanRoomWorkloadsStack } from "../stacks";
+export { CleanRoomPlatformStack } from "../stacks/platform-stack";
 export type {
   CleanRoomStacks,
   CleanRoomStacksOptions,
@@ -333,3 +332,32 @@ export type {
   CleanRoomWorkloadsStackProps,
 } from "../stacks";
 export { stacksOptionsFromPolicy } from "../stacks/config";
+
+// ---------------------------------------------------------------------------------------
+// Loaded on first use: what runs on Kubernetes needs @cdktf/provider-kubernetes and
+// @cdktf/provider-helm, optional peer dependencies that a room without JupyterHub does not
+// install. Importing the package root loads neither (test/examples.test.ts hides them).
+// ---------------------------------------------------------------------------------------
+import type * as jobServiceWorkload from "./constructs/workloads/job-service/workload";
+import type * as jupyterHub from "./constructs/workloads/jupyterhub";
+import type * as cleanRoomWorkloads from "./constructs/clean-room-workloads";
+import type * as readyStacks from "../stacks";
+
+export type JobService = jobServiceWorkload.JobService;
+export declare const JobService: typeof jobServiceWorkload.JobService;
+export type JupyterHub = jupyterHub.JupyterHub;
+export declare const JupyterHub: typeof jupyterHub.JupyterHub;
+export type CleanRoomWorkloads = cleanRoomWorkloads.CleanRoomWorkloads;
+export declare const CleanRoomWorkloads: typeof cleanRoomWorkloads.CleanRoomWorkloads;
+export type CleanRoomWorkloadsStack = readyStacks.CleanRoomWorkloadsStack;
+export declare const CleanRoomWorkloadsStack: typeof readyStacks.CleanRoomWorkloadsStack;
+export declare const createCleanRoomStacks: typeof readyStacks.createCleanRoomStacks;
+
+function onFirstUse(name: string, load: () => unknown): void {
+  Object.defineProperty(exports, name, { enumerable: true, get: load });
+}
+onFirstUse("JobService", () => require("./constructs/workloads/job-service/workload").JobService);
+onFirstUse("JupyterHub", () => require("./constructs/workloads/jupyterhub").JupyterHub);
+onFirstUse("CleanRoomWorkloads", () => require("./constructs/clean-room-workloads").CleanRoomWorkloads);
+onFirstUse("CleanRoomWorkloadsStack", () => require("../stacks").CleanRoomWorkloadsStack);
+onFirstUse("createCleanRoomStacks", () => require("../stacks").createCleanRoomStacks);

@@ -72,6 +72,13 @@ function inspectApi(entry: string, root: string): ApiInspection {
   const exports = checker.getExportsOfModule(moduleSymbol);
   const target = (s: ts.Symbol) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
   const exported = new Set(exports.map(target));
+  // `export type X = m.X` beside a lazily loaded value `X` (lib/index.ts) exports m.X's type.
+  for (const d of exports.flatMap((s) => target(s).declarations ?? [])) {
+    if (ts.isTypeAliasDeclaration(d) && ts.isTypeReferenceNode(d.type)) {
+      const aliased = checker.getSymbolAtLocation(d.type.typeName);
+      if (aliased) exported.add(target(aliased));
+    }
+  }
   const rel = (d: ts.Declaration) => path.relative(root, d.getSourceFile().fileName).split(path.sep).join("/");
   const inLib = (d: ts.Declaration) => rel(d).startsWith("lib/");
 

@@ -22,6 +22,7 @@ import { ApiDependencies, applyApiDependencies } from "../internal/api-dependenc
 import { checkContext, CheckContextProps } from "./context";
 import { checkResource } from "./engine";
 import { CheckContext, Finding, Rule, VALIDATION_FAILURE_ID } from "./model";
+import { CleanRoomPolicy } from "../policy/model";
 import { CLEAN_ROOM_RULES } from "./pack";
 import { JsonObject, ResourceIndex, TfResource } from "../analysis/resource-index";
 import { recordSuppressions } from "./suppressions";
@@ -83,8 +84,12 @@ export class CleanRoomChecks implements IAspect {
   readonly context: CheckContext;
   readonly rules: readonly Rule[];
   private readonly runs = new Map<TerraformStack, StackRun>();
+  private readonly props: CleanRoomChecksProps;
+  /** Facts of the other rooms found in the stacks, by their policy. */
+  private readonly roomContexts = new Map<CleanRoomPolicy, CheckContext>();
 
   constructor(props: CleanRoomChecksProps = {}) {
+    this.props = props;
     this.context = checkContext(props);
     this.rules = props.rules ?? CLEAN_ROOM_RULES;
   }
@@ -117,7 +122,9 @@ export class CleanRoomChecks implements IAspect {
     const items: TfResource[] = [];
     const failures = new Map<string, Finding[]>();
     const pathOf = new Map<string, string>();
+    const contextOf = new Map<string, CheckContext>();
     for (const el of elements) {
+      contextOf.set(el.node.path, this.roomContext(el));
       recordSuppressions(el);
       try {
         const fragment = Tokenization.resolve(el.toTerraform(), { scope: stack, preparing: false, resolver: RESOLVER }) as JsonObject;
@@ -147,11 +154,33 @@ export class CleanRoomChecks implements IAspect {
     for (const resource of [...index.resources, ...index.dataSources]) {
       const path = pathOf.get(resource.address)!;
       const list = findings.get(path) ?? [];
-      list.push(...checkResource(resource, index, this.context, this.rules));
+      list.push(...checkResource(resource, index, contextOf.get(path)!, this.rules));
       findings.set(path, list);
     }
     return { findings, visited: new Set() };
   }
+
+  /**
+   * The facts of the room `el` belongs to: a resource under a construct built from another room's
+   * policy (a second `CleanRoom` in the stack) is judged by that policy (its approved digests, owners,
+   * retention), not by the policy these checks were given; anything else by the checks' own facts.
+   */
+  private roomContext(el: IConstruct): CheckContext {
+    for (let c: IConstruct | undefined = el; c; c = c.node.scope) {
+      const policy = (c as { policy?: unknown }).policy;
+      if (!isPolicy(policy)) continue;
+      if (policy === this.context.policy || policy.name === this.context.policy?.name) return this.context;
+      let context = this.roomContexts.get(policy);
+      if (!context) this.roomContexts.set(policy, (context = checkContext({ ...this.props, policy })));
+      return context;
+    }
+    return this.context;
+  }
+}
+
+function isPolicy(x: unknown): x is CleanRoomPolicy {
+  const p = x as Partial<CleanRoomPolicy> | undefined;
+  return typeof p === "object" && p !== null && typeof p.name === "string" && Array.isArray(p.datasets) && Array.isArray(p.approvals);
 }
 
 function isCheckable(node: IConstruct): node is TerraformElement {

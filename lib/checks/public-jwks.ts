@@ -4,7 +4,8 @@
  * a Google identity, and the verifier itself is internal and IAM-gated, so its public keys are
  * published as one object in a bucket that holds nothing else. The exception is keyed on the
  * bucket's labels (`component: receipt-jwks`, `use: public-receipt-jwks`), and holds only while:
- * - exactly one bucket of the stack carries those labels (a second "JWKS" bucket is refused);
+ * - exactly one bucket of the room (its `clean-room` label; a stack may hold several rooms) carries
+ *   those labels (a second "JWKS" bucket is refused);
  * - that bucket has uniform bucket-level access (no object ACLs) and no Terraform-managed objects;
  * - the public grant is `allUsers` → `roles/storage.objectViewer`, unconditioned (read, never list
  *   or write; `allAuthenticatedUsers` adds nothing a relying party needs).
@@ -36,7 +37,8 @@ export function publicJwksBucketProblem(bucket: TfResource, index: ResourceIndex
   if (!isLabelledPublicJwksBucket(bucket)) {
     return `it is not the verifier's receipt JWKS bucket (labels ${CLEAN_ROOM_LABEL.component}=${COMPONENT.receiptJwks}, use=${PUBLIC_JWKS_USE})`;
   }
-  const all = labelledBuckets(index);
+  const room = labelsOf(bucket)[CLEAN_ROOM_LABEL.room];
+  const all = labelledBuckets(index).filter((b) => labelsOf(b)[CLEAN_ROOM_LABEL.room] === room);
   if (all.length !== 1) {
     return `${all.length} buckets carry the receipt JWKS labels (${all.map((b) => b.address).join(", ")}); a room has exactly one public bucket`;
   }

@@ -3,13 +3,16 @@
  * (job service, JupyterHub) is `CleanRoomWorkloads` (lib/constructs/clean-room-workloads.ts), which
  * lives in a second stack and reads what it needs from this construct.
  */
-import { TerraformOutput, TerraformProvider } from "cdktf";
+import { TerraformOutput, TerraformProvider, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { CleanRoomApis } from "./platform/apis";
 import { CleanRoomCluster, CleanRoomClusterProps } from "./platform/cluster";
 import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane/datasets";
 import { JobStateStore, JobStateStoreProps } from "./platform/database";
-import { JobServiceIdentity, DEFAULT_JOB_SERVICE_NAMESPACE } from "./workloads/job-service";
+// By file, not the job-service barrel: the barrel loads the Kubernetes provider, which rooms
+// without JupyterHub do not install (an optional peer dependency).
+import { JobServiceIdentity } from "./workloads/job-service/identities";
+import { DEFAULT_JOB_SERVICE_NAMESPACE } from "./workloads/job-service/contract";
 import { CleanRoomNetwork, CleanRoomNetworkProps } from "./platform/network";
 import { CleanRoomServicePerimeter } from "./platform/service-perimeter";
 import { OutputRelease } from "./data-plane/output-release";
@@ -243,6 +246,7 @@ export class CleanRoom extends Construct {
     }
 
     if (props.outputs ?? true) this.declareOutputs();
+    this.nameOutputs();
   }
 
   /**
@@ -262,9 +266,25 @@ export class CleanRoom extends Construct {
     }
   }
 
+  /** This room's Terraform outputs, to give them per-room names when a stack holds several rooms. */
+  private readonly outputs: TerraformOutput[] = [];
+
+  /**
+   * Output names stay `cluster_name`, … for the one room of a stack (deployed rooms keep them); in a
+   * stack with several rooms, every room's outputs are prefixed by its name (`<room>_cluster_name`),
+   * so no room overwrites another's.
+   */
+  private nameOutputs(): void {
+    const rooms = TerraformStack.of(this).node.findAll().filter((c): c is CleanRoom => c instanceof CleanRoom && c.outputs.length > 0);
+    if (rooms.length < 2) return;
+    for (const room of rooms) {
+      for (const o of room.outputs) o.overrideLogicalId(`${room.policy.name.replace(/-/g, "_")}_${o.node.id}`);
+    }
+  }
+
   private declareOutputs(): void {
-    const out = (id: string, value: string, description: string) =>
-      new TerraformOutput(this, id, { value, description, staticId: true });
+    const out = (id: string, value: string | string[], description: string) =>
+      this.outputs.push(new TerraformOutput(this, id, { value, description, staticId: true }));
     out("cluster_name", this.cluster.name, "GKE cluster of the job service and JupyterHub");
     out("cluster_location", this.cluster.location, "GKE cluster location");
     out("cluster_endpoint", this.cluster.dnsEndpoint ?? this.cluster.endpoint, "Kubernetes API endpoint (IAM-gated DNS endpoint by default)");
@@ -280,11 +300,11 @@ export class CleanRoom extends Construct {
       }
       if (d.readers.length > 0) {
         // Impersonation mode: the workload's credential config names the reader its image may impersonate.
-        new TerraformOutput(this, `dataset_${name.replace(/-/g, "_")}_readers`, {
-          value: d.readers.map((r) => r.serviceAccount.email),
-          description: `Reader service accounts of ${name} (the access report says which approved image uses which)`,
-          staticId: true,
-        });
+        out(
+          `dataset_${name.replace(/-/g, "_")}_readers`,
+          d.readers.map((r) => r.serviceAccount.email),
+          `Reader service accounts of ${name} (the access report says which approved image uses which)`,
+        );
       }
     }
     out("workload_identity_provider", this.dataPlane.pool.credentialAudience, "Audience of the TEE workload's external_account credential");
