@@ -135,8 +135,6 @@ export interface MainOptions {
   readonly startedAt?: bigint;
   /** Lines to print first (what the build step did). @default none */
   readonly preamble?: readonly string[];
-  /** Where progress goes: stdout, which the cdktf CLI shows as output (it labels stderr `[ERROR]`). @default process.stdout */
-  readonly write?: (text: string) => void;
 }
 
 /**
@@ -147,8 +145,8 @@ export interface MainOptions {
 export function main(options: MainOptions = {}): number {
   const startedAt = options.startedAt ?? process.hrtime.bigint();
   const quiet = options.quiet ?? quietRequested();
-  const write = options.write ?? ((text: string) => void process.stdout.write(text));
-  const say = (line: string) => (quiet ? undefined : write(`${line}\n`));
+  // Progress goes to stdout, which the cdktf CLI shows as output (it labels stderr `[ERROR]`).
+  const say = (line: string) => (quiet ? undefined : void process.stdout.write(`${line}\n`));
   const config = process.env.CLEANROOM_CONFIG ? path.resolve(process.env.CLEANROOM_CONFIG) : defaultConfigPath();
   for (const line of options.preamble ?? []) say(line);
   const stacks: StackSynthesized[] = [];
