@@ -17,7 +17,7 @@
  * The shared pieces (compile-if-stale, lockfile-checked closure, sorted writing, tree sha256)
  * live in scripts/lib/bundle.js.
  *
- * Usage: node attestation-verifier/scripts/build.js [--out DIR] [--compile]
+ * Usage: node attestation-verifier/scripts/build.js [--out DIR] [--compile] [--quiet]
  */
 "use strict";
 const fs = require("node:fs");
@@ -80,4 +80,4 @@ function build({ out = path.join(PACKAGE_DIR, "build"), compile = false } = {}) 
 
 module.exports = { build, treeSha256, BuildError };
 
-if (require.main === module) bundle.runCli("attestation-verifier", build, { quietFlag: false });
+if (require.main === module) bundle.runCli("attestation-verifier", build);
