@@ -65,7 +65,10 @@ export type {
   GenericOAuthAuthenticatorSettings,
   DummyAuthenticatorSettings,
   AuditPolicy,
+  PartyPolicy,
+  PartyApprovalsJwk,
 } from "./policy/model";
+export { partiesOf, isConsortium, partyOf, projectOfDataset, datasetsOfParty, approvalsOfParty } from "./policy/consortium";
 
 // Compilers: what the policy becomes (the CEL condition, IAM members, the verifier's
 // document, Google-limit checks, resource names). Constructs call these; so may you.

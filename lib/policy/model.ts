@@ -53,6 +53,11 @@ export interface DatasetPolicy {
    * @default - none: per-job approval off
    */
   readonly approverKey?: ApproverKeyPolicy;
+  /**
+   * The consortium party whose project holds this dataset (docs/consortium-contract.md).
+   * @default - none: the room's own project (a single-project room)
+   */
+  readonly party?: string;
 }
 
 /** A data owner's approver key, as the room file names it. */
@@ -104,6 +109,11 @@ export interface Approval {
    * @default - none: no environment override for this image
    */
   readonly allowedEnv?: readonly string[];
+  /**
+   * The consortium party that gave this approval; it names only that party's datasets.
+   * @default - none: a single-project room
+   */
+  readonly party?: string;
 }
 
 /** Where the verifier's decision records are kept. */
@@ -353,6 +363,32 @@ export interface CleanRoomPolicy {
   readonly operators?: readonly string[];
   /** The audit trail's settings. @default { lockRetention: true } */
   readonly audit?: AuditPolicy;
+  /**
+   * Data-owning parties of a consortium room, each with its own project (docs/consortium-contract.md).
+   * `project`/`region`/`zone` are then the operator's.
+   * @default [] (a single-project room)
+   */
+  readonly parties?: readonly PartyPolicy[];
+}
+
+/** An EC P-256 public key as a JWK: what a party signs its approvals with. */
+export interface PartyApprovalsJwk {
+  readonly kty: "EC";
+  readonly crv: "P-256";
+  readonly x: string;
+  readonly y: string;
+}
+
+/** A data-owning organisation of a consortium room. */
+export interface PartyPolicy {
+  /** `^[a-z][a-z0-9-]{0,11}$`: it goes into pool ids and stack names. */
+  readonly name: string;
+  /** The party's own project: its pool, keys and buckets live there. */
+  readonly project: string;
+  /** Pins the key the party signs its approvals with. @default - approvals unsigned */
+  readonly approvalsKey?: { readonly jwk: PartyApprovalsJwk };
+  /** Compact JWS over the party's approvals (`manatee policy sign`); required with `approvalsKey`. */
+  readonly approvalsSignature?: string;
 }
 
 /** Where `component` lives: `policy.locations[component]`, else the room's region. */
