@@ -33,6 +33,7 @@ describe("npm pack contents", () => {
       "lib/policy/schema.json",
       "stacks/example.cleanroom.yaml",
       "LICENSE",
+      "CHANGELOG.md",
       "README.md",
       "package.json",
     ];
