@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CompactSign, JWK, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import type { CryptoKey } from "jose";
+import { AuditRecord } from "../src/audit";
 import { APPROVALS_TYP } from "../src/party-approvals";
 import { PolicyError, VerifierApproval, VerifierPolicyDocument, canonicalJson, validatePolicyDocument } from "../src/policy";
 import { RECEIPT_TYP } from "../src/receipt";
@@ -228,6 +229,19 @@ describe("given hospital-b's approvals signature is not valid for this document"
     expect(codes(res)).toContain("party_approvals_unsigned");
     expect(messageOf(res, "party_approvals_unsigned")).toContain("Party hospital-b, dataset labs");
     expect(messageOf(res, "party_approvals_unsigned")).toContain(why);
+  });
+
+  it("when it does not verify, then the verifier still starts and logs one WARNING naming hospital-b", async () => {
+    const logs: AuditRecord[] = [];
+    const doc = consortium(await signApprovals({ room: "other-room", party: "hospital-b", approvals: [B_SHARED] }));
+    const v = createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: jwks.url }, clock: () => NOW_MS, log: (r) => logs.push(r) });
+
+    expect((await v.handler({ method: "GET", path: "/healthz", headers: {} })).status).toBe(200);
+    await call(v, "/v1/verify", await verifyRequest(doc, SHARED, "scans"));
+    const warnings = logs.filter((r) => r.reasons.includes("party_approvals_unsigned"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ severity: "WARNING", clean_room: ROOM });
+    expect(warnings[0].message).toContain("party hospital-b: approvals void");
   });
 
   it("when it is missing, then hospital-a's own dataset is still decided on hospital-a's approval", async () => {
