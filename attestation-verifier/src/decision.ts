@@ -6,8 +6,11 @@
  *   - signature: the dataset has a `jobApprovals` entry, the image carries an
  *     ECDSA_P256_SHA256 signature by that entry's key, and the entry's condition holds.
  * Plus the debug-image check and the nonce binding, which hold for both. Every failing
- * rule is reported, not only the first.
+ * rule is reported, not only the first. In a consortium a dataset's approval must be its
+ * own party's (and, when the party pins a key, signed by it); a party's approver-key
+ * signature is its approval by the signature route.
  */
+import { PartySignatures, uncountedBecause, unverifiedSignatures } from "./party-approvals";
 import { JOB_SIGNATURE_ALGORITHM, PlannedCondition, VerifierApproval, VerifierJobApproval, VerifierPolicyDocument, approvalsIndex } from "./policy";
 import { Reason, reason } from "./reasons";
 
@@ -31,20 +34,28 @@ export interface DecisionResult {
   readonly imageDigest?: string;
   /** What grants the release, when something does (and no rule failed). */
   readonly grantedBy?: GrantedBy;
+  /** The party holding the dataset, in a consortium; its approval is `grantedBy`. */
+  readonly party?: string;
 }
 
 export type Decide = (input: DecisionInput) => DecisionResult;
 
 /**
  * Build the decision function once per policy: conditions planned, approvals indexed.
- * `jobConditions` are the planned conditions of `document.jobApprovals`, in order.
+ * `jobConditions` are the planned conditions of `document.jobApprovals`, in order;
+ * `signatures` the verified approvals signatures of the parties (party-approvals.ts).
  */
 export function decisionFor(
   document: VerifierPolicyDocument,
   condition: PlannedCondition,
-  jobConditions: readonly PlannedCondition[] = []
+  jobConditions: readonly PlannedCondition[] = [],
+  signatures: PartySignatures = unverifiedSignatures(document)
 ): Decide {
-  const approvals = approvalsIndex(document);
+  const counts = (a: VerifierApproval) => uncountedBecause(a, signatures) === undefined;
+  const approvals = approvalsIndex(document, counts);
+  // Kept to tell "the party approved nothing" from "its approval is not signed".
+  const uncounted = approvalsIndex(document, (a) => !counts(a));
+  const holder = new Map((document.parties ?? []).flatMap((p) => p.datasets.map((d): [string, string] => [d, p.name])));
   const datasets = new Set(document.datasets);
   const jobApprovals = new Map<string, { entry: VerifierJobApproval; condition: PlannedCondition }>();
   (document.jobApprovals ?? []).forEach((entry, i) => {
@@ -78,6 +89,7 @@ export function decisionFor(
     if (!imageDigest) reasons.push(reason("image_digest_invalid", `Found ${kind(digestClaim)}.`));
 
     const knownDataset = datasets.has(dataset);
+    const party = knownDataset ? holder.get(dataset) : undefined;
     if (!knownDataset) reasons.push(reason("dataset_unknown", `Known datasets: ${document.datasets.join(", ")}.`));
 
     let approval: VerifierApproval | undefined;
@@ -86,7 +98,8 @@ export function decisionFor(
       if (grants.length === 0) {
         standing.push(reason("image_not_approved", `Digest ${imageDigest}.`));
       } else if (knownDataset) {
-        const forDataset = grants.filter((g) => g.dataset === dataset);
+        // Only the dataset's own party approves it (validation ensures it; checked again here).
+        const forDataset = grants.filter((g) => g.dataset === dataset && g.approval.party === party);
         if (forDataset.length === 0) {
           const others = [...new Set(grants.map((g) => g.dataset))].join(", ");
           standing.push(reason("image_not_approved_for_dataset", `Digest ${imageDigest} is approved for ${others}, not ${dataset}.`));
@@ -102,6 +115,14 @@ export function decisionFor(
             standing.push(reason("approval_expired", `It held until ${last}.`));
           }
         }
+      }
+      if (party !== undefined && !approval) {
+        const unsigned = (uncounted.get(imageDigest) ?? []).find((g) => g.dataset === dataset && g.approval.party === party);
+        standing.push(
+          unsigned
+            ? reason("party_approvals_unsigned", `Party ${party}, dataset ${dataset}: ${uncountedBecause(unsigned.approval, signatures)}.`)
+            : reason("party_approval_missing", `Party ${party} gave no holding approval of ${imageDigest} for its dataset ${dataset}.`)
+        );
       }
     }
 
@@ -148,7 +169,7 @@ export function decisionFor(
       );
     }
 
-    return { reasons, imageDigest, grantedBy: reasons.length === 0 ? grantedBy : undefined };
+    return { reasons, imageDigest, grantedBy: reasons.length === 0 ? grantedBy : undefined, ...(party !== undefined ? { party } : {}) };
   };
 }
 

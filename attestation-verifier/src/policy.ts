@@ -6,13 +6,25 @@ import { createHash } from "node:crypto";
 import { CelScalar, celEnv, isCelError, mapType, parse, plan } from "@bufbuild/cel";
 // Type only: erased at compile time, so the function zip never needs lib/.
 import type {
-  VerifierApproval,
+  VerifierApproval as SingleProjectApproval,
   VerifierJobApproval,
-  VerifierPolicyDocument,
+  VerifierPolicyDocument as SingleProjectDocument,
   VerifierReleaseSettings,
 } from "../../lib/policy/document";
+import { describe, isObject } from "./describe";
+import { PartyApprovalsJwk, VerifierParty, checkApprovalParty, checkParties } from "./party-document";
 
-export type { VerifierApproval, VerifierJobApproval, VerifierPolicyDocument, VerifierReleaseSettings };
+export type { PartyApprovalsJwk, VerifierJobApproval, VerifierParty, VerifierReleaseSettings };
+
+/** An approval; in a consortium, `party` names the party that gave it (docs/consortium-contract.md). */
+export type VerifierApproval = SingleProjectApproval & { readonly party?: string };
+
+/** The document as lib/policy emits it, with the consortium fields of docs/consortium-contract.md. */
+export type VerifierPolicyDocument = Omit<SingleProjectDocument, "approvals" | "parties"> & {
+  readonly approvals: readonly VerifierApproval[];
+  /** Data-owning parties; absent for a single-project room. */
+  readonly parties?: readonly VerifierParty[];
+};
 
 export const CONFIDENTIAL_SPACE_ISSUER = "https://confidentialcomputing.googleapis.com";
 export const SUPPORTED_POLICY_VERSION = 1;
@@ -148,6 +160,7 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     "approvals",
     "jobApprovals",
     "release",
+    "parties",
   ];
   for (const key of Object.keys(raw)) {
     // A field this verifier does not understand could be a rule it would silently skip.
@@ -182,12 +195,14 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     if (datasets.indexOf(d) !== i) fail(`datasets[${i}]`, `duplicate dataset ${JSON.stringify(d)}`);
   });
 
+  const parties = checkParties(raw, datasets as string[], fail);
+
   if (!Array.isArray(raw.approvals)) fail("approvals", `expected an array, got ${describe(raw.approvals)}`);
   (raw.approvals as unknown[]).forEach((a, i) => {
     const at = `approvals[${i}]`;
     if (!isObject(a)) return fail(at, `expected an object, got ${describe(a)}`);
     for (const key of Object.keys(a)) {
-      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter"].includes(key)) fail(`${at}.${key}`, "unknown field");
+      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter", "party"].includes(key)) fail(`${at}.${key}`, "unknown field");
     }
     if (typeof a.imageDigest !== "string" || !DIGEST.test(a.imageDigest)) {
       fail(`${at}.imageDigest`, `expected sha256:<64 lowercase hex>, got ${describe(a.imageDigest)}`);
@@ -198,6 +213,7 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
         fail(`${at}.datasets[${j}]`, `${describe(d)} is not a dataset of the policy (known: ${datasets.join(", ")})`);
       }
     });
+    checkApprovalParty(a, at, parties, fail);
     for (const field of ["purpose", "approvedBy"]) {
       if (typeof a[field] !== "string") fail(`${at}.${field}`, `expected a string, got ${describe(a[field])}`);
     }
@@ -306,12 +322,18 @@ export function parsePolicyDocument(
   return { document, sha256 };
 }
 
-/** The approvals the policy grants for one dataset. */
-export function approvalsIndex(
-  document: VerifierPolicyDocument
-): Map<string, { dataset: string; approval: VerifierApproval; notAfterMs?: number }[]> {
-  const byDigest = new Map<string, { dataset: string; approval: VerifierApproval; notAfterMs?: number }[]>();
+/** A standing approval of one dataset, as the decision looks it up. */
+export interface ApprovalGrant {
+  readonly dataset: string;
+  readonly approval: VerifierApproval;
+  readonly notAfterMs?: number;
+}
+
+/** The approvals of the policy by image digest, one entry per dataset; only those `counts` accepts. */
+export function approvalsIndex(document: VerifierPolicyDocument, counts: (a: VerifierApproval) => boolean = () => true): Map<string, ApprovalGrant[]> {
+  const byDigest = new Map<string, ApprovalGrant[]>();
   for (const approval of document.approvals) {
+    if (!counts(approval)) continue;
     const list = byDigest.get(approval.imageDigest) ?? [];
     for (const dataset of approval.datasets) {
       list.push({ dataset, approval, notAfterMs: approval.notAfter !== undefined ? Date.parse(approval.notAfter) : undefined });
@@ -319,19 +341,6 @@ export function approvalsIndex(
     byDigest.set(approval.imageDigest, list);
   }
   return byDigest;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return "nothing";
-  if (Array.isArray(v)) return "an array";
-  if (v === null) return "null";
-  if (typeof v === "string") return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
-  if (typeof v === "object") return "an object";
-  return `${typeof v} ${String(v)}`;
 }
 
 export function errorMessage(err: unknown): string {

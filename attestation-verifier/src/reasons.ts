@@ -39,6 +39,11 @@ export const REASONS = {
     "The image carries no ECDSA_P256_SHA256 signature by this dataset's approver key (submods.container.image_signatures).",
   job_condition_false: "The dataset's job-approval attribute condition is false for these claims.",
   job_condition_error: "The dataset's job-approval attribute condition could not be evaluated on these claims.",
+  // Consortium rooms (policy.parties): each party approves the image for its own datasets.
+  party_approval_missing:
+    "The dataset belongs to a party that gave no holding approval of this image digest for it (nor signed the image with the dataset's approver key); in a consortium only a dataset's own party can approve it, and a decision covering several parties' datasets needs each party's approval.",
+  party_approvals_unsigned:
+    "The dataset's party pins an approvals-signing key (parties[].approvalsKey), and the approval this decision needs is not covered by that key's signature (approvalsJws missing, invalid, over other approvals, or for another room or party), so it does not count.",
   // Output release (POST /v1/release): the token, the manifest and the objects must agree.
   manifest_nonce_mismatch:
     "The token's eat_nonce is not exactly one value equal to the hex SHA-256 of the release manifest {job, objects}.",

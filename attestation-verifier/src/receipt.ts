@@ -33,6 +33,8 @@ export interface ReceiptClaims {
   readonly swversion?: readonly string[];
   /** What granted the release: a standing approval, or the data owner's signature on the image. */
   readonly approval: ReceiptApproval;
+  /** Consortium rooms only: the party holding the dataset and its approval (absent in a single-project room). */
+  readonly parties?: readonly ReceiptParty[];
 }
 
 /** A standing approval is named by its purpose and approver; a signature by its key. */
@@ -53,6 +55,55 @@ export function receiptApproval(grantedBy: GrantedBy): ReceiptApproval {
   };
 }
 
+/**
+ * A consortium party's approval, as docs/consortium-contract.md names it: the standing approval
+ * `{imageDigest, purpose, approvedBy, expires?}`, or the party's approver-key signature.
+ */
+export type PartyApproval =
+  | { readonly imageDigest: string; readonly purpose: string; readonly approvedBy: string; readonly expires?: string }
+  | { readonly imageDigest: string; readonly keyId: string; readonly signatureAlgorithm: string };
+
+/** One party of a consortium decision, with the datasets its approval covered. */
+export interface ReceiptParty {
+  readonly name: string;
+  readonly datasets: readonly string[];
+  readonly approval: PartyApproval;
+}
+
+/** A dataset's grant, with the party holding it in a consortium. */
+export interface DatasetGrant {
+  readonly dataset: string;
+  readonly grantedBy: GrantedBy;
+  readonly party?: string;
+}
+
+/**
+ * The parties of a decision: one entry per party and approval (a party whose datasets were
+ * granted by two approvals appears twice, each entry with its datasets). Undefined when no
+ * dataset belongs to a party, so single-project receipts keep their shape.
+ */
+export function receiptParties(imageDigest: string, grants: readonly DatasetGrant[]): ReceiptParty[] | undefined {
+  const entries = new Map<string, { name: string; datasets: string[]; approval: PartyApproval }>();
+  for (const g of grants) {
+    if (g.party === undefined) continue;
+    const by = g.grantedBy;
+    const approval: PartyApproval =
+      by.source === "signature"
+        ? { imageDigest, keyId: by.keyId, signatureAlgorithm: by.signatureAlgorithm }
+        : {
+            imageDigest,
+            purpose: by.approval.purpose,
+            approvedBy: by.approval.approvedBy,
+            ...(by.approval.expires !== undefined ? { expires: by.approval.expires } : {}),
+          };
+    const id = `${g.party}\n${JSON.stringify(approval)}`;
+    const entry = entries.get(id) ?? { name: g.party, datasets: [], approval };
+    entry.datasets.push(g.dataset);
+    entries.set(id, entry);
+  }
+  return entries.size > 0 ? [...entries.values()] : undefined;
+}
+
 export interface ReceiptInput {
   readonly issuer: string;
   readonly cleanRoom: string;
@@ -63,6 +114,8 @@ export interface ReceiptInput {
   readonly policySha256: string;
   readonly claims: Record<string, unknown>;
   readonly grantedBy: GrantedBy;
+  /** The dataset's party, in a consortium. */
+  readonly party?: string;
   readonly nowMs: number;
 }
 
@@ -86,7 +139,13 @@ export function receiptClaims(input: ReceiptInput): ReceiptClaims {
     ...(typeof c.hwmodel === "string" ? { hwmodel: c.hwmodel } : {}),
     ...(swversion ? { swversion } : {}),
     approval: receiptApproval(input.grantedBy),
+    ...partiesField(input.imageDigest, [{ dataset: input.dataset, grantedBy: input.grantedBy, party: input.party }]),
   };
+}
+
+function partiesField(imageDigest: string, grants: readonly DatasetGrant[]): { parties?: ReceiptParty[] } {
+  const parties = receiptParties(imageDigest, grants);
+  return parties ? { parties } : {};
 }
 
 /**
@@ -119,13 +178,15 @@ export interface ReleaseReceiptClaims {
   readonly policy_sha256: string;
   readonly hwmodel?: string;
   readonly swversion?: readonly string[];
+  /** Consortium rooms only: every party whose datasets the job read, with its approval. */
+  readonly parties?: readonly ReceiptParty[];
 }
 
 export interface ReleaseReceiptInput {
   readonly issuer: string;
   readonly cleanRoom: string;
   readonly job: string;
-  readonly grants: readonly { readonly dataset: string; readonly grantedBy: GrantedBy }[];
+  readonly grants: readonly DatasetGrant[];
   readonly imageDigest: string;
   readonly objects: readonly { readonly name: string; readonly sha256: string }[];
   readonly releaseBucket: string;
@@ -160,6 +221,7 @@ export function releaseReceiptClaims(input: ReleaseReceiptInput): ReleaseReceipt
     policy_sha256: input.policySha256,
     ...(typeof c.hwmodel === "string" ? { hwmodel: c.hwmodel } : {}),
     ...(swversion ? { swversion } : {}),
+    ...partiesField(input.imageDigest, input.grants),
   };
 }
 

@@ -7,12 +7,12 @@
  * write; each token releases once.
  */
 import { AuditRecord } from "./audit";
-import { Decide, GrantedBy, at } from "./decision";
+import { Decide, at } from "./decision";
 import { VerifierResponse, errorResponse, jsonResponse } from "./http";
 import { ObjectStore } from "./object-store";
 import { VerifierReleaseSettings, canonicalJson, errorMessage, sha256Hex } from "./policy";
 import { Reason, RequestErrorCode, reason } from "./reasons";
-import { releaseReceiptClaims, signReceipt } from "./receipt";
+import { DatasetGrant, releaseReceiptClaims, signReceipt } from "./receipt";
 import { ReceiptSigner } from "./signers";
 import { KeyResolver, TokenRules, authenticate, checkTokenClaims } from "./token";
 
@@ -177,14 +177,14 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
     const k = `${r.code}\n${r.message}`;
     if (!seen.has(k)) reasons.push(r), seen.add(k);
   };
-  const grants: { dataset: string; grantedBy: GrantedBy }[] = [];
+  const grants: DatasetGrant[] = [];
   let imageDigest: string | undefined;
   for (const dataset of datasets) {
     // No request nonce here: the nonce of a release is the manifest hash, checked below.
     const decision = ctx.decide({ claims, dataset, nowMs });
     imageDigest ??= decision.imageDigest;
     decision.reasons.forEach(add);
-    if (decision.grantedBy) grants.push({ dataset, grantedBy: decision.grantedBy });
+    if (decision.grantedBy) grants.push({ dataset, grantedBy: decision.grantedBy, party: decision.party });
   }
   const eatNonce = claims.eat_nonce;
   const nonce = typeof eatNonce === "string" ? eatNonce : Array.isArray(eatNonce) && eatNonce.length === 1 ? eatNonce[0] : undefined;

@@ -9,7 +9,8 @@
  *   GET  /healthz     liveness
  */
 import { AuditRecord, AuditSink, stdoutSink } from "./audit";
-import { decisionFor } from "./decision";
+import { Decide, decisionFor } from "./decision";
+import { verifyPartySignatures } from "./party-approvals";
 import { ObjectStore } from "./object-store";
 import { DEFAULT_MAX_RELEASE_BYTES, RELEASE_REQUEST_FIELDS, parseReleaseRequest, release } from "./release";
 import { MAX_BODY_BYTES, VerifierRequest, VerifierResponse, errorResponse, header, jsonResponse, jsonTextResponse } from "./http";
@@ -103,7 +104,6 @@ const MAX_NONCE_CHARS = 512;
 
 export function createVerifier(options: VerifierOptions): Verifier {
   const { document: policy, sha256: sha, condition, jobConditions } = preparePolicy(options.policy);
-  const decide = decisionFor(policy, condition, jobConditions);
   const tolerance = options.clockToleranceSec ?? 30;
   if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance > 60) {
     throw new Error(
@@ -149,6 +149,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return false;
     }
   };
+  // The parties' approvals signatures are verified once, now; decisions wait for the result
+  // (jose verifies asynchronously). A void signature is logged here and named in each denial.
+  const decisionReady: Promise<Decide> = verifyPartySignatures(policy).then((signatures) => {
+    for (const [party, s] of signatures) {
+      if (s.state === "void") {
+        audit({ severity: "WARNING", message: `party ${party}: approvals void, ${s.why}`, decision: "error", reasons: ["party_approvals_unsigned"] });
+      }
+    }
+    return decisionFor(policy, condition, jobConditions, signatures);
+  });
+  let decideNow: Decide | undefined;
+  const decision = async (): Promise<Decide> => (decideNow ??= await decisionReady);
+
   const reject = (
     code: RequestErrorCode,
     message: string,
@@ -244,20 +257,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const auth = await authenticate(token, keys);
     if (!auth.ok) return deny(auth.reasons);
     const reasons = checkTokenClaims(auth.claims, rules, nowMs);
-    const decision = decide({ claims: auth.claims, dataset, nonce: nonce as string | undefined, nowMs });
-    reasons.push(...decision.reasons);
-    if (reasons.length > 0 || !decision.grantedBy || !decision.imageDigest) return deny(reasons, decision.imageDigest);
+    const decide = await decision();
+    const decided = decide({ claims: auth.claims, dataset, nonce: nonce as string | undefined, nowMs });
+    reasons.push(...decided.reasons);
+    if (reasons.length > 0 || !decided.grantedBy || !decided.imageDigest) return deny(reasons, decided.imageDigest);
 
     const claims = receiptClaims({
       issuer,
       cleanRoom: policy.cleanRoom,
       dataset,
-      imageDigest: decision.imageDigest,
+      imageDigest: decided.imageDigest,
       nonce: nonce as string | undefined,
       tokenSha256,
       policySha256: sha,
       claims: auth.claims,
-      grantedBy: decision.grantedBy,
+      grantedBy: decided.grantedBy,
+      party: decided.party,
       nowMs,
     });
     let receipt: string;
@@ -270,7 +285,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         decision: "error",
         reasons: ["signer_unavailable"],
         dataset,
-        image_digest: decision.imageDigest,
+        image_digest: decided.imageDigest,
         token_sha256: tokenSha256,
       });
       return errorResponse("signer_unavailable", "The receipt could not be signed; retry later.", { "retry-after": "5" });
@@ -286,7 +301,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         decision: "error",
         reasons: ["storage_unavailable"],
         dataset,
-        image_digest: decision.imageDigest,
+        image_digest: decided.imageDigest,
         token_sha256: tokenSha256,
         ...nonceField,
       });
@@ -295,14 +310,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
         "retry-after": "5",
       });
     }
-    if (!first) return deny([reason("token_replayed")], decision.imageDigest);
+    if (!first) return deny([reason("token_replayed")], decided.imageDigest);
     const recorded = audit({
       severity: "INFO",
-      message: `release allowed: ${dataset} for ${decision.imageDigest}`,
+      message: `release allowed: ${dataset} for ${decided.imageDigest}`,
       decision: "allow",
       reasons: [],
       dataset,
-      image_digest: decision.imageDigest,
+      image_digest: decided.imageDigest,
       token_sha256: tokenSha256,
       receipt_jti: claims.jti,
       ...nonceField,
@@ -321,7 +336,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
       ? {
           settings: policy.release,
           store,
-          decide,
           keys,
           rules,
           signer,
@@ -350,7 +364,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const token = read.fields.token;
       return reject("invalid_request", parsed.message, typeof token === "string" && token !== "" ? { token_sha256: sha256Hex(token) } : {});
     }
-    return release(releaseContext, parsed.request, nowMs);
+    return release({ ...releaseContext, decide: await decision() }, parsed.request, nowMs);
   }
 
   const routes: Record<string, { method: string; run: (req: VerifierRequest) => Promise<VerifierResponse> | VerifierResponse }> = {
