@@ -4,6 +4,7 @@
  * dataset, the image and the nonce the output was bound to.
  */
 import { randomUUID } from "node:crypto";
+import type { BudgetReceiptEntry } from "./budget";
 import { GrantedBy } from "./decision";
 import { ReceiptSigner } from "./signers";
 
@@ -119,6 +120,8 @@ export interface ReleaseReceiptClaims {
   readonly policy_sha256: string;
   readonly hwmodel?: string;
   readonly swversion?: readonly string[];
+  /** Per charged dataset, what this release spent of its privacy budget and what remains (budget.ts). */
+  readonly budget?: readonly BudgetReceiptEntry[];
 }
 
 export interface ReleaseReceiptInput {

@@ -9,6 +9,7 @@
  *   GET  /healthz     liveness
  */
 import { AuditRecord, AuditSink, stdoutSink } from "./audit";
+import { budgetLedger } from "./budget";
 import { decisionFor } from "./decision";
 import { ObjectStore } from "./object-store";
 import { DEFAULT_MAX_RELEASE_BYTES, RELEASE_REQUEST_FIELDS, parseReleaseRequest, release } from "./release";
@@ -330,6 +331,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
           policySha256: sha,
           maxBytes: maxReleaseBytes,
           audit,
+          // Next to the replay markers, in the audit bucket shared by every instance.
+          ...(policy.budgets ? { ledger: budgetLedger(policy.budgets, options.replayStore) } : {}),
         }
       : undefined;
 

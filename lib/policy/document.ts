@@ -21,6 +21,14 @@ export interface VerifierApproval {
   readonly expires?: string;
   /** First instant the approval no longer holds (RFC 3339, UTC). */
   readonly notAfter?: string;
+  /** What each output release this approval grants spends of each dataset's budget (`budgets`). */
+  readonly spend?: VerifierBudget;
+}
+
+/** A privacy budget or spend: epsilon, and delta where the mechanism uses one. */
+export interface VerifierBudget {
+  readonly epsilon: number;
+  readonly delta?: number;
 }
 
 export interface VerifierPolicyDocument {
@@ -52,6 +60,8 @@ export interface VerifierPolicyDocument {
   readonly jobApprovals?: readonly VerifierJobApproval[];
   /** Output release (quarantine → release bucket); absent when the room has no job path. */
   readonly release?: VerifierReleaseSettings;
+  /** Per dataset, the total privacy budget the verifier's ledger enforces (attestation-verifier/src/budget.ts). */
+  readonly budgets?: Readonly<Record<string, VerifierBudget>>;
 }
 
 export interface VerifierJobApproval {
