@@ -11,6 +11,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ r
   policy: { summary: "print the verifier policy document of a clean-room config", load: () => import("../lib/cli/policy") },
   check: { summary: "run the clean-room guardrails on a synthesized config", load: () => import("../lib/cli/check") },
   report: { summary: "write the auditor's access report (Markdown)", load: () => import("../lib/cli/report") },
+  budget: { summary: "print the privacy-budget ledger and what remains per dataset", load: () => import("../lib/cli/budget") },
   "verify-receipt": { summary: "verify a release receipt offline and print its claims", load: () => import("../lib/cli/verify-receipt") },
   jobs: { summary: "a data owner's review of a built job: show, approve, reject", load: () => import("../lib/cli/jobs") },
   "job-service": { summary: "run the room's stage-2 path on this machine (--local)", load: () => import("../lib/cli/job-service") },

@@ -67,6 +67,8 @@ export type {
   AuditPolicy,
   PartyPolicy,
   PartyApprovalsJwk,
+  PrivacyBudget,
+  ProvisioningPolicy,
 } from "./policy/model";
 export { partiesOf, isConsortium, partyOf, projectOfDataset, datasetsOfParty, approvalsOfParty } from "./policy/consortium";
 
@@ -88,6 +90,7 @@ export type {
   VerifierPolicyDocument,
   VerifierApproval,
   VerifierJobApproval,
+  VerifierBudget,
   VerifierReleaseSettings,
 } from "./policy/document";
 export { assertWithinIamLimits, iamLimitViolations, IAM_POLICY_LIMITS, IamPolicyLimitError } from "./policy/iam-limits";

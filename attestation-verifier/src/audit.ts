@@ -3,6 +3,8 @@
  * format. It names the token by hash only; the token itself is a bearer credential for
  * as long as it lives and must never reach a log.
  */
+import type { BudgetReceiptEntry } from "./budget";
+
 export type Severity = "INFO" | "WARNING" | "ERROR";
 
 export interface AuditRecord {
@@ -29,6 +31,8 @@ export interface AuditRecord {
   readonly manifest_sha256?: string;
   /** The released objects, on an allowed release. */
   readonly objects?: readonly { readonly name: string; readonly sha256: string }[];
+  /** What an allowed release spent of each dataset's privacy budget, and what remains (budget.ts). */
+  readonly budget?: readonly BudgetReceiptEntry[];
   readonly component: "manatee-attestation-verifier";
 }
 

@@ -3,6 +3,7 @@
  * `manatee policy` hashes it, and its attribute condition planned once.
  */
 import { createHash } from "node:crypto";
+import { validateBudgets } from "./budget";
 import { CelScalar, celEnv, isCelError, mapType, parse, plan } from "@bufbuild/cel";
 // Type only: erased at compile time, so the function zip never needs lib/.
 import type {
@@ -161,6 +162,7 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     "jobApprovals",
     "release",
     "parties",
+    "budgets",
   ];
   for (const key of Object.keys(raw)) {
     // A field this verifier does not understand could be a rule it would silently skip.
@@ -202,7 +204,7 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     const at = `approvals[${i}]`;
     if (!isObject(a)) return fail(at, `expected an object, got ${describe(a)}`);
     for (const key of Object.keys(a)) {
-      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter", "party"].includes(key)) fail(`${at}.${key}`, "unknown field");
+      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter", "party", "spend"].includes(key)) fail(`${at}.${key}`, "unknown field");
     }
     if (typeof a.imageDigest !== "string" || !DIGEST.test(a.imageDigest)) {
       fail(`${at}.imageDigest`, `expected sha256:<64 lowercase hex>, got ${describe(a.imageDigest)}`);
@@ -289,6 +291,8 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
       fail("release.instancePrefix", `expected 1-26 lowercase letters, digits or '-' starting with a letter, got ${describe(r.instancePrefix)}`);
     }
   }
+
+  validateBudgets(raw, datasets, fail);
 
   const document = raw as unknown as VerifierPolicyDocument;
   const condition = planAttributeCondition(document.attributeCondition);

@@ -52,6 +52,8 @@ export const REASONS = {
   object_hash_mismatch: "A listed object's SHA-256 in the quarantine bucket differs from the manifest.",
   release_too_large: "The listed objects together exceed the verifier's release size limit.",
   release_replayed: "This token has already been used for a release; each token releases once.",
+  // The privacy-budget ledger (budget.ts).
+  budget_exhausted: "The release would spend more of a dataset's privacy budget than remains.",
 } as const;
 
 export type ReasonCode = keyof typeof REASONS;

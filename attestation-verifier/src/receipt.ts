@@ -4,6 +4,7 @@
  * dataset, the image and the nonce the output was bound to.
  */
 import { randomUUID } from "node:crypto";
+import type { BudgetReceiptEntry } from "./budget";
 import { GrantedBy } from "./decision";
 import { ReceiptSigner } from "./signers";
 
@@ -180,6 +181,8 @@ export interface ReleaseReceiptClaims {
   readonly swversion?: readonly string[];
   /** Consortium rooms only: every party whose datasets the job read, with its approval. */
   readonly parties?: readonly ReceiptParty[];
+  /** Per charged dataset, what this release spent of its privacy budget and what remains (budget.ts). */
+  readonly budget?: readonly BudgetReceiptEntry[];
 }
 
 export interface ReleaseReceiptInput {

@@ -7,6 +7,7 @@
  * write; each token releases once.
  */
 import { AuditRecord } from "./audit";
+import { BudgetCharge, BudgetLedger } from "./budget";
 import { Decide, at } from "./decision";
 import { VerifierResponse, errorResponse, jsonResponse } from "./http";
 import { ObjectStore } from "./object-store";
@@ -127,6 +128,8 @@ export interface ReleaseContext {
   readonly maxBytes: number;
   /** Writes one audit record; false when the sink failed. */
   readonly audit: (record: Omit<AuditRecord, "clean_room" | "policy_sha256" | "component">) => boolean;
+  /** The privacy-budget ledger, when the policy declares budgets. */
+  readonly ledger?: BudgetLedger;
 }
 
 /**
@@ -246,7 +249,18 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
   }
   if (reasons.length > 0) return deny(reasons, imageDigest);
 
-  // 3. The receipt, before anything is consumed.
+  // 3. The privacy budget, charged before the receipt that states it; a charge is never undone
+  //    (a later failure over-counts the spend, it never lets the budget be exceeded).
+  let budget: BudgetCharge | undefined;
+  try {
+    budget = await ctx.ledger?.charge(grants, { job, imageDigest, tokenSha256, policySha256: ctx.policySha256, nowMs });
+  } catch (err) {
+    return storageDown(err);
+  }
+  if (budget && !budget.ok) return deny(budget.reasons, imageDigest);
+  const spent = budget?.ok && budget.entries.length > 0 ? { budget: budget.entries } : {};
+
+  // 3b. The receipt, before anything is consumed.
   const receiptClaims = releaseReceiptClaims({
     issuer: ctx.issuer,
     cleanRoom: ctx.cleanRoom,
@@ -261,6 +275,7 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
     claims,
     nowMs,
   });
+  Object.assign(receiptClaims, spent);
   let receipt: string;
   try {
     receipt = await signReceipt(ctx.signer, receiptClaims);
@@ -293,6 +308,7 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
     image_digest: imageDigest,
     receipt_jti: receiptClaims.jti,
     objects: objects.map((o) => ({ name: o.name, sha256: o.sha256 })),
+    ...spent,
   });
   if (!logged) {
     // The marker stays: this token is spent, and the TEE must ask for a new one.

@@ -9,6 +9,7 @@
  *   GET  /healthz     liveness
  */
 import { AuditRecord, AuditSink, stdoutSink } from "./audit";
+import { budgetLedger } from "./budget";
 import { Decide, decisionFor } from "./decision";
 import { verifyPartySignatures } from "./party-approvals";
 import { ObjectStore } from "./object-store";
@@ -344,6 +345,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
           policySha256: sha,
           maxBytes: maxReleaseBytes,
           audit,
+          // Next to the replay markers, in the audit bucket shared by every instance.
+          ...(policy.budgets ? { ledger: budgetLedger(policy.budgets, options.replayStore) } : {}),
         }
       : undefined;
 

@@ -77,7 +77,7 @@ describe("given a policy document that is not what `manatee policy` writes", () 
     [
       "an unknown field",
       { ...doc, requireNonces: true },
-      "policy.requireNonces: unknown field (this verifier understands version, cleanRoom, project, issuer, audience, attributeCondition, teeServiceAccount, allowDebug, requireNonce, datasets, approvals, jobApprovals, release, parties).",
+      "policy.requireNonces: unknown field (this verifier understands version, cleanRoom, project, issuer, audience, attributeCondition, teeServiceAccount, allowDebug, requireNonce, datasets, approvals, jobApprovals, release, parties, budgets).",
     ],
     [
       "requireNonce as a string",

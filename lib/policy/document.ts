@@ -21,6 +21,14 @@ export interface VerifierApproval {
   readonly expires?: string;
   /** First instant the approval no longer holds (RFC 3339, UTC). */
   readonly notAfter?: string;
+  /** What each output release this approval grants spends of each dataset's budget (`budgets`). */
+  readonly spend?: VerifierBudget;
+}
+
+/** A privacy budget or spend: epsilon, and delta where the mechanism uses one. */
+export interface VerifierBudget {
+  readonly epsilon: number;
+  readonly delta?: number;
 }
 
 export interface VerifierPolicyDocument {
@@ -52,6 +60,8 @@ export interface VerifierPolicyDocument {
   readonly jobApprovals?: readonly VerifierJobApproval[];
   /** Output release (quarantine → release bucket); absent when the room has no job path. */
   readonly release?: VerifierReleaseSettings;
+  /** Per dataset, the total privacy budget the verifier's ledger enforces (attestation-verifier/src/budget.ts). */
+  readonly budgets?: Readonly<Record<string, VerifierBudget>>;
 }
 
 export interface VerifierJobApproval {
@@ -115,6 +125,7 @@ export function verifierReleaseSettings(policy: Pick<CleanRoomPolicy, "name" | "
 export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifierPolicy {
   const jobApprovals = verifierJobApprovals(policy);
   const release = verifierReleaseSettings(policy);
+  const budgets = policy.datasets.filter((d) => d.budget !== undefined).map((d) => [d.name, { ...d.budget! }] as const);
   const document: VerifierPolicyDocument = {
     version: VERIFIER_POLICY_VERSION,
     cleanRoom: policy.name,
@@ -132,10 +143,13 @@ export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifier
       purpose: a.purpose,
       approvedBy: a.approvedBy,
       ...(a.expires !== undefined ? { expires: a.expires, notAfter: approvalEnd(a.expires) } : {}),
+      ...(a.spend !== undefined ? { spend: { ...a.spend } } : {}),
     })),
     // Absent, not empty, without approver keys: rooms without the job path keep their hash.
     ...(jobApprovals.length > 0 ? { jobApprovals } : {}),
     ...(release ? { release } : {}),
+    // Absent without budgets: rooms without a ledger keep their hash.
+    ...(budgets.length > 0 ? { budgets: Object.fromEntries(budgets) } : {}),
   };
   const json = canonicalJson(document);
   return { document, json, sha256: createHash("sha256").update(json).digest("hex") };

@@ -58,7 +58,42 @@ export interface DatasetPolicy {
    * @default - none: the room's own project (a single-project room)
    */
   readonly party?: string;
+  /**
+   * The dataset's total privacy budget, shared by its stage-1 releases and stage-2 approvals that
+   * declare a `spend`; the verifier's ledger refuses a release that would exceed it.
+   * @default - none: no ledger for this dataset
+   */
+  readonly budget?: PrivacyBudget;
+  /**
+   * Stage-1 data made by an approved TEE job instead of by hand (stage1-provisioning.ts).
+   * @default - none: stage-1 data is uploaded by the data owners
+   */
+  readonly provisioning?: ProvisioningPolicy;
 }
+
+/** A privacy budget or spend: epsilon, and delta where the mechanism uses one. */
+export interface PrivacyBudget {
+  /** > 0 for a budget, >= 0 for a spend. */
+  readonly epsilon: number;
+  /** 0 <= delta < 1. @default - none (pure epsilon-DP) */
+  readonly delta?: number;
+}
+
+/** The image that makes a dataset's stage-1 data from its stage-2 data, in a TEE. */
+export interface ProvisioningPolicy {
+  /** `sha256:` digest of the provisioning image (e.g. examples/dp-synthesizer). */
+  readonly imageDigest: string;
+  /** Who approved the image for reading this dataset (an email, as approvals' approvedBy). */
+  readonly approvedBy: string;
+  /**
+   * Cloud Scheduler cron expression for runs besides the one a new stage-2 object triggers.
+   * @default - none: runs on new stage-2 objects only
+   */
+  readonly schedule?: string;
+}
+
+/** The purpose of the approval compiled from a dataset's `provisioning`. */
+export const STAGE1_PROVISIONING_PURPOSE = "stage1-provisioning";
 
 /** A data owner's approver key, as the room file names it. */
 export interface ApproverKeyPolicy {
@@ -114,6 +149,11 @@ export interface Approval {
    * @default - none: a single-project room
    */
   readonly party?: string;
+  /**
+   * What each output release this approval grants spends of each named dataset's `budget`.
+   * @default - none: no charge (the approval is not a DP release)
+   */
+  readonly spend?: PrivacyBudget;
 }
 
 /** Where the verifier's decision records are kept. */
@@ -423,6 +463,8 @@ export interface CleanRoomPolicyInput {
       access?: AccessMode;
       owners?: readonly string[];
       approverKey?: ApproverKeyPolicy;
+      budget?: PrivacyBudget;
+      provisioning?: ProvisioningPolicy;
     }
   >;
   readonly approvals?: readonly Approval[];
@@ -474,8 +516,11 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       access: d.access ?? "direct",
       owners: d.owners ?? [],
       ...(d.approverKey !== undefined ? { approverKey: { fingerprint: d.approverKey.fingerprint } } : {}),
+      ...(d.budget !== undefined ? { budget: { ...d.budget } } : {}),
+      ...(d.provisioning !== undefined ? { provisioning: { ...d.provisioning } } : {}),
     })),
-    approvals: input.approvals ?? [],
+    // A provisioning image reads its dataset like any approved image (stage1-provisioning.ts).
+    approvals: [...(input.approvals ?? []), ...provisioningApprovals(input.datasets)],
     researchers: input.researchers ?? [],
     backend: input.backend
       ? { bucket: input.backend.bucket, prefix: input.backend.prefix ?? `manatee/${input.name}` }
@@ -543,6 +588,26 @@ function normalizeJupyterHub(input: JupyterHubSettingsInput): JupyterHubSettings
     egress: input.egress ?? "internet",
     ...(input.helm !== undefined ? { helm: { ...input.helm } } : {}),
   };
+}
+
+/**
+ * The standing approval of each dataset's provisioning image: that dataset only, purpose
+ * `stage1-provisioning`, spending the dataset's stage-1 epsilon and delta (dp-synthetic).
+ */
+export function provisioningApprovals(datasets: CleanRoomPolicyInput["datasets"]): Approval[] {
+  return Object.entries(datasets)
+    .filter(([, d]) => d.provisioning !== undefined)
+    .map(([name, d]) => {
+      const s = d.stage1;
+      const spend = s.kind === "dp-synthetic" && s.epsilon !== undefined ? { epsilon: s.epsilon, ...(s.delta !== undefined ? { delta: s.delta } : {}) } : undefined;
+      return {
+        imageDigest: d.provisioning!.imageDigest,
+        datasets: [name],
+        purpose: STAGE1_PROVISIONING_PURPOSE,
+        approvedBy: d.provisioning!.approvedBy,
+        ...(spend ? { spend } : {}),
+      };
+    });
 }
 
 /** Approvals that name `dataset`, in policy order. */

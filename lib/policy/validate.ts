@@ -7,6 +7,7 @@
 import { ERROR_CODES, ManateeError } from "../errors";
 import { CleanRoomPolicy } from "./model";
 import { checkApprovals, checkJobs } from "./validation/approvals";
+import { checkBudgets } from "./validation/budget";
 import { Checker, isPlainMap } from "./validation/checker";
 import { checkDatasets } from "./validation/datasets";
 import { PolicyIssue, ValidateOptions, formatPath, located, toIssue } from "./validation/issues";
@@ -48,6 +49,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     checkVerifier(c, root.verifier);
     const datasets = checkDatasets(c, root.datasets);
     checkApprovals(c, root.approvals, datasets);
+    checkBudgets(c, root.datasets, root.approvals);
     checkResearchers(c, root.researchers);
     checkBackend(c, root.backend);
     checkJupyterHub(c, root.jupyterhub, isPlainMap(root.tee) ? root.tee.allowDebug : undefined);

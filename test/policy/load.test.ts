@@ -190,10 +190,10 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:8:20: datasets.insurance.retentionDays: expected a whole number of days from 1 to 3650, found the string "30"`,
     ]],
     ["unknown dataset field, with the closest known key", `${BASE}    retentionDay: 30\n`, [
-      `room.yaml:8:5: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners, approverKey; did you mean "retentionDays"?`,
+      `room.yaml:8:5: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners, approverKey, budget, provisioning; did you mean "retentionDays"?`,
     ]],
     ["unknown field far from any known key: no guess", `${BASE}    colour: red\n`, [
-      `room.yaml:8:5: datasets.insurance.colour: unknown field; expected one of retentionDays, stage1, access, owners, approverKey`,
+      `room.yaml:8:5: datasets.insurance.colour: unknown field; expected one of retentionDays, stage1, access, owners, approverKey, budget, provisioning`,
     ]],
     ["unknown top-level field", `${BASE}researcher: [group:researchers@example.org]\n`, [
       `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations, operators, audit; did you mean "researchers"?`,
@@ -273,7 +273,7 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:11:14: approvals[0].purpose: expected a non-empty description of what the image computes, found the string "  "`,
       `room.yaml:12:17: approvals[0].approvedBy: expected the approver's e-mail address, found the string "owner"`,
       `room.yaml:13:14: approvals[0].expires: expected an ISO date YYYY-MM-DD that exists in the calendar, found the string "2027-02-30"`,
-      `room.yaml:14:5: approvals[0].expiry: unknown field; expected one of imageDigest, datasets, purpose, approvedBy, expires, allowedEnv; did you mean "expires"?`,
+      `room.yaml:14:5: approvals[0].expiry: unknown field; expected one of imageDigest, datasets, purpose, approvedBy, expires, spend, allowedEnv; did you mean "expires"?`,
     ]],
     ["approvals: datasets not empty", `${BASE}approvals:
   - imageDigest: ${EXAMPLE_DIGEST_A}
@@ -351,7 +351,7 @@ describe("several problems, syntax errors and duplicate keys", () => {
       `${at(1, 7)}: name: expected ${ROOM_NAME_RULE}, found the string "Insurance_Study"`,
       `${at(4, 7)}: zone: expected a zone of region "us-central1", such as "us-central1-a", found the string "us-east1-b"`,
       `${at(7, 15)}: tee.allowDebug: expected true or false (true only for non-production rooms), found the string "yes"`,
-      `${at(10, 5)}: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners, approverKey; did you mean "retentionDays"?`,
+      `${at(10, 5)}: datasets.insurance.retentionDay: unknown field; expected one of retentionDays, stage1, access, owners, approverKey, budget, provisioning; did you mean "retentionDays"?`,
       `${at(11, 60)}: datasets.insurance.stage1.epsilon: expected a number > 0, found -1`,
       `${at(14, 27)}: approvals[0].datasets[1]: expected a declared dataset (one of insurance), found the string "claims"`,
       `${at(17, 14)}: approvals[0].expires: expected an ISO date YYYY-MM-DD that exists in the calendar, found the string "2027-02-30"`,
