@@ -42,10 +42,7 @@ export interface Reference {
  * Google provider. Rules that judge a resource by the stack it is in (a consortium party's
  * stack or the operator's) read them; either may be unknown.
  */
-export interface StackFacts {
-  readonly name?: string;
-  readonly project?: string;
-}
+export type StackFacts = ResourceIndex["stack"];
 
 /** The stack facts a synthesized cdk.tf.json records (metadata stack name, default google provider's project). */
 export function stackFactsOf(json: TerraformJson): StackFacts {
@@ -109,7 +106,7 @@ export class ResourceIndex {
   /** @param stack which stack the items are in (every resource of an index is in the same stack) */
   constructor(
     items: readonly TfResource[],
-    readonly stack: StackFacts = {},
+    readonly stack: { readonly name?: string; readonly project?: string } = {},
   ) {
     for (const item of items) {
       this.byAddress.set(item.address, item);
