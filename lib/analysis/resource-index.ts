@@ -37,6 +37,25 @@ export interface Reference {
   readonly attribute: string;
 }
 
+/**
+ * Which stack an index reads: its name (cdktf's `stackName`) and the default project of its
+ * Google provider. Rules that judge a resource by the stack it is in (a consortium party's
+ * stack or the operator's) read them; either may be unknown.
+ */
+export type StackFacts = ResourceIndex["stack"];
+
+/** The stack facts a synthesized cdk.tf.json records (metadata stack name, default google provider's project). */
+export function stackFactsOf(json: TerraformJson): StackFacts {
+  const meta = (json["//"] as { metadata?: { stackName?: unknown } } | undefined)?.metadata;
+  const google = (json.provider as { google?: unknown } | undefined)?.google;
+  const configs = (Array.isArray(google) ? google : google ? [google] : []) as JsonObject[];
+  const project = configs.find((c) => c && c.alias === undefined)?.project;
+  return {
+    name: typeof meta?.stackName === "string" ? meta.stackName : undefined,
+    project: typeof project === "string" && !isUnresolved(project) ? project : undefined,
+  };
+}
+
 const TRAVERSAL = /^(data\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.(.+))?$/;
 const NOT_RESOURCES = new Set(["var", "local", "module", "each", "count", "path", "terraform", "self"]);
 
@@ -81,10 +100,14 @@ export class ResourceIndex {
         }
       }
     }
-    return new ResourceIndex(items);
+    return new ResourceIndex(items, stackFactsOf(json));
   }
 
-  constructor(items: readonly TfResource[]) {
+  /** @param stack which stack the items are in (every resource of an index is in the same stack) */
+  constructor(
+    items: readonly TfResource[],
+    readonly stack: { readonly name?: string; readonly project?: string } = {},
+  ) {
     for (const item of items) {
       this.byAddress.set(item.address, item);
       const list = this.byType.get(item.type) ?? [];

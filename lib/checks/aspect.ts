@@ -13,6 +13,7 @@ import {
   StringConcat,
   TerraformDataSource,
   TerraformElement,
+  TerraformProvider,
   TerraformResource,
   TerraformStack,
   Tokenization,
@@ -24,7 +25,7 @@ import { checkResource } from "./engine";
 import { CheckContext, Finding, Rule, VALIDATION_FAILURE_ID } from "./model";
 import { CleanRoomPolicy } from "../policy/model";
 import { CLEAN_ROOM_RULES } from "./pack";
-import { JsonObject, ResourceIndex, TfResource } from "../analysis/resource-index";
+import { JsonObject, ResourceIndex, StackFacts, stackFactsOf, TfResource } from "../analysis/resource-index";
 import { recordSuppressions } from "./suppressions";
 import { InvalidPropsError } from "../errors";
 
@@ -149,7 +150,7 @@ export class CleanRoomChecks implements IAspect {
         ]);
       }
     }
-    const index = new ResourceIndex(items);
+    const index = new ResourceIndex(items, stackFacts(stack));
     const findings = failures;
     for (const resource of [...index.resources, ...index.dataSources]) {
       const path = pathOf.get(resource.address)!;
@@ -181,6 +182,20 @@ export class CleanRoomChecks implements IAspect {
 function isPolicy(x: unknown): x is CleanRoomPolicy {
   const p = x as Partial<CleanRoomPolicy> | undefined;
   return typeof p === "object" && p !== null && typeof p.name === "string" && Array.isArray(p.datasets) && Array.isArray(p.approvals);
+}
+
+/** The stack's name and its google provider's project, as `manatee check` reads them from cdk.tf.json. */
+function stackFacts(stack: TerraformStack): StackFacts {
+  const provider: Record<string, unknown[]> = {};
+  for (const p of stack.node.findAll().filter((c): c is TerraformProvider => TerraformProvider.isTerraformProvider(c) && TerraformStack.of(c) === stack)) {
+    try {
+      const fragment = Tokenization.resolve(p.toTerraform(), { scope: stack, preparing: false, resolver: RESOLVER }) as { provider?: Record<string, unknown[]> };
+      for (const [type, configs] of Object.entries(fragment.provider ?? {})) provider[type] = [...(provider[type] ?? []), ...configs];
+    } catch {
+      // An unresolvable provider leaves the project unknown: the rules that need it fall back to the stack name.
+    }
+  }
+  return stackFactsOf({ "//": { metadata: { stackName: stack.node.id } }, provider });
 }
 
 function isCheckable(node: IConstruct): node is TerraformElement {

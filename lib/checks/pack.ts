@@ -27,6 +27,8 @@ import { jobApprovalOff } from "./rules/job-approval-off";
 import { outputBypass } from "./rules/output-bypass";
 import { outputQuarantineRead } from "./rules/output-quarantine-read";
 import { outputTeeAccess } from "./rules/output-tee-access";
+import { partyProviderPinned } from "./rules/party-pool";
+import { partyResourcesOwnStack, partyStackMembers } from "./rules/party-stacks";
 import { projectRoles } from "./rules/project-roles";
 import { publicMembers } from "./rules/public-members";
 import { receiptKeySigners } from "./rules/receipt-key";
@@ -57,6 +59,9 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   wifCondition,
   dataPoolSingleProvider,
   dataPoolPinned,
+  partyStackMembers,
+  partyResourcesOwnStack,
+  partyProviderPinned,
   jobApprovalCondition,
   approverAccess,
   jobApprovalOff,

@@ -27,6 +27,7 @@ import {
   verifierAndReceipts,
 } from "./sections";
 import { operatorsSection } from "./operators";
+import { partySections } from "./party-sections";
 import { ReportSuppression } from "./suppressions";
 import { InvalidInputError } from "../errors";
 
@@ -62,6 +63,7 @@ const SECTIONS: readonly ReportSection[] = [
   perJobApprovals,
   verifierAndReceipts,
   operatorsSection,
+  partySections,
   suppressedFindings,
   crossCheckWithStacks,
 ];

@@ -52,12 +52,36 @@ export const dataPoolSingleProvider: Rule = {
 
 const ZERO_DIGEST = `sha256:${"0".repeat(64)}`;
 const CONTAINER = "submods.container";
+/** An adversarial token from a conjunct's literal, unless the literal is a good value. */
+const other = (good: readonly string[]) => (lit: string) => (good.includes(lit) ? undefined : lit);
+
+/**
+ * The clauses that pin tokens to the room's (in a consortium, the operator's) project and TEE service
+ * account: the data pool's, and every party pool's (MCR-PTY3).
+ */
+export function operatorPins(policy: CleanRoomPolicy): ClaimRequirement[] {
+  const teeSa = manateeContract(policy.name, policy.project).teeServiceAccountEmail;
+  return [
+    claimRequirement("submods.gce.project_id", {
+      clause: `assertion.submods.gce.project_id == '${policy.project}'`,
+      meaning: "the VM runs in the room's (in a consortium, the operator's) project, not one an outsider controls",
+      good: [policy.project],
+      bad: [`${policy.project}-other`, "", ABSENT],
+      adversarial: other([policy.project]),
+    }),
+    claimRequirement("google_service_accounts", {
+      clause: `'${teeSa}' in assertion.google_service_accounts`,
+      meaning: "the VM runs as the room's (the operator's) TEE service account",
+      good: [[teeSa]],
+      bad: [[], [`rogue@${policy.project}.iam.gserviceaccount.com`], ABSENT],
+      adversarial: (lit) => (lit === teeSa ? undefined : [lit]),
+    }),
+  ];
+}
 
 /** The condition clauses of the data pool beyond MCR-WIF1's, as CEL-judged requirements. */
 export function dataPoolRequirements(policy: CleanRoomPolicy): ClaimRequirement[] {
-  const teeSa = manateeContract(policy.name, policy.project).teeServiceAccountEmail;
   const hardware = policy.tee.hardware as readonly string[];
-  const other = (good: readonly string[]) => (lit: string) => (good.includes(lit) ? undefined : lit);
   const allowing = policy.approvals.filter((a) => (a.allowedEnv ?? []).length > 0);
   const envRefused: ClaimValues[] = [
     { [`${CONTAINER}.env_override`]: { INJECTED: "1" }, [`${CONTAINER}.image_digest`]: ZERO_DIGEST },
@@ -72,20 +96,7 @@ export function dataPoolRequirements(policy: CleanRoomPolicy): ClaimRequirement[
       bad: [...TEE_HARDWARE.filter((h) => !hardware.includes(h)), "GCP_SHIELDED_VM", "", ABSENT],
       adversarial: other(hardware),
     }),
-    claimRequirement("submods.gce.project_id", {
-      clause: `assertion.submods.gce.project_id == '${policy.project}'`,
-      meaning: "the VM runs in the room's project, not one an outsider controls",
-      good: [policy.project],
-      bad: [`${policy.project}-other`, "", ABSENT],
-      adversarial: other([policy.project]),
-    }),
-    claimRequirement("google_service_accounts", {
-      clause: `'${teeSa}' in assertion.google_service_accounts`,
-      meaning: "the VM runs as the room's TEE service account",
-      good: [[teeSa]],
-      bad: [[], [`rogue@${policy.project}.iam.gserviceaccount.com`], ABSENT],
-      adversarial: (lit) => (lit === teeSa ? undefined : [lit]),
-    }),
+    ...operatorPins(policy),
     claimRequirement(`${CONTAINER}.cmd_override`, {
       clause: "(!has(assertion.submods.container.cmd_override) || size(assertion.submods.container.cmd_override) == 0)",
       meaning: "the operator did not replace the image's command (tee-cmd)",
@@ -145,7 +156,8 @@ export const dataPoolPinned: Rule = {
   },
 };
 
-function parses(condition: string): boolean {
+/** Whether a condition is CEL (MCR-WIF1 reports it when not). */
+export function parses(condition: string): boolean {
   try {
     parse(condition);
     return true;
