@@ -11,6 +11,7 @@ import type {
   VerifierPolicyDocument,
   VerifierReleaseSettings,
 } from "../../lib/policy/document";
+import { approvalGpuProblem } from "./gpu";
 
 export type { VerifierApproval, VerifierJobApproval, VerifierPolicyDocument, VerifierReleaseSettings };
 
@@ -187,8 +188,10 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     const at = `approvals[${i}]`;
     if (!isObject(a)) return fail(at, `expected an object, got ${describe(a)}`);
     for (const key of Object.keys(a)) {
-      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter"].includes(key)) fail(`${at}.${key}`, "unknown field");
+      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter", "gpu"].includes(key)) fail(`${at}.${key}`, "unknown field");
     }
+    const gpuProblem = approvalGpuProblem(a.gpu);
+    if (gpuProblem) fail(`${at}.gpu`, gpuProblem);
     if (typeof a.imageDigest !== "string" || !DIGEST.test(a.imageDigest)) {
       fail(`${at}.imageDigest`, `expected sha256:<64 lowercase hex>, got ${describe(a.imageDigest)}`);
     }

@@ -21,6 +21,8 @@ export interface VerifierApproval {
   readonly expires?: string;
   /** First instant the approval no longer holds (RFC 3339, UTC). */
   readonly notAfter?: string;
+  /** The approval's GPU mode (docs/gpu.md); absent = `none` (CPU only), so CPU rooms keep their hash. */
+  readonly gpu?: "required" | "allowed" | "none";
 }
 
 export interface VerifierPolicyDocument {
@@ -132,6 +134,7 @@ export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifier
       purpose: a.purpose,
       approvedBy: a.approvedBy,
       ...(a.expires !== undefined ? { expires: a.expires, notAfter: approvalEnd(a.expires) } : {}),
+      ...(a.gpu !== undefined ? { gpu: a.gpu } : {}),
     })),
     // Absent, not empty, without approver keys: rooms without the job path keep their hash.
     ...(jobApprovals.length > 0 ? { jobApprovals } : {}),

@@ -9,6 +9,7 @@ import { CleanRoomPolicy } from "./model";
 import { checkApprovals, checkJobs } from "./validation/approvals";
 import { Checker, isPlainMap } from "./validation/checker";
 import { checkDatasets } from "./validation/datasets";
+import { checkGpu } from "./validation/gpu";
 import { PolicyIssue, ValidateOptions, formatPath, located, toIssue } from "./validation/issues";
 import { checkJupyterHub } from "./validation/jupyterhub";
 import { checkCluster, checkDatabase, checkVpcServiceControls } from "./validation/platform";
@@ -57,6 +58,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     checkVpcServiceControls(c, root.vpcServiceControls);
     checkLocations(c, root.locations, placement);
     checkTrust(c, root);
+    checkGpu(c, root);
   }
   return located(c.issues, options);
 }
