@@ -19,13 +19,12 @@ let issued = 0;
 let key: RsaKey;
 let jwks: Awaited<ReturnType<typeof jwksServer>>;
 
-/** A signed token of `digest`: on a GPU in `ccMode` (the preview image's EXPERIMENTAL attributes), or on a CPU. */
+/** A signed token of `digest`: on a GPU in `ccMode`, or on a CPU. */
 async function token(digest: string, ccMode?: string): Promise<string> {
   const claims = tokenClaims(doc, NOW_MS, { eat_nonce: [NONCE, `token-${++issued}`] }) as Record<string, any>;
   claims.submods.container.image_digest = digest;
   if (ccMode !== undefined) {
     claims.submods.nvidia_gpu = { cc_feature: "SPT", cc_mode: ccMode, gpus: [{ hwmodel: "GCP_NVIDIA_H100" }] };
-    claims.submods.confidential_space.support_attributes = ["EXPERIMENTAL"];
   }
   return signToken(claims, key);
 }

@@ -48,13 +48,11 @@ function productionClauses(policy: CleanRoomPolicy): ConditionClause[] {
   ];
   if (!policy.tee.allowDebug) {
     clauses.push(
-      gpuRoom(policy)
-        ? GPU_SUPPORT_CLAUSE
-        : {
-            cel: STABLE_IMAGE,
-            meaning:
-              "The Confidential Space image is a supported production release (STABLE); debug images carry no support attributes.",
-          },
+      {
+        cel: STABLE_IMAGE,
+        meaning:
+          "The Confidential Space image is a supported production release (STABLE); debug images carry no support attributes.",
+      },
       {
         cel: `assertion.dbgstat == ${celString("disabled-since-boot")}`,
         meaning: "Debugging has been disabled since boot: no operator shell, no SSH into the TEE.",
@@ -99,16 +97,6 @@ const GPU_CC_ON = `has(${NVIDIA_GPU}) && ${NVIDIA_GPU}.cc_mode == ${celString("O
 export function gpuRoom(policy: Pick<CleanRoomPolicy, "tee" | "approvals">): boolean {
   return policy.tee.gpu !== undefined || policy.approvals.some((a) => approvalGpu(a) !== "none");
 }
-
-/**
- * GPU images are a Preview: their tokens are assumed to carry `EXPERIMENTAL` instead of `STABLE`
- * (docs/gpu.md, an assumption). Such an image passes only with its GPU in CC mode.
- */
-const GPU_SUPPORT_CLAUSE: ConditionClause = {
-  cel: `(${STABLE_IMAGE} || (${GPU_CC_ON} && ${celString("EXPERIMENTAL")} in ${SUPPORT_ATTRIBUTES}))`,
-  meaning:
-    "The Confidential Space image is a supported production release (STABLE), or the GPU preview image (EXPERIMENTAL) with its GPU in confidential computing mode; debug images carry no support attributes.",
-};
 
 /**
  * Per image digest, since the data pool's one condition serves every approval: a token without

@@ -26,6 +26,7 @@ import {
   uniqueSuppressions,
   verifierAndReceipts,
 } from "./sections";
+import { gpuSection } from "./gpu-section";
 import { operatorsSection } from "./operators";
 import { ReportSuppression } from "./suppressions";
 import { InvalidInputError } from "../errors";
@@ -60,6 +61,7 @@ const SECTIONS: readonly ReportSection[] = [
   attestationRequirements,
   approvedImages,
   perJobApprovals,
+  gpuSection,
   verifierAndReceipts,
   operatorsSection,
   suppressedFindings,

@@ -1,7 +1,7 @@
 import { compileAttributeCondition, compileJobApprovalCondition } from "../../lib/policy/condition";
 import { compileVerifierPolicy } from "../../lib/policy/document";
 import { normalizePolicy } from "../../lib/policy/model";
-import { evaluateAttributeCondition } from "../cel";
+import { evaluateAttributeCondition, withClaim } from "../cel";
 import { examplePolicy } from "../util";
 import { cpuClaims, digestsOf, gpuClaims, gpuRoom } from "./fixtures";
 
@@ -40,10 +40,8 @@ describe("the GPU room's attribute condition, evaluated by a real CEL engine", (
     expect(evaluateAttributeCondition(c, gpuClaims(both, cpuOnly, "OFF")).allowed).toBe(false);
   });
 
-  test("given the GPU preview image without CC mode, then EXPERIMENTAL alone does not replace STABLE", () => {
-    const noGpu = { ...gpuClaims(policy, cpuOnly, "ON") };
-    delete noGpu.submods.nvidia_gpu;
-    expect(allowed(noGpu)).toBe(false);
+  test("given a GPU image whose token carries only EXPERIMENTAL support attributes, then it is refused (fail closed, docs/gpu.md)", () => {
+    expect(allowed(withClaim(gpuClaims(policy, required, "ON"), "submods.confidential_space.support_attributes", ["EXPERIMENTAL"]))).toBe(false);
   });
 
   test("given a job pool of a GPU room, then a signed job on a GPU passes only in CC mode", () => {

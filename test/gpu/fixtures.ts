@@ -1,7 +1,8 @@
 /**
  * GPU token claims and the GPU room. The `nvidia_gpu` shape beyond `cc_mode` (Google's token
  * reference documents only `submods.nvidia_gpu.cc_mode`, Preview) follows public real tokens
- * (reference/confidential-space.md §2); EXPERIMENTAL support attributes are an assumption (docs/gpu.md).
+ * (reference/confidential-space.md §2). Support attributes stay STABLE: the condition requires
+ * them, and a preview image that carries only EXPERIMENTAL is refused (docs/gpu.md, fail closed).
  */
 import { join } from "node:path";
 import { loadPolicyFile } from "../../lib/policy/load";
@@ -24,12 +25,11 @@ export function cpuClaims(policy: CleanRoomPolicy, imageDigest: string): Record<
   return productionTdxClaims({ project: policy.project, serviceAccount: manateeContract(policy.name, policy.project).teeServiceAccountEmail, imageDigest });
 }
 
-/** The same token from the GPU preview image with an H100 whose CC mode is `ccMode`. */
+/** The same token from an H100 whose CC mode is `ccMode`. */
 export function gpuClaims(policy: CleanRoomPolicy, imageDigest: string, ccMode = "ON"): Record<string, any> {
-  const withGpu = withClaim(cpuClaims(policy, imageDigest), "submods.nvidia_gpu", {
+  return withClaim(cpuClaims(policy, imageDigest), "submods.nvidia_gpu", {
     cc_feature: "SPT",
     cc_mode: ccMode,
     gpus: [{ hwmodel: "GCP_NVIDIA_H100", driver_version: "590.48.01", vbios_version: "96.00.CF.00.01" }],
   });
-  return withClaim(withGpu, "submods.confidential_space.support_attributes", ["EXPERIMENTAL"]);
 }
