@@ -45,6 +45,9 @@ export type {
   JobsPolicy,
   TeePolicy,
   TeeHardware,
+  GpuPolicy,
+  GpuProvisioningModel,
+  ApprovalGpuMode,
   VerifierPolicy,
   LocationSettings,
   ClusterSettings,
@@ -195,6 +198,8 @@ export type {
   ConfidentialInstanceType,
   ImageRepositoryRef,
 } from "./constructs/data-plane/confidential-space";
+export { ConfidentialSpaceGpuTemplate } from "./constructs/data-plane/gpu-template";
+export type { ConfidentialSpaceGpuTemplateProps, GpuTemplateBase } from "./constructs/data-plane/gpu-template";
 export { CleanRoomDataPlane, SignatureRepository } from "./constructs/data-plane/datasets";
 export type {
   CleanRoomDataPlaneProps,

@@ -12,6 +12,7 @@
  */
 import { PartySignatures, uncountedBecause, unverifiedSignatures } from "./party-approvals";
 import { JOB_SIGNATURE_ALGORITHM, PlannedCondition, VerifierApproval, VerifierJobApproval, VerifierPolicyDocument, approvalsIndex } from "./policy";
+import { gpuReasons } from "./gpu";
 import { Reason, reason } from "./reasons";
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -106,7 +107,9 @@ export function decisionFor(
         } else {
           // notAfter is the first instant the approval no longer holds.
           const holding = forDataset.find((g) => g.notAfterMs === undefined || nowMs < g.notAfterMs);
-          if (holding) approval = holding.approval;
+          const gpuRefusal = holding ? gpuReasons(holding.approval, claims) : [];
+          if (holding && gpuRefusal.length === 0) approval = holding.approval;
+          else if (holding) standing.push(...gpuRefusal);
           else {
             const last = forDataset
               .map((g) => g.approval.notAfter)

@@ -14,6 +14,7 @@ import type {
 } from "../../lib/policy/document";
 import { describe, isObject } from "./describe";
 import { PartyApprovalsJwk, VerifierParty, checkApprovalParty, checkParties } from "./party-document";
+import { approvalGpuProblem } from "./gpu";
 
 export type { PartyApprovalsJwk, VerifierJobApproval, VerifierParty, VerifierReleaseSettings };
 
@@ -204,8 +205,10 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     const at = `approvals[${i}]`;
     if (!isObject(a)) return fail(at, `expected an object, got ${describe(a)}`);
     for (const key of Object.keys(a)) {
-      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter", "party", "spend"].includes(key)) fail(`${at}.${key}`, "unknown field");
+      if (!["imageDigest", "datasets", "purpose", "approvedBy", "expires", "notAfter", "party", "spend", "gpu"].includes(key)) fail(`${at}.${key}`, "unknown field");
     }
+    const gpuProblem = approvalGpuProblem(a.gpu);
+    if (gpuProblem) fail(`${at}.gpu`, gpuProblem);
     if (typeof a.imageDigest !== "string" || !DIGEST.test(a.imageDigest)) {
       fail(`${at}.imageDigest`, `expected sha256:<64 lowercase hex>, got ${describe(a.imageDigest)}`);
     }

@@ -29,6 +29,7 @@ export const REASONS = {
   image_not_approved: "The image digest is not approved for any dataset.",
   image_not_approved_for_dataset: "The image digest is approved, but not for the requested dataset.",
   approval_expired: "The approval of this image for this dataset has expired.",
+  gpu_mismatch: "The token's GPU state does not match the approval's gpu mode (docs/gpu.md).",
   eat_nonce_invalid: "eat_nonce is neither a string nor an array of strings.",
   nonce_mismatch: "The requested nonce is not among the token's eat_nonce values.",
   nonce_required:

@@ -74,6 +74,10 @@ export interface JobServiceLaunch {
   readonly allowedEnvOverrides: readonly string[];
   /** Minutes from launch (not submission) after which a running VM is stopped and the job failed. */
   readonly timeoutMinutes: number;
+  /** The room's GPU template (docs/gpu.md), when the policy sets `tee.gpu`. @default - none */
+  readonly gpuInstanceTemplate?: string;
+  /** Digests whose approval says `gpu: required`: launched from `gpuInstanceTemplate`. @default [] */
+  readonly gpuImageDigests?: readonly string[];
 }
 
 export interface JobServiceConfig {

@@ -75,7 +75,8 @@ export class GceLauncher implements Launcher {
 
   async launch(spec: LaunchSpec): Promise<void> {
     this.check(spec);
-    const template = await this.options.request<InstanceTemplate>({ url: `${this.base}/${this.options.config.launch.instanceTemplate}`, method: "GET" });
+    const sourceTemplate = this.templateFor(spec.imageReference);
+    const template = await this.options.request<InstanceTemplate>({ url: `${this.base}/${sourceTemplate}`, method: "GET" });
     const props = template.data.properties ?? {};
     const items = props.metadata?.items ?? [];
     for (const item of items) {
@@ -98,7 +99,7 @@ export class GceLauncher implements Launcher {
     };
     let op: Operation;
     try {
-      const template = encodeURIComponent(this.options.config.launch.instanceTemplate);
+      const template = encodeURIComponent(sourceTemplate);
       op = (await this.options.request<Operation>({ url: `${this.zonal}/instances?sourceInstanceTemplate=${template}`, method: "POST", data: body })).data;
     } catch (err) {
       // Deterministic names: an existing VM of this name is this job's (a retry after a crash).
@@ -139,6 +140,15 @@ export class GceLauncher implements Launcher {
       if (httpStatus(err) === 404) return;
       throw err;
     }
+  }
+
+  /** The GPU template for an image whose approval requires a GPU (docs/gpu.md), else the room's template. */
+  private templateFor(imageReference: string): string {
+    const launch = this.options.config.launch;
+    const digest = imageReference.slice(imageReference.indexOf("@") + 1);
+    if (!(launch.gpuImageDigests ?? []).includes(digest)) return launch.instanceTemplate;
+    if (!launch.gpuInstanceTemplate) throw new LaunchRefusedError(`image ${imageReference}: its approval requires a GPU, but the room has no GPU template (tee.gpu)`);
+    return launch.gpuInstanceTemplate;
   }
 
   /** Refuse anything the room's policy does not allow, before any API call. */

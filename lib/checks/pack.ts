@@ -21,6 +21,7 @@ import { datasetKeyAccess } from "./rules/dataset-key-access";
 import { buildIdentitySeparate, executorBasePinned, launcherScoped } from "./rules/job-service-scope";
 import { dependencyGraph } from "./rules/dependency-graph";
 import { gkeCluster } from "./rules/gke-cluster";
+import { gpuConfidential, gpuDebugImage, gpuResidency } from "./rules/gpu-template";
 import { gkePrivateNodes } from "./rules/gke-private-nodes";
 import { jobApprovalCondition } from "./rules/job-approval-condition";
 import { jobApprovalOff } from "./rules/job-approval-off";
@@ -69,6 +70,9 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   executorBasePinned,
   buildIdentitySeparate,
   teeInstance,
+  gpuConfidential,
+  gpuDebugImage,
+  gpuResidency,
   teeNetwork,
   outputTeeAccess,
   outputQuarantineRead,

@@ -244,6 +244,7 @@ export class CleanRoomWorkloads extends Construct {
       // The job service launches only from this template (its self link changes with every new template).
       instanceTemplate: workload.instanceTemplateId,
       templateNamePrefix: workload.templateNamePrefix,
+      ...(workload.gpuTemplate ? { gpuInstanceTemplate: workload.gpuTemplate.instanceTemplateId } : {}),
       instancePrefix: room.identity.instancePrefix,
       userImagesRepository: registry.userImages.url,
       verifierUrl: room.verifier.url,

@@ -5,7 +5,7 @@
  * principal sets (members.ts), so the condition's length does not grow with approvals
  * (except an approval that allows `tee-env-*` names for its image).
  */
-import { CleanRoomPolicy, jobsOf } from "./model";
+import { CleanRoomPolicy, approvalGpu, jobsOf } from "./model";
 import { manateeContract } from "./names";
 import { ERROR_CODES, ManateeError } from "../errors";
 
@@ -34,7 +34,7 @@ export interface ConditionClause {
 }
 
 export function attributeConditionClauses(policy: CleanRoomPolicy): ConditionClause[] {
-  return [...productionClauses(policy), CMD_OVERRIDE_CLAUSE, standingEnvClause(policy)];
+  return [...productionClauses(policy), CMD_OVERRIDE_CLAUSE, standingEnvClause(policy), ...gpuApprovalClauses(policy)];
 }
 
 /** What every pool of the room requires: production Confidential Space in the room's project, as its TEE account. */
@@ -49,7 +49,7 @@ function productionClauses(policy: CleanRoomPolicy): ConditionClause[] {
   if (!policy.tee.allowDebug) {
     clauses.push(
       {
-        cel: `${celString("STABLE")} in assertion.submods.confidential_space.support_attributes`,
+        cel: STABLE_IMAGE,
         meaning:
           "The Confidential Space image is a supported production release (STABLE); debug images carry no support attributes.",
       },
@@ -81,6 +81,50 @@ function productionClauses(policy: CleanRoomPolicy): ConditionClause[] {
 }
 
 const CONTAINER = "assertion.submods.container";
+const SUPPORT_ATTRIBUTES = "assertion.submods.confidential_space.support_attributes";
+const STABLE_IMAGE = `${celString("STABLE")} in ${SUPPORT_ATTRIBUTES}`;
+
+// ---- confidential GPUs (docs/gpu.md)
+
+/**
+ * The token's GPU claims (Google's token reference: `submods.nvidia_gpu.cc_mode`, OFF | ON |
+ * DEVTOOLS, Preview). https://cloud.google.com/confidential-computing/confidential-space/docs/reference/token-claims
+ */
+const NVIDIA_GPU = "assertion.submods.nvidia_gpu";
+const GPU_CC_ON = `has(${NVIDIA_GPU}) && ${NVIDIA_GPU}.cc_mode == ${celString("ON")}`;
+
+/** A room whose conditions speak about GPUs; every other room's conditions (and hashes) stay as they were. */
+export function gpuRoom(policy: Pick<CleanRoomPolicy, "tee" | "approvals">): boolean {
+  return policy.tee.gpu !== undefined || policy.approvals.some((a) => approvalGpu(a) !== "none");
+}
+
+/**
+ * Per image digest, since the data pool's one condition serves every approval: a token without
+ * GPU claims must not come from a `gpu: required` image; a token with GPU claims must come from a
+ * `required`/`allowed` image and show CC mode ON. `none` (CPU-only) images thus refuse GPU tokens.
+ */
+function gpuApprovalClauses(policy: CleanRoomPolicy): ConditionClause[] {
+  if (!gpuRoom(policy)) return [];
+  const digests = (modes: readonly string[]) => [...new Set(policy.approvals.filter((a) => modes.includes(approvalGpu(a))).map((a) => a.imageDigest))];
+  const required = digests(["required"]);
+  const gpuCapable = digests(["required", "allowed"]);
+  const list = (d: string[]) => `[${d.map(celString).join(", ")}]`;
+  const withoutGpu = required.length === 0 ? `!has(${NVIDIA_GPU})` : `(!has(${NVIDIA_GPU}) && !(${CONTAINER}.image_digest in ${list(required)}))`;
+  return [
+    {
+      cel: `(${withoutGpu} || (${GPU_CC_ON} && ${CONTAINER}.image_digest in ${list(gpuCapable)}))`,
+      meaning:
+        "A token with GPU claims comes from an image approved for GPUs (gpu: required or allowed) and shows the GPU in confidential computing mode (cc_mode ON); " +
+        (required.length > 0 ? `an image that requires a GPU (${required.join(", ")}) is refused without one.` : "no approval requires a GPU."),
+    },
+  ];
+}
+
+/** A job (digest unknown in advance) may run on a GPU only in CC mode. */
+function gpuJobClauses(policy: CleanRoomPolicy): ConditionClause[] {
+  if (!gpuRoom(policy)) return [];
+  return [{ cel: `(!has(${NVIDIA_GPU}) || ${NVIDIA_GPU}.cc_mode == ${celString("ON")})`, meaning: "A job on a GPU runs with the GPU in confidential computing mode (cc_mode ON)." }];
+}
 /** Real tokens omit absent keys, so each override clause tests `has` first. */
 const NO_ENV_OVERRIDE = `!has(${CONTAINER}.env_override) || size(${CONTAINER}.env_override) == 0`;
 const envNamesIn = (names: readonly string[]) => `${CONTAINER}.env_override.all(k, k in [${names.map(celString).join(", ")}])`;
@@ -204,6 +248,7 @@ export function jobApprovalConditionClauses(policy: CleanRoomPolicy, dataset: st
         `s.key_id == ${celString(fingerprint)})`,
       meaning: `The image digest is signed by dataset ${dataset}'s approver key (fingerprint ${fingerprint}): its owner approved this job.`,
     },
+    ...gpuJobClauses(policy),
   ];
 }
 

@@ -23,6 +23,8 @@ export interface VerifierApproval {
   readonly notAfter?: string;
   /** What each output release this approval grants spends of each dataset's budget (`budgets`). */
   readonly spend?: VerifierBudget;
+  /** The approval's GPU mode (docs/gpu.md); absent = `none` (CPU only), so CPU rooms keep their hash. */
+  readonly gpu?: "required" | "allowed" | "none";
 }
 
 /** A privacy budget or spend: epsilon, and delta where the mechanism uses one. */
@@ -144,6 +146,7 @@ export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifier
       approvedBy: a.approvedBy,
       ...(a.expires !== undefined ? { expires: a.expires, notAfter: approvalEnd(a.expires) } : {}),
       ...(a.spend !== undefined ? { spend: { ...a.spend } } : {}),
+      ...(a.gpu !== undefined ? { gpu: a.gpu } : {}),
     })),
     // Absent, not empty, without approver keys: rooms without the job path keep their hash.
     ...(jobApprovals.length > 0 ? { jobApprovals } : {}),

@@ -162,6 +162,7 @@ export function compileJobServiceConfig(policy: CleanRoomPolicy, deployment: Job
       teeServiceAccount: manateeContract(policy.name, policy.project).teeServiceAccountEmail,
       allowedEnvOverrides: [...jobs.allowEnvOverrides],
       timeoutMinutes: jobs.timeoutMinutes,
+      ...gpuLaunch(policy),
     },
     images: {
       userImagesRepository: deployment.userImagesRepository,
@@ -178,4 +179,10 @@ export function compileJobServiceConfig(policy: CleanRoomPolicy, deployment: Job
     verifier: { url: deployment.verifierUrl, audience: policy.verifier.audience },
     outputs: { quarantineBucket: deployment.quarantineBucket, releaseBucket: deployment.releaseBucket },
   };
+}
+
+/** GPU-required digests (launched from the GPU template, which the construct puts in); nothing for CPU rooms. */
+function gpuLaunch(policy: CleanRoomPolicy): { gpuImageDigests?: string[] } {
+  const digests = [...new Set(policy.approvals.filter((a) => a.gpu === "required").map((a) => a.imageDigest))];
+  return digests.length > 0 ? { gpuImageDigests: digests } : {};
 }

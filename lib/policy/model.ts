@@ -154,6 +154,12 @@ export interface Approval {
    * @default - none: no charge (the approval is not a DP release)
    */
   readonly spend?: PrivacyBudget;
+  /**
+   * `required`: the image runs only on a confidential GPU in CC mode; `allowed`: CPU, or a GPU in
+   * CC mode; `none`: CPU only, a token with GPU claims is refused (docs/gpu.md).
+   * @default "none"
+   */
+  readonly gpu?: ApprovalGpuMode;
 }
 
 /** Where the verifier's decision records are kept. */
@@ -173,6 +179,50 @@ export interface TeePolicy {
   readonly machineType: string;
   /** Debug images allowed (non-production rooms only). @default false */
   readonly allowDebug: boolean;
+  /**
+   * Confidential GPU jobs (Intel TDX + NVIDIA H100 in CC mode, a Google Preview; docs/gpu.md).
+   * @default - none: every job runs on the CPU template
+   */
+  readonly gpu?: GpuPolicy;
+}
+
+/**
+ * How a GPU VM gets its capacity. Google documents `spot` and `flex-start` (Preview) for
+ * Confidential Space GPUs; `reservation` is an assumption (docs/gpu.md).
+ */
+export const GPU_PROVISIONING_MODELS = ["spot", "flex-start", "reservation"] as const;
+export type GpuProvisioningModel = (typeof GPU_PROVISIONING_MODELS)[number];
+
+/** Whether an approved image runs on a confidential GPU: `none` (default) = CPU only. */
+export const APPROVAL_GPU_MODES = ["required", "allowed", "none"] as const;
+export type ApprovalGpuMode = (typeof APPROVAL_GPU_MODES)[number];
+
+/** The GPU TEE template's settings (docs/gpu.md cites Google's pages for each default). */
+export interface GpuPolicy {
+  /** @default "a3-highgpu-1g" (the one machine type Google documents for Confidential Space GPUs) */
+  readonly machineType: string;
+  /** @default "nvidia-h100-80gb" */
+  readonly acceleratorType: string;
+  /** @default 1 */
+  readonly acceleratorCount: number;
+  /** @default "spot" */
+  readonly provisioningModel: GpuProvisioningModel;
+  /** Reservation name; required with `provisioningModel: reservation`. @default - none */
+  readonly reservation?: string;
+  /** Minutes after which Compute Engine deletes the VM (Google: 10 minutes to 7 days). @default jobs.timeoutMinutes */
+  readonly maxRunDurationMinutes?: number;
+}
+
+export const DEFAULT_GPU: Omit<GpuPolicy, "reservation" | "maxRunDurationMinutes"> = {
+  machineType: "a3-highgpu-1g",
+  acceleratorType: "nvidia-h100-80gb",
+  acceleratorCount: 1,
+  provisioningModel: "spot",
+};
+
+/** An approval's GPU mode (`none` when unset). */
+export function approvalGpu(approval: Pick<Approval, "gpu">): ApprovalGpuMode {
+  return approval.gpu ?? "none";
 }
 
 export interface VerifierPolicy {
@@ -453,7 +503,7 @@ export interface CleanRoomPolicyInput {
   readonly region: string;
   readonly zone: string;
   readonly residency?: readonly string[];
-  readonly tee?: Partial<TeePolicy>;
+  readonly tee?: Partial<Omit<TeePolicy, "gpu">> & { readonly gpu?: Partial<GpuPolicy> };
   readonly verifier?: Partial<VerifierPolicy>;
   readonly datasets: Record<
     string,
@@ -504,6 +554,7 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       hardware,
       machineType: input.tee?.machineType ?? defaultMachineType(hardware),
       allowDebug: input.tee?.allowDebug ?? false,
+      ...(input.tee?.gpu !== undefined ? { gpu: { ...DEFAULT_GPU, ...definedOnly(input.tee.gpu) } } : {}),
     },
     verifier: {
       audience: input.verifier?.audience ?? DEFAULT_VERIFIER_AUDIENCE,
@@ -554,6 +605,10 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       maxWorkspaceMiB: input.jobs?.maxWorkspaceMiB ?? DEFAULT_JOBS.maxWorkspaceMiB,
     },
   };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function normalizeAuthenticator(auth: JupyterHubAuthenticatorInput): JupyterHubAuthenticatorSettings {

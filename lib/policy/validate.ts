@@ -10,6 +10,7 @@ import { checkApprovals, checkJobs } from "./validation/approvals";
 import { checkBudgets } from "./validation/budget";
 import { Checker, isPlainMap } from "./validation/checker";
 import { checkDatasets } from "./validation/datasets";
+import { checkGpu } from "./validation/gpu";
 import { PolicyIssue, ValidateOptions, formatPath, located, toIssue } from "./validation/issues";
 import { checkJupyterHub } from "./validation/jupyterhub";
 import { checkCluster, checkDatabase, checkVpcServiceControls } from "./validation/platform";
@@ -59,6 +60,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     checkVpcServiceControls(c, root.vpcServiceControls);
     checkLocations(c, root.locations, placement);
     checkTrust(c, root);
+    checkGpu(c, root);
   }
   return located(c.issues, options);
 }

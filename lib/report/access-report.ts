@@ -26,6 +26,7 @@ import {
   uniqueSuppressions,
   verifierAndReceipts,
 } from "./sections";
+import { gpuSection } from "./gpu-section";
 import { operatorsSection } from "./operators";
 import { partySections } from "./party-sections";
 import { ReportSuppression } from "./suppressions";
@@ -61,6 +62,7 @@ const SECTIONS: readonly ReportSection[] = [
   attestationRequirements,
   approvedImages,
   perJobApprovals,
+  gpuSection,
   verifierAndReceipts,
   operatorsSection,
   partySections,

@@ -199,7 +199,7 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations, operators, audit; did you mean "researchers"?`,
     ]],
     ["unknown tee field, snake_case of a known one", `${BASE}tee: { allow_debug: true }\n`, [
-      `room.yaml:8:8: tee.allow_debug: unknown field; expected one of hardware, machineType, allowDebug; did you mean "allowDebug"?`,
+      `room.yaml:8:8: tee.allow_debug: unknown field; expected one of hardware, machineType, allowDebug, gpu; did you mean "allowDebug"?`,
     ]],
     ["stage1: required", edit("    stage1: { kind: dp-synthetic, mechanism: mst, epsilon: 1.0 }", "    retentionDays: 30"), [
       `room.yaml:7:5: datasets.insurance.stage1: expected the stage-1 settings: { kind: dp-synthetic | sample | none, ... }, found nothing (the field is missing)`,
@@ -273,7 +273,7 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:11:14: approvals[0].purpose: expected a non-empty description of what the image computes, found the string "  "`,
       `room.yaml:12:17: approvals[0].approvedBy: expected the approver's e-mail address, found the string "owner"`,
       `room.yaml:13:14: approvals[0].expires: expected an ISO date YYYY-MM-DD that exists in the calendar, found the string "2027-02-30"`,
-      `room.yaml:14:5: approvals[0].expiry: unknown field; expected one of imageDigest, datasets, purpose, approvedBy, expires, spend, allowedEnv; did you mean "expires"?`,
+      `room.yaml:14:5: approvals[0].expiry: unknown field; expected one of imageDigest, datasets, purpose, approvedBy, expires, spend, gpu, allowedEnv; did you mean "expires"?`,
     ]],
     ["approvals: datasets not empty", `${BASE}approvals:
   - imageDigest: ${EXAMPLE_DIGEST_A}

@@ -24,6 +24,7 @@ import { IamCondition } from "../../policy/members";
 import { CleanRoomPolicy, TeeHardware } from "../../policy/model";
 import { manateeContract } from "../../policy/names";
 import { InvalidPropsError } from "../../errors";
+import { ConfidentialSpaceGpuTemplate } from "./gpu-template";
 
 export const CONFIDENTIAL_SPACE_IMAGE_PROJECT = "confidential-space-images";
 export const CONFIDENTIAL_SPACE_IMAGE_FAMILY = "confidential-space";
@@ -133,6 +134,8 @@ export class ConfidentialSpaceWorkload extends Construct {
   public readonly instanceTemplate: ComputeInstanceTemplate;
   /** `projects/P/global/instanceTemplates/NAME` of the current template (changes when the template is replaced). */
   public readonly instanceTemplateId: string;
+  /** The GPU job template, when the policy sets `tee.gpu` (docs/gpu.md). */
+  public readonly gpuTemplate?: ConfidentialSpaceGpuTemplate;
   /** Templates are named `<templateNamePrefix><suffix>`: IAM conditions on template use key on it. */
   public readonly templateNamePrefix: string;
   public readonly confidentialInstanceType: ConfidentialInstanceType;
@@ -248,6 +251,15 @@ export class ConfidentialSpaceWorkload extends Construct {
       provider: props.provider,
     });
     this.instanceTemplateId = this.instanceTemplate.id;
+    if (policy.tee.gpu) {
+      const base = { serviceAccountEmail: this.serviceAccount.email, subnetwork: this.subnetwork, zone: this.zone, metadata: this.metadata };
+      const disk = { bootDiskSizeGb: props.bootDiskSizeGb ?? 50, bootDiskType: props.bootDiskType ?? "pd-balanced" };
+      this.gpuTemplate = new ConfidentialSpaceGpuTemplate(this, "gpu", {
+        policy,
+        base: { ...base, ...disk, templateNamePrefix: this.templateNamePrefix, debugImage: debug },
+        provider: props.provider,
+      });
+    }
   }
 
   /**

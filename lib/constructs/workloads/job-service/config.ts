@@ -29,6 +29,8 @@ export interface JobServiceConfigResources {
   readonly executorBase?: string;
   /** @default jobInstancePrefix(policy.name) */
   readonly instancePrefix?: string;
+  /** The GPU template (`ConfidentialSpaceWorkload.gpuTemplate.instanceTemplateId`). @default - none: no GPU jobs */
+  readonly gpuInstanceTemplate?: string;
 }
 
 /**
@@ -49,7 +51,11 @@ export function jobServiceConfigFor(policy: CleanRoomPolicy, resources: JobServi
   const defaultBase = compiled.images.defaultExecutorBase ?? resources.executorBase;
   return {
     ...compiled,
-    launch: { ...compiled.launch, instanceTemplate: resources.instanceTemplate },
+    launch: {
+      ...compiled.launch,
+      instanceTemplate: resources.instanceTemplate,
+      ...(resources.gpuInstanceTemplate !== undefined ? { gpuInstanceTemplate: resources.gpuInstanceTemplate } : {}),
+    },
     images: {
       ...compiled.images,
       userImagesRepository: resources.userImagesRepository,
