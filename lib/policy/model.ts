@@ -415,17 +415,15 @@ export interface CleanRoomPolicyInput {
   readonly residency?: readonly string[];
   readonly tee?: Partial<TeePolicy>;
   readonly verifier?: Partial<VerifierPolicy>;
-  readonly datasets: Record<
-    string,
-    {
-      retentionDays?: number;
-      stage1: Stage1Policy;
-      access?: AccessMode;
-      owners?: readonly string[];
-      approverKey?: ApproverKeyPolicy;
-    }
-  >;
+  /** The room's own datasets; empty or absent in a consortium (`parties` hold the data). */
+  readonly datasets?: Record<string, DatasetInput>;
   readonly approvals?: readonly Approval[];
+  /**
+   * Data-owning parties (docs/consortium-contract.md), in declaration order. Their datasets and
+   * approvals join the flat `datasets`/`approvals` lists with `party` set.
+   * @default - none: a single-project room
+   */
+  readonly parties?: Record<string, PartyInput>;
   readonly researchers?: readonly string[];
   readonly backend?: { bucket: string; prefix?: string };
   readonly jupyterhub?: JupyterHubSettingsInput;
@@ -436,6 +434,27 @@ export interface CleanRoomPolicyInput {
   readonly vpcServiceControls?: { readonly accessPolicy: string; readonly accessLevels?: readonly string[] };
   readonly operators?: readonly string[];
   readonly audit?: Partial<AuditPolicy>;
+}
+
+/** A dataset as a TypeScript caller writes it; `normalizePolicy` fills in defaults. */
+export interface DatasetInput {
+  readonly retentionDays?: number;
+  readonly stage1: Stage1Policy;
+  readonly access?: AccessMode;
+  readonly owners?: readonly string[];
+  readonly approverKey?: ApproverKeyPolicy;
+}
+
+/** A consortium party as a TypeScript caller (or a room file's `parties` section) writes it. */
+export interface PartyInput {
+  readonly project: string;
+  readonly datasets: Record<string, DatasetInput>;
+  /** Approvals of this party; each names only this party's datasets. @default [] */
+  readonly approvals?: readonly Omit<Approval, "party">[];
+  /** @default - approvals unsigned */
+  readonly approvalsKey?: { readonly jwk: PartyApprovalsJwk };
+  /** Compact JWS (`manatee policy sign`); required with `approvalsKey`. @default - none */
+  readonly approvalsSignature?: string;
 }
 
 export const DEFAULT_VERIFIER_AUDIENCE = "https://manatee-cdktf.invalid/verifier/release";
@@ -452,6 +471,7 @@ export function defaultMachineType(hardware: readonly TeeHardware[]): string {
 /** Fill in defaults of a TypeScript-built policy. Validation is `validatePolicy`/`assertValidPolicy` (validate.ts). */
 export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
   const hardware = input.tee?.hardware ?? DEFAULT_TEE_HARDWARE;
+  const parties = Object.entries(input.parties ?? {});
   return {
     name: input.name,
     project: input.project,
@@ -467,15 +487,14 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       audience: input.verifier?.audience ?? DEFAULT_VERIFIER_AUDIENCE,
       ...(input.verifier?.requireNonce !== undefined ? { requireNonce: input.verifier.requireNonce } : {}),
     },
-    datasets: Object.entries(input.datasets).map(([name, d]) => ({
-      name,
-      retentionDays: d.retentionDays ?? DEFAULT_RETENTION_DAYS,
-      stage1: d.stage1,
-      access: d.access ?? "direct",
-      owners: d.owners ?? [],
-      ...(d.approverKey !== undefined ? { approverKey: { fingerprint: d.approverKey.fingerprint } } : {}),
-    })),
-    approvals: input.approvals ?? [],
+    datasets: [
+      ...normalizeDatasets(input.datasets ?? {}, undefined),
+      ...parties.flatMap(([party, p]) => normalizeDatasets(p.datasets, party)),
+    ],
+    approvals: [
+      ...(input.approvals ?? []),
+      ...parties.flatMap(([party, p]) => (p.approvals ?? []).map((a) => ({ ...a, party }))),
+    ],
     researchers: input.researchers ?? [],
     backend: input.backend
       ? { bucket: input.backend.bucket, prefix: input.backend.prefix ?? `manatee/${input.name}` }
@@ -500,6 +519,8 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       : {}),
     operators: input.operators ?? [],
     audit: { lockRetention: input.audit?.lockRetention ?? true },
+    // Absent for a single-project room: its normalized form (and every snapshot of it) is unchanged.
+    ...(parties.length > 0 ? { parties: parties.map(([name, p]) => normalizeParty(name, p)) } : {}),
     jobs: {
       executorBases: input.jobs?.executorBases ?? DEFAULT_JOBS.executorBases,
       ...(input.jobs?.executorBase !== undefined ? { executorBase: input.jobs.executorBase } : {}),
@@ -508,6 +529,27 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       allowEnvOverrides: input.jobs?.allowEnvOverrides ?? DEFAULT_JOBS.allowEnvOverrides,
       maxWorkspaceMiB: input.jobs?.maxWorkspaceMiB ?? DEFAULT_JOBS.maxWorkspaceMiB,
     },
+  };
+}
+
+function normalizeDatasets(datasets: Record<string, DatasetInput>, party: string | undefined): DatasetPolicy[] {
+  return Object.entries(datasets).map(([name, d]) => ({
+    name,
+    retentionDays: d.retentionDays ?? DEFAULT_RETENTION_DAYS,
+    stage1: d.stage1,
+    access: d.access ?? "direct",
+    owners: d.owners ?? [],
+    ...(d.approverKey !== undefined ? { approverKey: { fingerprint: d.approverKey.fingerprint } } : {}),
+    ...(party !== undefined ? { party } : {}),
+  }));
+}
+
+function normalizeParty(name: string, p: PartyInput): PartyPolicy {
+  return {
+    name,
+    project: p.project,
+    ...(p.approvalsKey !== undefined ? { approvalsKey: { jwk: { ...p.approvalsKey.jwk } } } : {}),
+    ...(p.approvalsSignature !== undefined ? { approvalsSignature: p.approvalsSignature } : {}),
   };
 }
 
