@@ -226,10 +226,14 @@ export function parsePolicy(text: string, fileName: string, options: ParsePolicy
   const input = room.value;
   const locateRoot = yamlLocator(room.source.doc, room.source.lines);
   const parties = resolvePartyFiles(input, fileName, locateRoot, options);
+  // A file that could not be read is the one issue of the field that names it.
+  const unread = new Set(parties.issues.map((i) => `${i.file}\0${i.path}`));
   const issues = [
     ...room.issues,
     ...parties.issues,
-    ...validatePolicyInput(input, { file: fileName, locate: parties.locate ?? locateRoot }),
+    ...validatePolicyInput(input, { file: fileName, locate: parties.locate ?? locateRoot, unsignedParty: options.unsignedParty }).filter(
+      (i) => !unread.has(`${i.file}\0${i.path}`),
+    ),
   ];
   if (issues.length > 0) {
     // The room file first, then each party file; top to bottom in each.

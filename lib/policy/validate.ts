@@ -48,7 +48,7 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     checkTee(c, root.tee);
     checkVerifier(c, root.verifier);
     if (root.parties === undefined) checkApprovals(c, root.approvals, checkDatasets(c, root.datasets));
-    else checkParties(c, root);
+    else checkParties(c, root, options.unsignedParty);
     checkResearchers(c, root.researchers);
     checkBackend(c, root.backend);
     checkJupyterHub(c, root.jupyterhub, isPlainMap(root.tee) ? root.tee.allowDebug : undefined);

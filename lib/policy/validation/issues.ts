@@ -36,6 +36,8 @@ export interface ValidateOptions {
   /** File name put in front of every message. */
   readonly file?: string;
   readonly locate?: PolicyLocator;
+  /** A consortium party whose approvals are being signed: its missing `approvalsSignature` is no issue. */
+  readonly unsignedParty?: string;
 }
 
 // ---- describing what was found

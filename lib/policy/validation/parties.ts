@@ -30,7 +30,7 @@ const PARTY_EXPECT = {
 const holder = (party: string | undefined) => (party === undefined ? "the operator (the room's root)" : `party "${party}"`);
 
 /** The `parties` section and the consortium's rules on the root (no datasets or approvals of its own). */
-export function checkParties(c: Checker, root: Plain): void {
+export function checkParties(c: Checker, root: Plain, unsignedParty?: string): void {
   if (root.parties === undefined) return;
   const parties = root.parties;
   if (!isPlainMap(parties) || Object.keys(parties).length === 0) {
@@ -69,7 +69,7 @@ export function checkParties(c: Checker, root: Plain): void {
         datasetOwner.set(dataset, name);
       }
     }
-    checkSigning(c, path, section);
+    checkSigning(c, path, section, name === unsignedParty);
   }
   // After every party's datasets are known: an approval names only its own party's datasets.
   for (const [name, section] of sections) {
@@ -114,7 +114,7 @@ function checkSection(c: Checker, path: PolicyPath, value: unknown): Plain | und
 }
 
 /** `approvalsKey` pins the party's signing key; with it a signature is required, without it refused. */
-function checkSigning(c: Checker, path: PolicyPath, section: Plain): void {
+function checkSigning(c: Checker, path: PolicyPath, section: Plain, beingSigned: boolean): void {
   const signature = section.approvalsSignature;
   if (section.approvalsKey === undefined) {
     if (signature !== undefined) {
@@ -128,6 +128,7 @@ function checkSigning(c: Checker, path: PolicyPath, section: Plain): void {
   const key = c.map([...path, "approvalsKey"], section.approvalsKey, PARTY_EXPECT.approvalsKey, FIELDS.approvalsKey, { jwk: PARTY_EXPECT.jwk });
   if (key?.jwk !== undefined) checkJwk(c, [...path, "approvalsKey", "jwk"], key.jwk);
   if (signature === undefined) {
+    if (beingSigned) return;
     c.fail([...path, "approvalsSignature"], PARTY_EXPECT.signature, undefined, {
       detail: `approvalsKey is set, so approvalsSignature is required: sign the party's approvals with \`manatee policy sign --config <room file> --party ${String(path[1])} --key <private key>\` and set approvalsSignature to the JWS or its file`,
     });
