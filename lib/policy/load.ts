@@ -208,8 +208,8 @@ function resolvePartyFiles(root: unknown, roomFile: string, locateRoot: PolicyLo
     try {
       section.approvalsSignature = read(file).trim();
     } catch (err) {
+      // Left as the path: the rules' "not a JWS" on this field gives way to this issue.
       fail(["parties", name, "approvalsSignature"], "a compact JWS or a readable file holding one", `cannot read the approvals signature ${file}: ${(err as Error).message}`);
-      delete section.approvalsSignature;
     }
   }
   return { sources, issues, locate };

@@ -129,7 +129,8 @@ function checkSigning(c: Checker, path: PolicyPath, section: Plain, beingSigned:
   if (key?.jwk !== undefined) checkJwk(c, [...path, "approvalsKey", "jwk"], key.jwk);
   if (signature === undefined) {
     if (beingSigned) return;
-    c.fail([...path, "approvalsSignature"], PARTY_EXPECT.signature, undefined, {
+    c.fail([...path, "approvalsKey"], PARTY_EXPECT.signature, undefined, {
+      at: "key",
       detail: `approvalsKey is set, so approvalsSignature is required: sign the party's approvals with \`manatee policy sign --config <room file> --party ${String(path[1])} --key <private key>\` and set approvalsSignature to the JWS or its file`,
     });
   } else {
