@@ -8,7 +8,7 @@ import { EXIT, debugRequested, describeError, exitCodeFor, exitQuietlyOnClosedPi
 import type { CliIo } from "../lib/cli/io";
 
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[], io: CliIo): Promise<number> }> }> = {
-  policy: { summary: "print the verifier policy document of a clean-room config", load: () => import("../lib/cli/policy") },
+  policy: { summary: "print the verifier policy document of a clean-room config; sign: sign a party's approvals", load: () => import("../lib/cli/policy") },
   check: { summary: "run the clean-room guardrails on a synthesized config", load: () => import("../lib/cli/check") },
   report: { summary: "write the auditor's access report (Markdown)", load: () => import("../lib/cli/report") },
   budget: { summary: "print the privacy-budget ledger and what remains per dataset", load: () => import("../lib/cli/budget") },

@@ -30,6 +30,7 @@ export type { ErrorCode, ManateeErrorOptions } from "./errors";
 // The policy: one room file, loaded, normalized and validated; no cdktf (lib/policy).
 // ---------------------------------------------------------------------------------------
 export { loadPolicyFile, parsePolicy } from "./policy/load";
+export type { ParsePolicyOptions } from "./policy/load";
 export { normalizePolicy } from "./policy/model";
 export { validatePolicy, validatePolicyInput, assertValidPolicy, PolicyError } from "./policy/validate";
 export type { PolicyIssue, PolicyPath, SourcePosition, ValidateOptions, PolicyLocator } from "./policy/validate";
@@ -72,6 +73,8 @@ export type {
   PartyApprovalsJwk,
   PrivacyBudget,
   ProvisioningPolicy,
+  PartyInput,
+  DatasetInput,
 } from "./policy/model";
 export { partiesOf, isConsortium, partyOf, projectOfDataset, datasetsOfParty, approvalsOfParty } from "./policy/consortium";
 
@@ -83,11 +86,13 @@ export {
   compileJobApprovalCondition,
   AttributeConditionTooLongError,
   JobApprovalConditionError,
+  compilePartyAttributeCondition,
+  partyAttributeConditionClauses,
 } from "./policy/condition";
 export type { ConditionClause } from "./policy/condition";
 export { datasetMembers, principalSetForDigest, expiryCondition } from "./policy/members";
 export type { DatasetMember, IamCondition, PoolRef } from "./policy/members";
-export { compileVerifierPolicy } from "./policy/document";
+export { compileVerifierPolicy, partyApprovalsPayload, PARTY_APPROVALS_JWS_TYPE, PARTY_APPROVALS_JWS_ALGORITHM } from "./policy/document";
 export type {
   CompiledVerifierPolicy,
   VerifierPolicyDocument,
@@ -95,12 +100,15 @@ export type {
   VerifierJobApproval,
   VerifierBudget,
   VerifierReleaseSettings,
+  VerifierParty,
 } from "./policy/document";
 export { assertWithinIamLimits, iamLimitViolations, IAM_POLICY_LIMITS, IamPolicyLimitError } from "./policy/iam-limits";
 export type { DatasetIamLoad, AllowPolicyLoad, DatasetPolicyResource } from "./policy/iam-limits";
 export { JobServiceConfigCompileError } from "./policy/job-service-config";
 export { platformNames, dataPlaneNames, jobPathNames, outputReleaseNames, jobInstancePrefix } from "./policy/names";
 export type { DatasetBucketPurpose } from "./policy/names";
+export { partyDataPlaneNames, dataPlaneNamesOf, operatorFacts, requireParty } from "./policy/party-names";
+export type { OperatorFacts } from "./policy/party-names";
 
 // ---------------------------------------------------------------------------------------
 // What every construct takes: the room (a CleanRoomPolicy satisfies CleanRoomRef), grant

@@ -10,12 +10,16 @@ import { CliIo, parseArgs } from "./io";
 import { EXIT } from "./exit";
 
 const USAGE = `usage: manatee policy --config FILE
+       manatee policy sign --config FILE --party NAME --key KEY.pem [--out FILE]
 
-Print the verifier policy document (JSON) of the clean-room config FILE.
-Exit codes: 0 printed, 1 invalid config, 2 usage error.
+Print the verifier policy document (JSON) of the clean-room config FILE; \`sign\`: a consortium
+party signs its approvals (manatee policy sign --help).
+Exit codes: 0 printed, 2 invalid config or usage error.
 `;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
+  // Loaded on use: printing the document never pays for jose.
+  if (args[0] === "sign") return (await import("./policy-sign")).run(args.slice(1), io);
   if (args.includes("--help") || args.includes("-h")) {
     io.stdout.write(USAGE);
     return 0;

@@ -5,8 +5,10 @@
  * principal sets (members.ts), so the condition's length does not grow with approvals
  * (except an approval that allows `tee-env-*` names for its image).
  */
-import { CleanRoomPolicy, approvalGpu, jobsOf } from "./model";
+import { approvalsOfParty } from "./consortium";
+import { Approval, CleanRoomPolicy, approvalGpu, jobsOf } from "./model";
 import { manateeContract } from "./names";
+import { requireParty } from "./party-names";
 import { ERROR_CODES, ManateeError } from "../errors";
 
 /** Google's limit on `attribute_condition` (IAM API, WorkloadIdentityPoolProvider). */
@@ -34,7 +36,29 @@ export interface ConditionClause {
 }
 
 export function attributeConditionClauses(policy: CleanRoomPolicy): ConditionClause[] {
-  return [...productionClauses(policy), CMD_OVERRIDE_CLAUSE, standingEnvClause(policy), ...gpuApprovalClauses(policy)];
+  return [...productionClauses(policy), CMD_OVERRIDE_CLAUSE, standingEnvClause(policy.approvals), ...gpuApprovalClauses(policy)];
+}
+
+/**
+ * A consortium party's data pool (docs/consortium-contract.md): the room's clauses, pinned to the
+ * operator's project and TEE service account (a consortium's `project` is the operator's), and
+ * `tee-env-*` names only as this party's own approvals allow them: another party's approval
+ * never widens what this party's pool admits.
+ */
+export function partyAttributeConditionClauses(policy: CleanRoomPolicy, party: string): ConditionClause[] {
+  const own = requireParty(policy, party);
+  return [...productionClauses(policy), CMD_OVERRIDE_CLAUSE, standingEnvClause(approvalsOfParty(policy, own.name)), ...gpuApprovalClauses(policy)];
+}
+
+/** Compile a party's data-pool condition; throws AttributeConditionTooLongError past 4096 characters. */
+export function compilePartyAttributeCondition(policy: CleanRoomPolicy, party: string): string {
+  return joinWithinLimit(partyAttributeConditionClauses(policy, party));
+}
+
+function joinWithinLimit(clauses: readonly ConditionClause[]): string {
+  const condition = clauses.map((c) => c.cel).join(" && ");
+  if (condition.length > ATTRIBUTE_CONDITION_MAX_LENGTH) throw new AttributeConditionTooLongError(condition.length);
+  return condition;
 }
 
 /** What every pool of the room requires: production Confidential Space in the room's project, as its TEE account. */
@@ -138,8 +162,8 @@ const CMD_OVERRIDE_CLAUSE: ConditionClause = {
  * The data pool admits no `tee-env-*` override, except, per approval that lists `allowedEnv`,
  * exactly those names on that image. Only such approvals lengthen the condition.
  */
-function standingEnvClause(policy: CleanRoomPolicy): ConditionClause {
-  const allowing = policy.approvals.filter((a) => (a.allowedEnv ?? []).length > 0);
+function standingEnvClause(approvals: readonly Approval[]): ConditionClause {
+  const allowing = approvals.filter((a) => (a.allowedEnv ?? []).length > 0);
   if (allowing.length === 0) {
     return { cel: `(${NO_ENV_OVERRIDE})`, meaning: "The operator set no environment variable at launch (no tee-env-*)." };
   }
@@ -155,13 +179,7 @@ function standingEnvClause(policy: CleanRoomPolicy): ConditionClause {
 
 /** Compile the attribute condition; throws AttributeConditionTooLongError past 4096 characters. */
 export function compileAttributeCondition(policy: CleanRoomPolicy): string {
-  const condition = attributeConditionClauses(policy)
-    .map((c) => c.cel)
-    .join(" && ");
-  if (condition.length > ATTRIBUTE_CONDITION_MAX_LENGTH) {
-    throw new AttributeConditionTooLongError(condition.length);
-  }
-  return condition;
+  return joinWithinLimit(attributeConditionClauses(policy));
 }
 
 /**

@@ -5,7 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import { APPROVER_SIGNATURE_ALGORITHM, compileAttributeCondition, compileJobApprovalCondition } from "./condition";
-import { CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy } from "./model";
+import { approvalsOfParty, datasetsOfParty, isConsortium, partiesOf } from "./consortium";
+import { Approval, CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy, PartyApprovalsJwk } from "./model";
+import { requireParty } from "./party-names";
 import { approvalEnd } from "./members";
 import { jobInstancePrefix, manateeContract, outputReleaseNames } from "./names";
 import { verifierRequiresNonce } from "./verifier-options";
@@ -25,12 +27,26 @@ export interface VerifierApproval {
   readonly spend?: VerifierBudget;
   /** The approval's GPU mode (docs/gpu.md); absent = `none` (CPU only), so CPU rooms keep their hash. */
   readonly gpu?: "required" | "allowed" | "none";
+  /** The consortium party that gave it (it names only that party's datasets); absent in a single-project room. */
+  readonly party?: string;
 }
 
 /** A privacy budget or spend: epsilon, and delta where the mechanism uses one. */
 export interface VerifierBudget {
   readonly epsilon: number;
   readonly delta?: number;
+}
+
+/** A consortium party as the verifier sees it (docs/consortium-contract.md). */
+export interface VerifierParty {
+  readonly name: string;
+  readonly project: string;
+  /** The party's datasets, in policy order. */
+  readonly datasets: readonly string[];
+  /** The pinned ES256 public key: the verifier counts only approvals this key signed. */
+  readonly approvalsKey?: PartyApprovalsJwk;
+  /** Compact JWS over `partyApprovalsPayload(policy, name)`; present with `approvalsKey`. */
+  readonly approvalsJws?: string;
 }
 
 export interface VerifierPolicyDocument {
@@ -64,6 +80,8 @@ export interface VerifierPolicyDocument {
   readonly release?: VerifierReleaseSettings;
   /** Per dataset, the total privacy budget the verifier's ledger enforces (attestation-verifier/src/budget.ts). */
   readonly budgets?: Readonly<Record<string, VerifierBudget>>;
+  /** The consortium's parties, in declaration order; absent for a single-project room (its hash is unchanged). */
+  readonly parties?: readonly VerifierParty[];
 }
 
 export interface VerifierJobApproval {
@@ -124,6 +142,43 @@ export function verifierReleaseSettings(policy: Pick<CleanRoomPolicy, "name" | "
   return { quarantineBucket: names.quarantineBucket, releaseBucket: names.releaseBucket, instancePrefix: jobInstancePrefix(policy) };
 }
 
+/** An approval as the document (and a party's signed payload) carries it. */
+function verifierApproval(a: Approval): VerifierApproval {
+  return {
+    imageDigest: a.imageDigest,
+    datasets: [...a.datasets],
+    purpose: a.purpose,
+    approvedBy: a.approvedBy,
+    ...(a.expires !== undefined ? { expires: a.expires, notAfter: approvalEnd(a.expires) } : {}),
+    ...(a.spend !== undefined ? { spend: { ...a.spend } } : {}),
+    ...(a.gpu !== undefined ? { gpu: a.gpu } : {}),
+    ...(a.party !== undefined ? { party: a.party } : {}),
+  };
+}
+
+function verifierParties(policy: CleanRoomPolicy): VerifierParty[] {
+  return partiesOf(policy).map((p) => ({
+    name: p.name,
+    project: p.project,
+    datasets: datasetsOfParty(policy, p.name).map((d) => d.name),
+    ...(p.approvalsKey !== undefined ? { approvalsKey: { ...p.approvalsKey.jwk } } : {}),
+    ...(p.approvalsSignature !== undefined ? { approvalsJws: p.approvalsSignature } : {}),
+  }));
+}
+
+/** The `typ` header of a party's approvals JWS. */
+export const PARTY_APPROVALS_JWS_TYPE = "manatee-approvals+jws";
+export const PARTY_APPROVALS_JWS_ALGORITHM = "ES256";
+
+/**
+ * The bytes a party signs (`manatee policy sign`) and the verifier checks: the canonical JSON of
+ * `{ room, party, approvals }`, the party's approvals exactly as the document carries them.
+ */
+export function partyApprovalsPayload(policy: CleanRoomPolicy, party: string): string {
+  const p = requireParty(policy, party);
+  return canonicalJson({ room: policy.name, party: p.name, approvals: approvalsOfParty(policy, p.name).map(verifierApproval) });
+}
+
 export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifierPolicy {
   const jobApprovals = verifierJobApprovals(policy);
   const release = verifierReleaseSettings(policy);
@@ -139,18 +194,11 @@ export function compileVerifierPolicy(policy: CleanRoomPolicy): CompiledVerifier
     allowDebug: policy.tee.allowDebug,
     requireNonce: verifierRequiresNonce(policy.verifier),
     datasets: policy.datasets.map((d) => d.name),
-    approvals: policy.approvals.map((a) => ({
-      imageDigest: a.imageDigest,
-      datasets: [...a.datasets],
-      purpose: a.purpose,
-      approvedBy: a.approvedBy,
-      ...(a.expires !== undefined ? { expires: a.expires, notAfter: approvalEnd(a.expires) } : {}),
-      ...(a.spend !== undefined ? { spend: { ...a.spend } } : {}),
-      ...(a.gpu !== undefined ? { gpu: a.gpu } : {}),
-    })),
+    approvals: policy.approvals.map(verifierApproval),
     // Absent, not empty, without approver keys: rooms without the job path keep their hash.
     ...(jobApprovals.length > 0 ? { jobApprovals } : {}),
     ...(release ? { release } : {}),
+    ...(isConsortium(policy) ? { parties: verifierParties(policy) } : {}),
     // Absent without budgets: rooms without a ledger keep their hash.
     ...(budgets.length > 0 ? { budgets: Object.fromEntries(budgets) } : {}),
   };

@@ -3,6 +3,8 @@ export * from "./model";
 export * from "./validate";
 export * from "./load";
 export * from "./names";
+export * from "./party-names";
+export * from "./consortium";
 export * from "./condition";
 export * from "./members";
 export * from "./document";

@@ -3,9 +3,12 @@
  * rules (validate.ts, validation/) with a locator so every issue names its file, line and column.
  */
 import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Document, LineCounter, Node, isMap, isScalar, isSeq, parseDocument } from "yaml";
 import { CleanRoomPolicy, CleanRoomPolicyInput, normalizePolicy } from "./model";
 import { PolicyError, PolicyIssue, PolicyLocator, PolicyPath, formatPath, toIssue, validatePolicyInput } from "./validate";
+import { isPlainMap } from "./validation/checker";
+import { COMPACT_JWS } from "./validation/parties";
 
 function keyOf(node: unknown): string | undefined {
   if (isScalar(node)) return String(node.value);
@@ -112,35 +115,137 @@ function resolveFirstKeyLine(doc: Document, lines: LineCounter, path: PolicyPath
   return offset === undefined ? undefined : lines.linePos(offset).line;
 }
 
-/**
- * Parse and validate a policy document (YAML 1.2; JSON is YAML too). Throws a PolicyError
- * with every issue, each located as `file:line:col`. Defaults are applied by `normalizePolicy`.
- */
-export function parsePolicy(text: string, fileName: string): CleanRoomPolicy {
+/** A parsed YAML file: its document, line index and name, for locating issues in it. */
+interface YamlSource {
+  readonly file: string;
+  readonly doc: Document;
+  readonly lines: LineCounter;
+}
+
+function emptyDocumentIssue(file: string, expected: string): PolicyIssue {
+  return toIssue({ file, line: 1, column: 1, path: "", expected, found: "an empty document", detail: `expected ${expected}, found an empty document` });
+}
+
+/** Parse one YAML file; `issues` holds its syntax and duplicate-key problems, `value` is absent when it cannot be read as a map. */
+function parseYaml(text: string, file: string, expected: string): { source: YamlSource; value?: unknown; issues: PolicyIssue[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const syntax = yamlIssues(doc, lines, fileName);
-  if (syntax.fatal) throw new PolicyError(syntax.issues);
-  if (doc.contents === null) {
-    throw new PolicyError([
-      toIssue({
-        file: fileName,
-        line: 1,
-        column: 1,
-        path: "",
-        expected: "a map of clean room settings",
-        found: "an empty document",
-        detail: "expected a map of clean room settings (name, project, region, zone, datasets, ...), found an empty document",
-      }),
-    ]);
+  const source = { file, doc, lines };
+  const syntax = yamlIssues(doc, lines, file);
+  if (syntax.fatal) return { source, issues: syntax.issues };
+  if (doc.contents === null) return { source, issues: [...syntax.issues, emptyDocumentIssue(file, expected)] };
+  return { source, value: doc.toJS({ maxAliasCount: 100 }), issues: syntax.issues };
+}
+
+export interface ParsePolicyOptions {
+  /**
+   * Reads the files a room file names (party files, approvals signatures), by a path already
+   * resolved against the naming file's directory. @default readFileSync(path, "utf8")
+   */
+  readonly readFile?: (path: string) => string;
+  /**
+   * Load as if this party had no `approvalsSignature` yet: `manatee policy sign` loads the room
+   * before the signature it writes exists.
+   * @default - every party's signature is read and required with its key
+   */
+  readonly unsignedParty?: string;
+}
+
+const PARTY_FILE_EXPECTED = "a map of the party's settings (project, datasets, approvals, approvalsKey, approvalsSignature)";
+
+/**
+ * Replace each `parties.<p>: { file: F }` by F's contents (F relative to the room file) and each
+ * approvalsSignature that is a path by its file's contents (relative to the file naming it).
+ * Mutates `root`; returns the party files (for locating issues in them) and what could not be read.
+ */
+function resolvePartyFiles(root: unknown, roomFile: string, locateRoot: PolicyLocator, options: ParsePolicyOptions) {
+  const read = options.readFile ?? ((file: string) => readFileSync(file, "utf8"));
+  const sources = new Map<string, YamlSource>();
+  const issues: PolicyIssue[] = [];
+  if (!isPlainMap(root) || !isPlainMap(root.parties)) return { sources, issues };
+  const parties = root.parties;
+  const locate: PolicyLocator = (path, at) => {
+    const source = path[0] === "parties" && path.length > 2 ? sources.get(String(path[1])) : undefined;
+    const pos = source ? yamlLocator(source.doc, source.lines)(path.slice(2), at) : undefined;
+    return source ? pos && { ...pos, file: source.file } : locateRoot(path, at);
+  };
+  const fail = (path: PolicyPath, expected: string, detail: string) => {
+    const pos = locate(path, "value");
+    issues.push(toIssue({ file: pos?.file ?? roomFile, line: pos?.line, column: pos?.column, path: formatPath(path), expected, found: detail, detail }));
+  };
+  for (const [name, section] of Object.entries(parties)) {
+    const only = isPlainMap(section) && typeof section.file === "string" && Object.keys(section).every((k) => k === "file" || section[k] === undefined);
+    if (!only) continue;
+    const file = join(dirname(roomFile), section.file as string);
+    let text: string;
+    try {
+      text = read(file);
+    } catch (err) {
+      fail(["parties", name, "file"], "a readable party file", `cannot read the party file ${file}: ${(err as Error).message}`);
+      continue;
+    }
+    const parsed = parseYaml(text, file, PARTY_FILE_EXPECTED);
+    issues.push(...parsed.issues);
+    sources.set(name, parsed.source);
+    if (parsed.value === undefined) {
+      delete parties[name];
+      continue;
+    }
+    if (isPlainMap(parsed.value) && parsed.value.file !== undefined) {
+      const pos = yamlLocator(parsed.source.doc, parsed.source.lines)(["file"], "key");
+      const detail = `a party file cannot name another file: put the party's settings (project, datasets, approvals, ...) in ${file} itself`;
+      issues.push(toIssue({ file, line: pos?.line, column: pos?.column, path: "file", expected: PARTY_FILE_EXPECTED, found: detail, detail }));
+      delete parsed.value.file;
+    }
+    parties[name] = parsed.value;
   }
-  const input: unknown = doc.toJS({ maxAliasCount: 100 });
-  const issues = [...syntax.issues, ...validatePolicyInput(input, { file: fileName, locate: yamlLocator(doc, lines) })];
-  if (issues.length > 0) throw new PolicyError(issues.sort((a, b) => a.line! - b.line! || a.column! - b.column!));
+  for (const [name, section] of Object.entries(parties)) {
+    if (!isPlainMap(section)) continue;
+    if (name === options.unsignedParty) delete section.approvalsSignature;
+    const signature = section.approvalsSignature;
+    if (typeof signature !== "string" || COMPACT_JWS.test(signature) || signature.trim() === "") continue;
+    const file = join(dirname(sources.get(name)?.file ?? roomFile), signature);
+    try {
+      section.approvalsSignature = read(file).trim();
+    } catch (err) {
+      // Left as the path: the rules' "not a JWS" on this field gives way to this issue.
+      fail(["parties", name, "approvalsSignature"], "a compact JWS or a readable file holding one", `cannot read the approvals signature ${file}: ${(err as Error).message}`);
+    }
+  }
+  return { sources, issues, locate };
+}
+
+/**
+ * Parse and validate a policy document (YAML 1.2; JSON is YAML too). Throws a PolicyError
+ * with every issue, each located as `file:line:col` of the file it is in (a consortium's party
+ * files are read relative to `fileName`). Defaults are applied by `normalizePolicy`.
+ */
+export function parsePolicy(text: string, fileName: string, options: ParsePolicyOptions = {}): CleanRoomPolicy {
+  const room = parseYaml(text, fileName, "a map of clean room settings (name, project, region, zone, datasets, ...)");
+  if (room.value === undefined) throw new PolicyError(room.issues);
+  const input = room.value;
+  const locateRoot = yamlLocator(room.source.doc, room.source.lines);
+  const parties = resolvePartyFiles(input, fileName, locateRoot, options);
+  // A file that could not be read is the one issue of the field that names it.
+  const unread = new Set(parties.issues.map((i) => `${i.file}\0${i.path}`));
+  const issues = [
+    ...room.issues,
+    ...parties.issues,
+    ...validatePolicyInput(input, { file: fileName, locate: parties.locate ?? locateRoot, unsignedParty: options.unsignedParty }).filter(
+      (i) => !unread.has(`${i.file}\0${i.path}`),
+    ),
+  ];
+  if (issues.length > 0) {
+    // The room file first, then each party file; top to bottom in each.
+    const order = [fileName, ...[...parties.sources.values()].map((s) => s.file)];
+    throw new PolicyError(
+      issues.sort((a, b) => order.indexOf(a.file!) - order.indexOf(b.file!) || a.line! - b.line! || a.column! - b.column!),
+    );
+  }
   return normalizePolicy(input as CleanRoomPolicyInput);
 }
 
 /** Read and parse a policy file; errors name `path` as given. */
-export function loadPolicyFile(path: string): CleanRoomPolicy {
-  return parsePolicy(readFileSync(path, "utf8"), path);
+export function loadPolicyFile(path: string, options: ParsePolicyOptions = {}): CleanRoomPolicy {
+  return parsePolicy(readFileSync(path, "utf8"), path, options);
 }

@@ -505,19 +505,15 @@ export interface CleanRoomPolicyInput {
   readonly residency?: readonly string[];
   readonly tee?: Partial<Omit<TeePolicy, "gpu">> & { readonly gpu?: Partial<GpuPolicy> };
   readonly verifier?: Partial<VerifierPolicy>;
-  readonly datasets: Record<
-    string,
-    {
-      retentionDays?: number;
-      stage1: Stage1Policy;
-      access?: AccessMode;
-      owners?: readonly string[];
-      approverKey?: ApproverKeyPolicy;
-      budget?: PrivacyBudget;
-      provisioning?: ProvisioningPolicy;
-    }
-  >;
+  /** The room's own datasets; empty or absent in a consortium (`parties` hold the data). */
+  readonly datasets?: Record<string, DatasetInput>;
   readonly approvals?: readonly Approval[];
+  /**
+   * Data-owning parties (docs/consortium-contract.md), in declaration order. Their datasets and
+   * approvals join the flat `datasets`/`approvals` lists with `party` set.
+   * @default - none: a single-project room
+   */
+  readonly parties?: Record<string, PartyInput>;
   readonly researchers?: readonly string[];
   readonly backend?: { bucket: string; prefix?: string };
   readonly jupyterhub?: JupyterHubSettingsInput;
@@ -528,6 +524,29 @@ export interface CleanRoomPolicyInput {
   readonly vpcServiceControls?: { readonly accessPolicy: string; readonly accessLevels?: readonly string[] };
   readonly operators?: readonly string[];
   readonly audit?: Partial<AuditPolicy>;
+}
+
+/** A dataset as a TypeScript caller writes it; `normalizePolicy` fills in defaults. */
+export interface DatasetInput {
+  readonly retentionDays?: number;
+  readonly stage1: Stage1Policy;
+  readonly access?: AccessMode;
+  readonly owners?: readonly string[];
+  readonly approverKey?: ApproverKeyPolicy;
+  readonly budget?: PrivacyBudget;
+  readonly provisioning?: ProvisioningPolicy;
+}
+
+/** A consortium party as a TypeScript caller (or a room file's `parties` section) writes it. */
+export interface PartyInput {
+  readonly project: string;
+  readonly datasets: Record<string, DatasetInput>;
+  /** Approvals of this party; each names only this party's datasets. @default [] */
+  readonly approvals?: readonly Omit<Approval, "party">[];
+  /** @default - approvals unsigned */
+  readonly approvalsKey?: { readonly jwk: PartyApprovalsJwk };
+  /** Compact JWS (`manatee policy sign`); required with `approvalsKey`. @default - none */
+  readonly approvalsSignature?: string;
 }
 
 export const DEFAULT_VERIFIER_AUDIENCE = "https://manatee-cdktf.invalid/verifier/release";
@@ -544,6 +563,7 @@ export function defaultMachineType(hardware: readonly TeeHardware[]): string {
 /** Fill in defaults of a TypeScript-built policy. Validation is `validatePolicy`/`assertValidPolicy` (validate.ts). */
 export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
   const hardware = input.tee?.hardware ?? DEFAULT_TEE_HARDWARE;
+  const parties = Object.entries(input.parties ?? {});
   return {
     name: input.name,
     project: input.project,
@@ -560,18 +580,17 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       audience: input.verifier?.audience ?? DEFAULT_VERIFIER_AUDIENCE,
       ...(input.verifier?.requireNonce !== undefined ? { requireNonce: input.verifier.requireNonce } : {}),
     },
-    datasets: Object.entries(input.datasets).map(([name, d]) => ({
-      name,
-      retentionDays: d.retentionDays ?? DEFAULT_RETENTION_DAYS,
-      stage1: d.stage1,
-      access: d.access ?? "direct",
-      owners: d.owners ?? [],
-      ...(d.approverKey !== undefined ? { approverKey: { fingerprint: d.approverKey.fingerprint } } : {}),
-      ...(d.budget !== undefined ? { budget: { ...d.budget } } : {}),
-      ...(d.provisioning !== undefined ? { provisioning: { ...d.provisioning } } : {}),
-    })),
-    // A provisioning image reads its dataset like any approved image (stage1-provisioning.ts).
-    approvals: [...(input.approvals ?? []), ...provisioningApprovals(input.datasets)],
+    datasets: [
+      ...normalizeDatasets(input.datasets ?? {}, undefined),
+      ...parties.flatMap(([party, p]) => normalizeDatasets(p.datasets, party)),
+    ],
+    approvals: [
+      ...(input.approvals ?? []),
+      ...parties.flatMap(([party, p]) => (p.approvals ?? []).map((a) => ({ ...a, party }))),
+      // A provisioning image reads its dataset like any approved image (stage1-provisioning.ts).
+      ...provisioningApprovals(input.datasets ?? {}),
+      ...parties.flatMap(([party, p]) => provisioningApprovals(p.datasets).map((a) => ({ ...a, party }))),
+    ],
     researchers: input.researchers ?? [],
     backend: input.backend
       ? { bucket: input.backend.bucket, prefix: input.backend.prefix ?? `manatee/${input.name}` }
@@ -596,6 +615,8 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
       : {}),
     operators: input.operators ?? [],
     audit: { lockRetention: input.audit?.lockRetention ?? true },
+    // Absent for a single-project room: its normalized form (and every snapshot of it) is unchanged.
+    ...(parties.length > 0 ? { parties: parties.map(([name, p]) => normalizeParty(name, p)) } : {}),
     jobs: {
       executorBases: input.jobs?.executorBases ?? DEFAULT_JOBS.executorBases,
       ...(input.jobs?.executorBase !== undefined ? { executorBase: input.jobs.executorBase } : {}),
@@ -609,6 +630,29 @@ export function normalizePolicy(input: CleanRoomPolicyInput): CleanRoomPolicy {
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function normalizeDatasets(datasets: Record<string, DatasetInput>, party: string | undefined): DatasetPolicy[] {
+  return Object.entries(datasets).map(([name, d]) => ({
+    name,
+    retentionDays: d.retentionDays ?? DEFAULT_RETENTION_DAYS,
+    stage1: d.stage1,
+    access: d.access ?? "direct",
+    owners: d.owners ?? [],
+    ...(d.approverKey !== undefined ? { approverKey: { fingerprint: d.approverKey.fingerprint } } : {}),
+    ...(d.budget !== undefined ? { budget: { ...d.budget } } : {}),
+    ...(d.provisioning !== undefined ? { provisioning: { ...d.provisioning } } : {}),
+    ...(party !== undefined ? { party } : {}),
+  }));
+}
+
+function normalizeParty(name: string, p: PartyInput): PartyPolicy {
+  return {
+    name,
+    project: p.project,
+    ...(p.approvalsKey !== undefined ? { approvalsKey: { jwk: { ...p.approvalsKey.jwk } } } : {}),
+    ...(p.approvalsSignature !== undefined ? { approvalsSignature: p.approvalsSignature } : {}),
+  };
 }
 
 function normalizeAuthenticator(auth: JupyterHubAuthenticatorInput): JupyterHubAuthenticatorSettings {
@@ -649,7 +693,7 @@ function normalizeJupyterHub(input: JupyterHubSettingsInput): JupyterHubSettings
  * The standing approval of each dataset's provisioning image: that dataset only, purpose
  * `stage1-provisioning`, spending the dataset's stage-1 epsilon and delta (dp-synthetic).
  */
-export function provisioningApprovals(datasets: CleanRoomPolicyInput["datasets"]): Approval[] {
+export function provisioningApprovals(datasets: Readonly<Record<string, DatasetInput>>): Approval[] {
   return Object.entries(datasets)
     .filter(([, d]) => d.provisioning !== undefined)
     .map(([name, d]) => {

@@ -56,21 +56,35 @@ export function checkTrust(c: TrustChecker, root: Record<string, unknown>): void
       c.fail(["audit", "lockRetention"], EXPECT.lockRetention, audit.lockRetention);
     }
   }
-  if (!Array.isArray(root.approvals)) return;
-  const allowing: number[] = [];
-  root.approvals.forEach((a, i) => {
-    if (!isMap(a) || a.allowedEnv === undefined) return;
-    const path = ["approvals", i, "allowedEnv"];
-    const names = c.list(path, a.allowedEnv, EXPECT.allowedEnv, (p, v) =>
-      c.string(p, v, EXPECT.envName, (s) => ENV_NAME.test(s) && s.length <= ALLOWED_ENV_LIMITS.nameLength),
-    );
-    if (names && names.length > ALLOWED_ENV_LIMITS.namesPerApproval) c.fail(path, EXPECT.allowedEnv, a.allowedEnv, { detail: `expected ${EXPECT.allowedEnv}, found ${names.length} names` });
-    if (names && names.length > 0) allowing.push(i);
-  });
+  const allowing: { path: PolicyPath; approval: unknown }[] = [];
+  for (const { at, approvals } of approvalLists(root)) {
+    approvals.forEach((a, i) => {
+      if (!isMap(a) || a.allowedEnv === undefined) return;
+      const path = [...at, i, "allowedEnv"];
+      const names = c.list(path, a.allowedEnv, EXPECT.allowedEnv, (p, v) =>
+        c.string(p, v, EXPECT.envName, (s) => ENV_NAME.test(s) && s.length <= ALLOWED_ENV_LIMITS.nameLength),
+      );
+      if (names && names.length > ALLOWED_ENV_LIMITS.namesPerApproval) c.fail(path, EXPECT.allowedEnv, a.allowedEnv, { detail: `expected ${EXPECT.allowedEnv}, found ${names.length} names` });
+      if (names && names.length > 0) allowing.push({ path, approval: a });
+    });
+  }
+  // Room-wide: the verifier document's condition holds every party's clauses.
   if (allowing.length > ALLOWED_ENV_LIMITS.approvals) {
-    const i = allowing[ALLOWED_ENV_LIMITS.approvals];
-    c.fail(["approvals", i, "allowedEnv"], `allowedEnv on at most ${ALLOWED_ENV_LIMITS.approvals} approvals`, root.approvals[i], {
+    const { path, approval } = allowing[ALLOWED_ENV_LIMITS.approvals];
+    c.fail(path, `allowedEnv on at most ${ALLOWED_ENV_LIMITS.approvals} approvals`, approval, {
       detail: `${allowing.length} approvals list allowedEnv; at most ${ALLOWED_ENV_LIMITS.approvals} may (each adds a clause to the data pool's condition, which Google caps at 4096 characters). Rebuild images so they need no override.`,
     });
   }
+}
+
+/** The room's approval lists: its own and, in a consortium, each inline party section's. */
+function approvalLists(root: Record<string, unknown>): { at: PolicyPath; approvals: unknown[] }[] {
+  const lists: { at: PolicyPath; approvals: unknown[] }[] = [];
+  if (Array.isArray(root.approvals)) lists.push({ at: ["approvals"], approvals: root.approvals });
+  if (isMap(root.parties)) {
+    for (const [name, section] of Object.entries(root.parties)) {
+      if (isMap(section) && Array.isArray(section.approvals)) lists.push({ at: ["parties", name, "approvals"], approvals: section.approvals });
+    }
+  }
+  return lists;
 }

@@ -13,6 +13,7 @@ import { checkDatasets } from "./validation/datasets";
 import { checkGpu } from "./validation/gpu";
 import { PolicyIssue, ValidateOptions, formatPath, located, toIssue } from "./validation/issues";
 import { checkJupyterHub } from "./validation/jupyterhub";
+import { checkParties } from "./validation/parties";
 import { checkCluster, checkDatabase, checkVpcServiceControls } from "./validation/platform";
 import { checkBackend, checkLocations, checkPlacement, checkResearchers, checkRoot } from "./validation/room";
 import { checkTee, checkVerifier } from "./validation/tee";
@@ -48,8 +49,8 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
     const placement = checkPlacement(c, root);
     checkTee(c, root.tee);
     checkVerifier(c, root.verifier);
-    const datasets = checkDatasets(c, root.datasets);
-    checkApprovals(c, root.approvals, datasets);
+    if (root.parties === undefined) checkApprovals(c, root.approvals, checkDatasets(c, root.datasets));
+    else checkParties(c, root, options.unsignedParty);
     checkBudgets(c, root.datasets, root.approvals);
     checkResearchers(c, root.researchers);
     checkBackend(c, root.backend);
@@ -68,16 +69,33 @@ export function validatePolicyInput(input: unknown, options: ValidateOptions = {
 /** Every issue of a normalized policy (e.g. `normalizePolicy` output), by the same rules as YAML. */
 export function validatePolicy(policy: CleanRoomPolicy): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  const datasets: Record<string, unknown> = {};
-  for (const { name, ...settings } of policy.datasets ?? []) {
-    if (Object.prototype.hasOwnProperty.call(datasets, name)) {
+  // Back to input form: each dataset and approval under the party that holds it (the root's own without `party`).
+  const datasetsOf = new Map<string | undefined, Record<string, unknown>>();
+  for (const { name, party, ...settings } of policy.datasets ?? []) {
+    if ([...datasetsOf.values()].some((map) => Object.prototype.hasOwnProperty.call(map, name))) {
       issues.push(
         toIssue({ path: formatPath(["datasets", name]), expected: "each dataset name once", found: `the dataset ${JSON.stringify(name)} twice` }),
       );
     }
-    datasets[name] = settings;
+    datasetsOf.set(party, { ...datasetsOf.get(party), [name]: settings });
   }
-  return [...issues, ...validatePolicyInput({ ...policy, datasets })];
+  const approvalsOf = (party: string | undefined) => (policy.approvals ?? []).filter((a) => a.party === party).map(({ party: _, ...a }) => a);
+  const undeclared = [...datasetsOf.keys(), ...(policy.approvals ?? []).map((a) => a.party)].filter(
+    (p) => p !== undefined && !(policy.parties ?? []).some((q) => q.name === p),
+  );
+  for (const party of new Set(undeclared)) {
+    issues.push(toIssue({ path: "parties", expected: `a party named ${JSON.stringify(party)}`, found: "no such party, yet a dataset or approval names it" }));
+  }
+  const parties = policy.parties?.length
+    ? {
+        parties: Object.fromEntries(
+          policy.parties.map(({ name, ...p }) => [name, { ...p, datasets: datasetsOf.get(name), approvals: approvalsOf(name) }]),
+        ),
+      }
+    : { parties: undefined };
+  const root = { ...policy, ...parties, datasets: datasetsOf.get(undefined), approvals: approvalsOf(undefined) };
+  // A consortium's root may leave datasets out; a single-project room needs them (the rule says so).
+  return [...issues, ...validatePolicyInput(policy.parties?.length ? root : { ...root, datasets: root.datasets ?? {} })];
 }
 
 /** Throw a PolicyError listing every issue of `policy`; constructs call this on their input. */

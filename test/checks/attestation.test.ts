@@ -244,7 +244,7 @@ describe("MCR-APR2 full image digests", () => {
   });
 
   test("given a policy approval with an upper-case digest, then an error on the provider", () => {
-    const bad = normalizePolicy({ ...policy, datasets: { insurance: { stage1: { kind: "none" } } }, approvals: [{ ...policy.approvals[0], imageDigest: EXAMPLE_DIGEST_A.toUpperCase() }] });
+    const bad = normalizePolicy({ ...policy, parties: undefined, datasets: { insurance: { stage1: { kind: "none" } } }, approvals: [{ ...policy.approvals[0], imageDigest: EXAMPLE_DIGEST_A.toUpperCase() }] });
     const { findings } = check(provider(compileAttributeCondition(policy)), { policy: bad });
     expect(of(findings, "MCR-APR2")[0].message).toMatch(/^The policy approves "SHA256:1580F84F.*" for \[insurance\], which is not a full image digest/);
   });

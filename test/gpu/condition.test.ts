@@ -31,6 +31,7 @@ describe("the GPU room's attribute condition, evaluated by a real CEL engine", (
   test("given an approval that allows both, then a CPU token and a GPU token in CC mode pass and CC off does not", () => {
     const both = normalizePolicy({
       ...policy,
+      parties: undefined,
       datasets: { scans: policy.datasets[0] },
       approvals: policy.approvals.map((a) => (a.imageDigest === cpuOnly ? { ...a, gpu: "allowed" as const } : a)),
     });
@@ -47,6 +48,7 @@ describe("the GPU room's attribute condition, evaluated by a real CEL engine", (
   test("given a job pool of a GPU room, then a signed job on a GPU passes only in CC mode", () => {
     const withKey = normalizePolicy({
       ...policy,
+      parties: undefined,
       datasets: { scans: { ...policy.datasets[0], approverKey: { fingerprint: "a".repeat(64) } } },
     });
     const job = compileJobApprovalCondition(withKey, "scans");

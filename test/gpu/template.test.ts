@@ -67,7 +67,7 @@ describe("given the GPU room's platform stack", () => {
   });
 
   test("when the room's zone does not offer the GPU machine type, then normalizing and validating names the region", () => {
-    const moved = normalizePolicy({ ...policy, region: "europe-west4", zone: "europe-west4-a", residency: ["europe-west4"], datasets: { scans: policy.datasets[0] } });
+    const moved = normalizePolicy({ ...policy, parties: undefined, region: "europe-west4", zone: "europe-west4-a", residency: ["europe-west4"], datasets: { scans: policy.datasets[0] } });
     const messages = validatePolicy(moved).map((i) => i.message).join("\n");
     expect(messages).toMatch(/region europe-west4 \(zone europe-west4-a\) does not offer a3-highgpu-1g/);
   });

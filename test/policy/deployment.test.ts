@@ -315,7 +315,7 @@ describe("every deployment rule rejects bad input with a located message", () =>
       `room.yaml:8:37: database.tier: unknown field; expected one of deletionProtection`,
     ]],
     ["vpcServiceControls: a typo of the key is suggested", `${BASE}vpcServiceControl: { accessPolicy: "123456789012" }\n`, [
-      `room.yaml:8:1: vpcServiceControl: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations, operators, audit; did you mean "vpcServiceControls"?`,
+      `room.yaml:8:1: vpcServiceControl: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations, parties, operators, audit; did you mean "vpcServiceControls"?`,
     ]],
     ["vpcServiceControls: accessPolicy required, fields known", `${BASE}vpcServiceControls:\n  accessLevel: [deployers]\n`, [
       `room.yaml:9:3: vpcServiceControls.accessLevel: unknown field; expected one of accessPolicy, accessLevels; did you mean "accessLevels"?`,

@@ -196,7 +196,7 @@ describe("every loader rule rejects bad input with a located message", () => {
       `room.yaml:8:5: datasets.insurance.colour: unknown field; expected one of retentionDays, stage1, access, owners, approverKey, budget, provisioning`,
     ]],
     ["unknown top-level field", `${BASE}researcher: [group:researchers@example.org]\n`, [
-      `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations, operators, audit; did you mean "researchers"?`,
+      `room.yaml:8:1: researcher: unknown field; expected one of name, project, region, zone, residency, tee, verifier, datasets, approvals, researchers, backend, jupyterhub, cluster, database, jobs, vpcServiceControls, locations, parties, operators, audit; did you mean "researchers"?`,
     ]],
     ["unknown tee field, snake_case of a known one", `${BASE}tee: { allow_debug: true }\n`, [
       `room.yaml:8:8: tee.allow_debug: unknown field; expected one of hardware, machineType, allowDebug, gpu; did you mean "allowDebug"?`,

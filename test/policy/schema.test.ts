@@ -66,6 +66,32 @@ function room(patch: (doc: any) => void = () => undefined): any {
   return doc;
 }
 
+/** A valid consortium: party a inline, party b in its own file; each table row changes one thing. */
+function consortium(patch: (doc: any) => void = () => undefined): any {
+  const doc: any = {
+    name: "oncology-consortium",
+    project: "consortium-operator",
+    region: "europe-west4",
+    zone: "europe-west4-a",
+    parties: {
+      a: {
+        project: "hospital-a-room",
+        datasets: { scans: { stage1: { kind: "sample", fraction: 0.1 } } },
+        approvals: [{ imageDigest: EXAMPLE_DIGEST_A, datasets: ["scans"], purpose: "p", approvedBy: "dpo@a.example.org" }],
+      },
+      b: { file: "b.party.yaml" },
+    },
+  };
+  patch(doc);
+  return doc;
+}
+
+/** A pinned key (the fixture's test key) and a well-formed compact JWS. */
+const SIGNED = {
+  approvalsKey: { jwk: { kty: "EC", crv: "P-256", x: "Xo7iys29_wGexoeG-FJt4b3DM74fqZA_vywWAkw6xUs", y: "62CRVqKnubhieWMnhgytW0NAobyh_pyy_4PSwU7925E" } },
+  approvalsSignature: "eyJhbGciOiJFUzI1NiJ9.eyJ9.c2ln",
+};
+
 describe("the editor schema (lib/policy/schema.json)", () => {
   test("given the schema, when compiled by ajv in strict mode, then it is a draft-07 schema with an $id and closed objects", () => {
     expect(schema.$schema).toBe("http://json-schema.org/draft-07/schema#");
@@ -79,7 +105,11 @@ describe("the editor schema (lib/policy/schema.json)", () => {
         const branches = n.oneOf as Record<string, unknown>[] | undefined;
         const closed = n.additionalProperties !== undefined || branches?.every((b) => b.additionalProperties === false);
         if ((n.type === "object" || "properties" in n) && !closed) open.push(at);
-        for (const [k, v] of Object.entries(n)) walk(v, `${at}.${k}`);
+        for (const [k, v] of Object.entries(n)) {
+          // The root's if/then/else only refine fields of the (closed) root: consortium or not.
+          if (at === "#" && ["if", "then", "else"].includes(k)) continue;
+          walk(v, `${at}.${k}`);
+        }
       }
     };
     walk(schema, "#");
@@ -96,6 +126,15 @@ describe("the editor schema (lib/policy/schema.json)", () => {
       const doc = parse(readFileSync(`test/fixtures/policies/${name}.cleanroom.yaml`, "utf8"));
       expect({ name, errors: validateSchema(doc) ? [] : validateSchema.errors }).toEqual({ name, errors: [] });
     }
+  });
+
+  test("given the consortium fixture, when the room file and its party file are validated, then both are valid (the party file against #/definitions/party)", () => {
+    const roomDoc = parse(readFileSync("test/fixtures/policies/consortium.cleanroom.yaml", "utf8"));
+    expect(validateSchema(roomDoc) ? [] : validateSchema.errors).toEqual([]);
+    const partySchema = ajv.getSchema(`${schema.$id}#/definitions/party`)!;
+    const partyDoc = parse(readFileSync("test/fixtures/policies/consortium-hospital-b.party.yaml", "utf8"));
+    expect(partySchema(partyDoc) ? [] : partySchema.errors).toEqual([]);
+    expect(partySchema({ ...partyDoc, file: "other.yaml" })).toBe(false);
   });
 
   // [case, document, schema accepts, loader accepts]
@@ -232,6 +271,32 @@ describe("the editor schema (lib/policy/schema.json)", () => {
     ["VPC-SC duplicate access levels", room((d) => (d.vpcServiceControls = { accessPolicy: "1", accessLevels: ["x", "x"] })), false, false],
     ["unknown VPC-SC key", room((d) => (d.vpcServiceControls = { accessPolicy: "1", perimeter: "p" })), false, false],
     // Rules only the loader can check (cross-field or beyond a pattern): the schema accepts these.
+    // Consortium rooms: the operator at the root, the data with the parties.
+    ["consortium with an inline party and a party file", consortium(), true, true],
+    ["consortium with an empty root datasets map", consortium((d) => (d.datasets = {})), true, true],
+    ["consortium with a signed party", consortium((d) => Object.assign(d.parties.a, SIGNED)), true, true],
+    ["consortium with root datasets", consortium((d) => (d.datasets = { insurance: { stage1: { kind: "none" } } })), false, false],
+    ["consortium with root approvals", consortium((d) => (d.approvals = [{ imageDigest: EXAMPLE_DIGEST_A, datasets: ["scans"], purpose: "p", approvedBy: "o@example.org" }])), false, false],
+    ["empty parties", consortium((d) => (d.parties = {})), false, false],
+    ["party name of 13 characters", consortium((d) => (d.parties = { ["p".repeat(13)]: d.parties.a })), false, false],
+    ["party name with capitals", consortium((d) => (d.parties = { Hospital: d.parties.a })), false, false],
+    ["party without project", consortium((d) => delete d.parties.a.project), false, false],
+    ["party without datasets", consortium((d) => delete d.parties.a.datasets), false, false],
+    ["unknown party key", consortium((d) => (d.parties.a.owners = [])), false, false],
+    ["file with another key", consortium((d) => (d.parties.b.project = "hospital-b-room")), false, false],
+    ["empty file path", consortium((d) => (d.parties.b.file = "")), false, false],
+    ["approvalsKey without signature", consortium((d) => (d.parties.a.approvalsKey = SIGNED.approvalsKey)), false, false],
+    ["signature without approvalsKey", consortium((d) => (d.parties.a.approvalsSignature = SIGNED.approvalsSignature)), false, false],
+    ["RSA approvalsKey", consortium((d) => Object.assign(d.parties.a, SIGNED, { approvalsKey: { jwk: { ...SIGNED.approvalsKey.jwk, kty: "RSA" } } })), false, false],
+    ["short jwk coordinate", consortium((d) => Object.assign(d.parties.a, SIGNED, { approvalsKey: { jwk: { ...SIGNED.approvalsKey.jwk, x: "abc" } } })), false, false],
+    ["LOADER ONLY: coordinates off the P-256 curve", consortium((d) => Object.assign(d.parties.a, SIGNED, { approvalsKey: { jwk: { ...SIGNED.approvalsKey.jwk, y: "A".repeat(43) } } })), true, false],
+    ["LOADER ONLY: signature that is not a JWS (after the loader read its file)", consortium((d) => Object.assign(d.parties.a, SIGNED, { approvalsSignature: "not-a-jws" })), true, false],
+    ["LOADER ONLY: party project equal to the operator's", consortium((d) => (d.parties.a.project = d.project)), true, false],
+    ["LOADER ONLY: a dataset name in two parties", consortium((d) => (d.parties.c = { project: "hospital-c-room", datasets: { scans: { stage1: { kind: "none" } } } })), true, false],
+    ["LOADER ONLY: an approval naming another party's dataset", consortium((d) => {
+      d.parties.c = { project: "hospital-c-room", datasets: { labs: { stage1: { kind: "none" } } } };
+      d.parties.a.approvals[0].datasets = ["labs"];
+    }), true, false],
     ["LOADER ONLY: zone outside region", room((d) => (d.zone = "us-east1-b")), true, false],
     ["LOADER ONLY: region outside residency", room((d) => (d.residency = ["europe-west4"])), true, false],
     ["LOADER ONLY: c3 machine without TDX", room((d) => (d.tee = { hardware: ["GCP_AMD_SEV"], machineType: "c3-standard-8" })), true, false],

@@ -1,7 +1,7 @@
 /** What may run on the data: standing image approvals and the job service's settings for job approvals. */
 import { Checker } from "./checker";
 import { EXPECT } from "./expectations";
-import { closest, describeValue } from "./issues";
+import { PolicyPath, closest, describeValue } from "./issues";
 import { EMAIL, ENV_NAME, FIELDS, IMAGE_DIGEST, ISO_DATE, PINNED_IMAGE, POLICY_LIMITS } from "./vocabulary";
 
 /** A real calendar date (rejects 2027-02-30). */
@@ -13,10 +13,19 @@ export function isCalendarDate(value: string): boolean {
   return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
 }
 
-/** Standing approvals: each names an image digest, declared datasets, a purpose, its approver and an expiry date. */
-export function checkApprovals(c: Checker, value: unknown, datasets: readonly string[]): void {
+/**
+ * Standing approvals: each names an image digest, declared datasets, a purpose, its approver and an expiry date.
+ * @param elsewhere for a consortium party's approvals: why a dataset declared by someone else cannot be named here.
+ */
+export function checkApprovals(
+  c: Checker,
+  value: unknown,
+  datasets: readonly string[],
+  at: PolicyPath = ["approvals"],
+  elsewhere: (dataset: string) => string | undefined = () => undefined,
+): void {
   if (value === undefined) return;
-  c.list(["approvals"], value, "a list of approvals", (path, item) => {
+  c.list(at, value, "a list of approvals", (path, item) => {
     const a = c.map(path, item, "an approval: { imageDigest, datasets, purpose, approvedBy, expires }", FIELDS.approval, {
       imageDigest: EXPECT.digest,
       datasets: EXPECT.approvalDatasets,
@@ -29,6 +38,8 @@ export function checkApprovals(c: Checker, value: unknown, datasets: readonly st
       const expected = datasets.length ? `a declared dataset (one of ${datasets.join(", ")})` : "a declared dataset";
       c.list([...path, "datasets"], a.datasets, EXPECT.approvalDatasets, (p, v) => {
         if (typeof v === "string" && datasets.includes(v)) return v;
+        const foreign = typeof v === "string" ? elsewhere(v) : undefined;
+        if (foreign) return c.fail(p, expected, v, { detail: foreign });
         const guess = typeof v === "string" ? closest(v, datasets) : undefined;
         return c.fail(p, expected, v, guess ? { detail: `expected ${expected}, found ${describeValue(v)}; did you mean "${guess}"?` } : {});
       }, { nonEmpty: true });

@@ -32,15 +32,15 @@ function checkStage1(c: Checker, path: PolicyPath, value: unknown): void {
 }
 
 /** The datasets map; returns the names written, for the rules that refer to datasets. */
-export function checkDatasets(c: Checker, value: unknown): string[] {
+export function checkDatasets(c: Checker, value: unknown, at: PolicyPath = ["datasets"]): string[] {
   const expected = EXPECT.datasets;
   if (value === undefined) return [];
   if (!isPlainMap(value) || Object.keys(value).length === 0) {
-    c.fail(["datasets"], expected, value);
+    c.fail(at, expected, value);
     return [];
   }
   for (const [name, settings] of Object.entries(value)) {
-    const path = ["datasets", name];
+    const path = [...at, name];
     if (!DATASET_NAME.test(name)) c.fail(path, EXPECT.datasetName, name, { at: "key" });
     const d = c.map(path, settings, "the dataset's settings: { stage1, retentionDays, access, owners, approverKey }", FIELDS.dataset, {
       stage1: EXPECT.stage1,

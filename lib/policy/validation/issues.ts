@@ -22,6 +22,8 @@ export type PolicyPath = readonly (string | number)[];
 export interface SourcePosition {
   readonly line: number;
   readonly column: number;
+  /** The file the position is in, when not the one `ValidateOptions.file` names (a consortium's party file). */
+  readonly file?: string;
 }
 /**
  * Maps a field path to a source position. `key` asks for the field's key (unknown fields,
@@ -34,6 +36,8 @@ export interface ValidateOptions {
   /** File name put in front of every message. */
   readonly file?: string;
   readonly locate?: PolicyLocator;
+  /** A consortium party whose approvals are being signed: its missing `approvalsSignature` is no issue. */
+  readonly unsignedParty?: string;
 }
 
 // ---- describing what was found
@@ -122,7 +126,7 @@ export function located(raw: readonly RawIssue[], options: ValidateOptions): Pol
   const issues = raw.map((r) => {
     const pos = options.locate?.(r.path, r.at);
     return toIssue({
-      file: options.file,
+      file: pos?.file ?? options.file,
       line: pos?.line,
       column: pos?.column,
       path: formatPath(r.path),

@@ -1,6 +1,6 @@
 /** Where the room lives: its name and project, region, zone, residency set, component locations and state backend. */
 import { LOCATION_COMPONENTS } from "../model";
-import { Checker } from "./checker";
+import { Checker, isPlainMap } from "./checker";
 import { EXPECT } from "./expectations";
 import { BUCKET, FIELDS, PROJECT_ID, REGION, ROOM_NAME, STATE_PREFIX, ZONE } from "./vocabulary";
 
@@ -45,12 +45,14 @@ export interface Placement {
 
 /** The document itself: a map with the required top-level fields. */
 export function checkRoot(c: Checker, input: unknown): Record<string, unknown> | undefined {
+  // A consortium's operator holds no data: its datasets are the parties' (validation/parties.ts).
+  const consortium = isPlainMap(input) && input.parties !== undefined;
   return c.map([], input, "a map of clean room settings (name, project, region, zone, datasets, ...)", FIELDS.root, {
     name: EXPECT.name,
     project: EXPECT.project,
     region: EXPECT.region,
     zone: EXPECT.zone,
-    datasets: EXPECT.datasets,
+    ...(consortium ? {} : { datasets: EXPECT.datasets }),
   });
 }
 

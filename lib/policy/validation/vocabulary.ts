@@ -24,6 +24,8 @@ export const ROOM_NAME = /^[a-z][a-z0-9-]{1,18}[a-z0-9]$/;
 export const PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 export const REGION = /^[a-z]+-[a-z]+[0-9]{1,2}$/;
 export const ZONE = /^([a-z]+-[a-z]+[0-9]{1,2})-[a-z]$/;
+/** Consortium party names: short, they go into pool ids and stack names (docs/consortium-contract.md). */
+export const PARTY_NAME = /^[a-z][a-z0-9-]{0,11}$/;
 export const DATASET_NAME = /^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$/;
 export const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
 export const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -65,12 +67,15 @@ export const AMD_MODELS: readonly TeeHardware[] = ["GCP_AMD_SEV", "GCP_AMD_SEV_E
 export const FIELDS = {
   root: [
     "name", "project", "region", "zone", "residency", "tee", "verifier", "datasets", "approvals", "researchers", "backend",
-    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations", ...TRUST_FIELDS.root,
+    "jupyterhub", "cluster", "database", "jobs", "vpcServiceControls", "locations", "parties", ...TRUST_FIELDS.root,
   ],
   tee: ["hardware", "machineType", "allowDebug", "gpu"],
   verifier: ["audience", "requireNonce"],
   dataset: ["retentionDays", "stage1", "access", "owners", "approverKey", "budget", "provisioning"],
   approverKey: ["fingerprint"],
+  party: ["project", "datasets", "approvals", "approvalsKey", "approvalsSignature"],
+  approvalsKey: ["jwk"],
+  jwk: ["kty", "crv", "x", "y"],
   jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
   approval: ["imageDigest", "datasets", "purpose", "approvedBy", "expires", "spend", "gpu", ...TRUST_FIELDS.approval],
   backend: ["bucket", "prefix"],
