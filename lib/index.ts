@@ -192,14 +192,24 @@ export type {
   ConfidentialInstanceType,
   ImageRepositoryRef,
 } from "./constructs/data-plane/confidential-space";
-export { CleanRoomDataPlane, SignatureRepository } from "./constructs/data-plane/datasets";
+export { CleanRoomDataPlane, DatasetHoldings, SignatureRepository } from "./constructs/data-plane/datasets";
 export type {
   CleanRoomDataPlaneProps,
   DataPlaneKeyOptions,
   DatasetDataPlane,
+  DatasetHoldingsProps,
   DatasetReader,
   SignatureRepositoryProps,
 } from "./constructs/data-plane/datasets";
+export {
+  PARTY_APIS,
+  PartyDataPlane,
+  operatorFacts,
+  partyAttributeCondition,
+  partyHome,
+  partyPoolId,
+} from "./constructs/data-plane/party-data-plane";
+export type { OperatorFacts, PartyDataPlaneProps } from "./constructs/data-plane/party-data-plane";
 export { OutputRelease } from "./constructs/data-plane/output-release";
 export type { OutputReleaseProps, OutputReleaseVerifierGrantOptions } from "./constructs/data-plane/output-release";
 
