@@ -19,7 +19,7 @@ import { IMAGES_PER_READER, assertWithinIamLimits, partitionReaders } from "../.
 import { DatasetMember, IamCondition, datasetMembers } from "../../policy/members";
 import { AccessMode, CleanRoomPolicy, DatasetPolicy, locationOf } from "../../policy/model";
 import { dataPlaneNames } from "../../policy/names";
-import { CleanRoomBucket } from "./buckets";
+import { BucketIamMode, CleanRoomBucket } from "./buckets";
 import { SignatureRepository } from "./signature-repository";
 import { ConfidentialSpacePool, JobApprovalPool } from "./workload-identity-pool";
 
@@ -77,8 +77,8 @@ export interface DatasetReader {
   readonly members: readonly DatasetMember[];
 }
 
-/** The settings of each dataset's keys and repository. */
-type DatasetSettings = Pick<DatasetHoldingsProps, "keys" | "signatureRepositoryKmsKeyName">;
+/** The settings of each dataset's keys, buckets and repository. */
+type DatasetSettings = Pick<DatasetHoldingsProps, "keys" | "signatureRepositoryKmsKeyName" | "stage1Iam">;
 
 export interface DatasetHoldingsProps {
   /** The room's policy: names, approvals and the attestation conditions (which TEEs may read). */
@@ -92,6 +92,12 @@ export interface DatasetHoldingsProps {
   readonly keys?: DataPlaneKeyOptions;
   /** @default - Google-managed encryption of the signature repositories */
   readonly signatureRepositoryKmsKeyName?: string;
+  /**
+   * IAM of the stage-1 buckets: `authoritative` where nothing outside the holdings grants on them
+   * (a party's project), `additive` where the room's other constructs grant by name.
+   * @default "additive"
+   */
+  readonly stage1Iam?: BucketIamMode;
   /** @default the provider's default provider */
   readonly provider?: TerraformProvider;
 }
@@ -213,6 +219,8 @@ export abstract class DatasetHoldings extends Construct {
         purpose,
         dataset,
         encryptionKey: this.storageKey,
+        // Stage-2 buckets are always authoritative (CleanRoomBucket's default).
+        ...(purpose === "stage1" && props.stage1Iam !== undefined ? { iam: props.stage1Iam } : {}),
         provider,
       });
     const stage1Bucket = bucket("stage1");

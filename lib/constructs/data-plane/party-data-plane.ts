@@ -123,7 +123,8 @@ export class PartyDataPlane extends DatasetHoldings {
         { constructPath: `${scope.node.path}/${id}`, property: "party" },
       );
     }
-    super(scope, id, { ...props, home: partyHome(props.policy, party) });
+    // Nothing outside this construct grants on the party's buckets: every bucket's IAM is one authoritative policy.
+    super(scope, id, { ...props, home: partyHome(props.policy, party), stage1Iam: "authoritative" });
     const { policy, provider } = props;
     this.party = party;
     this.operator = operatorFacts(policy);
@@ -137,7 +138,7 @@ export class PartyDataPlane extends DatasetHoldings {
       attributeCondition: partyAttributeCondition(policy, party.name),
       provider,
     });
-    this.addDatasets(props);
+    this.addDatasets({ ...props, stage1Iam: "authoritative" });
     this.grantSdkStage1Access(`serviceAccount:${this.operator.jupyterServiceAccountEmail}`);
     this.grantSignatureRead(`serviceAccount:${this.operator.jobServiceAccountEmail}`);
 
