@@ -5,6 +5,7 @@
  */
 import { Testing } from "cdktf";
 import { createCleanRoomStacks } from "../stacks";
+import { CleanRoomChecks } from "../lib/checks";
 import { stacksOptionsFromPolicy } from "../stacks/config";
 import { CleanRoomPolicy, normalizePolicy } from "../lib/policy/model";
 import { manateeContract } from "../lib/policy/names";
@@ -35,7 +36,7 @@ const OPERATOR = "consortium-operator";
 const PROJECTS: Record<string, string> = { "hospital-a": "hospital-a-cleanroom", "hospital-b": "hospital-b-cleanroom" };
 
 /** stacks/consortium.cleanroom.yaml (+ consortium-hospital-b.party.yaml), normalized by hand until the loader reads `parties`. */
-export function consortiumPolicy(): CleanRoomPolicy {
+function consortiumPolicy(): CleanRoomPolicy {
   const base = normalizePolicy({
     name: "oncology",
     project: OPERATOR,
@@ -273,6 +274,16 @@ describe("consortium stacks", () => {
           audit_log_config: expect.arrayContaining([{ log_type: "DATA_READ" }, { log_type: "DATA_WRITE" }]),
         }),
       ]);
+    }
+  });
+
+  test("given the guardrails, then every stack of the consortium passes them with no error", () => {
+    const policy = consortiumPolicy();
+    const stacks = createCleanRoomStacks(Testing.app(), policy, { ...stacksOptionsFromPolicy(policy), checks: false });
+    for (const stack of [stacks.platform, stacks.workloads, ...Object.values(stacks.parties)]) {
+      Testing.synth(stack);
+      const errors = new CleanRoomChecks({ policy }).findings(stack).filter((f) => f.level === "error");
+      expect({ stack: stack.node.id, errors: errors.map((f) => f.ruleId) }).toEqual({ stack: stack.node.id, errors: [] });
     }
   });
 
