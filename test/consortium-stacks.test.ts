@@ -7,11 +7,11 @@ import { Testing } from "cdktf";
 import { createCleanRoomStacks } from "../stacks";
 import { CleanRoomChecks } from "../lib/checks";
 import { stacksOptionsFromPolicy } from "../stacks/config";
-import { CleanRoomPolicy, normalizePolicy } from "../lib/policy/model";
+import { CleanRoomPolicy } from "../lib/policy/model";
 import { manateeContract } from "../lib/policy/names";
 import { partyPoolId } from "../lib/constructs/data-plane/party-data-plane";
 import { evaluateAttributeCondition, productionTdxClaims } from "./cel";
-import { SynthJson, iamGrants, resources, synthStack } from "./util";
+import { SynthJson, examplePolicy, iamGrants, resources, synthStack } from "./util";
 
 // Bridge until the loader's `parties` validation (mp-policy) is merged: the real validator runs on the
 // room without its consortium fields. The lead removes this mock after merging mp-policy.
@@ -37,13 +37,13 @@ const PROJECTS: Record<string, string> = { "hospital-a": "hospital-a-cleanroom",
 
 /** stacks/consortium.cleanroom.yaml (+ consortium-hospital-b.party.yaml), normalized by hand until the loader reads `parties`. */
 function consortiumPolicy(): CleanRoomPolicy {
-  const base = normalizePolicy({
+  // The example room's TEE, jobs and JupyterHub settings, re-homed to an operator with no data.
+  const base = examplePolicy({
     name: "oncology",
     project: OPERATOR,
     region: "europe-west4",
     zone: "europe-west4-a",
     residency: ["europe-west4"],
-    tee: { hardware: ["GCP_INTEL_TDX"], machineType: "c3-standard-8", allowDebug: false },
     verifier: { audience: "https://verifier.consortium.example/release" },
     datasets: {
       scans: { retentionDays: 30, stage1: { kind: "sample", fraction: 0.01 }, owners: ["user:dpo@hospital-a.example"] },
@@ -66,18 +66,6 @@ function consortiumPolicy(): CleanRoomPolicy {
       { imageDigest: ONLY_A, datasets: ["scans", "pathology"], purpose: "Scan quality statistics", approvedBy: "dpo@hospital-a.example" },
     ],
     researchers: ["group:researchers@consortium.example"],
-    jobs: { executorBases: ["sha256:2a0c6e3f7e2b9d4c81f5a7b6c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4"] },
-    jupyterhub: {
-      authenticator: {
-        type: "google",
-        clientId: "000000000000-example.apps.googleusercontent.com",
-        clientSecret: "jupyterhub-oauth",
-        callbackUrl: "http://localhost:8080/hub/oauth_callback",
-        hostedDomains: ["consortium.example"],
-      },
-      users: { "alice@consortium.example": "alice" },
-      admins: [],
-    },
   });
   const partyOfDataset: Record<string, string> = { scans: "hospital-a", pathology: "hospital-a", outcomes: "hospital-b" };
   return {
