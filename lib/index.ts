@@ -107,7 +107,7 @@ export type { DatasetIamLoad, AllowPolicyLoad, DatasetPolicyResource } from "./p
 export { JobServiceConfigCompileError } from "./policy/job-service-config";
 export { platformNames, dataPlaneNames, jobPathNames, outputReleaseNames, jobInstancePrefix } from "./policy/names";
 export type { DatasetBucketPurpose } from "./policy/names";
-export { partyDataPlaneNames, dataPlaneNamesOf, operatorFacts, requireParty } from "./policy/party-names";
+export { partyDataPlaneNames, dataPlaneNamesOf, operatorFacts, requireParty, partyPoolId, partyStackName } from "./policy/party-names";
 export type { OperatorFacts } from "./policy/party-names";
 
 // ---------------------------------------------------------------------------------------
@@ -208,14 +208,17 @@ export type {
 } from "./constructs/data-plane/confidential-space";
 export { ConfidentialSpaceGpuTemplate } from "./constructs/data-plane/gpu-template";
 export type { ConfidentialSpaceGpuTemplateProps, GpuTemplateBase } from "./constructs/data-plane/gpu-template";
-export { CleanRoomDataPlane, SignatureRepository } from "./constructs/data-plane/datasets";
+export { CleanRoomDataPlane, DatasetHoldings, SignatureRepository } from "./constructs/data-plane/datasets";
 export type {
   CleanRoomDataPlaneProps,
   DataPlaneKeyOptions,
   DatasetDataPlane,
+  DatasetHoldingsProps,
   DatasetReader,
   SignatureRepositoryProps,
 } from "./constructs/data-plane/datasets";
+export { PARTY_APIS, PartyDataPlane, partyHome } from "./constructs/data-plane/party-data-plane";
+export type { PartyDataPlaneProps } from "./constructs/data-plane/party-data-plane";
 export { OutputRelease } from "./constructs/data-plane/output-release";
 export type { OutputReleaseProps, OutputReleaseVerifierGrantOptions } from "./constructs/data-plane/output-release";
 

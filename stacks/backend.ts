@@ -8,7 +8,7 @@ import { CleanRoomPolicy } from "../lib/policy/model";
  * directory (`cdktf.out/stacks/<stack>/`) instead of this machine's absolute path, so the
  * synthesized JSON is the same on every machine and the other stack's remote state finds it.
  */
-export function configureStateBackend(stack: TerraformStack, policy: CleanRoomPolicy, part: "platform" | "workloads"): void {
+export function configureStateBackend(stack: TerraformStack, policy: CleanRoomPolicy, part: "platform" | "workloads" | `party-${string}`): void {
   if (policy.backend) {
     new GcsBackend(stack, { bucket: policy.backend.bucket, prefix: `${policy.backend.prefix}/${part}` });
   } else {

@@ -7,13 +7,16 @@ import { Principal } from "./principals";
 import { ResourceIndex } from "./resource-index";
 import { readString } from "./values";
 import { dataPlaneNames } from "../policy/names";
+import { partiesOf } from "../policy/consortium";
+import { partyPoolId } from "../policy/party-names";
 
 /** With the policy: its data pool and job pools. Without: the pools this stack creates (none known = not checked). */
 function declaredPools(index: ResourceIndex, context: RoomFacts): ReadonlySet<string> | undefined {
   const policy = context.policy;
   if (policy) {
     const names = dataPlaneNames(policy);
-    return new Set([names.poolId, ...policy.datasets.map((d) => names.jobPoolId(d.name))]);
+    // A consortium party's datasets are guarded by its own pool (and per-job pools named as the room's).
+    return new Set([names.poolId, ...policy.datasets.map((d) => names.jobPoolId(d.name)), ...partiesOf(policy).map((p) => partyPoolId(policy.name, p.name))]);
   }
   const ids = index.ofType("google_iam_workload_identity_pool").map((p) => readString(p.config.workload_identity_pool_id));
   if (ids.length === 0 || ids.some((id) => id.state !== "known")) return undefined;

@@ -5,21 +5,13 @@
  */
 import { partiesOf } from "../policy/consortium";
 import { CleanRoomPolicy, PartyPolicy } from "../policy/model";
-import { resourceName } from "../policy/names";
+import { partyPoolId, partyStackName } from "../policy/party-names";
 import { iamDeclaration } from "./iam";
 import { classifyMember } from "./principals";
 import { ResourceIndex, TfResource, wholeReference } from "./resource-index";
 import { readString } from "./values";
 
-/** A party's data pool id: `<room>-<party>`, fitted to Google's 32 characters. */
-export function partyPoolId(room: string, party: string): string {
-  return resourceName("workloadIdentityPoolId", room, party);
-}
-
-/** A party's stack name: `<room>-party-<party>`. */
-export function partyStackName(room: string, party: string): string {
-  return `${room}-party-${party}`;
-}
+export { partyPoolId, partyStackName };
 
 /**
  * The party whose stack `index` is: by stack name, else (a stack named otherwise, or not at all)

@@ -24,8 +24,17 @@ export function debugRequested(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.MANATEE_DEBUG === "1" || env.MANATEE_DEBUG === "true";
 }
 
+/**
+ * cdktf's refusal to synthesize a stack with error annotations: the guardrails ran and found
+ * something. A finding (exit 1), printed as cdktf lists it, not a bug.
+ */
+export function isGuardrailRefusal(err: unknown): boolean {
+  return err instanceof Error && err.message.includes("CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS");
+}
+
 /** The exit code a thrown error maps to. */
 export function exitCodeFor(err: unknown): number {
+  if (isGuardrailRefusal(err)) return EXIT.findings;
   if (err instanceof ManateeError) return EXIT.usage;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === "string" && INPUT_ERRNO.has(code)) return EXIT.usage;
@@ -35,7 +44,7 @@ export function exitCodeFor(err: unknown): number {
 /** One message for a thrown error: what the user can act on, the stack only for bugs in debug mode. */
 export function describeError(err: unknown, debug: boolean): string {
   if (debug && err instanceof Error && err.stack) return err.stack;
-  if (err instanceof ManateeError) return err.message;
+  if (err instanceof ManateeError || isGuardrailRefusal(err)) return (err as Error).message;
   const message = err instanceof Error ? err.message : String(err);
   if (exitCodeFor(err) === EXIT.usage) return message;
   return `${message} (unexpected; rerun with --debug or MANATEE_DEBUG=1 for the stack trace, and report it)`;

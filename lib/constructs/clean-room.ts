@@ -8,6 +8,7 @@ import { Construct } from "constructs";
 import { CleanRoomApis } from "./platform/apis";
 import { CleanRoomCluster, CleanRoomClusterProps } from "./platform/cluster";
 import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane/datasets";
+import { datasetOutputs } from "./data-plane/dataset-holdings";
 import { JobStateStore, JobStateStoreProps } from "./platform/database";
 // By file, not the job-service barrel: the barrel loads the Kubernetes provider, which rooms
 // without JupyterHub do not install (an optional peer dependency).
@@ -289,24 +290,7 @@ export class CleanRoom extends Construct {
     out("cluster_location", this.cluster.location, "GKE cluster location");
     out("cluster_endpoint", this.cluster.dnsEndpoint ?? this.cluster.endpoint, "Kubernetes API endpoint (IAM-gated DNS endpoint by default)");
     out("hub_bucket", this.hubBucket.bucketName, "Job service workspace bucket (workspace tarballs, review records)");
-    for (const [name, d] of Object.entries(this.dataPlane.datasets)) {
-      out(`dataset_${name.replace(/-/g, "_")}_stage1_bucket`, d.stage1Bucket.bucketName, `Stage-1 (weakened) data of ${name}`);
-      out(`dataset_${name.replace(/-/g, "_")}_stage2_bucket`, d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
-      out(`dataset_${name.replace(/-/g, "_")}_key`, d.key.cryptoKeyId, `Attestation-bound key of ${name}`);
-      out(`dataset_${name.replace(/-/g, "_")}_approver_key`, d.approverKey.cryptoKeyId, `Approver key of ${name} (manatee jobs approver-key prints its fingerprint)`);
-      out(`dataset_${name.replace(/-/g, "_")}_signature_repository`, d.signatureRepository.url, `Approvals (cosign signatures) of ${name}: tee-signed-image-repos`);
-      if (d.jobPool) {
-        out(`dataset_${name.replace(/-/g, "_")}_job_provider`, d.jobPool.credentialAudience, `Audience of ${name}'s per-job approval provider`);
-      }
-      if (d.readers.length > 0) {
-        // Impersonation mode: the workload's credential config names the reader its image may impersonate.
-        out(
-          `dataset_${name.replace(/-/g, "_")}_readers`,
-          d.readers.map((r) => r.serviceAccount.email),
-          `Reader service accounts of ${name} (the access report says which approved image uses which)`,
-        );
-      }
-    }
+    for (const o of datasetOutputs(this.dataPlane.datasets)) out(o.id, o.value, o.description);
     out("workload_identity_provider", this.dataPlane.pool.credentialAudience, "Audience of the TEE workload's external_account credential");
     out("tee_service_account", this.dataPlane.workload.serviceAccountEmail, "Service account attached to Confidential Space VMs");
     out("service_images_registry", this.registry.serviceImages.url, "Job service and JupyterLab images (built by the workloads deploy)");

@@ -31,9 +31,19 @@ export function partyDataPlaneNames(policy: Pick<CleanRoomPolicy, "name" | "part
     ...names,
     /** The project every resource below lives in. */
     project: p.project,
-    poolId: resourceName("workloadIdentityPoolId", policy.name, p.name),
+    poolId: partyPoolId(policy.name, p.name),
     providerId: manateeContract(policy.name, p.project).wifProviderId,
   };
+}
+
+/** A party's data pool id: `<room>-<party>`, fitted to Google's 4-32 characters (names the pool in its principal sets). */
+export function partyPoolId(room: string, party: string): string {
+  return resourceName("workloadIdentityPoolId", room, party);
+}
+
+/** A party's stack name: `<room>-party-<party>`. */
+export function partyStackName(room: string, party: string): string {
+  return `${room}-party-${party}`;
 }
 
 /** The data-plane names of the project that holds `dataset`: its party's, or the room's own. */
@@ -52,6 +62,10 @@ export interface OperatorFacts {
   readonly teeServiceAccountEmail: string;
   /** The attestation verifier's service account. */
   readonly verifierServiceAccountEmail: string;
+  /** The job service's account: reads a party's approvals (signature repositories) before launch. */
+  readonly jobServiceAccountEmail: string;
+  /** JupyterLab's account: reads the stage-1 data a party publishes to the room's researchers. */
+  readonly jupyterServiceAccountEmail: string;
 }
 
 export function operatorFacts(policy: Pick<CleanRoomPolicy, "name" | "project">): OperatorFacts {
@@ -61,5 +75,7 @@ export function operatorFacts(policy: Pick<CleanRoomPolicy, "name" | "project">)
     project: policy.project,
     teeServiceAccountEmail: platform.teeSaEmail,
     verifierServiceAccountEmail: platform.verifierSaEmail,
+    jobServiceAccountEmail: platform.jobServiceSaEmail,
+    jupyterServiceAccountEmail: platform.jupyterSaEmail,
   };
 }

@@ -147,3 +147,11 @@ describe("as real processes", () => {
     expect(r.stderr).not.toMatch(STACK_FRAME);
   });
 });
+
+describe("a synth the guardrails refuse", () => {
+  test("given cdktf's refusal over error annotations, then it is a finding (exit 1) printed without the bug hint", () => {
+    const refusal = new Error("[room/x] [MCR-GCS1] ...\n\nEither fix the issues above, or set the environment variable CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS to ignore these annotations.");
+    expect(exitCodeFor(refusal)).toBe(EXIT.findings);
+    expect(describeError(refusal, false)).toBe(refusal.message);
+  });
+});

@@ -208,6 +208,8 @@ describe("party names, operator facts and the party's data-pool condition", () =
       project: "consortium-operator",
       teeServiceAccountEmail: "dcr-oncology-consortium-cvm-sa@consortium-operator.iam.gserviceaccount.com",
       verifierServiceAccountEmail: platformNames(policy).verifierSaEmail,
+      jobServiceAccountEmail: platformNames(policy).jobServiceSaEmail,
+      jupyterServiceAccountEmail: platformNames(policy).jupyterSaEmail,
     });
   });
 

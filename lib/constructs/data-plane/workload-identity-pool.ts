@@ -145,6 +145,12 @@ export interface JobApprovalPoolProps {
   /** The clean-room policy; `dataset` must have `approverKey.fingerprint`. */
   readonly policy: CleanRoomPolicy;
   readonly dataset: string;
+  /**
+   * The project the pool lives in: a consortium party's own, while its condition (from `policy`)
+   * pins the room's TEEs in the operator's project.
+   * @default policy.project
+   */
+  readonly project?: string;
   /** The project NUMBER principals name (e.g. `ConfidentialSpacePool.project.number`). */
   readonly projectNumber: string;
   /** @default dataPlaneNames(policy).jobPoolId(dataset), e.g. "insurance-study-insurance-jobs" */
@@ -182,9 +188,10 @@ export class JobApprovalPool extends Construct {
     this.providerId = names.jobProviderId;
     requireName("poolId", this.poolId, NAME_RULES.workloadIdentityPoolId);
     this.attributeCondition = compileJobApprovalCondition(policy, dataset);
+    const project = props.project ?? policy.project;
 
     this.pool = new IamWorkloadIdentityPool(this, "pool", {
-      project: policy.project,
+      project,
       workloadIdentityPoolId: this.poolId,
       displayName: fitDisplayName(`${dataset} jobs`),
       description: `Jobs of clean room ${policy.name} approved by the owners of dataset ${dataset} (managed by manatee-cdktf)`,
@@ -192,7 +199,7 @@ export class JobApprovalPool extends Construct {
       provider: props.provider,
     });
     this.oidcProvider = new IamWorkloadIdentityPoolProvider(this, "provider", {
-      project: policy.project,
+      project,
       workloadIdentityPoolId: this.pool.workloadIdentityPoolId,
       workloadIdentityPoolProviderId: this.providerId,
       displayName: "Approved jobs",

@@ -58,6 +58,12 @@ export interface CleanRoomApisProps {
    */
   readonly vulnerabilityScanning?: boolean;
   /**
+   * The APIs to enable before `vulnerabilityScanning` and `additionalServices`: fewer for a project
+   * that holds only data (a consortium party's, `PARTY_APIS`).
+   * @default every API in CLEAN_ROOM_APIS
+   */
+  readonly services?: readonly CleanRoomApi[];
+  /**
    * More APIs to enable, as `name.googleapis.com`, for resources you add beside the clean room.
    * @default []
    */
@@ -98,7 +104,7 @@ export class CleanRoomApis extends Construct {
       }
     });
     const names = [
-      ...Object.keys(CLEAN_ROOM_APIS),
+      ...(props.services ?? Object.keys(CLEAN_ROOM_APIS)),
       ...((props.vulnerabilityScanning ?? true) ? Object.keys(VULNERABILITY_SCANNING_API) : []),
       ...additional,
     ];
