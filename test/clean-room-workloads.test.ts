@@ -273,7 +273,7 @@ describe("given the example room with its own job service, when both stacks are 
       const { raw, resolved, template } = deployedConfig(room.workloads, room.platform);
       // The raw JSON names the template through the platform stack's output of its `id`.
       expect(template).toMatch(/^\$\{google_compute_instance_template\.[^.]+\.id\}$/);
-      expect(raw).toMatch(/"instanceTemplate": "\$\{data\.terraform_remote_state\.[^}]+\.outputs\.cross-stack-output-google_compute_instance_template[^}]+id\}"/);
+      expect(raw).toMatch(/"instanceTemplate":"\$\{data\.terraform_remote_state\.[^}]+\.outputs\.cross-stack-output-google_compute_instance_template[^}]+id\}"/);
       const config = parseJobServiceConfig(resolved);
       expect(config.launch).toMatchObject({
         instanceTemplate: "projects/acme-clean-room/global/instanceTemplates/dcr-insurance-study-tee-20261201000000000000000001",

@@ -25,16 +25,31 @@ export interface DatasetApproverKey {
   readonly kmsKeyVersion?: string;
 }
 
+/**
+ * A workload identity provider the room's grants go through, as Google evaluates it. Listed once
+ * in `JobServiceConfig.providers` (a room's data pool serves every standing path of every dataset:
+ * repeating its 4 KB condition per path made a large room's config several MB, past Kubernetes'
+ * 1 MiB ConfigMap limit).
+ */
+export interface WorkloadProviderConfig {
+  /** The provider's attribute condition (CEL over `assertion`), verbatim. */
+  readonly attributeCondition: string;
+  /** The provider's attribute mapping: target attribute → CEL expression over `assertion`. */
+  readonly attributeMapping: Readonly<Record<string, string>>;
+}
+
+/** The key of a provider in `JobServiceConfig.providers`. */
+export function providerKey(pool: string, provider: string): string {
+  return `${pool}/${provider}`;
+}
+
 /** One way an attested workload reaches a dataset: a provider in a pool, and the principal granted. */
 export interface DatasetAccessPath {
   /** `standing` (digests in the room file) or `job` (per-job approval by the owner's signature). */
   readonly kind: "standing" | "job";
   readonly pool: string;
+  /** Its condition and mapping: `JobServiceConfig.providers[providerKey(pool, provider)]`. */
   readonly provider: string;
-  /** The provider's attribute condition (CEL over `assertion`), verbatim. */
-  readonly attributeCondition: string;
-  /** The provider's attribute mapping: target attribute → CEL expression over `assertion`. */
-  readonly attributeMapping: Readonly<Record<string, string>>;
   /**
    * Who holds the dataset's grants through this path:
    * - `group`: `principalSet://…/group/<value>` (the value `google.groups` must contain);
@@ -98,6 +113,8 @@ export interface JobServiceConfig {
     readonly workspaceDir: string;
   };
   readonly datasets: readonly JobServiceDataset[];
+  /** Every provider an access path names, by `providerKey(pool, provider)`. */
+  readonly providers: Readonly<Record<string, WorkloadProviderConfig>>;
   /** JupyterHub usernames (after the hub's username mapping) allowed to submit; empty = any hub user. */
   readonly researchers: readonly string[];
   readonly limits: {
@@ -149,6 +166,12 @@ export function parseJobServiceConfig(value: unknown): JobServiceConfig {
     if (d.approverKey && d.approverKey.algorithm !== APPROVER_SIGNATURE_ALGORITHM) fail(`datasets[${i}].approverKey.algorithm`, APPROVER_SIGNATURE_ALGORITHM);
     d.standingApprovals.forEach((s, j) => DIGEST.test(s) || fail(`datasets[${i}].standingApprovals[${j}]`, "a sha256: digest"));
     if (!Array.isArray(d.access)) fail(`datasets[${i}].access`, "a list of access paths");
+    d.access.forEach((a, j) => {
+      const p = c.providers?.[providerKey(a.pool, a.provider)];
+      if (!p || typeof p.attributeCondition !== "string" || typeof p.attributeMapping !== "object") {
+        fail(`datasets[${i}].access[${j}]`, `a provider listed in providers ("${providerKey(a.pool, a.provider)}" is not)`);
+      }
+    });
   });
   if (!c.limits || !Number.isInteger(c.limits.maxJobsInProgressPerResearcher) || c.limits.maxJobsInProgressPerResearcher < 1)
     fail("limits.maxJobsInProgressPerResearcher", "a positive integer");

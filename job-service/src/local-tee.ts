@@ -21,7 +21,7 @@ import type { CryptoKey, JWK } from "jose";
 // The verifier's own definitions: the local TEE must hash and evaluate exactly as it does.
 import { toCel } from "../../attestation-verifier/src/policy";
 import { releaseManifest } from "../../attestation-verifier/src/release";
-import { DatasetAccessPath, JobServiceConfig, JobServiceDataset } from "./config";
+import { DatasetAccessPath, JobServiceConfig, JobServiceDataset, providerKey } from "./config";
 import { InstanceState, LaunchSpec, Launcher } from "./ports";
 
 const ISSUER = "https://confidentialcomputing.googleapis.com";
@@ -174,14 +174,19 @@ export class LocalSts {
         reasons.push(`${where}: token audience is not ${STS_AUDIENCE}`);
         continue;
       }
-      const condition = this.program(path.attributeCondition, `${where} attribute condition`)(claims);
+      const provider = this.config.providers[providerKey(path.pool, path.provider)];
+      if (!provider) {
+        reasons.push(`${where}: provider ${path.provider} is not in the room's providers`);
+        continue;
+      }
+      const condition = this.program(provider.attributeCondition, `${where} attribute condition`)(claims);
       if (condition !== true) {
         reasons.push(`${where}: attribute condition is ${condition === undefined ? "an error (missing claim)" : "false"}`);
         continue;
       }
       const principal = path.principal;
       const target = principal.kind === "group" ? "google.groups" : `attribute.${principal.attribute}`;
-      const expression = path.attributeMapping[target];
+      const expression = provider.attributeMapping[target];
       if (!expression) {
         reasons.push(`${where}: the provider maps no ${target}`);
         continue;

@@ -55,6 +55,7 @@ export function testConfig(overrides: Partial<JobServiceConfig> = {}): JobServic
       { name: "insurance", owners: ["user:o1@x"], signatureRepository: "europe-west4-docker.pkg.dev/p/demo-insurance-approvals", standingApprovals: [], access: [] },
       { name: "health", owners: ["user:o2@x"], signatureRepository: "europe-west4-docker.pkg.dev/p/demo-health-approvals", standingApprovals: [], access: [] },
     ],
+    providers: {},
     researchers: [],
     limits: { maxJobsInProgressPerResearcher: 3, maxWorkspaceBytes: 1024 * 1024 },
     verifier: { url: "https://verifier", audience: "v" },

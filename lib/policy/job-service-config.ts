@@ -6,7 +6,7 @@
  * attestation-verifier/src/policy.ts imports lib types); its constants are duplicated in
  * condition.ts and pinned equal by a test.
  */
-import type { DatasetAccessPath, JobServiceConfig, JobServiceDataset } from "../../job-service/src/config";
+import type { DatasetAccessPath, JobServiceConfig, JobServiceDataset, WorkloadProviderConfig } from "../../job-service/src/config";
 import {
   APPROVER_SIGNATURE_ALGORITHM,
   ATTRIBUTE_MAPPING,
@@ -92,7 +92,6 @@ export function datasetAccessPaths(policy: CleanRoomPolicy, dataset: DatasetPoli
   const names = dataPlaneNames(policy);
   const byDigest = new Map<string, (string | undefined)[]>();
   for (const a of approvalsFor(policy, dataset.name)) byDigest.set(a.imageDigest, [...(byDigest.get(a.imageDigest) ?? []), a.expires]);
-  const standingCondition = byDigest.size > 0 ? compileAttributeCondition(policy) : "";
   const paths: DatasetAccessPath[] = [...byDigest].map(([digest, expiries]) => {
     // Same rule as datasetMembers (members.ts): any approval without expiry wins, else the latest.
     const latest = expiries.includes(undefined) ? undefined : (expiries as string[]).sort().pop();
@@ -100,8 +99,6 @@ export function datasetAccessPaths(policy: CleanRoomPolicy, dataset: DatasetPoli
       kind: "standing",
       pool: names.poolId,
       provider: names.providerId,
-      attributeCondition: standingCondition,
-      attributeMapping: { ...ATTRIBUTE_MAPPING },
       principal: { kind: "attribute", attribute: "image_digest", value: digest },
       ...(latest !== undefined ? { notAfter: approvalEnd(latest) } : {}),
     };
@@ -111,8 +108,6 @@ export function datasetAccessPaths(policy: CleanRoomPolicy, dataset: DatasetPoli
       kind: "job",
       pool: names.jobPoolId(dataset.name),
       provider: names.jobProviderId,
-      attributeCondition: compileJobApprovalCondition(policy, dataset.name),
-      attributeMapping: { ...JOB_APPROVAL_ATTRIBUTE_MAPPING },
       principal: { kind: "group", value: JOB_APPROVED_GROUP },
     });
   }
@@ -171,6 +166,7 @@ export function compileJobServiceConfig(policy: CleanRoomPolicy, deployment: Job
       workspaceDir,
     },
     datasets,
+    providers: accessProviders(policy, datasets),
     researchers: submittingResearchers(policy),
     limits: {
       maxJobsInProgressPerResearcher: jobs.maxJobsInProgressPerResearcher,
@@ -179,6 +175,25 @@ export function compileJobServiceConfig(policy: CleanRoomPolicy, deployment: Job
     verifier: { url: deployment.verifierUrl, audience: policy.verifier.audience },
     outputs: { quarantineBucket: deployment.quarantineBucket, releaseBucket: deployment.releaseBucket },
   };
+}
+
+/** `providerKey` of job-service/src/config.ts (a type-only import here: the job service's contract, not its code). */
+const providerKey = (pool: string, provider: string) => `${pool}/${provider}`;
+
+/** The condition and mapping of every provider the datasets' access paths name, once each. */
+export function accessProviders(policy: CleanRoomPolicy, datasets: readonly JobServiceDataset[]): Record<string, WorkloadProviderConfig> {
+  const providers: Record<string, WorkloadProviderConfig> = {};
+  for (const d of datasets) {
+    for (const path of d.access) {
+      const key = providerKey(path.pool, path.provider);
+      if (providers[key]) continue;
+      providers[key] =
+        path.kind === "job"
+          ? { attributeCondition: compileJobApprovalCondition(policy, d.name), attributeMapping: { ...JOB_APPROVAL_ATTRIBUTE_MAPPING } }
+          : { attributeCondition: compileAttributeCondition(policy), attributeMapping: { ...ATTRIBUTE_MAPPING } };
+    }
+  }
+  return providers;
 }
 
 /** GPU-required digests (launched from the GPU template, which the construct puts in); nothing for CPU rooms. */

@@ -40,8 +40,6 @@ describe("compileJobServiceConfig", () => {
         kind: "standing",
         pool: "insurance-study-tee",
         provider: "attestation-verifier",
-        attributeCondition: compileAttributeCondition(policy),
-        attributeMapping: ATTRIBUTE_MAPPING,
         principal: { kind: "attribute", attribute: "image_digest", value: EXAMPLE_DIGEST_A },
         notAfter: "2027-02-01T00:00:00Z",
       },
@@ -49,19 +47,23 @@ describe("compileJobServiceConfig", () => {
         kind: "standing",
         pool: "insurance-study-tee",
         provider: "attestation-verifier",
-        attributeCondition: compileAttributeCondition(policy),
-        attributeMapping: ATTRIBUTE_MAPPING,
         principal: { kind: "attribute", attribute: "image_digest", value: EXAMPLE_DIGEST_B },
       },
       {
         kind: "job",
         pool: "insurance-study-insurance-jobs",
         provider: "attestation-verifier",
-        attributeCondition: compileJobApprovalCondition(policy, "insurance"),
-        attributeMapping: JOB_APPROVAL_ATTRIBUTE_MAPPING,
         principal: { kind: "group", value: "job-approved" },
       },
     ]);
+    // Each provider's condition and mapping, verbatim, once for the whole room.
+    expect(config.providers).toEqual({
+      "insurance-study-tee/attestation-verifier": { attributeCondition: compileAttributeCondition(policy), attributeMapping: ATTRIBUTE_MAPPING },
+      "insurance-study-insurance-jobs/attestation-verifier": {
+        attributeCondition: compileJobApprovalCondition(policy, "insurance"),
+        attributeMapping: JOB_APPROVAL_ATTRIBUTE_MAPPING,
+      },
+    });
   });
 
   test("given a dataset without an approver key, then it has no approverKey and only standing paths", () => {

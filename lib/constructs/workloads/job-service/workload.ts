@@ -202,7 +202,8 @@ export class JobService extends Construct {
     // `${TfToken[…]}` placeholders, resolved at synth) stay live.
     const literal = (_key: string, v: unknown) =>
       typeof v === "string" ? v.replace(/\$\{(?!TfToken\[)/g, () => "$${").replace(/%\{/g, () => "%%{") : v;
-    this.configJson = `${JSON.stringify(props.config, literal, 2)}\n`;
+    // Compact: the size of a large room's config is what cdktf's token resolution and Kubernetes' 1 MiB ConfigMap limit see.
+    this.configJson = `${JSON.stringify(props.config, literal)}\n`;
     this.config = new ConfigMapV1(this, "Config", {
       metadata: meta("manatee-job-service-config"),
       data: { [JOB_SERVICE_CONFIG_FILE]: this.configJson },
