@@ -75,7 +75,6 @@ function deletesWithin(rule: JsonObject, state: State, days: number): boolean {
   return true;
 }
 
-// Rule header alike in shape to the other rules' on purpose: one id, one check (cdk-nag style).
 export const bucketRetention: Rule = {
   id: "MCR-GCS3",
   level: "error",

@@ -121,7 +121,6 @@ const ISSUER = new Set([CONFIDENTIAL_SPACE_ISSUER, `${CONFIDENTIAL_SPACE_ISSUER}
 /** The mappings principal sets and subjects depend on. */
 const PINNED_MAPPINGS = ["google.subject", "attribute.image_digest"] as const;
 
-// Rule header alike in shape to the other rules' on purpose: one id, one check (cdk-nag style).
 export const dataPoolPinned: Rule = {
   id: "MCR-WIF4",
   level: "error",

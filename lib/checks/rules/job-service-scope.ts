@@ -77,7 +77,6 @@ export const launcherScoped: Rule = {
 const PINNED = /(@sha256:[0-9a-f]{64}$|@\$\{)/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
-// Rule header alike in shape to the other rules' on purpose: one id, one check (cdk-nag style).
 export const executorBasePinned: Rule = {
   id: "MCR-JOB2",
   level: "error",

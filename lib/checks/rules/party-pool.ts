@@ -13,7 +13,6 @@ import { Rule } from "../model";
 import { operatorPins, parses, providerPoolId } from "./data-pool";
 import { conditionRequires } from "./wif-condition";
 
-// Rule header alike in shape to the other rules' on purpose: one id, one check (cdk-nag style).
 export const partyProviderPinned: Rule = {
   id: "MCR-PTY3",
   level: "error",

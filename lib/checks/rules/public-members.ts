@@ -19,7 +19,6 @@ const ACL_LIST_TYPES = new Set(["google_storage_bucket_acl", "google_storage_def
 const FIX =
   "Remove the public member; grant the role to the specific principals that need it (the verifier's callers authenticate with their own identity).";
 
-// Rule header alike in shape to the other rules' on purpose: one id, one check (cdk-nag style).
 export const publicMembers: Rule = {
   id: "MCR-IAM1",
   level: "error",
