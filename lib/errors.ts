@@ -59,6 +59,7 @@ function formatMessage(what: string, { constructPath, property, fix }: ManateeEr
   return fix ? `${head} ${fix}` : head;
 }
 
+// The subclasses below are alike in shape on purpose: one named class per code, for `instanceof` and the docs.
 /** Props a construct cannot build. Thrown from constructors, before any resource exists. */
 export class InvalidPropsError extends ManateeError {
   constructor(what: string, options: ManateeErrorOptions = {}) {

@@ -265,6 +265,7 @@ export type {
 // ---------------------------------------------------------------------------------------
 // The attestation verifier, deployed as a Cloud Functions (2nd gen) function (lib/constructs/verifier).
 // ---------------------------------------------------------------------------------------
+// Mirrors constructs/verifier/index.ts on purpose: the root is a deliberate, snapshotted list (public-api.test.ts).
 export { AttestationVerifier, VerifierIngress, ReceiptKey, RECEIPT_KEY_ALGORITHM } from "./constructs/verifier";
 export type { ReceiptKeyProps } from "./constructs/verifier";
 export type {

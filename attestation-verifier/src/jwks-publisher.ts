@@ -26,6 +26,7 @@ export interface JwksTarget {
 /** Relying parties cache it at most this long (seconds): a rotated key is seen within minutes. */
 export const JWKS_CACHE_SECONDS = 300;
 
+// Alike in shape to GcsObjectStoreOptions (object-store.ts) on purpose: each client documents its own timeout.
 export interface GcsJwksTargetOptions {
   readonly bucket: string;
   readonly object: string;

@@ -11,19 +11,16 @@ import { ReceiptSigner } from "./signers";
 /** Explicit type (RFC 8725 §3.11): a receipt can never pass as another kind of JWT. */
 export const RECEIPT_TYP = "manatee-receipt+jwt";
 
-export interface ReceiptClaims {
+/** The claims both receipt kinds carry; their JSON order is set by receiptHead and tokenEvidence. */
+export interface ReceiptCommonClaims {
   /** Who issued the receipt: the verifier's audience unless configured otherwise. */
   readonly iss: string;
   /** The attested VM (the token's sub), when the token names one. */
   readonly sub?: string;
   readonly jti: string;
   readonly iat: number;
-  readonly clean_room: string;
-  readonly dataset: string;
   readonly image_digest: string;
   readonly image_reference?: string;
-  /** The nonce the caller asked to be bound; null when none was requested. */
-  readonly nonce: string | null;
   /** Hex SHA-256 of the attestation token string. */
   readonly token_sha256: string;
   readonly token_iat: number;
@@ -32,6 +29,13 @@ export interface ReceiptClaims {
   readonly policy_sha256: string;
   readonly hwmodel?: string;
   readonly swversion?: readonly string[];
+}
+
+export interface ReceiptClaims extends ReceiptCommonClaims {
+  readonly clean_room: string;
+  readonly dataset: string;
+  /** The nonce the caller asked to be bound; null when none was requested. */
+  readonly nonce: string | null;
   /** What granted the release: a standing approval, or the data owner's signature on the image. */
   readonly approval: ReceiptApproval;
   /** Consortium rooms only: the party holding the dataset and its approval (absent in a single-project room). */
@@ -105,40 +109,35 @@ export function receiptParties(imageDigest: string, grants: readonly DatasetGran
   return entries.size > 0 ? [...entries.values()] : undefined;
 }
 
-export interface ReceiptInput {
+/** What both receipt kinds are built from: the issuer, the clock and the verified token. */
+export interface ReceiptBasis {
   readonly issuer: string;
+  readonly tokenSha256: string;
+  readonly policySha256: string;
+  readonly claims: Record<string, unknown>;
+  readonly nowMs: number;
+}
+
+export interface ReceiptInput extends ReceiptBasis {
   readonly cleanRoom: string;
   readonly dataset: string;
   readonly imageDigest: string;
   readonly nonce?: string;
-  readonly tokenSha256: string;
-  readonly policySha256: string;
-  readonly claims: Record<string, unknown>;
   readonly grantedBy: GrantedBy;
   /** The dataset's party, in a consortium. */
   readonly party?: string;
-  readonly nowMs: number;
 }
 
 export function receiptClaims(input: ReceiptInput): ReceiptClaims {
-  const c = input.claims;
-  const { container, swversion } = tokenFacts(c);
+  const { container, swversion } = tokenFacts(input.claims);
   return {
-    iss: input.issuer,
-    ...(typeof c.sub === "string" ? { sub: c.sub } : {}),
-    jti: randomUUID(),
-    iat: Math.floor(input.nowMs / 1000),
+    ...receiptHead(input),
     clean_room: input.cleanRoom,
     dataset: input.dataset,
     image_digest: input.imageDigest,
     ...(typeof container?.image_reference === "string" ? { image_reference: container.image_reference } : {}),
     nonce: input.nonce ?? null,
-    token_sha256: input.tokenSha256,
-    token_iat: c.iat as number,
-    token_exp: c.exp as number,
-    policy_sha256: input.policySha256,
-    ...(typeof c.hwmodel === "string" ? { hwmodel: c.hwmodel } : {}),
-    ...(swversion ? { swversion } : {}),
+    ...tokenEvidence(input, swversion),
     approval: receiptApproval(input.grantedBy),
     ...partiesField(input.imageDigest, [{ dataset: input.dataset, grantedBy: input.grantedBy, party: input.party }]),
   };
@@ -153,11 +152,7 @@ function partiesField(imageDigest: string, grants: readonly DatasetGrant[]): { p
  * The output release receipt, written next to the released objects as `<job>/receipt.jws`.
  * Told apart from a key-release receipt by `release: true` and `job` (it has no `dataset`).
  */
-export interface ReleaseReceiptClaims {
-  readonly iss: string;
-  readonly sub?: string;
-  readonly jti: string;
-  readonly iat: number;
+export interface ReleaseReceiptClaims extends ReceiptCommonClaims {
   readonly release: true;
   readonly clean_room: string;
   readonly job: string;
@@ -165,28 +160,19 @@ export interface ReleaseReceiptClaims {
   readonly datasets: readonly string[];
   /** Per dataset, what approved the token for it. */
   readonly approvals: readonly ({ readonly dataset: string } & ReceiptApproval)[];
-  readonly image_digest: string;
-  readonly image_reference?: string;
   /** The released objects, sorted by name, with the hex SHA-256 the verifier checked. */
   readonly objects: readonly { readonly name: string; readonly sha256: string }[];
   /** Where they were copied (`<releaseBucket>/<job>/<name>`). */
   readonly release_bucket: string;
   /** The token's eat_nonce: hex SHA-256 of the canonical manifest {job, objects}. */
   readonly nonce: string;
-  readonly token_sha256: string;
-  readonly token_iat: number;
-  readonly token_exp: number;
-  readonly policy_sha256: string;
-  readonly hwmodel?: string;
-  readonly swversion?: readonly string[];
   /** Consortium rooms only: every party whose datasets the job read, with its approval. */
   readonly parties?: readonly ReceiptParty[];
   /** Per charged dataset, what this release spent of its privacy budget and what remains (budget.ts). */
   readonly budget?: readonly BudgetReceiptEntry[];
 }
 
-export interface ReleaseReceiptInput {
-  readonly issuer: string;
+export interface ReleaseReceiptInput extends ReceiptBasis {
   readonly cleanRoom: string;
   readonly job: string;
   readonly grants: readonly DatasetGrant[];
@@ -194,20 +180,12 @@ export interface ReleaseReceiptInput {
   readonly objects: readonly { readonly name: string; readonly sha256: string }[];
   readonly releaseBucket: string;
   readonly nonce: string;
-  readonly tokenSha256: string;
-  readonly policySha256: string;
-  readonly claims: Record<string, unknown>;
-  readonly nowMs: number;
 }
 
 export function releaseReceiptClaims(input: ReleaseReceiptInput): ReleaseReceiptClaims {
-  const c = input.claims;
-  const { container, swversion } = tokenFacts(c);
+  const { container, swversion } = tokenFacts(input.claims);
   return {
-    iss: input.issuer,
-    ...(typeof c.sub === "string" ? { sub: c.sub } : {}),
-    jti: randomUUID(),
-    iat: Math.floor(input.nowMs / 1000),
+    ...receiptHead(input),
     release: true,
     clean_room: input.cleanRoom,
     job: input.job,
@@ -218,13 +196,35 @@ export function releaseReceiptClaims(input: ReleaseReceiptInput): ReleaseReceipt
     objects: input.objects.map((o) => ({ name: o.name, sha256: o.sha256 })),
     release_bucket: input.releaseBucket,
     nonce: input.nonce,
+    ...tokenEvidence(input, swversion),
+    ...partiesField(input.imageDigest, input.grants),
+  };
+}
+
+/** The claims both receipt kinds open with (key order is the receipt's JSON order). */
+function receiptHead(input: ReceiptBasis): Pick<ReceiptCommonClaims, "iss" | "sub" | "jti" | "iat"> {
+  const c = input.claims;
+  return {
+    iss: input.issuer,
+    ...(typeof c.sub === "string" ? { sub: c.sub } : {}),
+    jti: randomUUID(),
+    iat: Math.floor(input.nowMs / 1000),
+  };
+}
+
+/** The token and policy evidence both receipt kinds carry, in this order. */
+function tokenEvidence(
+  input: ReceiptBasis,
+  swversion: string[] | undefined
+): Pick<ReceiptCommonClaims, "token_sha256" | "token_iat" | "token_exp" | "policy_sha256" | "hwmodel" | "swversion"> {
+  const c = input.claims;
+  return {
     token_sha256: input.tokenSha256,
     token_iat: c.iat as number,
     token_exp: c.exp as number,
     policy_sha256: input.policySha256,
     ...(typeof c.hwmodel === "string" ? { hwmodel: c.hwmodel } : {}),
     ...(swversion ? { swversion } : {}),
-    ...partiesField(input.imageDigest, input.grants),
   };
 }
 

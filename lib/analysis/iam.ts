@@ -32,6 +32,11 @@ export function isIamResourceType(type: string): boolean {
   return /^google_.+_iam_(member|binding|policy)$/.test(type);
 }
 
+/** IAM on a bucket or on the whole project: what can reach a bucket's objects. */
+export function isBucketOrProjectIamType(type: string): boolean {
+  return isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type);
+}
+
 /** One role binding as declared by an IAM resource. */
 export interface IamBinding {
   /** The IAM resource that declares it (findings are reported on it). */

@@ -17,7 +17,7 @@ import { resourceName } from "../policy/names";
 import { ContainerImageBuild, DEPLOY_IMAGE_NAMES } from "./platform/registry";
 import { readTree } from "../internal/zip";
 import { RUNNER_PATH, RUNNER_SOURCE } from "../../job-service/src/executor-base";
-import { InvalidPropsError } from "../errors";
+import { ExternalError, InvalidPropsError } from "../errors";
 
 /** The runner's file in the executor base's build context (the Dockerfile copies it to RUNNER_PATH). */
 const RUNNER_FILE = "run.py";
@@ -165,7 +165,12 @@ export function executorBuildContext(sourceDir: string, settings: ExecutorRoomSe
     } catch (err) {
       // Another process staged the same context first: same bytes.
       fs.rmSync(partial, { recursive: true, force: true });
-      if (!fs.existsSync(path.join(dir, "Dockerfile"))) throw err;
+      if (!fs.existsSync(path.join(dir, "Dockerfile"))) {
+        throw new ExternalError(`cannot stage the executor build context in ${dir}: ${(err as Error).message}`, {
+          cause: err,
+          fix: "Check that the temporary directory is writable.",
+        });
+      }
     }
   }
   return dir;

@@ -22,9 +22,9 @@ export interface GraphItem {
 /** A traversal inside an expression: `type.name`, `data.type.name` (and what follows). */
 const TRAVERSAL = /(?<![A-Za-z0-9_.\-])(data\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_\-]*)/g;
 
-/** The `${…}` expressions of a string, nesting-aware. */
-export function expressionsIn(text: string): string[] {
-  const out: string[] = [];
+/** `[start, end]` of each `${…}` in a string, nesting-aware: `text[start]` is `$`, `text[end]` its closing `}`. */
+function expressionSpans(text: string): [number, number][] {
+  const spans: [number, number][] = [];
   let i = text.indexOf("${");
   while (i >= 0) {
     let depth = 0;
@@ -33,27 +33,24 @@ export function expressionsIn(text: string): string[] {
       if (text[j] === "{") depth++;
       else if (text[j] === "}" && --depth === 0) break;
     }
-    out.push(text.slice(i + 2, j));
+    spans.push([i, j]);
     i = text.indexOf("${", j + 1);
   }
-  return out;
+  return spans;
+}
+
+/** The `${…}` expressions of a string, nesting-aware. */
+export function expressionsIn(text: string): string[] {
+  return expressionSpans(text).map(([i, j]) => text.slice(i + 2, j));
 }
 
 /** The string with every `${…}` replaced by a separator: what it says literally. */
 export function literalText(text: string): string {
   let out = "";
   let last = 0;
-  let i = text.indexOf("${");
-  while (i >= 0) {
-    let depth = 0;
-    let j = i + 1;
-    for (; j < text.length; j++) {
-      if (text[j] === "{") depth++;
-      else if (text[j] === "}" && --depth === 0) break;
-    }
+  for (const [i, j] of expressionSpans(text)) {
     out += text.slice(last, i) + "\u0000";
     last = j + 1;
-    i = text.indexOf("${", last);
   }
   return out + text.slice(last);
 }

@@ -17,6 +17,7 @@ export interface NameRule {
 
 /** Google's documented limits for each kind of name this library generates. */
 export const NAME_RULES = {
+  // A table: entries alike in shape on purpose, each with its own limits and the page that documents them.
   // https://cloud.google.com/iam/docs/service-accounts-create#creating (account ID: 6-30 chars)
   serviceAccountId: {
     min: 6,

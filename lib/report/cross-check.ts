@@ -108,14 +108,7 @@ function checkDataset(
   // Actual resource name -> the name the policy gives it, for resources found by label only.
   const aliases = new Map<string, string>();
   for (const view of Object.values(access.buckets)) {
-    const bucket =
-      facts.buckets.find((b) => b.name === view.name) ??
-      facts.buckets.find(
-        (b) =>
-          b.labels[CLEAN_ROOM_LABEL.room] === room &&
-          b.labels[CLEAN_ROOM_LABEL.component] === view.purpose &&
-          b.labels[CLEAN_ROOM_LABEL.dataset] === access.dataset.name,
-      );
+    const bucket = findOwnResource(facts.buckets, (b) => b.name, view.name, { room, component: view.purpose, dataset: access.dataset.name });
     if (!bucket) {
       findings.push({
         level: "error",
@@ -153,15 +146,18 @@ function checkDataset(
     }
   }
 
+  // A key found by its labels under another name: its grants count under the policy's name, and the rename is an error.
+  const keyRenamed = (key: KeyFact, wanted: string, what: string): void => {
+    const actual = keyFullName(key);
+    aliases.set(`key:${actual}`, `key:${wanted}`);
+    findings.push({
+      level: "error",
+      subject: key.address,
+      message: `The ${what} of dataset "${access.dataset.name}" is "${actual}", but the policy's names (dataPlaneNames) give "${wanted}".`,
+    });
+  };
   const keyName = `${access.key.keyRing}/${access.key.name}`;
-  const key =
-    facts.keys.find((k) => `${k.keyRing}/${k.name}` === keyName) ??
-    facts.keys.find(
-      (k) =>
-        k.labels[CLEAN_ROOM_LABEL.room] === room &&
-        k.labels[CLEAN_ROOM_LABEL.component] === COMPONENT.datasetKey &&
-        k.labels[CLEAN_ROOM_LABEL.dataset] === access.dataset.name,
-    );
+  const key = findOwnResource(facts.keys, keyFullName, keyName, { room, component: COMPONENT.datasetKey, dataset: access.dataset.name });
   if (!key) {
     findings.push({
       level: "error",
@@ -169,15 +165,7 @@ function checkDataset(
       message: `The key of dataset "${access.dataset.name}" is not in the synthesized configuration.`,
     });
   } else {
-    const actualName = `${key.keyRing}/${key.name}`;
-    if (actualName !== keyName) {
-      aliases.set(`key:${actualName}`, `key:${keyName}`);
-      findings.push({
-        level: "error",
-        subject: key.address,
-        message: `The key of dataset "${access.dataset.name}" is "${actualName}", but the policy's names (dataPlaneNames) give "${keyName}".`,
-      });
-    }
+    if (keyFullName(key) !== keyName) keyRenamed(key, keyName, "key");
     keys.set(keyName, key);
     if (key.rotationPeriod === undefined) {
       findings.push({ level: "warning", subject: keyName, message: "The dataset key has no rotation period." });
@@ -186,27 +174,15 @@ function checkDataset(
 
   const job = access.jobApproval;
   const approverName = `${job.approverKey.keyRing}/${job.approverKey.name}`;
-  const approver =
-    facts.keys.find((k) => `${k.keyRing}/${k.name}` === approverName) ??
-    facts.keys.find(
-      (k) =>
-        k.labels[CLEAN_ROOM_LABEL.room] === room &&
-        k.labels[CLEAN_ROOM_LABEL.component] === COMPONENT.approverKey &&
-        k.labels[CLEAN_ROOM_LABEL.dataset] === access.dataset.name,
-    );
+  const approver = findOwnResource(facts.keys, keyFullName, approverName, { room, component: COMPONENT.approverKey, dataset: access.dataset.name });
   if (!approver) {
     findings.push({
       level: "warning",
       subject: approverName,
       message: `The approver key of dataset "${access.dataset.name}" is not in the synthesized configuration: its owners cannot approve jobs.`,
     });
-  } else if (`${approver.keyRing}/${approver.name}` !== approverName) {
-    aliases.set(`key:${approver.keyRing}/${approver.name}`, `key:${approverName}`);
-    findings.push({
-      level: "error",
-      subject: approver.address,
-      message: `The approver key of dataset "${access.dataset.name}" is "${approver.keyRing}/${approver.name}", but the policy's names (dataPlaneNames) give "${approverName}".`,
-    });
+  } else if (keyFullName(approver) !== approverName) {
+    keyRenamed(approver, approverName, "approver key");
   }
   checkJobPool(access, facts, findings);
 
@@ -398,4 +374,29 @@ export function crossCheck(model: AccessModel, facts: InfrastructureFacts): Cros
     }
   }
   return { findings, buckets, keys, grantsCompared };
+}
+
+/**
+ * The resource under the name the policy gives it, else the room's resource labelled as this
+ * dataset's `component`: one that was renamed (the caller reports the rename).
+ */
+function findOwnResource<T extends { readonly labels: Readonly<Record<string, string>> }>(
+  all: readonly T[],
+  nameOf: (resource: T) => string,
+  name: string,
+  labels: { readonly room: string; readonly component: string; readonly dataset: string },
+): T | undefined {
+  return (
+    all.find((r) => nameOf(r) === name) ??
+    all.find(
+      (r) =>
+        r.labels[CLEAN_ROOM_LABEL.room] === labels.room &&
+        r.labels[CLEAN_ROOM_LABEL.component] === labels.component &&
+        r.labels[CLEAN_ROOM_LABEL.dataset] === labels.dataset,
+    )
+  );
+}
+
+function keyFullName(key: KeyFact): string {
+  return `${key.keyRing}/${key.name}`;
 }

@@ -6,7 +6,7 @@
  * role) can write results where researchers read them, and the release (approved token, hash
  * check, receipt) is bypassed.
  */
-import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
+import { iamDeclaration, isBucketOrProjectIamType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
 import { attestedIdentity, isOneOf, objectWrites, outputReach, outputReleaseFacts, roleShown, storagePermissions } from "../output-release";
 
@@ -14,7 +14,7 @@ export const outputBypass: Rule = {
   id: "MCR-OUT3",
   level: "error",
   title: "The TEE and attested identities write objects to no bucket but the quarantine bucket",
-  resourceTypes: (type) => isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type),
+  resourceTypes: isBucketOrProjectIamType,
   check(resource, index, context) {
     const facts = outputReleaseFacts(index, context);
     const out: RuleResult[] = [];

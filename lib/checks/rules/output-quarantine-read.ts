@@ -3,7 +3,7 @@
  * yet: whoever else reads them (researchers, JupyterLab, the job service, a project-wide storage
  * role) takes results out of the room without an approved token, hash check or receipt.
  */
-import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
+import { iamDeclaration, isBucketOrProjectIamType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
 import { describeKind } from "../../analysis/principals";
 import { isOneOf, outputReach, outputReleaseFacts, READS_OBJECTS, roleShown, storagePermissions } from "../output-release";
@@ -14,7 +14,7 @@ export const outputQuarantineRead: Rule = {
   id: "MCR-OUT2",
   level: "error",
   title: "Only the verifier's service account can read the quarantine bucket",
-  resourceTypes: (type) => isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type),
+  resourceTypes: isBucketOrProjectIamType,
   check(resource, index, context) {
     const facts = outputReleaseFacts(index, context);
     if (facts.quarantineNames.size === 0 && facts.quarantineAddresses.size === 0) return [];

@@ -4,7 +4,7 @@
  * unreleased results; delete (which overwrite needs) or update would let a job change results after
  * its token covered their hashes; any write on release skips the verifier and its receipt.
  */
-import { iamDeclaration, isIamResourceType } from "../../analysis/iam";
+import { iamDeclaration, isBucketOrProjectIamType } from "../../analysis/iam";
 import { Rule, RuleResult } from "../model";
 import { isOneOf, outputReach, outputReleaseFacts, QUARANTINE_CREATE_ONLY, roleShown, storagePermissions, writes } from "../output-release";
 
@@ -12,7 +12,7 @@ export const outputTeeAccess: Rule = {
   id: "MCR-OUT1",
   level: "error",
   title: "The TEE only creates objects in the quarantine bucket and never writes the release bucket",
-  resourceTypes: (type) => isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type),
+  resourceTypes: isBucketOrProjectIamType,
   check(resource, index, context) {
     const facts = outputReleaseFacts(index, context);
     if (facts.tee.length === 0) return [];

@@ -5,7 +5,7 @@
  */
 import { COMPONENT } from "../../internal/common";
 import { attestedOnlyCheck } from "../attested-access";
-import { bucketsReached, isIamResourceType } from "../../analysis/iam";
+import { bucketsReached, isBucketOrProjectIamType } from "../../analysis/iam";
 import { Rule } from "../model";
 import { componentOf } from "../../analysis/values";
 
@@ -24,7 +24,7 @@ export const stage2BucketRead: Rule = {
   id: "MCR-GCS1",
   level: "error",
   title: "Only attested principals may read stage-2 buckets",
-  resourceTypes: (type) => isIamResourceType(type) && /^google_(storage_bucket|project)_iam_/.test(type),
+  resourceTypes: isBucketOrProjectIamType,
   check: attestedOnlyCheck({
     what: "stage-2 bucket",
     opaqueWhat: "a stage-2 bucket",

@@ -10,18 +10,7 @@ import { ITerraformDependable, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { StorageBucket, StorageBucketLifecycleRule } from "@cdktf/provider-google/lib/storage-bucket";
 import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
-import {
-  CLEAN_ROOM_LABEL,
-  COMPONENT,
-  CleanRoomRef,
-  ComponentLabel,
-  GrantOptions,
-  cleanRoomLabels,
-  conditionBlock,
-  requireGrantableMember,
-  requireInResidency,
-  toGrantOptions,
-} from "../../internal/common";
+import { CLEAN_ROOM_LABEL, COMPONENT, CleanRoomRef, ComponentLabel, GrantOptions, cleanRoomLabels, conditionBlock, requireGrantableMember, requireInResidency, toGrantOptions } from "../../internal/common";
 import { AttestationBoundKey } from "./keys";
 import { AuthoritativeIamPolicy, IamGrant, IamMemberGrants } from "../iam-grants";
 import { IamCondition } from "../../policy/members";

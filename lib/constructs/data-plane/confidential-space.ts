@@ -11,14 +11,7 @@ import { ComputeInstanceTemplate } from "@cdktf/provider-google/lib/compute-inst
 import { DataGoogleComputeImage } from "@cdktf/provider-google/lib/data-google-compute-image";
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
-import {
-  COMPONENT,
-  GrantOptions,
-  cleanRoomLabels,
-  requireGrantableMember,
-  requireInResidency,
-  toGrantOptions,
-} from "../../internal/common";
+import { COMPONENT, GrantOptions, cleanRoomLabels, requireGrantableMember, requireInResidency, toGrantOptions } from "../../internal/common";
 import { AuthoritativeIamPolicy, IamGrant, IamMemberGrants, grantOnProject } from "../iam-grants";
 import { IamCondition } from "../../policy/members";
 import { CleanRoomPolicy, TeeHardware } from "../../policy/model";

@@ -11,17 +11,7 @@ import { Construct } from "constructs";
 import { DataGoogleStorageProjectServiceAccount } from "@cdktf/provider-google/lib/data-google-storage-project-service-account";
 import { KmsCryptoKey } from "@cdktf/provider-google/lib/kms-crypto-key";
 import { KmsKeyRing } from "@cdktf/provider-google/lib/kms-key-ring";
-import {
-  CLEAN_ROOM_LABEL,
-  COMPONENT,
-  CleanRoomRef,
-  ComponentLabel,
-  GrantOptions,
-  cleanRoomLabels,
-  requireGrantableMember,
-  requireInResidency,
-  toGrantOptions,
-} from "../../internal/common";
+import { CLEAN_ROOM_LABEL, COMPONENT, CleanRoomRef, ComponentLabel, GrantOptions, cleanRoomLabels, requireGrantableMember, requireInResidency, toGrantOptions } from "../../internal/common";
 import { AuthoritativeIamPolicy, IamGrant } from "../iam-grants";
 import { DatasetMember, IamCondition } from "../../policy/members";
 import { dataPlaneNames, resourceName } from "../../policy/names";

@@ -195,6 +195,7 @@ export class OutputRelease extends Construct {
         dependsOn: after.length > 0 ? after : undefined,
         provider,
       });
+    // Two roles, two calls alike in shape: each states its own permissions and why (a table would hide them).
     this.quarantineWriterRole = role(
       "quarantine-writer-role",
       releaseNames.quarantineWriterRoleId,

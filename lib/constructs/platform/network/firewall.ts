@@ -82,13 +82,13 @@ export function createFirewall(scope: Construct, props: FirewallProps): Record<s
   const { project, name, ipRanges } = props;
   const rules: Record<string, ComputeFirewall> = {};
   const internal = [ipRanges.nodes, ipRanges.pods, ipRanges.services, ipRanges.privateServiceAccess];
-  const rule = (id: string, config: Omit<ComputeFirewallConfig, "network" | "project" | "provider">) => {
-    rules[id] = new ComputeFirewall(scope, id, { project, network: props.networkId, provider: props.provider, ...config });
+  // Each rule is spelled out below, one by one: they are the network's posture and are reviewed as such.
+  const rule = (id: string, config: Omit<ComputeFirewallConfig, "name" | "network" | "project" | "provider">) => {
+    rules[id] = new ComputeFirewall(scope, id, { name: name(id), project, network: props.networkId, provider: props.provider, ...config });
   };
   const logged = { logConfig: { metadata: "INCLUDE_ALL_METADATA" } };
 
   rule("deny-all-ingress", {
-    name: name("deny-all-ingress"),
     description: "Default deny: nothing reaches the clean room from outside unless a rule above allows it",
     direction: "INGRESS",
     priority: 65534,
@@ -97,7 +97,6 @@ export function createFirewall(scope: Construct, props: FirewallProps): Record<s
     ...logged,
   });
   rule("allow-internal-ingress", {
-    name: name("allow-internal-ingress"),
     description: "Node-to-node and pod-to-pod traffic of the GKE cluster",
     direction: "INGRESS",
     priority: 1000,
@@ -107,7 +106,6 @@ export function createFirewall(scope: Construct, props: FirewallProps): Record<s
   });
   if (props.allowLoadBalancerHealthChecks ?? false) {
     rule("allow-health-checks", {
-      name: name("allow-health-checks"),
       description: "Google Cloud load balancer health checks to GKE nodes",
       direction: "INGRESS",
       priority: 1000,
@@ -117,7 +115,6 @@ export function createFirewall(scope: Construct, props: FirewallProps): Record<s
     });
   }
   rule("allow-internal-egress", {
-    name: name("allow-internal-egress"),
     description: "GKE nodes to pods, services, the control plane's private endpoint and Cloud SQL",
     direction: "EGRESS",
     priority: 1000,
@@ -127,7 +124,6 @@ export function createFirewall(scope: Construct, props: FirewallProps): Record<s
   });
   const nodes = egressRule(props.egress.nodes, props.googleApiAccess);
   rule("allow-nodes-egress", {
-    name: name("allow-nodes-egress"),
     description: `GKE nodes: ${nodes.description}`,
     direction: "EGRESS",
     priority: 1000,
@@ -137,7 +133,6 @@ export function createFirewall(scope: Construct, props: FirewallProps): Record<s
   });
   const tees = egressRule("google-apis-only", props.googleApiAccess);
   rule("allow-tees-egress", {
-    name: name("allow-tees-egress"),
     description: `Confidential Space VMs: ${tees.description}; results leave only through the verifier's release`,
     direction: "EGRESS",
     priority: 1000,
@@ -147,7 +142,6 @@ export function createFirewall(scope: Construct, props: FirewallProps): Record<s
     ...logged,
   });
   rule("deny-all-egress", {
-    name: name("deny-all-egress"),
     description: "Default deny: egress not allowed above is dropped and logged",
     direction: "EGRESS",
     priority: 65534,

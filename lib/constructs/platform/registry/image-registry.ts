@@ -71,6 +71,7 @@ export class ImageRegistry extends Construct {
   /** One image per job (`dcr-ENV-user-images`), built by the job builder, pulled by the TEE. */
   public readonly userImages: DockerRepository;
 
+  // Fields, super(), props: the construct header every L2 here shares in shape (gpu-template, deploy-image-builder, pools), no shared logic.
   constructor(scope: Construct, id: string, props: ImageRegistryProps) {
     super(scope, id);
     const { room, provider } = props;
