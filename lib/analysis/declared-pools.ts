@@ -26,8 +26,8 @@ function declaredPools(index: ResourceIndex, context: RoomFacts): ReadonlySet<st
 /** Why an attested-looking principal set is not the room's, or undefined when it is (or cannot be told). */
 export function undeclaredPool(member: Principal, index: ResourceIndex, context: RoomFacts): string | undefined {
   if (member.pool === undefined) return undefined;
-  // Once per stack: every principal of every grant asks.
-  const declared = index.cached("declared-pools", () => declaredPools(index, context));
+  // Once per stack and room (a stack may hold two rooms): every principal of every grant asks.
+  const declared = index.cached(`declared-pools:${context.policy?.name ?? ""}`, () => declaredPools(index, context));
   if (!declared || declared.has(member.pool)) return undefined;
   return `its pool ${member.pool} is not one the room declares (${[...declared].join(", ")}), so its provider, not the policy, decides who gets in`;
 }
