@@ -475,6 +475,12 @@ export interface PartyPolicy {
   readonly name: string;
   /** The party's own project: its pool, keys and buckets live there. */
   readonly project: string;
+  /**
+   * The party's project NUMBER (its stack's `project_number` output): the operator's job VMs name it
+   * in the STS audience of the party's pool, and the operator cannot look it up. Required for the
+   * operator's workloads stack. @default - unknown: the job service cannot be compiled
+   */
+  readonly projectNumber?: string;
   /** Pins the key the party signs its approvals with. @default - approvals unsigned */
   readonly approvalsKey?: { readonly jwk: PartyApprovalsJwk };
   /** Compact JWS over the party's approvals (`manatee policy sign`); required with `approvalsKey`. */
@@ -540,6 +546,8 @@ export interface DatasetInput {
 /** A consortium party as a TypeScript caller (or a room file's `parties` section) writes it. */
 export interface PartyInput {
   readonly project: string;
+  /** The party's project number, a quoted string of digits (its stack's `project_number` output). @default - none */
+  readonly projectNumber?: string;
   readonly datasets: Record<string, DatasetInput>;
   /** Approvals of this party; each names only this party's datasets. @default [] */
   readonly approvals?: readonly Omit<Approval, "party">[];
@@ -650,6 +658,7 @@ function normalizeParty(name: string, p: PartyInput): PartyPolicy {
   return {
     name,
     project: p.project,
+    ...(p.projectNumber !== undefined ? { projectNumber: p.projectNumber } : {}),
     ...(p.approvalsKey !== undefined ? { approvalsKey: { jwk: { ...p.approvalsKey.jwk } } } : {}),
     ...(p.approvalsSignature !== undefined ? { approvalsSignature: p.approvalsSignature } : {}),
   };
