@@ -4,7 +4,12 @@
  * from the party's project number (which the operator cannot look up), and the party's own
  * signature repository, key and bucket. Checked against what the party's stack synthesizes.
  */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Testing } from "cdktf";
+import { RUNNER_SOURCE } from "../job-service/src/executor-base";
 import { createCleanRoomStacks } from "../stacks";
 import { stacksOptionsFromPolicy } from "../stacks/config";
 import { datasetAudiences, parseJobServiceConfig, type JobServiceConfig } from "../job-service/src/config";
@@ -105,6 +110,33 @@ describe("the job service's configuration of a consortium", () => {
     expect(audiences.scans[0]).toContain(`/projects/${NUMBERS["hospital-a"]}/`);
     expect(audiences.outcomes[0]).toContain(`/projects/${NUMBERS["hospital-b"]}/`);
     expect(new Set([audiences.scans[0], audiences.outcomes[0]]).size).toBe(2);
+  });
+
+  test("given a job over scans, pathology and outcomes, when the TEE runner writes its credentials, then one config per pool: hospital-a's two datasets share one, each naming its audience and the default token", () => {
+    const dir = mkdtempSync(join(tmpdir(), "runner-"));
+    writeFileSync(join(dir, "runner.py"), RUNNER_SOURCE);
+    // What the executor base's ENV carries: compact JSON (the deploy refuses settings with spaces).
+    const env = JSON.stringify(datasetAudiences(config));
+    expect(env).not.toContain(" ");
+    const python = `import sys, json, os; sys.path.insert(0, ${JSON.stringify(dir)}); import runner
+out = runner.credential_configs(["scans", "pathology", "outcomes"], json.loads(sys.argv[1]), ${JSON.stringify(join(dir, "creds"))})
+sys.stdout.write(json.dumps({"map": out, "files": {p: json.load(open(p)) for p in sorted(set(f for fs in out.values() for f in fs))}}))`;
+    const { map, files } = JSON.parse(execFileSync("python3", ["-c", python, env], { encoding: "utf8" })) as { map: Record<string, string[]>; files: Record<string, any> };
+    expect(map.scans).toEqual(map.pathology);
+    expect(map.outcomes).toHaveLength(2); // hospital-b's pool (standing) and outcomes' per-job pool
+    expect(Object.keys(files)).toHaveLength(3);
+    for (const [dataset, paths] of Object.entries(map)) {
+      expect(paths.map((f) => files[f].audience)).toEqual(datasetAudiences(config)[dataset]);
+    }
+    for (const file of Object.values(files)) {
+      expect(file).toEqual({
+        type: "external_account",
+        audience: expect.stringMatching(/^\/\/iam\.googleapis\.com\/projects\/(418203957164|736019284451)\//),
+        subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+        token_url: "https://sts.googleapis.com/v1/token",
+        credential_source: { file: "/run/container_launcher/attestation_verifier_claims_token" },
+      });
+    }
   });
 
   test("given the compiled config, then the job service accepts it; with a party path's audience removed or forged, it refuses it", () => {
