@@ -42,15 +42,13 @@ function verifierFor(doc: VerifierPolicyDocument): Verifier {
   return createVerifier({ policy: doc, signer: generatedSigner(), jwks: { url: jwks.url }, clock: () => NOW_MS, log: () => undefined, objectStore: localObjectStore(dir) });
 }
 
-async function call(v: Verifier, path: string, body: unknown): Promise<Body> {
-  const res = await v.handler({ method: "POST", path, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return JSON.parse(res.body) as Body;
-}
-
-async function receiptOf(v: Verifier, receipt: string) {
-  const served = await v.handler({ method: "GET", path: "/v1/jwks", headers: {} });
-  const { payload } = await jwtVerify(receipt, createLocalJWKSet(JSON.parse(served.body)), { algorithms: ["ES256"], typ: RECEIPT_TYP, currentDate: new Date(NOW_MS) });
-  return payload;
+/** The verifier's answer to POST `path`, with its receipt's payload checked against the verifier's own /v1/jwks. */
+async function call(v: Verifier, path: string, body: unknown): Promise<Body & { receiptPayload?: Record<string, unknown> }> {
+  const answer = JSON.parse((await v.handler({ method: "POST", path, headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).body) as Body;
+  if (answer.receipt === undefined) return answer;
+  const keys = createLocalJWKSet(JSON.parse((await v.handler({ method: "GET", path: "/v1/jwks", headers: {} })).body));
+  const { payload } = await jwtVerify(answer.receipt, keys, { algorithms: ["ES256"], typ: RECEIPT_TYP, currentDate: new Date(NOW_MS) });
+  return { ...answer, receiptPayload: payload };
 }
 
 /** A fresh job of the room (`<instancePrefix>-<uuid>`): its output in quarantine and its VM's token over the manifest. */
@@ -93,8 +91,7 @@ describe("given the shipped consortium, compiled for the verifier", () => {
 
     expect({ decision: res.decision, reasons: codes(res) }).toEqual({ decision: "released", reasons: [] });
     expect(existsSync(join(dir, doc.release!.releaseBucket, job, "result.csv"))).toBe(true);
-    const receipt = await receiptOf(v, res.receipt!);
-    expect(receipt.parties).toEqual([
+    expect(res.receiptPayload!.parties).toEqual([
       { name: "hospital-a", datasets: ["scans"], approval: { imageDigest: SHARED, purpose: "Survival model across both hospitals", approvedBy: "dpo@hospital-a.example", expires: "2027-06-30" } },
       { name: "hospital-b", datasets: ["outcomes"], approval: { imageDigest: SHARED, purpose: "Survival model across both hospitals", approvedBy: "dpo@hospital-b.example", expires: "2027-06-30" } },
     ]);
