@@ -6,6 +6,7 @@ import { CleanRoomPolicy, JupyterHubAuthenticatorSettings } from "../lib/policy/
 import { JupyterHubAuthenticator } from "../lib/constructs/workloads/jupyterhub";
 import { CleanRoomStacksOptions } from "./index";
 import { ERROR_CODES, ManateeError } from "../lib/errors";
+import { requirePartyProjectNumbers } from "../lib/policy/job-service-config";
 
 /** The room file lacks a deployment setting the workloads stack needs (JupyterHub host, OAuth client, …). */
 export class MissingDeploymentSettingsError extends ManateeError {
@@ -47,6 +48,8 @@ export function stacksOptionsFromPolicy(policy: CleanRoomPolicy, source = "the c
         `(e.g. type: google, clientId, clientSecret, callbackUrl, hostedDomains); see stacks/example.cleanroom.yaml.`,
     );
   }
+  // The job service reaches each party's pool by its project number (STS audience): fail before any stack is built.
+  requirePartyProjectNumbers(policy, source);
   return {
     platform: {
       cluster: policy.cluster

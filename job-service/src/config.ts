@@ -60,6 +60,22 @@ export interface DatasetAccessPath {
     | { readonly kind: "attribute"; readonly attribute: string; readonly value: string };
   /** First instant the grant no longer holds (RFC 3339, UTC), from an approval's expiry. */
   readonly notAfter?: string;
+  /** The project that holds `pool`: a consortium party's own project. @default - the room's project */
+  readonly project?: string;
+  /**
+   * The provider's STS audience, `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`:
+   * set for a party's datasets, whose project number the operator cannot look up (the room file's
+   * `parties.<party>.projectNumber`). @default - the room's own pool: the TEE names its project number
+   */
+  readonly audience?: string;
+}
+
+/** Where a party's dataset lives: its key and stage-2 bucket in the party's project. */
+export interface DatasetHoldings {
+  readonly project: string;
+  readonly stage2Bucket: string;
+  readonly keyRing: string;
+  readonly key: string;
 }
 
 export interface JobServiceDataset {
@@ -74,6 +90,24 @@ export interface JobServiceDataset {
   readonly standingApprovals: readonly string[];
   /** Every path to this dataset's key and stage-2 objects, as Google IAM evaluates them. */
   readonly access: readonly DatasetAccessPath[];
+  /** The consortium party that holds the dataset. @default - the room's (operator's) project */
+  readonly party?: string;
+  /** The party's key and bucket names (set with `party`). @default - the room's own data plane */
+  readonly holdings?: DatasetHoldings;
+}
+
+/**
+ * Dataset → the STS audiences the TEE exchanges its token at, standing path first: party datasets
+ * only (the room's own pool is in the TEE's own project). Datasets of one party share its pool, so
+ * a job over several datasets of a party makes one exchange per party (plus per-dataset job pools).
+ */
+export function datasetAudiences(config: { readonly datasets: readonly Pick<JobServiceDataset, "name" | "access">[] }): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const d of config.datasets) {
+    const audiences = [...new Set(d.access.flatMap((p) => (p.audience !== undefined ? [p.audience] : [])))];
+    if (audiences.length > 0) out[d.name] = audiences;
+  }
+  return out;
 }
 
 export interface JobServiceLaunch {
@@ -171,7 +205,11 @@ export function parseJobServiceConfig(value: unknown): JobServiceConfig {
       if (!p || typeof p.attributeCondition !== "string" || typeof p.attributeMapping !== "object") {
         fail(`datasets[${i}].access[${j}]`, `a provider listed in providers ("${providerKey(a.pool, a.provider)}" is not)`);
       }
+      if (a.audience !== undefined && !/^\/\/iam\.googleapis\.com\/projects\/[0-9]+\/locations\/global\/workloadIdentityPools\/[-a-z0-9]+\/providers\/[-a-z0-9]+$/.test(a.audience)) {
+        fail(`datasets[${i}].access[${j}].audience`, "//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>");
+      }
     });
+    if (d.party !== undefined && !d.access.every((p) => p.audience !== undefined)) fail(`datasets[${i}].access`, `an audience on every path of party ${d.party}'s dataset`);
   });
   if (!c.limits || !Number.isInteger(c.limits.maxJobsInProgressPerResearcher) || c.limits.maxJobsInProgressPerResearcher < 1)
     fail("limits.maxJobsInProgressPerResearcher", "a positive integer");

@@ -24,13 +24,20 @@ const EPOCH = "1970-01-01T00:00:00Z";
  * asks the metadata server for an ID token of the VM's service account (the TEE service account,
  * which CleanRoom grants run.invoker on the verifier) with the verifier's URL as audience. The
  * attestation token travels in the body; the ID token only gets the request through the front door.
+ *
+ * Consortium datasets: the optional MANATEE_DATASET_AUDIENCES (compact JSON of `datasetAudiences(config)`,
+ * dataset → STS audiences of its party's pools) makes the runner write one `external_account` credential
+ * configuration per distinct audience (the default token file as subject, Google STS as token URL) and
+ * hand the notebook MANATEE_DATASET_CREDENTIALS (dataset → those files, standing pool first): datasets of
+ * one party share its pool, so a job makes one STS exchange per party (plus one per per-job pool used).
  */
 export const RUNNER_SOURCE = `#!/usr/bin/env python3
 """ManaTEE job runner: run the notebook, put the results in quarantine, release them through the verifier.
 
 Room settings come from the executor base's environment (set once per room when the base is
 built, never per job): MANATEE_QUARANTINE_BUCKET, MANATEE_VERIFIER_URL, MANATEE_RELEASE_AUDIENCE,
-MANATEE_INSTANCE_PREFIX. The job's uuid is its VM name minus the prefix.
+MANATEE_INSTANCE_PREFIX, and for consortium rooms MANATEE_DATASET_AUDIENCES. The job's uuid is its
+VM name minus the prefix.
 """
 import glob, hashlib, http.client, json, os, socket, subprocess, sys, urllib.parse, urllib.request
 
@@ -38,6 +45,8 @@ WORKSPACE = "/workspace"
 OUT = os.path.join(WORKSPACE, "out")
 TEE_SOCKET = "/run/container_launcher/teeserver.sock"
 METADATA = "http://metadata.google.internal/computeMetadata/v1/"
+DEFAULT_TOKEN = "/run/container_launcher/attestation_verifier_claims_token"
+CREDENTIALS = "/tmp/manatee-credentials"
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -98,6 +107,28 @@ def token(audience, nonce):
     return text
 
 
+def credential_configs(datasets, audiences, directory=CREDENTIALS):
+    # One external_account configuration per audience (a party's pool, or a dataset's job pool), shared by
+    # every dataset behind it: one STS exchange per party. Datasets without audiences use the room's pool.
+    files, out = {}, {}
+    for d in datasets:
+        for audience in audiences.get(d, []):
+            if audience not in files:
+                os.makedirs(directory, exist_ok=True)
+                path = os.path.join(directory, hashlib.sha256(audience.encode()).hexdigest()[:16] + ".json")
+                with open(path, "w") as f:
+                    json.dump({
+                        "type": "external_account",
+                        "audience": audience,
+                        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                        "token_url": "https://sts.googleapis.com/v1/token",
+                        "credential_source": {"file": DEFAULT_TOKEN},
+                    }, f)
+                files[audience] = path
+            out.setdefault(d, []).append(files[audience])
+    return out
+
+
 def quarantine(bucket, job, entries):
     # Create-only (ifGenerationMatch=0): the TEE may add results, never replace or read them.
     access = json.loads(metadata("instance/service-accounts/default/token"))["access_token"]
@@ -117,14 +148,17 @@ def main():
     job = metadata("instance/name")[len(env["MANATEE_INSTANCE_PREFIX"]) + 1:]
     os.makedirs(OUT, exist_ok=True)
     nb = notebook()
-    subprocess.run(["python3", "-m", "nbconvert", "--to", "notebook", "--execute", nb, "--output-dir", OUT], check=True, cwd=WORKSPACE)
+    datasets = json.load(open(nb)).get("metadata", {}).get("manatee", {}).get("datasets", [])
+    credentials = credential_configs(datasets, json.loads(os.environ.get("MANATEE_DATASET_AUDIENCES") or "{}"))
+    run_env = dict(os.environ, MANATEE_DATASET_CREDENTIALS=json.dumps(credentials, sort_keys=True)) if credentials else None
+    subprocess.run(["python3", "-m", "nbconvert", "--to", "notebook", "--execute", nb, "--output-dir", OUT], check=True, cwd=WORKSPACE, env=run_env)
     entries = outputs()
     quarantine(env["MANATEE_QUARANTINE_BUCKET"], job, entries)
     data = manifest(job, entries)
     body = json.dumps({
         "token": token(env["MANATEE_RELEASE_AUDIENCE"], hashlib.sha256(data).hexdigest()),
         "job": job,
-        "datasets": json.load(open(nb)).get("metadata", {}).get("manatee", {}).get("datasets", []),
+        "datasets": datasets,
         "objects": [{"name": e["name"], "sha256": e["sha256"]} for e in entries],
     }).encode()
     verifier = env["MANATEE_VERIFIER_URL"].rstrip("/")

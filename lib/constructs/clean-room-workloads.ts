@@ -17,6 +17,10 @@ import { resourceName } from "../policy/names";
 import { ContainerImageBuild, DEPLOY_IMAGE_NAMES } from "./platform/registry";
 import { readTree } from "../internal/zip";
 import { RUNNER_PATH, RUNNER_SOURCE } from "../../job-service/src/executor-base";
+import { datasetAudiences } from "../../job-service/src/config";
+import { isConsortium } from "../policy/consortium";
+import { datasetAccessPaths } from "../policy/job-service-config";
+import { CleanRoomPolicy } from "../policy/model";
 import { ExternalError, InvalidPropsError } from "../errors";
 
 /** The runner's file in the executor base's build context (the Dockerfile copies it to RUNNER_PATH). */
@@ -110,6 +114,11 @@ export function defaultImageSources(): Required<CleanRoomImageSources> {
   };
 }
 
+/** Each party dataset's STS audiences, as the job service's config lists them (datasetAudiences). */
+function partyDatasetAudiences(policy: CleanRoomPolicy): Record<string, string[]> {
+  return datasetAudiences({ datasets: policy.datasets.map((d) => ({ name: d.name, access: datasetAccessPaths(policy, d) })) });
+}
+
 /**
  * The room settings the executor's runner reads from its image's environment (job-service/src/
  * executor-base.ts): set once per room when the base is built, never per job — the attestation
@@ -120,6 +129,8 @@ export interface ExecutorRoomSettings {
   readonly MANATEE_VERIFIER_URL: string;
   readonly MANATEE_RELEASE_AUDIENCE: string;
   readonly MANATEE_INSTANCE_PREFIX: string;
+  /** Consortium rooms: dataset → the STS audiences of its party's pools (one exchange per party). @default - none */
+  readonly MANATEE_DATASET_AUDIENCES?: string;
 }
 
 /**
@@ -221,6 +232,7 @@ export class CleanRoomWorkloads extends Construct {
       MANATEE_VERIFIER_URL: `https://${room.verifier.location}-${policy.project}.cloudfunctions.net/${functionName}`,
       MANATEE_RELEASE_AUDIENCE: policy.verifier.audience,
       MANATEE_INSTANCE_PREFIX: room.identity.instancePrefix,
+      ...(isConsortium(policy) ? { MANATEE_DATASET_AUDIENCES: JSON.stringify(partyDatasetAudiences(policy)) } : {}),
     };
 
     const registry = room.registry;

@@ -14,9 +14,12 @@ import {
   JOB_APPROVED_GROUP,
   compileAttributeCondition,
   compileJobApprovalCondition,
+  compilePartyAttributeCondition,
 } from "./condition";
+import { partiesOf, partyOf } from "./consortium";
+import { partyDataPlaneNames } from "./party-names";
 import { approvalEnd } from "./members";
-import { CleanRoomPolicy, DatasetPolicy, approvalsFor, jobsOf } from "./model";
+import { CleanRoomPolicy, DatasetPolicy, PartyPolicy, approvalsFor, jobsOf } from "./model";
 import { dataPlaneNames, dockerRepositoryPath, manateeContract } from "./names";
 import { ERROR_CODES, ManateeError } from "../errors";
 
@@ -44,9 +47,31 @@ export interface JobServiceDeployment {
 }
 
 export class JobServiceConfigCompileError extends ManateeError {
-  constructor(message: string) {
-    super(ERROR_CODES.invalidPolicy, message);
+  constructor(message: string, fix?: string) {
+    super(ERROR_CODES.invalidPolicy, message, fix !== undefined ? { fix } : {});
   }
+}
+
+/** The STS audience of a workload identity provider (what the TEE sends with its token to `sts.googleapis.com`). */
+export function workloadIdentityAudience(projectNumber: string, pool: string, provider: string): string {
+  return `//iam.googleapis.com/projects/${projectNumber}/locations/global/workloadIdentityPools/${pool}/providers/${provider}`;
+}
+
+/**
+ * Every party's project number, which the job path needs (STS audiences of the parties' pools);
+ * throws naming the first party without one and the field to set.
+ */
+export function requirePartyProjectNumbers(policy: Pick<CleanRoomPolicy, "parties">, source = "the room file"): void {
+  for (const party of partiesOf(policy)) partyProjectNumber(party, source);
+}
+
+function partyProjectNumber(party: PartyPolicy, source = "the room file"): string {
+  if (party.projectNumber !== undefined) return party.projectNumber;
+  throw new JobServiceConfigCompileError(
+    `${source}: parties.${party.name}.projectNumber: the operator's workloads stack needs party "${party.name}"'s project number ` +
+      `(project ${party.project}): its job VMs name it in the STS audience of the party's pool, and the operator cannot look it up.`,
+    `Ask party "${party.name}" for the project_number output of its stack (cdktf output), and set parties.${party.name}.projectNumber: "<digits>".`,
+  );
 }
 
 /** `<room>-job`: at most 24 characters (room names have at most 20), within the 26 the job service allows. */
@@ -89,7 +114,11 @@ function checkDeployment(d: JobServiceDeployment, prefix: string, workspaceDir: 
  * for the dataset, ending when its widest approval ends) and, with an approver key, the job path.
  */
 export function datasetAccessPaths(policy: CleanRoomPolicy, dataset: DatasetPolicy): DatasetAccessPath[] {
-  const names = dataPlaneNames(policy);
+  const party = partyOf(policy, dataset.name);
+  // A party's dataset is reached only through the party's pools, in its project (docs/consortium-contract.md).
+  const names = party ? partyDataPlaneNames(policy, party.name) : dataPlaneNames(policy);
+  const where = (pool: string, provider: string) =>
+    party ? { project: party.project, audience: workloadIdentityAudience(partyProjectNumber(party), pool, provider) } : {};
   const byDigest = new Map<string, (string | undefined)[]>();
   for (const a of approvalsFor(policy, dataset.name)) byDigest.set(a.imageDigest, [...(byDigest.get(a.imageDigest) ?? []), a.expires]);
   const paths: DatasetAccessPath[] = [...byDigest].map(([digest, expiries]) => {
@@ -101,6 +130,7 @@ export function datasetAccessPaths(policy: CleanRoomPolicy, dataset: DatasetPoli
       provider: names.providerId,
       principal: { kind: "attribute", attribute: "image_digest", value: digest },
       ...(latest !== undefined ? { notAfter: approvalEnd(latest) } : {}),
+      ...where(names.poolId, names.providerId),
     };
   });
   if (dataset.approverKey) {
@@ -109,6 +139,7 @@ export function datasetAccessPaths(policy: CleanRoomPolicy, dataset: DatasetPoli
       pool: names.jobPoolId(dataset.name),
       provider: names.jobProviderId,
       principal: { kind: "group", value: JOB_APPROVED_GROUP },
+      ...where(names.jobPoolId(dataset.name), names.jobProviderId),
     });
   }
   return paths;
@@ -133,14 +164,25 @@ export function compileJobServiceConfig(policy: CleanRoomPolicy, deployment: Job
   const workspaceDir = deployment.workspaceDir ?? DEFAULT_WORKSPACE_DIR;
   checkDeployment(deployment, instancePrefix, workspaceDir);
 
-  const datasets: JobServiceDataset[] = policy.datasets.map((d) => ({
-    name: d.name,
-    owners: [...d.owners],
-    ...(d.approverKey ? { approverKey: { algorithm: APPROVER_SIGNATURE_ALGORITHM, fingerprint: d.approverKey.fingerprint } } : {}),
-    signatureRepository: dockerRepositoryPath(policy.region, policy.project, names.signatureRepositoryId(d.name)),
-    standingApprovals: [...new Set(approvalsFor(policy, d.name).map((a) => a.imageDigest))],
-    access: datasetAccessPaths(policy, d),
-  }));
+  const datasets: JobServiceDataset[] = policy.datasets.map((d) => {
+    const party = partyOf(policy, d.name);
+    // A party's signature repository, key and buckets are in its own project (its stack makes them).
+    const held = party ? partyDataPlaneNames(policy, party.name) : { ...names, project: policy.project };
+    return {
+      name: d.name,
+      owners: [...d.owners],
+      ...(d.approverKey ? { approverKey: { algorithm: APPROVER_SIGNATURE_ALGORITHM, fingerprint: d.approverKey.fingerprint } } : {}),
+      signatureRepository: dockerRepositoryPath(policy.region, held.project, held.signatureRepositoryId(d.name)),
+      standingApprovals: [...new Set(approvalsFor(policy, d.name).map((a) => a.imageDigest))],
+      access: datasetAccessPaths(policy, d),
+      ...(party
+        ? {
+            party: party.name,
+            holdings: { project: party.project, stage2Bucket: held.datasetBucket(d.name, "stage2"), keyRing: held.datasetKeyRing, key: held.datasetKey(d.name) },
+          }
+        : {}),
+    };
+  });
 
   return {
     version: COMPILED_JOB_SERVICE_CONFIG_VERSION,
@@ -187,10 +229,15 @@ export function accessProviders(policy: CleanRoomPolicy, datasets: readonly JobS
     for (const path of d.access) {
       const key = providerKey(path.pool, path.provider);
       if (providers[key]) continue;
+      // A party's standing pool has the party's condition (pinned to the operator); job pools their dataset's.
+      const party = d.party;
       providers[key] =
         path.kind === "job"
           ? { attributeCondition: compileJobApprovalCondition(policy, d.name), attributeMapping: { ...JOB_APPROVAL_ATTRIBUTE_MAPPING } }
-          : { attributeCondition: compileAttributeCondition(policy), attributeMapping: { ...ATTRIBUTE_MAPPING } };
+          : {
+              attributeCondition: party !== undefined ? compilePartyAttributeCondition(policy, party) : compileAttributeCondition(policy),
+              attributeMapping: { ...ATTRIBUTE_MAPPING },
+            };
     }
   }
   return providers;

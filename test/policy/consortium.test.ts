@@ -176,6 +176,12 @@ describe("every consortium rule refuses bad input, located in the file the probl
     ["a pinned key off the P-256 curve", ROOM, PARTY_B + `approvalsKey: { jwk: ${JSON.stringify({ ...B_JWK, y: "A".repeat(43) })} }\napprovalsSignature: eyJhbGciOiJFUzI1NiJ9.eyJ9.c2ln\n`, [
       expect.stringMatching(/^<dir>\/b\.party\.yaml:6:22: parties\.hospital-b\.approvalsKey\.jwk: x and y are not a point of the P-256 curve/) as unknown as string,
     ]],
+    ["a project number YAML reads as a number (unquoted)", ROOM, PARTY_B + "projectNumber: 736019284451\n", [
+      "<dir>/b.party.yaml:6:16: parties.hospital-b.projectNumber: expected the party's project number as a quoted string of digits, e.g. \"123456789012\" (its stack's project_number output), found the number 736019284451; quote it",
+    ]],
+    ["a project number that is not digits", ROOM.replace("    project: hospital-a-cleanroom\n", "    project: hospital-a-cleanroom\n    projectNumber: hospital-a\n"), PARTY_B, [
+      "<dir>/room.yaml:8:20: parties.hospital-a.projectNumber: expected the party's project number as a quoted string of digits, e.g. \"123456789012\" (its stack's project_number output), found the string \"hospital-a\"",
+    ]],
   ];
 
   test.each(cases)("%s", (_case, room, partyB, expected) => {

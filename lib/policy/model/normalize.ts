@@ -99,6 +99,7 @@ function normalizeParty(name: string, p: PartyInput): PartyPolicy {
   return {
     name,
     project: p.project,
+    ...(p.projectNumber !== undefined ? { projectNumber: p.projectNumber } : {}),
     ...(p.approvalsKey !== undefined ? { approvalsKey: { jwk: { ...p.approvalsKey.jwk } } } : {}),
     ...(p.approvalsSignature !== undefined ? { approvalsSignature: p.approvalsSignature } : {}),
   };

@@ -16,6 +16,12 @@ export interface PartyPolicy {
   readonly name: string;
   /** The party's own project: its pool, keys and buckets live there. */
   readonly project: string;
+  /**
+   * The party's project NUMBER (its stack's `project_number` output): the operator's job VMs name it
+   * in the STS audience of the party's pool, and the operator cannot look it up. Required for the
+   * operator's workloads stack. @default - unknown: the job service cannot be compiled
+   */
+  readonly projectNumber?: string;
   /** Pins the key the party signs its approvals with. @default - approvals unsigned */
   readonly approvalsKey?: { readonly jwk: PartyApprovalsJwk };
   /** Compact JWS over the party's approvals (`manatee policy sign`); required with `approvalsKey`. */
@@ -25,6 +31,8 @@ export interface PartyPolicy {
 /** A consortium party as a TypeScript caller (or a room file's `parties` section) writes it. */
 export interface PartyInput {
   readonly project: string;
+  /** The party's project number, a quoted string of digits (its stack's `project_number` output). @default - none */
+  readonly projectNumber?: string;
   readonly datasets: Record<string, DatasetInput>;
   /** Approvals of this party; each names only this party's datasets. @default [] */
   readonly approvals?: readonly Omit<Approval, "party">[];

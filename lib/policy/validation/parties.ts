@@ -15,6 +15,8 @@ import { FIELDS, PARTY_NAME, PROJECT_ID } from "./vocabulary";
 export const COMPACT_JWS = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** A P-256 coordinate: 32 bytes, base64url without padding. */
 const P256_COORDINATE = /^[A-Za-z0-9_-]{43}$/;
+/** A Google Cloud project number: digits, no leading zero. */
+export const PROJECT_NUMBER = /^[1-9][0-9]{5,18}$/;
 
 const PARTY_EXPECT = {
   parties: "a map of at least one party name to its section: { project, datasets, approvals, approvalsKey, approvalsSignature } or { file }",
@@ -22,6 +24,7 @@ const PARTY_EXPECT = {
   section: "the party's section: { project, datasets, approvals, approvalsKey, approvalsSignature }, or { file: <party file> }",
   file: "the path of the party's file, relative to this file",
   approvalsKey: "the party's approvals-signing key: { jwk: { kty: EC, crv: P-256, x, y } }",
+  projectNumber: 'the party\'s project number as a quoted string of digits, e.g. "123456789012" (its stack\'s project_number output)',
   jwk: "an EC P-256 public key as a JWK: { kty: EC, crv: P-256, x, y } with x and y base64url (43 characters each)",
   signature: "a compact JWS (`manatee policy sign` prints it) or the path of a file holding one",
 } as const;
@@ -58,6 +61,7 @@ export function checkParties(c: Checker, root: Plain, unsignedParty?: string): v
         projectOwner.set(project, name);
       }
     }
+    checkProjectNumber(c, [...path, "projectNumber"], section.projectNumber);
     for (const dataset of checkDatasets(c, section.datasets, [...path, "datasets"])) {
       const first = datasetOwner.get(dataset);
       if (first !== undefined) {
@@ -111,6 +115,17 @@ function checkSection(c: Checker, path: PolicyPath, value: unknown): Plain | und
     return undefined;
   }
   return c.map(path, value, PARTY_EXPECT.section, FIELDS.party, { project: EXPECT.project, datasets: EXPECT.datasets });
+}
+
+/** Optional here (a party plans its own stack without it); the operator's workloads stack requires it. */
+function checkProjectNumber(c: Checker, path: PolicyPath, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value === "number") {
+    // YAML reads unquoted digits as a number, which loses nothing here but is not the documented form.
+    c.fail(path, PARTY_EXPECT.projectNumber, value, { detail: `expected ${PARTY_EXPECT.projectNumber}, found the number ${value}; quote it` });
+    return;
+  }
+  c.string(path, value, PARTY_EXPECT.projectNumber, (s) => PROJECT_NUMBER.test(s));
 }
 
 /** `approvalsKey` pins the party's signing key; with it a signature is required, without it refused. */

@@ -73,7 +73,7 @@ export const FIELDS = {
   verifier: ["audience", "requireNonce"],
   dataset: ["retentionDays", "stage1", "access", "owners", "approverKey", "budget", "provisioning"],
   approverKey: ["fingerprint"],
-  party: ["project", "datasets", "approvals", "approvalsKey", "approvalsSignature"],
+  party: ["project", "projectNumber", "datasets", "approvals", "approvalsKey", "approvalsSignature"],
   approvalsKey: ["jwk"],
   jwk: ["kty", "crv", "x", "y"],
   jobs: ["executorBases", "executorBase", "maxJobsInProgressPerResearcher", "timeoutMinutes", "allowEnvOverrides", "maxWorkspaceMiB"],
