@@ -59,6 +59,18 @@ export interface JobServiceDataset {
   readonly standingApprovals: readonly string[];
   /** Every path to this dataset's key and stage-2 objects, as Google IAM evaluates them. */
   readonly access: readonly DatasetAccessPath[];
+  /** Stage-1 provisioning (provisioning-trigger.ts). @default - none: stage 1 is uploaded by its owners */
+  readonly provisioning?: DatasetProvisioning;
+}
+
+/** A dataset whose stage-1 data an approved image makes when a stage-2 object is written. */
+export interface DatasetProvisioning {
+  /** `sha256:` digest of the provisioning image (a standing approval of this dataset). */
+  readonly imageDigest: string;
+  /** `projects/<p>/subscriptions/<id>`: the stage-2 bucket's object notifications. */
+  readonly subscription: string;
+  /** The stage-2 bucket whose notifications count; others on the subscription are ignored. */
+  readonly stage2Bucket: string;
 }
 
 export interface JobServiceLaunch {
@@ -149,6 +161,12 @@ export function parseJobServiceConfig(value: unknown): JobServiceConfig {
     if (d.approverKey && d.approverKey.algorithm !== APPROVER_SIGNATURE_ALGORITHM) fail(`datasets[${i}].approverKey.algorithm`, APPROVER_SIGNATURE_ALGORITHM);
     d.standingApprovals.forEach((s, j) => DIGEST.test(s) || fail(`datasets[${i}].standingApprovals[${j}]`, "a sha256: digest"));
     if (!Array.isArray(d.access)) fail(`datasets[${i}].access`, "a list of access paths");
+    if (d.provisioning !== undefined) {
+      if (!DIGEST.test(d.provisioning.imageDigest ?? "")) fail(`datasets[${i}].provisioning.imageDigest`, "a sha256: digest");
+      if (!d.standingApprovals.includes(d.provisioning.imageDigest)) fail(`datasets[${i}].provisioning.imageDigest`, "one of the dataset's standingApprovals");
+      if (!/^projects\/[^/]+\/subscriptions\/[^/]+$/.test(d.provisioning.subscription ?? "")) fail(`datasets[${i}].provisioning.subscription`, "projects/<project>/subscriptions/<id>");
+      if (typeof d.provisioning.stage2Bucket !== "string" || !d.provisioning.stage2Bucket) fail(`datasets[${i}].provisioning.stage2Bucket`, "the dataset's stage-2 bucket name");
+    }
   });
   if (!c.limits || !Number.isInteger(c.limits.maxJobsInProgressPerResearcher) || c.limits.maxJobsInProgressPerResearcher < 1)
     fail("limits.maxJobsInProgressPerResearcher", "a positive integer");
