@@ -5,6 +5,9 @@
  */
 import { dataPlaneNames } from "./names";
 
+/** The `component` label of a trigger's topic and subscription (the guardrails find them by it). */
+export const PROVISIONING_COMPONENT = "stage1-provisioning";
+
 /** The object event that starts a provisioning run: a new (or replaced) stage-2 object. */
 export const PROVISIONING_EVENT_TYPE = "OBJECT_FINALIZE";
 /** Cloud Storage's JSON payload (the object resource) in the message data. */

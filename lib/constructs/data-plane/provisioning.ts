@@ -14,15 +14,10 @@ import { PubsubTopic } from "@cdktf/provider-google/lib/pubsub-topic";
 import { PubsubTopicIamMember } from "@cdktf/provider-google/lib/pubsub-topic-iam-member";
 import { StorageNotification } from "@cdktf/provider-google/lib/storage-notification";
 import { InvalidPropsError } from "../../errors";
-import { cleanRoomLabels } from "../../internal/common";
+import { CLEAN_ROOM_LABEL, cleanRoomLabels } from "../../internal/common";
 import { DatasetPolicy } from "../../policy/model";
-import { PROVISIONING_EVENT_TYPE, PROVISIONING_PAYLOAD_FORMAT, provisioningNames } from "../../policy/provisioning";
+import { PROVISIONING_COMPONENT, PROVISIONING_EVENT_TYPE, PROVISIONING_PAYLOAD_FORMAT, provisioningNames } from "../../policy/provisioning";
 import { CleanRoomBucket } from "./buckets";
-
-/** The `component` label of the trigger's topic and subscription (the guardrails find them by it). */
-export const PROVISIONING_COMPONENT = "stage1-provisioning";
-/** The dataset label of the trigger's topic and subscription. */
-export const PROVISIONING_DATASET_LABEL = "dataset";
 
 export interface Stage1ProvisioningTriggerProps {
   /** The room (its name and the project that holds the dataset). */
@@ -68,7 +63,7 @@ export class Stage1ProvisioningTrigger extends Construct {
       });
     }
     const names = provisioningNames(room, dataset.name);
-    const labels = { ...cleanRoomLabels(room.name, PROVISIONING_COMPONENT), [PROVISIONING_DATASET_LABEL]: dataset.name };
+    const labels = { ...cleanRoomLabels(room.name, PROVISIONING_COMPONENT), [CLEAN_ROOM_LABEL.dataset]: dataset.name };
     this.subscriptionPath = names.subscriptionPath;
 
     this.topic = new PubsubTopic(this, "topic", { project: room.project, name: names.topicId, labels, provider });
