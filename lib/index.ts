@@ -217,6 +217,8 @@ export type {
   DatasetReader,
   SignatureRepositoryProps,
 } from "./constructs/data-plane/datasets";
+export { Stage1ProvisioningTrigger } from "./constructs/data-plane/provisioning";
+export type { Stage1ProvisioningTriggerProps } from "./constructs/data-plane/provisioning";
 export { PARTY_APIS, PartyDataPlane, partyHome } from "./constructs/data-plane/party-data-plane";
 export type { PartyDataPlaneProps } from "./constructs/data-plane/party-data-plane";
 export { OutputRelease } from "./constructs/data-plane/output-release";

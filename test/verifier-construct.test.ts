@@ -15,7 +15,8 @@ import { CleanRoomPolicy } from "../lib/policy/model";
 import { OutputRelease } from "../lib/constructs/data-plane/output-release";
 import { ENV_VARS as VERIFIER_ENV_VARS } from "../attestation-verifier/src/config";
 import { REPLAY_MARKER_PREFIX as VERIFIER_REPLAY_PREFIX } from "../attestation-verifier/src/replay";
-import { REPLAY_MARKER_PREFIX } from "../lib/constructs/verifier/contract";
+import { BUDGET_RECORD_PREFIX as VERIFIER_BUDGET_PREFIX } from "../attestation-verifier/src/budget";
+import { BUDGET_RECORD_PREFIX, REPLAY_MARKER_PREFIX } from "../lib/constructs/verifier/contract";
 import { expiryCondition } from "../lib/policy/members";
 import { conditionBlock } from "../lib/internal/common";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
@@ -425,6 +426,31 @@ describe("AttestationVerifier options", () => {
     ]);
   });
 
+  test("given a dataset with a privacy budget, then the verifier reads and creates ledger records under budget/ of the audit bucket, and nothing more", () => {
+    const withBudget: CleanRoomPolicy = { ...POLICY, datasets: POLICY.datasets.map((d, i) => (i === 0 ? { ...d, budget: { epsilon: 4 } } : d)) };
+    const json = synthVerifier({ policy: withBudget });
+    const saMember = ref("google_service_account", runtimeSa(json).id, "member");
+    const [auditId] = resources(json, "google_storage_bucket").find(([, b]) => b.labels.component === "audit")!;
+    const onAudit = iamGrants(json).filter((g) => g.member === saMember && g.config.bucket === ref("google_storage_bucket", auditId, "name"));
+    const budget = onAudit.filter((g) => g.config.condition.title.startsWith("verifier-budget"));
+
+    expect(budget.map((g) => g.role).sort()).toEqual(["roles/storage.objectCreator", "roles/storage.objectViewer"]);
+    expect(onAudit).toHaveLength(3); // and the replay markers' create-only grant
+    const bucket = "acme-clean-room-insurance-study-verifier-audit";
+    for (const grant of budget) {
+      const allows = (object: string) => evaluateCel(grant.config.condition.expression, { resource: new Map([["name", object]]) });
+      expect(allows(`projects/_/buckets/${bucket}/objects/${VERIFIER_BUDGET_PREFIX}insurance/000000000003`)).toBe(true);
+      // Not the decision records, not the replay markers, not another bucket's budget/.
+      expect(allows(`projects/_/buckets/${bucket}/objects/cloud_run_revision/2026/06/01/00:00:00_00:59:59_S0.json`)).toBe(false);
+      expect(allows(`projects/_/buckets/${bucket}/objects/replay/${"ab".repeat(32)}`)).toBe(false);
+      expect(allows(`projects/_/buckets/${bucket}-x/objects/budget/insurance/000000000003`)).toBe(false);
+    }
+    const fn = only(json, "google_cloudfunctions2_function");
+    for (const g of budget) expect(fn.config.depends_on).toContain(`google_storage_bucket_iam_member.${g.id}`);
+    // Without a budget (the defaults above), no grant under budget/ and nothing readable in the audit bucket.
+    expect(iamGrants(synthVerifier()).filter((g) => g.member === saMember && g.config.condition?.title?.startsWith("verifier-budget"))).toEqual([]);
+  });
+
   test("given a ReceiptKey whose signer is not a service account, then it refuses: only the verifier signs receipts", () => {
     expect(() =>
       synthWith((stack) => {
@@ -795,6 +821,7 @@ describe("AttestationVerifier with the output release (a room with policy.jobs)"
 
     test("then the construct's create-only grant covers the prefix where the verifier writes its once-only markers", () => {
       expect(REPLAY_MARKER_PREFIX).toBe(VERIFIER_REPLAY_PREFIX);
+      expect(BUDGET_RECORD_PREFIX).toBe(VERIFIER_BUDGET_PREFIX);
     });
 
     test("then a release fits: 512Mi holds 128 MiB of objects, 300 s covers reading and writing them", () => {

@@ -94,6 +94,18 @@ export interface JobServiceDataset {
   readonly party?: string;
   /** The party's key and bucket names (set with `party`). @default - the room's own data plane */
   readonly holdings?: DatasetHoldings;
+  /** Stage-1 provisioning (provisioning-trigger.ts). @default - none: stage 1 is uploaded by its owners */
+  readonly provisioning?: DatasetProvisioning;
+}
+
+/** A dataset whose stage-1 data an approved image makes when a stage-2 object is written. */
+export interface DatasetProvisioning {
+  /** `sha256:` digest of the provisioning image (a standing approval of this dataset). */
+  readonly imageDigest: string;
+  /** `projects/<p>/subscriptions/<id>`: the stage-2 bucket's object notifications. */
+  readonly subscription: string;
+  /** The stage-2 bucket whose notifications count; others on the subscription are ignored. */
+  readonly stage2Bucket: string;
 }
 
 /**
@@ -210,6 +222,12 @@ export function parseJobServiceConfig(value: unknown): JobServiceConfig {
       }
     });
     if (d.party !== undefined && !d.access.every((p) => p.audience !== undefined)) fail(`datasets[${i}].access`, `an audience on every path of party ${d.party}'s dataset`);
+    if (d.provisioning !== undefined) {
+      if (!DIGEST.test(d.provisioning.imageDigest ?? "")) fail(`datasets[${i}].provisioning.imageDigest`, "a sha256: digest");
+      if (!d.standingApprovals.includes(d.provisioning.imageDigest)) fail(`datasets[${i}].provisioning.imageDigest`, "one of the dataset's standingApprovals");
+      if (!/^projects\/[^/]+\/subscriptions\/[^/]+$/.test(d.provisioning.subscription ?? "")) fail(`datasets[${i}].provisioning.subscription`, "projects/<project>/subscriptions/<id>");
+      if (typeof d.provisioning.stage2Bucket !== "string" || !d.provisioning.stage2Bucket) fail(`datasets[${i}].provisioning.stage2Bucket`, "the dataset's stage-2 bucket name");
+    }
   });
   if (!c.limits || !Number.isInteger(c.limits.maxJobsInProgressPerResearcher) || c.limits.maxJobsInProgressPerResearcher < 1)
     fail("limits.maxJobsInProgressPerResearcher", "a positive integer");

@@ -31,6 +31,7 @@ import { outputTeeAccess } from "./rules/output-tee-access";
 import { partyProviderPinned } from "./rules/party-pool";
 import { partyResourcesOwnStack, partyStackMembers } from "./rules/party-stacks";
 import { projectRoles } from "./rules/project-roles";
+import { provisioningPublisher, provisioningRead, provisioningSubscriber, provisioningWrite } from "./rules/provisioning";
 import { publicMembers } from "./rules/public-members";
 import { receiptKeySigners } from "./rules/receipt-key";
 import { residency } from "./rules/residency";
@@ -77,6 +78,10 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   outputTeeAccess,
   outputQuarantineRead,
   outputBypass,
+  provisioningWrite,
+  provisioningRead,
+  provisioningPublisher,
+  provisioningSubscriber,
   residency,
   gkeCluster,
   gkePrivateNodes,

@@ -110,7 +110,11 @@ export class CleanRoom extends Construct {
     const vpcsc = policy.vpcServiceControls;
     this.apis = new CleanRoomApis(this, "apis", {
       room: policy,
-      additionalServices: vpcsc ? ["accesscontextmanager.googleapis.com"] : [],
+      additionalServices: [
+        ...(vpcsc ? ["accesscontextmanager.googleapis.com"] : []),
+        // The stage-1 provisioning triggers' topics and subscriptions (addProvisioningTriggers below).
+        ...(policy.datasets.some((d) => d.provisioning !== undefined && d.party === undefined) ? ["pubsub.googleapis.com"] : []),
+      ],
       provider,
     });
     const afterApis = this.apis.dependables;
@@ -201,6 +205,7 @@ export class CleanRoom extends Construct {
     this.dataPlane.grantSdkStage1Access(this.identity.jupyterMember);
     // The job service verifies approvals before launch; it can never write one.
     this.dataPlane.grantSignatureRead(this.identity.jobServiceMember);
+    this.dataPlane.addProvisioningTriggers(this.identity.jobServiceMember);
 
     if (policy.jobs !== undefined) {
       // Job results leave a TEE only through the verifier: quarantine (TEE create-only) → release.

@@ -6,7 +6,7 @@
  * attestation-verifier/src/policy.ts imports lib types); its constants are duplicated in
  * condition.ts and pinned equal by a test.
  */
-import type { DatasetAccessPath, JobServiceConfig, JobServiceDataset, WorkloadProviderConfig } from "../../job-service/src/config";
+import type { DatasetAccessPath, DatasetProvisioning, JobServiceConfig, JobServiceDataset, WorkloadProviderConfig } from "../../job-service/src/config";
 import {
   APPROVER_SIGNATURE_ALGORITHM,
   ATTRIBUTE_MAPPING,
@@ -21,6 +21,7 @@ import { partyDataPlaneNames } from "./party-names";
 import { approvalEnd } from "./members";
 import { CleanRoomPolicy, DatasetPolicy, PartyPolicy, approvalsFor, jobsOf } from "./model";
 import { dataPlaneNames, dockerRepositoryPath, manateeContract } from "./names";
+import { provisioningNames } from "./provisioning";
 import { ERROR_CODES, ManateeError } from "../errors";
 
 /** Must equal JOB_SERVICE_CONFIG_VERSION in job-service/src/config.ts (a test pins it). */
@@ -175,6 +176,7 @@ export function compileJobServiceConfig(policy: CleanRoomPolicy, deployment: Job
       signatureRepository: dockerRepositoryPath(policy.region, held.project, held.signatureRepositoryId(d.name)),
       standingApprovals: [...new Set(approvalsFor(policy, d.name).map((a) => a.imageDigest))],
       access: datasetAccessPaths(policy, d),
+      ...provisioningOf(policy, d),
       ...(party
         ? {
             party: party.name,
@@ -241,6 +243,13 @@ export function accessProviders(policy: CleanRoomPolicy, datasets: readonly JobS
     }
   }
   return providers;
+}
+
+/** The trigger the data plane creates for the room's own datasets with `provisioning` (data-plane/provisioning.ts). */
+function provisioningOf(policy: CleanRoomPolicy, d: DatasetPolicy): { provisioning?: DatasetProvisioning } {
+  if (d.provisioning === undefined || d.party !== undefined) return {};
+  const names = provisioningNames(policy, d.name);
+  return { provisioning: { imageDigest: d.provisioning.imageDigest, subscription: names.subscriptionPath, stage2Bucket: names.stage2Bucket } };
 }
 
 /** GPU-required digests (launched from the GPU template, which the construct puts in); nothing for CPU rooms. */

@@ -20,6 +20,7 @@ import { DatasetMember, IamCondition, datasetMembers } from "../../policy/member
 import { AccessMode, CleanRoomPolicy, DatasetPolicy, locationOf } from "../../policy/model";
 import { dataPlaneNames } from "../../policy/names";
 import { BucketIamMode, CleanRoomBucket } from "./buckets";
+import { Stage1ProvisioningTrigger } from "./provisioning";
 import { SignatureRepository } from "./signature-repository";
 import { ConfidentialSpacePool, JobApprovalPool } from "./workload-identity-pool";
 
@@ -201,6 +202,23 @@ export abstract class DatasetHoldings extends Construct {
    */
   public grantSignatureRead(member: string, id = "job-service"): ArtifactRegistryRepositoryIamMember[] {
     return Object.values(this.datasets).map((d) => d.signatureRepository.grantPull(member, { id: `pull-${id}` }));
+  }
+
+  /**
+   * For each dataset with `provisioning`, the trigger whose subscription `subscriber` (the job
+   * service) alone pulls: new stage-2 objects start the provisioning job (provisioning.ts).
+   * Consortium parties' datasets are not triggered yet: the job service names subscriptions of its own project.
+   */
+  public addProvisioningTriggers(subscriber: string): Stage1ProvisioningTrigger[] {
+    return this.home.datasets
+      .filter((d) => d.provisioning !== undefined && d.party === undefined)
+      .map((dataset) => new Stage1ProvisioningTrigger(this.node.findChild("datasets").node.findChild(dataset.name), "provisioning", {
+        room: this.home,
+        dataset,
+        stage2Bucket: this.datasets[dataset.name].stage2Bucket,
+        subscriber,
+        provider: this.provider,
+      }));
   }
 
   private addDataset(scope: Construct, dataset: DatasetPolicy, props: DatasetSettings): DatasetDataPlane {

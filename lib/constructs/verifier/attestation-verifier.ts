@@ -27,7 +27,7 @@ import { CleanRoomBucket } from "../data-plane/buckets";
 import { bundleZip } from "./bundle";
 import { movedFrom } from "./moved";
 import { ReceiptKey } from "./receipt-key";
-import { PUBLIC_JWKS_OBJECT, REPLAY_MARKER_PREFIX, VERIFIER_ENV, VERIFIER_LOG_ID } from "./contract";
+import { BUDGET_RECORD_PREFIX, PUBLIC_JWKS_OBJECT, REPLAY_MARKER_PREFIX, VERIFIER_ENV, VERIFIER_LOG_ID } from "./contract";
 import { AttestationVerifierProps } from "./props";
 import { DEFAULTS, fail, requireMember, resolveSettings } from "./settings";
 
@@ -345,19 +345,24 @@ export class AttestationVerifier extends Construct {
       movedFrom(this.auditBucket.bucket, this, "audit");
     }
     this.auditBucketName = this.auditBucket?.bucket.name ?? auditOpts.existingBucketName!;
+    const auditPrefixGrant = (id: string, role: string, prefix: string, title: string, description: string) =>
+      new StorageBucketIamMember(this, id, {
+        provider,
+        bucket: this.auditBucketName,
+        role,
+        member: this.serviceAccount.member,
+        condition: { title, description, expression: `resource.name.startsWith("projects/_/buckets/${this.auditBucket?.bucketName ?? auditOpts.existingBucketName}/objects/${prefix}")` },
+      });
     // Create-only (objectCreator: no read, no overwrite, no delete) under replay/: the markers that
     // make each token's decision once-only across instances (attestation-verifier/src/replay.ts).
-    const replayGrant = new StorageBucketIamMember(this, "sa-marks-decisions", {
-      provider,
-      bucket: this.auditBucketName,
-      role: "roles/storage.objectCreator",
-      member: this.serviceAccount.member,
-      condition: {
-        title: "verifier-replay-markers",
-        description: "The verifier creates its once-only decision markers only",
-        expression: `resource.name.startsWith("projects/_/buckets/${this.auditBucket?.bucketName ?? auditOpts.existingBucketName}/objects/${REPLAY_MARKER_PREFIX}")`,
-      },
-    });
+    const replayGrant = auditPrefixGrant("sa-marks-decisions", "roles/storage.objectCreator", REPLAY_MARKER_PREFIX, "verifier-replay-markers", "The verifier creates its once-only decision markers only");
+    // The budget ledger (attestation-verifier/src/budget.ts) reads its records by name and creates
+    // the next one (create-only: no overwrite, no delete), under budget/ only; only rooms with a
+    // budget get it, so a room without one keeps the verifier blind to the rest of the bucket.
+    const budgetGrants = Object.keys(this.policy.document.budgets ?? {}).length === 0 ? [] : [
+      auditPrefixGrant("sa-reads-budget", "roles/storage.objectViewer", BUDGET_RECORD_PREFIX, "verifier-budget-read", "The verifier reads its privacy-budget ledger only"),
+      auditPrefixGrant("sa-records-budget", "roles/storage.objectCreator", BUDGET_RECORD_PREFIX, "verifier-budget-records", "The verifier appends to its privacy-budget ledger only"),
+    ];
 
     // ---- the function
     // No roles/logging.logWriter: Cloud Run ships stdout/stderr to Cloud Logging itself;
@@ -395,7 +400,7 @@ export class AttestationVerifier extends Construct {
       },
       // The first revision starts (and loads its policy and key, publishes its JWKS) with its grants in place;
       // the build waits for its own.
-      dependsOn: [...after, signGrant, policyGrant, replayGrant, ...this.releaseGrants, ...buildGrants, ...(jwksGrant ? [jwksGrant] : []), ...(this.jwksBucket ? [this.jwksBucket] : [])],
+      dependsOn: [...after, signGrant, policyGrant, replayGrant, ...budgetGrants, ...this.releaseGrants, ...buildGrants, ...(jwksGrant ? [jwksGrant] : []), ...(this.jwksBucket ? [this.jwksBucket] : [])],
     });
     this.url = this.function.serviceConfig.uri;
     this.jwksUrl = this.jwksBucket

@@ -31,6 +31,12 @@ export const VERIFIER_ENV = {
  */
 export const REPLAY_MARKER_PREFIX = "replay/";
 
+/**
+ * Prefix of the privacy-budget ledger's records in the audit bucket; the verifier may read and
+ * create objects under it. The same string as BUDGET_RECORD_PREFIX in attestation-verifier/src/budget.ts.
+ */
+export const BUDGET_RECORD_PREFIX = "budget/";
+
 export const VERIFIER_LOG_ID = "run.googleapis.com%2Fstdout";
 
 /** The object the verifier publishes its receipt JWKS to, in the public JWKS bucket. */

@@ -1,0 +1,98 @@
+/**
+ * MCR-PRV1..4 on the synthesized JSON of stacks/provisioning.cleanroom.yaml: each tampered copy
+ * is refused by `manatee check` (exit 1, naming the rule); the untampered output passes
+ * (test/shipped-configs.test.ts checks every shipped config, this one included).
+ */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { synthesize } from "../../bin/main";
+import { run } from "../../lib/cli/check";
+import { SynthJson, resources } from "../util";
+
+const CONFIG = join(__dirname, "..", "..", "stacks", "provisioning.cleanroom.yaml");
+const PLATFORM = "stage1-study-platform";
+const DIGEST = "sha256:5c2f0e9d6b1a4387c2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9";
+
+let outdir: string;
+let platform: SynthJson;
+beforeAll(() => {
+  outdir = synthesize(CONFIG, mkdtempSync(join(tmpdir(), "manatee-prv-check-"))).outdir;
+  platform = JSON.parse(readFileSync(join(outdir, "stacks", PLATFORM, "cdk.tf.json"), "utf8"));
+});
+
+/** `manatee check` over a copy of the output whose platform stack `tamper` changed. */
+async function checkTampered(tamper: (json: SynthJson) => void): Promise<{ code: number; stdout: string }> {
+  const copy = mkdtempSync(join(tmpdir(), "manatee-prv-tampered-"));
+  cpSync(outdir, copy, { recursive: true });
+  const json: SynthJson = JSON.parse(JSON.stringify(platform));
+  tamper(json);
+  writeFileSync(join(copy, "stacks", PLATFORM, "cdk.tf.json"), JSON.stringify(json));
+  let stdout = "";
+  const code = await run(["--config", copy, "--policy", CONFIG], { stdout: { write: (c: string) => (stdout += c) }, stderr: { write: () => true } });
+  return { code, stdout };
+}
+
+const errorsOf = (stdout: string) => [...stdout.matchAll(/^ERROR\s+(MCR-[A-Z0-9]+)/gm)].map((m) => m[1]);
+/** The provisioning image's principal set, exactly as the data plane writes it. */
+const principalSet = () => JSON.stringify(platform).match(new RegExp(`principalSet://[^"]*attribute\\.image_digest/${DIGEST}`))![0];
+const add = (json: SynthJson, type: string, name: string, config: object) => {
+  (json.resource as Record<string, Record<string, unknown>>)[type] ??= {};
+  (json.resource as Record<string, Record<string, unknown>>)[type][name] = config;
+};
+const ref = (type: string, id: string, attr: string) => `\${${type}.${id}.${attr}}`;
+const idOf = (type: string, match: (c: any) => boolean) => resources(platform, type).find(([, c]) => match(c))![0];
+
+describe("given the provisioning room's synthesized output", () => {
+  test("when untampered, then manatee check finds no MCR-PRV error", async () => {
+    const r = await checkTampered(() => undefined);
+    expect(errorsOf(r.stdout)).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  test.each([
+    ["its own stage-2 bucket", (c: any) => c.labels?.component === "stage2"],
+    ["the verifier's audit bucket", (c: any) => c.labels?.component === "audit"],
+  ])("when the provisioning image may create objects in %s, then MCR-PRV1 refuses (exit 1)", async (_name, which) => {
+    const r = await checkTampered((j) =>
+      add(j, "google_storage_bucket_iam_member", "tampered", { bucket: ref("google_storage_bucket", idOf("google_storage_bucket", which), "name"), role: "roles/storage.objectCreator", member: principalSet() }),
+    );
+    expect(errorsOf(r.stdout)).toContain("MCR-PRV1");
+    expect(r.code).toBe(1);
+  });
+
+  test("when the provisioning image gets a project-wide write role, then MCR-PRV1 refuses", async () => {
+    const r = await checkTampered((j) => add(j, "google_project_iam_member", "tampered", { project: "acme-clean-room", role: "roles/pubsub.editor", member: principalSet() }));
+    expect(errorsOf(r.stdout)).toContain("MCR-PRV1");
+    expect(r.code).toBe(1);
+  });
+
+  test("when the provisioning image may read another dataset's stage-2 bucket, then MCR-PRV2 refuses", async () => {
+    const r = await checkTampered((j) => {
+      add(j, "google_storage_bucket", "claims_s2", { name: "acme-clean-room-stage1-study-claims-s2", location: "us-central1", labels: { component: "stage2", dataset: "claims", "clean-room": "stage1-study" } });
+      add(j, "google_storage_bucket_iam_member", "tampered", { bucket: "${google_storage_bucket.claims_s2.name}", role: "roles/storage.objectViewer", member: principalSet() });
+    });
+    expect(errorsOf(r.stdout)).toContain("MCR-PRV2");
+    expect(r.stdout).toMatch(/MCR-PRV2.*dataset claims/);
+    expect(r.code).toBe(1);
+  });
+
+  test("when someone else may publish to the trigger topic, then MCR-PRV3 refuses", async () => {
+    const topic = idOf("google_pubsub_topic", () => true);
+    const r = await checkTampered((j) => add(j, "google_pubsub_topic_iam_member", "tampered", { project: "acme-clean-room", topic: ref("google_pubsub_topic", topic, "name"), role: "roles/pubsub.publisher", member: "user:mallory@example.org" }));
+    expect(errorsOf(r.stdout)).toEqual(["MCR-PRV3"]);
+    expect(r.code).toBe(1);
+  });
+
+  test.each([
+    ["JupyterLab's account as subscriber", (jupyter: string, _job: string) => ({ role: "roles/pubsub.subscriber", member: jupyter })],
+    ["the job service in another role", (_jupyter: string, job: string) => ({ role: "roles/pubsub.editor", member: job })],
+  ])("when the trigger subscription grants %s, then MCR-PRV4 refuses", async (_name, grant) => {
+    const sub = idOf("google_pubsub_subscription", () => true);
+    const jupyter = ref("google_service_account", idOf("google_service_account", (c) => /^jupyter-/.test(c.account_id)), "member");
+    const job = ref("google_service_account", idOf("google_service_account", (c) => /^dcr-/.test(c.account_id)), "member");
+    const r = await checkTampered((j) => add(j, "google_pubsub_subscription_iam_member", "tampered", { project: "acme-clean-room", subscription: ref("google_pubsub_subscription", sub, "name"), ...grant(jupyter, job) }));
+    expect(errorsOf(r.stdout)).toEqual(["MCR-PRV4"]);
+    expect(r.code).toBe(1);
+  });
+});
