@@ -32,6 +32,7 @@ import {
 } from "./contract";
 import { parseImageReference } from "./image-reference";
 import { requireKubernetesName } from "./names";
+import { literalText } from "../../../internal/literal-text";
 import { InvalidPropsError } from "../../../errors";
 
 /** Container resources (Kubernetes quantities). */
@@ -206,7 +207,7 @@ export class JobService extends Construct {
     this.configJson = `${JSON.stringify(props.config, literal)}\n`;
     this.config = new ConfigMapV1(this, "Config", {
       metadata: meta("manatee-job-service-config"),
-      data: { [JOB_SERVICE_CONFIG_FILE]: this.configJson },
+      data: { [JOB_SERVICE_CONFIG_FILE]: literalText(this.configJson) },
       dependsOn,
       provider,
     });
