@@ -386,3 +386,7 @@ onFirstUse("JupyterHub", () => require("./constructs/workloads/jupyterhub").Jupy
 onFirstUse("CleanRoomWorkloads", () => require("./constructs/clean-room-workloads").CleanRoomWorkloads);
 onFirstUse("CleanRoomWorkloadsStack", () => require("../stacks").CleanRoomWorkloadsStack);
 onFirstUse("createCleanRoomStacks", () => require("../stacks").createCleanRoomStacks);
+
+// Receipts, verified offline (what `manatee verify-receipt` runs).
+export { verifyReceipt, InvalidReceiptError, RECEIPT_TYP } from "./cli/verify-receipt";
+export type { VerifyReceiptOptions, ReceiptObject } from "./cli/verify-receipt";

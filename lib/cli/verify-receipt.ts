@@ -56,7 +56,8 @@ interface ObjectArg {
 }
 
 class Usage extends UsageError {}
-class Invalid extends InvalidInputError {}
+/** A receipt that does not verify: bad signature, wrong key, missing or malformed claims, another policy. */
+export class InvalidReceiptError extends InvalidInputError {}
 
 export async function run(args: string[], io: CliIo & { readonly stdin?: AsyncIterable<string | Buffer> }): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
@@ -78,10 +79,7 @@ export async function run(args: string[], io: CliIo & { readonly stdin?: AsyncIt
   try {
     const receipt = await readReceipt(positional[0], io.stdin ?? process.stdin);
     const jwks = await readJwks(options.jwks);
-    const claims = await verify(receipt, jwks, options.issuer);
-    if (pin !== undefined && claims.policy_sha256 !== pin) {
-      throw new Invalid(`issued under policy ${String(claims.policy_sha256)}, not ${pin}`);
-    }
+    const claims = await verifyReceipt(receipt, { jwks, issuer: options.issuer, policySha256: pin });
     if (objectArgs.length === 0) {
       io.stdout.write(`${JSON.stringify(claims, null, 2)}\n`);
       return 0;
@@ -93,9 +91,9 @@ export async function run(args: string[], io: CliIo & { readonly stdin?: AsyncIt
       io.stderr.write(`manatee verify-receipt: ${message}\n\n${USAGE}`);
       return 2;
     }
-    io.stderr.write(`manatee verify-receipt: ${err instanceof Invalid ? "invalid receipt" : "cannot verify"}: ${message}\n`);
+    io.stderr.write(`manatee verify-receipt: ${err instanceof InvalidReceiptError ? "invalid receipt" : "cannot verify"}: ${message}\n`);
     // An invalid receipt is a finding; a receipt that cannot be checked (unreadable, JWKS unreachable) is an input error.
-    return err instanceof Invalid ? EXIT.findings : EXIT.usage;
+    return err instanceof InvalidReceiptError ? EXIT.findings : EXIT.usage;
   }
 }
 
@@ -148,7 +146,7 @@ function isFile(path: string): boolean {
 /** The `objects` of an output release receipt (validated), or why there are none. */
 function receiptObjects(claims: Record<string, unknown>): readonly ReceiptObject[] {
   if (claims.release !== true) {
-    throw new Invalid(
+    throw new InvalidReceiptError(
       `it is a key-release receipt (dataset ${JSON.stringify(claims.dataset)}), which lists no objects; --object needs an output release receipt (<job>/receipt.jws in the release bucket)`,
     );
   }
@@ -278,6 +276,29 @@ async function readJwks(location: string): Promise<JSONWebKeySet> {
   return jwks as JSONWebKeySet;
 }
 
+export interface VerifyReceiptOptions {
+  /** The verifier's published key set (its public JWKS object). */
+  readonly jwks: JSONWebKeySet;
+  /** The verifier's URL the receipt must name as `iss`. @default - any issuer */
+  readonly issuer?: string;
+  /** The verifier policy's sha256 (`manatee policy` prints it) the receipt must have been issued under. @default - any policy */
+  readonly policySha256?: string;
+}
+
+/**
+ * Verify a receipt offline, as `manatee verify-receipt` does: ES256 signature by a key of the set,
+ * the receipt type, the required claims (and for a release, its job, datasets and objects), and
+ * optionally the issuer and the policy hash. Returns the claims; throws InvalidReceiptError naming
+ * what is wrong.
+ */
+export async function verifyReceipt(receipt: string, options: VerifyReceiptOptions): Promise<Record<string, unknown>> {
+  const claims = await verify(receipt, options.jwks, options.issuer);
+  if (options.policySha256 !== undefined && claims.policy_sha256 !== options.policySha256) {
+    throw new InvalidReceiptError(`issued under policy ${String(claims.policy_sha256)}, not ${options.policySha256}`);
+  }
+  return claims;
+}
+
 async function verify(receipt: string, jwks: JSONWebKeySet, issuer: string | undefined): Promise<Record<string, unknown>> {
   let payload: Record<string, unknown>;
   try {
@@ -288,19 +309,19 @@ async function verify(receipt: string, jwks: JSONWebKeySet, issuer: string | und
       requiredClaims: REQUIRED,
     }));
   } catch (err) {
-    throw new Invalid(explain(err));
+    throw new InvalidReceiptError(explain(err));
   }
   for (const claim of ["token_sha256", "policy_sha256"]) {
-    if (typeof payload[claim] !== "string" || !HEX64.test(payload[claim] as string)) throw new Invalid(`${claim} is not a hex SHA-256`);
+    if (typeof payload[claim] !== "string" || !HEX64.test(payload[claim] as string)) throw new InvalidReceiptError(`${claim} is not a hex SHA-256`);
   }
   if (payload.release === true) {
     // An output release receipt (attestation-verifier/src/receipt.ts ReleaseReceiptClaims).
     for (const claim of ["job", "datasets", "objects", "nonce"]) {
-      if (payload[claim] === undefined) throw new Invalid(`missing required "${claim}" claim`);
+      if (payload[claim] === undefined) throw new InvalidReceiptError(`missing required "${claim}" claim`);
     }
-    if (typeof payload.job !== "string" || payload.job === "") throw new Invalid("job is not a job id");
+    if (typeof payload.job !== "string" || payload.job === "") throw new InvalidReceiptError("job is not a job id");
     if (!Array.isArray(payload.datasets) || payload.datasets.length === 0 || payload.datasets.some((d) => typeof d !== "string")) {
-      throw new Invalid("datasets is not a list of dataset names");
+      throw new InvalidReceiptError("datasets is not a list of dataset names");
     }
     const objects = payload.objects;
     if (
@@ -308,10 +329,10 @@ async function verify(receipt: string, jwks: JSONWebKeySet, issuer: string | und
       objects.length === 0 ||
       objects.some((o) => o === null || typeof o !== "object" || typeof o.name !== "string" || typeof o.sha256 !== "string" || !HEX64.test(o.sha256))
     ) {
-      throw new Invalid("objects is not a list of {name, sha256} with hex SHA-256s");
+      throw new InvalidReceiptError("objects is not a list of {name, sha256} with hex SHA-256s");
     }
   } else if (payload.dataset === undefined) {
-    throw new Invalid('missing required "dataset" claim');
+    throw new InvalidReceiptError('missing required "dataset" claim');
   }
   return payload;
 }

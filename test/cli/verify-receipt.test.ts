@@ -332,3 +332,21 @@ it("then the CLI and the verifier agree on the receipt typ", () => {
 function localSignerJwks() {
   return { keys: [localSigner(generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey).publicJwk] };
 }
+
+describe("verifyReceipt, the package root's function for relying parties", () => {
+  it("given the verifier's receipt and key set, then it returns the receipt's claims", async () => {
+    const { verifyReceipt } = await import("../../lib");
+    const claims = await verifyReceipt(receipt, { jwks: verifier.receiptJwks, policySha256: compiled.sha256 });
+    expect(claims).toMatchObject({ dataset: "insurance", nonce: "thisIsAcustomNonce", policy_sha256: compiled.sha256 });
+  });
+
+  it("given a receipt with one claim changed, or issued under another policy, then it throws InvalidReceiptError naming why", async () => {
+    const { verifyReceipt, InvalidReceiptError } = await import("../../lib");
+    const [h, p, s] = receipt.split(".");
+    const forged = [h, Buffer.from(JSON.stringify({ ...claimsOf(receipt), dataset: "claims" })).toString("base64url"), s].join(".");
+    await expect(verifyReceipt(forged, { jwks: verifier.receiptJwks })).rejects.toThrow(InvalidReceiptError);
+    await expect(verifyReceipt(forged, { jwks: verifier.receiptJwks })).rejects.toThrow("the signature does not verify with the key set");
+    await expect(verifyReceipt(receipt, { jwks: verifier.receiptJwks, policySha256: "0".repeat(64) })).rejects.toThrow(`issued under policy ${compiled.sha256}, not ${"0".repeat(64)}`);
+    expect(p).toBeDefined();
+  });
+});
