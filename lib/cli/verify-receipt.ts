@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
-import type { JSONWebKeySet } from "jose";
+import type { JSONWebKeySet, JWK } from "jose";
 import { CliIo, parseArgs } from "./io";
 import { ExternalError, InvalidInputError, UsageError } from "../errors";
 import { EXIT } from "./exit";
@@ -278,7 +278,7 @@ async function readJwks(location: string): Promise<JSONWebKeySet> {
 
 export interface VerifyReceiptOptions {
   /** The verifier's published key set (its public JWKS object). */
-  readonly jwks: JSONWebKeySet;
+  readonly jwks: { readonly keys: readonly JWK[] };
   /** The verifier's URL the receipt must name as `iss`. @default - any issuer */
   readonly issuer?: string;
   /** The verifier policy's sha256 (`manatee policy` prints it) the receipt must have been issued under. @default - any policy */
@@ -292,7 +292,7 @@ export interface VerifyReceiptOptions {
  * what is wrong.
  */
 export async function verifyReceipt(receipt: string, options: VerifyReceiptOptions): Promise<Record<string, unknown>> {
-  const claims = await verify(receipt, options.jwks, options.issuer);
+  const claims = await verify(receipt, { keys: [...options.jwks.keys] }, options.issuer);
   if (options.policySha256 !== undefined && claims.policy_sha256 !== options.policySha256) {
     throw new InvalidReceiptError(`issued under policy ${String(claims.policy_sha256)}, not ${options.policySha256}`);
   }
