@@ -3,7 +3,7 @@
  * documented set of exit codes and one way to print a failure — the message, no stack trace
  * unless asked for with `--debug` or `MANATEE_DEBUG=1`.
  */
-import { ManateeError } from "../errors";
+import { InternalError, ManateeError } from "../errors";
 
 /** Exit codes, identical across commands. */
 export const EXIT = {
@@ -35,6 +35,7 @@ export function isGuardrailRefusal(err: unknown): boolean {
 /** The exit code a thrown error maps to. */
 export function exitCodeFor(err: unknown): number {
   if (isGuardrailRefusal(err)) return EXIT.findings;
+  if (err instanceof InternalError) return EXIT.internal;
   if (err instanceof ManateeError) return EXIT.usage;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === "string" && INPUT_ERRNO.has(code)) return EXIT.usage;

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../bin/manatee";
 import { EXIT, describeError, exitCodeFor, summarise } from "../../lib/cli/exit";
-import { InvalidInputError, InvalidPropsError, ManateeError, UsageError } from "../../lib/errors";
+import { ExternalError, InternalError, InvalidInputError, InvalidPropsError, LimitExceededError, ManateeError, UnresolvedTokenError, UsageError } from "../../lib/errors";
+import { PolicyError } from "../../lib/policy/validate";
 import { manatee } from "./run";
 
 const STACK_FRAME = /\n\s+at /;
@@ -82,6 +83,10 @@ describe("a command that throws", () => {
     ["InvalidPropsError", new InvalidPropsError("ipRanges.pods overlaps ipRanges.nodes.", { constructPath: "room/Network", property: "ipRanges" })],
     ["InvalidInputError", new InvalidInputError("suppressions.json: entry 2 has no reason.")],
     ["UsageError", new UsageError("--config is required.")],
+    ["LimitExceededError", new LimitExceededError("The compiled attribute condition is 4,200 characters; Google's limit is 4,096.")],
+    ["UnresolvedTokenError", new UnresolvedTokenError("the verifier function's name must be a literal.")],
+    ["ExternalError", new ExternalError("--jwks https://verifier.example/jwks.json answered 503")],
+    ["PolicyError", new PolicyError([{ path: "name", expected: "a room name", found: '"Bad Name"', message: 'room.yaml:1:7: name: expected a room name, found "Bad Name"' }])],
   ])("given a %s, then one line with the command name, exit 2", async (_name, err) => {
     const r = await runThrowing(err);
     expect(r.code).toBe(EXIT.usage);
@@ -93,6 +98,12 @@ describe("a command that throws", () => {
     const err = new InvalidPropsError("overlaps ipRanges.nodes.", { constructPath: "room/Network", property: "ipRanges.pods", fix: "Pick disjoint ranges." });
     expect(err.message).toBe("room/Network: ipRanges.pods: overlaps ipRanges.nodes. Pick disjoint ranges.");
     expect([err.constructPath, err.property, err.code]).toEqual(["room/Network", "ipRanges.pods", "MANATEE_INVALID_PROPS"]);
+  });
+
+  test("given an InternalError (a broken invariant), then exit 3 with the message asking for a report", async () => {
+    const r = await runThrowing(new InternalError("job path of claims names pool x"));
+    expect(r.code).toBe(EXIT.internal);
+    expect(r.stderr).toBe("manatee policy: job path of claims names pool x (this is a bug in manatee-cdktf; please report it)\n");
   });
 
   test("given an unexpected error, then exit 3 and a hint, the stack only with --debug", async () => {
