@@ -116,7 +116,7 @@ export type { OperatorFacts } from "./policy/party-names";
 // They live in lib/internal/common.ts beside helpers that stay private.
 // ---------------------------------------------------------------------------------------
 export { CLEAN_ROOM_LABEL, COMPONENT, cleanRoomLabels } from "./internal/common";
-export type { CleanRoomRef, GrantOptions, ComponentLabel } from "./internal/common";
+export type { CleanRoomRef, CleanRoomIdentity, GrantOptions, ComponentLabel } from "./internal/common";
 
 // ---------------------------------------------------------------------------------------
 // The room, composed: the platform stack's CleanRoom and the workloads stack's

@@ -420,3 +420,24 @@ describe("JupyterHub beside a job service in another namespace", () => {
     ]);
   });
 });
+
+describe("one way to pass a room: `room`", () => {
+  const hubProps = { researchers: RESEARCHERS, singleUserImage: DEPLOYED_IMAGE, authenticator: GOOGLE };
+  const synth = (props: Partial<JupyterHubProps>) => {
+    const stack = new TerraformStack(Testing.app(), "w");
+    new HelmProvider(stack, "helm", { kubernetes: { host: "https://203.0.113.10" } });
+    new JupyterHub(stack, "Hub", { ...hubProps, ...props } as JupyterHubProps);
+    return Testing.synth(stack);
+  };
+
+  test("given room, then the hub is exactly the one the deprecated roomName + project made", () => {
+    expect(synth({ room: { name: "insurance-study", project: "acme-clean-room" } })).toBe(synth({ roomName: "insurance-study", project: "acme-clean-room" }));
+  });
+
+  test("given room and a deprecated roomName that disagree, or no room at all, then it refuses with the property and the fix", () => {
+    expect(() => synth({ room: { name: "insurance-study", project: "acme-clean-room" }, roomName: "other" })).toThrow(
+      'w/Hub: room: "room" (insurance-study in acme-clean-room) and the deprecated "roomName"/"project" (other in undefined) disagree. Pass only room',
+    );
+    expect(() => synth({})).toThrow('w/Hub: room: no room: pass "room" (its name and project).');
+  });
+});

@@ -12,7 +12,7 @@ import * as ts from "typescript";
 const ROOT = path.resolve(__dirname, "..");
 
 /** Types of lib/internal/common.ts that public signatures name, plus the label contract. */
-const PUBLIC_FROM_INTERNAL = ["CleanRoomRef", "GrantOptions", "ComponentLabel", "CLEAN_ROOM_LABEL", "COMPONENT", "cleanRoomLabels"];
+const PUBLIC_FROM_INTERNAL = ["CleanRoomRef", "CleanRoomIdentity", "GrantOptions", "ComponentLabel", "CLEAN_ROOM_LABEL", "COMPONENT", "cleanRoomLabels"];
 
 /** Helpers that must stay private: construct plumbing, grant ids, zip, API tables. */
 const INTERNAL_NAMES = [

@@ -19,7 +19,7 @@ export function platformPiecesStack(app: App): TerraformStack {
   const state = new JobStateStore(stack, "job-state", { room: policy, dependsOn: apis.dependables });
   // Build ≠ launch: the job service launches only from `tee`'s template; its builder has no compute permission.
   new JobServiceIdentity(stack, "job-identity", {
-    roomName: policy.name, project: policy.project, region: policy.region,
+    room: policy,
     launch: { zone: tee.zone, templateNamePrefix: tee.templateNamePrefix },
     teeServiceAccount: tee, // its owner makes the actAs binding, in the TEE account's one IAM policy
     workspaceBucket: "dcr-insurance-study-hub",

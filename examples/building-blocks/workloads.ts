@@ -19,7 +19,7 @@ export function workloadsStack(app: App): TerraformStack {
     quarantineBucket: "acme-clean-room-insurance-study-quarantine", releaseBucket: "acme-clean-room-insurance-study-release",
   });
   new JobService(stack, "job-service", {
-    roomName: policy.name, project: policy.project,
+    room: policy,
     image: `${registry}/job-service:5b0a777cbf05f286bdd03e7e38d04dcd`, // tag = content hash, immutable
     config,
     // Job build steps by digest (CleanRoomWorkloads mirrors them into the room at deploy and passes these).
@@ -39,7 +39,7 @@ export function workloadsStack(app: App): TerraformStack {
   });
   // The OAuth client secret lives in a Kubernetes Secret created out of band, never in Terraform.
   new JupyterHub(stack, "jupyterhub", {
-    roomName: policy.name, project: policy.project, createNamespace: false,
+    room: policy, createNamespace: false,
     singleUserImage: `${registry}/jupyterlab-singleuser:059cf67f490bc664c6196fe2ae43ca16`,
     authenticator: {
       type: "google", clientId: "000000000000-example.apps.googleusercontent.com",

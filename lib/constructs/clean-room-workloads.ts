@@ -271,8 +271,7 @@ export class CleanRoomWorkloads extends Construct {
 
     this.jobService = new JobService(this, "job-service", {
       ...props.jobService,
-      roomName: policy.name,
-      project: policy.project,
+      room: policy,
       namespace: room.namespace,
       image: this.images.jobService.imageReference,
       config,
@@ -294,8 +293,7 @@ export class CleanRoomWorkloads extends Construct {
 
     this.jupyterHub = new JupyterHub(this, "jupyterhub", {
       ...props.jupyterhub,
-      roomName: policy.name,
-      project: policy.project,
+      room: policy,
       namespace: room.namespace,
       // The namespace (with its Pod Security labels) belongs to the job service.
       createNamespace: false,

@@ -182,10 +182,7 @@ export class CleanRoom extends Construct {
 
     const workload = this.dataPlane.workload;
     this.identity = new JobServiceIdentity(this, "job-identity", {
-      roomName: policy.name,
-      project: policy.project,
-      region: policy.region,
-      residency: policy.residency,
+      room: policy,
       namespace: this.namespace,
       // The same derivation as the verifier document's release.instancePrefix.
       launch: { zone: workload.zone, templateNamePrefix: workload.templateNamePrefix, instancePrefix: jobInstancePrefix(policy) },

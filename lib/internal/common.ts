@@ -91,6 +91,35 @@ export interface CleanRoomRef {
   readonly residency: readonly string[];
 }
 
+/** What a workloads construct needs of its room: its name and project (and, for some, its region). */
+export type CleanRoomIdentity = Pick<CleanRoomRef, "name" | "project"> & Partial<Pick<CleanRoomRef, "region" | "residency">>;
+
+/**
+ * The room a construct was given: `room` (the one way), or the deprecated `roomName` + `project`
+ * (+ `region`) of earlier releases. Both, disagreeing, or neither is refused with the fix.
+ */
+export function roomOf(
+  props: { readonly room?: CleanRoomIdentity; readonly roomName?: string; readonly project?: string; readonly region?: string },
+  constructPath: string,
+): CleanRoomIdentity {
+  const legacy = props.roomName !== undefined || props.project !== undefined;
+  if (props.room !== undefined) {
+    const clash = (props.roomName !== undefined && props.roomName !== props.room.name) || (props.project !== undefined && props.project !== props.room.project);
+    if (clash) {
+      throw new InvalidPropsError(`"room" (${props.room.name} in ${props.room.project}) and the deprecated "roomName"/"project" (${props.roomName} in ${props.project}) disagree.`, {
+        constructPath,
+        property: "room",
+        fix: "Pass only room (a CleanRoom's room, or the policy).",
+      });
+    }
+    return { ...props.room, ...(props.room.region === undefined && props.region !== undefined ? { region: props.region } : {}) };
+  }
+  if (!legacy || props.roomName === undefined || props.project === undefined) {
+    throw new InvalidPropsError(`no room: pass "room" (its name and project).`, { constructPath, property: "room", fix: "Pass room: the CleanRoom's room, or the policy." });
+  }
+  return { name: props.roomName, project: props.project, ...(props.region !== undefined ? { region: props.region } : {}) };
+}
+
 /** Options of a `grant*` method. */
 export interface GrantOptions {
   /** IAM condition, e.g. an approval's expiry. @default - unconditional */

@@ -13,7 +13,7 @@ import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member"
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { ServiceAccountIamMember } from "@cdktf/provider-google/lib/service-account-iam-member";
 import { StorageBucketIamMember } from "@cdktf/provider-google/lib/storage-bucket-iam-member";
-import { GrantOptions, conditionBlock } from "../../../internal/common";
+import { CleanRoomIdentity, GrantOptions, conditionBlock, roomOf } from "../../../internal/common";
 import { IamMemberGrants, grantOnProject } from "../../iam-grants";
 import { ImageRepositoryRef } from "../../data-plane/confidential-space";
 import { IamCondition } from "../../../policy/members";
@@ -53,11 +53,19 @@ export interface JobStateStoreRef {
 }
 
 export interface JobServiceIdentityProps {
-  /** Clean room name. */
-  readonly roomName: string;
-  readonly project: string;
-  /** Region of the job build logs bucket (in the residency set). */
-  readonly region: string;
+  /**
+   * The room: its name, project and region (the job build logs bucket's region, in the residency
+   * set). A `CleanRoom`'s `room`, or the policy itself. Required unless the deprecated
+   * `roomName` + `project` + `region` are given.
+   * @default - the deprecated props
+   */
+  readonly room?: CleanRoomIdentity;
+  /** @deprecated use `room`. @default - room.name */
+  readonly roomName?: string;
+  /** @deprecated use `room`. @default - room.project */
+  readonly project?: string;
+  /** @deprecated use `room`. @default - room.region */
+  readonly region?: string;
   /** Regions every data location must lie in. @default [region] */
   readonly residency?: readonly string[];
   /**
@@ -150,7 +158,13 @@ export class JobServiceIdentity extends Construct {
 
   constructor(scope: Construct, id: string, props: JobServiceIdentityProps) {
     super(scope, id);
-    const { roomName, project, provider } = props;
+    const room = roomOf(props, this.node.path);
+    const { name: roomName, project } = room;
+    const region = room.region;
+    if (region === undefined) {
+      throw new InvalidPropsError(`"room" has no region: the job build logs bucket needs one.`, { constructPath: this.node.path, property: "room.region", fix: "Pass the CleanRoom's room or the policy (both carry region)." });
+    }
+    const { provider } = props;
     this.provider = provider;
     const contract = manateeContract(roomName, project);
     const names = platformNames({ name: roomName, project });
@@ -256,7 +270,7 @@ export class JobServiceIdentity extends Construct {
 
     // ---- builder
     this.buildLogsBucket = new CleanRoomBucket(this, "BuildLogs", {
-      room: { name: roomName, project, region: props.region, residency: props.residency ?? [props.region] },
+      room: { name: roomName, project, region, residency: props.residency ?? room.residency ?? [region] },
       // A support bucket of the job path, hardened like the hub bucket; no retention policy (Cloud
       // Build cannot write logs into a bucket with one), logs expire.
       purpose: "hub",

@@ -34,6 +34,7 @@ import { parseImageReference } from "./image-reference";
 import { requireKubernetesName } from "./names";
 import { literalText } from "../../../internal/literal-text";
 import { InvalidPropsError } from "../../../errors";
+import { CleanRoomIdentity, roomOf } from "../../../internal/common";
 
 /** Container resources (Kubernetes quantities). */
 export interface ContainerResources {
@@ -68,9 +69,16 @@ export interface JobServiceApiAccess {
 }
 
 export interface JobServiceProps {
-  /** Clean room name (labels). */
-  readonly roomName: string;
-  readonly project: string;
+  /**
+   * The room (its name labels the objects; the ManaTEE contract derives from name and project).
+   * Required unless the deprecated `roomName` + `project` are given.
+   * @default - the deprecated props
+   */
+  readonly room?: CleanRoomIdentity;
+  /** @deprecated use `room`. @default - room.name */
+  readonly roomName?: string;
+  /** @deprecated use `room`. @default - room.project */
+  readonly project?: string;
   /** @default "manatee" */
   readonly namespace?: string;
   /** Create the namespace (with Pod Security Admission labels). @default true */
@@ -144,9 +152,10 @@ export class JobService extends Construct {
 
   constructor(scope: Construct, id: string, props: JobServiceProps) {
     super(scope, id);
-    const { roomName, project, provider } = props;
+    const { name: roomName, project } = roomOf(props, this.node.path);
+    const { provider } = props;
     const contract = manateeContract(roomName, project);
-    validateJobServiceProps(props);
+    validateJobServiceProps(props, roomName);
 
     const namespaceName = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
     this.apiUrl = jobServiceApiUrl(namespaceName);
@@ -367,12 +376,11 @@ function k8sResources(r: ContainerResources): KubernetesResources {
   return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
 }
 
-function validateJobServiceProps(props: JobServiceProps): void {
+function validateJobServiceProps(props: JobServiceProps, room: string): void {
   requireKubernetesName(props.namespace, `JobService "namespace"`);
   if (props.apiAccess?.clientNamespace !== undefined) {
     requireKubernetesName(props.apiAccess.clientNamespace, `JobService "apiAccess.clientNamespace"`);
   }
-  const room = props.roomName;
   if (!Token.isUnresolved(room) && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(room)) {
     throw new InvalidPropsError(`JobService "roomName" "${room}" cannot label Kubernetes objects. Use lowercase letters, digits and '-' (at most 63).`);
   }

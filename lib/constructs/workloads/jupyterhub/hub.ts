@@ -24,6 +24,7 @@ import {
   singleUserNetworkPolicy,
   singleUserResources,
 } from "./values";
+import { roomOf } from "../../../internal/common";
 
 /** The z2jh Helm release for the programming stage, with its values exposed. */
 export class JupyterHub extends Construct {
@@ -42,7 +43,8 @@ export class JupyterHub extends Construct {
     super(scope, id);
     const namespace = props.namespace ?? DEFAULT_JOB_SERVICE_NAMESPACE;
     this.namespace = namespace;
-    const contract = manateeContract(props.roomName, props.project);
+    const room = roomOf(props, this.node.path);
+    const contract = manateeContract(room.name, room.project);
     validateJupyterHubProps(props, this.node.path);
 
     const researchers = normalizeResearchers(props.researchers ?? {});
@@ -100,7 +102,7 @@ export class JupyterHub extends Construct {
       chart: Z2JH_CHART.chart,
       version: Z2JH_CHART.version,
       values: [this.valuesYaml],
-      description: `JupyterHub of clean room ${props.roomName} (manatee-cdktf)`,
+      description: `JupyterHub of clean room ${room.name} (manatee-cdktf)`,
       // Roll back a failed upgrade instead of leaving a half-configured hub (helm.atomic).
       atomic: helm.atomic,
       cleanupOnFail: true,

@@ -5,6 +5,7 @@
  */
 import { ITerraformDependable, TerraformProvider } from "cdktf";
 import { JupyterHubAuthenticator } from "./authenticator";
+import type { CleanRoomIdentity } from "../../../internal/common";
 
 /** How researchers reach the hub. */
 export type JupyterHubExposure =
@@ -82,9 +83,16 @@ export interface WaitForClientSecret {
 }
 
 export interface JupyterHubProps {
-  /** Clean room name and project: the ManaTEE contract (service account, image names) derives from them. */
-  readonly roomName: string;
-  readonly project: string;
+  /**
+   * The room: the ManaTEE contract (service account, image names) derives from its name and
+   * project. Required unless the deprecated `roomName` + `project` are given.
+   * @default - the deprecated props
+   */
+  readonly room?: CleanRoomIdentity;
+  /** @deprecated use `room`. @default - room.name */
+  readonly roomName?: string;
+  /** @deprecated use `room`. @default - room.project */
+  readonly project?: string;
   /** Release namespace; must hold the `jupyter-k8s-pod-sa` service account (JobService creates it). @default "manatee" */
   readonly namespace?: string;
   /** @default "jupyterhub" */
