@@ -145,11 +145,11 @@ describe("ConfidentialSpaceWorkload options and validation", () => {
     expect(errors.map((f) => f.ruleId)).toContain("MCR-TEE1");
   });
 
-  test("given the template tampered without Secure Boot, then the guardrails refuse it (MCR-TEE1)", () => {
+  test("given the template tampered without Secure Boot, then the guardrails refuse it (MCR-TEE3)", () => {
     const json = synthWorkload();
     const [[id]] = resources(json, "google_compute_instance_template");
     json.resource!.google_compute_instance_template[id].shielded_instance_config.enable_secure_boot = false;
-    expect(checkTerraform(json as any, checkContext({ policy })).filter((f) => f.level === "error").map((f) => f.ruleId)).toContain("MCR-TEE1");
+    expect(checkTerraform(json as any, checkContext({ policy })).filter((f) => f.level === "error").map((f) => f.ruleId)).toContain("MCR-TEE3");
   });
 
   test("given an SEV policy, then the template is an SEV confidential VM on the policy's machine type", () => {

@@ -38,7 +38,7 @@ import { residency } from "./rules/residency";
 import { serviceAccountRights } from "./rules/sa-rights";
 import { sqlPrivateIp } from "./rules/sql-private-ip";
 import { stage2BucketRead } from "./rules/stage2-bucket-read";
-import { teeInstance } from "./rules/tee-instance";
+import { teeConfidentialCompute, teeInstance, teeSecureBoot } from "./rules/tee-instance";
 import { teeNetwork } from "./rules/tee-network";
 import { wifCondition } from "./rules/wif-condition";
 
@@ -71,6 +71,8 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   executorBasePinned,
   buildIdentitySeparate,
   teeInstance,
+  teeConfidentialCompute,
+  teeSecureBoot,
   gpuConfidential,
   gpuDebugImage,
   gpuResidency,
