@@ -9,6 +9,6 @@ if (!fs.existsSync(compiled)) {
 }
 const { main } = require(compiled);
 // `manatee report … | head`: a closed pipe ends the command quietly, not with an EPIPE crash.
-process.stdout.on("error", (err) => { if (err.code === "EPIPE") process.exit(0); else throw err; });
+require(path.join(__dirname, "..", "dist", "lib", "cli", "exit.js")).exitQuietlyOnClosedPipe(process.stdout);
 // main() turns every failure into one message and a documented exit code (see --help).
 main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => { process.exitCode = code; });

@@ -109,6 +109,18 @@ export class InternalError extends ManateeError {
   }
 }
 
+/** How many problems one error message lists before it counts the rest. */
+export const MAX_LISTED_PROBLEMS = 20;
+
+/**
+ * At most `max` lines of a long list of problems, then how many more: one mistake repeated in
+ * 20,000 approvals is one screen, not 20,000 lines. Every error that carries a list uses it.
+ */
+export function summarise(lines: readonly string[], max = MAX_LISTED_PROBLEMS): string[] {
+  if (lines.length <= max) return [...lines];
+  return [...lines.slice(0, max), `… and ${lines.length - max} more`];
+}
+
 /** True for errors the CLI prints as one clean message (exit 2). */
 export function isManateeError(err: unknown): err is ManateeError {
   return err instanceof ManateeError;

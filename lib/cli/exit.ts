@@ -52,15 +52,6 @@ export function describeError(err: unknown, debug: boolean): string {
 }
 
 /**
- * At most `max` lines of a long list of problems, then how many more: one mistake repeated in
- * 20,000 approvals is one screen, not 20,000 lines.
- */
-export function summarise(lines: readonly string[], max = 20): string[] {
-  if (lines.length <= max) return [...lines];
-  return [...lines.slice(0, max), `… and ${lines.length - max} more`];
-}
-
-/**
  * A closed pipe (`manatee report … | head`) ends the command quietly instead of crashing
  * with EPIPE: the reader has what it wanted.
  */

@@ -4,7 +4,7 @@
  * same function; only the locator that turns a field path into a line and column differs.
  * The rules themselves live in validation/, one file per concept. Pure: no cdktf imports.
  */
-import { ERROR_CODES, ManateeError } from "../errors";
+import { ERROR_CODES, MAX_LISTED_PROBLEMS, ManateeError, summarise } from "../errors";
 import { CleanRoomPolicy } from "./model";
 import { checkApprovals, checkJobs } from "./validation/approvals";
 import { checkBudgets } from "./validation/budget";
@@ -25,14 +25,12 @@ export type { PolicyIssue, PolicyLocator, PolicyPath, SourcePosition, ValidateOp
 export { JUPYTERHUB_USERNAME_PATTERN, POLICY_LIMITS } from "./validation/vocabulary";
 
 /** How many issues a PolicyError's message lists; one mistake repeated 20,000 times needs only a few lines to be seen. */
-export const MAX_LISTED_ISSUES = 20;
+export const MAX_LISTED_ISSUES = MAX_LISTED_PROBLEMS;
 
 /** Thrown with every issue of a policy at once: `issues` holds them all, the message the first MAX_LISTED_ISSUES and a count. */
 export class PolicyError extends ManateeError {
   constructor(readonly issues: readonly PolicyIssue[]) {
-    const listed = issues.slice(0, MAX_LISTED_ISSUES).map((i) => i.message);
-    const more = issues.length - listed.length;
-    super(ERROR_CODES.invalidPolicy, [...listed, ...(more > 0 ? [`… and ${more} more`] : [])].join("\n"));
+    super(ERROR_CODES.invalidPolicy, summarise(issues.map((i) => i.message)).join("\n"));
   }
 }
 

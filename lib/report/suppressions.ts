@@ -3,7 +3,7 @@
  * `{ ruleId, reason, path }` (also `id` for `ruleId`, `address` for `path`), or an object
  * with such a list under `suppressions`. Errors name the file, the entry and the field.
  */
-import { ERROR_CODES, ManateeError } from "../errors";
+import { ERROR_CODES, ManateeError, summarise } from "../errors";
 
 /** A guardrail finding suppressed in the stacks, as recorded with its mandatory reason. */
 export interface ReportSuppression {
@@ -19,7 +19,7 @@ export class SuppressionsFileError extends ManateeError {
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(ERROR_CODES.invalidInput, problems.map((p) => `${file}: ${p}`).join("\n"));
+    super(ERROR_CODES.invalidInput, summarise(problems.map((p) => `${file}: ${p}`)).join("\n"));
   }
 }
 

@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../bin/manatee";
-import { EXIT, describeError, exitCodeFor, summarise } from "../../lib/cli/exit";
-import { ExternalError, InternalError, InvalidInputError, InvalidPropsError, LimitExceededError, ManateeError, UnresolvedTokenError, UsageError } from "../../lib/errors";
+import { EXIT, describeError, exitCodeFor } from "../../lib/cli/exit";
+import { summarise, ExternalError, InternalError, InvalidInputError, InvalidPropsError, LimitExceededError, ManateeError, UnresolvedTokenError, UsageError } from "../../lib/errors";
 import { PolicyError } from "../../lib/policy/validate";
 import { manatee } from "./run";
 
