@@ -6,26 +6,6 @@
 import { createPublicKey } from "node:crypto";
 import { describe, isObject } from "./describe";
 
-/** An EC P-256 public key as a JWK: the key a party signs its approvals with. */
-export interface PartyApprovalsJwk {
-  readonly kty: "EC";
-  readonly crv: "P-256";
-  readonly x: string;
-  readonly y: string;
-}
-
-/** One data-owning party of a consortium room. */
-export interface VerifierParty {
-  readonly name: string;
-  /** The party's own project: its pool, keys and buckets live there. */
-  readonly project: string;
-  /** The datasets it holds (all of them also in the document's `datasets`). */
-  readonly datasets: readonly string[];
-  /** Pins the key of `approvalsJws`; without it the party's approvals count unsigned. */
-  readonly approvalsKey?: PartyApprovalsJwk;
-  /** Compact JWS (ES256, typ manatee-approvals+jws) over `{room, party, approvals}`. */
-  readonly approvalsJws?: string;
-}
 
 /** Reports a bad field and never returns: `policy.<field>: <problem>. <fix>`. */
 export type Fail = (field: string, problem: string) => never;

@@ -6,27 +6,20 @@ import { createHash } from "node:crypto";
 import { validateBudgets } from "./budget";
 import { CelScalar, celEnv, isCelError, mapType, parse, plan } from "@bufbuild/cel";
 // Type only: erased at compile time, so the function zip never needs lib/.
+// The document's types, consortium fields included, are lib/policy's: one definition of the contract.
 import type {
-  VerifierApproval as SingleProjectApproval,
+  VerifierApproval,
   VerifierJobApproval,
-  VerifierPolicyDocument as SingleProjectDocument,
+  VerifierParty,
+  VerifierPolicyDocument,
   VerifierReleaseSettings,
 } from "../../lib/policy/document";
+import type { PartyApprovalsJwk } from "../../lib/policy/model";
 import { describe, isObject } from "./describe";
-import { PartyApprovalsJwk, VerifierParty, checkApprovalParty, checkParties } from "./party-document";
+import { checkApprovalParty, checkParties } from "./party-document";
 import { approvalGpuProblem } from "./gpu";
 
-export type { PartyApprovalsJwk, VerifierJobApproval, VerifierParty, VerifierReleaseSettings };
-
-/** An approval; in a consortium, `party` names the party that gave it (docs/consortium-contract.md). */
-export type VerifierApproval = SingleProjectApproval & { readonly party?: string };
-
-/** The document as lib/policy emits it, with the consortium fields of docs/consortium-contract.md. */
-export type VerifierPolicyDocument = Omit<SingleProjectDocument, "approvals" | "parties"> & {
-  readonly approvals: readonly VerifierApproval[];
-  /** Data-owning parties; absent for a single-project room. */
-  readonly parties?: readonly VerifierParty[];
-};
+export type { PartyApprovalsJwk, VerifierApproval, VerifierJobApproval, VerifierParty, VerifierPolicyDocument, VerifierReleaseSettings };
 
 export const CONFIDENTIAL_SPACE_ISSUER = "https://confidentialcomputing.googleapis.com";
 export const SUPPORTED_POLICY_VERSION = 1;
