@@ -7,12 +7,16 @@
  *   `google.subject` and `attribute.image_digest` mappings, and every clause of the compiled
  *   condition beyond MCR-WIF1's (Secure Boot, hardware, project, TEE account, no `tee-cmd`,
  *   no `tee-env-*` but an approval's `allowedEnv`), each judged with a real CEL engine.
- * Both need the policy: without it the data pool cannot be told from other pools.
+ * In a consortium each party's data pool is held to the same (its condition compiles from the
+ * room with that party's approvals). Both need the policy: without it a data pool cannot be told
+ * from other pools.
  */
 import { parse } from "@bufbuild/cel";
 import { ATTRIBUTE_MAPPING } from "../../policy/condition";
 import { CleanRoomPolicy, CONFIDENTIAL_SPACE_ISSUER, STS_AUDIENCE, TEE_HARDWARE } from "../../policy/model";
+import { approvalsOfParty, partiesOf } from "../../policy/consortium";
 import { dataPlaneNames, manateeContract } from "../../policy/names";
+import { partyPoolId } from "../../policy/party-names";
 import { Rule, RuleResult } from "../model";
 import { ResourceIndex, TfResource } from "../../analysis/resource-index";
 import { block, dig, readString } from "../../analysis/values";
@@ -27,8 +31,16 @@ export function providerPoolId(provider: TfResource, index: ResourceIndex): stri
   return id.state === "known" ? id.value.replace(/^.*\/workloadIdentityPools\//, "") : undefined;
 }
 
-function isDataPoolProvider(provider: TfResource, index: ResourceIndex, policy: CleanRoomPolicy): boolean {
-  return providerPoolId(provider, index) === dataPlaneNames(policy).poolId;
+/**
+ * The data pool a provider is in: the room's, or in a consortium a party's (its own data pool,
+ * whose condition compiles from the room with that party's approvals). Undefined for any other pool.
+ */
+function dataPoolOf(provider: TfResource, index: ResourceIndex, policy: CleanRoomPolicy): { poolId: string; compiledFrom: CleanRoomPolicy } | undefined {
+  const id = providerPoolId(provider, index);
+  if (id === undefined) return undefined;
+  if (id === dataPlaneNames(policy).poolId) return { poolId: id, compiledFrom: policy };
+  const party = partiesOf(policy).find((p) => partyPoolId(policy.name, p.name) === id);
+  return party ? { poolId: id, compiledFrom: { ...policy, approvals: approvalsOfParty(policy, party.name) } } : undefined;
 }
 
 export const dataPoolSingleProvider: Rule = {
@@ -38,8 +50,9 @@ export const dataPoolSingleProvider: Rule = {
   resourceTypes: ["google_iam_workload_identity_pool_provider"],
   check(provider, index, context) {
     const policy = context.policy;
-    if (!policy || !isDataPoolProvider(provider, index, policy)) return [];
-    const names = dataPlaneNames(policy);
+    const pool = policy && dataPoolOf(provider, index, policy);
+    if (!policy || !pool) return [];
+    const names = { ...dataPlaneNames(policy), poolId: pool.poolId };
     const id = readString(provider.config.workload_identity_pool_provider_id);
     if (id.state === "known" && id.value === names.providerId) return [];
     return [
@@ -128,7 +141,8 @@ export const dataPoolPinned: Rule = {
   resourceTypes: ["google_iam_workload_identity_pool_provider"],
   check(provider, index, context) {
     const policy = context.policy;
-    if (!policy || !isDataPoolProvider(provider, index, policy)) return [];
+    const pool = policy && dataPoolOf(provider, index, policy);
+    if (!policy || !pool) return [];
     const out: RuleResult[] = [];
     const issuer = readString(dig(provider.config, "oidc.issuer_uri"));
     if (issuer.state !== "known" || !ISSUER.has(issuer.value)) {
@@ -147,7 +161,7 @@ export const dataPoolPinned: Rule = {
     const condition = readString(provider.config.attribute_condition);
     // MCR-WIF1 reports a missing, unresolved or unparsable condition.
     if (condition.state !== "known" || !parses(condition.value)) return out;
-    for (const req of dataPoolRequirements(policy)) {
+    for (const req of dataPoolRequirements(pool.compiledFrom)) {
       if (!conditionRequires(condition.value, req)) {
         out.push({ message: `attribute_condition does not require ${req.clause} (${req.meaning}), as compiled from the policy. Each clause must be its own top-level && conjunct; use compileAttributeCondition(policy).` });
       }
