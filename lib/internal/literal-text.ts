@@ -1,9 +1,9 @@
 /**
- * Long JSON text in a resource attribute (the job service's config), resolved without cdktf's
- * escape scan. cdktf looks for `${` escapes by scanning from every `}` of a string to its end:
- * quadratic in the braces of a JSON document, which made a 1 MB config cost seconds on each of the
- * three resolutions of a synth. The text's own references (`${TfToken[…]}`) still resolve; it must
- * hold no literal `${` escapes of its own (callers write them as Terraform's `$${`).
+ * A document delivered as a resource attribute (the job service's config, the verifier's policy
+ * object): Terraform template syntax in it escaped, and resolved without cdktf's escape scan.
+ * cdktf looks for `${` escapes by scanning from every `}` of a string to its end: quadratic in the
+ * braces of a JSON document, which made a 1 MB config cost seconds on each of the three
+ * resolutions of a synth. The text's references (cdktf's `${TfToken[…]}`) still resolve.
  */
 import { IResolvable, IResolveContext, Token } from "cdktf";
 
@@ -22,6 +22,7 @@ class LiteralText implements IResolvable {
   }
 }
 
-export function literalText(text: string): string {
-  return Token.asString(new LiteralText(text));
+/** `text` as Terraform must receive it literally: `${`/`%{` escaped as `$${`/`%%{`, references kept live. */
+export function terraformText(text: string): string {
+  return Token.asString(new LiteralText(text.replace(/\$\{(?!TfToken\[)/g, () => "$${").replace(/%\{/g, () => "%%{")));
 }

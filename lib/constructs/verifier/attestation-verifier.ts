@@ -30,16 +30,12 @@ import { ReceiptKey } from "./receipt-key";
 import { BUDGET_RECORD_PREFIX, PUBLIC_JWKS_OBJECT, REPLAY_MARKER_PREFIX, VERIFIER_ENV, VERIFIER_LOG_ID } from "./contract";
 import { AttestationVerifierProps } from "./props";
 import { DEFAULTS, fail, requireMember, resolveSettings } from "./settings";
+import { terraformText } from "../../internal/literal-text";
 
 /** Component label of the function and its artifacts bucket (not data, not audit). */
 const VERIFIER_COMPONENT = COMPONENT.verifier;
 const POLICY_PREFIX = "policy-";
 const SOURCE_PREFIX = "verifier-";
-
-/** Terraform JSON would interpolate `${…}` and `%{…}` inside a literal: escape them. */
-function terraformLiteral(value: string): string {
-  return value.replace(/\$\{/g, () => "$${").replace(/%\{/g, () => "%%{");
-}
 
 /**
  * The attestation verifier function with everything it needs and nothing more: its own
@@ -212,7 +208,7 @@ export class AttestationVerifier extends Construct {
       provider,
       bucket: this.artifactsBucket.name,
       name: `${POLICY_PREFIX}${this.policy.sha256}.json`,
-      content: terraformLiteral(this.policy.json),
+      content: terraformText(this.policy.json),
       contentType: "application/json",
       lifecycle: { createBeforeDestroy: true },
     });

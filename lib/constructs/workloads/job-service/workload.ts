@@ -32,7 +32,7 @@ import {
 } from "./contract";
 import { parseImageReference } from "./image-reference";
 import { requireKubernetesName } from "./names";
-import { literalText } from "../../../internal/literal-text";
+import { terraformText } from "../../../internal/literal-text";
 import { InvalidPropsError } from "../../../errors";
 import { CleanRoomIdentity, roomOf } from "../../../internal/common";
 
@@ -140,7 +140,7 @@ export class JobService extends Construct {
   public readonly jobServiceKsa: ServiceAccountV1;
   public readonly jupyterKsa: ServiceAccountV1;
   public readonly config: ConfigMapV1;
-  /** The configuration JSON as delivered (strings may hold Terraform references). */
+  /** The configuration JSON (strings may hold Terraform references), before Terraform escaping. */
   public readonly configJson: string;
   public readonly deployment: DeploymentV1;
   public readonly service: ServiceV1;
@@ -207,16 +207,12 @@ export class JobService extends Construct {
       provider,
     });
 
-    // Deterministic text: the ConfigMap changes only when the configuration does.
-    // Literal `${`/`%{` would be Terraform template syntax: escaped, while references (cdktf's
-    // `${TfToken[…]}` placeholders, resolved at synth) stay live.
-    const literal = (_key: string, v: unknown) =>
-      typeof v === "string" ? v.replace(/\$\{(?!TfToken\[)/g, () => "$${").replace(/%\{/g, () => "%%{") : v;
-    // Compact: the size of a large room's config is what cdktf's token resolution and Kubernetes' 1 MiB ConfigMap limit see.
-    this.configJson = `${JSON.stringify(props.config, literal)}\n`;
+    // Deterministic, compact text: the ConfigMap changes only when the configuration does, and its
+    // size is what Kubernetes' 1 MiB ConfigMap limit sees. terraformText escapes template syntax.
+    this.configJson = `${JSON.stringify(props.config)}\n`;
     this.config = new ConfigMapV1(this, "Config", {
       metadata: meta("manatee-job-service-config"),
-      data: { [JOB_SERVICE_CONFIG_FILE]: literalText(this.configJson) },
+      data: { [JOB_SERVICE_CONFIG_FILE]: terraformText(this.configJson) },
       dependsOn,
       provider,
     });
