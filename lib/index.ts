@@ -106,6 +106,7 @@ export { assertWithinIamLimits, iamLimitViolations, IAM_POLICY_LIMITS, IamPolicy
 export type { DatasetIamLoad, AllowPolicyLoad, DatasetPolicyResource } from "./policy/iam-limits";
 export { JobServiceConfigCompileError } from "./policy/job-service-config";
 export { platformNames, dataPlaneNames, jobPathNames, outputReleaseNames, jobInstancePrefix } from "./policy/names";
+export type { DataPlaneNames } from "./policy/names";
 export type { DatasetBucketPurpose } from "./policy/names";
 export { partyDataPlaneNames, dataPlaneNamesOf, operatorFacts, requireParty, partyPoolId, partyStackName } from "./policy/party-names";
 export type { OperatorFacts } from "./policy/party-names";
@@ -179,6 +180,9 @@ export type {
 // Data plane: keys, buckets, the workload identity pool, the TEE template, datasets,
 // output release (lib/constructs/data-plane).
 // ---------------------------------------------------------------------------------------
+// A TerraformStack that synthesizes large rooms in linear time (the ready stacks extend it).
+export { FastResolveStack } from "./constructs/fast-resolve-stack";
+
 // Grants: every grant* returns an IamGrant; data-guarding resources hold one authoritative policy.
 export { AuthoritativeIamPolicy } from "./constructs/iam-grants";
 export type { IamGrant, IamBindingSpec, AuthoritativeIamPolicyProps, AuthoritativeTarget } from "./constructs/iam-grants";

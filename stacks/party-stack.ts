@@ -3,7 +3,7 @@
  * with its own provider and state. It names the operator only by plain values derived from the
  * room file (operatorFacts): a party plans and applies it without access to the operator's state.
  */
-import { TerraformStack } from "cdktf";
+import { FastResolveStack } from "../lib/constructs/fast-resolve-stack";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { Construct } from "constructs";
 import { configureStateBackend } from "./backend";
@@ -18,7 +18,7 @@ export function partyStackName(room: string, party: string): string {
   return `${room}-party-${party}`;
 }
 
-export class CleanRoomPartyStack extends TerraformStack {
+export class CleanRoomPartyStack extends FastResolveStack {
   public readonly dataPlane: PartyDataPlane;
 
   constructor(scope: Construct, id: string, props: CleanRoomPartyStackProps) {

@@ -1,5 +1,5 @@
 /** `<room>-platform`: every Google resource of the clean room. */
-import { TerraformStack } from "cdktf";
+import { FastResolveStack } from "../lib/constructs/fast-resolve-stack";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { Construct } from "constructs";
 import { configureStateBackend } from "./backend";
@@ -7,7 +7,7 @@ import { CleanRoom, CleanRoomProps } from "../lib/constructs/clean-room";
 
 export interface CleanRoomPlatformStackProps extends Omit<CleanRoomProps, "provider"> {}
 
-export class CleanRoomPlatformStack extends TerraformStack {
+export class CleanRoomPlatformStack extends FastResolveStack {
   public readonly room: CleanRoom;
 
   constructor(scope: Construct, id: string, props: CleanRoomPlatformStackProps) {

@@ -3,6 +3,7 @@
  * configured from the platform stack's cluster through cross-stack references (no kubeconfig).
  */
 import { TerraformStack } from "cdktf";
+import { FastResolveStack } from "../lib/constructs/fast-resolve-stack";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
@@ -15,7 +16,7 @@ export interface CleanRoomWorkloadsStackProps extends Omit<CleanRoomWorkloadsPro
   readonly room: CleanRoom;
 }
 
-export class CleanRoomWorkloadsStack extends TerraformStack {
+export class CleanRoomWorkloadsStack extends FastResolveStack {
   public readonly workloads: CleanRoomWorkloads;
 
   constructor(scope: Construct, id: string, props: CleanRoomWorkloadsStackProps) {

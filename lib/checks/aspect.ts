@@ -20,6 +20,7 @@ import {
 } from "cdktf";
 import { IConstruct } from "constructs";
 import { ApiDependencies, applyApiDependencies } from "../internal/api-dependencies";
+import { resolveTerraform } from "../internal/fast-resolve";
 import { checkContext, CheckContextProps } from "./context";
 import { checkResource } from "./engine";
 import { CheckContext, Finding, Rule, VALIDATION_FAILURE_ID } from "./model";
@@ -128,7 +129,7 @@ export class CleanRoomChecks implements IAspect {
       contextOf.set(el.node.path, this.roomContext(el));
       recordSuppressions(el);
       try {
-        const fragment = Tokenization.resolve(el.toTerraform(), { scope: stack, preparing: false, resolver: RESOLVER }) as JsonObject;
+        const fragment = resolveTerraform(stack, el.toTerraform()) as JsonObject;
         const mode = fragment.data ? "data" : "resource";
         const byType = (fragment[mode] ?? {}) as Record<string, Record<string, JsonObject>>;
         for (const [type, byName] of Object.entries(byType)) {

@@ -30,6 +30,7 @@ import { ServiceAccountIamPolicy } from "@cdktf/provider-google/lib/service-acco
 import { StorageBucketIamPolicy } from "@cdktf/provider-google/lib/storage-bucket-iam-policy";
 import { IamCondition } from "../policy/members";
 import { conditionBlock, grantIdFor } from "../internal/common";
+import { isPlainText } from "../internal/fast-resolve";
 
 /** One role binding asked for by a grant method. */
 export interface IamBindingSpec {
@@ -71,6 +72,21 @@ function canonicalKey(scope: Construct, spec: IamBindingSpec): string {
   return bindingKey(plain(spec.role), plain(spec.member), c && { title: plain(c.title), description: c.description && plain(c.description), expression: plain(c.expression) });
 }
 
+/**
+ * `text` resolved: a plain string (no token in it) is itself; cdktf would still scan it three times,
+ * and every principal set's digest looks like a number to its scan.
+ */
+const resolvedText = (text: string, context: IResolveContext): string => (isPlainText(text) ? text : String(context.resolve(text)));
+
+/** `condition` resolved: itself when none of its texts holds a token. */
+function resolvedCondition(condition: IamCondition, context: IResolveContext): IamCondition {
+  const plain = [condition.title, condition.description, condition.expression].every((t) => t === undefined || isPlainText(t));
+  return plain ? definedOnly(condition) : (context.resolve(condition) as IamCondition);
+}
+
+/** `o` without its undefined fields, as cdktf's own resolution would leave it. */
+const definedOnly = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
 /** What an authoritative policy is set on. */
 export type AuthoritativeTarget =
   | { readonly kind: "crypto_key"; readonly cryptoKeyId: string }
@@ -95,6 +111,7 @@ export class AuthoritativeIamPolicy extends Construct {
   public readonly policy: PolicyResource;
   private readonly grants = new Map<string, IamGrant>();
   private readonly after = new Map<string, ITerraformDependable>();
+  private rendered?: { readonly grants: number; readonly blocks: unknown[] };
 
   constructor(scope: Construct, id: string, props: AuthoritativeIamPolicyProps) {
     super(scope, id);
@@ -142,19 +159,32 @@ export class AuthoritativeIamPolicy extends Construct {
   }
 
   /** `binding` blocks: one per resolved (role, condition), members de-duplicated and sorted. */
-  private render(context: IResolveContext): unknown[] {
+  private render(context: IResolveContext): unknown[] | undefined {
+    // The preparing pass resolves every token (cdktf registers cross-stack references there); the
+    // later passes of the same grants give the same blocks. Grants are only ever added.
+    if (!context.preparing && this.rendered?.grants === this.grants.size) {
+      const blocks = this.rendered.blocks;
+      context.registerPostProcessor({ postProcess: () => blocks });
+      return undefined;
+    }
     const groups = new Map<string, { role: string; condition?: IamCondition; members: Set<string> }>();
     for (const g of this.grants.values()) {
-      const role = String(context.resolve(g.role));
-      const condition = g.condition ? (context.resolve(g.condition) as IamCondition) : undefined;
+      const role = resolvedText(g.role, context);
+      const condition = g.condition ? resolvedCondition(g.condition, context) : undefined;
       const key = bindingKey(role, "", condition);
       const group = groups.get(key) ?? { role, condition, members: new Set<string>() };
-      group.members.add(String(context.resolve(g.member)));
+      group.members.add(resolvedText(g.member, context));
       groups.set(key, group);
     }
-    return [...groups.entries()]
+    const blocks = [...groups.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, g]) => ({ role: g.role, members: [...g.members].sort(), ...(g.condition ? { condition: conditionBlock(g.condition) } : {}) }));
+      .map(([, g]) => ({ role: g.role, members: [...g.members].sort(), ...(g.condition ? { condition: definedOnly(conditionBlock(g.condition)!) } : {}) }));
+    // Every value above is resolved already. Handed back through a post-processor, cdktf does not
+    // walk the members again (thousands of principal sets in a large room, on each of a synth's
+    // resolutions).
+    if (!context.preparing) this.rendered = { grants: this.grants.size, blocks };
+    context.registerPostProcessor({ postProcess: () => blocks });
+    return undefined;
   }
 }
 

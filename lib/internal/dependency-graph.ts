@@ -173,30 +173,54 @@ export interface LiteralNaming {
 /** The literals in an IAM resource's members, target and role that name a managed resource of `identifiers`. */
 export function literalNamings(item: GraphItem, identifiers: readonly ResourceIdentifier[]): LiteralNaming[] {
   const out: LiteralNaming[] = [];
+  const byPrefix = prefixIndex(identifiers);
   for (const [field, value] of Object.entries(item.config)) {
     if (NOT_NAMING_FIELDS.has(field)) continue;
     for (const s of strings(value)) {
       const text = literalText(s);
-      for (const id of identifiers) {
-        if (id.address === item.address) continue;
-        if (containsName(text, id.value)) out.push({ field, literal: s, target: id });
+      // Identifiers that start at some position of the text, in the order of `identifiers`.
+      const named = new Set<number>();
+      const consider = (candidates: number[] | undefined, i: number) => {
+        for (const n of candidates ?? []) {
+          const id = identifiers[n];
+          if (!named.has(n) && id.address !== item.address && namesAt(text, i, id.value)) named.add(n);
+        }
+      };
+      for (let i = 0; i < text.length; i++) {
+        consider(byPrefix.get(SHORT), i);
+        consider(byPrefix.get(text.slice(i, i + MIN_IDENTIFIER_LENGTH)), i);
       }
+      for (const n of [...named].sort((a, b) => a - b)) out.push({ field, literal: s, target: identifiers[n] });
     }
   }
   return out;
 }
 
-/** `name` occurs in `text` as a whole name: not inside a longer id. An `x@` prefix needs the email's domain after it. */
-function containsName(text: string, name: string): boolean {
-  let from = 0;
-  for (;;) {
-    const i = text.indexOf(name, from);
-    if (i < 0) return false;
-    const before = i === 0 ? "" : text[i - 1];
-    const after = text.slice(i + name.length);
-    const boundedBefore = before === "" || !/[A-Za-z0-9_.\-]/.test(before);
-    const boundedAfter = name.endsWith("@") ? /^[a-z0-9-]+\.iam\.gserviceaccount\.com/.test(after) : after === "" || !/^[A-Za-z0-9_.\-@]/.test(after);
-    if (boundedBefore && boundedAfter) return true;
-    from = i + 1;
-  }
+// A room has a thousand identifiers and a thousand IAM resources: each text is looked up by the
+// first characters of each of its positions instead of searched once per identifier.
+const prefixIndexes = new WeakMap<readonly ResourceIdentifier[], Map<string, number[]>>();
+
+/** The index entry of identifiers too short to have a prefix (none come from managedIdentifiers). */
+const SHORT = "";
+
+function prefixIndex(identifiers: readonly ResourceIdentifier[]): Map<string, number[]> {
+  let index = prefixIndexes.get(identifiers);
+  if (index) return index;
+  index = new Map();
+  identifiers.forEach((id, n) => {
+    const prefix = id.value.length < MIN_IDENTIFIER_LENGTH ? SHORT : id.value.slice(0, MIN_IDENTIFIER_LENGTH);
+    index!.set(prefix, [...(index!.get(prefix) ?? []), n]);
+  });
+  prefixIndexes.set(identifiers, index);
+  return index;
+}
+
+/** `name` occurs at `i` in `text` as a whole name: not inside a longer id. An `x@` prefix needs the email's domain after it. */
+function namesAt(text: string, i: number, name: string): boolean {
+  if (!text.startsWith(name, i)) return false;
+  const before = i === 0 ? "" : text[i - 1];
+  const after = text.slice(i + name.length);
+  const boundedBefore = before === "" || !/[A-Za-z0-9_.\-]/.test(before);
+  const boundedAfter = name.endsWith("@") ? /^[a-z0-9-]+\.iam\.gserviceaccount\.com/.test(after) : after === "" || !/^[A-Za-z0-9_.\-@]/.test(after);
+  return boundedBefore && boundedAfter;
 }

@@ -311,7 +311,18 @@ export type DatasetBucketPurpose = "stage1" | "stage2";
  * The names of the clean room's data-plane resources, derived from the policy alone so
  * the constructs, the access report and the guardrails name the same things.
  */
-export function dataPlaneNames(policy: { name: string; project: string }) {
+export function dataPlaneNames(policy: { name: string; project: string }): DataPlaneNames {
+  const key = `${policy.name}\n${policy.project}`;
+  let names = dataPlaneNamesCache.get(key);
+  if (!names) dataPlaneNamesCache.set(key, (names = Object.freeze(computeDataPlaneNames(policy))));
+  return names;
+}
+
+// Every key, bucket and repository of a room asks for its names: computed once per room.
+const dataPlaneNamesCache = new Map<string, DataPlaneNames>();
+export type DataPlaneNames = ReturnType<typeof computeDataPlaneNames>;
+
+function computeDataPlaneNames(policy: { name: string; project: string }) {
   const room = policy.name;
   return {
     /** Workload identity pool of the room's Confidential Space workloads. */

@@ -152,8 +152,13 @@ function tokenWith(values: ClaimValues): Record<string, unknown> {
   return root;
 }
 
+/** Planned conjuncts, kept while their parse is cached. */
+const planned = new WeakMap<Expr, ReturnType<typeof plan>>();
+
 function accepts(expr: Expr, values: ClaimValues): boolean {
-  const result = plan(celEnv(), expr)({ assertion: tokenWith(values) } as never);
+  let run = planned.get(expr);
+  if (!run) planned.set(expr, (run = plan(celEnv(), expr)));
+  const result = run({ assertion: tokenWith(values) } as never);
   // An evaluation error rejects the token, as STS does.
   return !isCelError(result) && result === true;
 }
@@ -171,8 +176,16 @@ function literals(expr: Expr | undefined, out: string[] = []): string[] {
 }
 
 /** Whether some top-level conjunct enforces the requirement on its own. */
+// A room's condition is parsed once for all of its requirements (it lists every approved digest).
+let lastConjuncts: { condition: string; parts: Expr[] } | undefined;
+
+function conjunctsOf(condition: string): Expr[] {
+  if (lastConjuncts?.condition !== condition) lastConjuncts = { condition, parts: conjuncts(parse(condition).expr) };
+  return lastConjuncts.parts;
+}
+
 export function conditionRequires(condition: string, req: ClaimRequirement): boolean {
-  const parts = conjuncts(parse(condition).expr);
+  const parts = conjunctsOf(condition);
   return parts.some((part) => {
     const claims = claimsRead(part);
     if (claims.size === 0 || [...claims].some((c) => !req.claims.includes(c))) return false;
