@@ -16,22 +16,18 @@
  */
 import {
   Aspects,
-  DefaultTokenResolver,
   dependable,
   IAspect,
   ITerraformDependable,
-  StringConcat,
   TerraformDataSource,
   TerraformElement,
   TerraformResource,
   TerraformStack,
   Token,
-  Tokenization,
 } from "cdktf";
 import { IConstruct } from "constructs";
 import { apiServicesFor, GKE_WORKLOAD_IDENTITY_MEMBER, isIamType } from "./api-services";
-
-const RESOLVER = new DefaultTokenResolver(new StringConcat());
+import { resolveTerraform } from "./fast-resolve";
 
 type Dependent = TerraformResource | TerraformDataSource;
 
@@ -85,9 +81,7 @@ export function applyApiDependencies(stack: TerraformStack): void {
   }
 }
 
-function resolve(value: unknown, stack: TerraformStack): unknown {
-  return Tokenization.resolve(value, { scope: stack, preparing: false, resolver: RESOLVER });
-}
+const resolve = (value: unknown, stack: TerraformStack): unknown => resolveTerraform(stack, value);
 
 function namesGkeWorkloadIdentity(el: TerraformElement, stack: TerraformStack): boolean {
   const config = el.toTerraform() as Record<string, Record<string, Record<string, unknown>>>;
