@@ -8,6 +8,7 @@ import { ConfidentialSpaceWorkload } from "../lib/constructs/data-plane/confiden
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { JobStateStore } from "../lib/constructs/platform/database";
 import {
+  CONFIG_MAP_MAX_BYTES,
   DEFAULT_HUB_API_URL,
   JOB_SERVICE_ENV,
   JobService,
@@ -22,6 +23,7 @@ import {
   teeLauncherRoleId,
 } from "../lib/constructs/workloads/job-service";
 import { NAME_RULES, platformNames } from "../lib/policy/names";
+import { LimitExceededError } from "../lib/errors";
 import { JOB_SERVICE_ENV as ENTRY_ENV, loadConfig } from "../job-service/src/main";
 import { parseJobServiceConfig } from "../job-service/src/config";
 import { GceLauncher, LaunchRefusedError } from "../job-service/src/gce-launcher";
@@ -403,6 +405,21 @@ describe("JobService", () => {
       expect(() => synthJobService({ namespace: "Manatee" })).toThrow('JobService "namespace" "Manatee" is not a valid Kubernetes name');
       expect(() => synthJobService({ tmpSize: "lots" })).toThrow('JobService "tmpSize" "lots" is not a Kubernetes quantity');
     });
+  });
+});
+
+describe("JobService configuration size", () => {
+  test("given a configuration over what a ConfigMap holds, when the JobService is built, then synth fails naming the size, the limit and the fix", () => {
+    const config = literalConfig();
+    const digest = (i: number) => `sha256:${i.toString(16).padStart(64, "0")}`;
+    const big = { ...config, datasets: config.datasets.map((d) => ({ ...d, standingApprovals: Array.from({ length: 20_000 }, (_, i) => digest(i)) })) };
+    expect(() => synthJobService({ config: big })).toThrow(LimitExceededError);
+    expect(() => synthJobService({ config: big })).toThrow(/configuration is \d+ bytes.*exceeds what a Kubernetes ConfigMap holds \(1048576 bytes\).*split the datasets over two rooms/s);
+  });
+
+  test("given the example room's configuration, then it is far below the limit", () => {
+    const { service } = synthJobService();
+    expect(Buffer.byteLength(service.configJson)).toBeLessThan(CONFIG_MAP_MAX_BYTES / 10);
   });
 });
 

@@ -33,7 +33,7 @@ import {
 import { parseImageReference } from "./image-reference";
 import { requireKubernetesName } from "./names";
 import { terraformText } from "../../../internal/literal-text";
-import { InvalidPropsError } from "../../../errors";
+import { InvalidPropsError, LimitExceededError } from "../../../errors";
 import { CleanRoomIdentity, roomOf } from "../../../internal/common";
 
 /** Container resources (Kubernetes quantities). */
@@ -117,6 +117,26 @@ const METADATA_SERVER = { cidr: "169.254.169.254/32", port: "80" };
 const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
 
 const DEFAULT_RESOURCES: ContainerResources = { requests: { cpu: "100m", memory: "384Mi" }, limits: { memory: "1Gi" } };
+
+/** Kubernetes refuses a ConfigMap whose data (keys and values) exceeds 1 MiB. */
+export const CONFIG_MAP_MAX_BYTES = 1024 * 1024;
+/** Kept for the references the config holds (instance template, verifier URL, executor base), resolved at apply. */
+const REFERENCE_ALLOWANCE_BYTES = 4096;
+
+/** Fails the synth, not the first apply, when the room's configuration cannot be delivered. */
+function assertFitsConfigMap(configJson: string, constructPath: string): void {
+  const bytes = Buffer.byteLength(JOB_SERVICE_CONFIG_FILE) + Buffer.byteLength(configJson);
+  if (bytes + REFERENCE_ALLOWANCE_BYTES <= CONFIG_MAP_MAX_BYTES) return;
+  throw new LimitExceededError(
+    `the job service's configuration is ${bytes} bytes; with ${REFERENCE_ALLOWANCE_BYTES} bytes kept for values known only at apply, ` +
+      `it exceeds what a Kubernetes ConfigMap holds (${CONFIG_MAP_MAX_BYTES} bytes), so the first apply would fail.`,
+    {
+      constructPath,
+      property: "config",
+      fix: "Most of it is one entry per standing approval of each dataset: remove expired approvals, or split the datasets over two rooms.",
+    },
+  );
+}
 
 /**
  * The job service on GKE, hardened:
@@ -210,6 +230,7 @@ export class JobService extends Construct {
     // Deterministic, compact text: the ConfigMap changes only when the configuration does, and its
     // size is what Kubernetes' 1 MiB ConfigMap limit sees. terraformText escapes template syntax.
     this.configJson = `${JSON.stringify(props.config)}\n`;
+    assertFitsConfigMap(this.configJson, this.node.path);
     this.config = new ConfigMapV1(this, "Config", {
       metadata: meta("manatee-job-service-config"),
       data: { [JOB_SERVICE_CONFIG_FILE]: terraformText(this.configJson) },
