@@ -346,8 +346,9 @@ describe("given the example room's JSON, tampered", () => {
 test("given the API table, then every API it names is one CleanRoomApis enables", () => {
   const { CLEAN_ROOM_APIS } = require("../lib/constructs/platform/apis");
   const named = new Set(Object.values(API_SERVICES_BY_TYPE).flat());
-  // Types of services the room does not use (Cloud SQL, Secret Manager, Pub/Sub, VPC-SC) are there for resources added beside it.
-  const optional = new Set(["sqladmin.googleapis.com", "secretmanager.googleapis.com", "pubsub.googleapis.com", "accesscontextmanager.googleapis.com"]);
+  // Services the room enables only when its policy needs them (Pub/Sub and Cloud Scheduler for stage-1 provisioning, VPC-SC),
+  // or does not use (Cloud SQL, Secret Manager) and are there for resources added beside it.
+  const optional = new Set(["sqladmin.googleapis.com", "secretmanager.googleapis.com", "pubsub.googleapis.com", "cloudscheduler.googleapis.com", "accesscontextmanager.googleapis.com"]);
   expect([...named].filter((s) => !(s in CLEAN_ROOM_APIS) && !optional.has(s))).toEqual([]);
 });
 

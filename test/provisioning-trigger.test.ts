@@ -32,19 +32,21 @@ describe("given stacks/provisioning.cleanroom.yaml (insurance declares provision
     expect(notification).toMatchObject({ bucket: ref("google_storage_bucket", stage2Id, "name"), topic: ref("google_pubsub_topic", topicId, "id"), event_types: ["OBJECT_FINALIZE"], payload_format: "JSON_API_V1" });
     expect(topic.name).toBe("stage1-study-insurance-stage2-objects");
     // Created only once the storage agent may publish (Google checks it then).
-    const publisher = iamGrants(platform).find((g) => g.type === "google_pubsub_topic_iam_member")!;
+    const publisher = iamGrants(platform).find((g) => g.type === "google_pubsub_topic_iam_member" && g.id.includes("storage-agent"))!;
     expect(notification.depends_on).toContain(`google_pubsub_topic_iam_member.${publisher.id}`);
     expect(notificationId).toBeDefined();
   });
 
-  test("then the topic's only publisher is the project's Cloud Storage service agent, and the subscription's only subscriber the job service", () => {
+  test("then the topic's only publishers are the project's Cloud Storage and (for the schedule) Cloud Scheduler service agents, and the subscription's only subscriber the job service", () => {
     const [agentId] = dataSources(platform, "google_storage_project_service_account").find(([id]) => id.includes("provisioning"))!;
+    const [projectId] = dataSources(platform, "google_project").find(([id]) => id.includes("provisioning"))!;
     const [jobSaId] = resources(platform, "google_service_account").find(([id]) => id.includes("JobServiceAccount"))!;
     const onPubsub = iamGrants(platform).filter((g) => g.type.startsWith("google_pubsub_"));
 
     expect(onPubsub.map((g) => `${g.type} ${g.role} ${g.member}`).sort()).toEqual([
       `google_pubsub_subscription_iam_member roles/pubsub.subscriber ${ref("google_service_account", jobSaId, "member")}`,
       `google_pubsub_topic_iam_member roles/pubsub.publisher \${data.google_storage_project_service_account.${agentId}.member}`,
+      `google_pubsub_topic_iam_member roles/pubsub.publisher serviceAccount:service-\${data.google_project.${projectId}.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com`,
     ]);
     // The room enables Pub/Sub for them (first apply in order).
     expect(resources(platform, "google_project_service").map(([, s]) => s.service)).toContain("pubsub.googleapis.com");

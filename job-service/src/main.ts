@@ -2,7 +2,8 @@
  * Container entry of the job service in a room (the image lib/constructs/clean-room-workloads.ts builds):
  * reads the compiled `JobServiceConfig` and the deployment's environment (env.ts
  * JOB_SERVICE_ENV), wires the Google adapters into the ports, serves the API on $PORT with
- * `GET /health` and runs the reconcile loop (service.ts). Thin on purpose: every decision lives
+ * `GET /health`, runs the reconcile loop (service.ts) and, when a dataset has stage-1
+ * provisioning, pulls its trigger subscription (provisioning-pull.ts). Thin on purpose: every decision lives
  * in the modules it wires.
  */
 import { readFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { FirestoreJobStore, type FirestoreLike } from "./firestore-store";
 import { GceLauncher, type ComputeRequest } from "./gce-launcher";
 import { GcsBlobStore, GcsReleasedOutputs, type GcsBucketLike } from "./gcs";
 import type { AuditLog } from "./ports";
+import { createProvisioningPuller, provisioningSubscriptions, type ProvisioningPuller } from "./provisioning-pull";
 import { RemoteRegistry } from "./registry-http";
 import { createJobService, type JobService } from "./service";
 import { SignatureApprovalSource } from "./signature-approvals";
@@ -65,6 +67,8 @@ export interface Services {
   readonly config: JobServiceConfig;
   readonly audit: AuditLog;
   readonly service: JobService;
+  /** Pulls the provisioning triggers' subscriptions; absent when no dataset has provisioning. */
+  readonly provisioning?: ProvisioningPuller;
 }
 
 export function createServices(env: Env = process.env): Services {
@@ -111,7 +115,10 @@ export function createServices(env: Env = process.env): Services {
     outputs: new GcsReleasedOutputs(bucket(config.outputs.releaseBucket)),
     audit,
   });
-  return { config, audit, service };
+  // The job service's account is each subscription's only subscriber (Stage1ProvisioningTrigger);
+  // the pod's egress allows Google APIs on 443 (JobService's EgressPolicy).
+  const provisioning = provisioningSubscriptions(config).length > 0 ? createProvisioningPuller({ config, store, request, audit }) : undefined;
+  return { config, audit, service, provisioning };
 }
 
 /** Serves the API and `GET /health` on $PORT (default 8080); resolves once listening. */
@@ -134,10 +141,11 @@ export async function main(env: Env = process.env): Promise<Server> {
   await new Promise<void>((resolve) => server.listen(port, "0.0.0.0", resolve));
   // One loop per room: the Deployment runs one replica with the Recreate strategy.
   services.service.start();
+  services.provisioning?.start();
   services.audit({ event: "started", room: services.config.room, port });
   const stop = () => {
     server.close();
-    void services.service.stop().finally(() => process.exit(0));
+    void Promise.all([services.service.stop(), services.provisioning?.stop()]).finally(() => process.exit(0));
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);

@@ -6,8 +6,12 @@
  * record and the reconciler launches it like any approved job; the verifier's ledger charges the
  * stage-1 spend when it releases the output.
  *
- * Idempotent per object generation: the job's uuid is derived from bucket, object and generation,
- * so a redelivered message (Pub/Sub delivers at least once) finds the job it already made.
+ * The dataset's `provisioning.schedule` publishes on the same topic (Cloud Scheduler, attributes
+ * `manateeTrigger=schedule` and `dataset=<name>`): a scheduled run is the same job without a new object.
+ *
+ * Idempotent: the job's uuid is derived from bucket, object and generation (a notification) or from
+ * dataset and the publish minute (a scheduled run), so a redelivered message (Pub/Sub delivers at
+ * least once) finds the job it already made.
  */
 import { createHash } from "node:crypto";
 import type { DatasetProvisioning, JobServiceConfig, JobServiceDataset } from "./config";
@@ -44,9 +48,24 @@ export interface ProvisioningTriggerDeps {
   readonly audit?: AuditLog;
 }
 
+/** The `manateeTrigger` attribute of a scheduled run (lib/constructs/data-plane/provisioning.ts sets it). */
+export const SCHEDULE_TRIGGER = "schedule";
+
 /** The job's uuid: a name-based (version 5 layout) UUID of bucket, object and generation. */
 export function provisioningJobUuid(bucket: string, object: string, generation: string): string {
-  const h = createHash("sha256").update(`${bucket}\0${object}\0${generation}`).digest("hex");
+  return nameUuid(`${bucket}\0${object}\0${generation}`);
+}
+
+/**
+ * The uuid of `dataset`'s scheduled run at `minute` (RFC 3339, seconds cut). Its own name space: no
+ * bucket is named with a NUL, so it never equals an object generation's uuid.
+ */
+export function scheduledJobUuid(dataset: string, minute: string): string {
+  return nameUuid(`\0${SCHEDULE_TRIGGER}\0${dataset}\0${minute}`);
+}
+
+function nameUuid(name: string): string {
+  const h = createHash("sha256").update(name).digest("hex");
   const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -62,15 +81,12 @@ export async function handleProvisioningNotification(deps: ProvisioningTriggerDe
   if (!dataset) return ignore(`subscription ${subscription} belongs to no dataset with provisioning`);
   const provisioning = dataset.provisioning!;
   const a = message.attributes ?? {};
-  if (a.eventType !== "OBJECT_FINALIZE") return ignore(`event ${a.eventType ?? "(none)"} is not OBJECT_FINALIZE`);
-  if (a.bucketId !== provisioning.stage2Bucket) return ignore(`bucket ${a.bucketId ?? "(none)"} is not ${dataset.name}'s stage-2 bucket`);
-  if (!a.objectId || !/^[0-9]+$/.test(a.objectGeneration ?? "")) return ignore("the notification names no object and generation");
-  const mismatch = payloadMismatch(message.data, a.bucketId, a.objectId, a.objectGeneration);
-  if (mismatch) return ignore(mismatch);
+  const source = a.manateeTrigger !== undefined ? scheduledRun(a, dataset.name, message.publishTime) : objectNotification(a, provisioning, dataset.name, message.data);
+  if ("ignored" in source) return ignore(source.ignored);
   // The config is checked at start (parseJobServiceConfig); checked again so no job runs an unapproved image.
   if (!dataset.standingApprovals.includes(provisioning.imageDigest)) return ignore(`${provisioning.imageDigest} is not a standing approval of ${dataset.name}`);
 
-  const uuid = provisioningJobUuid(a.bucketId, a.objectId, a.objectGeneration);
+  const { uuid } = source;
   const existing = await deps.store.getByUuid(uuid);
   if (existing) return { action: "duplicate", job: existing };
   let job: JobRecord;
@@ -82,8 +98,32 @@ export async function handleProvisioningNotification(deps: ProvisioningTriggerDe
     if (raced) return { action: "duplicate", job: raced };
     throw e;
   }
-  audit({ event: "provisioning-submitted", job: job.id, uuid, dataset: dataset.name, imageDigest: provisioning.imageDigest, object: `gs://${a.bucketId}/${a.objectId}#${a.objectGeneration}` });
+  audit({ event: "provisioning-submitted", job: job.id, uuid, dataset: dataset.name, imageDigest: provisioning.imageDigest, ...source.why });
   return { action: "submitted", job };
+}
+
+/** What started a run: its uuid and the audit's description, or why the message starts nothing. */
+type RunSource = { readonly uuid: string; readonly why: Readonly<Record<string, string>> } | { readonly ignored: string };
+type Attributes = Readonly<Record<string, string>>;
+
+/** A Cloud Storage notification of a new object in the dataset's stage-2 bucket. */
+function objectNotification(a: Attributes, provisioning: DatasetProvisioning, dataset: string, data: string | undefined): RunSource {
+  if (a.eventType !== "OBJECT_FINALIZE") return { ignored: `event ${a.eventType ?? "(none)"} is not OBJECT_FINALIZE` };
+  if (a.bucketId !== provisioning.stage2Bucket) return { ignored: `bucket ${a.bucketId ?? "(none)"} is not ${dataset}'s stage-2 bucket` };
+  if (!a.objectId || !/^[0-9]+$/.test(a.objectGeneration ?? "")) return { ignored: "the notification names no object and generation" };
+  const mismatch = payloadMismatch(data, a.bucketId, a.objectId, a.objectGeneration);
+  if (mismatch) return { ignored: mismatch };
+  return { uuid: provisioningJobUuid(a.bucketId, a.objectId, a.objectGeneration), why: { object: `gs://${a.bucketId}/${a.objectId}#${a.objectGeneration}` } };
+}
+
+/** A run of the dataset's schedule: one job per dataset and publish minute (a retried publish lands in the same minute). */
+function scheduledRun(a: Attributes, dataset: string, publishTime: string | undefined): RunSource {
+  if (a.manateeTrigger !== SCHEDULE_TRIGGER) return { ignored: `trigger ${a.manateeTrigger} is not ${SCHEDULE_TRIGGER}` };
+  if (a.dataset !== dataset) return { ignored: `the scheduled run names dataset ${a.dataset ?? "(none)"}, not ${dataset} whose subscription it came on` };
+  const t = Date.parse(publishTime ?? "");
+  if (!/^\d{4}-\d\d-\d\dT/.test(publishTime ?? "") || Number.isNaN(t)) return { ignored: `publish time ${publishTime ?? "(none)"} is not RFC 3339` };
+  const minute = new Date(t - (t % 60_000)).toISOString().replace(/:00\.000Z$/, "Z");
+  return { uuid: scheduledJobUuid(dataset, minute), why: { scheduled: minute } };
 }
 
 /** The object resource in `data`, when present, must name the same object as the attributes. */

@@ -3,48 +3,14 @@
  * pull API returns) becomes one job of the dataset's provisioning image per object generation,
  * which the reconciler launches on its standing approval; anything else is acknowledged unused.
  */
-import type { JobServiceConfig } from "../src/config";
 import { JobStatus } from "../src/ports";
-import { PROVISIONING_CREATOR, handleProvisioningNotification, provisioningJobUuid, type PubsubMessage } from "../src/provisioning-trigger";
+import { PROVISIONING_CREATOR, handleProvisioningNotification, provisioningJobUuid, scheduledJobUuid, type PubsubMessage } from "../src/provisioning-trigger";
 import { reconcileOnce } from "../src/reconcile";
 import { MemoryJobStore } from "../src/store";
-import { FakeApprovals, FakeBuilder, FakeClock, FakeLauncher, MemoryBlobs, OTHER_DIGEST, memoryAudit, testConfig } from "./helpers";
+import { FakeApprovals, FakeBuilder, FakeClock, FakeLauncher, MemoryBlobs, OTHER_DIGEST, memoryAudit } from "./helpers";
+import { PROVISIONING_DIGEST, STAGE2, SUBSCRIPTION, notification, provisioningConfig, scheduledRun } from "./provisioning-fixtures";
 
-const PROVISIONING_DIGEST = "sha256:" + "5".repeat(64);
-const SUBSCRIPTION = "projects/p/subscriptions/demo-insurance-provisioning";
-const STAGE2 = "p-demo-insurance-s2";
-
-function config(): JobServiceConfig {
-  const base = testConfig();
-  return {
-    ...base,
-    datasets: base.datasets.map((d) =>
-      d.name === "insurance"
-        ? { ...d, standingApprovals: [PROVISIONING_DIGEST], provisioning: { imageDigest: PROVISIONING_DIGEST, subscription: SUBSCRIPTION, stage2Bucket: STAGE2 } }
-        : d,
-    ),
-  };
-}
-
-/** What Cloud Storage publishes for a finalized object (payload format JSON_API_V1). */
-function notification(object = "claims/2026-06.csv", generation = "1717171717171717", overrides: Record<string, string> = {}): PubsubMessage {
-  const resource = { kind: "storage#object", bucket: STAGE2, name: object, generation, size: "1024", contentType: "text/csv" };
-  return {
-    messageId: `m-${object}-${generation}`,
-    publishTime: "2026-06-01T00:00:00Z",
-    data: Buffer.from(JSON.stringify(resource)).toString("base64"),
-    attributes: {
-      notificationConfig: `projects/_/buckets/${STAGE2}/notificationConfigs/1`,
-      eventType: "OBJECT_FINALIZE",
-      payloadFormat: "JSON_API_V1",
-      bucketId: STAGE2,
-      objectId: object,
-      objectGeneration: generation,
-      eventTime: "2026-06-01T00:00:00Z",
-      ...overrides,
-    },
-  };
-}
+const config = provisioningConfig;
 
 function setup(cfg = config()) {
   const clock = new FakeClock();
@@ -115,5 +81,41 @@ describe("handleProvisioningNotification", () => {
       throw new Error("firestore unavailable");
     };
     await expect(s.handle(notification())).rejects.toThrow("firestore unavailable");
+  });
+});
+
+describe("handleProvisioningNotification with a scheduled run (provisioning.schedule)", () => {
+  test("given the dataset's schedule fires, then one job of the provisioning image at AwaitingApproval; a redelivery or retry in the same minute makes none, the next run another", async () => {
+    const s = setup();
+    const first = await s.handle(scheduledRun("2026-06-01T03:00:01.250Z"));
+    const again = await s.handle(scheduledRun("2026-06-01T03:00:59.999Z"));
+    const next = await s.handle(scheduledRun("2026-06-08T03:00:00.400Z"));
+
+    expect([first.action, again.action, next.action]).toEqual(["submitted", "duplicate", "submitted"]);
+    if (first.action !== "submitted") throw new Error(`expected a job, got ${first.action}`);
+    const job = first.job;
+    expect(job).toMatchObject({ status: JobStatus.AwaitingApproval, datasets: ["insurance"], build: { imageDigest: PROVISIONING_DIGEST } });
+    expect(job.uuid).toBe(scheduledJobUuid("insurance", "2026-06-01T03:00Z"));
+    // Never the uuid of an object's run: a schedule and an upload at the same time are two runs.
+    expect(job.uuid).not.toBe(provisioningJobUuid(STAGE2, "claims/2026-06.csv", "1717171717171717"));
+    expect(s.audit.records.filter((r) => r.event === "provisioning-submitted").map((r) => r.scheduled)).toEqual(["2026-06-01T03:00Z", "2026-06-08T03:00Z"]);
+  });
+
+  test.each([
+    ["another trigger", { manateeTrigger: "manual", dataset: "insurance" }, "2026-06-01T03:00:00Z", /trigger manual is not schedule/],
+    ["another dataset", { manateeTrigger: "schedule", dataset: "health" }, "2026-06-01T03:00:00Z", /names dataset health, not insurance/],
+    ["no dataset", { manateeTrigger: "schedule" }, "2026-06-01T03:00:00Z", /names dataset \(none\)/],
+    ["no publish time", { manateeTrigger: "schedule", dataset: "insurance" }, "", /publish time .* is not RFC 3339/],
+  ])("given a scheduled message with %s, then nothing is submitted and it is acknowledged with the reason", async (_name, attributes, publishTime, reason) => {
+    const s = setup();
+    const out = await s.handle(scheduledRun(publishTime, attributes));
+    expect(out).toMatchObject({ action: "ignored", reason: expect.stringMatching(reason) });
+    expect((await s.store.list({}, 1, 10)).total).toBe(0);
+  });
+
+  test("given a config whose provisioning digest is not a standing approval, then a scheduled run submits nothing either", async () => {
+    const cfg = config();
+    const s = setup({ ...cfg, datasets: cfg.datasets.map((d) => (d.provisioning ? { ...d, standingApprovals: [OTHER_DIGEST] } : d)) });
+    expect(await s.handle(scheduledRun())).toMatchObject({ action: "ignored", reason: expect.stringMatching(/is not a standing approval of insurance/) });
   });
 });

@@ -114,6 +114,7 @@ export class CleanRoom extends Construct {
         ...(vpcsc ? ["accesscontextmanager.googleapis.com"] : []),
         // The stage-1 provisioning triggers' topics and subscriptions (addProvisioningTriggers below).
         ...(policy.datasets.some((d) => d.provisioning !== undefined && d.party === undefined) ? ["pubsub.googleapis.com"] : []),
+        ...(policy.datasets.some((d) => d.provisioning?.schedule !== undefined && d.party === undefined) ? ["cloudscheduler.googleapis.com"] : []),
       ],
       provider,
     });

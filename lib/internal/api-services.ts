@@ -31,6 +31,7 @@ const ACM = "accesscontextmanager.googleapis.com";
 const SQLADMIN = "sqladmin.googleapis.com";
 const SECRETMANAGER = "secretmanager.googleapis.com";
 const PUBSUB = "pubsub.googleapis.com";
+const SCHEDULER = "cloudscheduler.googleapis.com";
 const IAMCREDENTIALS = "iamcredentials.googleapis.com";
 
 /** Terraform type (or `prefix*`) → the Google API services it needs enabled. */
@@ -64,6 +65,8 @@ export const API_SERVICES_BY_TYPE: Readonly<Record<string, readonly string[]>> =
   "google_sql_*": [SQLADMIN],
   "google_secret_manager_*": [SECRETMANAGER],
   "google_pubsub_*": [PUBSUB],
+  // Stage-1 provisioning schedules: the job publishes on a trigger topic.
+  "google_cloud_scheduler_*": [SCHEDULER],
   // Compute, network, GKE. A GKE cluster writes system logs and metrics from its first node.
   "google_compute_*": [COMPUTE],
   "google_container_*": [CONTAINER],

@@ -14,6 +14,20 @@ export const PROVISIONING_EVENT_TYPE = "OBJECT_FINALIZE";
 export const PROVISIONING_PAYLOAD_FORMAT = "JSON_API_V1";
 
 /**
+ * The attributes of a scheduled run's message (`provisioning.schedule`): the job service tells it
+ * from a storage notification by `manateeTrigger` and checks `dataset` is the subscription's
+ * (job-service/src/provisioning-trigger.ts). No data: a run is started, not described.
+ */
+export function provisioningScheduleAttributes(dataset: string): Record<string, string> {
+  return { manateeTrigger: "schedule", dataset };
+}
+
+/** The Cloud Scheduler service agent of a project (by number): it publishes a scheduler job's Pub/Sub messages. */
+export function cloudSchedulerAgent(projectNumber: string): string {
+  return `serviceAccount:service-${projectNumber}@gcp-sa-cloudscheduler.iam.gserviceaccount.com`;
+}
+
+/**
  * Pub/Sub topic and subscription ids of `dataset`'s trigger (3-255 characters, starting with a
  * letter: room and dataset names keep them well within), and the subscription's full path.
  */
@@ -23,6 +37,8 @@ export function provisioningNames(policy: { name: string; project: string }, dat
   return {
     topicId,
     subscriptionId,
+    /** The Cloud Scheduler job of `provisioning.schedule` (letters, digits, `-`, `_`: room and dataset names fit). */
+    schedulerJobId: subscriptionId,
     subscriptionPath: `projects/${policy.project}/subscriptions/${subscriptionId}`,
     stage2Bucket: dataPlaneNames(policy).datasetBucket(dataset, "stage2"),
   };

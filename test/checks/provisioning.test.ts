@@ -21,15 +21,15 @@ beforeAll(() => {
   platform = JSON.parse(readFileSync(join(outdir, "stacks", PLATFORM, "cdk.tf.json"), "utf8"));
 });
 
-/** `manatee check` over a copy of the output whose platform stack `tamper` changed. */
-async function checkTampered(tamper: (json: SynthJson) => void): Promise<{ code: number; stdout: string }> {
+/** `manatee check` over a copy of the output whose platform stack `tamper` changed, against `policy`. */
+async function checkTampered(tamper: (json: SynthJson) => void, policy = CONFIG): Promise<{ code: number; stdout: string }> {
   const copy = mkdtempSync(join(tmpdir(), "manatee-prv-tampered-"));
   cpSync(outdir, copy, { recursive: true });
   const json: SynthJson = JSON.parse(JSON.stringify(platform));
   tamper(json);
   writeFileSync(join(copy, "stacks", PLATFORM, "cdk.tf.json"), JSON.stringify(json));
   let stdout = "";
-  const code = await run(["--config", copy, "--policy", CONFIG], { stdout: { write: (c: string) => (stdout += c) }, stderr: { write: () => true } });
+  const code = await run(["--config", copy, "--policy", policy], { stdout: { write: (c: string) => (stdout += c) }, stderr: { write: () => true } });
   return { code, stdout };
 }
 
@@ -82,6 +82,34 @@ describe("given the provisioning room's synthesized output", () => {
     const r = await checkTampered((j) => add(j, "google_pubsub_topic_iam_member", "tampered", { project: "acme-clean-room", topic: ref("google_pubsub_topic", topic, "name"), role: "roles/pubsub.publisher", member: "user:mallory@example.org" }));
     expect(errorsOf(r.stdout)).toEqual(["MCR-PRV3"]);
     expect(r.code).toBe(1);
+  });
+
+  describe("with the insurance dataset's provisioning.schedule (a Cloud Scheduler job publishes on its topic)", () => {
+    const schedulerGrant = () => resources(platform, "google_pubsub_topic_iam_member").find(([, c]) => /gcp-sa-cloudscheduler/.test(c.member))!;
+
+    test("when the policy no longer declares the schedule, then the Cloud Scheduler agent's publisher grant on the topic is refused by MCR-PRV3", async () => {
+      const unscheduled = join(mkdtempSync(join(tmpdir(), "manatee-prv-policy-")), "provisioning.cleanroom.yaml");
+      const yaml = readFileSync(CONFIG, "utf8");
+      writeFileSync(unscheduled, yaml.replace(/^\s+schedule: .*\n/m, ""));
+      expect(readFileSync(unscheduled, "utf8")).not.toMatch(/schedule:/);
+
+      const r = await checkTampered(() => undefined, unscheduled);
+      expect(errorsOf(r.stdout)).toEqual(["MCR-PRV3"]);
+      expect(r.stdout).toMatch(/gcp-sa-cloudscheduler.*declares no provisioning\.schedule/);
+      expect(r.code).toBe(1);
+    });
+
+    test.each([
+      ["a literal project number", "serviceAccount:service-123456789012@gcp-sa-cloudscheduler.iam.gserviceaccount.com", "roles/pubsub.publisher", []],
+      ["another role", undefined, "roles/pubsub.editor", ["MCR-PRV3"]],
+      ["a look-alike account of the project", "serviceAccount:service-123@gcp-sa-cloudscheduler.iam.gserviceaccount.com.evil.example", "roles/pubsub.publisher", ["MCR-PRV3"]],
+      ["a number that is no google_project's", "serviceAccount:service-${google_service_account.x.unique_id}@gcp-sa-cloudscheduler.iam.gserviceaccount.com", "roles/pubsub.publisher", ["MCR-PRV3"]],
+    ])("when the scheduler agent is named by %s, in %s, then the MCR-PRV3 findings are %j", async (_name, member, role, expected) => {
+      const [, grant] = schedulerGrant();
+      const r = await checkTampered((j) => add(j, "google_pubsub_topic_iam_member", "tampered", { ...grant, role, member: member ?? grant.member }));
+      expect(errorsOf(r.stdout)).toEqual(expected);
+      expect(r.code).toBe(expected.length ? 1 : 0);
+    });
   });
 
   test.each([

@@ -5,7 +5,8 @@
  *
  * MCR-PRV1: the provisioning image's principal set writes nowhere but its dataset's stage-1 bucket.
  * MCR-PRV2: it reads no other dataset's buckets, key or reader account.
- * MCR-PRV3: the trigger topic's only publisher is the project's Cloud Storage service agent.
+ * MCR-PRV3: the trigger topic's only publishers are the project's Cloud Storage service agent and,
+ *           when its dataset declares `provisioning.schedule`, the Cloud Scheduler service agent.
  * MCR-PRV4: the trigger subscription's only subscriber is the job service.
  */
 import { COMPONENT } from "../../internal/common";
@@ -116,30 +117,63 @@ function triggerTarget(resource: TfResource, index: ResourceIndex, field: "topic
 }
 
 /** One finding per member of a trigger resource's IAM that is not `allowed` in `role`. */
-function onlyMember(resource: TfResource, index: ResourceIndex, field: "topic" | "subscription", role: string, allowed: (member: string) => boolean, who: string): RuleResult[] {
+function onlyMember(
+  resource: TfResource,
+  index: ResourceIndex,
+  field: "topic" | "subscription",
+  role: string,
+  allowed: (member: string, target: TfResource) => boolean,
+  who: (target: TfResource) => string,
+): RuleResult[] {
   const target = triggerTarget(resource, index, field);
   if (!target) return [];
   const declaration = iamDeclaration(resource, index);
   if (declaration?.opaque) return [{ message: `The IAM of ${target.address} cannot be read (${declaration.opaque}), so its ${field === "topic" ? "publishers" : "subscribers"} are not known. Name members literally or by reference.` }];
   return (declaration?.bindings ?? []).flatMap((b) =>
     b.members
-      .filter((m) => b.role !== role || !allowed(m.member))
-      .map((m) => ({ message: `${m.member} gets ${b.role ?? JSON.stringify(b.rawRole)} on the stage-1 provisioning ${field} ${target.address}: only ${who} may hold ${role} there, and nobody anything else. Remove this grant.` })),
+      .filter((m) => b.role !== role || !allowed(m.member, target))
+      .map((m) => ({ message: `${m.member} gets ${b.role ?? JSON.stringify(b.rawRole)} on the stage-1 provisioning ${field} ${target.address}: only ${who(target)} may hold ${role} there, and nobody anything else. Remove this grant.` })),
   );
 }
+
+/** A reference to the member of a `google_storage_project_service_account` data source, or its literal form. */
+function isStorageAgent(member: string, index: ResourceIndex): boolean {
+  const ref = index.target(member);
+  if (ref) return ref.resource.type === "google_storage_project_service_account" && ref.resource.mode === "data" && ref.attribute === "member";
+  return /^serviceAccount:service-[0-9]+@gs-project-accounts\.iam\.gserviceaccount\.com$/.test(member);
+}
+
+/** The Cloud Scheduler service agent: by a project number, or a `data.google_project`'s number. */
+function isSchedulerAgent(member: string, index: ResourceIndex): boolean {
+  const m = /^serviceAccount:service-(.+)@gcp-sa-cloudscheduler\.iam\.gserviceaccount\.com$/.exec(member);
+  if (!m) return false;
+  if (/^[0-9]+$/.test(m[1])) return true;
+  const ref = index.target(m[1]);
+  return ref !== undefined && ref.resource.type === "google_project" && ref.resource.mode === "data" && ref.attribute === "number";
+}
+
+/** Whether the trigger topic's dataset declares a schedule in the room's policy. */
+function scheduled(topic: TfResource, context: RoomFacts): boolean {
+  const dataset = datasetOf(topic);
+  return context.policy?.datasets.some((d) => d.name === dataset && d.provisioning?.schedule !== undefined) ?? false;
+}
+
+const STORAGE_AGENT = "the project's Cloud Storage service agent (data google_storage_project_service_account)";
 
 export const provisioningPublisher: Rule = {
   id: "MCR-PRV3",
   level: "error",
-  title: "Only the Cloud Storage service agent publishes to a provisioning trigger topic",
+  title: "Only the Cloud Storage service agent (and, with a schedule, the Cloud Scheduler service agent) publishes to a provisioning trigger topic",
   resourceTypes: (type) => /^google_pubsub_topic_iam_(member|binding|policy)$/.test(type),
-  check(resource, index) {
-    const isStorageAgent = (member: string) => {
-      const ref = index.target(member);
-      if (ref) return ref.resource.type === "google_storage_project_service_account" && ref.resource.mode === "data" && ref.attribute === "member";
-      return /^serviceAccount:service-[0-9]+@gs-project-accounts\.iam\.gserviceaccount\.com$/.test(member);
-    };
-    return onlyMember(resource, index, "topic", "roles/pubsub.publisher", isStorageAgent, "the project's Cloud Storage service agent (data google_storage_project_service_account)");
+  check(resource, index, context) {
+    return onlyMember(
+      resource,
+      index,
+      "topic",
+      "roles/pubsub.publisher",
+      (member, topic) => isStorageAgent(member, index) || (scheduled(topic, context) && isSchedulerAgent(member, index)),
+      (topic) => (scheduled(topic, context) ? `${STORAGE_AGENT} and the Cloud Scheduler service agent of its dataset's schedule` : `${STORAGE_AGENT} (its dataset declares no provisioning.schedule)`),
+    );
   },
 };
 
@@ -151,6 +185,6 @@ export const provisioningSubscriber: Rule = {
   check(resource, index, context) {
     const expected = context.policy ? platformNames(context.policy).jobServiceSaEmail : undefined;
     const isJobService = (member: string) => expected !== undefined && member !== "" && serviceAccountRef(member, index, context).email === expected;
-    return onlyMember(resource, index, "subscription", "roles/pubsub.subscriber", isJobService, `the job service (${expected ?? "unknown without the room's policy"})`);
+    return onlyMember(resource, index, "subscription", "roles/pubsub.subscriber", isJobService, () => `the job service (${expected ?? "unknown without the room's policy"})`);
   },
 };

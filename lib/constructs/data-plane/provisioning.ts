@@ -3,10 +3,14 @@
  * object in the dataset's stage-2 bucket is announced on a Pub/Sub topic that only the project's
  * Cloud Storage service agent may publish to, and the job service, the only subscriber of its
  * pull subscription, submits the provisioning image's job (job-service/src/provisioning-trigger.ts).
+ * With `provisioning.schedule`, a Cloud Scheduler job publishes a scheduled run on the same topic
+ * (as the project's Cloud Scheduler service agent, the only other publisher).
  * No person reads stage-2 data to make stage 1, and nobody else can start or watch the runs.
  */
 import { TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
+import { CloudSchedulerJob } from "@cdktf/provider-google/lib/cloud-scheduler-job";
+import { DataGoogleProject } from "@cdktf/provider-google/lib/data-google-project";
 import { DataGoogleStorageProjectServiceAccount } from "@cdktf/provider-google/lib/data-google-storage-project-service-account";
 import { PubsubSubscription } from "@cdktf/provider-google/lib/pubsub-subscription";
 import { PubsubSubscriptionIamMember } from "@cdktf/provider-google/lib/pubsub-subscription-iam-member";
@@ -16,12 +20,19 @@ import { StorageNotification } from "@cdktf/provider-google/lib/storage-notifica
 import { InvalidPropsError } from "../../errors";
 import { CLEAN_ROOM_LABEL, cleanRoomLabels } from "../../internal/common";
 import { DatasetPolicy } from "../../policy/model";
-import { PROVISIONING_COMPONENT, PROVISIONING_EVENT_TYPE, PROVISIONING_PAYLOAD_FORMAT, provisioningNames } from "../../policy/provisioning";
+import {
+  PROVISIONING_COMPONENT,
+  PROVISIONING_EVENT_TYPE,
+  PROVISIONING_PAYLOAD_FORMAT,
+  cloudSchedulerAgent,
+  provisioningNames,
+  provisioningScheduleAttributes,
+} from "../../policy/provisioning";
 import { CleanRoomBucket } from "./buckets";
 
 export interface Stage1ProvisioningTriggerProps {
-  /** The room (its name and the project that holds the dataset). */
-  readonly room: { readonly name: string; readonly project: string };
+  /** The room: its name, the project that holds the dataset, and the region of its schedule's Cloud Scheduler job. */
+  readonly room: { readonly name: string; readonly project: string; readonly region: string };
   /** A dataset with `provisioning`. */
   readonly dataset: DatasetPolicy;
   /** The dataset's stage-2 bucket: its new objects start the runs. */
@@ -33,6 +44,17 @@ export interface Stage1ProvisioningTriggerProps {
    * @default "604800s" (7 days, Pub/Sub's maximum): a job service down for a weekend misses nothing
    */
   readonly messageRetentionDuration?: string;
+  /**
+   * The room project's number, which names its Cloud Scheduler service agent (used only with
+   * `provisioning.schedule`), e.g. `ConfidentialSpacePool.project.number`.
+   * @default - looked up (a `google_project` data source of `room.project`) when the dataset has a schedule
+   */
+  readonly projectNumber?: string;
+  /**
+   * The time zone the dataset's `provisioning.schedule` is read in (IANA name).
+   * @default "Etc/UTC"
+   */
+  readonly scheduleTimeZone?: string;
   /** @default the provider's default provider */
   readonly provider?: TerraformProvider;
 }
@@ -44,6 +66,8 @@ export class Stage1ProvisioningTrigger extends Construct {
   public readonly notification: StorageNotification;
   /** `projects/<p>/subscriptions/<id>`: what the job service's config names. */
   public readonly subscriptionPath: string;
+  /** The Cloud Scheduler job of `provisioning.schedule`; undefined without a schedule. */
+  public readonly schedulerJob?: CloudSchedulerJob;
 
   constructor(scope: Construct, id: string, props: Stage1ProvisioningTriggerProps) {
     super(scope, id);
@@ -104,6 +128,39 @@ export class Stage1ProvisioningTrigger extends Construct {
       subscription: this.subscription.name,
       role: "roles/pubsub.subscriber",
       member: props.subscriber,
+      provider,
+    });
+
+    const schedule = dataset.provisioning.schedule?.trim();
+    if (schedule) this.schedulerJob = this.addSchedule(props, schedule, names.schedulerJobId);
+  }
+
+  /** The scheduled runs: a Cloud Scheduler job publishing the run's attributes on the trigger topic. */
+  private addSchedule(props: Stage1ProvisioningTriggerProps, schedule: string, jobId: string): CloudSchedulerJob {
+    const { room, dataset, provider } = props;
+    const projectNumber = props.projectNumber ?? new DataGoogleProject(this, "project", { projectId: room.project, provider }).number;
+    // Cloud Scheduler publishes a Pub/Sub target's messages as the project's Cloud Scheduler service
+    // agent, service-<number>@gcp-sa-cloudscheduler.iam.gserviceaccount.com (cloud.google.com/scheduler/docs/http-target-auth);
+    // its role roles/cloudscheduler.serviceAgent holds pubsub.topics.publish (cloud.google.com/iam/docs/roles-permissions/cloudscheduler).
+    // Granted here on this topic alone, so the run does not depend on that project-wide grant.
+    const publisher = new PubsubTopicIamMember(this, "scheduler-agent-publishes", {
+      project: room.project,
+      topic: this.topic.name,
+      role: "roles/pubsub.publisher",
+      member: cloudSchedulerAgent(projectNumber),
+      provider,
+    });
+    return new CloudSchedulerJob(this, "schedule", {
+      project: room.project,
+      region: room.region,
+      name: jobId,
+      description: `Scheduled stage-1 provisioning of ${dataset.name} (room ${room.name}).`,
+      schedule,
+      timeZone: props.scheduleTimeZone ?? "Etc/UTC",
+      pubsubTarget: { topicName: this.topic.id, attributes: provisioningScheduleAttributes(dataset.name) },
+      // No retries: a retry in a later minute would be a second run (one job per publish minute), and each run spends budget.
+      retryConfig: { retryCount: 0 },
+      dependsOn: [publisher],
       provider,
     });
   }
