@@ -64,6 +64,8 @@ describe("given stacks/provisioning.cleanroom.yaml (insurance declares provision
       imageDigest: "sha256:5c2f0e9d6b1a4387c2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9",
       subscription: `projects/${sub.project}/subscriptions/${sub.name}`,
       stage2Bucket: "acme-clean-room-stage1-study-insurance-s2",
+      // The job service runs scheduled-run messages only for a dataset whose policy has a schedule.
+      schedule: "0 3 * * 1",
     });
     expect(insurance.standingApprovals).toContain(insurance.provisioning!.imageDigest);
     expect(sub).toMatchObject({ ack_deadline_seconds: 60, expiration_policy: { ttl: "" } });

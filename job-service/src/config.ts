@@ -106,6 +106,8 @@ export interface DatasetProvisioning {
   readonly subscription: string;
   /** The stage-2 bucket whose notifications count; others on the subscription are ignored. */
   readonly stage2Bucket: string;
+  /** The policy's cron schedule. @default - none: scheduled-run messages are ignored */
+  readonly schedule?: string;
 }
 
 /**
@@ -227,6 +229,9 @@ export function parseJobServiceConfig(value: unknown): JobServiceConfig {
       if (!d.standingApprovals.includes(d.provisioning.imageDigest)) fail(`datasets[${i}].provisioning.imageDigest`, "one of the dataset's standingApprovals");
       if (!/^projects\/[^/]+\/subscriptions\/[^/]+$/.test(d.provisioning.subscription ?? "")) fail(`datasets[${i}].provisioning.subscription`, "projects/<project>/subscriptions/<id>");
       if (typeof d.provisioning.stage2Bucket !== "string" || !d.provisioning.stage2Bucket) fail(`datasets[${i}].provisioning.stage2Bucket`, "the dataset's stage-2 bucket name");
+      if (d.provisioning.schedule !== undefined && (typeof d.provisioning.schedule !== "string" || d.provisioning.schedule.trim() === "")) {
+        fail(`datasets[${i}].provisioning.schedule`, "a cron schedule, or absent");
+      }
     }
   });
   if (!c.limits || !Number.isInteger(c.limits.maxJobsInProgressPerResearcher) || c.limits.maxJobsInProgressPerResearcher < 1)

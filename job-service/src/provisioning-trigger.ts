@@ -81,7 +81,7 @@ export async function handleProvisioningNotification(deps: ProvisioningTriggerDe
   if (!dataset) return ignore(`subscription ${subscription} belongs to no dataset with provisioning`);
   const provisioning = dataset.provisioning!;
   const a = message.attributes ?? {};
-  const source = a.manateeTrigger !== undefined ? scheduledRun(a, dataset.name, message.publishTime) : objectNotification(a, provisioning, dataset.name, message.data);
+  const source = a.manateeTrigger !== undefined ? scheduledRun(a, dataset.name, provisioning, message.publishTime) : objectNotification(a, provisioning, dataset.name, message.data);
   if ("ignored" in source) return ignore(source.ignored);
   // The config is checked at start (parseJobServiceConfig); checked again so no job runs an unapproved image.
   if (!dataset.standingApprovals.includes(provisioning.imageDigest)) return ignore(`${provisioning.imageDigest} is not a standing approval of ${dataset.name}`);
@@ -117,8 +117,11 @@ function objectNotification(a: Attributes, provisioning: DatasetProvisioning, da
 }
 
 /** A run of the dataset's schedule: one job per dataset and publish minute (a retried publish lands in the same minute). */
-function scheduledRun(a: Attributes, dataset: string, publishTime: string | undefined): RunSource {
+function scheduledRun(a: Attributes, dataset: string, provisioning: DatasetProvisioning, publishTime: string | undefined): RunSource {
   if (a.manateeTrigger !== SCHEDULE_TRIGGER) return { ignored: `trigger ${a.manateeTrigger} is not ${SCHEDULE_TRIGGER}` };
+  // Cloud Scheduler's agent may publish to every topic of the project: whoever can create a
+  // scheduler job could otherwise start runs (and spend budget) of a dataset that has no schedule.
+  if (provisioning.schedule === undefined) return { ignored: `${dataset} declares no provisioning schedule` };
   if (a.dataset !== dataset) return { ignored: `the scheduled run names dataset ${a.dataset ?? "(none)"}, not ${dataset} whose subscription it came on` };
   const t = Date.parse(publishTime ?? "");
   if (!/^\d{4}-\d\d-\d\dT/.test(publishTime ?? "") || Number.isNaN(t)) return { ignored: `publish time ${publishTime ?? "(none)"} is not RFC 3339` };

@@ -13,7 +13,7 @@ export function provisioningConfig(): JobServiceConfig {
     ...base,
     datasets: base.datasets.map((d) =>
       d.name === "insurance"
-        ? { ...d, standingApprovals: [PROVISIONING_DIGEST], provisioning: { imageDigest: PROVISIONING_DIGEST, subscription: SUBSCRIPTION, stage2Bucket: STAGE2 } }
+        ? { ...d, standingApprovals: [PROVISIONING_DIGEST], provisioning: { imageDigest: PROVISIONING_DIGEST, subscription: SUBSCRIPTION, stage2Bucket: STAGE2, schedule: "0 3 * * 1" } }
         : d,
     ),
   };

@@ -113,6 +113,16 @@ describe("handleProvisioningNotification with a scheduled run (provisioning.sche
     expect((await s.store.list({}, 1, 10)).total).toBe(0);
   });
 
+  test("given a dataset that declares no schedule, when a scheduled-run message arrives on its subscription (anyone who can create a Cloud Scheduler job can publish one), then nothing is submitted", async () => {
+    const cfg = config();
+    const unscheduled = { ...cfg, datasets: cfg.datasets.map((d) => (d.provisioning ? { ...d, provisioning: { ...d.provisioning, schedule: undefined } } : d)) };
+    const s = setup(unscheduled);
+    expect(await s.handle(scheduledRun())).toMatchObject({ action: "ignored", reason: "insurance declares no provisioning schedule" });
+    expect((await s.store.list({}, 1, 10)).total).toBe(0);
+    // An object notification still starts the dataset's run.
+    expect((await s.handle(notification())).action).toBe("submitted");
+  });
+
   test("given a config whose provisioning digest is not a standing approval, then a scheduled run submits nothing either", async () => {
     const cfg = config();
     const s = setup({ ...cfg, datasets: cfg.datasets.map((d) => (d.provisioning ? { ...d, standingApprovals: [OTHER_DIGEST] } : d)) });

@@ -249,7 +249,8 @@ export function accessProviders(policy: CleanRoomPolicy, datasets: readonly JobS
 function provisioningOf(policy: CleanRoomPolicy, d: DatasetPolicy): { provisioning?: DatasetProvisioning } {
   if (d.provisioning === undefined || d.party !== undefined) return {};
   const names = provisioningNames(policy, d.name);
-  return { provisioning: { imageDigest: d.provisioning.imageDigest, subscription: names.subscriptionPath, stage2Bucket: names.stage2Bucket } };
+  const { imageDigest, schedule } = d.provisioning;
+  return { provisioning: { imageDigest, subscription: names.subscriptionPath, stage2Bucket: names.stage2Bucket, ...(schedule !== undefined ? { schedule } : {}) } };
 }
 
 /** GPU-required digests (launched from the GPU template, which the construct puts in); nothing for CPU rooms. */
