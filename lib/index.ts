@@ -126,6 +126,8 @@ export type { CleanRoomRef, CleanRoomIdentity, GrantOptions, ComponentLabel } fr
 export { CleanRoom } from "./constructs/clean-room";
 export type { CleanRoomProps } from "./constructs/clean-room";
 export type { CleanRoomWorkloadsProps, CleanRoomImageSources, ReleaseBuckets } from "./constructs/clean-room-workloads";
+// What a composing stack reads from the room (the values the Terraform outputs hold).
+export type { CleanRoomOutputs, CleanRoomWorkloadsOutputs, PartyDataPlaneOutputs, DatasetOutputs } from "./constructs/outputs";
 
 // ---------------------------------------------------------------------------------------
 // Platform: APIs, network, perimeter, cluster, job state, registries (lib/constructs/platform).
