@@ -78,8 +78,8 @@ export interface DatasetReader {
   readonly members: readonly DatasetMember[];
 }
 
-/** The settings of each dataset's keys, buckets and repository. */
-type DatasetSettings = Pick<DatasetHoldingsProps, "keys" | "signatureRepositoryKmsKeyName" | "stage1Iam">;
+/** The settings of each dataset's keys, buckets and repository (`addDatasets`). */
+export type DatasetSettings = Pick<DatasetHoldingsProps, "keys" | "signatureRepositoryKmsKeyName" | "stage1Iam">;
 
 export interface DatasetHoldingsProps {
   /** The room's policy: names, approvals and the attestation conditions (which TEEs may read). */
