@@ -126,6 +126,8 @@ export type { CleanRoomRef, CleanRoomIdentity, GrantOptions, ComponentLabel } fr
 export { CleanRoom } from "./constructs/clean-room";
 export type { CleanRoomProps } from "./constructs/clean-room";
 export type { CleanRoomWorkloadsProps, CleanRoomImageSources, ReleaseBuckets } from "./constructs/clean-room-workloads";
+// What a composing stack reads from the room (the values the Terraform outputs hold).
+export type { CleanRoomOutputs, CleanRoomWorkloadsOutputs, PartyDataPlaneOutputs, DatasetOutputs } from "./constructs/outputs";
 
 // ---------------------------------------------------------------------------------------
 // Platform: APIs, network, perimeter, cluster, job state, registries (lib/constructs/platform).
@@ -185,7 +187,7 @@ export { FastResolveStack } from "./constructs/fast-resolve-stack";
 
 // Grants: every grant* returns an IamGrant; data-guarding resources hold one authoritative policy.
 export { AuthoritativeIamPolicy } from "./constructs/iam-grants";
-export type { IamGrant, IamBindingSpec, AuthoritativeIamPolicyProps, AuthoritativeTarget } from "./constructs/iam-grants";
+export type { IamGrant, IamBindingSpec, AuthoritativeIamPolicyProps, AuthoritativeTarget, PolicyResource } from "./constructs/iam-grants";
 export { AttestationBoundKey, StorageEncryptionKey, ApproverKey } from "./constructs/data-plane/keys";
 export type {
   AttestationBoundKeyProps,
@@ -213,6 +215,7 @@ export type {
 export { ConfidentialSpaceGpuTemplate } from "./constructs/data-plane/gpu-template";
 export type { ConfidentialSpaceGpuTemplateProps, GpuTemplateBase } from "./constructs/data-plane/gpu-template";
 export { CleanRoomDataPlane, DatasetHoldings, SignatureRepository } from "./constructs/data-plane/datasets";
+export type { DatasetSettings } from "./constructs/data-plane/dataset-holdings";
 export type {
   CleanRoomDataPlaneProps,
   DataPlaneKeyOptions,
@@ -354,7 +357,9 @@ export type {
 // file, so there is no cycle.
 // ---------------------------------------------------------------------------------------
 export { CleanRoomPlatformStack } from "../stacks/platform-stack";
+export { CleanRoomPartyStack } from "../stacks/party-stack";
 export type {
+  CleanRoomPartyStackProps,
   CleanRoomStacks,
   CleanRoomStacksOptions,
   CleanRoomPlatformStackProps,

@@ -8,9 +8,10 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Fn, TerraformOutput, TerraformProvider, Token } from "cdktf";
+import { Fn, TerraformProvider, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CleanRoom } from "./clean-room";
+import { CLEAN_ROOM_WORKLOADS_OUTPUT_NAMES, CleanRoomWorkloadsOutputs, declareTerraformOutputs, outputEntries } from "./outputs";
 import { JobService, JobServiceProps, jobServiceConfigFor } from "./workloads/job-service";
 import { JupyterHub, JupyterHubProps } from "./workloads/jupyterhub";
 import { resourceName } from "../policy/names";
@@ -199,6 +200,11 @@ export class CleanRoomWorkloads extends Construct {
   };
   public readonly jobService: JobService;
   public readonly jupyterHub: JupyterHub;
+  /**
+   * What the workloads stack's Terraform outputs hold (`job_service_image`, `jupyterlab_image`,
+   * `executor_base_digest`), as typed values (references until applied). Set with or without `props.outputs`.
+   */
+  public readonly outputs: CleanRoomWorkloadsOutputs;
 
   constructor(scope: Construct, id: string, props: CleanRoomWorkloadsProps) {
     super(scope, id);
@@ -317,16 +323,11 @@ export class CleanRoomWorkloads extends Construct {
       provider: props.helmProvider,
     });
 
-    if (props.outputs ?? true) {
-      const out = (outId: string, value: string, description: string) =>
-        new TerraformOutput(this, outId, { value, description, staticId: true });
-      out("job_service_image", this.images.jobService.imageReference, "Job service image (built by this deploy)");
-      out("jupyterlab_image", this.images.jupyterlab.imageReference, "JupyterLab single-user image (built by this deploy)");
-      out(
-        "executor_base_digest",
-        this.images.executorBase.digest,
-        "Digest of the deploy-built executor base: the data owners add it to jobs.executorBases to approve jobs built on it",
-      );
-    }
+    this.outputs = {
+      jobServiceImage: this.images.jobService.imageReference,
+      jupyterlabImage: this.images.jupyterlab.imageReference,
+      executorBaseDigest: this.images.executorBase.digest,
+    };
+    if (props.outputs ?? true) declareTerraformOutputs(this, outputEntries(this.outputs, CLEAN_ROOM_WORKLOADS_OUTPUT_NAMES));
   }
 }

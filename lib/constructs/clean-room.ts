@@ -8,7 +8,7 @@ import { Construct } from "constructs";
 import { CleanRoomApis } from "./platform/apis";
 import { CleanRoomCluster, CleanRoomClusterProps } from "./platform/cluster";
 import { CleanRoomDataPlane, CleanRoomDataPlaneProps } from "./data-plane/datasets";
-import { datasetOutputs } from "./data-plane/dataset-holdings";
+import { CLEAN_ROOM_OUTPUT_NAMES, CleanRoomOutputs, datasetOutputsOf, declareTerraformOutputs, outputEntries } from "./outputs";
 import { JobStateStore, JobStateStoreProps } from "./platform/database";
 // By file, not the job-service barrel: the barrel loads the Kubernetes provider, which rooms
 // without JupyterHub do not install (an optional peer dependency).
@@ -98,6 +98,12 @@ export class CleanRoom extends Construct {
   public readonly outputRelease?: OutputRelease;
   /** The VPC Service Controls perimeter around the project, when the policy sets `vpcServiceControls`. */
   public readonly perimeter?: CleanRoomServicePerimeter;
+  /**
+   * What the room's Terraform outputs hold (`cluster_name`, `hub_bucket`, `dataset_<name>_stage2_bucket`, …),
+   * as typed values (references until applied) for a stack that composes this construct. Set with or
+   * without `props.outputs`, which only decides whether the Terraform outputs are declared.
+   */
+  public readonly outputs: CleanRoomOutputs;
 
   constructor(scope: Construct, id: string, props: CleanRoomProps) {
     super(scope, id);
@@ -249,7 +255,8 @@ export class CleanRoom extends Construct {
       this.verifier.grantInvoke(workload.member, { id: "invoker-tee" });
     }
 
-    if (props.outputs ?? true) this.declareOutputs();
+    this.outputs = this.collectOutputs();
+    if (props.outputs ?? true) this.terraformOutputs.push(...declareTerraformOutputs(this, outputEntries(this.outputs, CLEAN_ROOM_OUTPUT_NAMES)));
     this.nameOutputs();
   }
 
@@ -271,7 +278,7 @@ export class CleanRoom extends Construct {
   }
 
   /** This room's Terraform outputs, to give them per-room names when a stack holds several rooms. */
-  private readonly outputs: TerraformOutput[] = [];
+  private readonly terraformOutputs: TerraformOutput[] = [];
 
   /**
    * Output names stay `cluster_name`, … for the one room of a stack (deployed rooms keep them); in a
@@ -279,34 +286,29 @@ export class CleanRoom extends Construct {
    * so no room overwrites another's.
    */
   private nameOutputs(): void {
-    const rooms = TerraformStack.of(this).node.findAll().filter((c): c is CleanRoom => c instanceof CleanRoom && c.outputs.length > 0);
+    const rooms = TerraformStack.of(this).node.findAll().filter((c): c is CleanRoom => c instanceof CleanRoom && c.terraformOutputs.length > 0);
     if (rooms.length < 2) return;
     for (const room of rooms) {
-      for (const o of room.outputs) o.overrideLogicalId(`${room.policy.name.replace(/-/g, "_")}_${o.node.id}`);
+      for (const o of room.terraformOutputs) o.overrideLogicalId(`${room.policy.name.replace(/-/g, "_")}_${o.node.id}`);
     }
   }
 
-  private declareOutputs(): void {
-    const out = (id: string, value: string | string[], description: string) =>
-      this.outputs.push(new TerraformOutput(this, id, { value, description, staticId: true }));
-    out("cluster_name", this.cluster.name, "GKE cluster of the job service and JupyterHub");
-    out("cluster_location", this.cluster.location, "GKE cluster location");
-    out("cluster_endpoint", this.cluster.dnsEndpoint ?? this.cluster.endpoint, "Kubernetes API endpoint (IAM-gated DNS endpoint by default)");
-    out("hub_bucket", this.hubBucket.bucketName, "Job service workspace bucket (workspace tarballs, review records)");
-    for (const o of datasetOutputs(this.dataPlane.datasets)) out(o.id, o.value, o.description);
-    out("workload_identity_provider", this.dataPlane.pool.credentialAudience, "Audience of the TEE workload's external_account credential");
-    out("tee_service_account", this.dataPlane.workload.serviceAccountEmail, "Service account attached to Confidential Space VMs");
-    out("service_images_registry", this.registry.serviceImages.url, "Job service and JupyterLab images (built by the workloads deploy)");
-    out("executor_bases_registry", this.registry.executorBases.url, "Executor bases (built by the workloads deploy)");
-    out("user_images_registry", this.registry.userImages.url, "Job images (built by the job builder)");
-    out("job_state_database", this.database.resourceName, "Firestore database of the job records");
-    if (this.verifier) {
-      out("verifier_url", this.verifier.url, "Attestation verifier (POST /v1/verify)");
-      out("receipts_jwks_url", this.verifier.jwksUrl, "Public keys that verify release receipts (a public object: fetch it without credentials)");
-    }
-    if (this.outputRelease) {
-      out("quarantine_bucket", this.outputRelease.quarantineBucketName, "Job results before release (job VMs create only; the verifier reads)");
-      out("release_bucket", this.outputRelease.releaseBucketName, "Released job results and receipts (the verifier writes; the job service signs download URLs)");
-    }
+  private collectOutputs(): CleanRoomOutputs {
+    const { cluster, registry, verifier, outputRelease } = this;
+    return {
+      clusterName: cluster.name,
+      clusterLocation: cluster.location,
+      clusterEndpoint: cluster.dnsEndpoint ?? cluster.endpoint,
+      hubBucket: this.hubBucket.bucketName,
+      datasets: datasetOutputsOf(this.dataPlane.datasets),
+      workloadIdentityProvider: this.dataPlane.pool.credentialAudience,
+      teeServiceAccount: this.dataPlane.workload.serviceAccountEmail,
+      serviceImagesRegistry: registry.serviceImages.url,
+      executorBasesRegistry: registry.executorBases.url,
+      userImagesRegistry: registry.userImages.url,
+      jobStateDatabase: this.database.resourceName,
+      ...(verifier ? { verifierUrl: verifier.url, receiptsJwksUrl: verifier.jwksUrl } : {}),
+      ...(outputRelease ? { quarantineBucket: outputRelease.quarantineBucketName, releaseBucket: outputRelease.releaseBucketName } : {}),
+    };
   }
 }

@@ -99,7 +99,8 @@ export interface AuthoritativeIamPolicyProps {
   readonly provider?: TerraformProvider;
 }
 
-type PolicyResource = KmsCryptoKeyIamPolicy | StorageBucketIamPolicy | ServiceAccountIamPolicy;
+/** The authoritative IAM policy resource an `AuthoritativeIamPolicy` holds, by kind of target. */
+export type PolicyResource = KmsCryptoKeyIamPolicy | StorageBucketIamPolicy | ServiceAccountIamPolicy;
 
 /**
  * The one authoritative IAM policy of one resource: a `google_iam_policy` data source (the

@@ -320,6 +320,10 @@ export function dataPlaneNames(policy: { name: string; project: string }): DataP
 
 // Every key, bucket and repository of a room asks for its names: computed once per room.
 const dataPlaneNamesCache = new Map<string, DataPlaneNames>();
+/**
+ * The names of a room's data-plane resources, derived from the policy alone (`dataPlaneNames`).
+ * @useDeclaredType
+ */
 export type DataPlaneNames = ReturnType<typeof computeDataPlaneNames>;
 
 function computeDataPlaneNames(policy: { name: string; project: string }) {

@@ -19,6 +19,10 @@ import { DatasetBucketPurpose, NAME_RULES, dataPlaneNames, resourceName } from "
 import { InvalidPropsError } from "../../errors";
 
 export const BUCKET_PURPOSES = ["stage1", "stage2", "hub", "audit"] as const;
+/**
+ * What a clean-room bucket is for.
+ * @useDeclaredType
+ */
 export type BucketPurpose = (typeof BUCKET_PURPOSES)[number];
 
 /** Purposes that hold (derivatives of) one dataset and carry its retention promise. */

@@ -78,8 +78,8 @@ export interface DatasetReader {
   readonly members: readonly DatasetMember[];
 }
 
-/** The settings of each dataset's keys, buckets and repository. */
-type DatasetSettings = Pick<DatasetHoldingsProps, "keys" | "signatureRepositoryKmsKeyName" | "stage1Iam">;
+/** The settings of each dataset's keys, buckets and repository (`addDatasets`). */
+export type DatasetSettings = Pick<DatasetHoldingsProps, "keys" | "signatureRepositoryKmsKeyName" | "stage1Iam">;
 
 export interface DatasetHoldingsProps {
   /** The room's policy: names, approvals and the attestation conditions (which TEEs may read). */
@@ -349,37 +349,6 @@ export abstract class DatasetHoldings extends Construct {
       jobPool,
     };
   }
-}
-
-/** A Terraform output of a dataset: its id, value and description. */
-export interface DatasetOutput {
-  readonly id: string;
-  readonly value: string | string[];
-  readonly description: string;
-}
-
-/** The outputs of each dataset (buckets, keys, approvals, per-job provider, readers), as the room and party stacks declare them. */
-export function datasetOutputs(datasets: Readonly<Record<string, DatasetDataPlane>>): DatasetOutput[] {
-  const outputs: DatasetOutput[] = [];
-  for (const [name, d] of Object.entries(datasets)) {
-    const out = (suffix: string, value: string | string[], description: string) =>
-      outputs.push({ id: `dataset_${name.replace(/-/g, "_")}_${suffix}`, value, description });
-    out("stage1_bucket", d.stage1Bucket.bucketName, `Stage-1 (weakened) data of ${name}`);
-    out("stage2_bucket", d.stage2Bucket.bucketName, `Stage-2 (real) data of ${name}`);
-    out("key", d.key.cryptoKeyId, `Attestation-bound key of ${name}`);
-    out("approver_key", d.approverKey.cryptoKeyId, `Approver key of ${name} (manatee jobs approver-key prints its fingerprint)`);
-    out("signature_repository", d.signatureRepository.url, `Approvals (cosign signatures) of ${name}: tee-signed-image-repos`);
-    if (d.jobPool) out("job_provider", d.jobPool.credentialAudience, `Audience of ${name}'s per-job approval provider`);
-    if (d.readers.length > 0) {
-      // Impersonation mode: the workload's credential config names the reader its image may impersonate.
-      out(
-        "readers",
-        d.readers.map((r) => r.serviceAccount.email),
-        `Reader service accounts of ${name} (the access report says which approved image uses which)`,
-      );
-    }
-  }
-  return outputs;
 }
 
 const WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser";

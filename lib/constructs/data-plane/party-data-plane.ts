@@ -6,7 +6,7 @@
  * IAM whose principal sets name only this party's pool. Operator facts are plain values
  * derived from the room file: no cross-stack reference, no remote state.
  */
-import { TerraformOutput, TerraformProvider } from "cdktf";
+import { TerraformProvider } from "cdktf";
 import { Construct } from "constructs";
 import { ProjectIamAuditConfig } from "@cdktf/provider-google/lib/project-iam-audit-config";
 import { compilePartyAttributeCondition } from "../../policy/condition";
@@ -15,7 +15,8 @@ import { CleanRoomPolicy, PartyPolicy } from "../../policy/model";
 import { OperatorFacts, operatorFacts, partyPoolId } from "../../policy/party-names";
 import { InvalidPropsError } from "../../errors";
 import { CleanRoomApi, CleanRoomApis } from "../platform/apis";
-import { DataPlaneKeyOptions, DatasetHoldings, datasetOutputs } from "./dataset-holdings";
+import { DataPlaneKeyOptions, DatasetHoldings } from "./dataset-holdings";
+import { PartyDataPlaneOutputs, datasetOutputsOf, declareTerraformOutputs, outputEntries, partyDataPlaneOutputNames } from "../outputs";
 import { SignatureRepository } from "./signature-repository";
 import { ConfidentialSpacePool } from "./workload-identity-pool";
 
@@ -77,6 +78,11 @@ export class PartyDataPlane extends DatasetHoldings {
   /** Data Access audit logs of Cloud KMS in the party's project: every decrypt of a dataset key is recorded. */
   public readonly keyUseAudit: ProjectIamAuditConfig;
   public readonly apis?: CleanRoomApis;
+  /**
+   * What the party stack's Terraform outputs hold (`project_number`, `workload_identity_provider`,
+   * `dataset_<name>_*`), as typed values (references until applied). Set with or without `props.outputs`.
+   */
+  public readonly outputs: PartyDataPlaneOutputs;
 
   constructor(scope: Construct, id: string, props: PartyDataPlaneProps) {
     const party = partiesOf(props.policy).find((p) => p.name === props.party);
@@ -113,19 +119,16 @@ export class PartyDataPlane extends DatasetHoldings {
       provider,
     });
 
-    if (props.outputs ?? true) this.declareOutputs();
+    this.outputs = {
+      projectNumber: this.pool.project.number,
+      workloadIdentityProvider: this.pool.credentialAudience,
+      datasets: datasetOutputsOf(this.datasets),
+    };
+    if (props.outputs ?? true) declareTerraformOutputs(this, outputEntries(this.outputs, partyDataPlaneOutputNames(party)));
   }
 
   protected grantTeeSignatureRead(repository: SignatureRepository): void {
     // The launcher reads tee-signed-image-repos as the operator's TEE service account.
     repository.grantPull(`serviceAccount:${this.operator.teeServiceAccountEmail}`, { id: "pull-tee" });
-  }
-
-  private declareOutputs(): void {
-    const out = (id: string, value: string | string[], description: string) =>
-      new TerraformOutput(this, id, { value, description, staticId: true });
-    out("project_number", this.pool.project.number, `Project number of ${this.party.project} (publish it: the operator's job VMs name it in the STS audience)`);
-    out("workload_identity_provider", this.pool.credentialAudience, `Audience of ${this.party.name}'s provider for the room's job VMs`);
-    for (const o of datasetOutputs(this.datasets)) out(o.id, o.value, o.description);
   }
 }

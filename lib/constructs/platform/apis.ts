@@ -44,6 +44,10 @@ export const VULNERABILITY_SCANNING_API = {
     "Scans images pushed to Artifact Registry for known vulnerabilities (repositories inherit it).",
 } as const;
 
+/**
+ * A Google API a clean room may enable.
+ * @useDeclaredType
+ */
 export type CleanRoomApi = keyof typeof CLEAN_ROOM_APIS | keyof typeof VULNERABILITY_SCANNING_API;
 
 const SERVICE_NAME = /^[a-z][a-z0-9-]*\.googleapis\.com$/;

@@ -2,6 +2,10 @@
 
 /** How stage-1 (programming stage) data is weakened before researchers see it. */
 export const STAGE1_KINDS = ["dp-synthetic", "sample", "none"] as const;
+/**
+ * How stage-1 (programming stage) data is weakened before researchers see it.
+ * @useDeclaredType
+ */
 export type Stage1Kind = (typeof STAGE1_KINDS)[number];
 
 /**
@@ -11,6 +15,10 @@ export type Stage1Kind = (typeof STAGE1_KINDS)[number];
  *   account that holds the grants (the mode ManaTEE's data SDK uses).
  */
 export const ACCESS_MODES = ["direct", "impersonation"] as const;
+/**
+ * How the workload reaches a dataset's stage-2 data: `direct` or `impersonation`.
+ * @useDeclaredType
+ */
 export type AccessMode = (typeof ACCESS_MODES)[number];
 
 export interface Stage1Policy {

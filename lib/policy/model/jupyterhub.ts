@@ -4,6 +4,10 @@
 
 /** How researchers sign in to JupyterHub. */
 export const JUPYTERHUB_AUTHENTICATORS = ["google", "github", "generic-oauth", "dummy"] as const;
+/**
+ * How researchers sign in to JupyterHub.
+ * @useDeclaredType
+ */
 export type JupyterHubAuthenticatorType = (typeof JUPYTERHUB_AUTHENTICATORS)[number];
 
 /**
@@ -12,10 +16,18 @@ export type JupyterHubAuthenticatorType = (typeof JUPYTERHUB_AUTHENTICATORS)[num
  * from inside the VPC.
  */
 export const JUPYTERHUB_EXPOSURES = ["cluster-ip", "internal-load-balancer"] as const;
+/**
+ * How the hub is exposed (never on a public IP).
+ * @useDeclaredType
+ */
 export type JupyterHubExposureType = (typeof JUPYTERHUB_EXPOSURES)[number];
 
 /** Where single-user pods may connect besides the hub, DNS, the metadata server and the job service. */
 export const JUPYTERHUB_EGRESS = ["internet", "private-google-access"] as const;
+/**
+ * Where single-user pods may connect besides the hub, DNS, the metadata server and the job service.
+ * @useDeclaredType
+ */
 export type JupyterHubEgress = (typeof JUPYTERHUB_EGRESS)[number];
 
 export const DEFAULT_CLIENT_SECRET_KEY = "client-secret";

@@ -3,6 +3,10 @@ import type { Approval } from "./approvals";
 
 /** Hardware models a Confidential Space token may carry in `hwmodel`. */
 export const TEE_HARDWARE = ["GCP_AMD_SEV", "GCP_AMD_SEV_ES", "GCP_INTEL_TDX"] as const;
+/**
+ * A hardware model a Confidential Space token may carry in `hwmodel`.
+ * @useDeclaredType
+ */
 export type TeeHardware = (typeof TEE_HARDWARE)[number];
 
 export interface TeePolicy {
@@ -24,10 +28,18 @@ export interface TeePolicy {
  * Confidential Space GPUs; `reservation` is an assumption (docs/gpu.md).
  */
 export const GPU_PROVISIONING_MODELS = ["spot", "flex-start", "reservation"] as const;
+/**
+ * How a confidential GPU VM is provisioned (docs/gpu.md).
+ * @useDeclaredType
+ */
 export type GpuProvisioningModel = (typeof GPU_PROVISIONING_MODELS)[number];
 
 /** Whether an approved image runs on a confidential GPU: `none` (default) = CPU only. */
 export const APPROVAL_GPU_MODES = ["required", "allowed", "none"] as const;
+/**
+ * Whether an approved image runs on a confidential GPU: `none` (default) = CPU only.
+ * @useDeclaredType
+ */
 export type ApprovalGpuMode = (typeof APPROVAL_GPU_MODES)[number];
 
 /** The GPU TEE template's settings (docs/gpu.md cites Google's pages for each default). */
