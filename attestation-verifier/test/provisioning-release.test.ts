@@ -8,7 +8,8 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compileVerifierPolicy, VerifierPolicyDocument } from "../../lib/policy/document";
+import { PROVISIONED_OBJECT_PREFIX, compileVerifierPolicy, VerifierPolicyDocument } from "../../lib/policy/document";
+import { PROVISIONED_PREFIX } from "../src/destination";
 import { loadPolicyFile } from "../../lib/policy/load";
 import { dataPlaneNames } from "../../lib/policy/names";
 import { verifyReceipt } from "../../lib/cli/verify-receipt";
@@ -33,12 +34,10 @@ const quarantineBucket = compiled.document.release!.quarantineBucket;
 const sha256 = (b: string | Uint8Array) => createHash("sha256").update(b).digest("hex");
 type Body = { decision?: string; receipt?: string; reasons?: { code: string }[]; objects?: { name: string; bucket: string; object: string }[]; error?: { code: string } };
 
+/** Confidential Space's token key, served by a local JWKS. */
 let cs: RsaKey;
 let jwks: Awaited<ReturnType<typeof jwksServer>>;
-beforeAll(async () => {
-  cs = await rsaKey("cs-key-1");
-  jwks = await jwksServer([cs.jwk]);
-});
+beforeAll(async () => void (jwks = await jwksServer([(cs = await rsaKey("cs-key-1")).jwk])));
 afterAll(() => jwks.close());
 
 /** A verifier on `doc` over a local store that records every create as `bucket/object`. */
@@ -80,6 +79,8 @@ describe("given the compiled policy of the provisioning room", () => {
   it("when compiled, then the release settings name the insurance stage-1 bucket as its provisioning image's destination", () => {
     expect(compiled.document.release!.provisioning).toEqual([{ dataset: "insurance", imageDigest: provisioningDigest, stage1Bucket }]);
     expect(stage1Bucket).not.toBe(releaseBucket);
+    // The data plane's grant is conditioned on the prefix the verifier writes under.
+    expect(PROVISIONED_PREFIX).toBe(PROVISIONED_OBJECT_PREFIX);
   });
 
   it("when the provisioning image releases its output, then it lands create-only in the stage-1 bucket under provisioned/<job>/, with a receipt naming it that verifies offline, and the budget is charged", async () => {

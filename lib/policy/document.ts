@@ -105,6 +105,9 @@ export interface VerifierReleaseSettings {
   readonly provisioning?: readonly VerifierProvisioningDestination[];
 }
 
+/** Provisioned objects are `<stage1Bucket>/provisioned/<job>/<name>` (attestation-verifier/src/destination.ts, pinned equal by a test). */
+export const PROVISIONED_OBJECT_PREFIX = "provisioned/";
+
 /** Where the output of a dataset's provisioning image is released: that dataset's stage-1 bucket. */
 export interface VerifierProvisioningDestination {
   readonly dataset: string;
