@@ -100,6 +100,7 @@ export type {
   VerifierJobApproval,
   VerifierBudget,
   VerifierReleaseSettings,
+  VerifierProvisioningDestination,
   VerifierParty,
 } from "./policy/document";
 export { assertWithinIamLimits, iamLimitViolations, IAM_POLICY_LIMITS, IamPolicyLimitError } from "./policy/iam-limits";

@@ -29,8 +29,8 @@ export interface AuditRecord {
   readonly datasets?: readonly string[];
   /** Hex SHA-256 of the release manifest {job, objects}: what the token's nonce must be. */
   readonly manifest_sha256?: string;
-  /** The released objects, on an allowed release. */
-  readonly objects?: readonly { readonly name: string; readonly sha256: string }[];
+  /** The released objects, on an allowed release, with the bucket and object each was copied to. */
+  readonly objects?: readonly { readonly name: string; readonly sha256: string; readonly bucket?: string; readonly object?: string }[];
   /** What an allowed release spent of each dataset's privacy budget, and what remains (budget.ts). */
   readonly budget?: readonly BudgetReceiptEntry[];
   readonly component: "manatee-attestation-verifier";

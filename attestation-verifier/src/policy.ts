@@ -12,14 +12,16 @@ import type {
   VerifierJobApproval,
   VerifierParty,
   VerifierPolicyDocument,
+  VerifierProvisioningDestination,
   VerifierReleaseSettings,
 } from "../../lib/policy/document";
 import type { PartyApprovalsJwk } from "../../lib/policy/model";
 import { describe, isObject } from "./describe";
 import { checkApprovalParty, checkParties } from "./party-document";
 import { approvalGpuProblem } from "./gpu";
+import { checkProvisioningDestinations } from "./destination";
 
-export type { PartyApprovalsJwk, VerifierApproval, VerifierJobApproval, VerifierParty, VerifierPolicyDocument, VerifierReleaseSettings };
+export type { PartyApprovalsJwk, VerifierApproval, VerifierJobApproval, VerifierParty, VerifierPolicyDocument, VerifierProvisioningDestination, VerifierReleaseSettings };
 
 export const CONFIDENTIAL_SPACE_ISSUER = "https://confidentialcomputing.googleapis.com";
 export const SUPPORTED_POLICY_VERSION = 1;
@@ -38,6 +40,10 @@ export const JOB_SIGNATURE_ALGORITHM = "ECDSA_P256_SHA256";
 const BUCKET = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
 /** As the job service's launch.instancePrefix: `<prefix>-<uuid>` stays within GCE's 63 characters. */
 const INSTANCE_PREFIX = /^[a-z][-a-z0-9]{0,25}$/;
+
+function isBucketName(b: unknown): boolean {
+  return typeof b === "string" && BUCKET.test(b) && (b.includes(".") || b.length <= 63) && !b.includes("..");
+}
 
 /** A policy the verifier refuses to run with. The message names the field and the fix. */
 export class PolicyError extends Error {
@@ -273,19 +279,17 @@ export function preparePolicy(raw: unknown): PreparedPolicy {
     const r = raw.release;
     if (!isObject(r)) return fail("release", `expected an object, got ${describe(r)}`);
     for (const key of Object.keys(r)) {
-      if (!["quarantineBucket", "releaseBucket", "instancePrefix"].includes(key)) fail(`release.${key}`, "unknown field");
+      if (!["quarantineBucket", "releaseBucket", "instancePrefix", "provisioning"].includes(key)) fail(`release.${key}`, "unknown field");
     }
     for (const field of ["quarantineBucket", "releaseBucket"]) {
-      const b = r[field];
-      if (typeof b !== "string" || !BUCKET.test(b) || (!b.includes(".") && b.length > 63) || b.includes("..")) {
-        fail(`release.${field}`, `expected a Cloud Storage bucket name, got ${describe(b)}`);
-      }
+      if (!isBucketName(r[field])) fail(`release.${field}`, `expected a Cloud Storage bucket name, got ${describe(r[field])}`);
     }
     // Releasing into the bucket the TEE writes would "release" by copying an object onto itself.
     if (r.quarantineBucket === r.releaseBucket) fail("release.releaseBucket", "must differ from release.quarantineBucket");
     if (typeof r.instancePrefix !== "string" || !INSTANCE_PREFIX.test(r.instancePrefix)) {
       fail("release.instancePrefix", `expected 1-26 lowercase letters, digits or '-' starting with a letter, got ${describe(r.instancePrefix)}`);
     }
+    checkProvisioningDestinations(r, datasets as string[], isBucketName, (d) => typeof d === "string" && DIGEST.test(d), fail);
   }
 
   validateBudgets(raw, datasets, fail);

@@ -53,6 +53,8 @@ export const REASONS = {
   object_hash_mismatch: "A listed object's SHA-256 in the quarantine bucket differs from the manifest.",
   release_too_large: "The listed objects together exceed the verifier's release size limit.",
   release_replayed: "This token has already been used for a release; each token releases once.",
+  provisioning_scope:
+    "The image is a dataset's provisioning image: it releases that one dataset's output, into its stage-1 bucket, and nothing else.",
   // The privacy-budget ledger (budget.ts).
   budget_exhausted: "The release would spend more of a dataset's privacy budget than remains.",
 } as const;

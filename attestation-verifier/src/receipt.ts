@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { BudgetReceiptEntry } from "./budget";
 import { GrantedBy } from "./decision";
+import type { ReleaseDestination } from "./destination";
 import { ReceiptSigner } from "./signers";
 
 /** Explicit type (RFC 8725 §3.11): a receipt can never pass as another kind of JWT. */
@@ -160,10 +161,12 @@ export interface ReleaseReceiptClaims extends ReceiptCommonClaims {
   readonly datasets: readonly string[];
   /** Per dataset, what approved the token for it. */
   readonly approvals: readonly ({ readonly dataset: string } & ReceiptApproval)[];
-  /** The released objects, sorted by name, with the hex SHA-256 the verifier checked. */
-  readonly objects: readonly { readonly name: string; readonly sha256: string }[];
-  /** Where they were copied (`<releaseBucket>/<job>/<name>`). */
+  /** The released objects, sorted by name, with the hex SHA-256 the verifier checked and where each was copied. */
+  readonly objects: readonly ReleasedObject[];
+  /** The bucket they were copied to: the release bucket, or the provisioned dataset's stage-1 bucket. */
   readonly release_bucket: string;
+  /** A provisioning release only: the dataset whose stage-1 bucket received the output. */
+  readonly stage1_dataset?: string;
   /** The token's eat_nonce: hex SHA-256 of the canonical manifest {job, objects}. */
   readonly nonce: string;
   /** Consortium rooms only: every party whose datasets the job read, with its approval. */
@@ -172,13 +175,22 @@ export interface ReleaseReceiptClaims extends ReceiptCommonClaims {
   readonly budget?: readonly BudgetReceiptEntry[];
 }
 
+/** One released object: its name in quarantine (under `<job>/`), its hash and its destination. */
+export interface ReleasedObject {
+  readonly name: string;
+  readonly sha256: string;
+  readonly bucket: string;
+  readonly object: string;
+}
+
 export interface ReleaseReceiptInput extends ReceiptBasis {
   readonly cleanRoom: string;
   readonly job: string;
   readonly grants: readonly DatasetGrant[];
   readonly imageDigest: string;
   readonly objects: readonly { readonly name: string; readonly sha256: string }[];
-  readonly releaseBucket: string;
+  /** Decided by the verifier (destination.ts). */
+  readonly destination: ReleaseDestination;
   readonly nonce: string;
 }
 
@@ -193,8 +205,9 @@ export function releaseReceiptClaims(input: ReleaseReceiptInput): ReleaseReceipt
     approvals: input.grants.map((g) => ({ dataset: g.dataset, ...receiptApproval(g.grantedBy) })),
     image_digest: input.imageDigest,
     ...(typeof container?.image_reference === "string" ? { image_reference: container.image_reference } : {}),
-    objects: input.objects.map((o) => ({ name: o.name, sha256: o.sha256 })),
-    release_bucket: input.releaseBucket,
+    objects: input.objects.map((o) => ({ name: o.name, sha256: o.sha256, bucket: input.destination.bucket, object: `${input.destination.prefix}${o.name}` })),
+    release_bucket: input.destination.bucket,
+    ...(input.destination.stage1Dataset !== undefined ? { stage1_dataset: input.destination.stage1Dataset } : {}),
     nonce: input.nonce,
     ...tokenEvidence(input, swversion),
     ...partiesField(input.imageDigest, input.grants),

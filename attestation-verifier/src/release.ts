@@ -1,6 +1,7 @@
 /**
  * The output release (`POST /v1/release`): a TEE asks the verifier to move its job's
- * results from the quarantine bucket to the release bucket. The verifier releases only
+ * results from the quarantine bucket to the release bucket (or, for a dataset's provisioning
+ * image, to that dataset's stage-1 bucket: destination.ts). The verifier releases only
  * when the attestation token is approved for every dataset the job read, the token comes
  * from the job's own VM, its eat_nonce is the hash of the manifest of results, and every
  * object in quarantine has the manifest's hash. Everything is checked before the first
@@ -9,6 +10,7 @@
 import { AuditRecord } from "./audit";
 import { BudgetCharge, BudgetLedger } from "./budget";
 import { Decide, at } from "./decision";
+import { releaseDestination } from "./destination";
 import { VerifierResponse, errorResponse, jsonResponse } from "./http";
 import { ObjectStore } from "./object-store";
 import { VerifierReleaseSettings, canonicalJson, errorMessage, sha256Hex } from "./policy";
@@ -18,7 +20,7 @@ import { ReceiptSigner } from "./signers";
 import { KeyResolver, TokenRules, authenticate, checkTokenClaims } from "./token";
 
 export const RELEASE_REQUEST_FIELDS = ["token", "job", "datasets", "objects"];
-/** The receipt's name in the release bucket, next to the objects: `<job>/receipt.jws`. */
+/** The receipt's name next to the objects: `<job>/receipt.jws` (`provisioned/<job>/receipt.jws` in a stage-1 bucket). */
 export const RELEASE_RECEIPT_OBJECT = "receipt.jws";
 /** Where a release's marker lives in the release bucket: `releases/<sha256 of the token>`. */
 export const RELEASE_MARKER_PREFIX = "releases/";
@@ -212,6 +214,11 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
     );
   }
   if (reasons.length > 0 || !imageDigest || grants.length !== datasets.length) return deny(reasons, imageDigest);
+  // The destination follows from the image and the policy alone: a provisioning image's output
+  // lands in its dataset's stage-1 bucket, everything else in the release bucket.
+  const where = releaseDestination(settings, job, imageDigest, datasets);
+  if (!where.ok) return deny([where.reason], imageDigest);
+  const destination = where.destination;
 
   // 2. Replay (cheap early answer; the create-only marker below is the real guard), then the objects.
   const marker = `${RELEASE_MARKER_PREFIX}${tokenSha256}`;
@@ -268,7 +275,7 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
     grants,
     imageDigest,
     objects,
-    releaseBucket: settings.releaseBucket,
+    destination,
     nonce: manifestSha256,
     tokenSha256,
     policySha256: ctx.policySha256,
@@ -307,7 +314,7 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
     ...base,
     image_digest: imageDigest,
     receipt_jti: receiptClaims.jti,
-    objects: objects.map((o) => ({ name: o.name, sha256: o.sha256 })),
+    objects: receiptClaims.objects,
     ...spent,
   });
   if (!logged) {
@@ -321,20 +328,23 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
   // already there with the same bytes is a copy of an earlier, interrupted release of this job
   // (same manifest, new token) and counts as copied; different bytes, or a receipt already
   // there, mean the job was released before, and nothing more is written.
+  // On a stage-1 bucket the verifier may create only (no read), so nothing there counts as copied:
+  // an interrupted provisioning release is made again by a new run (a new job, a new prefix).
   const copied: string[] = [];
+  const { bucket, prefix } = destination;
   const place = async (name: string, bytes: Uint8Array, contentType: string, sameBytesIsDone: boolean) => {
-    if (await store.createIfAbsent(settings.releaseBucket, name, bytes, contentType)) return;
-    const existing = sameBytesIsDone ? await store.read(settings.releaseBucket, name) : undefined;
+    if (await store.createIfAbsent(bucket, name, bytes, contentType)) return;
+    const existing = sameBytesIsDone && destination.readable ? await store.read(bucket, name) : undefined;
     if (!existing || sha256Hex(existing) !== sha256Hex(bytes)) {
-      throw new Error(`${settings.releaseBucket}/${name} already exists with other content: released results are never replaced`);
+      throw new Error(`${bucket}/${name} already exists${existing ? " with other content" : ""}: released results are never replaced`);
     }
   };
   try {
     for (let i = 0; i < objects.length; i++) {
-      await place(`${job}/${objects[i].name}`, contents[i], OBJECT_CONTENT_TYPE, true);
+      await place(`${prefix}${objects[i].name}`, contents[i], OBJECT_CONTENT_TYPE, true);
       copied.push(objects[i].name);
     }
-    await place(`${job}/${RELEASE_RECEIPT_OBJECT}`, Buffer.from(receipt, "ascii"), "application/jose", false);
+    await place(`${prefix}${RELEASE_RECEIPT_OBJECT}`, Buffer.from(receipt, "ascii"), "application/jose", false);
   } catch (err) {
     return fail(
       "release_incomplete",
@@ -347,6 +357,6 @@ export async function release(ctx: ReleaseContext, request: ReleaseRequest, nowM
   return jsonResponse(200, {
     decision: "released",
     receipt,
-    objects: objects.map((o) => ({ name: o.name, sha256: o.sha256, bucket: settings.releaseBucket, object: `${job}/${o.name}` })),
+    objects: receiptClaims.objects,
   });
 }

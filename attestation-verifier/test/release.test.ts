@@ -188,8 +188,8 @@ describe("given a job that wrote its results to quarantine", () => {
       image_digest: JOB_DIGEST,
       image_reference: `us-central1-docker.pkg.dev/acme-clean-room/manatee-jobs/job-${JOB}@${JOB_DIGEST}`,
       objects: [
-        { name: "notebook.ipynb", sha256: objects[0].sha256 },
-        { name: "results/summary.csv", sha256: objects[1].sha256 },
+        { name: "notebook.ipynb", sha256: objects[0].sha256, bucket: RELEASE, object: `${JOB}/notebook.ipynb` },
+        { name: "results/summary.csv", sha256: objects[1].sha256, bucket: RELEASE, object: `${JOB}/results/summary.csv` },
       ],
       release_bucket: RELEASE,
       nonce: sha256(releaseManifest(JOB, objects)),

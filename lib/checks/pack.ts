@@ -28,6 +28,7 @@ import { jobApprovalOff } from "./rules/job-approval-off";
 import { outputBypass } from "./rules/output-bypass";
 import { outputQuarantineRead } from "./rules/output-quarantine-read";
 import { outputTeeAccess } from "./rules/output-tee-access";
+import { outputVerifierDatasets } from "./rules/output-verifier-datasets";
 import { partyProviderPinned } from "./rules/party-pool";
 import { partyResourcesOwnStack, partyStackMembers } from "./rules/party-stacks";
 import { projectRoles } from "./rules/project-roles";
@@ -80,6 +81,7 @@ export const CLEAN_ROOM_RULES: readonly Rule[] = [
   outputTeeAccess,
   outputQuarantineRead,
   outputBypass,
+  outputVerifierDatasets,
   provisioningWrite,
   provisioningRead,
   provisioningPublisher,

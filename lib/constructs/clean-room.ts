@@ -253,6 +253,8 @@ export class CleanRoom extends Construct {
       // The job runner in the TEE calls /v1/release with an ID token of the TEE service account
       // (job-service/src/executor-base.ts); ingress stays internal (Private Google Access on the TEE subnet).
       this.verifier.grantInvoke(workload.member, { id: "invoker-tee" });
+      // A provisioning image's output is released into its dataset's stage-1 bucket (create only, provisioned/).
+      if (this.outputRelease) this.dataPlane.grantProvisionedRelease(this.verifier.serviceAccount.member);
     }
 
     this.outputs = this.collectOutputs();

@@ -9,7 +9,7 @@ import { approvalsOfParty, datasetsOfParty, isConsortium, partiesOf } from "./co
 import { Approval, CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy, PartyApprovalsJwk } from "./model";
 import { requireParty } from "./party-names";
 import { approvalEnd } from "./members";
-import { jobInstancePrefix, manateeContract, outputReleaseNames } from "./names";
+import { dataPlaneNames, jobInstancePrefix, manateeContract, outputReleaseNames } from "./names";
 import { verifierRequiresNonce } from "./verifier-options";
 
 export const VERIFIER_POLICY_VERSION = 1;
@@ -97,6 +97,24 @@ export interface VerifierReleaseSettings {
   readonly releaseBucket: string;
   /** TEE VMs are named `<instancePrefix>-<job uuid>`: a token may release only into its own job's prefix. */
   readonly instancePrefix: string;
+  /**
+   * Per dataset with `provisioning` (the room's own datasets, in policy order): a release by its
+   * provisioning image lands in its stage-1 bucket (`provisioned/<job>/`), never in `releaseBucket`.
+   * Absent when no dataset is provisioned, so such rooms keep their hash.
+   */
+  readonly provisioning?: readonly VerifierProvisioningDestination[];
+}
+
+/** Provisioned objects are `<stage1Bucket>/provisioned/<job>/<name>` (attestation-verifier/src/destination.ts, pinned equal by a test). */
+export const PROVISIONED_OBJECT_PREFIX = "provisioned/";
+
+/** Where the output of a dataset's provisioning image is released: that dataset's stage-1 bucket. */
+export interface VerifierProvisioningDestination {
+  readonly dataset: string;
+  /** `datasets.<dataset>.provisioning.imageDigest`. */
+  readonly imageDigest: string;
+  /** `dataPlaneNames(policy).datasetBucket(dataset, "stage1")`. */
+  readonly stage1Bucket: string;
 }
 
 export interface CompiledVerifierPolicy {
@@ -136,10 +154,29 @@ export function verifierJobApprovals(policy: CleanRoomPolicy): VerifierJobApprov
  * `normalizePolicy` always sets): the buckets `OutputRelease` creates and the job VMs' prefix.
  * Undefined for a hand-built policy without `jobs`.
  */
-export function verifierReleaseSettings(policy: Pick<CleanRoomPolicy, "name" | "project" | "jobs">): VerifierReleaseSettings | undefined {
+export function verifierReleaseSettings(
+  policy: Pick<CleanRoomPolicy, "name" | "project" | "jobs" | "datasets">,
+): VerifierReleaseSettings | undefined {
   if (policy.jobs === undefined) return undefined;
   const names = outputReleaseNames(policy);
-  return { quarantineBucket: names.quarantineBucket, releaseBucket: names.releaseBucket, instancePrefix: jobInstancePrefix(policy) };
+  const provisioning = verifierProvisioningDestinations(policy);
+  return {
+    quarantineBucket: names.quarantineBucket,
+    releaseBucket: names.releaseBucket,
+    instancePrefix: jobInstancePrefix(policy),
+    ...(provisioning.length > 0 ? { provisioning } : {}),
+  };
+}
+
+/**
+ * The stage-1 destination of each of the room's own provisioned datasets. Consortium parties'
+ * datasets are left out, as their triggers are (their stage-1 buckets live in the party's project).
+ */
+export function verifierProvisioningDestinations(policy: Pick<CleanRoomPolicy, "name" | "project" | "datasets">): VerifierProvisioningDestination[] {
+  const names = dataPlaneNames(policy);
+  return policy.datasets
+    .filter((d) => d.provisioning !== undefined && d.party === undefined)
+    .map((d) => ({ dataset: d.name, imageDigest: d.provisioning!.imageDigest, stage1Bucket: names.datasetBucket(d.name, "stage1") }));
 }
 
 /** An approval as the document (and a party's signed payload) carries it. */

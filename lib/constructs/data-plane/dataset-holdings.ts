@@ -13,7 +13,8 @@ import { ProjectIamCustomRole } from "@cdktf/provider-google/lib/project-iam-cus
 import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member";
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { GrantOptions, requireInResidency } from "../../internal/common";
-import { AuthoritativeIamPolicy, grantOnProject } from "../iam-grants";
+import { AuthoritativeIamPolicy, IamGrant, grantOnProject } from "../iam-grants";
+import { PROVISIONED_OBJECT_PREFIX, verifierProvisioningDestinations } from "../../policy/document";
 import { ApproverKey, AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./keys";
 import { IMAGES_PER_READER, assertWithinIamLimits, partitionReaders } from "../../policy/iam-limits";
 import { DatasetMember, IamCondition, datasetMembers } from "../../policy/members";
@@ -219,6 +220,25 @@ export abstract class DatasetHoldings extends Construct {
         subscriber,
         provider: this.provider,
       }));
+  }
+
+  /**
+   * `roles/storage.objectCreator` for `verifier` (the attestation verifier's service account) on the
+   * stage-1 bucket of each dataset with `provisioning`, conditioned on `provisioned/` objects: the
+   * verifier releases the provisioning image's output there (the document's `release.provisioning`).
+   * Create only, nothing on any other dataset's bucket. Parties' datasets are left out, as their triggers are.
+   */
+  public grantProvisionedRelease(verifier: string, id = "verifier"): IamGrant[] {
+    return verifierProvisioningDestinations(this.home).map(({ dataset, stage1Bucket }) =>
+      this.datasets[dataset].stage1Bucket.grantWrite(verifier, {
+        id: `${id}-provisioned`,
+        condition: {
+          title: "provisioned-outputs",
+          description: "The verifier releases the provisioning image's output under provisioned/ only",
+          expression: `resource.name.startsWith("projects/_/buckets/${stage1Bucket}/objects/${PROVISIONED_OBJECT_PREFIX}")`,
+        },
+      }),
+    );
   }
 
   private addDataset(scope: Construct, dataset: DatasetPolicy, props: DatasetSettings): DatasetDataPlane {
