@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { synthesize } from "../bin/main";
 import { parseJobServiceConfig } from "../job-service/src/config";
 import { SynthJson, dataSources, iamGrants, resources } from "./util";
+import { loadPolicyFile } from "../lib/policy/load";
 
 const ROOT = join(__dirname, "..");
 const stack = (outdir: string, name: string): SynthJson => JSON.parse(readFileSync(join(outdir, "stacks", name, "cdk.tf.json"), "utf8"));
@@ -73,10 +74,10 @@ describe("given stacks/provisioning.cleanroom.yaml (insurance declares provision
   });
 });
 
-describe("given the example room (no dataset declares provisioning), when synthesized", () => {
+describe("given the EU room (no dataset declares provisioning), when synthesized", () => {
   test("then there is no topic, subscription or notification, and the job service's config names none", () => {
-    const app = synthesize(join(ROOT, "stacks", "example.cleanroom.yaml"), mkdtempSync(join(tmpdir(), "manatee-prv-")));
-    const platform = stack(app.outdir, "insurance-study-platform");
+    const app = synthesize(join(ROOT, "stacks", "eu.cleanroom.yaml"), mkdtempSync(join(tmpdir(), "manatee-prv-")));
+    const platform = stack(app.outdir, `${loadPolicyFile(join(ROOT, "stacks", "eu.cleanroom.yaml")).name}-platform`);
     for (const type of ["google_pubsub_topic", "google_pubsub_subscription", "google_storage_notification"]) expect(resources(platform, type)).toEqual([]);
   });
 });

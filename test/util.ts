@@ -87,7 +87,39 @@ export function policyBindings(json: SynthJson, policy: { policy_data?: string }
 export const EXAMPLE_DIGEST_A = "sha256:1580f84f1585dbecd84479ae867b6d586de31a19bbc9e551f2fbc20f9df59ec9";
 export const EXAMPLE_DIGEST_B = "sha256:67682bda769fae1ccf5183192b8daf37b64cae99c6c3302650f6f8bf5f0f95df";
 
-/** A policy equal to stacks/example.cleanroom.yaml, built in TypeScript (no loader). */
+/** The example's stage-1 provisioning image (insurance). */
+export const EXAMPLE_PROVISIONING_DIGEST = "sha256:5c2f0e9d6b1a4387c2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9";
+
+/**
+ * A policy equal to stacks/example.cleanroom.yaml, built in TypeScript (no loader).
+ * @param shipped with the shipped file's privacy budget and provisioning image on insurance; most
+ *   construct tests leave them out, so their expectations stay about the one thing they test
+ */
+export function shippedExamplePolicy(overrides: Partial<Parameters<typeof normalizePolicy>[0]> = {}): CleanRoomPolicy {
+  return examplePolicy({
+    datasets: {
+      insurance: {
+        ...EXAMPLE_DATASETS.insurance,
+        budget: { epsilon: 4.0 },
+        provisioning: { imageDigest: EXAMPLE_PROVISIONING_DIGEST, approvedBy: "owner@example.org" },
+      },
+      claims: EXAMPLE_DATASETS.claims,
+    },
+    ...overrides,
+  });
+}
+
+const EXAMPLE_DATASETS = {
+  insurance: {
+    retentionDays: 30,
+    stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1.0 },
+    owners: ["user:data-owner@example.org"],
+    approverKey: { fingerprint: "a3771ff85319c4040df7299b86aa579ede391a3a4afe755b442335d324911dd4" },
+  },
+  claims: { retentionDays: 90, stage1: { kind: "sample", fraction: 0.05 }, access: "impersonation" },
+} satisfies NonNullable<Parameters<typeof normalizePolicy>[0]["datasets"]>;
+
+/** The example without the shipped file's stage-1 provisioning and budget (see shippedExamplePolicy). */
 export function examplePolicy(overrides: Partial<Parameters<typeof normalizePolicy>[0]> = {}): CleanRoomPolicy {
   return normalizePolicy({
     name: "insurance-study",
@@ -97,15 +129,7 @@ export function examplePolicy(overrides: Partial<Parameters<typeof normalizePoli
     residency: ["us-central1"],
     tee: { hardware: ["GCP_INTEL_TDX"], machineType: "c3-standard-8", allowDebug: false },
     verifier: { audience: "https://verifier.acme-clean-room.example.org/release" },
-    datasets: {
-      insurance: {
-        retentionDays: 30,
-        stage1: { kind: "dp-synthetic", mechanism: "mst", epsilon: 1.0 },
-        owners: ["user:data-owner@example.org"],
-        approverKey: { fingerprint: "a3771ff85319c4040df7299b86aa579ede391a3a4afe755b442335d324911dd4" },
-      },
-      claims: { retentionDays: 90, stage1: { kind: "sample", fraction: 0.05 }, access: "impersonation" },
-    },
+    datasets: EXAMPLE_DATASETS,
     approvals: [
       {
         imageDigest: EXAMPLE_DIGEST_A,

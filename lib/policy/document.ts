@@ -108,6 +108,18 @@ export interface VerifierReleaseSettings {
 /** Provisioned objects are `<stage1Bucket>/provisioned/<job>/<name>` (attestation-verifier/src/destination.ts, pinned equal by a test). */
 export const PROVISIONED_OBJECT_PREFIX = "provisioned/";
 
+/**
+ * The IAM condition of the verifier's create-only grant on a provisioned stage-1 bucket: objects
+ * under `provisioned/` only. The data plane grants it and the access report expects it.
+ */
+export function provisionedReleaseCondition(stage1Bucket: string): { title: string; description: string; expression: string } {
+  return {
+    title: "provisioned-outputs",
+    description: "The verifier releases the provisioning image's output under provisioned/ only",
+    expression: `resource.name.startsWith("projects/_/buckets/${stage1Bucket}/objects/${PROVISIONED_OBJECT_PREFIX}")`,
+  };
+}
+
 /** Where the output of a dataset's provisioning image is released: that dataset's stage-1 bucket. */
 export interface VerifierProvisioningDestination {
   readonly dataset: string;

@@ -16,7 +16,7 @@ import {
   compileJobApprovalCondition,
   jobApprovalConditionClauses,
 } from "../policy/condition";
-import { compileVerifierPolicy } from "../policy/document";
+import { compileVerifierPolicy, provisionedReleaseCondition, verifierProvisioningDestinations } from "../policy/document";
 import { partitionReaders } from "../policy/iam-limits";
 import { DatasetMember, approvalEnd, datasetMembers } from "../policy/members";
 import { Approval, CleanRoomPolicy, DatasetPolicy } from "../policy/model";
@@ -70,7 +70,7 @@ export interface ResourceRef {
 }
 
 /** Who a member is in the clean room. */
-export type PrincipalRole = "researcher" | "jupyterlab" | "data-owner" | "approved-image" | "dataset-reader" | "job-approved";
+export type PrincipalRole = "researcher" | "jupyterlab" | "data-owner" | "approved-image" | "dataset-reader" | "job-approved" | "verifier";
 
 /** One grant the data plane declares for the policy. */
 export interface ExpectedGrant {
@@ -291,6 +291,12 @@ function datasetAccess(
     grant(bucketRef("stage1"), DATA_PLANE_ROLES.write, owner, "data-owner");
     grant(bucketRef("stage2"), DATA_PLANE_ROLES.write, owner, "data-owner");
     grant(keyRef, DATA_PLANE_ROLES.encryptOnly, owner, "data-owner");
+  }
+  // A provisioned dataset's stage-1 data arrives through the verifier's release (create-only, provisioned/).
+  const destination = verifierProvisioningDestinations(policy).find((d) => d.dataset === dataset.name);
+  if (destination && policy.jobs !== undefined) {
+    const verifier = `serviceAccount:${platformNames(policy).verifierSaEmail}`;
+    grant(bucketRef("stage1"), DATA_PLANE_ROLES.write, verifier, "verifier", provisionedReleaseCondition(destination.stage1Bucket).expression);
   }
   const stage2Grants = (member: string, principal: PrincipalRole, condition?: string) => {
     grant(bucketRef("stage2"), DATA_PLANE_ROLES.read, member, principal, condition);

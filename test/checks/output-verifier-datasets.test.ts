@@ -57,10 +57,11 @@ describe("given the provisioning room's synthesized output", () => {
   });
 });
 
-describe("given the example room, whose datasets declare no provisioning", () => {
+describe("given the EU room, whose datasets declare no provisioning", () => {
   test("when synthesized, then the verifier holds nothing on any dataset bucket", () => {
-    const example = tamperedRoom(join(__dirname, "..", "..", "stacks", "example.cleanroom.yaml"), "insurance-study-platform").json;
-    const examplePolicy = loadPolicyFile(join(__dirname, "..", "..", "stacks", "example.cleanroom.yaml"));
+    const file = join(__dirname, "..", "..", "stacks", "eu.cleanroom.yaml");
+    const examplePolicy = loadPolicyFile(file);
+    const example = tamperedRoom(file, `${examplePolicy.name}-platform`).json;
     const sa = resourceId(example, "google_service_account", (c) => c.account_id === platformNames(examplePolicy).verifierSaId);
     const datasetBuckets = resources(example, "google_storage_bucket").filter(([, c]) => ["stage1", "stage2"].includes(c.labels?.component)).map(([id]) => `\${google_storage_bucket.${id}.name}`);
     expect(datasetBuckets.length).toBeGreaterThan(0);

@@ -52,6 +52,8 @@ describe("given the provisioning room's synthesized output", () => {
 
   test.each([
     ["its own stage-2 bucket", (c: any) => c.labels?.component === "stage2"],
+    // The room has an output release: even its own stage-1 bucket is reached only through the verifier.
+    ["its own stage-1 bucket", (c: any) => c.labels?.component === "stage1" && c.labels?.dataset === "insurance"],
     ["the verifier's audit bucket", (c: any) => c.labels?.component === "audit"],
   ])("when the provisioning image may create objects in %s, then MCR-PRV1 refuses (exit 1)", async (_name, which) => {
     const r = await checkTampered((j) =>

@@ -8,7 +8,7 @@ import { CleanRoomDataPlane } from "../../lib/constructs/data-plane/datasets";
 import { loadPolicyFile } from "../../lib/policy/load";
 import { platformNames } from "../../lib/policy/names";
 import { renderAccessReport } from "../../lib/report/access-report";
-import { examplePolicy } from "../util";
+import { shippedExamplePolicy } from "../util";
 
 import { manatee } from "./run";
 
@@ -30,7 +30,7 @@ describe("manatee report", () => {
     expect(stdout).toBe(renderAccessReport(loadPolicyFile(EXAMPLE), { now: NOW, suppressions: [] }));
     expect(stdout.startsWith("# Access report: clean room `insurance-study`\n")).toBe(true);
     // The YAML and the TypeScript example are the same room: same report, byte for byte.
-    expect(stdout).toBe(renderAccessReport(examplePolicy(), { now: NOW }));
+    expect(stdout).toBe(renderAccessReport(shippedExamplePolicy(), { now: NOW }));
   });
 
   test("given --out FILE, then it writes the report there and says so on stdout", async () => {
@@ -58,12 +58,14 @@ describe("manatee report", () => {
   });
 
   test("given --synthesized with a cdktf output directory, then its stacks are cross-checked and their suppressions listed", async () => {
-    const policy = examplePolicy();
+    const policy = shippedExamplePolicy();
     const app = Testing.app();
     const stack = new TerraformStack(app, "platform");
     new GoogleProvider(stack, "google", { project: policy.project, region: policy.region });
     const dataPlane = new CleanRoomDataPlane(stack, "data-plane", { policy });
-    dataPlane.grantSdkStage1Access(`serviceAccount:${platformNames(policy).jupyterSaEmail}`); // as CleanRoom does
+    // As CleanRoom does: JupyterLab reads stage 1, the verifier releases insurance's provisioned stage 1.
+    dataPlane.grantSdkStage1Access(`serviceAccount:${platformNames(policy).jupyterSaEmail}`);
+    dataPlane.grantProvisionedRelease(`serviceAccount:${platformNames(policy).verifierSaEmail}`);
     CleanRoomSuppressions.add(dataPlane.workload, [{ id: "MCR-TEE1", reason: "reviewed: template for the mock backend" }], {
       applyToChildren: true,
     });

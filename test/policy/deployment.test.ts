@@ -16,7 +16,7 @@ import { loadPolicyFile, parsePolicy } from "../../lib/policy/load";
 import { CleanRoomPolicy, CleanRoomPolicyInput, normalizePolicy } from "../../lib/policy/model";
 import { PolicyError, validatePolicy, validatePolicyInput } from "../../lib/policy/validate";
 import { ROOM_FILE_HUB } from "../../lib/policy/validation/jupyterhub";
-import { examplePolicy } from "../util";
+import { examplePolicy, shippedExamplePolicy } from "../util";
 
 const FIXTURES = join(__dirname, "..", "fixtures", "policies");
 
@@ -409,9 +409,9 @@ describe("TypeScript-built deployment settings go through the same rules", () =>
 describe("the deployment sections never touch the verifier policy", () => {
   test("given the example with, without and with other deployment settings, when compiled, then the verifier document and its sha256 are identical", () => {
     const without = compileVerifierPolicy(examplePolicy({ jupyterhub: undefined }));
+    // The example file: its jupyterhub section is deployment; its datasets' provisioning is policy.
+    expect(compileVerifierPolicy(loadPolicyFile("stacks/example.cleanroom.yaml")).json).toBe(compileVerifierPolicy(shippedExamplePolicy({ jupyterhub: undefined })).json);
     const variants: CleanRoomPolicy[] = [
-      // The example file's approver key is policy (it adds jobApprovals), not a deployment setting.
-      { ...loadPolicyFile("stacks/example.cleanroom.yaml"), datasets: examplePolicy().datasets },
       examplePolicy({
         tee: { allowDebug: false },
         jupyterhub: {

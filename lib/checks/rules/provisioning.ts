@@ -3,7 +3,9 @@
  * read one dataset's real data because it can put the result nowhere but that dataset's stage-1
  * bucket, and its runs start only from that dataset's stage-2 objects.
  *
- * MCR-PRV1: the provisioning image's principal set writes nowhere but its dataset's stage-1 bucket.
+ * MCR-PRV1: the provisioning image's principal set writes nowhere: its output leaves the TEE through
+ *   the quarantine and the verifier's release into its dataset's stage-1 bucket. Only in a room
+ *   without an output release (no `jobs` in the policy) may it create objects in that bucket itself.
  * MCR-PRV2: it reads no other dataset's buckets, key or reader account.
  * MCR-PRV3: the trigger topic's only publishers are the project's Cloud Storage service agent and,
  *           when its dataset declares `provisioning.schedule`, the Cloud Scheduler service agent.
@@ -47,18 +49,22 @@ const isDatasetBucket = (b: TfResource) => componentOf(b) === COMPONENT.stage1Bu
 export const provisioningWrite: Rule = {
   id: "MCR-PRV1",
   level: "error",
-  title: "A provisioning image writes only to its dataset's stage-1 bucket",
+  title: "A provisioning image writes nothing but, in a room without an output release, its dataset's stage-1 bucket",
   resourceTypes: isIamResourceType,
   check(resource, index, context): RuleResult[] {
     const results: RuleResult[] = [];
+    // With an output release (policy `jobs`), stage 1 is reached only through the verifier's release.
+    const released = context.policy?.jobs !== undefined;
     for (const { binding, member, dataset } of provisioningBindings(resource, index, context)) {
       if (!grantsWrite(binding)) continue;
       const reach = bucketsReached(binding, index, context);
       const own = binding.targetKind === "bucket" && !reach.unresolved && reach.resources.length > 0 &&
         reach.resources.every((b) => componentOf(b) === COMPONENT.stage1Bucket && datasetOf(b) === dataset);
-      if (own) continue;
+      if (own && !released) continue;
       results.push({
-        message: `${member} (the provisioning image of dataset ${dataset}) gets ${binding.role ?? JSON.stringify(binding.rawRole)} on ${describeTarget(binding)}: it may write only to ${dataset}'s stage-1 bucket. Remove this grant; the image's output reaches stage 1 through its dataset's stage-1 bucket alone.`,
+        message: released
+          ? `${member} (the provisioning image of dataset ${dataset}) gets ${binding.role ?? JSON.stringify(binding.rawRole)} on ${describeTarget(binding)}: in a room with an output release it writes nothing itself. Remove this grant; its output leaves through the quarantine and the verifier's release into ${dataset}'s stage-1 bucket.`
+          : `${member} (the provisioning image of dataset ${dataset}) gets ${binding.role ?? JSON.stringify(binding.rawRole)} on ${describeTarget(binding)}: it may write only to ${dataset}'s stage-1 bucket. Remove this grant; the image's output reaches stage 1 through its dataset's stage-1 bucket alone.`,
       });
     }
     return results;

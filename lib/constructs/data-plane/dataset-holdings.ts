@@ -14,7 +14,7 @@ import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member"
 import { ServiceAccount } from "@cdktf/provider-google/lib/service-account";
 import { GrantOptions, requireInResidency } from "../../internal/common";
 import { AuthoritativeIamPolicy, IamGrant, grantOnProject } from "../iam-grants";
-import { PROVISIONED_OBJECT_PREFIX, verifierProvisioningDestinations } from "../../policy/document";
+import { provisionedReleaseCondition, verifierProvisioningDestinations } from "../../policy/document";
 import { ApproverKey, AttestationBoundKey, CleanRoomKeyProps, StorageEncryptionKey } from "./keys";
 import { IMAGES_PER_READER, assertWithinIamLimits, partitionReaders } from "../../policy/iam-limits";
 import { DatasetMember, IamCondition, datasetMembers } from "../../policy/members";
@@ -232,11 +232,7 @@ export abstract class DatasetHoldings extends Construct {
     return verifierProvisioningDestinations(this.home).map(({ dataset, stage1Bucket }) =>
       this.datasets[dataset].stage1Bucket.grantWrite(verifier, {
         id: `${id}-provisioned`,
-        condition: {
-          title: "provisioned-outputs",
-          description: "The verifier releases the provisioning image's output under provisioned/ only",
-          expression: `resource.name.startsWith("projects/_/buckets/${stage1Bucket}/objects/${PROVISIONED_OBJECT_PREFIX}")`,
-        },
+        condition: provisionedReleaseCondition(stage1Bucket),
       }),
     );
   }
