@@ -19,7 +19,7 @@ import { CleanRoomServicePerimeter } from "./platform/service-perimeter";
 import { OutputRelease } from "./data-plane/output-release";
 import { CleanRoomPolicy, locationOf } from "../policy/model";
 import { StorageEncryptionKey } from "./data-plane/keys";
-import { IamCondition } from "../policy/members";
+import { IamCondition, objectPrefixCondition } from "../policy/members";
 import { jobInstancePrefix, jobPathNames, manateeContract } from "../policy/names";
 import { assertValidPolicy } from "../policy/validate";
 import { DeployImageBuilder, ImageRegistry, ImageRegistryProps } from "./platform/registry";
@@ -30,11 +30,12 @@ import { InvalidPropsError } from "../errors";
 /** The condition on the owners' `roles/storage.objectViewer` on the hub bucket: review records only. */
 export function ownerReviewCondition(policy: Pick<CleanRoomPolicy, "name" | "project" | "region">): IamCondition {
   const names = jobPathNames(policy);
-  return {
-    title: "Job review records only",
-    description: "Data owners read the job service's review records (reviews/<job>.json) and nothing else in the hub bucket.",
-    expression: `resource.name.startsWith("projects/_/buckets/${names.hubBucket}/objects/${names.reviewPrefix}")`,
-  };
+  return objectPrefixCondition(
+    names.hubBucket,
+    names.reviewPrefix,
+    "Job review records only",
+    "Data owners read the job service's review records (reviews/<job>.json) and nothing else in the hub bucket.",
+  );
 }
 
 export interface CleanRoomProps {

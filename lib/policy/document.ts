@@ -8,7 +8,7 @@ import { APPROVER_SIGNATURE_ALGORITHM, compileAttributeCondition, compileJobAppr
 import { approvalsOfParty, datasetsOfParty, isConsortium, partiesOf } from "./consortium";
 import { Approval, CONFIDENTIAL_SPACE_ISSUER, CleanRoomPolicy, PartyApprovalsJwk } from "./model";
 import { requireParty } from "./party-names";
-import { approvalEnd } from "./members";
+import { approvalEnd, IamCondition, objectPrefixCondition } from "./members";
 import { dataPlaneNames, jobInstancePrefix, manateeContract, outputReleaseNames } from "./names";
 import { verifierRequiresNonce } from "./verifier-options";
 
@@ -112,12 +112,8 @@ export const PROVISIONED_OBJECT_PREFIX = "provisioned/";
  * The IAM condition of the verifier's create-only grant on a provisioned stage-1 bucket: objects
  * under `provisioned/` only. The data plane grants it and the access report expects it.
  */
-export function provisionedReleaseCondition(stage1Bucket: string): { title: string; description: string; expression: string } {
-  return {
-    title: "provisioned-outputs",
-    description: "The verifier releases the provisioning image's output under provisioned/ only",
-    expression: `resource.name.startsWith("projects/_/buckets/${stage1Bucket}/objects/${PROVISIONED_OBJECT_PREFIX}")`,
-  };
+export function provisionedReleaseCondition(stage1Bucket: string): IamCondition {
+  return objectPrefixCondition(stage1Bucket, PROVISIONED_OBJECT_PREFIX, "provisioned-outputs", "The verifier releases the provisioning image's output under provisioned/ only");
 }
 
 /** Where the output of a dataset's provisioning image is released: that dataset's stage-1 bucket. */

@@ -4,6 +4,11 @@
  */
 import { Approval, CleanRoomPolicy, approvalsFor } from "./model";
 
+/** An IAM condition that limits a bucket role to the objects under `prefix` of `bucket`. */
+export function objectPrefixCondition(bucket: string, prefix: string, title: string, description: string): IamCondition {
+  return { title, description, expression: `resource.name.startsWith("projects/_/buckets/${bucket}/objects/${prefix}")` };
+}
+
 export interface IamCondition {
   readonly title: string;
   readonly description: string;
