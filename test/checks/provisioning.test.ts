@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { synthesize } from "../../bin/main";
 import { run } from "../../lib/cli/check";
 import { SynthJson, resources } from "../util";
+import { checkContext } from "../../lib/checks/context";
+import { checkTerraform } from "../../lib";
+import { loadPolicyFile } from "../../lib/policy/load";
 
 const CONFIG = join(__dirname, "..", "..", "stacks", "provisioning.cleanroom.yaml");
 const PLATFORM = "stage1-study-platform";
@@ -124,5 +127,37 @@ describe("given the provisioning room's synthesized output", () => {
     const r = await checkTampered((j) => add(j, "google_pubsub_subscription_iam_member", "tampered", { project: "acme-clean-room", subscription: ref("google_pubsub_subscription", sub, "name"), ...grant(jupyter, job) }));
     expect(errorsOf(r.stdout)).toEqual(["MCR-PRV4"]);
     expect(r.code).toBe(1);
+  });
+});
+
+describe("MCR-PRV1 in a room without an output release (a hand-built policy with no jobs)", () => {
+  // There the image's own stage-1 bucket is its only way out; with an output release (above) it is refused.
+  const ownStage1Grant = (json: SynthJson) =>
+    add(json, "google_storage_bucket_iam_member", "own-stage1", {
+      bucket: ref("google_storage_bucket", idOf("google_storage_bucket", (c) => c.labels?.component === "stage1" && c.labels?.dataset === "insurance"), "name"),
+      role: "roles/storage.objectCreator",
+      member: principalSet(),
+    });
+  const prv1 = (json: SynthJson, jobs: boolean) => {
+    const policy = loadPolicyFile(CONFIG);
+    const context = checkContext({ policy: jobs ? policy : { ...policy, jobs: undefined } });
+    return checkTerraform(json as never, context).filter((f) => f.ruleId === "MCR-PRV1" && f.level === "error");
+  };
+
+  test("given a create grant on its own stage-1 bucket, then it passes without jobs and is refused with them", () => {
+    const json: SynthJson = JSON.parse(JSON.stringify(platform));
+    ownStage1Grant(json);
+    expect(prv1(json, false)).toEqual([]);
+    expect(prv1(json, true)).toHaveLength(1);
+  });
+
+  test("given a create grant on its own stage-2 bucket, then it is refused either way", () => {
+    const json: SynthJson = JSON.parse(JSON.stringify(platform));
+    add(json, "google_storage_bucket_iam_member", "own-stage2", {
+      bucket: ref("google_storage_bucket", idOf("google_storage_bucket", (c) => c.labels?.component === "stage2"), "name"),
+      role: "roles/storage.objectCreator",
+      member: principalSet(),
+    });
+    expect(prv1(json, false)).toHaveLength(1);
   });
 });
