@@ -34,6 +34,7 @@ describe("given the provisioning room's synthesized output", () => {
 
   test.each([
     ["objectCreator on the insurance stage-2 bucket", /stage-2 data is never a release destination/, () => grant(bucketRef((c) => c.labels?.component === "stage2"), "roles/storage.objectCreator")],
+    ["objectCreator on the whole insurance stage-1 bucket (no provisioned/ condition)", /dataset insurance.*without a condition: a provisioned release creates objects under provisioned\/ only/, () => grant(bucketRef((c) => c.labels?.component === "stage1"), "roles/storage.objectCreator")],
     ["objectAdmin on the insurance stage-1 bucket (more than create)", /dataset insurance.*storage\.objects\.delete.*a provisioned release is create-only/, () => grant(bucketRef((c) => c.labels?.component === "stage1"), "roles/storage.objectAdmin")],
     [
       "objectCreator on the stage-1 bucket of a dataset without provisioning",

@@ -1,6 +1,6 @@
 /**
- * MCR-OUT4: the verifier writes no dataset bucket, except create-only on the stage-1 bucket of a
- * dataset that declares `provisioning` (where it releases that dataset's provisioning image's
+ * MCR-OUT4: the verifier writes no dataset bucket, except create-only under `provisioned/` of the
+ * stage-1 bucket of a dataset that declares `provisioning` (where it releases that dataset's provisioning image's
  * output, `release.provisioning` of its policy document). A verifier that could write a stage-2
  * bucket, or the stage-1 bucket of a dataset nobody provisions, could put job results where
  * researchers or stage-1 users read them as that dataset's data; update or delete there could
@@ -10,20 +10,21 @@ import { COMPONENT } from "../../internal/common";
 import { RoomFacts, bucketsReached, iamDeclaration, isBucketOrProjectIamType } from "../../analysis/iam";
 import type { TfResource } from "../../analysis/resource-index";
 import { componentOf, datasetOf } from "../../analysis/values";
-import { verifierProvisioningDestinations } from "../../policy/document";
+import { provisionedReleaseCondition, verifierProvisioningDestinations } from "../../policy/document";
 import { Rule, RuleResult } from "../model";
 import { isOneOf, outputReleaseFacts, QUARANTINE_CREATE_ONLY, roleShown, storagePermissions, writes } from "../output-release";
 
 const FIX =
-  "The verifier holds only roles/storage.objectCreator on the stage-1 bucket of each dataset with provisioning (the data plane's grantProvisionedRelease), and nothing on any other dataset bucket. Remove the grant.";
+  "The verifier holds only roles/storage.objectCreator, conditioned on provisioned/, on the stage-1 bucket of each dataset with provisioning (the data plane's grantProvisionedRelease), and nothing on any other dataset bucket. Remove the grant, or restore its condition.";
 
-/** Datasets whose stage-1 bucket the verifier may create in; undefined without a policy. */
-function provisioned(context: RoomFacts): ReadonlySet<string> | undefined {
-  return context.policy ? new Set(verifierProvisioningDestinations(context.policy).map((p) => p.dataset)) : undefined;
+/** Dataset → the condition of the verifier's create grant on its stage-1 bucket; undefined without a policy. */
+function provisioned(context: RoomFacts): ReadonlyMap<string, string> | undefined {
+  if (!context.policy) return undefined;
+  return new Map(verifierProvisioningDestinations(context.policy).map((p) => [p.dataset, provisionedReleaseCondition(p.stage1Bucket).expression]));
 }
 
-/** Why the verifier may not hold `perms` on `bucket`; undefined when it may (or the bucket holds no dataset). */
-function refusal(bucket: TfResource, perms: ReadonlySet<string>, allowed: ReadonlySet<string>): string | undefined {
+/** Why the verifier may not hold `perms` (under `condition`) on `bucket`; undefined when it may (or the bucket holds no dataset). */
+function refusal(bucket: TfResource, perms: ReadonlySet<string>, condition: string | undefined, allowed: ReadonlyMap<string, string>): string | undefined {
   const component = componentOf(bucket);
   if (component !== COMPONENT.stage1Bucket && component !== COMPONENT.stage2Bucket) return undefined;
   const w = writes(perms);
@@ -33,7 +34,12 @@ function refusal(bucket: TfResource, perms: ReadonlySet<string>, allowed: Readon
   if (component === COMPONENT.stage2Bucket) return `${where}, which allows ${w.join(", ")}: stage-2 data is never a release destination`;
   if (!allowed.has(dataset)) return `${where}, which allows ${w.join(", ")}: ${dataset} declares no provisioning, so nothing is ever released into its stage-1 bucket`;
   const extra = w.filter((p) => !QUARANTINE_CREATE_ONLY.has(p));
-  return extra.length > 0 ? `${where}, which allows ${extra.join(", ")}: a provisioned release is create-only, nothing released is ever replaced` : undefined;
+  if (extra.length > 0) return `${where}, which allows ${extra.join(", ")}: a provisioned release is create-only, nothing released is ever replaced`;
+  const expected = allowed.get(dataset)!;
+  if (condition !== expected) {
+    return `${where} ${condition === undefined ? "without a condition" : `under the condition ${JSON.stringify(condition)}`}: a provisioned release creates objects under provisioned/ only, never beside the owner's stage-1 data (expected ${JSON.stringify(expected)})`;
+  }
+  return undefined;
 }
 
 export const outputVerifierDatasets: Rule = {
@@ -70,7 +76,7 @@ export const outputVerifierDatasets: Rule = {
       }
       const projectLevel = b.targetKind === "project" ? " (a project-level grant)" : "";
       for (const bucket of datasetBuckets) {
-        const why = refusal(bucket, perms, allowed ?? new Set());
+        const why = refusal(bucket, perms, b.condition?.expression, allowed ?? new Map());
         if (why) out.push({ message: `${who} holds ${roleShown(b)}${projectLevel} on ${why}. ${FIX}` });
       }
     }
