@@ -30,7 +30,7 @@ import { ServiceAccountIamPolicy } from "@cdktf/provider-google/lib/service-acco
 import { StorageBucketIamPolicy } from "@cdktf/provider-google/lib/storage-bucket-iam-policy";
 import { IamCondition } from "../policy/members";
 import { conditionBlock, grantIdFor } from "../internal/common";
-import { isPlainText } from "../internal/fast-resolve";
+import { handBackResolved, isPlainText } from "../internal/fast-resolve";
 
 /** One role binding asked for by a grant method. */
 export interface IamBindingSpec {
@@ -163,11 +163,7 @@ export class AuthoritativeIamPolicy extends Construct {
   private render(context: IResolveContext): unknown[] | undefined {
     // The preparing pass resolves every token (cdktf registers cross-stack references there); the
     // later passes of the same grants give the same blocks. Grants are only ever added.
-    if (!context.preparing && this.rendered?.grants === this.grants.size) {
-      const blocks = this.rendered.blocks;
-      context.registerPostProcessor({ postProcess: () => blocks });
-      return undefined;
-    }
+    if (!context.preparing && this.rendered?.grants === this.grants.size) return handBackResolved(context, this.rendered.blocks);
     const groups = new Map<string, { role: string; condition?: IamCondition; members: Set<string> }>();
     for (const g of this.grants.values()) {
       const role = resolvedText(g.role, context);
@@ -180,12 +176,10 @@ export class AuthoritativeIamPolicy extends Construct {
     const blocks = [...groups.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, g]) => ({ role: g.role, members: [...g.members].sort(), ...(g.condition ? { condition: definedOnly(conditionBlock(g.condition)!) } : {}) }));
-    // Every value above is resolved already. Handed back through a post-processor, cdktf does not
-    // walk the members again (thousands of principal sets in a large room, on each of a synth's
-    // resolutions).
+    // Every value above is resolved already: cdktf need not walk the members again (thousands of
+    // principal sets in a large room, on each of a synth's resolutions).
     if (!context.preparing) this.rendered = { grants: this.grants.size, blocks };
-    context.registerPostProcessor({ postProcess: () => blocks });
-    return undefined;
+    return handBackResolved(context, blocks);
   }
 }
 

@@ -11,10 +11,22 @@
  * test/fast-resolve.test.ts holds it equal to cdktf's on every shipped room and on each kind of token.
  */
 import { Construct, IConstruct } from "constructs";
-import { DefaultTokenResolver, StringConcat, Tokenization } from "cdktf";
+import { DefaultTokenResolver, IResolveContext, StringConcat, Tokenization } from "cdktf";
 
 const RESOLVER = new DefaultTokenResolver(new StringConcat());
-const SINGLE_TOKEN = /^\$\{TfToken\[[a-zA-Z0-9:._-]+\]\}$/;
+/** cdktf's string-token encoding (cdktf/lib/tokens/private/encoding.js). */
+export const STRING_TOKEN = /\$\{TfToken\[[a-zA-Z0-9:._-]+\]\}/;
+const SINGLE_TOKEN = new RegExp(`^${STRING_TOKEN.source}$`);
+
+/**
+ * For a token whose value is already resolved (a document, a policy's bindings): hands `value` to
+ * cdktf through the resolution's post-processor and returns nothing. cdktf recurses into what a
+ * token's `resolve` returns, scanning every string again; it does not rescan a post-processor's result.
+ */
+export function handBackResolved(context: IResolveContext, value: unknown): undefined {
+  context.registerPostProcessor({ postProcess: () => value });
+  return undefined;
+}
 
 /**
  * A string cdktf would return unchanged: no token marker (`${TfToken[`, `#{…`, `&{…`) and no number

@@ -10,10 +10,11 @@
  * linearly, and the finished text is handed back through a post-processor, which cdktf does not
  * rescan.
  */
-import { IPostProcessor, IResolvable, IResolveContext, Token, Tokenization } from "cdktf";
+import { IResolvable, IResolveContext, Token, Tokenization } from "cdktf";
+import { handBackResolved, STRING_TOKEN } from "./fast-resolve";
 
-/** cdktf's string-token and number-token encodings (cdktf/lib/tokens/private/encoding.js). */
-const STRING_REFERENCE = /\$\{TfToken\[[a-zA-Z0-9:._-]+\]\}/g;
+const STRING_REFERENCE = new RegExp(STRING_TOKEN.source, "g");
+/** cdktf's number-token pattern (cdktf/lib/tokens/private/encoding.js). */
 const NUMBER_CANDIDATE = /[-|\d|.+]+(e[-|\d|.|e|E|+]+)/g;
 
 type Part = string | IResolvable;
@@ -39,7 +40,7 @@ class LiteralText implements IResolvable {
   private references?: Part[];
   constructor(private readonly text: string) {}
 
-  resolve(context: IResolveContext): string {
+  resolve(context: IResolveContext): undefined {
     // This token's own context: what cdktf's function calls set for their arguments.
     (context as { ignoreEscapes?: boolean }).ignoreEscapes = true;
     this.references ??= split(this.text, STRING_REFERENCE, (m) => Tokenization.reverseString(m).firstToken);
@@ -48,10 +49,7 @@ class LiteralText implements IResolvable {
       split(withReferences, NUMBER_CANDIDATE, (m) => Tokenization.reverseNumber(parseFloat(m))),
       context,
     );
-    const finished: IPostProcessor = { postProcess: () => text };
-    context.registerPostProcessor(finished);
-    // cdktf recurses into what resolve returns before post-processing: give it nothing to scan.
-    return "";
+    return handBackResolved(context, text);
   }
 
   toString(): string {
