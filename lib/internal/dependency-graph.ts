@@ -10,6 +10,7 @@
  * Used by MCR-DEP1 (lib/checks/rules/dependency-graph.ts) and test/dependency-graph.test.ts.
  * No cdktf imports. Internal: not exported from lib/index.ts.
  */
+import { InternalError } from "../errors";
 
 /** What the graph needs of a resource: the shape of `TfResource` in lib/checks. */
 export interface GraphItem {
@@ -180,15 +181,11 @@ export function literalNamings(item: GraphItem, identifiers: readonly ResourceId
       const text = literalText(s);
       // Identifiers that start at some position of the text, in the order of `identifiers`.
       const named = new Set<number>();
-      const consider = (candidates: number[] | undefined, i: number) => {
-        for (const n of candidates ?? []) {
+      for (let i = 0; i + MIN_IDENTIFIER_LENGTH <= text.length; i++) {
+        for (const n of byPrefix.get(text.slice(i, i + MIN_IDENTIFIER_LENGTH)) ?? []) {
           const id = identifiers[n];
           if (!named.has(n) && id.address !== item.address && namesAt(text, i, id.value)) named.add(n);
         }
-      };
-      for (let i = 0; i < text.length; i++) {
-        consider(byPrefix.get(SHORT), i);
-        consider(byPrefix.get(text.slice(i, i + MIN_IDENTIFIER_LENGTH)), i);
       }
       for (const n of [...named].sort((a, b) => a - b)) out.push({ field, literal: s, target: identifiers[n] });
     }
@@ -200,15 +197,14 @@ export function literalNamings(item: GraphItem, identifiers: readonly ResourceId
 // first characters of each of its positions instead of searched once per identifier.
 const prefixIndexes = new WeakMap<readonly ResourceIdentifier[], Map<string, number[]>>();
 
-/** The index entry of identifiers too short to have a prefix (none come from managedIdentifiers). */
-const SHORT = "";
-
 function prefixIndex(identifiers: readonly ResourceIdentifier[]): Map<string, number[]> {
   let index = prefixIndexes.get(identifiers);
   if (index) return index;
   index = new Map();
   identifiers.forEach((id, n) => {
-    const prefix = id.value.length < MIN_IDENTIFIER_LENGTH ? SHORT : id.value.slice(0, MIN_IDENTIFIER_LENGTH);
+    // managedIdentifiers keeps none shorter: a shorter one would never be found, so it is a bug.
+    if (id.value.length < MIN_IDENTIFIER_LENGTH) throw new InternalError(`identifier "${id.value}" of ${id.address} is shorter than ${MIN_IDENTIFIER_LENGTH} characters`);
+    const prefix = id.value.slice(0, MIN_IDENTIFIER_LENGTH);
     index!.set(prefix, [...(index!.get(prefix) ?? []), n]);
   });
   prefixIndexes.set(identifiers, index);
