@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import busboy from "busboy";
+import { errorText } from "./audit";
 import type { JobServiceConfig } from "./config";
 import { JobStatus, PreconditionFailedError, type AuditLog, type Authenticator, type BlobStore, type Clock, type JobRecord, type JobStore, type ReleasedOutputs } from "./ports";
 import { parseWorkspace, WorkspaceError } from "./workspace";
@@ -285,14 +286,14 @@ export function createJobApi(deps: JobApiDeps): (req: IncomingMessage, res: Serv
         audit({ event: "refused", route, creator: researcher.name, code: e.code, reason: e.message });
         return send(req, res, e.http, { code: e.code, msg: e.message });
       }
-      audit({ event: "error", route, creator: researcher.name, error: (e as Error)?.message ?? String(e) });
+      audit({ event: "error", route, creator: researcher.name, error: errorText(e) });
       send(req, res, 500, { code: ApiCode.Internal, msg: "internal error; the operator's log has the details" });
     }
   }
 
   return (req, res) => {
     handle(req, res).catch((e) => {
-      audit({ event: "error", error: (e as Error)?.message ?? String(e) });
+      audit({ event: "error", error: errorText(e) });
       if (!res.headersSent) send(req, res, 500, { code: ApiCode.Internal, msg: "internal error" });
       else res.destroy();
     });

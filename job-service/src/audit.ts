@@ -15,6 +15,9 @@ function redact(value: unknown, depth: number): unknown {
   return value;
 }
 
+/** The text of a caught error, for an audit record's `error` field (a thrown non-Error is stringified). */
+export const errorText = (e: unknown): string => (e as Error)?.message ?? String(e);
+
 /**
  * An AuditLog writing one JSON line per record: `{"time": RFC 3339, "event": …, …}`. Keys that
  * name credentials (token, authorization, secret, password, signed URLs) are redacted at any depth.

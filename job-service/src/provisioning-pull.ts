@@ -7,6 +7,7 @@
  *
  * A failed or empty pull backs off (exponential, bounded, with jitter), per subscription.
  */
+import { errorText } from "./audit";
 import type { JobServiceConfig } from "./config";
 import type { AuditLog, JobStore } from "./ports";
 import { handleProvisioningNotification, type ProvisioningOutcome, type PubsubMessage } from "./provisioning-trigger";
@@ -110,7 +111,7 @@ export function createProvisioningPuller(options: ProvisioningPullerOptions): Pr
       try {
         outcome = await handleProvisioningNotification({ config, store, audit }, subscription, message);
       } catch (e) {
-        audit({ event: "provisioning-failed", subscription, messageId: message?.messageId, error: (e as Error)?.message ?? String(e) });
+        audit({ event: "provisioning-failed", subscription, messageId: message?.messageId, error: errorText(e) });
         nack.push(ackId);
         continue;
       }
@@ -138,14 +139,14 @@ export function createProvisioningPuller(options: ProvisioningPullerOptions): Pr
           await post(subscription, "acknowledge", { ackIds: ack });
         } catch (e) {
           // Redelivered once the deadline passes; the handler then finds the job it made.
-          audit({ event: "provisioning-ack-failed", subscription, count: ack.length, error: (e as Error)?.message ?? String(e) });
+          audit({ event: "provisioning-ack-failed", subscription, count: ack.length, error: errorText(e) });
           acked = 0;
         }
       }
       if (nack.length > 0) {
         // Optional: without it the message comes again when its ack deadline passes.
         await post(subscription, "modifyAckDeadline", { ackIds: nack, ackDeadlineSeconds: 0 }).catch((e) =>
-          audit({ event: "provisioning-nack-failed", subscription, count: nack.length, error: (e as Error)?.message ?? String(e) }),
+          audit({ event: "provisioning-nack-failed", subscription, count: nack.length, error: errorText(e) }),
         );
       }
       return { received: received.length, acked, failed: received.length - acked };
@@ -165,7 +166,7 @@ export function createProvisioningPuller(options: ProvisioningPullerOptions): Pr
       try {
         result = await pullOnce(subscription);
       } catch (e) {
-        audit({ event: "provisioning-pull-failed", subscription, error: (e as Error)?.message ?? String(e) });
+        audit({ event: "provisioning-pull-failed", subscription, error: errorText(e) });
       }
       if (stopping) break;
       failures = result && result.received > 0 && result.failed === 0 ? 0 : failures + 1;
