@@ -11,6 +11,7 @@ import { synthesize } from "../bin/main";
 import { Stage1ProvisioningTrigger } from "../lib/constructs/data-plane/provisioning";
 import type { CleanRoomBucket } from "../lib/constructs/data-plane/buckets";
 import { loadPolicyFile } from "../lib/policy/load";
+import { InvalidPropsError } from "../lib/errors";
 import { scheduledRun } from "../job-service/test/provisioning-fixtures";
 import { SCHEDULE_TRIGGER } from "../job-service/src/provisioning-trigger";
 import { SynthJson, dataSources, iamGrants, resources, synthWith } from "./util";
@@ -88,5 +89,13 @@ describe("Stage1ProvisioningTrigger with a schedule", () => {
     expect(schedulerGrants(json).map((g) => g.member)).toEqual(["serviceAccount:service-123456789012@gcp-sa-cloudscheduler.iam.gserviceaccount.com"]);
     expect(dataSources(json, "google_project")).toEqual([]);
     expect(resources(json, "google_cloud_scheduler_job")[0][1].time_zone).toBe("Europe/Amsterdam");
+  });
+
+  test.each([
+    ["a time zone that is not IANA", { scheduleTimeZone: "CET+1" }, /scheduleTimeZone "CET\+1" is not an IANA time zone.*Etc\/UTC/s],
+    ["a project id as projectNumber", { projectNumber: "acme-clean-room" }, /projectNumber "acme-clean-room" is not a project number.*gcloud projects describe/s],
+  ])("given %s, then the trigger fails naming the field and the fix", (_name, props, message) => {
+    expect(() => trigger(props)).toThrow(InvalidPropsError);
+    expect(() => trigger(props)).toThrow(message);
   });
 });

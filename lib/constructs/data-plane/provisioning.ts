@@ -59,6 +59,16 @@ export interface Stage1ProvisioningTriggerProps {
   readonly provider?: TerraformProvider;
 }
 
+/** Whether `zone` is an IANA time zone this runtime knows (Cloud Scheduler takes the same names). */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return zone.trim() !== "";
+  } catch {
+    return false;
+  }
+}
+
 /** Topic, storage notification, publisher and subscriber grants, and pull subscription of one dataset. */
 export class Stage1ProvisioningTrigger extends Construct {
   public readonly topic: PubsubTopic;
@@ -84,6 +94,20 @@ export class Stage1ProvisioningTrigger extends Construct {
         constructPath: this.node.path,
         property: "subscriber",
         fix: "Pass the job service's member, serviceAccount:<email>.",
+      });
+    }
+    if (props.scheduleTimeZone !== undefined && !isTimeZone(props.scheduleTimeZone)) {
+      throw new InvalidPropsError(`scheduleTimeZone "${props.scheduleTimeZone}" is not an IANA time zone; Cloud Scheduler would refuse the job at apply.`, {
+        constructPath: this.node.path,
+        property: "scheduleTimeZone",
+        fix: 'Use an IANA name such as "Etc/UTC" or "Europe/Berlin", or leave it out for UTC.',
+      });
+    }
+    if (props.projectNumber !== undefined && !Token.isUnresolved(props.projectNumber) && !/^[1-9][0-9]{5,18}$/.test(props.projectNumber)) {
+      throw new InvalidPropsError(`projectNumber "${props.projectNumber}" is not a project number; it names the Cloud Scheduler service agent.`, {
+        constructPath: this.node.path,
+        property: "projectNumber",
+        fix: "Pass the room project's number (digits, as `gcloud projects describe` prints it), or leave it out to look it up.",
       });
     }
     const names = provisioningNames(room, dataset.name);
